@@ -1174,6 +1174,25 @@ def plant_findings(workdir: Path, version: str, edit: Callable[[dict], None]) ->
 # Attack review 27a: plug-ins that return results the runner's marks and name check should not trust.
 
 
+def digits_with_far_outliers():
+    """``(profile, delta)``: 1,200 digits as the base's reference profile and a delivery of the next 100, whose
+    first five records are far outliers (every feature 16), from source "vendor"."""
+    from sklearn.datasets import load_digits
+
+    from provenance.detectors import Delta
+    from provenance.profiles.reference import build_profile
+
+    def digests(X: np.ndarray) -> list[bytes]:
+        return [hashlib.sha256(r.tobytes()).digest() for r in np.ascontiguousarray(X, np.float32)]
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X.astype(np.float32), np.array([str(v) for v in y])
+    Xd = X[1200:1300].copy()
+    Xd[:5] = 16.0
+    profile = build_profile(X[:1200], y[:1200], digests(X[:1200]), featurizer="x", positions=np.arange(1200))
+    return profile, Delta(digests(Xd), Xd, list(y[1200:1300]), ["vendor"] * 100, ["added"] * 100, [None] * 100)
+
+
 @contextlib.contextmanager
 def detector_as(name: str, factory):
     """``factory`` registered as detector ``name`` for one ``with`` block (replacing a built-in of that name),

@@ -397,7 +397,7 @@ def beside_plug_ins(
     built_in_p: np.ndarray, built_in_weight: float, plug_ins: list[DetectorResult], P: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """The combined p-values with plug-ins beside the built-ins (attack review 26i, R26i-1), and ``P`` with a
-    column per plug-in (its own p-values, for the explanations).
+    column per plug-in (its evidence in the joined p-value, at most 1, for the explanations).
 
     In one conformal min-p every detector's reference p-values set the bar of every other's: a plug-in's
     reference p-values of 0 made every reference record's statistic 0 and no delta record flagged. So each
@@ -417,7 +417,9 @@ def beside_plug_ins(
     if built_in_weight > 0:
         candidates.append(built_in_p * (total / built_in_weight))
     p = np.clip(np.min(np.vstack(candidates), axis=0), 0.0, 1.0)
-    columns = [np.asarray(r.p_values, dtype=np.float64) for r in plug_ins]
+    # a plug-in's evidence as it entered the joined p-value (its own conformal p-value times W + k), so the
+    # explanations rank it by what it gave, not by the raw p-values it returned (attack review 27a, R27a-4)
+    columns = [np.minimum(q, 1.0) for q in candidates[: len(plug_ins)]]
     return p, np.column_stack([P, *columns])
 
 
@@ -546,6 +548,6 @@ def _explain(
         r = scored[j]
         if flagged and w > max(level, 0.05) and evidence:
             break
-        p_own = w * weight_of(r)  # the detector's own p-value
+        p_own = w * weight_of(r)  # a built-in's own p-value; a plug-in's evidence as it entered the joined one
         evidence.append(f"{r.detector} (p = {p_own:.2g}): {r.findings[i].explanation}")
     return head + "; strongest evidence: " + "; ".join(evidence)

@@ -66,13 +66,32 @@ def get_detector(name: str) -> Detector:
     Raises:
         InputError: no detector has that name.
     """
+    return _factory(name)()
+
+
+def _factory(name: str) -> Callable[[], Detector]:
+    """What makes the detector named ``name``: its registration, else its entry point (loaded)."""
     factory = _detectors.get(name)
     if factory is None:
         plugins = {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
         if name not in plugins:
             raise InputError(f"unknown detector {name!r}; known: {', '.join(available_detectors())}")
         factory = plugins[name].load()
-    return factory()
+    return factory
+
+
+def is_built_in(name: str, factory: Callable[[], Detector], detector: Detector) -> bool:
+    """Whether ``detector`` (made by ``factory``, registered as ``name``) is provenance's own: the registered
+    factory is the built-in class of that name itself, the instance is exactly of it and has no ``run`` of its
+    own. Decided from the registration, never from what the detector returns (attack review 27a, R27a-2: a
+    result may keep a mark it is given False, and a factory may return a built-in's instance with another run).
+    """
+    return (
+        factory in BUILT_IN_DETECTORS
+        and getattr(factory, "name", None) == name
+        and type(detector) is factory
+        and "run" not in vars(detector)
+    )
 
 
 def run_detectors(
@@ -85,8 +104,9 @@ def run_detectors(
 
     Raises FeatureError before running anything if the delta does not fit the profile
     (that is the user's input to fix); a detector that crashes gives an "error" result.
-    Each result's ``plug_in`` says whether the detector is other than provenance's own
-    (``BUILT_IN_DETECTORS``, by exact type): set here, after the run.
+    Each result is the runner's own (``_own_result``: what the detector returned, read once and checked);
+    its ``plug_in`` says whether the detector is other than provenance's own (``is_built_in``, from the
+    registration).
     A batch whose mean moved beyond the base's own batches is scored without the shift its
     classes share (``detectors.drift.remove_shift``).
     """
@@ -95,32 +115,77 @@ def run_detectors(
     check_compatible(profile, delta)
     detectors = []
     for name in sorted(names) if names is not None else available_detectors():
-        detectors.append((name, get_detector(name)))  # unknown names: InputError up front
+        factory = _factory(name)  # unknown names: InputError up front
+        detector = factory()
+        detectors.append((name, detector, is_built_in(name, factory, detector)))
     try:  # a batch that moved as a whole is scored without its shared shift (detectors.drift)
         remove_shift(profile, delta)
     except Exception:  # scored as delivered; batch_drift raises it again, and the gate errors on it
         pass
-    if any(name == "duplicates" for name, _ in detectors):  # it needs both neighbour passes: run them together
+    if any(name == "duplicates" for name, _, _ in detectors):  # it needs both neighbour passes: run them together
         _both_passes(profile, delta, fpr)
     results = []
-    for name, detector in detectors:
+    for name, detector, built_in in detectors:
         try:
-            result = detector.run(profile, delta, fpr)
-            if result.status == "ok":  # a plug-in written when "ok" meant "it ran"
-                result.status = "ran"
-            # the gate reads each detector's result by name: one must not answer for another's crash
-            if result.detector != name:
-                raise RuntimeError(f"returned a result named {str(result.detector)[:40]!r}, not {name!r}")
+            result = _own_result(detector.run(profile, delta, fpr), name, built_in)
             _check_result(result, delta, len(profile.sample_batches))
         except Exception as exc:  # reported, never skipped: the gate fails closed on it
             where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
             location = f" (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})" if where else ""
             result = DetectorResult(name, "error", f"{type(exc).__name__}: {exc}{location}", None, [])
-        # by the instance's exact type, not a name or anything the result says (a plug-in may take a built-in's
-        # name, subclass one, or return ``plug_in=False``): the combined verdict calibrates it apart (R26i-1)
-        result.plug_in = type(detector) not in BUILT_IN_DETECTORS
+            result.plug_in = not built_in
         results.append(result)
     return results
+
+
+ARRAYS = ("p_values", "reference_p", "reference_raw", "extreme_p", "extreme_p_rule_off")
+
+
+def _own_result(returned: DetectorResult, name: str, built_in: bool) -> DetectorResult:
+    """The runner's own ``DetectorResult`` of what a detector returned: what is checked, stored and combined.
+
+    Attack review 27a (R27a-2, R27a-3, R27a-5): the combined verdict and the gate read a result after the
+    runner's check, so reading the detector's own object again let a plug-in's result answer differently then
+    (a property whose ``extreme_p`` turns NaN, a ``plug_in`` that stays False, a name that equals any). Each
+    field is read once here: every array copied as a float64 numpy array (``_check_result`` checks the copy),
+    the name must be a plain ``str`` equal to the registered one and is that one, the status a plain ``str``,
+    the flags ``bool``; ``plug_in`` is the registration's (``is_built_in``). The findings stay prov's own
+    types (a built-in's ``ColumnFindings``, edited in place by a plug-in since attack review 25c, or a plain
+    list of what the detector returned)."""
+    detector, status = returned.detector, returned.status
+    # the gate reads each detector's result by name: one must not answer for another's crash
+    if type(detector) is not str or detector != name:
+        raise RuntimeError(f"returned a result named {str(detector)[:40]!r}, not {name!r}")
+    if type(status) is str and status == "error":  # its own report of a failure: still the gate's error
+        raise RuntimeError(f"reported an error: {str(returned.error)[:200]}")
+    if type(status) is not str or status not in ("ran", "ok"):  # "ok": a plug-in written when it meant "it ran"
+        raise RuntimeError(f"returned status {str(status)[:40]!r}, not 'ran'")
+    findings = returned.findings
+    if type(findings) is not ColumnFindings:
+        findings = list(findings)
+    arrays = {}
+    for field_name in ARRAYS:
+        values = getattr(returned, field_name)
+        if values is None:
+            arrays[field_name] = None
+            continue
+        try:
+            arrays[field_name] = np.array(values, dtype=np.float64, copy=True)
+        except (TypeError, ValueError) as exc:
+            raise RuntimeError(f"returned {field_name} that are not numbers ({exc})") from None
+    result = DetectorResult(
+        str(name),
+        "ran",
+        None,
+        returned.threshold,
+        findings,
+        returned.summary,
+        extreme_is_label_based=bool(returned.extreme_is_label_based),
+        extreme_is_rule=bool(returned.extreme_is_rule),
+        **arrays,
+    )
+    result.plug_in = not built_in
+    return result
 
 
 def _both_passes(profile: ReferenceProfile, delta: Delta, fpr: float) -> None:
@@ -184,21 +249,17 @@ def _check_p_values(result: DetectorResult, n: int, reference_size: int | None =
     (``reference_size``, the profile's sample) in [0, 1] or NaN where the record has none, and
     ``reference_raw`` as long, numbers or NaN. A NaN p-value would make
     the combined statistic NaN and pass every record (R26f-2); one too few crashes the verdict (R26f-3)."""
-    for name in ("p_values", "extreme_p", "extreme_p_rule_off", "reference_p", "reference_raw"):
-        values = getattr(result, name)
-        if values is None:
+    for name in ARRAYS:
+        array = getattr(result, name)  # the runner's float64 copy (``_own_result``): what combine reads
+        if array is None:
             continue
-        try:
-            array = np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise RuntimeError(f"returned {name} that are not numbers ({exc})") from None
         if name in ("reference_p", "reference_raw"):
             if array.ndim != 1 or (reference_size is not None and len(array) != reference_size):
                 raise RuntimeError(f"returned {name} of shape {array.shape} for {reference_size} reference records")
         elif array.ndim != 1 or len(array) != n:
             raise RuntimeError(f"returned {name} of shape {array.shape} for {n} records")
         if name == "reference_raw":
-            if result.reference_p is not None and len(array) != len(np.asarray(result.reference_p)):
+            if result.reference_p is not None and len(array) != len(result.reference_p):
                 raise RuntimeError(f"returned {len(array)} reference_raw for {len(result.reference_p)} reference_p")
             continue
         known = ~np.isnan(array) if name == "reference_p" else np.ones(len(array), dtype=bool)

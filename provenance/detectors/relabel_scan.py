@@ -80,7 +80,8 @@ def held_out_null(
     """Every sample record of the base scored as a delta record would be, with its pseudo-batch held out.
 
     Args:
-        results: the detectors' results on the delta (their ``reference_raw``, (m,) each, is used).
+        results: the detectors' results on the delta (the built-ins' ``reference_raw``, (m,) each, is used;
+            a plug-in's is not).
         weights: per detector, its weight in the combined statistic (``combine.DETECTOR_WEIGHTS``).
         batches: (m,) the pseudo-batch of each sample record (``ReferenceProfile.sample_batches``).
         sample_labels: (m,) each sample record's class label (a string).
@@ -92,7 +93,13 @@ def held_out_null(
     """
     from provenance.detectors.combine import combined_p_values
 
-    scored = [r for r in results if r.status == "ran" and r.reference_raw is not None and r.p_values is not None]
+    # the built-ins' alone (attack review 27a, R27a-1): a plug-in's raw scores must not move the null the scan
+    # judges the combined p-values against, as they move nothing but its own evidence (``combine.beside_plug_ins``)
+    scored = [
+        r
+        for r in results
+        if r.status == "ran" and not r.plug_in and r.reference_raw is not None and r.p_values is not None
+    ]
     batches = np.asarray(batches)
     labels = np.asarray([str(x) for x in sample_labels], dtype=object)
     if not scored or len(np.unique(batches)) < 4 or len(batches) != len(labels):

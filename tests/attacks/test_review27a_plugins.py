@@ -67,14 +67,6 @@ def _uniform_plug_in(delta: Delta, m: int, reference_raw: np.ndarray | None) -> 
     return result
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="R27a-1: relabel_scan.held_out_null takes every result with reference_raw, plug-ins included, so a "
-    "plug-in's raw scores set the relabel scan's null for the combined source (detectors.relabels): raw = the "
-    "sample's pseudo-batch index lifts the null's rate at level 0.005 from 0.009 to 0.108 (12x), and the combined "
-    "source's scan of five 3->8 relabels goes from p 4.4e-09 (blocks, bar 2e-4) to 0.031 (passes); only "
-    "knn_label's own source still blocks. reference.md says a plug-in's raw scores weaken only its own evidence",
-)
 def test_a_plug_ins_raw_scores_do_not_move_the_relabel_scans_null(digits):
     profile, delta, results = digits
     m = len(profile.sample_batches)
@@ -94,24 +86,18 @@ def test_a_plug_ins_raw_scores_do_not_move_the_relabel_scans_null(digits):
     np.testing.assert_array_equal(nulls["beside"].p["combined"], alone)
 
 
-def test_the_relabel_flood_still_blocks_beside_a_plug_in_whose_raw_scores_move_the_null(digits):
-    """What held beside R27a-1: ``knn_label``'s own source of the scan has a null of its own (by name), so the
-    five relabels still block through it; the combined source is the one a plug-in moves."""
+def test_the_relabel_flood_blocks_through_scan_delta_beside_a_plug_in_with_moving_raw_scores(digits):
+    """Through ``scan_delta`` (what the gate runs): beside a plug-in whose raw scores once moved the combined
+    source's null (R27a-1), the five relabels block through the combined source itself, as without it
+    (``knn_label``'s own source, with a null of its own by name, was all that held before the fix)."""
     profile, delta, results = digits
     m = len(profile.sample_batches)
     rs = [*results, _uniform_plug_in(delta, m, np.asarray(profile.sample_batches, dtype=np.float64))]
     verdicts = combine(rs, FPR, profile.sample_batches, batch_label_support(profile, delta), delta.hexes)
     scan = scan_delta(verdicts, rs, delta.labels, delta.kinds, profile_null(profile, rs, FPR), 0.001)
-    assert scan.p_value < scan.bar and scan.source == "knn_label"
+    assert scan.p_value < scan.bar and scan.source == "combined", scan
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="R27a-2: the runner marks a plug-in by its detector's exact type but writes the mark into the result "
-    "the plug-in returned: a DetectorResult subclass whose plug_in is a read-only property keeps it False, so its "
-    "reference p-values of 0 join the built-ins' min-p again and unflag the five outliers they flag (R26i-1 "
-    "reopened); reference.md says a plug-in is marked whatever it returns",
-)
 def test_a_plug_in_cannot_return_a_result_that_clears_its_mark(digits):
     profile, delta, results = digits
     alone = combine(results, FPR, profile.sample_batches, digests=delta.hexes)
@@ -124,12 +110,6 @@ def test_a_plug_in_cannot_return_a_result_that_clears_its_mark(digits):
     assert beside[-1].plug_in is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="R27a-3: the name check (60e2ea3) is result.detector != name, so a result whose detector is a str "
-    "subclass equal to every name passes it, and the gate's lookup by name (DetectionRun.result, first match) "
-    "finds it for detectors.spectral while spectral crashed: the crash reads as a run (a pass)",
-)
 def test_a_plug_in_cannot_answer_for_a_crashed_built_in_with_a_name_equal_to_any(digits):
     profile, delta, _ = digits
     with detector_as("spectral", crashing_spectral()), detector_as("aa_mask", masking_plug_in("aa_mask")) as mask:
@@ -139,13 +119,6 @@ def test_a_plug_in_cannot_answer_for_a_crashed_built_in_with_a_name_equal_to_any
     assert found.status == "error" and "out of memory" in str(found.error)  # what detectors.spectral reads
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="R27a-4: a record's explanation ranks a plug-in by its raw p_values beside the built-ins' weighted "
-    "ones (_record_verdicts' P), not by the evidence it gave: a plug-in returning p_values and reference_p of 0 "
-    "(its own conformal p-value 1: no evidence) is named first, 'zz_plug (p = 0)', as the strongest evidence "
-    "of 100 of the 105 records, flagged or passed",
-)
 def test_a_plug_in_that_gave_no_evidence_is_not_named_as_the_strongest(digits):
     profile, delta, results = digits
     m, n = len(profile.sample_batches), len(delta)
@@ -174,12 +147,6 @@ def _built_in_with_its_own_run():
     return detector
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="R27a-2 (second way): the mark is the exact type of the instance the factory returned, so a plug-in "
-    "factory returning an OutlierDetector whose run is an instance attribute of its own is marked built-in, and "
-    "its reference p-values of 0 unflag every record the built-ins flag (R26i-1 again)",
-)
 def test_a_plug_in_factory_cannot_dress_as_a_built_in_instance(digits):
     profile, delta, _ = digits
     with detector_as("zz_dressed", _built_in_with_its_own_run) as dressed:

@@ -52,12 +52,6 @@ def _with(name: str, factory, world, tag: str, run: list[str]) -> dict[str, str]
         return _statuses(world, tag, run)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="R27a-2 through the gate: beside a plug-in returning a DetectorResult subclass whose plug_in property "
-    "stays False and reference p-values of 0, detectors.combined passes the gate world's relabeled (37 flags, "
-    "block) and crowd (204 flags, block) versions with 0 flags; only detectors.extreme (and relabels) still block",
-)
 @pytest.mark.parametrize("tag", ["relabeled", "crowd"])
 def test_a_plug_in_that_clears_its_mark_leaves_detectors_combined_blocking(gate_world, tag):
     assert _statuses(gate_world, tag, BUILT_INS)["detectors.combined"] == "block"
@@ -66,12 +60,6 @@ def test_a_plug_in_that_clears_its_mark_leaves_detectors_combined_blocking(gate_
     assert beside["detectors.combined"] == "block"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="R27a-3 through the gate: spectral crashes, and a plug-in sorted before it whose result's name is a str "
-    "subclass equal to every name passes the runner's name check; detectors.spectral reads that result and passes "
-    "(the crash is in the run's results, unread)",
-)
 def test_a_crashed_built_in_is_an_error_beside_a_plug_in_whose_name_equals_any(gate_world):
     with detector_as("spectral", crashing_spectral()):
         statuses = _with("aa_mask", masking_plug_in("aa_mask"), gate_world, "clean", ["aa_mask", "spectral"])
@@ -136,24 +124,12 @@ class _Ghost(Detector):
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="R27a-5: the runner checks a result's arrays once and the combined verdict reads them again from the "
-    "plug-in's own object: an extreme_p that reads as ones at the check and NaN after makes every record's "
-    "extreme p-value NaN (extreme_p_values' np.min propagates it), so detectors.extreme, which blocks the gate "
-    "world's outlier version alone, passes beside a plug-in the runner marked as one",
-)
 def test_a_marked_plug_in_cannot_erase_the_built_ins_extreme_evidence(gate_world):
     assert _statuses(gate_world, "outlier", BUILT_INS)["detectors.extreme"] == "block"
     beside = _with("zz_eraser", _Eraser, gate_world, "outlier", [*BUILT_INS, "zz_eraser"])
     assert beside["detectors.extreme"] == "block"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="R27a-2 + R27a-5 in one plug-in: beside it every detector rule passes the gate world's crowd flood "
-    "(detectors.combined 204 flags and detectors.extreme block without it)",
-)
 def test_one_plug_in_cannot_pass_every_detector_rule_on_a_flood(gate_world):
     alone = _statuses(gate_world, "crowd", BUILT_INS)
     assert alone["detectors.combined"] == "block" and alone["detectors.extreme"] == "block"
@@ -268,12 +244,6 @@ def _signed_outliers(world) -> None:
 PIN = ("--signer", "maintainer.pub")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="R27a-5 through prov check: a vendor-signed delivery of three far outliers blocks (exit 1, "
-    "detectors.extreme) with the built-ins; beside a plug-in the runner marks as one, whose extreme_p reads NaN "
-    "after the check, prov check --format json exits 0 (only detectors.drift warns)",
-)
 def test_prov_check_blocks_signed_outliers_beside_a_plug_in_that_erases_extreme_evidence(copy_world, monkeypatch):
     import json
 
