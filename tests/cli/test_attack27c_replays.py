@@ -134,13 +134,11 @@ def _roots(prov, commit_keys: list[str], waive: str) -> list[str]:
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding A27c-1: a key pinned only for the waive role vouches for a version's commit entry: a reviewer "
-    "who can write .prov/ (a CI runner holding the waive key) signs `prov audit checkpoint` over a rolled-back "
-    "version put back, and the maintainer's next commit is no longer refused: it takes v3 as its parent",
-)
 def test_a_waive_only_key_cannot_vouch_for_a_planted_commit_entry(prov, workdir):
+    """Finding A27c-1, fixed: a key pinned only for the waive role vouched for a version's commit entry (a reviewer
+    who can write .prov/, a CI runner holding the waive key, signed `prov audit checkpoint` over a rolled-back
+    version put back, and the maintainer's next commit took v3 as its parent). Only commit-role heads count now:
+    refused, exit 1 naming v3's entry, store unchanged."""
     table = digits_table(400)
     keys.generate("maintainer")
     keys.generate("reviewer")
@@ -159,8 +157,11 @@ def test_a_waive_only_key_cannot_vouch_for_a_planted_commit_entry(prov, workdir)
     r = prov("audit", "checkpoint", "--key", "reviewer.key", env=env)  # signs as a waive-role key
     assert r.exit_code == 0, r.output
     pq.write_table(table.slice(0, 360), "train.parquet")
+    before = store_fingerprint(workdir / ".prov")
     r = prov("commit", "train.parquet", "--tag", "v4", "--key", "maintainer.key", env=env)
-    assert r.exit_code == 1, r.output  # fails: exit 0, v4's parent is v3
+    assert r.exit_code == 1, r.output  # failed before the fix: exit 0, v4's parent is v3
+    assert "version v3's commit entry" in one_line(r), r.output
+    assert store_fingerprint(workdir / ".prov") == before
 
 
 # --- perf27b: the radix prefix sort and the Merkle root on every path -------------------------------------------
