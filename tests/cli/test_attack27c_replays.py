@@ -291,15 +291,11 @@ def test_held_a_manifest_rewritten_with_other_writer_options_is_refused_in_place
         assert "v2" in one_line(r), (args, r.output)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding A27c-2: a version head counts as a trusted head whether or not the version has its commit "
-    "entry: v3 and v4 rolled back, a .prov/ writer puts back v3's entry exactly as it was and v4's row without its "
-    "entry; v4's honestly signed auditLogHead covers v3's entry, so the next commit is not refused, takes v3 as "
-    "its parent and signs it into history: status POISONED --version v2 names v3 again (A26e-5 again, one version "
-    "later), though prov audit verify calls that log broken (the commit entry of version v4 is missing)",
-)
 def test_a_rolled_back_later_versions_head_does_not_vouch_for_a_put_back_commit_entry(prov, workdir):
+    """Finding A27c-2, fixed: v3 and v4 rolled back, a .prov/ writer puts back v3's entry exactly as it was and v4's
+    row without its entry; v4's honestly signed auditLogHead covered v3's entry, so the next commit took v3 as its
+    parent and status POISONED --version v2 named v3 again. A version's head counts now only when its own commit
+    entry follows it: refused, exit 1 naming v3's entry, store unchanged."""
     table, pinned, kept, known = _v3_after_a_backup(prov)
     poisoned = pq.read_table("poisoned.parquet")
     pq.write_table(poisoned.slice(0, 330), "train.parquet")
@@ -309,8 +305,12 @@ def test_a_rolled_back_later_versions_head_does_not_vouch_for_a_put_back_commit_
     assert rows["audit"][-1]["action"] == "commit" and rows["audit"][-1]["subject"] == "v3"
     _roll_back_and_put_back(workdir, rows)  # v3 and v4 rolled back; v3's entries and both rows put back
     pq.write_table(table.slice(0, 360), "train.parquet")
+    before = store_fingerprint(workdir / ".prov")
     r = prov("commit", "train.parquet", "--tag", "v5", "--key", "maintainer.key", *pinned)
-    assert r.exit_code == 1, r.output  # fails: exit 0, "parent v3"
+    assert r.exit_code == 1, r.output  # failed before the fix: exit 0, "parent v3"
+    assert "version v3's commit entry" in one_line(r), r.output
+    assert store_fingerprint(workdir / ".prov") == before
+    assert _data_of(prov, "poisoned.parquet", "v2", pinned) == []
 
 
 # --- perf27b: an extension built before the change -----------------------------------------------------------
