@@ -385,15 +385,11 @@ def test_a_rolled_back_versions_own_checkpoint_put_back_does_not_vouch_for_it(pr
     assert r.exit_code == 1, (r.output, _data_of(prov, "poisoned.parquet", "v2", pinned))  # fails: parent v3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding A27c-5 (low): prov check --attest runs the whole check and stores its detector run (a findings "
-    "object and a pending detect entry) before its attestation write is refused over the planted entry, and then "
-    "says 'nothing was signed or written'; commit refuses before its work, check --attest only at the end",
-)
 def test_check_attest_refused_over_a_planted_entry_writes_nothing(prov, workdir):
-    """Held: exit 1 naming the planted entry and .prov/prov.db, no attestation file, no attestation or checkpoint
-    stored. Not held: the store is not unchanged, and the message says it is."""
+    """Finding A27c-5 (low), fixed: prov check --attest ran the whole check and stored its detector run (a findings
+    object and a pending detect entry) before its attestation write was refused over the planted entry, and then
+    said 'nothing was signed or written'. Refused now before the check's work, as commit does: exit 1 naming the
+    planted entry and .prov/prov.db, no attestation file, and the store unchanged."""
     pinned = plant_rolled_back_v3(prov, workdir)
     pq.write_table(digits_table(400).slice(0, 340), "train.parquet")  # v2's data back where v2 read it
     with sqlite3.connect(".prov/prov.db") as db:
@@ -408,7 +404,7 @@ def test_check_attest_refused_over_a_planted_entry_writes_nothing(prov, workdir)
     with sqlite3.connect(".prov/prov.db") as db:
         assert [db.execute(f"select count(*) from {t}").fetchone() for t in ("attestations", "checkpoints")] == counts
     db.close()
-    assert store_fingerprint(workdir / ".prov") == before  # fails: a detect entry and its findings object
+    assert store_fingerprint(workdir / ".prov") == before  # failed before: a detect entry and its findings object
 
 
 def test_held_waive_refuses_to_sign_over_the_planted_entry(prov, workdir):
