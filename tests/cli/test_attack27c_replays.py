@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 
@@ -363,12 +364,16 @@ def test_an_extension_built_before_perf27b_is_called_stale_not_crashed_on(tmp_pa
 
 @pytest.mark.xfail(
     strict=True,
-    reason="finding A27c-4: A26e-5 holds only while the planted entry lacks its checkpoint, but whoever holds the "
-    "rolled-back version's row and entry (a copy of .prov/ from before the rollback) holds the checkpoint its "
-    "commit signed too: put back with sqlite3 (row and object), it covers the entry, the next commit takes v3 as "
-    "parent and status names v3 again; nothing in the store records that v3 was rolled back",
+    reason="finding A27c-4, a limit (Known gaps): A26e-5 holds only while the planted entry lacks its checkpoint, "
+    "but whoever holds the rolled-back version's row and entry (a copy of .prov/ from before the rollback) holds the "
+    "checkpoint its commit signed too: put back with sqlite3 (row and object), the store is the one before the "
+    "rollback, the next commit takes v3 as parent and status names v3 again. Nothing in .prov/ can remember a "
+    "rollback a .prov/ writer can undo, and a kept log state (commit --checkpoint) made after the rollback does not "
+    "either: putting back only appends, so the log still extends it",
 )
 def test_a_rolled_back_versions_own_checkpoint_put_back_does_not_vouch_for_it(prov, workdir):
+    """The maintainer keeps the restored log's state outside .prov/ (``prov audit checkpoint --out``, run on a copy
+    of the backup: the log the restore gives) and commits with it: the put-back log extends that state."""
     table, pinned, kept, known = _v3_after_a_backup(prov)
     marks = ", ".join("?" * len(known))
     rows = _rows(
@@ -379,9 +384,16 @@ def test_a_rolled_back_versions_own_checkpoint_put_back_does_not_vouch_for_it(pr
         }
     )
     assert rows["checkpoints"]
+    shutil.copytree("backup", workdir / "restored" / ".prov")
+    os.chdir(workdir / "restored")
+    try:
+        signer = ("--signer", str(workdir / "maintainer.pub"))
+        ok(prov, "audit", "checkpoint", "--key", str(workdir / "maintainer.key"), "--out", "../kept.json", *signer)
+    finally:
+        os.chdir(workdir)
     _roll_back_and_put_back(workdir, rows)  # v3's row, entries and its own checkpoint put back
     pq.write_table(table.slice(0, 360), "train.parquet")
-    r = prov("commit", "train.parquet", "--tag", "v4", "--key", "maintainer.key", *pinned)
+    r = prov("commit", "train.parquet", "--tag", "v4", "--key", "maintainer.key", "--checkpoint", "kept.json", *pinned)
     assert r.exit_code == 1, (r.output, _data_of(prov, "poisoned.parquet", "v2", pinned))  # fails: parent v3
 
 
