@@ -107,7 +107,7 @@ def coverage(store: Any, pinned: Keys | None = None, version_heads: bool = True)
             best, by = cp.size, f"checkpoint {cp.object[:12]} ({clock.iso(clock.parse(cp.timestamp, 'checkpoint'))})"
     intact = _intact_prefix(rows)  # a version head covers entries only as far as the chain recomputes
     position = {e["hash"]: e["seq"] for e in rows[:intact]}
-    committed = _last_commit_entries(rows[:intact])
+    committed = _last_commit_entries(rows[:intact]) if version_heads else {}
     for tag, seq in _version_heads(store, trusted) if version_heads else ():
         at = position.get(seq)
         # a version's head counts only when its own commit entry follows it in the log: a rolled-back version's

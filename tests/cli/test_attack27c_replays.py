@@ -431,3 +431,23 @@ def test_held_waive_refuses_to_sign_over_the_planted_entry(prov, workdir):
              "maintainer.key", *pinned)  # fmt: skip
     assert r.exit_code == 1 and "version v3's commit entry" in one_line(r), r.output
     assert store_fingerprint(workdir / ".prov") == before
+
+
+def test_held_a_later_versions_row_put_back_alone_is_refused(prov, workdir):
+    """A27c-2's other shape: v3 and v4 rolled back and only v4's row put back (no entry of either). ``prov audit
+    verify`` calls the log broken, and the next commit is refused before signing over it (v4's signed head is not
+    in the log: the store id check), exit 1 naming prov.db and v4, store unchanged. So a signing write needs no
+    separate refusal of a version row without its commit entry: with the entries before its head put back too, the
+    head is in the log, and then A27c-2's fix (the head does not count) or A27c-4 (their own checkpoint) decides."""
+    table, pinned, kept, known = _v3_after_a_backup(prov)
+    pq.write_table(pq.read_table("poisoned.parquet").slice(0, 330), "train.parquet")
+    ok(prov, "-q", "commit", "train.parquet", "--tag", "v4", "--key", "maintainer.key", *pinned)
+    _roll_back_and_put_back(workdir, _rows({"versions": ("tag = 'v4'", [])}))
+    r = prov("audit", "verify", *pinned)
+    assert r.exit_code == 1 and "audit log is broken: version v4" in one_line(r), r.output
+    before = store_fingerprint(workdir / ".prov")
+    pq.write_table(table.slice(0, 360), "train.parquet")
+    r = prov("commit", "train.parquet", "--tag", "v5", "--key", "maintainer.key", *pinned)
+    assert r.exit_code == 1 and "version v4's signed audit head is not in the audit log" in one_line(r), r.output
+    assert "prov.db" in one_line(r)
+    assert store_fingerprint(workdir / ".prov") == before
