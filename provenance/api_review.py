@@ -185,6 +185,11 @@ def check(
         standing = base_release(opened, base, version, kept)
         if standing["standing"] == UNRELEASED and not base_unreleased:
             raise unreleased_refusal(base, version, standing, "--base-unreleased (base_unreleased=True)")
+        from provenance.commit_checks import refuse_unvouched
+
+        # the attestation's write would refuse a planted version entry only after the check stored its detector
+        # run, while saying nothing was written: refused before the work, as commit does (attack review 27c, A27c-5)
+        refuse_unvouched(opened)
     from provenance.api_inputs import kept_paths
     from provenance.gate.kept_states import read_kept_states
 

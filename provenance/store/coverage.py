@@ -80,9 +80,9 @@ def coverage(store: Any, pinned: Keys | None = None, version_heads: bool = True)
     """How many leading audit entries are under a signed head by a trusted key; the rest are pending.
 
     Signed heads are checkpoints (their root must equal the log's own) and versions (their
-    signed ``auditLogHead`` must be an entry's chain hash). A checkpoint by a trusted key
-    that the log no longer matches (it covers more entries than the log has, or other ones)
-    is a rolled-back log: ``broken`` says so, and only an older head that still matches
+    signed ``auditLogHead`` must be an entry's chain hash, followed in the log by the version's
+    own ``commit`` entry). A checkpoint by a trusted key that the log no longer matches (it
+    covers more entries than the log has, or other ones) is a rolled-back log: ``broken`` says so, and only an older head that still matches
     counts (attack review 14, A14-1: it was skipped, and ``prov show`` said "all 14 entries
     signed" over a log that had lost its 15th). A head that does not verify covers nothing
     (``prov audit verify`` says why); this function never raises for it. ``version_heads=False`` counts
@@ -107,9 +107,12 @@ def coverage(store: Any, pinned: Keys | None = None, version_heads: bool = True)
             best, by = cp.size, f"checkpoint {cp.object[:12]} ({clock.iso(clock.parse(cp.timestamp, 'checkpoint'))})"
     intact = _intact_prefix(rows)  # a version head covers entries only as far as the chain recomputes
     position = {e["hash"]: e["seq"] for e in rows[:intact]}
+    committed = _last_commit_entries(rows[:intact]) if version_heads else {}
     for tag, seq in _version_heads(store, trusted) if version_heads else ():
         at = position.get(seq)
-        if at is not None and at > best:
+        # a version's head counts only when its own commit entry follows it in the log: a rolled-back version's
+        # row put back without its entry vouched for the entries before it (attack review 27c, A27c-2)
+        if at is not None and at > best and committed.get(tag, 0) > at:
             best, by = at, f"version {tag}"
     return AuditCoverage(
         len(rows),
@@ -119,6 +122,11 @@ def coverage(store: Any, pinned: Keys | None = None, version_heads: bool = True)
         [{k: e[k] for k in ("seq", "ts", "action", "subject")} for e in rows[best:]],
         broken,
     )
+
+
+def _last_commit_entries(rows: list[dict]) -> dict[str, int]:
+    """Version tag -> seq of the last ``commit`` entry naming it among ``rows``."""
+    return {e["subject"]: e["seq"] for e in rows if e["action"] == "commit" and isinstance(e["subject"], str)}
 
 
 def _lost(cp: Checkpoint, entries: int) -> str:

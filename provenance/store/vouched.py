@@ -27,9 +27,20 @@ from provenance.store.coverage import coverage
 SIGNED_AS_WRITTEN = ("commit", "quarantine")
 
 
+def commit_keys(store: Any) -> dict | None:
+    """The keys whose heads may vouch for a ``commit`` or ``quarantine`` entry: those holding the commit role under
+    the store's pins (``Pins.role_keys``), or None when nothing is pinned (``coverage`` then takes the store's own
+    keys). Only a commit key writes such an entry, so a head by a key pinned only to waive or attest (a reviewer's
+    CI runner that can also write ``.prov/``) vouches for none (attack review 27c, A27c-1)."""
+    pins = getattr(store, "pins", None)
+    if pins is None or not pins.pinned:
+        return None
+    return dict(pins.role_keys("commit", store).keys)
+
+
 def unvouched(store: Any, upto: int) -> list[dict]:
     """The ``commit`` and ``quarantine`` entries among the first ``upto`` that no signed head by a key the store's
-    pins trust for a maintainer role covers (``coverage``; nothing pinned: the store's own keys), oldest first, as
+    pins trust for the commit role covers (:func:`commit_keys`; nothing pinned: the store's own keys), oldest first, as
     ``{"seq", "action", "subject"}``. Coverage is computed only when the log holds such an entry (a store with
     no version yet pays one query), by checkpoints first."""
     marks = ", ".join("?" * len(SIGNED_AS_WRITTEN))
@@ -39,8 +50,7 @@ def unvouched(store: Any, upto: int) -> list[dict]:
     ).fetchall()
     if not rows:
         return []
-    pins = getattr(store, "pins", None)
-    keys = pins.maintainer_keys(store) if pins is not None else None
+    keys = commit_keys(store)
     last = max(s if type(s) is int else 0 for s, _, _ in rows)
     # checkpoints first: every honest commit signs one over its own entry, so the versions' envelopes (one
     # signature each) are read only when a checkpoint leaves an entry uncovered
@@ -61,9 +71,9 @@ def refusal(store: Any, upto: int) -> VerificationError | None:
     more = f" (and {len(found) - 1} more such entries)" if len(found) > 1 else ""
     return VerificationError(
         f"{store.root / 'prov.db'}: version {first['subject']}'s {first['action']} entry (audit entry {first['seq']}) "
-        f"is pending{more}: no checkpoint or version signed by a key you pin covers it, though prov signs one over "
-        "every commit as it writes it, so a .prov/ writer put it there or deleted its checkpoint (or the key that "
-        "signed it is not one you pin, or was revoked); nothing was signed or written. "
+        f"is pending{more}: no checkpoint or version signed by a commit key you pin covers it, though prov signs one "
+        "over every commit as it writes it, so a .prov/ writer put it there or deleted its checkpoint (or the key that "
+        "signed it is not one you pin for the commit role, or was revoked); nothing was signed or written. "
         "See `prov audit verify`; restore .prov/ from a copy you trust, or, if the entry is yours, sign the log as it is "
         "with `prov audit checkpoint --key KEY` and run this again",
         [f"audit entry {e['seq']}: {e['action']} {e['subject']}" for e in found],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 
@@ -134,13 +135,11 @@ def _roots(prov, commit_keys: list[str], waive: str) -> list[str]:
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding A27c-1: a key pinned only for the waive role vouches for a version's commit entry: a reviewer "
-    "who can write .prov/ (a CI runner holding the waive key) signs `prov audit checkpoint` over a rolled-back "
-    "version put back, and the maintainer's next commit is no longer refused: it takes v3 as its parent",
-)
 def test_a_waive_only_key_cannot_vouch_for_a_planted_commit_entry(prov, workdir):
+    """Finding A27c-1, fixed: a key pinned only for the waive role vouched for a version's commit entry (a reviewer
+    who can write .prov/, a CI runner holding the waive key, signed `prov audit checkpoint` over a rolled-back
+    version put back, and the maintainer's next commit took v3 as its parent). Only commit-role heads count now:
+    refused, exit 1 naming v3's entry, store unchanged."""
     table = digits_table(400)
     keys.generate("maintainer")
     keys.generate("reviewer")
@@ -159,8 +158,11 @@ def test_a_waive_only_key_cannot_vouch_for_a_planted_commit_entry(prov, workdir)
     r = prov("audit", "checkpoint", "--key", "reviewer.key", env=env)  # signs as a waive-role key
     assert r.exit_code == 0, r.output
     pq.write_table(table.slice(0, 360), "train.parquet")
+    before = store_fingerprint(workdir / ".prov")
     r = prov("commit", "train.parquet", "--tag", "v4", "--key", "maintainer.key", env=env)
-    assert r.exit_code == 1, r.output  # fails: exit 0, v4's parent is v3
+    assert r.exit_code == 1, r.output  # failed before the fix: exit 0, v4's parent is v3
+    assert "version v3's commit entry" in one_line(r), r.output
+    assert store_fingerprint(workdir / ".prov") == before
 
 
 # --- perf27b: the radix prefix sort and the Merkle root on every path -------------------------------------------
@@ -290,15 +292,11 @@ def test_held_a_manifest_rewritten_with_other_writer_options_is_refused_in_place
         assert "v2" in one_line(r), (args, r.output)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding A27c-2: a version head counts as a trusted head whether or not the version has its commit "
-    "entry: v3 and v4 rolled back, a .prov/ writer puts back v3's entry exactly as it was and v4's row without its "
-    "entry; v4's honestly signed auditLogHead covers v3's entry, so the next commit is not refused, takes v3 as "
-    "its parent and signs it into history: status POISONED --version v2 names v3 again (A26e-5 again, one version "
-    "later), though prov audit verify calls that log broken (the commit entry of version v4 is missing)",
-)
 def test_a_rolled_back_later_versions_head_does_not_vouch_for_a_put_back_commit_entry(prov, workdir):
+    """Finding A27c-2, fixed: v3 and v4 rolled back, a .prov/ writer puts back v3's entry exactly as it was and v4's
+    row without its entry; v4's honestly signed auditLogHead covered v3's entry, so the next commit took v3 as its
+    parent and status POISONED --version v2 named v3 again. A version's head counts now only when its own commit
+    entry follows it: refused, exit 1 naming v3's entry, store unchanged."""
     table, pinned, kept, known = _v3_after_a_backup(prov)
     poisoned = pq.read_table("poisoned.parquet")
     pq.write_table(poisoned.slice(0, 330), "train.parquet")
@@ -308,8 +306,12 @@ def test_a_rolled_back_later_versions_head_does_not_vouch_for_a_put_back_commit_
     assert rows["audit"][-1]["action"] == "commit" and rows["audit"][-1]["subject"] == "v3"
     _roll_back_and_put_back(workdir, rows)  # v3 and v4 rolled back; v3's entries and both rows put back
     pq.write_table(table.slice(0, 360), "train.parquet")
+    before = store_fingerprint(workdir / ".prov")
     r = prov("commit", "train.parquet", "--tag", "v5", "--key", "maintainer.key", *pinned)
-    assert r.exit_code == 1, r.output  # fails: exit 0, "parent v3"
+    assert r.exit_code == 1, r.output  # failed before the fix: exit 0, "parent v3"
+    assert "version v3's commit entry" in one_line(r), r.output
+    assert store_fingerprint(workdir / ".prov") == before
+    assert _data_of(prov, "poisoned.parquet", "v2", pinned) == []
 
 
 # --- perf27b: an extension built before the change -----------------------------------------------------------
@@ -368,12 +370,16 @@ def test_an_extension_built_before_perf27b_is_called_stale_not_crashed_on(tmp_pa
 
 @pytest.mark.xfail(
     strict=True,
-    reason="finding A27c-4: A26e-5 holds only while the planted entry lacks its checkpoint, but whoever holds the "
-    "rolled-back version's row and entry (a copy of .prov/ from before the rollback) holds the checkpoint its "
-    "commit signed too: put back with sqlite3 (row and object), it covers the entry, the next commit takes v3 as "
-    "parent and status names v3 again; nothing in the store records that v3 was rolled back",
+    reason="finding A27c-4, a limit (Known gaps): A26e-5 holds only while the planted entry lacks its checkpoint, "
+    "but whoever holds the rolled-back version's row and entry (a copy of .prov/ from before the rollback) holds the "
+    "checkpoint its commit signed too: put back with sqlite3 (row and object), the store is the one before the "
+    "rollback, the next commit takes v3 as parent and status names v3 again. Nothing in .prov/ can remember a "
+    "rollback a .prov/ writer can undo, and a kept log state (commit --checkpoint) made after the rollback does not "
+    "either: putting back only appends, so the log still extends it",
 )
 def test_a_rolled_back_versions_own_checkpoint_put_back_does_not_vouch_for_it(prov, workdir):
+    """The maintainer keeps the restored log's state outside .prov/ (``prov audit checkpoint --out``, run on a copy
+    of the backup: the log the restore gives) and commits with it: the put-back log extends that state."""
     table, pinned, kept, known = _v3_after_a_backup(prov)
     marks = ", ".join("?" * len(known))
     rows = _rows(
@@ -384,21 +390,24 @@ def test_a_rolled_back_versions_own_checkpoint_put_back_does_not_vouch_for_it(pr
         }
     )
     assert rows["checkpoints"]
+    shutil.copytree("backup", workdir / "restored" / ".prov")
+    os.chdir(workdir / "restored")
+    try:
+        signer = ("--signer", str(workdir / "maintainer.pub"))
+        ok(prov, "audit", "checkpoint", "--key", str(workdir / "maintainer.key"), "--out", "../kept.json", *signer)
+    finally:
+        os.chdir(workdir)
     _roll_back_and_put_back(workdir, rows)  # v3's row, entries and its own checkpoint put back
     pq.write_table(table.slice(0, 360), "train.parquet")
-    r = prov("commit", "train.parquet", "--tag", "v4", "--key", "maintainer.key", *pinned)
+    r = prov("commit", "train.parquet", "--tag", "v4", "--key", "maintainer.key", "--checkpoint", "kept.json", *pinned)
     assert r.exit_code == 1, (r.output, _data_of(prov, "poisoned.parquet", "v2", pinned))  # fails: parent v3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding A27c-5 (low): prov check --attest runs the whole check and stores its detector run (a findings "
-    "object and a pending detect entry) before its attestation write is refused over the planted entry, and then "
-    "says 'nothing was signed or written'; commit refuses before its work, check --attest only at the end",
-)
 def test_check_attest_refused_over_a_planted_entry_writes_nothing(prov, workdir):
-    """Held: exit 1 naming the planted entry and .prov/prov.db, no attestation file, no attestation or checkpoint
-    stored. Not held: the store is not unchanged, and the message says it is."""
+    """Finding A27c-5 (low), fixed: prov check --attest ran the whole check and stored its detector run (a findings
+    object and a pending detect entry) before its attestation write was refused over the planted entry, and then
+    said 'nothing was signed or written'. Refused now before the check's work, as commit does: exit 1 naming the
+    planted entry and .prov/prov.db, no attestation file, and the store unchanged."""
     pinned = plant_rolled_back_v3(prov, workdir)
     pq.write_table(digits_table(400).slice(0, 340), "train.parquet")  # v2's data back where v2 read it
     with sqlite3.connect(".prov/prov.db") as db:
@@ -413,7 +422,7 @@ def test_check_attest_refused_over_a_planted_entry_writes_nothing(prov, workdir)
     with sqlite3.connect(".prov/prov.db") as db:
         assert [db.execute(f"select count(*) from {t}").fetchone() for t in ("attestations", "checkpoints")] == counts
     db.close()
-    assert store_fingerprint(workdir / ".prov") == before  # fails: a detect entry and its findings object
+    assert store_fingerprint(workdir / ".prov") == before  # failed before: a detect entry and its findings object
 
 
 def test_held_waive_refuses_to_sign_over_the_planted_entry(prov, workdir):
@@ -427,4 +436,24 @@ def test_held_waive_refuses_to_sign_over_the_planted_entry(prov, workdir):
     r = prov("waive", digest, "--version", "v2", "--detector", "combined", "--reason", "checked", "--key",
              "maintainer.key", *pinned)  # fmt: skip
     assert r.exit_code == 1 and "version v3's commit entry" in one_line(r), r.output
+    assert store_fingerprint(workdir / ".prov") == before
+
+
+def test_held_a_later_versions_row_put_back_alone_is_refused(prov, workdir):
+    """A27c-2's other shape: v3 and v4 rolled back and only v4's row put back (no entry of either). ``prov audit
+    verify`` calls the log broken, and the next commit is refused before signing over it (v4's signed head is not
+    in the log: the store id check), exit 1 naming prov.db and v4, store unchanged. So a signing write needs no
+    separate refusal of a version row without its commit entry: with the entries before its head put back too, the
+    head is in the log, and then A27c-2's fix (the head does not count) or A27c-4 (their own checkpoint) decides."""
+    table, pinned, kept, known = _v3_after_a_backup(prov)
+    pq.write_table(pq.read_table("poisoned.parquet").slice(0, 330), "train.parquet")
+    ok(prov, "-q", "commit", "train.parquet", "--tag", "v4", "--key", "maintainer.key", *pinned)
+    _roll_back_and_put_back(workdir, _rows({"versions": ("tag = 'v4'", [])}))
+    r = prov("audit", "verify", *pinned)
+    assert r.exit_code == 1 and "audit log is broken: version v4" in one_line(r), r.output
+    before = store_fingerprint(workdir / ".prov")
+    pq.write_table(table.slice(0, 360), "train.parquet")
+    r = prov("commit", "train.parquet", "--tag", "v5", "--key", "maintainer.key", *pinned)
+    assert r.exit_code == 1 and "version v4's signed audit head is not in the audit log" in one_line(r), r.output
+    assert "prov.db" in one_line(r)
     assert store_fingerprint(workdir / ".prov") == before
