@@ -1,0 +1,166 @@
+"""Attack review 27d: fix27e's runner copy (``registry._own_result``: the runner's own ``DetectorResult`` of what a
+detector returns; ``plug_in`` from the registration via ``is_built_in``). Real digits, the real built-ins, real
+plug-ins registered in the real registry; every attack is something a plug-in defines or returns, never a
+monkeypatch of prov.
+
+Findings (strict xfail, the reason names the finding):
+
+- A27d-1: ``is_built_in`` tests ``factory in BUILT_IN_DETECTORS``, which is ``==``: a plug-in class whose metaclass
+  says it equals any class is marked built-in, and its zero reference p-values unflag the outliers again (R27a-2
+  back). Fix: ``any(factory is cls for cls in BUILT_IN_DETECTORS)`` (identity), and ``type(factory) is
+  type(cls)``.
+- A27d-2: a plug-in's ``Finding`` subclass whose ``flagged`` property changes after the runner's two reads: the
+  runner keeps the plug-in's objects (``list(findings)``), so ``result.flagged`` (the per-detector rule's count and
+  the detectors rows' ``flagged``) disagrees with the flags the combined verdict read. Fix: rebuild a plain list
+  of ``Finding(str, str, float, bool, str)`` from the one read (``columns(again=True)``), as the arrays are.
+- A27d-3: ``threshold`` and ``summary`` are passed through unread: a text threshold reaches ``check --json``'s
+  ``detectors[].threshold`` (schema: number or null) and a non-dict summary crashes ``detectors.<name>``'s rule
+  (``summary.get``). Fix: ``threshold`` a finite float or None, ``summary`` copied into a plain dict of plain
+  values, else the detector's error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from provenance.detectors import run_detectors
+from provenance.detectors.base import Detector, DetectorResult, Finding
+from provenance.detectors.combine import combine
+from provenance.detectors.outlier import OutlierDetector
+from provenance.detectors.registry import BUILT_IN_DETECTORS
+from support import detector_as, digits_with_far_outliers
+
+FPR = 0.01
+BUILT_INS = sorted(cls.name for cls in BUILT_IN_DETECTORS)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return digits_with_far_outliers()
+
+
+def _zero_reference_run(self, profile, delta, fpr):
+    """Ones on the delta, zeros on the reference: beside the built-ins as one of them, the outliers pass."""
+    n, m = len(delta), len(profile.sample_batches)
+    findings = [Finding(h, self.name, 0.0, False, "nothing") for h in delta.hexes]
+    return DetectorResult(self.name, "ran", None, 0.5, findings, p_values=np.ones(n), reference_p=np.zeros(m))
+
+
+class EqualsAny(type(Detector)):  # type: ignore[misc]
+    """A metaclass: its classes equal every class (and hash as OutlierDetector does)."""
+
+    def __eq__(cls, other):
+        return True
+
+    def __hash__(cls):
+        return hash(OutlierDetector)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A27d-1: is_built_in's `factory in BUILT_IN_DETECTORS` is ==; a plug-in class whose metaclass equals "
+    "any class is marked built-in and its zero reference p-values unflag the outliers (R27a-2 again)",
+)
+def test_a_plug_in_class_equal_to_any_class_is_not_marked_built_in(digits):
+    profile, delta = digits
+    alone = combine(run_detectors(profile, delta, BUILT_INS, fpr=FPR), FPR, profile.sample_batches, digests=delta.hexes)
+    assert set(delta.hexes[:5]) <= {r.digest for r in alone.flagged}  # the attack's target: flagged alone
+
+    class Posing(Detector, metaclass=EqualsAny):
+        name, families = "zz_posing", ("outlier",)
+        run = _zero_reference_run
+
+    with detector_as("zz_posing", Posing) as posing:
+        beside = run_detectors(profile, delta, [*BUILT_INS, posing], fpr=FPR)
+    assert beside[-1].detector == "zz_posing" and beside[-1].status == "ran"
+    verdicts = combine(beside, FPR, profile.sample_batches, digests=delta.hexes)
+    assert set(delta.hexes[:5]) <= {r.digest for r in verdicts.flagged}  # the consequence first
+    assert beside[-1].plug_in is True
+
+
+def test_a_built_in_subclass_or_a_built_in_under_another_name_is_a_plug_in(digits):
+    """Held: the registration decides, by identity of the class and its name."""
+    profile, delta = digits
+
+    class Sub(OutlierDetector):
+        run = _zero_reference_run
+
+    with detector_as("outlier", Sub):
+        (sub,) = run_detectors(profile, delta, ["outlier"], fpr=FPR)
+    assert sub.status == "ran" and sub.plug_in is True
+    with detector_as("zz_outlier", OutlierDetector) as other:
+        (renamed,) = run_detectors(profile, delta, [other], fpr=FPR)
+    # the built-in's own result names it "outlier": refused as another's name, and marked a plug-in either way
+    assert renamed.status == "error" and renamed.plug_in is True
+
+
+class Shifty(Finding):
+    """A finding whose ``flagged`` reads False twice (the runner's type check and its column read), then True."""
+
+    @property  # type: ignore[override]
+    def flagged(self):
+        self.reads = getattr(self, "reads", 0) + 1
+        return self.reads > 2
+
+    @flagged.setter
+    def flagged(self, value):
+        pass
+
+
+def _shifty_run(self, profile, delta, fpr):
+    n, m = len(delta), len(profile.sample_batches)
+    findings = [Shifty(h, self.name, 0.0, False, "nothing") for h in delta.hexes]
+    p = np.random.default_rng(3).uniform(size=n)
+    return DetectorResult(
+        self.name, "ran", None, 0.5, findings, p_values=p, reference_p=np.random.default_rng(4).uniform(size=m)
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A27d-2: the runner keeps a plug-in's Finding objects; a flagged property changing after its reads "
+    "makes result.flagged (the rule's count, detectors rows' flagged) disagree with the columns combine read",
+)
+def test_a_plug_ins_findings_answer_the_same_after_the_runner(digits):
+    profile, delta = digits
+
+    class Plug(Detector):
+        name, families = "zz_shifty", ("outlier",)
+        run = _shifty_run
+
+    with detector_as("zz_shifty", Plug) as plug:
+        (result,) = run_detectors(profile, delta, [plug], fpr=FPR)
+    assert result.status == "ran"
+    _, flags = result.columns()
+    assert sum(flags) == 0  # what the combined verdict reads
+    assert len(result.flagged) == sum(flags), f"{len(result.flagged)} flagged by the rule's count"
+
+
+def _texty_run(self, profile, delta, fpr):
+    result = _zero_reference_run(self, profile, delta, fpr)
+    result.reference_p = np.random.default_rng(5).uniform(size=len(profile.sample_batches))
+    result.threshold = "0.5 (calibrated)"  # type: ignore[assignment]
+    result.summary = ["note"]  # type: ignore[assignment]
+    return result
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A27d-3: threshold and summary pass through the runner unread: a text threshold reaches check --json "
+    "(schema: number or null) and a list summary crashes the detector's rule at summary.get",
+)
+def test_a_plug_ins_threshold_and_summary_are_checked(digits):
+    profile, delta = digits
+
+    class Texty(Detector):
+        name, families = "zz_texty", ("outlier",)
+        run = _texty_run
+
+    with detector_as("zz_texty", Texty) as texty:
+        (result,) = run_detectors(profile, delta, [texty], fpr=FPR)
+    if result.status == "ran":
+        assert result.threshold is None or type(result.threshold) is float
+        assert type(result.summary) is dict
+    else:
+        assert "threshold" in str(result.error) or "summary" in str(result.error)
