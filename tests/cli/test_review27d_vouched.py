@@ -1,0 +1,61 @@
+"""Attack review 27d: fix27f's commit-role restriction (``vouched.commit_keys``: only heads by keys holding the commit
+role under the pins vouch for a commit or quarantine entry; a version's head only with its own commit entry after
+it). Real stores, real keys, real roots; the ``.prov/`` writer edits with sqlite3."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pyarrow.parquet as pq
+import pytest
+from test_attack27c_replays import _head_seq, _poison, _roll_back_and_put_back, _roots, _rows
+
+from provenance import keys
+from support import digits_table, validate_output
+
+
+def _waive_key_checkpoint_over_put_back_v3(prov, workdir) -> dict:
+    """A27c-1's world: root gives commit to maintainer, waive to reviewer; v1, v2; backup; v3 (poisoned); the
+    maintainer restores the backup, a .prov/ writer puts v3's row and entries back, the reviewer's key signs a
+    checkpoint over them. Returns the env pinning the root."""
+    table = digits_table(400)
+    keys.generate("maintainer")
+    keys.generate("reviewer")
+    (root,) = _roots(prov, ["maintainer.pub"], "reviewer.pub")
+    env = {"PROV_SIGNERS": "rootk.pub", "PROV_ROOT": root}
+    assert prov("init").exit_code == 0
+    for tag, n in (("v1", 300), ("v2", 340)):
+        pq.write_table(table.slice(0, n), "train.parquet")
+        assert prov("-q", "commit", "train.parquet", "--tag", tag, "--key", "maintainer.key", env=env).exit_code == 0
+    shutil.copytree(".prov", "backup")
+    kept = _head_seq(".prov/prov.db")
+    _poison(table)
+    assert prov("-q", "commit", "train.parquet", "--tag", "v3", "--key", "maintainer.key", env=env).exit_code == 0
+    _roll_back_and_put_back(workdir, _rows({"versions": ("tag = 'v3'", []), "audit": ("seq > ?", [kept])}))
+    r = prov("audit", "checkpoint", "--key", "reviewer.key", env=env)
+    assert r.exit_code == 0, r.output
+    return env
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A27d-4: only commit and its refusal read commit-role heads; prov audit verify (which the refusal tells the "
+    "user to run) and prov show still take a waive-only key's checkpoint as covering v3's put-back commit entry: "
+    "pending [], relied on",
+)
+def test_audit_verify_and_show_name_the_entry_commit_refuses_as_pending(prov, workdir):
+    env = _waive_key_checkpoint_over_put_back_v3(prov, workdir)
+    r = prov("commit", "train.parquet", "--tag", "v4", "--key", "maintainer.key", env=env)
+    assert r.exit_code == 1 and "version v3's commit entry" in r.stderr, r.output  # the refusal (fix27f) holds
+    verify = prov("audit", "verify", "--json", env=env)
+    doc = json.loads(verify.stdout)
+    validate_output("audit-verify", doc)
+    reviewer = [c for c in doc["checkpoints"] if c["keyid"] == keys.key_id(keys.load_public("reviewer.pub"))]
+    assert reviewer  # the waive-only key's checkpoint, listed
+    assert doc["pending"], "audit verify: nothing pending, while commit refuses v3's entry as pending"
+    shown = prov("show", "v3", "--json", env=env)
+    assert shown.exit_code == 0, shown.output
+    show = json.loads(shown.stdout)
+    validate_output("show", show)
+    assert show["audit"]["pending"] or show["audit"]["signed"] < show["audit"]["entries"], show["audit"]
