@@ -17,6 +17,12 @@ Findings (strict xfail, the reason names the finding):
   ``detectors[].threshold`` (schema: number or null) and a non-dict summary crashes ``detectors.<name>``'s rule
   (``summary.get``). Fix: ``threshold`` a finite float or None, ``summary`` copied into a plain dict of plain
   values, else the detector's error.
+- A27d-5: a ``ColumnFindings`` the plug-in built itself is kept as prov's own, and only its ``changed()`` findings
+  are type-checked (none): scores of a float subclass that compares inside [0, 1] and converts to 7, and flags
+  ``"false"``, pass the runner; the combined verdict's records then say ``zz_columns`` score 7.0, flagged
+  ``'false'`` (the findings schema's [0, 1] number and bool). Fix: keep a ``ColumnFindings`` unchecked only for a
+  built-in (``is_built_in``); a plug-in's findings checked as a plain list, or every result's columns copied as
+  float64 / bool arrays as the p-values are.
 """
 
 from __future__ import annotations
@@ -164,3 +170,49 @@ def test_a_plug_ins_threshold_and_summary_are_checked(digits):
         assert type(result.summary) is dict
     else:
         assert "threshold" in str(result.error) or "summary" in str(result.error)
+
+
+class Lying(float):
+    """A score that compares as inside [0, 1] and converts to 7 (attack review 26f, R26f-4's kind)."""
+
+    def __ge__(self, other):
+        return True
+
+    def __le__(self, other):
+        return True
+
+    def __float__(self):
+        return 7.0
+
+
+def _own_columns_run(self, profile, delta, fpr):
+    from provenance.detectors.base import ColumnFindings
+
+    n, m = len(delta), len(profile.sample_batches)
+    findings = ColumnFindings(list(delta.hexes), self.name, [Lying(0.5)] * n, ["false"] * n, {}, "")
+    p = np.random.default_rng(6).uniform(size=n)
+    return DetectorResult(
+        self.name, "ran", None, 0.5, findings, p_values=p, reference_p=np.random.default_rng(7).uniform(size=m)
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A27d-5: a ColumnFindings a plug-in built itself is kept unchecked (changed() is empty): scores of a "
+    "float subclass that converts to 7 and text flags 'false' pass the runner, which R25c-F3/R26f-4 made an error",
+)
+def test_a_plug_ins_own_column_findings_are_checked_as_a_list(digits):
+    profile, delta = digits
+
+    class Columns(Detector):
+        name, families = "zz_columns", ("outlier",)
+        run = _own_columns_run
+
+    with detector_as("zz_columns", Columns) as columns:
+        (result,) = run_detectors(profile, delta, [columns], fpr=FPR)
+    if result.status == "ran":
+        scores, flags = result.columns()
+        assert all(type(s) is float and 0.0 <= s <= 1.0 for s in scores), {type(s).__name__ for s in scores}
+        assert all(type(f) is bool for f in flags) and len(result.flagged) == sum(flags)
+    else:
+        assert "not numbers" in str(result.error) or "not bools" in str(result.error), result.error
