@@ -12,7 +12,7 @@ import pytest
 from test_attack27c_replays import _head_seq, _poison, _roll_back_and_put_back, _roots, _rows
 
 from provenance import keys
-from support import digits_table, validate_output
+from support import digits_table, one_line, store_fingerprint, validate_output
 
 
 def _waive_key_checkpoint_over_put_back_v3(prov, workdir) -> dict:
@@ -59,3 +59,19 @@ def test_audit_verify_and_show_name_the_entry_commit_refuses_as_pending(prov, wo
     show = json.loads(shown.stdout)
     validate_output("show", show)
     assert show["audit"]["pending"] or show["audit"]["signed"] < show["audit"]["entries"], show["audit"]
+
+
+def test_held_an_unpinned_commit_is_refused_before_the_stores_own_keys_vouch(prov, workdir):
+    """Held: ``commit_keys`` returns None with nothing pinned (``coverage`` then takes the store's own keys, which a
+    ``.prov/`` writer registers with ``prov audit checkpoint``), but a commit with nothing pinned is exit 2 first:
+    the .prov/ writer's checkpoint over the put-back v3 vouches for no commit."""
+    from test_attack26a_replays import plant_rolled_back_v3
+
+    plant_rolled_back_v3(prov, workdir)
+    assert prov("keys", "generate", "mallory").exit_code == 0
+    assert prov("audit", "checkpoint", "--key", "mallory.key").exit_code == 0
+    pq.write_table(digits_table(400).slice(0, 360), "train.parquet")
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("commit", "train.parquet", "--tag", "v4", "--key", "maintainer.key")
+    assert r.exit_code == 2 and "nothing is pinned" in one_line(r), r.output
+    assert store_fingerprint(workdir / ".prov") == before
