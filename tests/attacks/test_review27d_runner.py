@@ -216,3 +216,46 @@ def test_a_plug_ins_own_column_findings_are_checked_as_a_list(digits):
         assert all(type(f) is bool for f in flags) and len(result.flagged) == sum(flags)
     else:
         assert "not numbers" in str(result.error) or "not bools" in str(result.error), result.error
+
+
+def _raw_batch_index_run(self, profile, delta, fpr):
+    """R27a-1's plug-in: uniform p-values, and raw reference scores that are each sample record's pseudo-batch."""
+    n, m = len(delta), len(profile.sample_batches)
+    p = np.random.default_rng(1).uniform(size=n)
+    findings = [Finding(h, self.name, float(1 - v), bool(v <= FPR), "") for h, v in zip(delta.hexes, p)]
+    return DetectorResult(
+        self.name,
+        "ran",
+        None,
+        0.5,
+        findings,
+        p_values=p,
+        reference_p=np.random.default_rng(2).uniform(size=m),
+        reference_raw=np.asarray(profile.sample_batches, dtype=np.float64),
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A27d-1 through the relabel scan: the plug-in marked built-in by its metaclass is in the held-out null "
+    "again (R27a-1): the 3->8 flood no longer blocks through the combined source (knn_label's own source, with a "
+    "null of its own, still blocks it, as before fix27e)",
+)
+def test_a_plug_in_equal_to_any_class_does_not_move_the_relabel_scans_null():
+    from test_review27a_plugins import FPR as FPR_27A
+    from test_review27a_plugins import digits as relabel_world
+
+    from provenance.detectors.extreme import batch_label_support
+    from provenance.detectors.relabel_scan import profile_null, scan_delta
+
+    profile, delta, _ = relabel_world.__wrapped__()
+
+    class PosingRaw(Detector, metaclass=EqualsAny):
+        name, families = "zz_posing_raw", ("outlier",)
+        run = _raw_batch_index_run
+
+    with detector_as("zz_posing_raw", PosingRaw) as posing:
+        rs = run_detectors(profile, delta, [*BUILT_INS, posing], fpr=FPR_27A)
+    verdicts = combine(rs, FPR_27A, profile.sample_batches, batch_label_support(profile, delta), delta.hexes)
+    scan = scan_delta(verdicts, rs, delta.labels, delta.kinds, profile_null(profile, rs, FPR_27A), 0.001)
+    assert scan.p_value < scan.bar and scan.source == "combined", scan
