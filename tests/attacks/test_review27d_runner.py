@@ -104,7 +104,7 @@ def test_a_built_in_subclass_or_a_built_in_under_another_name_is_a_plug_in(digit
 class Shifty(Finding):
     """A finding whose ``flagged`` reads False twice (the runner's type check and its column read), then True."""
 
-    @property  # type: ignore[override]
+    @property
     def flagged(self):
         self.reads = getattr(self, "reads", 0) + 1
         return self.reads > 2
@@ -146,8 +146,8 @@ def test_a_plug_ins_findings_answer_the_same_after_the_runner(digits):
 def _texty_run(self, profile, delta, fpr):
     result = _zero_reference_run(self, profile, delta, fpr)
     result.reference_p = np.random.default_rng(5).uniform(size=len(profile.sample_batches))
-    result.threshold = "0.5 (calibrated)"  # type: ignore[assignment]
-    result.summary = ["note"]  # type: ignore[assignment]
+    result.threshold = "0.5 (calibrated)"
+    result.summary = ["note"]
     return result
 
 

@@ -54,3 +54,27 @@ def test_a_plug_in_class_equal_to_any_class_leaves_detectors_combined_blocking(g
         beside = _statuses(gate_world, tag, [*BUILT_INS, "zz_posing"])
     assert beside["detectors.zz_posing"] == "pass"
     assert beside["detectors.combined"] == "block", beside
+
+
+class _ListSummary(Detector):
+    """An honest-looking plug-in whose result's ``summary`` is a list, not a dict (A27d-3)."""
+
+    name, families = "zz_listy", ("outlier",)
+
+    def run(self, profile, delta, fpr):
+        n, m = len(delta), len(profile.sample_batches)
+        findings = [Finding(h, self.name, 0.0, False, "nothing") for h in delta.hexes]
+        p, ref = np.random.default_rng(8).uniform(size=n), np.random.default_rng(9).uniform(size=m)
+        return DetectorResult(self.name, "ran", None, 0.5, findings, ["note"], p_values=p, reference_p=ref)  # type: ignore[arg-type]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A27d-3: a plug-in's summary passes the runner unread; a list summary crashes detectors.zz_listy's rule "
+    "(AttributeError at summary.get) instead of the detector's error",
+)
+def test_a_plug_ins_summary_of_another_type_is_the_detectors_error(gate_world):
+    with detector_as("zz_listy", _ListSummary):
+        statuses = _statuses(gate_world, "crowd", [*BUILT_INS, "zz_listy"])
+    assert statuses["detectors.zz_listy"] == "error"
+    assert statuses["detectors.combined"] == "block"
