@@ -53,6 +53,23 @@ def _zero_reference_run(self, profile, delta, fpr):
     return DetectorResult(self.name, "ran", None, 0.5, findings, p_values=np.ones(n), reference_p=np.zeros(m))
 
 
+def _uniform(name, profile, delta, findings) -> DetectorResult:
+    """A result named ``name`` holding ``findings``, with uniform p-values on the delta and on the reference."""
+    n, m = len(delta), len(profile.sample_batches)
+    rng = np.random.default_rng(3)
+    return DetectorResult(
+        name, "ran", None, 0.5, findings, p_values=rng.uniform(size=n), reference_p=rng.uniform(size=m)
+    )
+
+
+def _alone(profile, delta, name: str, run) -> DetectorResult:
+    """The runner's result of a plug-in named ``name`` whose ``run`` is ``run``, run alone."""
+    plug = type("Plug", (Detector,), {"name": name, "families": ("outlier",), "run": run})
+    with detector_as(name, plug):
+        (result,) = run_detectors(profile, delta, [name], fpr=FPR)
+    return result
+
+
 class EqualsAny(type(Detector)):  # type: ignore[misc]
     """A metaclass: its classes equal every class (and hash as OutlierDetector does)."""
 
@@ -115,12 +132,7 @@ class Shifty(Finding):
 
 
 def _shifty_run(self, profile, delta, fpr):
-    n, m = len(delta), len(profile.sample_batches)
-    findings = [Shifty(h, self.name, 0.0, False, "nothing") for h in delta.hexes]
-    p = np.random.default_rng(3).uniform(size=n)
-    return DetectorResult(
-        self.name, "ran", None, 0.5, findings, p_values=p, reference_p=np.random.default_rng(4).uniform(size=m)
-    )
+    return _uniform(self.name, profile, delta, [Shifty(h, self.name, 0.0, False, "nothing") for h in delta.hexes])
 
 
 @pytest.mark.xfail(
@@ -131,12 +143,7 @@ def _shifty_run(self, profile, delta, fpr):
 def test_a_plug_ins_findings_answer_the_same_after_the_runner(digits):
     profile, delta = digits
 
-    class Plug(Detector):
-        name, families = "zz_shifty", ("outlier",)
-        run = _shifty_run
-
-    with detector_as("zz_shifty", Plug) as plug:
-        (result,) = run_detectors(profile, delta, [plug], fpr=FPR)
+    result = _alone(profile, delta, "zz_shifty", _shifty_run)
     assert result.status == "ran"
     _, flags = result.columns()
     assert sum(flags) == 0  # what the combined verdict reads
@@ -144,8 +151,7 @@ def test_a_plug_ins_findings_answer_the_same_after_the_runner(digits):
 
 
 def _texty_run(self, profile, delta, fpr):
-    result = _zero_reference_run(self, profile, delta, fpr)
-    result.reference_p = np.random.default_rng(5).uniform(size=len(profile.sample_batches))
+    result = _uniform(self.name, profile, delta, [Finding(h, self.name, 0.0, False, "") for h in delta.hexes])
     result.threshold = "0.5 (calibrated)"
     result.summary = ["note"]
     return result
@@ -159,12 +165,7 @@ def _texty_run(self, profile, delta, fpr):
 def test_a_plug_ins_threshold_and_summary_are_checked(digits):
     profile, delta = digits
 
-    class Texty(Detector):
-        name, families = "zz_texty", ("outlier",)
-        run = _texty_run
-
-    with detector_as("zz_texty", Texty) as texty:
-        (result,) = run_detectors(profile, delta, [texty], fpr=FPR)
+    result = _alone(profile, delta, "zz_texty", _texty_run)
     if result.status == "ran":
         assert result.threshold is None or type(result.threshold) is float
         assert type(result.summary) is dict
@@ -188,11 +189,9 @@ class Lying(float):
 def _own_columns_run(self, profile, delta, fpr):
     from provenance.detectors.base import ColumnFindings
 
-    n, m = len(delta), len(profile.sample_batches)
-    findings = ColumnFindings(list(delta.hexes), self.name, [Lying(0.5)] * n, ["false"] * n, {}, "")
-    p = np.random.default_rng(6).uniform(size=n)
-    return DetectorResult(
-        self.name, "ran", None, 0.5, findings, p_values=p, reference_p=np.random.default_rng(7).uniform(size=m)
+    n = len(delta)
+    return _uniform(
+        self.name, profile, delta, ColumnFindings(list(delta.hexes), self.name, [Lying(0.5)] * n, ["false"] * n, {}, "")
     )
 
 
@@ -204,12 +203,7 @@ def _own_columns_run(self, profile, delta, fpr):
 def test_a_plug_ins_own_column_findings_are_checked_as_a_list(digits):
     profile, delta = digits
 
-    class Columns(Detector):
-        name, families = "zz_columns", ("outlier",)
-        run = _own_columns_run
-
-    with detector_as("zz_columns", Columns) as columns:
-        (result,) = run_detectors(profile, delta, [columns], fpr=FPR)
+    result = _alone(profile, delta, "zz_columns", _own_columns_run)
     if result.status == "ran":
         scores, flags = result.columns()
         assert all(type(s) is float and 0.0 <= s <= 1.0 for s in scores), {type(s).__name__ for s in scores}
@@ -219,20 +213,11 @@ def test_a_plug_ins_own_column_findings_are_checked_as_a_list(digits):
 
 
 def _raw_batch_index_run(self, profile, delta, fpr):
-    """R27a-1's plug-in: uniform p-values, and raw reference scores that are each sample record's pseudo-batch."""
-    n, m = len(delta), len(profile.sample_batches)
-    p = np.random.default_rng(1).uniform(size=n)
-    findings = [Finding(h, self.name, float(1 - v), bool(v <= FPR), "") for h, v in zip(delta.hexes, p)]
-    return DetectorResult(
-        self.name,
-        "ran",
-        None,
-        0.5,
-        findings,
-        p_values=p,
-        reference_p=np.random.default_rng(2).uniform(size=m),
-        reference_raw=np.asarray(profile.sample_batches, dtype=np.float64),
-    )
+    """R27a-1's plug-in (``_uniform_plug_in``): uniform p-values, raw reference scores each sample record's
+    pseudo-batch."""
+    from test_review27a_plugins import _uniform_plug_in
+
+    return _uniform_plug_in(delta, len(profile.sample_batches), np.asarray(profile.sample_batches, dtype=np.float64))
 
 
 @pytest.mark.xfail(
@@ -251,10 +236,10 @@ def test_a_plug_in_equal_to_any_class_does_not_move_the_relabel_scans_null():
     profile, delta, _ = relabel_world.__wrapped__()
 
     class PosingRaw(Detector, metaclass=EqualsAny):
-        name, families = "zz_posing_raw", ("outlier",)
+        name, families = "zz_plug", ("outlier",)
         run = _raw_batch_index_run
 
-    with detector_as("zz_posing_raw", PosingRaw) as posing:
+    with detector_as("zz_plug", PosingRaw) as posing:
         rs = run_detectors(profile, delta, [*BUILT_INS, posing], fpr=FPR_27A)
     verdicts = combine(rs, FPR_27A, profile.sample_batches, batch_label_support(profile, delta), delta.hexes)
     scan = scan_delta(verdicts, rs, delta.labels, delta.kinds, profile_null(profile, rs, FPR_27A), 0.001)
