@@ -87,7 +87,7 @@ def is_built_in(name: str, factory: Callable[[], Detector], detector: Detector) 
     result may keep a mark it is given False, and a factory may return a built-in's instance with another run).
     """
     return (
-        factory in BUILT_IN_DETECTORS
+        any(factory is cls for cls in BUILT_IN_DETECTORS)  # identity: a class may say it equals any (A27d-1)
         and getattr(factory, "name", None) == name
         and type(detector) is factory
         and "run" not in vars(detector)
@@ -161,8 +161,16 @@ def _own_result(returned: DetectorResult, name: str, built_in: bool) -> Detector
     if type(status) is not str or status not in ("ran", "ok"):  # "ok": a plug-in written when it meant "it ran"
         raise RuntimeError(f"returned status {str(status)[:40]!r}, not 'ran'")
     findings = returned.findings
-    if type(findings) is not ColumnFindings:
-        findings = list(findings)
+    if not built_in or type(findings) is not ColumnFindings:
+        # a plug-in's findings, whatever their type (its own ColumnFindings too, whose changed() is empty: A27d-5),
+        # become plain Findings of the values read once (a Finding whose properties change after the check
+        # counted flags the combined verdict never saw: A27d-2); _check_result checks those values' types
+        findings = [_plain_finding(f, name) for f in findings]
+    threshold, summary = returned.threshold, returned.summary
+    if threshold is not None and not (_is_score(threshold) and np.isfinite(float(threshold))):  # A27d-3
+        raise RuntimeError(f"returned a threshold that is not a finite number ({type(threshold).__name__})")
+    if type(summary) is not dict:
+        raise RuntimeError(f"returned a summary that is not a dict ({type(summary).__name__})")
     arrays = {}
     for field_name in ARRAYS:
         values = getattr(returned, field_name)
@@ -177,15 +185,27 @@ def _own_result(returned: DetectorResult, name: str, built_in: bool) -> Detector
         str(name),
         "ran",
         None,
-        returned.threshold,
+        None if threshold is None else float(threshold),
         findings,
-        returned.summary,
+        dict(summary),
         extreme_is_label_based=bool(returned.extreme_is_label_based),
         extreme_is_rule=bool(returned.extreme_is_rule),
         **arrays,
     )
     result.plug_in = not built_in
     return result
+
+
+def _plain_finding(finding: Finding, name: str) -> Finding:
+    """A plain ``Finding`` of one read of each field of ``finding`` (a plug-in's), named ``name``; its digest and
+    explanation must be plain ``str`` (the score's and flag's types are ``_check_result``'s to judge)."""
+    digest, score, flagged, explanation = finding.digest, finding.score, finding.flagged, finding.explanation
+    if type(digest) is not str or type(explanation) is not str:
+        raise RuntimeError(
+            f"returned a finding whose digest or explanation is not a plain str ({type(digest).__name__}, "
+            f"{type(explanation).__name__})"
+        )
+    return Finding(digest, name, score, flagged, explanation)
 
 
 def _both_passes(profile: ReferenceProfile, delta: Delta, fpr: float) -> None:

@@ -80,11 +80,6 @@ class EqualsAny(type(Detector)):  # type: ignore[misc]
         return hash(OutlierDetector)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A27d-1: is_built_in's `factory in BUILT_IN_DETECTORS` is ==; a plug-in class whose metaclass equals "
-    "any class is marked built-in and its zero reference p-values unflag the outliers (R27a-2 again)",
-)
 def test_a_plug_in_class_equal_to_any_class_is_not_marked_built_in(digits):
     profile, delta = digits
     alone = combine(run_detectors(profile, delta, BUILT_INS, fpr=FPR), FPR, profile.sample_batches, digests=delta.hexes)
@@ -135,11 +130,6 @@ def _shifty_run(self, profile, delta, fpr):
     return _uniform(self.name, profile, delta, [Shifty(h, self.name, 0.0, False, "nothing") for h in delta.hexes])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A27d-2: the runner keeps a plug-in's Finding objects; a flagged property changing after its reads "
-    "makes result.flagged (the rule's count, detectors rows' flagged) disagree with the columns combine read",
-)
 def test_a_plug_ins_findings_answer_the_same_after_the_runner(digits):
     profile, delta = digits
 
@@ -157,11 +147,6 @@ def _texty_run(self, profile, delta, fpr):
     return result
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A27d-3: threshold and summary pass through the runner unread: a text threshold reaches check --json "
-    "(schema: number or null) and a list summary crashes the detector's rule at summary.get",
-)
 def test_a_plug_ins_threshold_and_summary_are_checked(digits):
     profile, delta = digits
 
@@ -195,11 +180,6 @@ def _own_columns_run(self, profile, delta, fpr):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A27d-5: a ColumnFindings a plug-in built itself is kept unchecked (changed() is empty): scores of a "
-    "float subclass that converts to 7 and text flags 'false' pass the runner, which R25c-F3/R26f-4 made an error",
-)
 def test_a_plug_ins_own_column_findings_are_checked_as_a_list(digits):
     profile, delta = digits
 
@@ -220,12 +200,6 @@ def _raw_batch_index_run(self, profile, delta, fpr):
     return _uniform_plug_in(delta, len(profile.sample_batches), np.asarray(profile.sample_batches, dtype=np.float64))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A27d-1 through the relabel scan: the plug-in marked built-in by its metaclass is in the held-out null "
-    "again (R27a-1): the 3->8 flood no longer blocks through the combined source (knn_label's own source, with a "
-    "null of its own, still blocks it, as before fix27e)",
-)
 def test_a_plug_in_equal_to_any_class_does_not_move_the_relabel_scans_null():
     from test_review27a_plugins import FPR as FPR_27A
     from test_review27a_plugins import digits as relabel_world

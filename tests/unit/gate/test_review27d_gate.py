@@ -42,11 +42,6 @@ def _statuses(world, tag: str, run: list[str]) -> dict[str, str]:
     return {r.rule: r.status for r in results}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A27d-1: a plug-in class equal to any class (its metaclass's __eq__) is marked built-in by is_built_in's "
-    "`in` (==), and its zero reference p-values unblock detectors.combined on the relabel and crowd floods",
-)
 @pytest.mark.parametrize("tag", ["relabeled", "crowd"])
 def test_a_plug_in_class_equal_to_any_class_leaves_detectors_combined_blocking(gate_world, tag):
     assert _statuses(gate_world, tag, BUILT_INS)["detectors.combined"] == "block"
@@ -68,11 +63,6 @@ class _ListSummary(Detector):
         return DetectorResult(self.name, "ran", None, 0.5, findings, ["note"], p_values=p, reference_p=ref)  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A27d-3: a plug-in's summary passes the runner unread; a list summary crashes detectors.zz_listy's rule "
-    "(AttributeError at summary.get) instead of the detector's error",
-)
 def test_a_plug_ins_summary_of_another_type_is_the_detectors_error(gate_world):
     with detector_as("zz_listy", _ListSummary):
         statuses = _statuses(gate_world, "crowd", [*BUILT_INS, "zz_listy"])
