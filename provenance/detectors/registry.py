@@ -167,10 +167,12 @@ def _own_result(returned: DetectorResult, name: str, built_in: bool) -> Detector
         # counted flags the combined verdict never saw: A27d-2); _check_result checks those values' types
         findings = [_plain_finding(f, name) for f in findings]
     threshold, summary = returned.threshold, returned.summary
-    if threshold is not None and not (_is_score(threshold) and np.isfinite(float(threshold))):  # A27d-3
-        raise RuntimeError(f"returned a threshold that is not a finite number ({type(threshold).__name__})")
-    if type(summary) is not dict:
-        raise RuntimeError(f"returned a summary that is not a dict ({type(summary).__name__})")
+    if not built_in:  # a plug-in's (A27d-3); a built-in's are its own code's, passed on as it gives them
+        if threshold is not None and not (_is_score(threshold) and np.isfinite(float(threshold))):
+            raise RuntimeError(f"returned a threshold that is not a finite number ({type(threshold).__name__})")
+        if type(summary) is not dict:
+            raise RuntimeError(f"returned a summary that is not a dict ({type(summary).__name__})")
+        threshold, summary = None if threshold is None else float(threshold), dict(summary)
     arrays = {}
     for field_name in ARRAYS:
         values = getattr(returned, field_name)
@@ -185,9 +187,9 @@ def _own_result(returned: DetectorResult, name: str, built_in: bool) -> Detector
         str(name),
         "ran",
         None,
-        None if threshold is None else float(threshold),
+        threshold,
         findings,
-        dict(summary),
+        summary,
         extreme_is_label_based=bool(returned.extreme_is_label_based),
         extreme_is_rule=bool(returned.extreme_is_rule),
         **arrays,
