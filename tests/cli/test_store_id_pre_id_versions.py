@@ -85,6 +85,16 @@ def test_another_projects_pre_id_version_is_refused_under_a_pinned_id(prov, lega
         assert f"the store id you pinned ({MINE[:16]}, --store-id)" in said and "make one id-signing commit" in said
         said = _refused(prov, legacy, "verify", "v2", "--no-data")
         assert "version v2: signs no store id" in said and "make one id-signing commit" in said, said
+        # the planted version's commit entry is pending (no checkpoint by a commit key you pin covers it), so the
+        # id-signing commit refuses to sign over it (attack review 26e, A26e-5), store unchanged; signing the log
+        # knowingly (prov audit checkpoint) is the way on, and the store id still refuses o1 (below)
+        before = store_fingerprint(legacy / ".prov")
+        r = prov(
+            "commit", "v2.parquet", "--tag", "v3", "--parent", "v2", "--key", "maintainer.key", "--store-id", MINE, *PINNED
+        )
+        assert r.exit_code == 1 and "version o1's commit entry" in r.output and "is pending" in r.output, r.output
+        assert store_fingerprint(legacy / ".prov") == before
+        assert prov("audit", "checkpoint", "--key", "maintainer.key", *PINNED).exit_code == 0
         _first_id_commit(prov)  # the way out the message names works (its parent v2 is from before ids)
     else:
         _first_id_commit(prov)
