@@ -90,7 +90,17 @@ def test_another_projects_pre_id_version_is_refused_under_a_pinned_id(prov, lega
         # knowingly (prov audit checkpoint) is the way on, and the store id still refuses o1 (below)
         before = store_fingerprint(legacy / ".prov")
         r = prov(
-            "commit", "v2.parquet", "--tag", "v3", "--parent", "v2", "--key", "maintainer.key", "--store-id", MINE, *PINNED
+            "commit",
+            "v2.parquet",
+            "--tag",
+            "v3",
+            "--parent",
+            "v2",
+            "--key",
+            "maintainer.key",
+            "--store-id",
+            MINE,
+            *PINNED,
         )
         assert r.exit_code == 1 and "version o1's commit entry" in r.output and "is pending" in r.output, r.output
         assert store_fingerprint(legacy / ".prov") == before
