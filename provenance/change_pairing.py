@@ -41,8 +41,9 @@ def natural_bytes(locator: str) -> bytes:
     return bytes(out)
 
 
-def natural_rank(locators: pa.Array) -> np.ndarray:
-    """Each locator's dense rank in natural order (``row 2`` before ``row 10``); equal keys share one."""
+def natural_rank(locators: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Each locator's dense rank in natural order (``row 2`` before ``row 10``); equal keys share one. A manifest's
+    column may be given as its chunks (no combined string column: over 2 GiB of locators, A27b-2)."""
     if not len(locators):
         return np.zeros(0, np.int64)
     if pc.all(pc.match_substring_regex(locators, _ROW_NUMBERS)).as_py():
