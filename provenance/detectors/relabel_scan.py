@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from provenance.detectors.base import DetectorResult
+from provenance.detectors.base import DetectorResult, built_ins_and_plug_ins
 from provenance.detectors.beyond import held_out_p_values, values_order, weighted_statistic
 from provenance.detectors.budget import MAX_VARIANCE_FACTOR, overdispersion, tail_p
 
@@ -95,11 +95,8 @@ def held_out_null(
 
     # the built-ins' alone (attack review 27a, R27a-1): a plug-in's raw scores must not move the null the scan
     # judges the combined p-values against, as they move nothing but its own evidence (``combine.beside_plug_ins``)
-    scored = [
-        r
-        for r in results
-        if r.status == "ran" and not r.plug_in and r.reference_raw is not None and r.p_values is not None
-    ]
+    built_ins, _ = built_ins_and_plug_ins(results)
+    scored = [r for r in built_ins if r.status == "ran" and r.reference_raw is not None and r.p_values is not None]
     batches = np.asarray(batches)
     labels = np.asarray([str(x) for x in sample_labels], dtype=object)
     if not scored or len(np.unique(batches)) < 4 or len(batches) != len(labels):
