@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from provenance.detectors.base import DetectorResult, built_ins_and_plug_ins
-from provenance.detectors.beyond import held_out_p_values, values_order, weighted_statistic
+from provenance.detectors.beyond import held_out_folds
 from provenance.detectors.budget import MAX_VARIANCE_FACTOR, overdispersion, tail_p
 
 if TYPE_CHECKING:
@@ -104,20 +104,16 @@ def held_out_null(
     raws = [np.asarray(r.reference_raw, dtype=np.float64) for r in scored]
     w = np.array([weights.get(r.detector, 1.0) for r in scored])
     knn = [i for i, r in enumerate(scored) if r.detector == LABEL_DETECTOR]
-    by_value = values_order(raws)
     combined = np.full(len(batches), np.nan)
     label_p = np.full(len(batches), np.nan)
-    for b in np.unique(batches):
-        out = batches == b
-        held, kept = held_out_p_values(raws, out, fpr, by_value)
-        T_out, T_kept = weighted_statistic(held, w), weighted_statistic(kept, w)
-        ok = np.isfinite(T_out)
-        p_out = np.full(len(T_out), np.nan)
+    for fold in held_out_folds(raws, w, batches, fpr):  # the refits the combined verdict made (same arguments)
+        ok = np.isfinite(fold.T_out)
+        p_out = np.full(len(fold.T_out), np.nan)
         if ok.any():
-            p_out[ok] = combined_p_values(T_out[ok], T_kept)
-        combined[out] = p_out
+            p_out[ok] = combined_p_values(fold.T_out[ok], fold.T_kept)
+        combined[fold.out] = p_out
         if knn:
-            label_p[out] = held[knn[0]]
+            label_p[fold.out] = fold.held[knn[0]]
     p = {COMBINED_SOURCE: combined}
     if knn:
         p[LABEL_DETECTOR] = label_p
