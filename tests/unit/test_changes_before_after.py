@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from provenance.change_pairing import natural_bytes, natural_rank
+from provenance.change_pairing import natural_bytes, natural_first, natural_rank
 from provenance.changes import (
     KINDS,
     MAX_LISTED,
@@ -330,8 +330,8 @@ ODD_LOCATORS = [
 @pytest.mark.parametrize("chunks", [1, 3], ids=["one chunk", "chunked"])
 def test_natural_rank_orders_odd_locators_as_natural_key_does(chunks):
     """Every pair of odd locators (repeats included) is ordered by ``natural_rank`` as by ``natural_key``, equal
-    where those keys are equal; as one array and as a manifest's chunks (``_first_records`` passes those), on the
-    byte keys' path and on the row numbers' int64 path."""
+    where those keys are equal, and ``natural_first`` takes the first in that order; as one array and as a
+    manifest's chunks (``_first_records`` passes those), on the byte keys' path and on the row numbers' int64 path."""
     for locators in (ODD_LOCATORS + ODD_LOCATORS[::-1], ["10", "9", "09", "0", "9", "007", "1"]):
         cut = [locators[i::chunks] for i in range(chunks)]
         column = pa.chunked_array(cut, pa.string()) if chunks > 1 else pa.array(locators)
@@ -342,3 +342,5 @@ def test_natural_rank_orders_odd_locators_as_natural_key_does(chunks):
             for y, ry in zip(ordered, ranks):
                 assert (natural_key(x) < natural_key(y)) == (rx < ry), (x, y)
                 assert (natural_key(x) == natural_key(y)) == (rx == ry), (x, y)
+        for n in (0, 7, len(ordered)):  # the first n as _first_records takes them: ties in the order given
+            assert natural_first(column, n) == sorted(range(len(ordered)), key=lambda i: natural_key(ordered[i]))[:n]
