@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,14 +33,27 @@ def natural_bytes(locator: str) -> bytes:
     Each piece is tagged (digits 0x01, text 0x02); digits carry their value's length then its
     digits, text its UTF-8 with 0x00 escaped and a 0x00 0x00 end, so no piece is a prefix of another's.
     """
-    out = bytearray()
-    for i, part in enumerate(re.split(r"(\d+)", locator)):
+    out = []
+    for i, part in enumerate(_DIGIT_RUNS.split(locator)):
         if i % 2:
-            value = str(int(part)).encode()
-            out += b"\x01" + len(value).to_bytes(4, "big") + value
-        else:
-            out += b"\x02" + part.encode("utf-8", "surrogatepass").replace(b"\x00", b"\x00\xff") + b"\x00\x00"
-    return bytes(out)
+            value = _run_value(part).encode()
+            out.append(b"\x01" + len(value).to_bytes(4, "big") + value)
+        elif part:
+            out.append(b"\x02" + part.encode("utf-8", "surrogatepass").replace(b"\x00", b"\x00\xff") + b"\x00\x00")
+        else:  # a locator that begins or ends with digits, or two runs apart: the empty text piece
+            out.append(b"\x02\x00\x00")
+    return b"".join(out)
+
+
+_DIGIT_RUNS = re.compile(r"(\d+)")  # \d: the decimal digits of every script, as int() reads them
+
+
+def _run_value(run: str) -> str:
+    """A digit run's value in ASCII digits without leading zeros (``str(int(run))``, with no limit on its length:
+    int() refuses more than 4,300 digits)."""
+    if not run.isascii():  # Arabic-Indic, fullwidth...: each a decimal digit (\d is Unicode's Nd)
+        run = "".join(str(unicodedata.decimal(c)) for c in run)
+    return run.lstrip("0") or "0"
 
 
 def natural_rank(locators: pa.Array | pa.ChunkedArray) -> np.ndarray:
