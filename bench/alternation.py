@@ -113,3 +113,27 @@ def rolled_back(store: Any) -> Iterator[None]:
             raise _Undone
     except _Undone:
         pass
+
+
+def trees_alternated(
+    script: str, trees: dict[str, Path], child_args: Sequence[str], rounds: int
+) -> tuple[dict[str, list[dict]], list[str], list[str]]:
+    """Old code against new, function by function: each round runs ``script --child *child_args`` once per code tree
+    (``PYTHONPATH`` the tree, a snapshot such as ``git archive COMMIT``; one BLAS thread), sides swapped on odd
+    rounds; the child prints one JSON object. Returns ``({side: [its objects]}, loads, [uptime before, after])``."""
+    import json
+    import sys
+
+    def once(side: str) -> dict:
+        done = subprocess.run(
+            [sys.executable, script, "--child", *child_args],
+            env={"PYTHONPATH": str(trees[side]), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(done.stdout)
+
+    before = uptime()
+    runs, loads = alternate(list(trees), once, rounds, swap=True)
+    return runs, loads, [before, uptime()]

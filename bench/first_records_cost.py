@@ -19,14 +19,13 @@ import argparse
 import hashlib
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from alternation import alternate, uptime, write_results  # noqa: E402
+from alternation import trees_alternated, write_results  # noqa: E402
 
 KINDS = ("row numbers", "tree paths")
 
@@ -61,20 +60,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     trees = {"main": args.old.resolve(), "new": args.new.resolve()}
-    before = uptime()
-
-    def once(side: str) -> dict:
-        done = subprocess.run(
-            [sys.executable, __file__, "--child", str(args.records)],
-            env={"PYTHONPATH": str(trees[side]), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return json.loads(done.stdout)
-
-    runs, loads = alternate(list(trees), once, args.rounds, swap=True)
-    after = uptime()
+    runs, loads, (before, after) = trees_alternated(__file__, trees, [str(args.records)], args.rounds)
     data: dict = {"records": args.records, "rounds": args.rounds, "trees": {k: str(v) for k, v in trees.items()}}
     data |= {"loads": loads, "uptime": [before, after], "runs": runs}
     lines = [

@@ -24,14 +24,13 @@ import argparse
 import hashlib
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from alternation import alternate, uptime, write_results  # noqa: E402
+from alternation import trees_alternated, write_results  # noqa: E402
 
 FPR = 0.01
 DETECTORS = ("collision", "duplicates", "gradient", "knn_label", "outlier", "spectral")
@@ -88,20 +87,8 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(v) for v in args.sizes.split(",")]
     trees = {"main": args.old.resolve(), "new": args.new.resolve()}
-    before = uptime()
-
-    def once(side: str) -> dict:
-        done = subprocess.run(
-            [sys.executable, __file__, "--child", args.sizes, str(args.delta), str(args.batches)],
-            env={"PYTHONPATH": str(trees[side]), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return json.loads(done.stdout)
-
-    runs, loads = alternate(list(trees), once, args.rounds, swap=True)
-    after = uptime()
+    child_args = [args.sizes, str(args.delta), str(args.batches)]
+    runs, loads, (before, after) = trees_alternated(__file__, trees, child_args, args.rounds)
     data: dict = {"sizes": sizes, "rounds": args.rounds, "delta": args.delta, "batches": args.batches}
     data |= {"trees": {k: str(v) for k, v in trees.items()}, "loads": loads, "uptime": [before, after], "runs": runs}
     lines = [
