@@ -8,12 +8,15 @@ each had their own copy of this loop (whole-diff review, duplicates D6 and D8).
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import statistics
 import subprocess
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from user_versions import load
 
@@ -76,3 +79,61 @@ def median_lines(title: str, intro: str, column: str, medians: dict[str, float],
     then each of ``notes`` as a paragraph (the ratio, the load)."""
     table = [f"| {column} | median CPU s |", "|---|---|", *(f"| {side} | {m} |" for side, m in medians.items())]
     return [f"# {title}", "", intro, "", *table, "", *(line for note in notes for line in (note, ""))]
+
+
+@contextmanager
+def built_store(
+    description: str, build: Callable[[Path, int], tuple[Any, Any]]
+) -> Iterator[tuple[argparse.Namespace, Any, Any]]:
+    """A bench over one store built once (``checkpoint_chain_cost.py``, ``vouched_cost.py``): parses ``--entries``
+    (default 10,000) and ``--rounds`` (7), runs ``build(folder, entries)`` in a temporary folder for ``(store, key)``
+    and yields ``(args, store, key)``; then closes the store and deletes the folder."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--entries", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        store, key = build(Path(tmp), args.entries)
+        try:
+            yield args, store, key
+        finally:
+            store.close()
+
+
+class _Undone(Exception):
+    """Ends a ``rolled_back`` write, which then rolls back."""
+
+
+@contextmanager
+def rolled_back(store: Any) -> Iterator[None]:
+    """``store.write()`` around the block, rolled back at its end, so that a timed write leaves nothing behind."""
+    try:
+        with store.write():
+            yield
+            raise _Undone
+    except _Undone:
+        pass
+
+
+def trees_alternated(
+    script: str, trees: dict[str, Path], child_args: Sequence[str], rounds: int
+) -> tuple[dict[str, list[dict]], list[str], list[str]]:
+    """Old code against new, function by function: each round runs ``script --child *child_args`` once per code tree
+    (``PYTHONPATH`` the tree, a snapshot such as ``git archive COMMIT``; one BLAS thread), sides swapped on odd
+    rounds; the child prints one JSON object. Returns ``({side: [its objects]}, loads, [uptime before, after])``."""
+    import json
+    import sys
+
+    def once(side: str) -> dict:
+        done = subprocess.run(
+            [sys.executable, script, "--child", *child_args],
+            env={"PYTHONPATH": str(trees[side]), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(done.stdout)
+
+    before = uptime()
+    runs, loads = alternate(list(trees), once, rounds, swap=True)
+    return runs, loads, [before, uptime()]

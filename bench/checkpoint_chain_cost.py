@@ -14,24 +14,18 @@ Writes bench/results/checkpoint-chain-cost.json and .md.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from alternation import alternate, median_lines, uptime, write_results  # noqa: E402
+from alternation import alternate, built_store, median_lines, rolled_back, uptime, write_results  # noqa: E402
 
 from provenance import keys  # noqa: E402
 from provenance.store import audit, checkpoints  # noqa: E402
 from provenance.store.store import Store  # noqa: E402
-
-
-class _RolledBack(Exception):
-    """Raised at the end of a timed write so that it leaves nothing behind."""
 
 
 def build(folder: Path, entries: int) -> tuple[Store, checkpoints.CheckpointKey]:
@@ -49,29 +43,20 @@ def build(folder: Path, entries: int) -> tuple[Store, checkpoints.CheckpointKey]
 def sign_once(store: Store, signer: checkpoints.CheckpointKey, check: bool) -> float:
     """CPU seconds of one forced checkpoint over the whole log, with or without the chain check, rolled back."""
     started = time.process_time()
-    try:
-        with store.write():
-            if check:
-                checkpoints.sign_checkpoint(store, signer.private, signer.name, force=True)
-            else:  # the steps sign_checkpoint took before review 24b
-                checkpoints.register_signing_key(store, signer.private, signer.name)
-                rows, hashes = checkpoints.leaves(store.db)
-                checkpoints.create_checkpoints_table(store.db)
-                checkpoints.covering(store, signer.private.public_key(), rows, hashes)
-                checkpoints._signed_tree_head(signer.private, rows, hashes)
-            raise _RolledBack
-    except _RolledBack:
-        pass
+    with rolled_back(store):
+        if check:
+            checkpoints.sign_checkpoint(store, signer.private, signer.name, force=True)
+        else:  # the steps sign_checkpoint took before review 24b
+            checkpoints.register_signing_key(store, signer.private, signer.name)
+            rows, hashes = checkpoints.leaves(store.db)
+            checkpoints.create_checkpoints_table(store.db)
+            checkpoints.covering(store, signer.private.public_key(), rows, hashes)
+            checkpoints._signed_tree_head(signer.private, rows, hashes)
     return time.process_time() - started
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--entries", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        store, signer = build(Path(tmp), args.entries)
+    with built_store(__doc__.splitlines()[0], build) as (args, store, signer):
         before = uptime()
         sides = ("before (no chain check)", "now (signable_entries first)")
         results, loads = alternate(
@@ -83,7 +68,6 @@ def main() -> None:
             checkpoints.signable_entries(store)
             check_alone.append(time.process_time() - started)
         after = uptime()
-        store.close()
     medians = {side: round(statistics.median(v), 4) for side, v in results.items()}
     out = {
         "entries": args.entries,

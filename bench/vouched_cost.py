@@ -14,16 +14,14 @@ Writes bench/results/vouched-cost.json and .md.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from alternation import alternate, median_lines, uptime, write_results  # noqa: E402
+from alternation import alternate, built_store, median_lines, rolled_back, uptime, write_results  # noqa: E402
 from checkpoint_chain_cost import build as batch_log  # noqa: E402
 
 from provenance.store import audit, checkpoints, vouched  # noqa: E402
@@ -43,10 +41,6 @@ def build(folder: Path, entries: int) -> tuple[Store, checkpoints.CheckpointKey]
     return store, signer
 
 
-class Undone(Exception):
-    """Ends each timed write, which then rolls back: nothing stays."""
-
-
 SIDES = ("before (signing alone)", "now (vouched.refusal first)", "the refusal alone")
 
 
@@ -55,29 +49,19 @@ def once(store: Store, signer: checkpoints.CheckpointKey, side: str) -> float:
     the refusal alone."""
     started = time.process_time()
     refuse, sign = side != SIDES[0], side != SIDES[2]
-    try:
-        with store.write():
-            if refuse:
-                assert vouched.refusal(store, audit.head(store.db)[0]) is None
-            if sign:
-                checkpoints.sign_checkpoint(store, signer.private, signer.name, force=True)
-            raise Undone
-    except Undone:
-        pass
+    with rolled_back(store):
+        if refuse:
+            assert vouched.refusal(store, audit.head(store.db)[0]) is None
+        if sign:
+            checkpoints.sign_checkpoint(store, signer.private, signer.name, force=True)
     return time.process_time() - started
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--entries", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        store, signer = build(Path(tmp), args.entries)
+    with built_store(__doc__.splitlines()[0], build) as (args, store, signer):
         loads = [uptime()]
         results, loads[1:] = alternate(SIDES, lambda side: once(store, signer, side), args.rounds, swap=True)
         loads.append(uptime())
-        store.close()
     medians = {side: round(statistics.median(v), 4) for side, v in results.items()}
     ratio = round(medians[SIDES[1]] / medians[SIDES[0]], 2)
     title = f"Checkpoint over a log of {args.entries} entries ({args.entries // 100} commits)"

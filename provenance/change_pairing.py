@@ -14,7 +14,9 @@ added or removed, and an added and a removed record at one locator are one ``cha
 
 from __future__ import annotations
 
+import heapq
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,29 +33,61 @@ def natural_bytes(locator: str) -> bytes:
     Each piece is tagged (digits 0x01, text 0x02); digits carry their value's length then its
     digits, text its UTF-8 with 0x00 escaped and a 0x00 0x00 end, so no piece is a prefix of another's.
     """
-    out = bytearray()
-    for i, part in enumerate(re.split(r"(\d+)", locator)):
+    out = []
+    for i, part in enumerate(_DIGIT_RUNS.split(locator)):
         if i % 2:
-            value = str(int(part)).encode()
-            out += b"\x01" + len(value).to_bytes(4, "big") + value
-        else:
-            out += b"\x02" + part.encode("utf-8", "surrogatepass").replace(b"\x00", b"\x00\xff") + b"\x00\x00"
-    return bytes(out)
+            value = _run_value(part).encode()
+            out.append(b"\x01" + len(value).to_bytes(4, "big") + value)
+        elif part:
+            out.append(b"\x02" + part.encode("utf-8", "surrogatepass").replace(b"\x00", b"\x00\xff") + b"\x00\x00")
+        else:  # a locator that begins or ends with digits, or two runs apart: the empty text piece
+            out.append(b"\x02\x00\x00")
+    return b"".join(out)
 
 
-def natural_rank(locators: pa.Array) -> np.ndarray:
-    """Each locator's dense rank in natural order (``row 2`` before ``row 10``); equal keys share one."""
+_DIGIT_RUNS = re.compile(r"(\d+)")  # \d: the decimal digits of every script, as int() reads them
+
+
+def _run_value(run: str) -> str:
+    """A digit run's value in ASCII digits without leading zeros (``str(int(run))``, with no limit on its length:
+    int() refuses more than 4,300 digits)."""
+    if not run.isascii():  # Arabic-Indic, fullwidth...: each a decimal digit (\d is Unicode's Nd)
+        run = "".join(str(unicodedata.decimal(c)) for c in run)
+    return run.lstrip("0") or "0"
+
+
+def natural_rank(locators: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Each locator's dense rank in natural order (``row 2`` before ``row 10``); equal keys share one. A manifest's
+    column may be given as its chunks (no combined string column: over 2 GiB of locators, A27b-2)."""
     if not len(locators):
         return np.zeros(0, np.int64)
-    if pc.all(pc.match_substring_regex(locators, _ROW_NUMBERS)).as_py():
-        key: pa.Array = pc.cast(locators, pa.int64())
-    else:  # paths, file#row: a sort key per locator, built a chunk at a time
+    key = _row_numbers(locators)
+    if key is None:  # paths, file#row: a sort key per locator, built a chunk at a time
         parts = [
             pa.array([natural_bytes(s) for s in locators.slice(i, _CHUNK).to_pylist()], pa.large_binary())
             for i in range(0, len(locators), _CHUNK)
         ]
         key = pa.concat_arrays(parts)
     return np.asarray(pc.rank(key, tiebreaker="dense"), dtype=np.int64)
+
+
+def natural_first(locators: pa.Array | pa.ChunkedArray, n: int) -> list[int]:
+    """The positions of the first ``n`` locators in natural order, equal ones in the order given (``natural_rank``'s
+    order): row numbers by one int64 sort, other locators by ``natural_bytes`` with only the ``n`` least kept (a
+    heap, no sort of them all: ranking every path cost twice the old per-record sort at 1M tree paths,
+    bench/results/first-records-cost.md)."""
+    key = _row_numbers(locators) if len(locators) else None
+    if key is not None:
+        return np.argsort(np.asarray(key, dtype=np.int64), kind="stable")[:n].tolist()
+    values = locators.to_pylist()
+    return heapq.nsmallest(n, range(len(values)), key=lambda i: natural_bytes(values[i]))
+
+
+def _row_numbers(locators: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray | None:
+    """The locators as int64 when every one is a row number (``_ROW_NUMBERS``), else None."""
+    if pc.all(pc.match_substring_regex(locators, _ROW_NUMBERS)).as_py():
+        return pc.cast(locators, pa.int64())
+    return None
 
 
 def _ids(values: pa.Array) -> np.ndarray:

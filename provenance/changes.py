@@ -56,7 +56,9 @@ def where(locator: str) -> str:
 
 
 def natural_key(locator: str) -> tuple:
-    """Sort key that puts ``row 2`` before ``row 10`` and ``a/img2`` before ``a/img10``."""
+    """Sort key that puts ``row 2`` before ``row 10`` and ``a/img2`` before ``a/img10``: the natural order stated
+    plainly. prov itself ranks by ``change_pairing.natural_bytes`` / ``natural_rank`` (the pairing, the none-shared
+    path's named records, a featuriser error's records), which the tests hold to this key, odd locators included."""
     # isdecimal: the characters int() reads, as \d matches; "²" is a digit to isdigit, not to int (A27b-1)
     return tuple((0, int(p), "") if p.isdecimal() else (1, 0, p) for p in re.split(r"(\d+)", locator))
 

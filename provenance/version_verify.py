@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from provenance.change_pairing import natural_first
 from provenance.changes import (
     MAX_LISTED,
     Changes,
     change_records,
     describe,
-    natural_key,
     none_shared,
     none_shared_line,
     record_changes,
@@ -147,11 +147,10 @@ def _no_digest_shared(signed: Manifest, current: Manifest) -> bool:
 
 
 def _first_records(manifest: Manifest, n: int = MAX_LISTED) -> list[dict]:
-    """The first ``n`` records of ``manifest`` by locator, naturally ordered, as ``record_changes`` lists them."""
-    import heapq
-
-    locators = manifest.table.column("locator").to_pylist()
-    rows = heapq.nsmallest(n, range(len(locators)), key=lambda i: natural_key(locators[i]))
+    """The first ``n`` records of ``manifest`` in natural locator order, records at one locator in manifest order,
+    as ``record_changes`` lists them: ``change_pairing.natural_first``, the order the pairing itself sorts by
+    (attack review 27b, A27b-1: a second key here crashed where the pairing's did not)."""
+    rows = natural_first(manifest.table.column("locator"), n)
     picked = manifest.table.take(rows).select(["locator", "digest", "label"]).to_pylist()
     return [{"locator": r["locator"], "digest": r["digest"].hex(), "label": r["label"]} for r in picked]
 

@@ -349,6 +349,18 @@ class DetectorResult:
         return kept[1], kept[2]
 
 
+def built_ins_and_plug_ins(results: Iterable[DetectorResult]) -> tuple[list[DetectorResult], list[DetectorResult]]:
+    """``(built-ins, plug-ins)``: ``results`` split by the runner's mark (``DetectorResult.plug_in``), each in the
+    given order. The one place that decides which results are provenance's own: the combined statistic and what
+    is measured from it (``combine``) and the relabel scan's held-out null (``relabel_scan``) are the built-ins'
+    alone, a plug-in's evidence enters beside them (``combine.beside_plug_ins``; attack reviews 26i and 27a)."""
+    built_ins: list[DetectorResult] = []
+    plug_ins: list[DetectorResult] = []
+    for r in results:
+        (plug_ins if r.plug_in else built_ins).append(r)
+    return built_ins, plug_ins
+
+
 class Detector(ABC):
     """A poisoning detector: a ``name``, the attack ``families`` it covers (``FAMILIES``), and ``run``.
 

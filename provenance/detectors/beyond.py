@@ -41,6 +41,7 @@ bar, and very few this far). The batch with the most such records is left out he
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -185,19 +186,75 @@ def held_out_counts(
 ) -> list[tuple[int, int, int]]:
     """Per pseudo-batch of the base (in order), held out: its records beyond the trimmed bar of the
     others, far beyond it (``FAR_FACTOR``), and scored, with every detector's calibration fitted on
-    the other batches' raw scores (arguments as ``out_of_fold``)."""
+    the other batches' raw scores (arguments as ``out_of_fold``; ``held_out_folds``)."""
     counts: list[tuple[int, int, int]] = []
-    by_value = values_order(reference_raw)
-    for b in np.unique(batches):
-        rest = batches != b
-        held, kept = held_out_p_values(reference_raw, batches == b, fpr, by_value)
-        T_out = weighted_statistic(held, weights)
-        trimmed = trimmed_reference(weighted_statistic(kept, weights), batches[rest])
-        T_scored = T_out[np.isfinite(T_out)]
+    for fold in held_out_folds(reference_raw, weights, batches, fpr):
+        trimmed = trimmed_reference(fold.T_kept, batches[~fold.out])
+        T_scored = fold.T_out[np.isfinite(fold.T_out)]
         beyond = int((T_scored < trimmed.bar).sum()) if trimmed.size else 0
         far = int((T_scored < trimmed.bar * FAR_FACTOR).sum()) if trimmed.size else 0
         counts.append((beyond, far, int(T_scored.size)))
     return counts
+
+
+class HeldOutFold(NamedTuple):
+    """One pseudo-batch of the base held out (``held_out_folds``): ``out`` (m,) bool, its records; ``held``, per
+    detector, their p-values from a calibration fitted on the other batches' raw scores, and ``T_out`` their
+    statistics; ``T_kept`` the other batches' own statistics under those calibrations (NaN where none)."""
+
+    out: np.ndarray
+    held: tuple[np.ndarray, ...]
+    T_out: np.ndarray
+    T_kept: np.ndarray
+
+
+_last_folds: tuple[bytes, tuple[HeldOutFold, ...]] | None = None  # held_out_folds' last answer, by its arguments
+
+
+def held_out_folds(
+    reference_raw: Sequence[np.ndarray], weights: np.ndarray, batches: np.ndarray, fpr: float
+) -> tuple[HeldOutFold, ...]:
+    """Each pseudo-batch of the base held out in turn (``np.unique``'s order of ``batches``), scored as a delta
+    record is: ``held_out_p_values`` and ``weighted_statistic`` (arguments as ``out_of_fold``).
+
+    One verdict asks for these up to three times with the same arguments: ``held_out_counts`` (the beyond and
+    far rates), ``feature_level.held_out_level`` and ``relabel_scan.held_out_null``; the refits are most of each
+    one's cost, so the last answer is kept, keyed by the arguments' bytes (another score, weight, batch or rate
+    computes anew), and its arrays are read-only. ``combine`` could pass them on instead (session 28: combine.py
+    was being changed by another engineer)."""
+    global _last_folds
+    key = _folds_key(reference_raw, weights, batches, fpr)
+    last = _last_folds
+    if key is not None and last is not None and last[0] == key:
+        return last[1]
+    by_value = values_order(reference_raw)
+    folds = []
+    for b in np.unique(batches):
+        out = batches == b
+        held, kept = held_out_p_values(reference_raw, out, fpr, by_value)
+        fold = HeldOutFold(out, tuple(held), weighted_statistic(held, weights), weighted_statistic(kept, weights))
+        for array in (fold.out, *fold.held, fold.T_out, fold.T_kept):
+            array.setflags(write=False)
+        folds.append(fold)
+    answer = tuple(folds)
+    if key is not None:
+        _last_folds = (key, answer)
+    return answer
+
+
+def _folds_key(
+    reference_raw: Sequence[np.ndarray], weights: np.ndarray, batches: np.ndarray, fpr: float
+) -> bytes | None:
+    """A digest of ``held_out_folds``' arguments (each array's type, shape and bytes); None for object arrays,
+    whose bytes are addresses, not values (never kept then)."""
+    arrays = [np.asarray(batches), np.asarray(weights), *(np.asarray(raw) for raw in reference_raw)]
+    if any(a.dtype.hasobject for a in arrays):
+        return None
+    digest = hashlib.blake2b(f"{float(fpr)!r} {len(arrays)}".encode(), digest_size=32)
+    for a in arrays:
+        digest.update(f"|{a.dtype.str}{a.shape}|".encode())
+        digest.update(np.ascontiguousarray(a).tobytes())
+    return digest.digest()
 
 
 def values_order(reference_raw: Sequence[np.ndarray]) -> list[np.ndarray]:

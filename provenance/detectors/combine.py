@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from provenance.detectors.base import DetectorResult
+from provenance.detectors.base import DetectorResult, built_ins_and_plug_ins
 from provenance.detectors.beyond import FAR_FACTOR, OutOfFold, out_of_fold, trimmed_reference
 from provenance.detectors.budget import Budget, flag_budget
 from provenance.detectors.extreme import extreme_p_values
@@ -278,8 +278,7 @@ def combine(
     (threshold, pseudo-batch spread, "beyond" bar and rates) are the built-ins' alone.
     """
     usable = [r for r in results if r.status == "ran" and r.p_values is not None and r.reference_p is not None]
-    scored = [r for r in usable if not r.plug_in]
-    plug_ins = [r for r in usable if r.plug_in]
+    scored, plug_ins = built_ins_and_plug_ins(usable)
     n = len(results[0].findings) if results and results[0].status == "ran" else 0
     for r in results:
         if r.status == "ran":

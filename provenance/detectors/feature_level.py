@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from provenance.detectors.beyond import held_out_p_values, values_order, weighted_statistic
+from provenance.detectors.beyond import held_out_folds
 
 # the detectors that judge a record's label against the base (its nearest records and model; the class it lies
 # closer to): a statistic one of them set keeps the level ``fpr``
@@ -68,13 +68,9 @@ def held_out_level(
     labels = np.unique(batches)
     if len(labels) < MIN_BATCHES or not reference_raw:
         return fpr
-    by_value = values_order(reference_raw)
     pooled = []
-    for b in labels:
-        held, kept = held_out_p_values(reference_raw, batches == b, fpr, by_value)
-        T_out = weighted_statistic(held, weights)
-        T_kept = weighted_statistic(kept, weights)
-        T_out, T_kept = T_out[np.isfinite(T_out)], T_kept[np.isfinite(T_kept)]
+    for fold in held_out_folds(reference_raw, weights, batches, fpr):  # the refits ``beyond.out_of_fold`` made
+        T_out, T_kept = fold.T_out[np.isfinite(fold.T_out)], fold.T_kept[np.isfinite(fold.T_kept)]
         if len(T_out) and len(T_kept):
             pooled.append(combined_p(T_out, T_kept))
     if not pooled:

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from provenance.changes import natural_key
+from provenance.change_pairing import natural_bytes
 from provenance.delta.rows import DeltaRecords
 from provenance.detectors.base import ColumnFindings, Delta, DetectorResult
 from provenance.detectors.combine import Verdicts, combine
@@ -124,7 +124,7 @@ def featurize_delta(profile: ReferenceProfile, kind: str, records, delta_rows: D
             named = [
                 f"{delta_rows.locators[r]} ({bytes(delta_rows.digests[r]).hex()[:12]})"
                 # each once, in the data's order (row 2 before row 10)
-                for r in sorted({int(r) for r in named}, key=lambda r: natural_key(str(delta_rows.locators[r])))
+                for r in sorted({int(r) for r in named}, key=lambda r: natural_bytes(str(delta_rows.locators[r])))
             ]
         elif not named:
             named = [f"{loc} ({bytes(d).hex()[:12]})" for loc, d in zip(delta_rows.locators, delta_rows.digests)]

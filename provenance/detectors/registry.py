@@ -149,9 +149,10 @@ def _own_result(returned: DetectorResult, name: str, built_in: bool) -> Detector
     (a property whose ``extreme_p`` turns NaN, a ``plug_in`` that stays False, a name that equals any). Each
     field is read once here: every array copied as a float64 numpy array (``_check_result`` checks the copy),
     the name must be a plain ``str`` equal to the registered one and is that one, the status a plain ``str``,
-    the flags ``bool``; ``plug_in`` is the registration's (``is_built_in``). The findings stay prov's own
-    types (a built-in's ``ColumnFindings``, edited in place by a plug-in since attack review 25c, or a plain
-    list of what the detector returned)."""
+    the flags ``bool``; ``plug_in`` is the registration's (``is_built_in``). A built-in's ``ColumnFindings`` is
+    passed on as its code made it; any other findings (a plug-in's whatever their type, its own
+    ``ColumnFindings`` too, or a built-in's list) become a new list of plain ``Finding``s, each field read once
+    (``_plain_finding``; attack review 27d, A27d-2 and A27d-5), so what is checked is what is combined."""
     detector, status = returned.detector, returned.status
     # the gate reads each detector's result by name: one must not answer for another's crash
     if type(detector) is not str or detector != name:
@@ -229,7 +230,8 @@ def _check_result(result: DetectorResult, delta: Delta, reference_size: int | No
     its findings would name clean records flagged and poisoned ones passed. A score that is not a number (a
     string, None, a Decimal, a float subclass whose ``float()`` may lie) is that bug too, not a number to make
     of it (attack review 25c, F3; 26f, R26f-4): the scores a built-in's columns hold are floats it computed, so
-    only the findings a run set or changed itself are looked at (every finding of a plain list), and only
+    only the findings its run set or changed itself are looked at (every finding of a list: a plug-in's findings
+    are always one, ``_own_result``), and only
     numbers of exact types (``SCORE_TYPES``, numpy floats and ints) pass; a flag must be a bool (a text
     "false" is truthy). The p-values are checked as ``_check_p_values`` says (R26f-2, R26f-3)."""
     findings = result.findings

@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from provenance.detectors.base import DetectorResult
-from provenance.detectors.beyond import held_out_p_values, values_order, weighted_statistic
+from provenance.detectors.base import DetectorResult, built_ins_and_plug_ins
+from provenance.detectors.beyond import held_out_folds
 from provenance.detectors.budget import MAX_VARIANCE_FACTOR, overdispersion, tail_p
 
 if TYPE_CHECKING:
@@ -95,11 +95,8 @@ def held_out_null(
 
     # the built-ins' alone (attack review 27a, R27a-1): a plug-in's raw scores must not move the null the scan
     # judges the combined p-values against, as they move nothing but its own evidence (``combine.beside_plug_ins``)
-    scored = [
-        r
-        for r in results
-        if r.status == "ran" and not r.plug_in and r.reference_raw is not None and r.p_values is not None
-    ]
+    built_ins, _ = built_ins_and_plug_ins(results)
+    scored = [r for r in built_ins if r.status == "ran" and r.reference_raw is not None and r.p_values is not None]
     batches = np.asarray(batches)
     labels = np.asarray([str(x) for x in sample_labels], dtype=object)
     if not scored or len(np.unique(batches)) < 4 or len(batches) != len(labels):
@@ -107,20 +104,16 @@ def held_out_null(
     raws = [np.asarray(r.reference_raw, dtype=np.float64) for r in scored]
     w = np.array([weights.get(r.detector, 1.0) for r in scored])
     knn = [i for i, r in enumerate(scored) if r.detector == LABEL_DETECTOR]
-    by_value = values_order(raws)
     combined = np.full(len(batches), np.nan)
     label_p = np.full(len(batches), np.nan)
-    for b in np.unique(batches):
-        out = batches == b
-        held, kept = held_out_p_values(raws, out, fpr, by_value)
-        T_out, T_kept = weighted_statistic(held, w), weighted_statistic(kept, w)
-        ok = np.isfinite(T_out)
-        p_out = np.full(len(T_out), np.nan)
+    for fold in held_out_folds(raws, w, batches, fpr):  # the refits the combined verdict made (same arguments)
+        ok = np.isfinite(fold.T_out)
+        p_out = np.full(len(fold.T_out), np.nan)
         if ok.any():
-            p_out[ok] = combined_p_values(T_out[ok], T_kept)
-        combined[out] = p_out
+            p_out[ok] = combined_p_values(fold.T_out[ok], fold.T_kept)
+        combined[fold.out] = p_out
         if knn:
-            label_p[out] = held[knn[0]]
+            label_p[fold.out] = fold.held[knn[0]]
     p = {COMBINED_SOURCE: combined}
     if knn:
         p[LABEL_DETECTOR] = label_p

@@ -4,13 +4,24 @@ pseudo-batches (``detectors.beyond.out_of_fold_rate``), not assumed to be 1 / (m
 import hashlib
 
 import numpy as np
+import pytest
 from sklearn.datasets import load_digits
 
-from provenance.detectors import Delta, run_detectors
-from provenance.detectors.beyond import RATE_CAP, out_of_fold, out_of_fold_rate
+from provenance.detectors import Delta, beyond, run_detectors
+from provenance.detectors.base import DetectorResult, Finding
+from provenance.detectors.beyond import (
+    RATE_CAP,
+    held_out_folds,
+    held_out_p_values,
+    out_of_fold,
+    out_of_fold_rate,
+    values_order,
+    weighted_statistic,
+)
 from provenance.detectors.budget import flag_budget
-from provenance.detectors.combine import combine
+from provenance.detectors.combine import DETECTOR_WEIGHTS, combine
 from provenance.detectors.extreme import batch_label_support
+from provenance.detectors.relabel_scan import held_out_null
 from provenance.profiles.reference import build_profile
 
 
@@ -201,3 +212,62 @@ def test_held_out_p_values_are_those_of_each_calibration_refitted_from_scratch()
             want = _p_values_refitted(raws, batches == b, fpr)
             for got_side, want_side in zip(got, want):
                 assert [g.tobytes() for g in got_side] == [w.tobytes() for w in want_side]
+
+
+def test_the_held_out_refits_are_kept_for_the_same_arguments_and_made_anew_when_any_changes():
+    """``held_out_folds`` keeps its last answer for arguments with the same bytes (the beyond and far counts,
+    the feature level and the relabel scan's null ask with the same ones); a score changed in place, another
+    weight, batch or rate is computed anew, and equals a computation from nothing; its arrays are read-only."""
+    rng = np.random.default_rng(8)
+    raw, batches = _raw(rng, size=60)
+    weights = np.array([1.0, 2.0, 1.0])
+    first = held_out_folds(raw, weights, batches, 0.01)
+    assert held_out_folds([r.copy() for r in raw], weights.copy(), batches.copy(), 0.01) is first
+    with pytest.raises(ValueError):
+        first[0].T_out[0] = 0.0
+    raw[1][7] += 50.0  # batch 0's record 7, edited in place: the same objects, other bytes
+    for args in (
+        (raw, weights, batches, 0.01),
+        (raw, np.array([1.0, 1.0, 1.0]), batches, 0.01),
+        (raw, weights, batches[::-1].copy(), 0.01),
+        (raw, weights, batches, 0.02),
+    ):
+        folds = held_out_folds(*args)
+        assert folds is not first
+        by_value = values_order(args[0])
+        for fold, b in zip(folds, np.unique(args[2]), strict=True):
+            held, kept = held_out_p_values(args[0], args[2] == b, args[3], by_value)
+            assert np.array_equal(fold.T_out, weighted_statistic(held, args[1]), equal_nan=True)
+            assert np.array_equal(fold.T_kept, weighted_statistic(kept, args[1]), equal_nan=True)
+    assert not np.array_equal(held_out_folds(raw, weights, batches, 0.01)[0].T_out, first[0].T_out)
+
+
+def test_one_verdict_and_its_relabel_scan_refit_the_held_out_batches_once(monkeypatch):
+    """``combine`` (beyond and far rates, feature level) and ``relabel_scan.held_out_null`` on the same results
+    share one set of refits: after the verdict the scan finds them kept; its null is the one computed afresh."""
+    rng = np.random.default_rng(9)
+    raw, batches = _raw(rng, size=60)
+    m, n = len(batches), 50
+    results = []
+    for name, scores in zip(("knn_label", "outlier", "spectral"), raw):
+        p = rng.uniform(size=n)
+        findings = [Finding(f"{i:064x}", name, float(1 - v), bool(v <= 0.01), "") for i, v in enumerate(p)]
+        reference_p = (np.argsort(np.argsort(-scores)) + 1.0) / (m + 1.0)
+        results.append(
+            DetectorResult(name, "ran", None, 0.5, findings, p_values=p, reference_p=reference_p, reference_raw=scores)
+        )
+    labels = [str(i % 3) for i in range(m)]
+    combine(results, 0.01, batches)
+    assert beyond._last_folds is not None
+    key, folds = beyond._last_folds
+    null = held_out_null(results, DETECTOR_WEIGHTS, batches, labels, 0.01)
+    assert beyond._last_folds[1] is folds  # the scan's weights and raws are the verdict's: nothing refitted
+    # and the scan reads those refits: kept statistics made NaN make its null NaN
+    blank = tuple(fold._replace(T_out=np.full(len(fold.T_out), np.nan)) for fold in folds)
+    monkeypatch.setattr(beyond, "_last_folds", (key, blank))
+    assert np.isnan(held_out_null(results, DETECTOR_WEIGHTS, batches, labels, 0.01).p["combined"]).all()
+    monkeypatch.setattr(beyond, "_last_folds", None)
+    afresh = held_out_null(results, DETECTOR_WEIGHTS, batches, labels, 0.01)
+    assert beyond._last_folds[1] is not folds and null.p.keys() == afresh.p.keys()
+    for source, p in null.p.items():
+        assert np.array_equal(p, afresh.p[source], equal_nan=True)

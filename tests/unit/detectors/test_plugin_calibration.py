@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from provenance.detectors import Delta, run_detectors
-from provenance.detectors.base import DetectorResult, Finding
+from provenance.detectors.base import DetectorResult, Finding, built_ins_and_plug_ins
 from provenance.detectors.combine import combine, combined_p_values, weight_of
 from provenance.detectors.outlier import OutlierDetector
 from provenance.detectors.registry import _detectors, register_detector
@@ -126,6 +126,20 @@ def test_with_an_honest_plug_in_clean_records_are_flagged_at_the_policys_rate():
         results.append(result)
     rate = len(combine(results, FPR).flagged) / n
     assert 0.007 <= rate <= 0.012
+
+
+def test_one_split_of_results_into_built_ins_and_plug_ins_is_the_runners_mark_in_the_given_order(digits_run):
+    """``base.built_ins_and_plug_ins`` decides which results are provenance's own for the combined verdict and
+    the relabel scan alike: by ``plug_in`` alone (a plug-in named like a built-in is a plug-in), order kept."""
+    profile, delta, results = digits_run
+    m = len(profile.sample_batches)
+    impostor = _plug_in(delta, np.full(len(delta), 0.5), np.full(m, 0.5))
+    impostor.detector = "knn_label"
+    mixed = [impostor, *results]
+    built_ins, plug_ins = built_ins_and_plug_ins(mixed)
+    assert [id(r) for r in built_ins] == [id(r) for r in results] and [id(r) for r in plug_ins] == [id(impostor)]
+    usable = [r.detector for r in results if r.status == "ran" and r.p_values is not None]
+    assert combine(mixed, FPR).combined == [*usable, "knn_label"]  # the built-ins' statistic, the plug-in beside
 
 
 def test_the_runner_marks_plug_ins_by_type_whatever_they_are_called_or_return(digits_run):
