@@ -152,116 +152,6 @@ done:
     return result;
 }
 
-/* sha256_columns(prefix, heads, columns) -> bytes
- * Rows made of fixed-width fields: row i is, for each field f in order, heads[f] followed
- * by the f-th column's i-th value written big-endian (itemsize 1, 2, 4 or 8), and the
- * digest is SHA-256(prefix || row). The columns are native-order arrays of one length;
- * normalising values (floats, widths) is the caller's: this only lays bytes out and
- * hashes. Rows are assembled a block at a time, column by column, so every column is
- * read in order and the block stays in cache. */
-#define COLUMNS_BLOCK 128
-static void put_big_endian(uint8_t *dst, const uint8_t *src, Py_ssize_t size) {
-    for (Py_ssize_t k = 0; k < size; k++) dst[k] = src[size - 1 - k];
-}
-
-static PyObject *sha256_columns(PyObject *self, PyObject *args) {
-    Py_buffer prefix;
-    PyObject *heads, *columns;
-    if (!PyArg_ParseTuple(args, "y*O!O!", &prefix, &PyList_Type, &heads, &PyList_Type, &columns)) return NULL;
-    PyObject *result = NULL;
-    Py_ssize_t k = PyList_GET_SIZE(heads), n = -1, row_width = 0;
-    Py_buffer *bufs = NULL;
-    Py_ssize_t *head_len = NULL, *item = NULL, *at = NULL, taken = 0;
-    uint8_t *scratch = NULL;
-    if (k != PyList_GET_SIZE(columns) || k == 0) {
-        PyErr_SetString(PyExc_ValueError, "need one head per column, and at least one column");
-        goto done;
-    }
-    bufs = PyMem_Calloc((size_t)(2 * k), sizeof(Py_buffer));
-    head_len = PyMem_Calloc((size_t)k, sizeof(Py_ssize_t));
-    item = PyMem_Calloc((size_t)k, sizeof(Py_ssize_t));
-    at = PyMem_Calloc((size_t)k, sizeof(Py_ssize_t));
-    if (!bufs || !head_len || !item || !at) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    for (Py_ssize_t f = 0; f < k; f++) {
-        if (PyObject_GetBuffer(PyList_GET_ITEM(heads, f), &bufs[2 * f], PyBUF_SIMPLE) < 0) goto done;
-        taken++;
-        if (PyObject_GetBuffer(PyList_GET_ITEM(columns, f), &bufs[2 * f + 1], PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
-            PyBuffer_Release(&bufs[2 * f]);
-            taken--;
-            goto done;
-        }
-        Py_buffer *col = &bufs[2 * f + 1];
-        Py_ssize_t size = col->itemsize, len = size ? col->len / size : 0;
-        if (!(size == 1 || size == 2 || size == 4 || size == 8) || col->ndim > 1 || (n >= 0 && len != n)) {
-            PyBuffer_Release(&bufs[2 * f]);
-            PyBuffer_Release(col);
-            taken--;
-            PyErr_SetString(PyExc_ValueError, "columns must be one-dimensional, of one length, items of 1, 2, 4 or 8 bytes");
-            goto done;
-        }
-        n = len;
-        head_len[f] = bufs[2 * f].len;
-        item[f] = size;
-        at[f] = row_width + head_len[f];
-        row_width += head_len[f] + size;
-    }
-    uint8_t *out;
-    result = new_digest_bytes(n, &out);
-    if (!result) goto done;
-    scratch = PyMem_RawMalloc((size_t)(COLUMNS_BLOCK * row_width));
-    if (!scratch) {
-        Py_CLEAR(result);
-        PyErr_NoMemory();
-        goto done;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    SHA256_CTX base, ctx;
-    SHA256_Init(&base);
-    SHA256_Update(&base, prefix.buf, (size_t)prefix.len);
-    for (Py_ssize_t f = 0; f < k; f++) /* the heads never change: write them once */
-        for (Py_ssize_t r = 0; r < COLUMNS_BLOCK; r++)
-            memcpy(scratch + r * row_width + at[f] - head_len[f], bufs[2 * f].buf, (size_t)head_len[f]);
-    for (Py_ssize_t start = 0; start < n; start += COLUMNS_BLOCK) {
-        Py_ssize_t rows = n - start < COLUMNS_BLOCK ? n - start : COLUMNS_BLOCK;
-        for (Py_ssize_t f = 0; f < k; f++) {
-            const uint8_t *src = (const uint8_t *)bufs[2 * f + 1].buf + start * item[f];
-            uint8_t *dst = scratch + at[f];
-            Py_ssize_t size = item[f];
-            if (size == 8) {
-                for (Py_ssize_t r = 0; r < rows; r++) {
-                    uint64_t v;
-                    memcpy(&v, src + 8 * r, 8);
-                    v = __builtin_bswap64(v);
-                    memcpy(dst + r * row_width, &v, 8);
-                }
-            } else {
-                for (Py_ssize_t r = 0; r < rows; r++) put_big_endian(dst + r * row_width, src + size * r, size);
-            }
-        }
-        for (Py_ssize_t r = 0; r < rows; r++) {
-            memcpy(&ctx, &base, sizeof ctx);
-            SHA256_Update(&ctx, scratch + r * row_width, (size_t)row_width);
-            SHA256_Final(out + 32 * (start + r), &ctx);
-        }
-    }
-    Py_END_ALLOW_THREADS
-done:
-    PyMem_RawFree(scratch);
-    for (Py_ssize_t f = 0; f < taken; f++) {
-        PyBuffer_Release(&bufs[2 * f]);
-        PyBuffer_Release(&bufs[2 * f + 1]);
-    }
-    PyMem_Free(bufs);
-    PyMem_Free(head_len);
-    PyMem_Free(item);
-    PyMem_Free(at);
-    PyBuffer_Release(&prefix);
-    return result;
-}
-
 /* SHA-256(0x01 || left || right) of the 64 bytes at ``pair`` into ``out`` (which may overlap ``pair``):
  * a node's 65-byte message is always two blocks, so they are laid out once with their fixed padding
  * (0x80, zeros, the bit length 520) and compressed with SHA256_Transform from the initial state,
@@ -275,18 +165,23 @@ static void node_blocks(uint8_t blocks[128]) {
     blocks[127] = (65 * 8) & 0xff;
 }
 
+/* The digest (big-endian bytes) of a state's eight words. */
+static void store_words(const SHA_LONG h[8], uint8_t *out) {
+    for (int w = 0; w < 8; w++) {
+        out[4 * w] = (uint8_t)(h[w] >> 24);
+        out[4 * w + 1] = (uint8_t)(h[w] >> 16);
+        out[4 * w + 2] = (uint8_t)(h[w] >> 8);
+        out[4 * w + 3] = (uint8_t)h[w];
+    }
+}
+
 static inline void hash_node(uint8_t blocks[128], const SHA256_CTX *initial, const uint8_t *pair, uint8_t *out) {
     SHA256_CTX ctx;
     memcpy(blocks + 1, pair, 64);
     memcpy(ctx.h, initial->h, sizeof ctx.h);
     SHA256_Transform(&ctx, blocks);
     SHA256_Transform(&ctx, blocks + 64);
-    for (int w = 0; w < 8; w++) {
-        out[4 * w] = (uint8_t)(ctx.h[w] >> 24);
-        out[4 * w + 1] = (uint8_t)(ctx.h[w] >> 16);
-        out[4 * w + 2] = (uint8_t)(ctx.h[w] >> 8);
-        out[4 * w + 3] = (uint8_t)ctx.h[w];
-    }
+    store_words(ctx.h, out);
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -381,6 +276,162 @@ SHANI_TARGET static void hash_two_nodes(uint8_t *blocks, const uint8_t *pa, cons
 }
 #endif
 
+/* sha256_columns(prefix, heads, columns, portable=False) -> bytes
+ * Rows made of fixed-width fields: row i is, for each field f in order, heads[f] followed
+ * by the f-th column's i-th value written big-endian (itemsize 1, 2, 4 or 8), and the
+ * digest is SHA-256(prefix || row). The columns are native-order arrays of one length;
+ * normalising values (floats, widths) is the caller's: this only lays bytes out and
+ * hashes. Rows are assembled a block at a time, column by column, so every column is
+ * read in order and the block stays in cache.
+ *
+ * Every row's message has one length, so each is laid out whole with its SHA-256 padding
+ * (the prefix's bytes past its last full 64-byte block in front, 0x80, zeros, the bit
+ * length), the parts that never change written once, and compressed from the state after
+ * the prefix's full blocks: where the CPU has the SHA extensions two rows at a time, their
+ * rounds interleaved (``compress2``: a row costs about half), else one at a time through
+ * OpenSSL's SHA256_Transform (``portable`` takes that path there too; tests compare them).
+ * The same bytes as SHA256_Init/Update/Final per row. */
+#define COLUMNS_BLOCK 128
+static void put_big_endian(uint8_t *dst, const uint8_t *src, Py_ssize_t size) {
+    for (Py_ssize_t k = 0; k < size; k++) dst[k] = src[size - 1 - k];
+}
+
+#ifdef PROV_SHANI
+/* SHA-256 of two padded messages of ``blocks`` 64-byte blocks each, from the state ``h`` (eight words). */
+SHANI_TARGET static void hash_two_padded(const SHA_LONG h[8], const uint8_t *a, const uint8_t *b, Py_ssize_t blocks,
+                                         uint8_t *oa, uint8_t *ob) {
+    const __m128i abef = _mm_set_epi32((int)h[0], (int)h[1], (int)h[4], (int)h[5]);
+    const __m128i cdgh = _mm_set_epi32((int)h[2], (int)h[3], (int)h[6], (int)h[7]);
+    __m128i st[4] = {abef, cdgh, abef, cdgh};
+    for (Py_ssize_t j = 0; j < blocks; j++) compress2(st, a + 64 * j, b + 64 * j);
+    store_digest(st[0], st[1], oa);
+    store_digest(st[2], st[3], ob);
+}
+#endif
+
+static PyObject *sha256_columns(PyObject *self, PyObject *args) {
+    Py_buffer prefix;
+    PyObject *heads, *columns;
+    int portable = 0; /* 1: OpenSSL's one-message path even where the SHA extensions are there (tests) */
+    if (!PyArg_ParseTuple(args, "y*O!O!|p", &prefix, &PyList_Type, &heads, &PyList_Type, &columns, &portable))
+        return NULL;
+    int shani = 0;
+#ifdef PROV_SHANI
+    static int cpu_has_shani = -1;
+    if (cpu_has_shani < 0) cpu_has_shani = have_shani();
+    shani = cpu_has_shani && !portable;
+#endif
+    PyObject *result = NULL;
+    Py_ssize_t k = PyList_GET_SIZE(heads), n = -1, row_width = 0;
+    Py_buffer *bufs = NULL;
+    Py_ssize_t *head_len = NULL, *item = NULL, *at = NULL, taken = 0;
+    uint8_t *scratch = NULL;
+    if (k != PyList_GET_SIZE(columns) || k == 0) {
+        PyErr_SetString(PyExc_ValueError, "need one head per column, and at least one column");
+        goto done;
+    }
+    bufs = PyMem_Calloc((size_t)(2 * k), sizeof(Py_buffer));
+    head_len = PyMem_Calloc((size_t)k, sizeof(Py_ssize_t));
+    item = PyMem_Calloc((size_t)k, sizeof(Py_ssize_t));
+    at = PyMem_Calloc((size_t)k, sizeof(Py_ssize_t));
+    if (!bufs || !head_len || !item || !at) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t f = 0; f < k; f++) {
+        if (PyObject_GetBuffer(PyList_GET_ITEM(heads, f), &bufs[2 * f], PyBUF_SIMPLE) < 0) goto done;
+        taken++;
+        if (PyObject_GetBuffer(PyList_GET_ITEM(columns, f), &bufs[2 * f + 1], PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+            PyBuffer_Release(&bufs[2 * f]);
+            taken--;
+            goto done;
+        }
+        Py_buffer *col = &bufs[2 * f + 1];
+        Py_ssize_t size = col->itemsize, len = size ? col->len / size : 0;
+        if (!(size == 1 || size == 2 || size == 4 || size == 8) || col->ndim > 1 || (n >= 0 && len != n)) {
+            PyBuffer_Release(&bufs[2 * f]);
+            PyBuffer_Release(col);
+            taken--;
+            PyErr_SetString(PyExc_ValueError, "columns must be one-dimensional, of one length, items of 1, 2, 4 or 8 bytes");
+            goto done;
+        }
+        n = len;
+        head_len[f] = bufs[2 * f].len;
+        item[f] = size;
+        at[f] = row_width + head_len[f];
+        row_width += head_len[f] + size;
+    }
+    /* each row's message: the prefix's tail (past its full blocks), the row, then padding to whole blocks */
+    Py_ssize_t full = prefix.len / 64 * 64, tail = prefix.len - full;
+    Py_ssize_t blocks = (tail + row_width + 9 + 63) / 64, stride = 64 * blocks;
+    uint64_t bits = (uint64_t)(prefix.len + row_width) * 8;
+    uint8_t *out;
+    result = new_digest_bytes(n, &out);
+    if (!result) goto done;
+    scratch = PyMem_RawCalloc((size_t)COLUMNS_BLOCK, (size_t)stride);
+    if (!scratch) {
+        Py_CLEAR(result);
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    SHA256_CTX base, ctx;
+    SHA256_Init(&base);
+    SHA256_Update(&base, prefix.buf, (size_t)full); /* whole blocks only: base.h is the state they leave */
+    for (Py_ssize_t r = 0; r < COLUMNS_BLOCK; r++) { /* what never changes, written once */
+        uint8_t *msg = scratch + r * stride;
+        memcpy(msg, (const uint8_t *)prefix.buf + full, (size_t)tail);
+        for (Py_ssize_t f = 0; f < k; f++)
+            memcpy(msg + tail + at[f] - head_len[f], bufs[2 * f].buf, (size_t)head_len[f]);
+        msg[tail + row_width] = 0x80;
+        for (int b = 0; b < 8; b++) msg[stride - 1 - b] = (uint8_t)(bits >> (8 * b));
+    }
+    for (Py_ssize_t start = 0; start < n; start += COLUMNS_BLOCK) {
+        Py_ssize_t rows = n - start < COLUMNS_BLOCK ? n - start : COLUMNS_BLOCK;
+        for (Py_ssize_t f = 0; f < k; f++) {
+            const uint8_t *src = (const uint8_t *)bufs[2 * f + 1].buf + start * item[f];
+            uint8_t *dst = scratch + tail + at[f];
+            Py_ssize_t size = item[f];
+            if (size == 8) {
+                for (Py_ssize_t r = 0; r < rows; r++) {
+                    uint64_t v;
+                    memcpy(&v, src + 8 * r, 8);
+                    v = __builtin_bswap64(v);
+                    memcpy(dst + r * stride, &v, 8);
+                }
+            } else {
+                for (Py_ssize_t r = 0; r < rows; r++) put_big_endian(dst + r * stride, src + size * r, size);
+            }
+        }
+        Py_ssize_t r = 0;
+#ifdef PROV_SHANI
+        if (shani)
+            for (; r + 1 < rows; r += 2)
+                hash_two_padded(base.h, scratch + r * stride, scratch + (r + 1) * stride, blocks,
+                                out + 32 * (start + r), out + 32 * (start + r + 1));
+#endif
+        for (; r < rows; r++) {
+            memcpy(ctx.h, base.h, sizeof ctx.h);
+            for (Py_ssize_t j = 0; j < blocks; j++) SHA256_Transform(&ctx, scratch + r * stride + 64 * j);
+            store_words(ctx.h, out + 32 * (start + r));
+        }
+    }
+    Py_END_ALLOW_THREADS
+    (void)shani;
+done:
+    PyMem_RawFree(scratch);
+    for (Py_ssize_t f = 0; f < taken; f++) {
+        PyBuffer_Release(&bufs[2 * f]);
+        PyBuffer_Release(&bufs[2 * f + 1]);
+    }
+    PyMem_Free(bufs);
+    PyMem_Free(head_len);
+    PyMem_Free(item);
+    PyMem_Free(at);
+    PyBuffer_Release(&prefix);
+    return result;
+}
+
 /* merkle_root(leaves) -> bytes
  * RFC 6962 MTH over concatenated 32-byte leaf hashes (at least one), bottom-up: an odd
  * last node is promoted, which is the same tree as the RFC's split at the largest power
@@ -456,8 +507,9 @@ static struct PyModuleDef fastsha_module = {
 
 /* The calling convention's version: provenance/fastsha.py uses an extension only when it says the one that module
    expects (a build from an older source, an editable install not rebuilt after a pull, is stale, never half-used:
-   merkle_root took one argument before session 27). Raise it whenever a function's arguments change. */
-#define FASTSHA_API 2
+   merkle_root took one argument before session 27, sha256_columns three before session 28). Raise it whenever a
+   function's arguments change. */
+#define FASTSHA_API 3
 
 PyMODINIT_FUNC PyInit__fastsha(void) {
     PyObject *m = PyModule_Create(&fastsha_module);
