@@ -92,15 +92,18 @@ def _u8(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.reshape(-1).view(np.uint8)
 
 
-def sha256_fixed(prefix: bytes, matrix: np.ndarray) -> bytes:
-    """SHA-256(prefix || row) of each row of an ``n x width`` uint8 matrix, concatenated (32n bytes)."""
+def sha256_fixed(prefix: bytes, matrix: np.ndarray, portable: bool = False) -> bytes:
+    """SHA-256(prefix || row) of each row of an ``n x width`` uint8 matrix, concatenated (32n bytes).
+
+    The compiled extension hashes two rows at a time on the x86 SHA extensions where the CPU has them,
+    else one at a time through OpenSSL; ``portable`` takes the OpenSSL path there too (tests compare)."""
     matrix = np.ascontiguousarray(matrix, dtype=np.uint8)
     n, width = matrix.shape
     if n == 0:
         return b""
     ext = _extension()
     if ext is not None and width:
-        return ext.sha256_fixed(prefix, matrix, width)
+        return ext.sha256_fixed(prefix, matrix, width, portable)
     base = hashlib.sha256(prefix)
     copy = base.copy
     out = bytearray()
@@ -178,9 +181,8 @@ def sha256_columns(prefix: bytes, fields: Sequence[tuple[bytes, np.ndarray]], po
     only lays the rows out and hashes them, without building the ``n x width`` matrix.
     ``ValueError`` when the arrays differ in length or item size.
 
-    The compiled extension hashes two rows at a time on the x86 SHA extensions where the CPU has them
-    (about half the cost of a row), else one at a time through OpenSSL; ``portable`` takes the OpenSSL
-    path there too (tests compare the two). The same digests on every path.
+    The compiled extension hashes two rows at a time as :func:`sha256_fixed` does (``portable``: one at a
+    time through OpenSSL). The same digests on every path.
     """
     if not fields:
         raise ValueError("need at least one column")

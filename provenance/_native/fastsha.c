@@ -25,38 +25,6 @@ static PyObject *new_digest_bytes(Py_ssize_t n, uint8_t **out) {
     return result;
 }
 
-/* sha256_fixed(prefix, data, width) -> bytes
- * SHA-256(prefix || row) of each ``width``-byte row of ``data``, concatenated. */
-static PyObject *sha256_fixed(PyObject *self, PyObject *args) {
-    Py_buffer prefix, data;
-    Py_ssize_t width;
-    if (!PyArg_ParseTuple(args, "y*y*n", &prefix, &data, &width)) return NULL;
-    PyObject *result = NULL;
-    if (width <= 0 || data.len % width) {
-        PyErr_SetString(PyExc_ValueError, "data is not a whole number of rows of the given width");
-        goto done;
-    }
-    Py_ssize_t n = data.len / width;
-    uint8_t *out;
-    result = new_digest_bytes(n, &out);
-    if (!result) goto done;
-    const uint8_t *rows = data.buf;
-    Py_BEGIN_ALLOW_THREADS
-    SHA256_CTX base, ctx;
-    SHA256_Init(&base);
-    SHA256_Update(&base, prefix.buf, (size_t)prefix.len);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        memcpy(&ctx, &base, sizeof ctx);
-        SHA256_Update(&ctx, rows + width * i, (size_t)width);
-        SHA256_Final(out + 32 * i, &ctx);
-    }
-    Py_END_ALLOW_THREADS
-done:
-    PyBuffer_Release(&prefix);
-    PyBuffer_Release(&data);
-    return result;
-}
-
 /* Offsets must start at or after 0, never decrease and end inside ``len`` bytes. */
 static int check_offsets(const int64_t *offsets, Py_ssize_t count, Py_ssize_t len) {
     if (count < 1) return 0;
@@ -276,24 +244,55 @@ SHANI_TARGET static void hash_two_nodes(uint8_t *blocks, const uint8_t *pa, cons
 }
 #endif
 
-/* sha256_columns(prefix, heads, columns, portable=False) -> bytes
- * Rows made of fixed-width fields: row i is, for each field f in order, heads[f] followed
- * by the f-th column's i-th value written big-endian (itemsize 1, 2, 4 or 8), and the
- * digest is SHA-256(prefix || row). The columns are native-order arrays of one length;
- * normalising values (floats, widths) is the caller's: this only lays bytes out and
- * hashes. Rows are assembled a block at a time, column by column, so every column is
- * read in order and the block stays in cache.
- *
- * Every row's message has one length, so each is laid out whole with its SHA-256 padding
- * (the prefix's bytes past its last full 64-byte block in front, 0x80, zeros, the bit
- * length), the parts that never change written once, and compressed from the state after
- * the prefix's full blocks: where the CPU has the SHA extensions two rows at a time, their
- * rounds interleaved (``compress2``: a row costs about half), else one at a time through
- * OpenSSL's SHA256_Transform (``portable`` takes that path there too; tests compare them).
- * The same bytes as SHA256_Init/Update/Final per row. */
-#define COLUMNS_BLOCK 128
-static void put_big_endian(uint8_t *dst, const uint8_t *src, Py_ssize_t size) {
-    for (Py_ssize_t k = 0; k < size; k++) dst[k] = src[size - 1 - k];
+/* Messages of one length: sha256_fixed's rows and sha256_columns'. Each is laid out whole with its SHA-256
+ * padding (the prefix's bytes past its last full 64-byte block in front, the row, 0x80, zeros, the bit length;
+ * the parts that never change written once per slot) and compressed from the state the prefix's full blocks
+ * leave: where the CPU has the SHA extensions two at a time, their rounds interleaved (``compress2``: a row
+ * costs about half as much), else one at a time through OpenSSL's SHA256_Transform (``portable`` takes that
+ * path there too; tests compare them). The same bytes as SHA256_Init/Update/Final per row. */
+#define COLUMNS_BLOCK 128 /* rows laid out at a time, fewer when rows are long (``padded_geometry``) */
+
+typedef struct {
+    SHA_LONG h[8];         /* the state after the prefix's full blocks */
+    Py_ssize_t full, tail; /* the prefix's bytes in full blocks, and past them */
+    Py_ssize_t width;      /* a row's bytes */
+    Py_ssize_t blocks;     /* 64-byte blocks of a padded message */
+    Py_ssize_t stride;     /* bytes from one laid-out message to the next */
+    Py_ssize_t per_block;  /* messages laid out at a time */
+    int shani;
+} Padded;
+
+static void padded_geometry(Padded *p, Py_ssize_t prefix_len, Py_ssize_t width, int portable) {
+    p->full = prefix_len / 64 * 64;
+    p->tail = prefix_len - p->full;
+    p->width = width;
+    p->blocks = (p->tail + width + 9 + 63) / 64;
+    p->stride = 64 * p->blocks;
+    p->per_block = (1 << 20) / p->stride; /* about a megabyte of messages at a time */
+    p->per_block = p->per_block > COLUMNS_BLOCK ? COLUMNS_BLOCK : p->per_block < 2 ? 2 : p->per_block;
+    p->shani = 0;
+#ifdef PROV_SHANI
+    static int cpu_has_shani = -1;
+    if (cpu_has_shani < 0) cpu_has_shani = have_shani();
+    p->shani = cpu_has_shani && !portable;
+#else
+    (void)portable;
+#endif
+}
+
+/* The prefix's state, and in each of ``scratch``'s zeroed slots the prefix's tail, 0x80 and the bit length. */
+static void padded_start(Padded *p, const uint8_t *prefix, uint8_t *scratch) {
+    SHA256_CTX base;
+    SHA256_Init(&base);
+    SHA256_Update(&base, prefix, (size_t)p->full);
+    memcpy(p->h, base.h, sizeof p->h);
+    uint64_t bits = (uint64_t)(p->full + p->tail + p->width) * 8;
+    for (Py_ssize_t r = 0; r < p->per_block; r++) {
+        uint8_t *msg = scratch + r * p->stride;
+        memcpy(msg, prefix + p->full, (size_t)p->tail);
+        msg[p->tail + p->width] = 0x80;
+        for (int b = 0; b < 8; b++) msg[p->stride - 1 - b] = (uint8_t)(bits >> (8 * b));
+    }
 }
 
 #ifdef PROV_SHANI
@@ -309,18 +308,82 @@ SHANI_TARGET static void hash_two_padded(const SHA_LONG h[8], const uint8_t *a, 
 }
 #endif
 
+/* The digests of the first ``rows`` laid-out messages of ``scratch`` into ``out``. */
+static void padded_hash(const Padded *p, const uint8_t *scratch, Py_ssize_t rows, uint8_t *out) {
+    Py_ssize_t r = 0;
+#ifdef PROV_SHANI
+    if (p->shani)
+        for (; r + 1 < rows; r += 2)
+            hash_two_padded(p->h, scratch + r * p->stride, scratch + (r + 1) * p->stride, p->blocks, out + 32 * r,
+                            out + 32 * (r + 1));
+#endif
+    for (; r < rows; r++) {
+        SHA256_CTX ctx;
+        memcpy(ctx.h, p->h, sizeof ctx.h);
+        for (Py_ssize_t j = 0; j < p->blocks; j++) SHA256_Transform(&ctx, scratch + r * p->stride + 64 * j);
+        store_words(ctx.h, out + 32 * r);
+    }
+}
+
+/* sha256_fixed(prefix, data, width, portable=False) -> bytes
+ * SHA-256(prefix || row) of each ``width``-byte row of ``data``, concatenated. */
+static PyObject *sha256_fixed(PyObject *self, PyObject *args) {
+    Py_buffer prefix, data;
+    Py_ssize_t width;
+    int portable = 0;
+    if (!PyArg_ParseTuple(args, "y*y*n|p", &prefix, &data, &width, &portable)) return NULL;
+    PyObject *result = NULL;
+    uint8_t *scratch = NULL;
+    if (width <= 0 || data.len % width) {
+        PyErr_SetString(PyExc_ValueError, "data is not a whole number of rows of the given width");
+        goto done;
+    }
+    Py_ssize_t n = data.len / width;
+    Padded p;
+    padded_geometry(&p, prefix.len, width, portable);
+    uint8_t *out;
+    result = new_digest_bytes(n, &out);
+    if (!result) goto done;
+    scratch = PyMem_RawCalloc((size_t)p.per_block, (size_t)p.stride);
+    if (!scratch) {
+        Py_CLEAR(result);
+        PyErr_NoMemory();
+        goto done;
+    }
+    const uint8_t *rows = data.buf;
+    Py_BEGIN_ALLOW_THREADS
+    padded_start(&p, prefix.buf, scratch);
+    for (Py_ssize_t start = 0; start < n; start += p.per_block) {
+        Py_ssize_t count = n - start < p.per_block ? n - start : p.per_block;
+        for (Py_ssize_t r = 0; r < count; r++)
+            memcpy(scratch + r * p.stride + p.tail, rows + width * (start + r), (size_t)width);
+        padded_hash(&p, scratch, count, out + 32 * start);
+    }
+    Py_END_ALLOW_THREADS
+done:
+    PyMem_RawFree(scratch);
+    PyBuffer_Release(&prefix);
+    PyBuffer_Release(&data);
+    return result;
+}
+
+/* sha256_columns(prefix, heads, columns, portable=False) -> bytes
+ * Rows made of fixed-width fields: row i is, for each field f in order, heads[f] followed
+ * by the f-th column's i-th value written big-endian (itemsize 1, 2, 4 or 8), and the
+ * digest is SHA-256(prefix || row). The columns are native-order arrays of one length;
+ * normalising values (floats, widths) is the caller's: this only lays bytes out and
+ * hashes. Rows are laid out a block at a time, column by column, so every column is
+ * read in order and the block stays in cache; then hashed as sha256_fixed's. */
+static void put_big_endian(uint8_t *dst, const uint8_t *src, Py_ssize_t size) {
+    for (Py_ssize_t k = 0; k < size; k++) dst[k] = src[size - 1 - k];
+}
+
 static PyObject *sha256_columns(PyObject *self, PyObject *args) {
     Py_buffer prefix;
     PyObject *heads, *columns;
     int portable = 0; /* 1: OpenSSL's one-message path even where the SHA extensions are there (tests) */
     if (!PyArg_ParseTuple(args, "y*O!O!|p", &prefix, &PyList_Type, &heads, &PyList_Type, &columns, &portable))
         return NULL;
-    int shani = 0;
-#ifdef PROV_SHANI
-    static int cpu_has_shani = -1;
-    if (cpu_has_shani < 0) cpu_has_shani = have_shani();
-    shani = cpu_has_shani && !portable;
-#endif
     PyObject *result = NULL;
     Py_ssize_t k = PyList_GET_SIZE(heads), n = -1, row_width = 0;
     Py_buffer *bufs = NULL;
@@ -361,37 +424,28 @@ static PyObject *sha256_columns(PyObject *self, PyObject *args) {
         at[f] = row_width + head_len[f];
         row_width += head_len[f] + size;
     }
-    /* each row's message: the prefix's tail (past its full blocks), the row, then padding to whole blocks */
-    Py_ssize_t full = prefix.len / 64 * 64, tail = prefix.len - full;
-    Py_ssize_t blocks = (tail + row_width + 9 + 63) / 64, stride = 64 * blocks;
-    uint64_t bits = (uint64_t)(prefix.len + row_width) * 8;
+    Padded p;
+    padded_geometry(&p, prefix.len, row_width, portable);
     uint8_t *out;
     result = new_digest_bytes(n, &out);
     if (!result) goto done;
-    scratch = PyMem_RawCalloc((size_t)COLUMNS_BLOCK, (size_t)stride);
+    scratch = PyMem_RawCalloc((size_t)p.per_block, (size_t)p.stride);
     if (!scratch) {
         Py_CLEAR(result);
         PyErr_NoMemory();
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    SHA256_CTX base, ctx;
-    SHA256_Init(&base);
-    SHA256_Update(&base, prefix.buf, (size_t)full); /* whole blocks only: base.h is the state they leave */
-    for (Py_ssize_t r = 0; r < COLUMNS_BLOCK; r++) { /* what never changes, written once */
-        uint8_t *msg = scratch + r * stride;
-        memcpy(msg, (const uint8_t *)prefix.buf + full, (size_t)tail);
+    padded_start(&p, prefix.buf, scratch);
+    for (Py_ssize_t r = 0; r < p.per_block; r++) /* the heads never change: written once */
         for (Py_ssize_t f = 0; f < k; f++)
-            memcpy(msg + tail + at[f] - head_len[f], bufs[2 * f].buf, (size_t)head_len[f]);
-        msg[tail + row_width] = 0x80;
-        for (int b = 0; b < 8; b++) msg[stride - 1 - b] = (uint8_t)(bits >> (8 * b));
-    }
-    for (Py_ssize_t start = 0; start < n; start += COLUMNS_BLOCK) {
-        Py_ssize_t rows = n - start < COLUMNS_BLOCK ? n - start : COLUMNS_BLOCK;
+            memcpy(scratch + r * p.stride + p.tail + at[f] - head_len[f], bufs[2 * f].buf, (size_t)head_len[f]);
+    for (Py_ssize_t start = 0; start < n; start += p.per_block) {
+        Py_ssize_t rows = n - start < p.per_block ? n - start : p.per_block;
         for (Py_ssize_t f = 0; f < k; f++) {
             const uint8_t *src = (const uint8_t *)bufs[2 * f + 1].buf + start * item[f];
-            uint8_t *dst = scratch + tail + at[f];
-            Py_ssize_t size = item[f];
+            uint8_t *dst = scratch + p.tail + at[f];
+            Py_ssize_t size = item[f], stride = p.stride;
             if (size == 8) {
                 for (Py_ssize_t r = 0; r < rows; r++) {
                     uint64_t v;
@@ -403,21 +457,9 @@ static PyObject *sha256_columns(PyObject *self, PyObject *args) {
                 for (Py_ssize_t r = 0; r < rows; r++) put_big_endian(dst + r * stride, src + size * r, size);
             }
         }
-        Py_ssize_t r = 0;
-#ifdef PROV_SHANI
-        if (shani)
-            for (; r + 1 < rows; r += 2)
-                hash_two_padded(base.h, scratch + r * stride, scratch + (r + 1) * stride, blocks,
-                                out + 32 * (start + r), out + 32 * (start + r + 1));
-#endif
-        for (; r < rows; r++) {
-            memcpy(ctx.h, base.h, sizeof ctx.h);
-            for (Py_ssize_t j = 0; j < blocks; j++) SHA256_Transform(&ctx, scratch + r * stride + 64 * j);
-            store_words(ctx.h, out + 32 * (start + r));
-        }
+        padded_hash(&p, scratch, rows, out + 32 * start);
     }
     Py_END_ALLOW_THREADS
-    (void)shani;
 done:
     PyMem_RawFree(scratch);
     for (Py_ssize_t f = 0; f < taken; f++) {
@@ -507,7 +549,7 @@ static struct PyModuleDef fastsha_module = {
 
 /* The calling convention's version: provenance/fastsha.py uses an extension only when it says the one that module
    expects (a build from an older source, an editable install not rebuilt after a pull, is stale, never half-used:
-   merkle_root took one argument before session 27, sha256_columns three before session 28). Raise it whenever a
+   merkle_root took one argument before session 27, sha256_fixed and sha256_columns three before session 28). Raise it whenever a
    function's arguments change. */
 #define FASTSHA_API 3
 

@@ -150,7 +150,7 @@ def test_columns_are_laid_out_big_endian_after_their_heads(sha_path):
 
 
 @pytest.mark.skipif(not fastsha.available(), reason="the fastsha extension is not built")
-def test_compiled_columns_are_the_same_two_rows_at_a_time_and_through_openssl():
+def test_compiled_fixed_rows_and_columns_are_the_same_two_rows_at_a_time_and_through_openssl():
     # each row is laid out with the prefix's bytes past its last whole block in front and its padding behind,
     # hashed from the state the whole blocks leave: prefixes around a block's edges (a tail of 0, 55, 56, 63
     # bytes: the padding's length field spills into another block or not), row widths that end near one, and
@@ -166,6 +166,11 @@ def test_compiled_columns_are_the_same_two_rows_at_a_time_and_through_openssl():
                 expected = fastsha.sha256_columns(prefix, fields)
             assert fastsha.sha256_columns(prefix, fields) == expected, (prefix_len, k, n)
             assert fastsha.sha256_columns(prefix, fields, portable=True) == expected, (prefix_len, k, n)
+        for width, n in ((1, 1), (32, 2), (32, 3), (9, 257), (70, 129), (300_000, 3)):  # the last: 2 rows at a time
+            matrix = rng.integers(0, 256, (n, width), dtype=np.uint8)
+            expected = b"".join(hashlib.sha256(prefix + row.tobytes()).digest() for row in matrix)
+            assert fastsha.sha256_fixed(prefix, matrix) == expected, (prefix_len, width, n)
+            assert fastsha.sha256_fixed(prefix, matrix, portable=True) == expected, (prefix_len, width, n)
 
 
 @pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None, reason="no C compiler")
