@@ -280,6 +280,22 @@ static void padded_geometry(Padded *p, Py_ssize_t prefix_len, Py_ssize_t width, 
 #endif
 }
 
+/* The geometry of ``n`` rows of ``width`` bytes after a prefix of ``prefix_len``, the result's bytes (``out``:
+ * where the digests go) and zeroed scratch for a block of laid-out messages; NULL with an error set if out of
+ * memory. Called with the GIL held. */
+static PyObject *padded_alloc(Padded *p, Py_ssize_t prefix_len, Py_ssize_t width, int portable, Py_ssize_t n,
+                              uint8_t **out, uint8_t **scratch) {
+    padded_geometry(p, prefix_len, width, portable);
+    PyObject *result = new_digest_bytes(n, out);
+    if (!result) return NULL;
+    *scratch = PyMem_RawCalloc((size_t)p->per_block, (size_t)p->stride);
+    if (!*scratch) {
+        Py_DECREF(result);
+        return PyErr_NoMemory();
+    }
+    return result;
+}
+
 /* The prefix's state, and in each of ``scratch``'s zeroed slots the prefix's tail, 0x80 and the bit length. */
 static void padded_start(Padded *p, const uint8_t *prefix, uint8_t *scratch) {
     SHA256_CTX base;
@@ -340,16 +356,9 @@ static PyObject *sha256_fixed(PyObject *self, PyObject *args) {
     }
     Py_ssize_t n = data.len / width;
     Padded p;
-    padded_geometry(&p, prefix.len, width, portable);
     uint8_t *out;
-    result = new_digest_bytes(n, &out);
+    result = padded_alloc(&p, prefix.len, width, portable, n, &out, &scratch);
     if (!result) goto done;
-    scratch = PyMem_RawCalloc((size_t)p.per_block, (size_t)p.stride);
-    if (!scratch) {
-        Py_CLEAR(result);
-        PyErr_NoMemory();
-        goto done;
-    }
     const uint8_t *rows = data.buf;
     Py_BEGIN_ALLOW_THREADS
     padded_start(&p, prefix.buf, scratch);
@@ -425,16 +434,9 @@ static PyObject *sha256_columns(PyObject *self, PyObject *args) {
         row_width += head_len[f] + size;
     }
     Padded p;
-    padded_geometry(&p, prefix.len, row_width, portable);
     uint8_t *out;
-    result = new_digest_bytes(n, &out);
+    result = padded_alloc(&p, prefix.len, row_width, portable, n, &out, &scratch);
     if (!result) goto done;
-    scratch = PyMem_RawCalloc((size_t)p.per_block, (size_t)p.stride);
-    if (!scratch) {
-        Py_CLEAR(result);
-        PyErr_NoMemory();
-        goto done;
-    }
     Py_BEGIN_ALLOW_THREADS
     padded_start(&p, prefix.buf, scratch);
     for (Py_ssize_t r = 0; r < p.per_block; r++) /* the heads never change: written once */
