@@ -45,6 +45,42 @@ def alternate(
     return results, loads
 
 
+def code_trees(old: str, names: str, new: Path) -> dict[str, str]:
+    """``{old name: OLD's folder, new name: NEW's folder}`` from ``--names old,new``: the two code trees an
+    A/B bench alternates (each a folder holding a ``provenance/`` package with its compiled extensions)."""
+    old_name, new_name = names.split(",")
+    return {old_name: str(Path(old).resolve()), new_name: str(new)}
+
+
+def warm_table(table: str | None, rows: int, work: Path) -> Path:
+    """The table a bench times: ``table`` if given, else the bench's ``rows`` x 64 float64 + label written into
+    ``work``; read once so that the page cache holds it for every side alike."""
+    from core_bench import make_table, sha256sum
+
+    path = Path(table) if table else work / "table.parquet"
+    if not table:
+        make_table(path, rows)
+    sha256sum(path)
+    return path
+
+
+def ab_tables(result: dict, fields: Sequence[tuple[str, str]]) -> list[str]:
+    """The medians and the runs of an A/B result (``result["codes"]``, ``["medians"]``, ``["runs"]``) as Markdown
+    tables, one column per ``(key, heading)`` of ``fields`` (a missing value is an empty cell)."""
+
+    def cells(row: dict) -> str:
+        return " | ".join("" if row.get(k) is None else f"{row[k]:,}" for k, _ in fields)
+
+    lines = ["## Medians", "", "| code | " + " | ".join(h for _, h in fields) + " |", "|---|" + "---|" * len(fields)]
+    lines += [f"| {code} | {cells(result['medians'][code])} |" for code in result["codes"]]
+    lines += ["", "## Runs", "", "| code | round | " + " | ".join(h for _, h in fields) + " | load before / after |"]
+    lines.append("|---|---|" + "---|" * (len(fields) + 1))
+    lines += [
+        f"| {r['code']} | {r['round']} | {cells(r)} | {r['load_before']} / {r['load_after']} |" for r in result["runs"]
+    ]
+    return lines
+
+
 def timing_summary(runs: Sequence[tuple[float, int, float]]) -> dict:
     """Medians of ``user_versions.run`` results ``(wall s, peak PSS bytes, CPU s)``: ``{"median_s", "median_cpu_s",
     "all_cpu_s", "peak_mib"}`` (seconds to the millisecond; peak in MiB, the largest run's)."""

@@ -28,7 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from core_bench import make_table, sha256sum  # noqa: E402
+from alternation import ab_tables, code_trees, warm_table  # noqa: E402
 from scale_bench import PY, load, run_json  # noqa: E402
 
 FIELDS = [  # (key, heading) of the per-run and median tables
@@ -92,19 +92,8 @@ def write(result: dict, out: str) -> None:
         f"load {result['load_end']}. To manifest = hashing + merge + Merkle root + signing (`scale_bench.py`'s "
         "figure); CPU = user + system, the hashing workers included.",
         "",
-        "## Medians",
-        "",
-        "| code | " + " | ".join(h for _, h in FIELDS) + " |",
-        "|---|" + "---|" * len(FIELDS),
+        *ab_tables(result, FIELDS),
     ]
-    for code in names:
-        m = result["medians"][code]
-        lines.append(f"| {code} | " + " | ".join(f"{m[k]:,}" for k, _ in FIELDS) + " |")
-    lines += ["", "## Runs", "", "| code | round | " + " | ".join(h for _, h in FIELDS) + " | load before / after |"]
-    lines.append("|---|---|" + "---|" * (len(FIELDS) + 1))
-    for r in result["runs"]:
-        cells = " | ".join(f"{r[k]:,}" for k, _ in FIELDS)
-        lines.append(f"| {r['code']} | {r['round']} | {cells} | {r['load_before']} / {r['load_after']} |")
     (HERE / "results" / f"{out}.md").write_text("\n".join(lines) + "\n")
 
 
@@ -120,15 +109,11 @@ def main() -> None:
     args = ap.parse_args()
     import time
 
-    old_name, new_name = args.names.split(",")
-    trees = {old_name: str(Path(args.old).resolve()), new_name: str(HERE.parent)}
+    trees = code_trees(args.old, args.names, HERE.parent)
     work = Path(tempfile.mkdtemp(prefix="prov-stages-ab-"))
     runs: list[dict] = []
     try:
-        table = Path(args.table) if args.table else work / "table.parquet"
-        if not args.table:
-            make_table(table, args.rows)
-        sha256sum(table)  # warm the page cache
+        table = warm_table(args.table, args.rows, work)
         started, load_start = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), load()
         for rnd in range(args.rounds):
             order = list(trees.items()) if rnd % 2 == 0 else list(trees.items())[::-1]
@@ -142,14 +127,14 @@ def main() -> None:
         "rows": runs[0]["records"],
         "workers": args.workers,
         "rounds": args.rounds,
-        "codes": [old_name, new_name],
+        "codes": list(trees),
         "machine": f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
         "sha256_path": runs[0]["sha256_path"],
         "started": started,
         "load_start": load_start,
         "ended": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "load_end": load(),
-        "medians": {name: medians(runs, name) for name in (old_name, new_name)},
+        "medians": {name: medians(runs, name) for name in trees},
         "runs": runs,
     }
     write(result, args.out)

@@ -31,7 +31,7 @@ _SOURCE = Path(__file__).parent / "_native" / "fastsha.c"
 _UNSET = object()
 _compiled: object = _UNSET  # the extension module, None when absent or disabled
 _FUNCTIONS = ("sha256_fixed", "sha256_rows", "sha256_keyed", "sha256_columns", "merkle_root")
-_API = 2  # the calling convention fastsha.c's FASTSHA_API says; raised with it whenever a function's arguments change
+_API = 3  # the calling convention fastsha.c's FASTSHA_API says; raised with it whenever a function's arguments change
 _stale = False  # an extension built from an older source: another API (none before session 27) or a function missing
 
 
@@ -92,15 +92,18 @@ def _u8(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.reshape(-1).view(np.uint8)
 
 
-def sha256_fixed(prefix: bytes, matrix: np.ndarray) -> bytes:
-    """SHA-256(prefix || row) of each row of an ``n x width`` uint8 matrix, concatenated (32n bytes)."""
+def sha256_fixed(prefix: bytes, matrix: np.ndarray, portable: bool = False) -> bytes:
+    """SHA-256(prefix || row) of each row of an ``n x width`` uint8 matrix, concatenated (32n bytes).
+
+    The compiled extension hashes two rows at a time on the x86 SHA extensions where the CPU has them,
+    else one at a time through OpenSSL; ``portable`` takes the OpenSSL path there too (tests compare)."""
     matrix = np.ascontiguousarray(matrix, dtype=np.uint8)
     n, width = matrix.shape
     if n == 0:
         return b""
     ext = _extension()
     if ext is not None and width:
-        return ext.sha256_fixed(prefix, matrix, width)
+        return ext.sha256_fixed(prefix, matrix, width, portable)
     base = hashlib.sha256(prefix)
     copy = base.copy
     out = bytearray()
@@ -169,7 +172,7 @@ def sha256_keyed(prefix: bytes, digests: bytes | memoryview, codes: np.ndarray, 
     return bytes(out)
 
 
-def sha256_columns(prefix: bytes, fields: Sequence[tuple[bytes, np.ndarray]]) -> bytes:
+def sha256_columns(prefix: bytes, fields: Sequence[tuple[bytes, np.ndarray]], portable: bool = False) -> bytes:
     """SHA-256(prefix || head_1 || value_1 || ... || head_k || value_k) per row, concatenated.
 
     ``fields`` is ``[(head, values), ...]``: a fixed byte string (a value's tag and length)
@@ -177,6 +180,9 @@ def sha256_columns(prefix: bytes, fields: Sequence[tuple[bytes, np.ndarray]]) ->
     are written big-endian. Normalising the values is the caller's (the encoding's); this
     only lays the rows out and hashes them, without building the ``n x width`` matrix.
     ``ValueError`` when the arrays differ in length or item size.
+
+    The compiled extension hashes two rows at a time as :func:`sha256_fixed` does (``portable``: one at a
+    time through OpenSSL). The same digests on every path.
     """
     if not fields:
         raise ValueError("need at least one column")
@@ -188,7 +194,7 @@ def sha256_columns(prefix: bytes, fields: Sequence[tuple[bytes, np.ndarray]]) ->
         return b""
     ext = _extension()
     if ext is not None:
-        return ext.sha256_columns(prefix, [bytes(head) for head, _ in fields], columns)
+        return ext.sha256_columns(prefix, [bytes(head) for head, _ in fields], columns, portable)
     layout = []
     for i, ((head, _), values) in enumerate(zip(fields, columns)):
         layout += [(f"h{i}", "u1", (len(head),)), (f"v{i}", values.dtype.newbyteorder(">"))]

@@ -25,38 +25,6 @@ static PyObject *new_digest_bytes(Py_ssize_t n, uint8_t **out) {
     return result;
 }
 
-/* sha256_fixed(prefix, data, width) -> bytes
- * SHA-256(prefix || row) of each ``width``-byte row of ``data``, concatenated. */
-static PyObject *sha256_fixed(PyObject *self, PyObject *args) {
-    Py_buffer prefix, data;
-    Py_ssize_t width;
-    if (!PyArg_ParseTuple(args, "y*y*n", &prefix, &data, &width)) return NULL;
-    PyObject *result = NULL;
-    if (width <= 0 || data.len % width) {
-        PyErr_SetString(PyExc_ValueError, "data is not a whole number of rows of the given width");
-        goto done;
-    }
-    Py_ssize_t n = data.len / width;
-    uint8_t *out;
-    result = new_digest_bytes(n, &out);
-    if (!result) goto done;
-    const uint8_t *rows = data.buf;
-    Py_BEGIN_ALLOW_THREADS
-    SHA256_CTX base, ctx;
-    SHA256_Init(&base);
-    SHA256_Update(&base, prefix.buf, (size_t)prefix.len);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        memcpy(&ctx, &base, sizeof ctx);
-        SHA256_Update(&ctx, rows + width * i, (size_t)width);
-        SHA256_Final(out + 32 * i, &ctx);
-    }
-    Py_END_ALLOW_THREADS
-done:
-    PyBuffer_Release(&prefix);
-    PyBuffer_Release(&data);
-    return result;
-}
-
 /* Offsets must start at or after 0, never decrease and end inside ``len`` bytes. */
 static int check_offsets(const int64_t *offsets, Py_ssize_t count, Py_ssize_t len) {
     if (count < 1) return 0;
@@ -152,116 +120,6 @@ done:
     return result;
 }
 
-/* sha256_columns(prefix, heads, columns) -> bytes
- * Rows made of fixed-width fields: row i is, for each field f in order, heads[f] followed
- * by the f-th column's i-th value written big-endian (itemsize 1, 2, 4 or 8), and the
- * digest is SHA-256(prefix || row). The columns are native-order arrays of one length;
- * normalising values (floats, widths) is the caller's: this only lays bytes out and
- * hashes. Rows are assembled a block at a time, column by column, so every column is
- * read in order and the block stays in cache. */
-#define COLUMNS_BLOCK 128
-static void put_big_endian(uint8_t *dst, const uint8_t *src, Py_ssize_t size) {
-    for (Py_ssize_t k = 0; k < size; k++) dst[k] = src[size - 1 - k];
-}
-
-static PyObject *sha256_columns(PyObject *self, PyObject *args) {
-    Py_buffer prefix;
-    PyObject *heads, *columns;
-    if (!PyArg_ParseTuple(args, "y*O!O!", &prefix, &PyList_Type, &heads, &PyList_Type, &columns)) return NULL;
-    PyObject *result = NULL;
-    Py_ssize_t k = PyList_GET_SIZE(heads), n = -1, row_width = 0;
-    Py_buffer *bufs = NULL;
-    Py_ssize_t *head_len = NULL, *item = NULL, *at = NULL, taken = 0;
-    uint8_t *scratch = NULL;
-    if (k != PyList_GET_SIZE(columns) || k == 0) {
-        PyErr_SetString(PyExc_ValueError, "need one head per column, and at least one column");
-        goto done;
-    }
-    bufs = PyMem_Calloc((size_t)(2 * k), sizeof(Py_buffer));
-    head_len = PyMem_Calloc((size_t)k, sizeof(Py_ssize_t));
-    item = PyMem_Calloc((size_t)k, sizeof(Py_ssize_t));
-    at = PyMem_Calloc((size_t)k, sizeof(Py_ssize_t));
-    if (!bufs || !head_len || !item || !at) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    for (Py_ssize_t f = 0; f < k; f++) {
-        if (PyObject_GetBuffer(PyList_GET_ITEM(heads, f), &bufs[2 * f], PyBUF_SIMPLE) < 0) goto done;
-        taken++;
-        if (PyObject_GetBuffer(PyList_GET_ITEM(columns, f), &bufs[2 * f + 1], PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
-            PyBuffer_Release(&bufs[2 * f]);
-            taken--;
-            goto done;
-        }
-        Py_buffer *col = &bufs[2 * f + 1];
-        Py_ssize_t size = col->itemsize, len = size ? col->len / size : 0;
-        if (!(size == 1 || size == 2 || size == 4 || size == 8) || col->ndim > 1 || (n >= 0 && len != n)) {
-            PyBuffer_Release(&bufs[2 * f]);
-            PyBuffer_Release(col);
-            taken--;
-            PyErr_SetString(PyExc_ValueError, "columns must be one-dimensional, of one length, items of 1, 2, 4 or 8 bytes");
-            goto done;
-        }
-        n = len;
-        head_len[f] = bufs[2 * f].len;
-        item[f] = size;
-        at[f] = row_width + head_len[f];
-        row_width += head_len[f] + size;
-    }
-    uint8_t *out;
-    result = new_digest_bytes(n, &out);
-    if (!result) goto done;
-    scratch = PyMem_RawMalloc((size_t)(COLUMNS_BLOCK * row_width));
-    if (!scratch) {
-        Py_CLEAR(result);
-        PyErr_NoMemory();
-        goto done;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    SHA256_CTX base, ctx;
-    SHA256_Init(&base);
-    SHA256_Update(&base, prefix.buf, (size_t)prefix.len);
-    for (Py_ssize_t f = 0; f < k; f++) /* the heads never change: write them once */
-        for (Py_ssize_t r = 0; r < COLUMNS_BLOCK; r++)
-            memcpy(scratch + r * row_width + at[f] - head_len[f], bufs[2 * f].buf, (size_t)head_len[f]);
-    for (Py_ssize_t start = 0; start < n; start += COLUMNS_BLOCK) {
-        Py_ssize_t rows = n - start < COLUMNS_BLOCK ? n - start : COLUMNS_BLOCK;
-        for (Py_ssize_t f = 0; f < k; f++) {
-            const uint8_t *src = (const uint8_t *)bufs[2 * f + 1].buf + start * item[f];
-            uint8_t *dst = scratch + at[f];
-            Py_ssize_t size = item[f];
-            if (size == 8) {
-                for (Py_ssize_t r = 0; r < rows; r++) {
-                    uint64_t v;
-                    memcpy(&v, src + 8 * r, 8);
-                    v = __builtin_bswap64(v);
-                    memcpy(dst + r * row_width, &v, 8);
-                }
-            } else {
-                for (Py_ssize_t r = 0; r < rows; r++) put_big_endian(dst + r * row_width, src + size * r, size);
-            }
-        }
-        for (Py_ssize_t r = 0; r < rows; r++) {
-            memcpy(&ctx, &base, sizeof ctx);
-            SHA256_Update(&ctx, scratch + r * row_width, (size_t)row_width);
-            SHA256_Final(out + 32 * (start + r), &ctx);
-        }
-    }
-    Py_END_ALLOW_THREADS
-done:
-    PyMem_RawFree(scratch);
-    for (Py_ssize_t f = 0; f < taken; f++) {
-        PyBuffer_Release(&bufs[2 * f]);
-        PyBuffer_Release(&bufs[2 * f + 1]);
-    }
-    PyMem_Free(bufs);
-    PyMem_Free(head_len);
-    PyMem_Free(item);
-    PyMem_Free(at);
-    PyBuffer_Release(&prefix);
-    return result;
-}
-
 /* SHA-256(0x01 || left || right) of the 64 bytes at ``pair`` into ``out`` (which may overlap ``pair``):
  * a node's 65-byte message is always two blocks, so they are laid out once with their fixed padding
  * (0x80, zeros, the bit length 520) and compressed with SHA256_Transform from the initial state,
@@ -275,18 +133,23 @@ static void node_blocks(uint8_t blocks[128]) {
     blocks[127] = (65 * 8) & 0xff;
 }
 
+/* The digest (big-endian bytes) of a state's eight words. */
+static void store_words(const SHA_LONG h[8], uint8_t *out) {
+    for (int w = 0; w < 8; w++) {
+        out[4 * w] = (uint8_t)(h[w] >> 24);
+        out[4 * w + 1] = (uint8_t)(h[w] >> 16);
+        out[4 * w + 2] = (uint8_t)(h[w] >> 8);
+        out[4 * w + 3] = (uint8_t)h[w];
+    }
+}
+
 static inline void hash_node(uint8_t blocks[128], const SHA256_CTX *initial, const uint8_t *pair, uint8_t *out) {
     SHA256_CTX ctx;
     memcpy(blocks + 1, pair, 64);
     memcpy(ctx.h, initial->h, sizeof ctx.h);
     SHA256_Transform(&ctx, blocks);
     SHA256_Transform(&ctx, blocks + 64);
-    for (int w = 0; w < 8; w++) {
-        out[4 * w] = (uint8_t)(ctx.h[w] >> 24);
-        out[4 * w + 1] = (uint8_t)(ctx.h[w] >> 16);
-        out[4 * w + 2] = (uint8_t)(ctx.h[w] >> 8);
-        out[4 * w + 3] = (uint8_t)ctx.h[w];
-    }
+    store_words(ctx.h, out);
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -381,6 +244,238 @@ SHANI_TARGET static void hash_two_nodes(uint8_t *blocks, const uint8_t *pa, cons
 }
 #endif
 
+/* Messages of one length: sha256_fixed's rows and sha256_columns'. Each is laid out whole with its SHA-256
+ * padding (the prefix's bytes past its last full 64-byte block in front, the row, 0x80, zeros, the bit length;
+ * the parts that never change written once per slot) and compressed from the state the prefix's full blocks
+ * leave: where the CPU has the SHA extensions two at a time, their rounds interleaved (``compress2``: a row
+ * costs about half as much), else one at a time through OpenSSL's SHA256_Transform (``portable`` takes that
+ * path there too; tests compare them). The same bytes as SHA256_Init/Update/Final per row. */
+#define COLUMNS_BLOCK 128 /* rows laid out at a time, fewer when rows are long (``padded_geometry``) */
+
+typedef struct {
+    SHA_LONG h[8];         /* the state after the prefix's full blocks */
+    Py_ssize_t full, tail; /* the prefix's bytes in full blocks, and past them */
+    Py_ssize_t width;      /* a row's bytes */
+    Py_ssize_t blocks;     /* 64-byte blocks of a padded message */
+    Py_ssize_t stride;     /* bytes from one laid-out message to the next */
+    Py_ssize_t per_block;  /* messages laid out at a time */
+    int shani;
+} Padded;
+
+static void padded_geometry(Padded *p, Py_ssize_t prefix_len, Py_ssize_t width, int portable) {
+    p->full = prefix_len / 64 * 64;
+    p->tail = prefix_len - p->full;
+    p->width = width;
+    p->blocks = (p->tail + width + 9 + 63) / 64;
+    p->stride = 64 * p->blocks;
+    p->per_block = (1 << 20) / p->stride; /* about a megabyte of messages at a time */
+    p->per_block = p->per_block > COLUMNS_BLOCK ? COLUMNS_BLOCK : p->per_block < 2 ? 2 : p->per_block;
+    p->shani = 0;
+#ifdef PROV_SHANI
+    static int cpu_has_shani = -1;
+    if (cpu_has_shani < 0) cpu_has_shani = have_shani();
+    p->shani = cpu_has_shani && !portable;
+#else
+    (void)portable;
+#endif
+}
+
+/* The geometry of ``n`` rows of ``width`` bytes after a prefix of ``prefix_len``, the result's bytes (``out``:
+ * where the digests go) and zeroed scratch for a block of laid-out messages; NULL with an error set if out of
+ * memory. Called with the GIL held. */
+static PyObject *padded_alloc(Padded *p, Py_ssize_t prefix_len, Py_ssize_t width, int portable, Py_ssize_t n,
+                              uint8_t **out, uint8_t **scratch) {
+    padded_geometry(p, prefix_len, width, portable);
+    PyObject *result = new_digest_bytes(n, out);
+    if (!result) return NULL;
+    *scratch = PyMem_RawCalloc((size_t)p->per_block, (size_t)p->stride);
+    if (!*scratch) {
+        Py_DECREF(result);
+        return PyErr_NoMemory();
+    }
+    return result;
+}
+
+/* The prefix's state, and in each of ``scratch``'s zeroed slots the prefix's tail, 0x80 and the bit length. */
+static void padded_start(Padded *p, const uint8_t *prefix, uint8_t *scratch) {
+    SHA256_CTX base;
+    SHA256_Init(&base);
+    SHA256_Update(&base, prefix, (size_t)p->full);
+    memcpy(p->h, base.h, sizeof p->h);
+    uint64_t bits = (uint64_t)(p->full + p->tail + p->width) * 8;
+    for (Py_ssize_t r = 0; r < p->per_block; r++) {
+        uint8_t *msg = scratch + r * p->stride;
+        memcpy(msg, prefix + p->full, (size_t)p->tail);
+        msg[p->tail + p->width] = 0x80;
+        for (int b = 0; b < 8; b++) msg[p->stride - 1 - b] = (uint8_t)(bits >> (8 * b));
+    }
+}
+
+#ifdef PROV_SHANI
+/* SHA-256 of two padded messages of ``blocks`` 64-byte blocks each, from the state ``h`` (eight words). */
+SHANI_TARGET static void hash_two_padded(const SHA_LONG h[8], const uint8_t *a, const uint8_t *b, Py_ssize_t blocks,
+                                         uint8_t *oa, uint8_t *ob) {
+    const __m128i abef = _mm_set_epi32((int)h[0], (int)h[1], (int)h[4], (int)h[5]);
+    const __m128i cdgh = _mm_set_epi32((int)h[2], (int)h[3], (int)h[6], (int)h[7]);
+    __m128i st[4] = {abef, cdgh, abef, cdgh};
+    for (Py_ssize_t j = 0; j < blocks; j++) compress2(st, a + 64 * j, b + 64 * j);
+    store_digest(st[0], st[1], oa);
+    store_digest(st[2], st[3], ob);
+}
+#endif
+
+/* The digests of the first ``rows`` laid-out messages of ``scratch`` into ``out``. */
+static void padded_hash(const Padded *p, const uint8_t *scratch, Py_ssize_t rows, uint8_t *out) {
+    Py_ssize_t r = 0;
+#ifdef PROV_SHANI
+    if (p->shani)
+        for (; r + 1 < rows; r += 2)
+            hash_two_padded(p->h, scratch + r * p->stride, scratch + (r + 1) * p->stride, p->blocks, out + 32 * r,
+                            out + 32 * (r + 1));
+#endif
+    for (; r < rows; r++) {
+        SHA256_CTX ctx;
+        memcpy(ctx.h, p->h, sizeof ctx.h);
+        for (Py_ssize_t j = 0; j < p->blocks; j++) SHA256_Transform(&ctx, scratch + r * p->stride + 64 * j);
+        store_words(ctx.h, out + 32 * r);
+    }
+}
+
+/* sha256_fixed(prefix, data, width, portable=False) -> bytes
+ * SHA-256(prefix || row) of each ``width``-byte row of ``data``, concatenated. */
+static PyObject *sha256_fixed(PyObject *self, PyObject *args) {
+    Py_buffer prefix, data;
+    Py_ssize_t width;
+    int portable = 0;
+    if (!PyArg_ParseTuple(args, "y*y*n|p", &prefix, &data, &width, &portable)) return NULL;
+    PyObject *result = NULL;
+    uint8_t *scratch = NULL;
+    if (width <= 0 || data.len % width) {
+        PyErr_SetString(PyExc_ValueError, "data is not a whole number of rows of the given width");
+        goto done;
+    }
+    Py_ssize_t n = data.len / width;
+    Padded p;
+    uint8_t *out;
+    result = padded_alloc(&p, prefix.len, width, portable, n, &out, &scratch);
+    if (!result) goto done;
+    const uint8_t *rows = data.buf;
+    Py_BEGIN_ALLOW_THREADS
+    padded_start(&p, prefix.buf, scratch);
+    for (Py_ssize_t start = 0; start < n; start += p.per_block) {
+        Py_ssize_t count = n - start < p.per_block ? n - start : p.per_block;
+        for (Py_ssize_t r = 0; r < count; r++)
+            memcpy(scratch + r * p.stride + p.tail, rows + width * (start + r), (size_t)width);
+        padded_hash(&p, scratch, count, out + 32 * start);
+    }
+    Py_END_ALLOW_THREADS
+done:
+    PyMem_RawFree(scratch);
+    PyBuffer_Release(&prefix);
+    PyBuffer_Release(&data);
+    return result;
+}
+
+/* sha256_columns(prefix, heads, columns, portable=False) -> bytes
+ * Rows made of fixed-width fields: row i is, for each field f in order, heads[f] followed
+ * by the f-th column's i-th value written big-endian (itemsize 1, 2, 4 or 8), and the
+ * digest is SHA-256(prefix || row). The columns are native-order arrays of one length;
+ * normalising values (floats, widths) is the caller's: this only lays bytes out and
+ * hashes. Rows are laid out a block at a time, column by column, so every column is
+ * read in order and the block stays in cache; then hashed as sha256_fixed's. */
+static void put_big_endian(uint8_t *dst, const uint8_t *src, Py_ssize_t size) {
+    for (Py_ssize_t k = 0; k < size; k++) dst[k] = src[size - 1 - k];
+}
+
+static PyObject *sha256_columns(PyObject *self, PyObject *args) {
+    Py_buffer prefix;
+    PyObject *heads, *columns;
+    int portable = 0; /* 1: OpenSSL's one-message path even where the SHA extensions are there (tests) */
+    if (!PyArg_ParseTuple(args, "y*O!O!|p", &prefix, &PyList_Type, &heads, &PyList_Type, &columns, &portable))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t k = PyList_GET_SIZE(heads), n = -1, row_width = 0;
+    Py_buffer *bufs = NULL;
+    Py_ssize_t *head_len = NULL, *item = NULL, *at = NULL, taken = 0;
+    uint8_t *scratch = NULL;
+    if (k != PyList_GET_SIZE(columns) || k == 0) {
+        PyErr_SetString(PyExc_ValueError, "need one head per column, and at least one column");
+        goto done;
+    }
+    bufs = PyMem_Calloc((size_t)(2 * k), sizeof(Py_buffer));
+    head_len = PyMem_Calloc((size_t)k, sizeof(Py_ssize_t));
+    item = PyMem_Calloc((size_t)k, sizeof(Py_ssize_t));
+    at = PyMem_Calloc((size_t)k, sizeof(Py_ssize_t));
+    if (!bufs || !head_len || !item || !at) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t f = 0; f < k; f++) {
+        if (PyObject_GetBuffer(PyList_GET_ITEM(heads, f), &bufs[2 * f], PyBUF_SIMPLE) < 0) goto done;
+        taken++;
+        if (PyObject_GetBuffer(PyList_GET_ITEM(columns, f), &bufs[2 * f + 1], PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+            PyBuffer_Release(&bufs[2 * f]);
+            taken--;
+            goto done;
+        }
+        Py_buffer *col = &bufs[2 * f + 1];
+        Py_ssize_t size = col->itemsize, len = size ? col->len / size : 0;
+        if (!(size == 1 || size == 2 || size == 4 || size == 8) || col->ndim > 1 || (n >= 0 && len != n)) {
+            PyBuffer_Release(&bufs[2 * f]);
+            PyBuffer_Release(col);
+            taken--;
+            PyErr_SetString(PyExc_ValueError, "columns must be one-dimensional, of one length, items of 1, 2, 4 or 8 bytes");
+            goto done;
+        }
+        n = len;
+        head_len[f] = bufs[2 * f].len;
+        item[f] = size;
+        at[f] = row_width + head_len[f];
+        row_width += head_len[f] + size;
+    }
+    Padded p;
+    uint8_t *out;
+    result = padded_alloc(&p, prefix.len, row_width, portable, n, &out, &scratch);
+    if (!result) goto done;
+    Py_BEGIN_ALLOW_THREADS
+    padded_start(&p, prefix.buf, scratch);
+    for (Py_ssize_t r = 0; r < p.per_block; r++) /* the heads never change: written once */
+        for (Py_ssize_t f = 0; f < k; f++)
+            memcpy(scratch + r * p.stride + p.tail + at[f] - head_len[f], bufs[2 * f].buf, (size_t)head_len[f]);
+    for (Py_ssize_t start = 0; start < n; start += p.per_block) {
+        Py_ssize_t rows = n - start < p.per_block ? n - start : p.per_block;
+        for (Py_ssize_t f = 0; f < k; f++) {
+            const uint8_t *src = (const uint8_t *)bufs[2 * f + 1].buf + start * item[f];
+            uint8_t *dst = scratch + p.tail + at[f];
+            Py_ssize_t size = item[f], stride = p.stride;
+            if (size == 8) {
+                for (Py_ssize_t r = 0; r < rows; r++) {
+                    uint64_t v;
+                    memcpy(&v, src + 8 * r, 8);
+                    v = __builtin_bswap64(v);
+                    memcpy(dst + r * stride, &v, 8);
+                }
+            } else {
+                for (Py_ssize_t r = 0; r < rows; r++) put_big_endian(dst + r * stride, src + size * r, size);
+            }
+        }
+        padded_hash(&p, scratch, rows, out + 32 * start);
+    }
+    Py_END_ALLOW_THREADS
+done:
+    PyMem_RawFree(scratch);
+    for (Py_ssize_t f = 0; f < taken; f++) {
+        PyBuffer_Release(&bufs[2 * f]);
+        PyBuffer_Release(&bufs[2 * f + 1]);
+    }
+    PyMem_Free(bufs);
+    PyMem_Free(head_len);
+    PyMem_Free(item);
+    PyMem_Free(at);
+    PyBuffer_Release(&prefix);
+    return result;
+}
+
 /* merkle_root(leaves) -> bytes
  * RFC 6962 MTH over concatenated 32-byte leaf hashes (at least one), bottom-up: an odd
  * last node is promoted, which is the same tree as the RFC's split at the largest power
@@ -456,8 +551,9 @@ static struct PyModuleDef fastsha_module = {
 
 /* The calling convention's version: provenance/fastsha.py uses an extension only when it says the one that module
    expects (a build from an older source, an editable install not rebuilt after a pull, is stale, never half-used:
-   merkle_root took one argument before session 27). Raise it whenever a function's arguments change. */
-#define FASTSHA_API 2
+   merkle_root took one argument before session 27, sha256_fixed and sha256_columns three before session 28). Raise it whenever a
+   function's arguments change. */
+#define FASTSHA_API 3
 
 PyMODINIT_FUNC PyInit__fastsha(void) {
     PyObject *m = PyModule_Create(&fastsha_module);
