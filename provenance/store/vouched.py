@@ -22,42 +22,20 @@ from typing import Any
 
 from provenance.errors import VerificationError
 from provenance.store.coverage import coverage
-
-# the actions prov appends only in a write that signs a checkpoint over them with a commit key
-SIGNED_AS_WRITTEN = ("commit", "quarantine")
-
-
-def commit_keys(store: Any) -> dict | None:
-    """The keys whose heads may vouch for a ``commit`` or ``quarantine`` entry: those holding the commit role under
-    the store's pins (``Pins.role_keys``), or None when nothing is pinned (``coverage`` then takes the store's own
-    keys). Only a commit key writes such an entry, so a head by a key pinned only to waive or attest (a reviewer's
-    CI runner that can also write ``.prov/``) vouches for none (attack review 27c, A27c-1)."""
-    pins = getattr(store, "pins", None)
-    if pins is None or not pins.pinned:
-        return None
-    return dict(pins.role_keys("commit", store).keys)
+from provenance.store.vouching import commit_keys
 
 
 def unvouched(store: Any, upto: int) -> list[dict]:
     """The ``commit`` and ``quarantine`` entries among the first ``upto`` that no signed head by a key the store's
-    pins trust for the commit role covers (:func:`commit_keys`; nothing pinned: the store's own keys), oldest first, as
-    ``{"seq", "action", "subject"}``. Coverage is computed only when the log holds such an entry (a store with
-    no version yet pays one query), by checkpoints first."""
-    marks = ", ".join("?" * len(SIGNED_AS_WRITTEN))
-    rows = store.db.execute(
-        f"select seq, action, subject from audit where action in ({marks}) and seq <= ? order by seq",
-        [*SIGNED_AS_WRITTEN, upto],
-    ).fetchall()
-    if not rows:
-        return []
+    pins trust for the commit role vouches for (``vouching.unvouched_entries``, the rule every reader of
+    ``coverage`` applies; nothing pinned: the store's own keys), oldest first, as ``{"seq", "action", "subject"}``.
+    Checkpoints first: every honest commit signs one over its own entry, so the versions' envelopes (one signature
+    each) are read only when a checkpoint leaves such an entry unvouched."""
     keys = commit_keys(store)
-    last = max(s if type(s) is int else 0 for s, _, _ in rows)
-    # checkpoints first: every honest commit signs one over its own entry, so the versions' envelopes (one
-    # signature each) are read only when a checkpoint leaves an entry uncovered
-    signed = coverage(store, keys, version_heads=False).signed
-    if signed < last:
-        signed = coverage(store, keys).signed
-    return [{"seq": s, "action": a, "subject": t} for s, a, t in rows if not (type(s) is int and s <= signed)]
+    found = [e for e in coverage(store, keys, version_heads=False).unvouched if e["seq"] <= upto]
+    if found:
+        found = [e for e in coverage(store, keys).unvouched if e["seq"] <= upto]
+    return found
 
 
 def refusal(store: Any, upto: int) -> VerificationError | None:

@@ -8,7 +8,6 @@ import json
 import shutil
 
 import pyarrow.parquet as pq
-import pytest
 from test_attack27c_replays import _head_seq, _poison, _roll_back_and_put_back, _roots, _rows
 
 from provenance import keys
@@ -38,13 +37,10 @@ def _waive_key_checkpoint_over_put_back_v3(prov, workdir) -> dict:
     return env
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A27d-4: only commit and its refusal read commit-role heads; prov audit verify (which the refusal tells the "
-    "user to run) and prov show still take a waive-only key's checkpoint as covering v3's put-back commit entry: "
-    "pending [], relied on",
-)
 def test_audit_verify_and_show_name_the_entry_commit_refuses_as_pending(prov, workdir):
+    """A27d-4: ``prov audit verify`` (which the refusal tells the user to run) and ``prov show`` took a waive-only
+    key's checkpoint as covering v3's put-back commit entry (pending [], relied on) while ``prov commit`` refused it.
+    Now every reader applies the one rule (``vouching.unvouched_entries``): the entry and what follows are pending."""
     env = _waive_key_checkpoint_over_put_back_v3(prov, workdir)
     r = prov("commit", "train.parquet", "--tag", "v4", "--key", "maintainer.key", env=env)
     assert r.exit_code == 1 and "version v3's commit entry" in r.stderr, r.output  # the refusal (fix27f) holds
@@ -53,12 +49,15 @@ def test_audit_verify_and_show_name_the_entry_commit_refuses_as_pending(prov, wo
     validate_output("audit-verify", doc)
     reviewer = [c for c in doc["checkpoints"] if c["keyid"] == keys.key_id(keys.load_public("reviewer.pub"))]
     assert reviewer  # the waive-only key's checkpoint, listed
-    assert doc["pending"], "audit verify: nothing pending, while commit refuses v3's entry as pending"
+    v3_entry = [e for e in doc["pending"] if (e["action"], e["subject"]) == ("commit", "v3")]
+    assert v3_entry, "audit verify: v3's entry not pending, while commit refuses it as pending"
+    assert doc["signed"] == v3_entry[0]["seq"] - 1, doc["signed"]
     shown = prov("show", "v3", "--json", env=env)
     assert shown.exit_code == 0, shown.output
     show = json.loads(shown.stdout)
     validate_output("show", show)
-    assert show["audit"]["pending"] or show["audit"]["signed"] < show["audit"]["entries"], show["audit"]
+    assert v3_entry[0] in [{k: e[k] for k in v3_entry[0]} for e in show["audit"]["pending"]], show["audit"]
+    assert "PENDING" in prov("audit", "verify", env=env).stdout
 
 
 def test_held_an_unpinned_commit_is_refused_before_the_stores_own_keys_vouch(prov, workdir):
