@@ -44,15 +44,17 @@ class AuditCoverage:
 
     ``entries`` in the log; the first ``signed`` are under a signed head (``by`` names it:
     ``checkpoint <id>`` or ``version <tag>``, None if nothing is signed); ``pending`` are
-    the later entries (``seq``, ``ts``, ``action``, ``subject``), never relied on by a
-    check. ``pinned`` says whether the signatures were checked against keys the verifier
-    pinned (False: only against keys found in the store). ``broken`` is None, or why the
+    the later entries (``seq``, ``ts``, ``action``, ``subject``), and before them each version
+    entry among the first ``signed`` that ``unvouched`` names, never relied on by a check.
+    ``pinned`` says whether the signatures were checked against keys the verifier pinned
+    (False: only against keys found in the store). ``broken`` is None, or why the
     log is not the one a trusted checkpoint signed (it lost or changed entries the
     checkpoint covers: a rolled-back store); ``signed`` then counts only the entries an
     older head that still matches covers, and every report says the log is broken.
     ``unvouched``: the ``commit`` and ``quarantine`` entries no head by a commit key vouches for
-    (``vouching.unvouched_entries``; ``{"seq", "action", "subject"}``), the first of which ends ``signed``;
-    not in :meth:`to_dict` (every one is among ``pending``).
+    (``vouching.unvouched_entries``; ``{"seq", "action", "subject"}``), those among the first ``signed`` too
+    (a waive key's checkpoint covers the entries it signs, no version's); not in :meth:`to_dict` (every one
+    is among ``pending``). Read a version entry's standing with :meth:`covers`, never ``signed`` alone.
     """
 
     entries: int
@@ -64,8 +66,9 @@ class AuditCoverage:
     unvouched: list[dict] = field(default_factory=list)
 
     def covers(self, seq: int) -> bool:
-        """Whether audit entry ``seq`` (1-based) is under a trusted signature."""
-        return 1 <= seq <= self.signed
+        """Whether audit entry ``seq`` (1-based) is under a trusted signature: a version entry only when a head by a
+        commit key vouches for it (``unvouched``)."""
+        return 1 <= seq <= self.signed and all(e["seq"] != seq for e in self.unvouched)
 
     def to_dict(self) -> dict:
         """``{"entries", "signed", "by", "pinned", "pending": [...], "broken"}``."""
@@ -100,9 +103,9 @@ def coverage(
     outside the store (``--checkpoint F``), already verified, each with the words ``by`` gives it; one that fits
     the log counts as a stored one does.
 
-    The signed prefix ends before the first version entry no head vouches for (``vouching.unvouched_entries``:
-    a version entry counts only under a head by a commit key; ``unvouched`` lists them all), so every reader
-    names as pending what a signing write refuses (attack review 27d, A27d-4).
+    A version entry counts only under a head by a commit key (``vouching.unvouched_entries``): one that none
+    vouches for is pending (``unvouched``, ``pending``, :meth:`AuditCoverage.covers`) even where ``signed``
+    reaches past it, so every reader names as pending what a signing write refuses (attack review 27d, A27d-4).
     """
     rows, hashes = leaves(store.db)
     trusted = trusted_keys(store, pinned)
@@ -156,28 +159,28 @@ def coverage(
         for row in reversed(stored):
             cp = verified(row) if fits(row["size"], row["root"]) else None
             if cp is not None:
-                yield Head(cp.size, cp.keyid)
+                yield Head(cp.size, cp.keyid, frozenset(cp.left_pending))
 
-    kept_heads = sorted((Head(cp.size, cp.keyid) for cp, _ in fitting_kept), key=lambda h: -h.size)
+    kept_heads = sorted(
+        (Head(cp.size, cp.keyid, frozenset(cp.left_pending)) for cp, _ in fitting_kept), key=lambda h: -h.size
+    )
     ids = commit_keys(store)
     unvouched = unvouched_entries(
         rows[:best],
         (checkpoint_heads(), kept_heads, sorted(versions, key=lambda h: -h.size)),
         None if ids is None else set(ids),
     )
-    reach = best
-    if unvouched:
-        best = unvouched[0]["seq"] - 1
-        by = by if best else None
+    held = {e["seq"] for e in unvouched}
     unvouched += [  # and those no head covers at all
-        {k: e[k] for k in ("seq", "action", "subject")} for e in rows[reach:] if e["action"] in SIGNED_AS_WRITTEN
+        {k: e[k] for k in ("seq", "action", "subject")} for e in rows[best:] if e["action"] in SIGNED_AS_WRITTEN
     ]
     return AuditCoverage(
         len(rows),
         best,
         by,
         pinned is not None,
-        [{k: e[k] for k in ("seq", "ts", "action", "subject")} for e in rows[best:]],
+        [{k: e[k] for k in ("seq", "ts", "action", "subject")} for e in rows if e["seq"] in held]
+        + [{k: e[k] for k in ("seq", "ts", "action", "subject")} for e in rows[best:]],
         broken,
         unvouched,
     )

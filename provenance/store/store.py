@@ -291,11 +291,15 @@ class Store:
         """Inside :meth:`write`, its entries appended: sign ``checkpoint`` over the log, once no entry of the first
         ``before`` (those there when the write began) is a version's entry no trusted head signed
         (``vouched.refusal``: attack review 26e, A26e-5); such an entry raises, so the write rolls back. A
-        revocation's key (``pending_over_broken_log``) signs all the same: revoking a stolen key leaves the entries
-        only its checkpoints covered pending, and a revocation is never held up (Known gaps)."""
+        revocation's key (``pending_over_broken_log``) signs all the same, since revoking a stolen key leaves the
+        entries only its checkpoints covered pending and a revocation is never held up, but its checkpoint names
+        those entries as left pending (``Checkpoint.left_pending``, signed): it vouches for none of them, so they
+        stay pending until a maintainer signs them knowingly (``prov audit checkpoint``). Read after the
+        revocation's own entries, in the same transaction: the revoked key's heads no longer count."""
         if not checkpoint.pending_over_broken_log:
             vouched.refuse(self, before)
-        return checkpoint.sign(self)
+            return checkpoint.sign(self)
+        return checkpoint.sign(self, [e["seq"] for e in vouched.unvouched(self, self.audit_head()[0])])
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[Store]:

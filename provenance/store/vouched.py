@@ -12,8 +12,9 @@ Other entries honestly wait for the next signature (``prov add``, ``prov diff --
 register`` sign nothing) and are left to their readers, which re-check what they name.
 
 Signing them knowingly stays possible: ``prov audit checkpoint --key K`` signs the log as it is, after
-``prov audit verify`` showed what is pending. A revocation's checkpoint signs them too: revoking a stolen key
-leaves the entries only its checkpoints covered pending, and a revocation is never held up (Known gaps).
+``prov audit verify`` showed what is pending. A revocation's checkpoint signs them too, since revoking a stolen key
+leaves the entries only its checkpoints covered pending and a revocation is never held up, but names them as left
+pending and vouches for none of them (``Store.write``, ``vouching.LEFT_PENDING``; :func:`left_pending_note`).
 """
 
 from __future__ import annotations
@@ -63,3 +64,28 @@ def refuse(store: Any, upto: int | None = None) -> None:
     found = refusal(store, upto if upto is not None else store.audit_head()[0])
     if found is not None:
         raise found
+
+
+def left_pending_note(store: Any) -> str | None:
+    """What a revocation's checkpoint (``store.written_checkpoint``, just signed) left pending, for a note on stderr:
+    the version entries no commit key's head vouched for, which it signs without vouching for them (``Store.write``),
+    or None when it named none. They stay pending, and every other signing write refuses them, until a maintainer
+    signs them knowingly."""
+    cp = getattr(store, "written_checkpoint", None)
+    left = getattr(cp, "left_pending", ())
+    if not left:
+        return None
+    rows = {
+        r[0]: f"{r[1]} {r[2]}"
+        for r in store.db.execute(
+            f"select seq, action, subject from audit where seq in ({', '.join('?' * len(left))})", list(left)
+        )
+    }
+    named = "; ".join(f"audit entry {s} ({rows.get(s, 'gone')})" for s in left[:5])
+    more = f" and {len(left) - 5} more" if len(left) > 5 else ""
+    return (
+        f"the revocation's checkpoint does not vouch for {len(left)} version entr{'y' if len(left) == 1 else 'ies'} "
+        f"no checkpoint or version by a commit key you pin covered: {named}{more}; they stay pending and the next "
+        "commit refuses them: see prov audit verify, then restore .prov/ from a copy you trust, or, if they are "
+        "yours, sign the log with prov audit checkpoint --key KEY"
+    )

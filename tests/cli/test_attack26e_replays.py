@@ -101,19 +101,36 @@ def test_held_a26e_5_the_planted_entry_is_refused_by_every_write_that_signs_a_ch
     assert store_fingerprint(workdir / ".prov") == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (docs/reference.md Known gaps): a revocation's checkpoint signs over a planted version entry; it is "
-    "never held up, since revoking a stolen key leaves the entries only that key's checkpoints covered pending",
-)
-def test_a_revocations_checkpoint_does_not_sign_a_planted_commit_entry(prov, workdir):
+def test_a_revocations_checkpoint_does_not_vouch_for_a_planted_commit_entry(prov, workdir):
+    """A revocation still signs (revoking a stolen key is never held up), but its checkpoint names the version
+    entries no commit key's head vouched for as left pending, in its signed predicate: v3's put-back entry stays
+    pending (``status`` does not name v3, the next commit refuses it, ``audit verify`` lists it), the command says
+    so on stderr, and a ``.prov/`` writer cannot drop the list (it is signed). Signing the log knowingly
+    (``prov audit checkpoint``) still accepts it. Before: the revocation's checkpoint vouched for it, data_of
+    named v3."""
     pinned = plant_rolled_back_v3(prov, workdir)
     shutil.copy("train.parquet", "poisoned.parquet")
     ok(prov, "keys", "generate", "vendor")
     ok(prov, "trust", "add", "vendor", "vendor.pub", "--key", "maintainer.key", *pinned)  # signs no checkpoint
-    ok(prov, "trust", "revoke", "vendor", "--reason", "key stolen", "--yes", "--checkpoint-key", "maintainer.key",
-       *pinned)  # fmt: skip
-    assert _data_of(prov, "poisoned.parquet", "v2", pinned) == []  # fails: ["v3"], the entry is signed now
+    r = prov("trust", "revoke", "vendor", "--reason", "key stolen", "--yes", "--checkpoint-key", "maintainer.key",
+             *pinned)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "does not vouch for 1 version entry" in r.stderr and "(commit v3)" in r.stderr, r.stderr
+    trust = json.loads(ok(prov, "trust", "list", "--json", *pinned))
+    assert all(k["revocation_signed"] for k in trust["keys"] if k.get("revoked_at")), trust  # the revocation is signed
+    assert _data_of(prov, "poisoned.parquet", "v2", pinned) == []
+    doc = json.loads(ok(prov, "audit", "verify", "--json", *pinned))
+    validate_output("audit-verify", doc)
+    (revocations,) = [c for c in doc["checkpoints"] if c["left_pending"]]
+    v3 = [e for e in doc["pending"] if (e["action"], e["subject"]) == ("commit", "v3")]
+    assert v3 and revocations["left_pending"] == [v3[0]["seq"]], (revocations, doc["pending"])
+    assert doc["signed"] == revocations["size"], doc["signed"]  # the revocation's entry is signed, v3's not
+    r = _commit_clean_v4(prov, *pinned)
+    assert r.exit_code == 1 and "version v3's commit entry" in one_line(r), r.output
+
+    ok(prov, "audit", "checkpoint", "--key", "maintainer.key", *pinned)  # the maintainer's knowing decision
+    assert _data_of(prov, "poisoned.parquet", "v2", pinned) == ["v3"]
+    assert not json.loads(ok(prov, "audit", "verify", "--json", *pinned))["pending"]
 
 
 def test_held_a26e_5_signing_the_log_knowingly_accepts_the_pending_entry(prov, workdir):

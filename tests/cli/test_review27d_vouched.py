@@ -51,7 +51,9 @@ def test_audit_verify_and_show_name_the_entry_commit_refuses_as_pending(prov, wo
     assert reviewer  # the waive-only key's checkpoint, listed
     v3_entry = [e for e in doc["pending"] if (e["action"], e["subject"]) == ("commit", "v3")]
     assert v3_entry, "audit verify: v3's entry not pending, while commit refuses it as pending"
-    assert doc["signed"] == v3_entry[0]["seq"] - 1, doc["signed"]
+    assert doc["signed"] > v3_entry[0]["seq"], (
+        doc
+    )  # the reviewer's checkpoint covers the entries it signs, no version's
     shown = prov("show", "v3", "--json", env=env)
     assert shown.exit_code == 0, shown.output
     show = json.loads(shown.stdout)
