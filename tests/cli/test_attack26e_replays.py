@@ -10,6 +10,8 @@ A26e-5 (only the entry right after its own head) does not exclude that entry eit
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import shutil
 import sqlite3
@@ -171,3 +173,33 @@ def test_a_planted_detector_run_covered_by_the_next_commit_is_not_listed_as_sign
     ok(prov, "-q", "commit", "v3.parquet", "--tag", "v4", "--key", "maintainer.key", *pinned)
     listed = json.loads(ok(prov, "findings", "v2", "--json", *pinned))
     assert listed["signed_by"] is None, listed["signed_by"]  # fails: "checkpoint ... " (v4's)
+
+
+def test_the_revocations_list_of_left_pending_entries_cannot_be_dropped_by_a_prov_writer(prov, workdir):
+    """The attacker's move against the fix: a ``.prov/`` writer rewrites the revocation's checkpoint without its
+    ``pendingVersionEntries`` (a new object, its row pointed at it, the signature kept). The signature no longer
+    verifies: the checkpoint vouches for nothing (``audit verify`` names it, exit 1), v3 stays out of
+    ``data_of`` and the next commit still refuses v3's entry."""
+    pinned = plant_rolled_back_v3(prov, workdir)
+    shutil.copy("train.parquet", "poisoned.parquet")
+    ok(prov, "keys", "generate", "vendor")
+    ok(prov, "trust", "add", "vendor", "vendor.pub", "--key", "maintainer.key", *pinned)
+    ok(prov, "trust", "revoke", "vendor", "--reason", "key stolen", "--yes", "--checkpoint-key", "maintainer.key",
+       *pinned)  # fmt: skip
+    objects = workdir / ".prov" / "objects"
+    with sqlite3.connect(".prov/prov.db") as db:
+        [(oid,)] = db.execute("select object from checkpoints order by size desc, created_at desc limit 1")
+        env = json.loads((objects / f"{oid}.json").read_bytes())
+        statement = json.loads(base64.b64decode(env["payload"]))
+        assert statement["predicate"].pop("pendingVersionEntries")  # the revocation's, as signed
+        env["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
+        data = json.dumps(env).encode()
+        new = hashlib.sha256(data).hexdigest()
+        (objects / f"{new}.json").write_bytes(data)
+        db.execute("update checkpoints set object = ? where object = ?", [new, oid])
+    db.close()
+    assert _data_of(prov, "poisoned.parquet", "v2", pinned) == []
+    r = prov("audit", "verify", *pinned)
+    assert r.exit_code == 1 and f"{new}.json: signature by key" in one_line(r) and "does not verify" in one_line(r)
+    r = _commit_clean_v4(prov, *pinned)
+    assert r.exit_code == 1 and "version v3's commit entry" in one_line(r), r.output
