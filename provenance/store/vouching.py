@@ -5,7 +5,9 @@ checkpoint over it with the committer's key, so only a head signed by a key hold
 verifier's pins vouches for one (attack review 27c, A27c-1): a checkpoint by a key pinned only to waive or attest
 (a reviewer's CI runner that can also write ``.prov/``) covers the entries it signs, but no version entry among
 them. A head also vouches for none of the version entries it names as left pending (a revocation's checkpoint
-signs the log with the entries it could not check left out: :data:`LEFT_PENDING`).
+signs the log with the entries it could not check left out: :data:`LEFT_PENDING`). One head is enough: a root
+cannot give the commit role a threshold above 1 (``trust.root.UNSUPPORTED_THRESHOLDS``: ``prov commit`` signs a
+version with one key), so one commit key's head speaks for the whole role.
 
 ``coverage.coverage`` applies :func:`unvouched_entries` to every head it reads, so ``prov audit verify``, ``prov
 show``, ``prov status``, the gate and the refusal of ``provenance.store.vouched`` agree on what is pending (attack

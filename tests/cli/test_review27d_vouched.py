@@ -4,13 +4,15 @@ it). Real stores, real keys, real roots; the ``.prov/`` writer edits with sqlite
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 
 import pyarrow.parquet as pq
 from test_attack27c_replays import _head_seq, _poison, _roll_back_and_put_back, _roots, _rows
 
-from provenance import keys
+from provenance import keys, signing
+from provenance.trust.root import statement_for
 from support import digits_table, one_line, store_fingerprint, validate_output
 
 
@@ -75,4 +77,37 @@ def test_held_an_unpinned_commit_is_refused_before_the_stores_own_keys_vouch(pro
     before = store_fingerprint(workdir / ".prov")
     r = prov("commit", "train.parquet", "--tag", "v4", "--key", "maintainer.key")
     assert r.exit_code == 2 and "nothing is pinned" in one_line(r), r.output
+    assert store_fingerprint(workdir / ".prov") == before
+
+
+def test_held_a_root_whose_commit_role_needs_two_keys_is_refused_so_one_commit_keys_head_is_the_role(prov, workdir):
+    """Why vouching needs no threshold: a root cannot give the commit role a threshold above 1 (``prov commit`` signs a
+    version with one key; ``root.UNSUPPORTED_THRESHOLDS``), so one commit key's head is the whole role. Hand-signed
+    with the root key (``root sign`` refuses it first), such a root is refused wherever it is pinned, exit 2, store
+    unchanged: no command reads a commit entry under it."""
+    for name in ("rootk", "m1", "m2"):
+        keys.generate(name)
+    r = prov("root", "new", "root.json", "--root-key", "rootk.pub", "--commit", "m1.pub", "--commit", "m2.pub")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(open("root.json").read())
+    doc["roles"]["commit"]["threshold"] = 2
+    with open("root.json", "w") as fh:
+        json.dump(doc, fh)
+    r = prov("root", "sign", "root.json", "--key", "rootk.key")
+    assert r.exit_code == 2 and "role commit threshold 2 is not supported" in one_line(r), r.output
+    payload = signing.canonical_json(statement_for(doc))
+    private = keys.load_private("rootk.key")
+    sig = private.sign(signing.pae(signing.PAYLOAD_TYPE, payload))
+    env = {
+        "payloadType": signing.PAYLOAD_TYPE,
+        "payload": base64.b64encode(payload).decode(),
+        "signatures": [{"keyid": keys.key_id(private.public_key()), "sig": base64.b64encode(sig).decode()}],
+    }
+    with open("root.json", "wb") as fh:
+        fh.write(signing.canonical_json(env))
+    assert prov("init").exit_code == 0
+    before = store_fingerprint(workdir / ".prov")
+    for args in (("root", "show"), ("audit", "verify")):
+        r = prov(*args, "--signer", "rootk.pub", "--root", "root.json")
+        assert r.exit_code == 2 and "role commit threshold 2 is not supported" in one_line(r), (args, r.output)
     assert store_fingerprint(workdir / ".prov") == before
