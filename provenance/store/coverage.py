@@ -89,6 +89,7 @@ def coverage(
     pinned: Keys | None = None,
     version_heads: bool = True,
     kept: Sequence[tuple[Checkpoint, str]] = (),
+    heads_before: int | None = None,
 ) -> AuditCoverage:
     """How many leading audit entries are under a signed head by a trusted key; the rest are pending.
 
@@ -101,7 +102,9 @@ def coverage(
     (``prov audit verify`` says why); this function never raises for it. ``version_heads=False`` counts
     checkpoints alone (a lower bound: no version's envelope is read or verified). ``kept``: checkpoints kept
     outside the store (``--checkpoint F``), already verified, each with the words ``by`` gives it; one that fits
-    the log counts as a stored one does.
+    the log counts as a stored one does. ``heads_before``: only heads over at most that many entries count, and a
+    version's only when its commit entry is among them (a write judging the entries there when it began: the
+    version it is signing right now is no earlier evidence, ``vouched.unvouched``).
 
     A version entry counts only under a head by a commit key (``vouching.unvouched_entries``): one that none
     vouches for is pending (``unvouched``, ``pending``, :meth:`AuditCoverage.covers`) even where ``signed``
@@ -113,8 +116,13 @@ def coverage(
     sizes = {r["size"] for r in stored if type(r["size"]) is int} | {cp.size for cp, _ in kept if cp.size <= len(rows)}
     roots = merkle.prefix_roots(hashes, sizes)
 
+    last = len(rows) if heads_before is None else heads_before
+
     def fits(size: object, root: object) -> bool:
         return type(size) is int and size in roots and roots[size].hex() == root
+
+    def counts(size: object, root: object) -> bool:
+        return fits(size, root) and type(size) is int and size <= last
 
     read: dict[str, Checkpoint | None] = {}
 
@@ -129,6 +137,8 @@ def coverage(
     best, by, broken = 0, None, None
     for row in reversed(stored):
         fit = fits(row["size"], row["root"])
+        if fit and not counts(row["size"], row["root"]):
+            continue
         if (fit and row["size"] <= best) or (not fit and broken is not None):
             continue
         cp = verified(row)
@@ -146,18 +156,18 @@ def coverage(
         at = position.get(head)
         # a version's head counts only when its own commit entry follows it in the log: a rolled-back version's
         # row put back without its entry vouched for the entries before it (attack review 27c, A27c-2)
-        if at is not None and committed.get(tag, 0) > at:
+        if at is not None and at < committed.get(tag, 0) <= last:
             versions.append(Head(at, keyid))
             if at > best:
                 best, by = at, f"version {tag}"
-    fitting_kept = [(cp, words) for cp, words in kept if cp.keyid in trusted and fits(cp.size, cp.root)]
+    fitting_kept = [(cp, words) for cp, words in kept if cp.keyid in trusted and counts(cp.size, cp.root)]
     for cp, words in fitting_kept:
         if cp.size > best:
             best, by = cp.size, words
 
     def checkpoint_heads():  # largest first, each envelope read once and only when an entry still waits
         for row in reversed(stored):
-            cp = verified(row) if fits(row["size"], row["root"]) else None
+            cp = verified(row) if counts(row["size"], row["root"]) else None
             if cp is not None:
                 yield Head(cp.size, cp.keyid, frozenset(cp.left_pending))
 

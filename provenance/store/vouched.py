@@ -30,12 +30,15 @@ def unvouched(store: Any, upto: int) -> list[dict]:
     """The ``commit`` and ``quarantine`` entries among the first ``upto`` that no signed head by a key the store's
     pins trust for the commit role vouches for (``vouching.unvouched_entries``, the rule every reader of
     ``coverage`` applies; nothing pinned: the store's own keys), oldest first, as ``{"seq", "action", "subject"}``.
-    Checkpoints first: every honest commit signs one over its own entry, so the versions' envelopes (one signature
-    each) are read only when a checkpoint leaves such an entry unvouched."""
+    Only heads over at most ``upto`` entries count (``coverage``'s ``heads_before``). Checkpoints first: every
+    honest commit signs one over its own entry, so the versions' envelopes (one signature each) are read only when
+    a checkpoint leaves such an entry unvouched."""
     keys = commit_keys(store)
-    found = [e for e in coverage(store, keys, version_heads=False).unvouched if e["seq"] <= upto]
+    # only heads that were there with those entries: under the lock, the version the write signs now (its commit
+    # entry after them) vouched for a version entry a .prov/ writer put back while the commit hashed
+    found = [e for e in coverage(store, keys, False, heads_before=upto).unvouched if e["seq"] <= upto]
     if found:
-        found = [e for e in coverage(store, keys).unvouched if e["seq"] <= upto]
+        found = [e for e in coverage(store, keys, heads_before=upto).unvouched if e["seq"] <= upto]
     return found
 
 

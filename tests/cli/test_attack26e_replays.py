@@ -203,3 +203,60 @@ def test_the_revocations_list_of_left_pending_entries_cannot_be_dropped_by_a_pro
     assert r.exit_code == 1 and f"{new}.json: signature by key" in one_line(r) and "does not verify" in one_line(r)
     r = _commit_clean_v4(prov, *pinned)
     assert r.exit_code == 1 and "version v3's commit entry" in one_line(r), r.output
+
+
+class _PlantsWhileHashing:
+    """The ``.prov/`` writer acting while a commit hashes and runs its stages (no lock taken, sqlite3 on
+    ``prov.db``): puts back the rolled-back v3's row and commit entry, after the commit's first refusal passed.
+    A commit stage's ``prepare`` runs exactly there, so the race is replayed without timing."""
+
+    name = "plants v3"
+
+    def __init__(self, rows: dict[str, list[dict]]):
+        self.rows = rows
+
+    def prepare(self, job):
+        with sqlite3.connect(".prov/prov.db") as db:
+            for table, put in self.rows.items():
+                for r in put:
+                    db.execute(
+                        f"insert into {table} ({', '.join(r)}) values ({', '.join('?' * len(r))})", [*r.values()]
+                    )
+        db.close()
+        return self
+
+    def record(self, store, tag, predicate) -> None:
+        return None
+
+
+def test_a_version_entry_planted_while_a_commit_hashes_is_refused_under_the_lock(prov, workdir):
+    """The race the second refusal (under the lock) is there for: v3's row and entry are put back after ``prov
+    commit``'s first refusal passed and before its write. Under the lock the commit's own new version head (signed
+    in that write, its commit entry after it) vouched for everything before it, v3's planted entry too, so v4 was
+    written with parent v3. Only heads that were there before the write vouch now: refused, v4 not written."""
+    from test_attack27c_replays import _rows
+
+    from provenance import versions
+    from provenance.errors import VerificationError
+    from provenance.sources.interface import DatasetSpec
+    from provenance.store import Store
+    from provenance.trust.pins import Pins
+
+    plant_rolled_back_v3(prov, workdir)
+    planted = _rows({"versions": ("tag = 'v3'", []), "audit": ("action = 'commit' and subject = 'v3'", [])})
+    with sqlite3.connect(".prov/prov.db") as db:  # taken out again: the log the commit starts from is clean
+        db.execute("delete from versions where tag = 'v3'")
+        db.execute("delete from audit where action = 'commit' and subject = 'v3'")
+    db.close()
+    pq.write_table(digits_table(400).slice(0, 360), "train.parquet")
+    store = Store.open(workdir, Pins.load(["maintainer.pub"]))
+    try:
+        with pytest.raises(VerificationError, match="version v3's commit entry"):
+            versions.commit(
+                store, DatasetSpec("train.parquet"), "v4", "maintainer.key", stages=[_PlantsWhileHashing(planted)]
+            )
+    finally:
+        store.close()
+    with sqlite3.connect(".prov/prov.db") as db:
+        assert db.execute("select count(*) from versions where tag = 'v4'").fetchone() == (0,)
+    db.close()
