@@ -19,9 +19,13 @@ pending and vouches for none of them (``Store.write``, ``vouching.LEFT_PENDING``
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+from collections.abc import Iterator
 from typing import Any
 
 from provenance.errors import VerificationError
+from provenance.store.checkpoints import checkpoint_rows
 from provenance.store.coverage import coverage
 from provenance.store.vouching import commit_keys
 
@@ -63,10 +67,75 @@ def refusal(store: Any, upto: int) -> VerificationError | None:
 
 
 def refuse(store: Any, upto: int | None = None) -> None:
-    """Raise :func:`refusal`'s error for the first ``upto`` entries (default: the whole log), if there is one."""
-    found = refusal(store, upto if upto is not None else store.audit_head()[0])
-    if found is not None:
-        raise found
+    """Raise :func:`refusal`'s error for the first ``upto`` entries (default: the whole log), if there is one.
+
+    Read in one read transaction (outside a write), so the log, its checkpoints and versions are one state; when
+    nothing is refused that state is remembered (:func:`log_state`), for the same process's write that begins on
+    it (:func:`refuse_at_write`)."""
+    with _one_reading(store):
+        upto = upto if upto is not None else store.audit_head()[0]
+        state = log_state(store, upto)
+        found = refusal(store, upto)
+        if found is not None:
+            raise found
+        _CLEARED[state] = None
+        while len(_CLEARED) > _KEEP:
+            del _CLEARED[next(iter(_CLEARED))]
+
+
+def refuse_at_write(store: Any, before: int, state: tuple | None) -> None:
+    """Inside a write, its entries appended: :func:`refuse` for the ``before`` entries there when it began, unless
+    ``state`` (:func:`log_state` read when it began, inside its transaction) is one this process already found
+    nothing to refuse in (the commit's or ``check --attest``'s first refusal, before its work): the same entries,
+    heads and keys give the same answer, and the transaction holds them so since (``Store.write``). A log that grew,
+    lost or changed a checkpoint or version row, or keys that changed, in between reads the log again."""
+    if state is not None and state in _CLEARED:
+        return
+    refuse(store, before)
+
+
+def log_state(store: Any, upto: int) -> tuple:
+    """Everything :func:`unvouched` reads about the first ``upto`` entries and their heads, but the content-addressed
+    objects the rows name: the store, ``upto`` and the chain hash of entry ``upto`` (which the signing checks the
+    whole chain up to: ``checkpoints.signable_entries``), the log's length, every checkpoint and version row as
+    coverage reads them, and the keys that vouch (the pins' commit keys less the store's revocations of them;
+    nothing pinned, the store's unrevoked keys)."""
+    tip = store.db.execute("select hash from audit where seq = ?", [upto]).fetchone()
+    rows = checkpoint_rows(store.db)
+    heads = hashlib.sha256(repr([[r[k] for k in ("object", "size", "root", "head", "keyid")] for r in rows]).encode())
+    versions = [[v["tag"], v["envelope_object"]] for v in store.versions()]
+    keys = commit_keys(store)
+    return (
+        str(store.root),
+        upto,
+        tip[0] if tip else None,
+        store.audit_head(),
+        heads.hexdigest(),
+        hashlib.sha256(repr(sorted(versions)).encode()).hexdigest(),
+        tuple(sorted(store.trusted_keys() if keys is None else keys)),  # nothing pinned: the store's keys
+    )
+
+
+# log states (``log_state``) in which this process found no unvouched version entry, newest last; a few suffice
+_CLEARED: dict[tuple, None] = {}
+_KEEP = 8
+
+
+@contextlib.contextmanager
+def _one_reading(store: Any) -> Iterator[None]:
+    """A read transaction around the block, unless one is open (a write's): every query reads one state of the
+    database (SQLite holds its shared lock, or its WAL snapshot, until the end), so a .prov/ writer who changes
+    rows in between is not half seen."""
+    conn = store.db.conn
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
 
 
 def left_pending_note(store: Any) -> str | None:
