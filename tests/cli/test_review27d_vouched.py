@@ -61,7 +61,8 @@ def test_audit_verify_and_show_name_the_entry_commit_refuses_as_pending(prov, wo
     show = json.loads(shown.stdout)
     validate_output("show", show)
     assert v3_entry[0] in [{k: e[k] for k in v3_entry[0]} for e in show["audit"]["pending"]], show["audit"]
-    assert "PENDING" in prov("audit", "verify", env=env).stdout
+    text = prov("audit", "verify", env=env).stdout
+    assert "1 version entry PENDING under checkpoint" in text and f"#{v3_entry[0]['seq']} " in text, text
 
 
 def test_held_an_unpinned_commit_is_refused_before_the_stores_own_keys_vouch(prov, workdir):
