@@ -115,7 +115,7 @@ def test_a_revocations_checkpoint_does_not_vouch_for_a_planted_commit_entry(prov
     ok(prov, "keys", "generate", "vendor")
     ok(prov, "trust", "add", "vendor", "vendor.pub", "--key", "maintainer.key", *pinned)  # signs no checkpoint
     r = prov("trust", "revoke", "vendor", "--reason", "key stolen", "--yes", "--checkpoint-key", "maintainer.key",
-             *pinned)  # fmt: skip
+             "--out", "revocation.cp", *pinned)  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "does not vouch for 1 version entry" in r.stderr and "(commit v3)" in r.stderr, r.stderr
     trust = json.loads(ok(prov, "trust", "list", "--json", *pinned))
@@ -127,6 +127,9 @@ def test_a_revocations_checkpoint_does_not_vouch_for_a_planted_commit_entry(prov
     v3 = [e for e in doc["pending"] if (e["action"], e["subject"]) == ("commit", "v3")]
     assert v3 and revocations["left_pending"] == [v3[0]["seq"]], (revocations, doc["pending"])
     assert doc["signed"] == revocations["size"], doc["signed"]  # the revocation's entry is signed, v3's not
+    kept = json.loads(ok(prov, "audit", "verify", "--checkpoint", "revocation.cp", "--json", *pinned))
+    assert kept["signed_by"].startswith("checkpoint") or kept["signed_by"].startswith("kept log state"), kept
+    assert v3[0] in kept["pending"], kept["pending"]  # the kept file is the revocation's checkpoint, list and all
     r = _commit_clean_v4(prov, *pinned)
     assert r.exit_code == 1 and "version v3's commit entry" in one_line(r), r.output
 
