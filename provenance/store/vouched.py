@@ -15,6 +15,10 @@ Signing them knowingly stays possible: ``prov audit checkpoint --key K`` signs t
 ``prov audit verify`` showed what is pending. A revocation's checkpoint signs them too, since revoking a stolen key
 leaves the entries only its checkpoints covered pending and a revocation is never held up, but names them as left
 pending and vouches for none of them (``Store.write``, ``vouching.LEFT_PENDING``; :func:`left_pending_note`).
+
+Which heads vouch for which version entry is ``vouching.unvouched_entries``, the one rule ``coverage`` applies for
+every reader too. A write refuses before its work and again under its lock (:func:`refuse_at_write`), where only
+the heads there when it began count and the first answer is reused when the log's state is the same.
 """
 
 from __future__ import annotations
