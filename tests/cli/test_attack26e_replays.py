@@ -263,3 +263,20 @@ def test_a_version_entry_planted_while_a_commit_hashes_is_refused_under_the_lock
     with sqlite3.connect(".prov/prov.db") as db:
         assert db.execute("select count(*) from versions where tag = 'v4'").fetchone() == (0,)
     db.close()
+
+
+def test_a_key_revocations_checkpoint_leaves_the_planted_entry_pending_too(prov, workdir):
+    """``prov keys revoke --checkpoint-key`` (a maintainer key's revocation) takes the same path as ``trust revoke``:
+    made, signed, v3's put-back entry named on stderr and left pending."""
+    pinned = plant_rolled_back_v3(prov, workdir)
+    shutil.copy("train.parquet", "poisoned.parquet")
+    ok(prov, "keys", "generate", "laptop")
+    ok(prov, "keys", "register", "laptop.pub", "--name", "laptop")
+    keyid = keys.key_id(keys.load_public("laptop.pub"))
+    r = prov("keys", "revoke", keyid[:16], "--reason", "stolen", "--checkpoint-key", "maintainer.key", "--out", "k.cp",
+             *pinned)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "does not vouch for 1 version entry" in r.stderr and "(commit v3)" in r.stderr, r.stderr
+    assert _data_of(prov, "poisoned.parquet", "v2", pinned) == []
+    r = _commit_clean_v4(prov, *pinned)
+    assert r.exit_code == 1 and "version v3's commit entry" in one_line(r), r.output
