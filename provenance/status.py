@@ -113,7 +113,7 @@ def data_of(store: Store, root: str, compared: str) -> list[str]:
     candidates = [row for row in store.versions() if row["tag"] != compared and row["merkle_root"] == root]
     if not candidates:
         return []
-    logged = committed_tags(store, coverage(store, pins_of(store).maintainer_keys(store)).signed)
+    logged = committed_tags(store, coverage(store, pins_of(store).maintainer_keys(store)))
     out = []
     for row in candidates:
         if row["tag"] not in logged:

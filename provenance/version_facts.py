@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # imported where used: `prov log` and `prov show` need neithe
     from provenance.manifest import Manifest
     from provenance.sources.interface import DatasetSpec
     from provenance.sources.records import Records
+    from provenance.store.coverage import AuditCoverage
 
 # Statements verified during one check or one listing of releases (``statement_cache``), keyed by the store, its
 # pins, the state prov.db was read in (``identity.read_state``: a change through this connection or committed by
@@ -218,14 +219,12 @@ def newest_commit_entry(store: Store) -> tuple[int, str] | None:
     return (row[0], row[1]) if row else None
 
 
-def committed_tags(store: Store, up_to: int | None = None) -> frozenset[str]:
-    """The versions a ``commit`` entry of the hash-chained audit log names (only entries at positions up to
-    ``up_to``, when given: those a signed head covers), the set :func:`newest_version` picks the last version from:
+def committed_tags(store: Store, covered: AuditCoverage | None = None) -> frozenset[str]:
+    """The versions a ``commit`` entry of the hash-chained audit log names (only entries ``covered`` vouches for,
+    when given: ``AuditCoverage.covers``), the set :func:`newest_version` picks the last version from:
     a ``versions`` row no entry names (copied in from another store) is not this store's history."""
-    query, args = "select subject from audit where action = 'commit'", []
-    if up_to is not None:
-        query, args = query + " and seq <= ?", [up_to]
-    return frozenset(r[0] for r in store.db.execute(query, args))
+    rows = store.db.execute("select seq, subject from audit where action = 'commit'")
+    return frozenset(t for s, t in rows if covered is None or (type(s) is int and covered.covers(s)))
 
 
 def newest_version(store: Store, option: str = "--version") -> str | None:
@@ -349,11 +348,12 @@ def _checkpointed_quarantines(store: Store) -> set[str]:
     """
     from provenance.store.coverage import coverage
 
-    trusted = pins_of(store).maintainer_keys(store)
-    signed = coverage(store, trusted).signed
+    covered = coverage(store, pins_of(store).maintainer_keys(store))
     out: set[str] = set()
-    rows = store.db.execute("select detail from audit where action = 'quarantine' and seq <= ?", [signed])
-    for (detail,) in rows:
+    rows = store.db.execute("select seq, detail from audit where action = 'quarantine'")
+    for seq, detail in rows:
+        if type(seq) is not int or not covered.covers(seq):  # a version entry: under a commit key's head
+            continue
         try:
             source = detail_json(detail).get("source")
         except (TypeError, ValueError, AttributeError):

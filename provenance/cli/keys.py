@@ -16,7 +16,7 @@ from provenance.cli._trust import (
 )
 from provenance.errors import InputError
 from provenance.escaping import visible
-from provenance.store import Store
+from provenance.store import Store, vouched
 from provenance.trust.pins import Pins
 
 keys_app = typer.Typer(
@@ -134,6 +134,9 @@ def keys_revoke(
     keep = revocation_keeper(checkpoint, kept, f"key {row['keyid'][:16]} ({row['name']})", "prov keys list")
     result = revoke_key(store, keyid, reason, checkpoint, keep, held)
     require_signed_revocation(store, checkpoint, f"key {row['keyid'][:16]} ({row['name']})")  # made, pending
+    left = vouched.left_pending_note(store)  # signed over, not vouched for: they stay pending
+    if left is not None:
+        note(left)
     if json_out:
         emit_json(result | {"kept_checkpoint": None if kept is None else str(kept)})
         return

@@ -25,6 +25,7 @@ from provenance.cli._trust import (
     trust_flags,
 )
 from provenance.escaping import visible
+from provenance.store import vouched
 from provenance.trust.pins import Pins
 
 if TYPE_CHECKING:
@@ -175,6 +176,9 @@ def trust_revoke(
     keep = revocation_keeper(signer, kept, what, "prov trust list")
     revoked = rowless.revoke(store, source, key, reason, signer, keep, held)
     require_signed_revocation(store, signer, what)  # over a broken log: made, pending (exit 1)
+    left = vouched.left_pending_note(store)  # signed over, not vouched for: they stay pending
+    if left is not None:
+        note(left)
     if json_out:
         emit_json(
             {

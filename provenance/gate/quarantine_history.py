@@ -201,6 +201,6 @@ def checkpointed_quarantines(store: Store) -> list[str]:
     from provenance.store.coverage import coverage
     from provenance.trust.pins import pins_of
 
-    signed = coverage(store, pins_of(store).maintainer_keys(store)).signed
-    rows = store.db.execute("select subject from audit where action = 'quarantine' and seq <= ?", [signed])
-    return [subject for (subject,) in rows]
+    covered = coverage(store, pins_of(store).maintainer_keys(store))  # a version entry: under a commit key's head
+    rows = store.db.execute("select seq, subject from audit where action = 'quarantine'")
+    return [subject for seq, subject in rows if type(seq) is int and covered.covers(seq)]

@@ -94,19 +94,29 @@ def audit_lines(report: dict) -> list[str]:
         out.append(f"  {warning}checkpoint {cp['object'][:12]} (size {cp['size']}) not relied on: {cp['reason']}")
     if not report["pinned"]:
         out.append("  NOT a trust decision: signatures checked only against keys found in .prov/ (--store-keys)")
-    if report["pending"]:
-        revoking = any(e["action"] in REVOCATIONS for e in report["pending"])
+    unvouched = [e for e in report["pending"] if e["seq"] <= report["signed"]]
+    if unvouched:  # under a waive or attest key's checkpoint, which vouches for no version entry (A27d-4)
         out.append(
-            f"  {plural(len(report['pending']), 'entry', 'entries')} PENDING after "
+            f"  {plural(len(unvouched), 'version entry', 'version entries')} PENDING under {report['signed_by']}:"
+        )
+        out.append("    no checkpoint or version by a commit key you pin vouches for them, and")
+        out.append("    signing writes refuse them (a .prov/ writer put them there, or deleted")
+        out.append("    their checkpoints):")
+        out += [f"    #{e['seq']} {e['ts']} {e['action']} {e['subject']}" for e in unvouched]
+    after = [e for e in report["pending"] if e["seq"] > report["signed"]]
+    if after:
+        revoking = any(e["action"] in REVOCATIONS for e in after)
+        out.append(
+            f"  {plural(len(after), 'entry', 'entries')} PENDING after "
             f"{report['signed_by'] or 'the start of the log'} (under no signature; no check relies on them"
             + (" to trust anything; the revocations among them are in force):" if revoking else "):")
         )
         out += [
             f"    #{e['seq']} {e['ts']} {e['action']} {e['subject']}"
             + (REVOCATION_NOTE if e["action"] in REVOCATIONS else "")
-            for e in report["pending"]
+            for e in after
         ]
-    elif report["entries"]:
+    elif not unvouched and report["entries"]:
         out.append(f"  nothing pending: all under {short_times(report['signed_by'])}")
     if report.get("store_id"):  # the id to pin, once prov init's output is gone (newcomer review 20)
         sid = report["store_id"]

@@ -39,6 +39,7 @@ from provenance import clock, keys, merkle, signing
 from provenance.errors import InputError, VerificationError
 from provenance.store import audit
 from provenance.store.schema import CHECKPOINTS, create_checkpoints_table
+from provenance.store.vouching import LEFT_PENDING
 
 if TYPE_CHECKING:
     from provenance.kept_log import KeptLog
@@ -52,7 +53,9 @@ Keys = Mapping[str, Ed25519PublicKey]
 class Checkpoint:
     """One signed tree head: ``size`` entries with RFC 9162 root ``root`` (hex), the chain
     hash ``head`` (hex) of entry ``size``, signed at ``timestamp`` (ISO UTC) by ``keyid``;
-    ``object`` is its envelope's object id (``.prov/objects/<object>.json``)."""
+    ``object`` is its envelope's object id (``.prov/objects/<object>.json``). ``left_pending``: the version
+    entries (seqs) among them its signer did not vouch for (``vouching.LEFT_PENDING``: a revocation's checkpoint
+    names those no commit key's head vouched for when it was signed); empty for every other checkpoint."""
 
     size: int
     root: str
@@ -60,10 +63,11 @@ class Checkpoint:
     timestamp: str
     keyid: str
     object: str
+    left_pending: tuple[int, ...] = ()
 
     def to_dict(self) -> dict:
-        """The checkpoint as JSON-able data."""
-        return dict(self.__dict__)
+        """The checkpoint as JSON-able data (``left_pending`` a list)."""
+        return {**self.__dict__, "left_pending": list(self.left_pending)}
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -85,19 +89,20 @@ class CheckpointKey:
         Raises KeyFileError (exit 2) for a missing or bad key."""
         return cls(keys.load_private(path), Path(path).stem, revocation)
 
-    def sign(self, store: Any) -> Checkpoint | None:
+    def sign(self, store: Any, left_pending: Sequence[int] = ()) -> Checkpoint | None:
         """:func:`sign_checkpoint` with this key (``Store.write`` calls it at the end of a write).
 
         A revocation's key (``pending_over_broken_log``) signs nothing over a broken log either, but does not
         undo the revocation: it returns None, the write commits with its entries pending (``written_checkpoint``
         None) and the command then fails saying so (:func:`require_signed_revocation`). A ``.prov/`` writer who
-        breaks the log for a moment must not stop a revocation (attack review 22c's replays of seq 0 rows)."""
+        breaks the log for a moment must not stop a revocation (attack review 22c's replays of seq 0 rows).
+        ``left_pending``: the version entries the checkpoint signs without vouching for them (:func:`sign_checkpoint`)."""
         if self.pending_over_broken_log:
             try:
                 signable_entries(store)
             except VerificationError:
                 return None
-        return sign_checkpoint(store, self.private, self.name)
+        return sign_checkpoint(store, self.private, self.name, left_pending=left_pending)
 
 
 def require_signed_revocation(store: Any, signer: CheckpointKey | None, what: str) -> None:
@@ -153,7 +158,11 @@ def signable_entries(store: Any) -> list[dict]:
 
 
 def sign_checkpoint(
-    store: Any, private: Ed25519PrivateKey, name: str = "checkpoint", force: bool = False
+    store: Any,
+    private: Ed25519PrivateKey,
+    name: str = "checkpoint",
+    force: bool = False,
+    left_pending: Sequence[int] = (),
 ) -> Checkpoint | None:
     """Inside ``store.write()``, after the command's entries: sign a tree head over the whole log.
 
@@ -164,7 +173,9 @@ def sign_checkpoint(
     (:func:`covering`): a ``checkpoints`` row is written by whoever writes ``.prov/``, so a
     row's size alone never skips the signature (attack review 17, F17-1). Raises StoreError
     outside a write; VerificationError (exit 1) naming the first break of a log ``prov audit verify`` calls
-    broken (:func:`signable_entries`), before anything is appended.
+    broken (:func:`signable_entries`), before anything is appended. ``left_pending``: version entries (seqs) the
+    checkpoint covers without vouching for them, signed in its predicate (``vouching.LEFT_PENDING``; a revocation's,
+    ``Store.write``): a head that names none vouches for every version entry it covers.
     """
     keyid = keys.key_id(private.public_key())
     signable_entries(store)  # before the key's registration entry: a broken log gets nothing appended or signed
@@ -173,37 +184,52 @@ def sign_checkpoint(
     if not rows:
         return None
     create_checkpoints_table(store.db)
-    if not force and covering(store, private.public_key(), rows, hashes) is not None:
+    left_pending = tuple(sorted(set(left_pending)))
+    if not force and covering(store, private.public_key(), rows, hashes, left_pending) is not None:
         return None
-    data, predicate = _signed_tree_head(private, rows, hashes)
+    data, predicate = _signed_tree_head(private, rows, hashes, left_pending)
     oid = store.put_object(data, "json")
-    cp = Checkpoint(len(rows), predicate["rootHash"], predicate["headHash"], predicate["timestamp"], keyid, oid)
+    cp = Checkpoint(
+        len(rows), predicate["rootHash"], predicate["headHash"], predicate["timestamp"], keyid, oid, left_pending
+    )
     store.db.table(CHECKPOINTS).insert(
         {"object": oid, "size": cp.size, "root": cp.root, "head": cp.head, "keyid": keyid, "created_at": cp.timestamp}
     )
     return cp
 
 
-def _signed_tree_head(private: Ed25519PrivateKey, rows: list[dict], hashes: list[bytes]) -> tuple[bytes, dict]:
+def _signed_tree_head(
+    private: Ed25519PrivateKey, rows: list[dict], hashes: list[bytes], left_pending: Sequence[int] = ()
+) -> tuple[bytes, dict]:
     """The canonical bytes of a checkpoint envelope (DSSE, in-toto Statement v1) that ``private`` signs over the
     non-empty log ``rows``/``hashes`` (:func:`leaves`), and its predicate (``treeSize``, RFC 9162 ``rootHash``,
-    ``headHash``, ``timestamp``)."""
+    ``headHash``, ``timestamp``, and ``pendingVersionEntries`` only when ``left_pending`` names any: a checkpoint
+    without it is byte for byte what prov signed before)."""
     root = merkle.merkle_root(hashes)
-    predicate = {
+    predicate: dict[str, Any] = {
         "treeSize": len(rows),
         "rootHash": root.hex(),
         "headHash": rows[-1]["hash"],
         "timestamp": clock.now_iso("microseconds"),
     }
+    if left_pending:
+        predicate[LEFT_PENDING] = sorted(set(left_pending))
     envelope = signing.sign(signing.statement(SUBJECT, root, CHECKPOINT_TYPE, predicate), private)
     return signing.canonical_json(envelope), predicate
 
 
-def covering(store: Any, public: Ed25519PublicKey, rows: list[dict], hashes: list[bytes]) -> Checkpoint | None:
+def covering(
+    store: Any,
+    public: Ed25519PublicKey,
+    rows: list[dict],
+    hashes: list[bytes],
+    left_pending: tuple[int, ...] | None = None,
+) -> Checkpoint | None:
     """A checkpoint in the store signed by ``public``'s key that covers exactly the log ``rows``/``hashes``
     (:func:`leaves` now): its signature verifies under that key and its treeSize, RFC 9162 root and head
-    chain hash are the log's. None when there is none (rows that name the key but do not verify, or cover
-    another log, are passed over: they are no evidence)."""
+    chain hash are the log's, and (``left_pending`` given) it leaves exactly those version entries pending (a
+    revocation's checkpoint is no maintainer's knowing signature over them). None when there is none (rows that
+    name the key but do not verify, or cover another log, are passed over: they are no evidence)."""
     if not rows:
         return None
     keyid = keys.key_id(public)
@@ -215,7 +241,7 @@ def covering(store: Any, public: Ed25519PublicKey, rows: list[dict], hashes: lis
             cp = read_checkpoint(store, row, {keyid: public})
         except (VerificationError, InputError):
             continue
-        if departure_from(rows, hashes, cp, "") is None:
+        if departure_from(rows, hashes, cp, "") is None and left_pending in (None, cp.left_pending):
             return cp
     return None
 
@@ -241,7 +267,8 @@ def checkpoint_now(store: Any, signer: CheckpointKey, kept_log: KeptLog | None =
     """``prov audit checkpoint``: sign a checkpoint over the whole log in its own write.
 
     A checkpoint by this key already in the store is returned only when it verifies under
-    the key and covers exactly the log now (:func:`covering`); otherwise a fresh one is
+    the key, covers exactly the log now and leaves no version entry pending (:func:`covering`: a revocation's
+    does, and this is the maintainer's knowing signature over them); otherwise a fresh one is
     signed over :func:`leaves`. Raises InputError for an empty log; VerificationError for a broken one
     (:func:`signable_entries`: nothing written). ``kept_log`` (``--checkpoint PREV``:
     ``kept_log.KeptLog.held``, checked by the caller before) is checked again first thing
@@ -255,7 +282,7 @@ def checkpoint_now(store: Any, signer: CheckpointKey, kept_log: KeptLog | None =
         cp = sign_checkpoint(store, signer.private, signer.name)
         if cp is None:
             rows, hashes = leaves(store.db)
-            cp = covering(store, signer.private.public_key(), rows, hashes)
+            cp = covering(store, signer.private.public_key(), rows, hashes, ())  # a revocation's vouches for less
         if cp is None:
             cp = sign_checkpoint(store, signer.private, signer.name, force=True)
     assert cp is not None
@@ -464,7 +491,10 @@ def parse_checkpoint(data: bytes, name: str, trusted: Keys) -> Checkpoint:
         raise InputError(f"{name}: malformed audit checkpoint (its subject)") from exc
     if subject != root or subject_name != SUBJECT:
         raise VerificationError(f"{name}: audit checkpoint's subject differs from its rootHash")
-    return Checkpoint(size, str(root), str(head), ts, verified.keyid, hashlib.sha256(data).hexdigest())
+    left = pred.get(LEFT_PENDING, [])
+    if not (isinstance(left, list) and all(type(s) is int and 1 <= s <= size for s in left)):
+        raise InputError(f"{name}: malformed audit checkpoint ({LEFT_PENDING} must list entries it covers)")
+    return Checkpoint(size, str(root), str(head), ts, verified.keyid, hashlib.sha256(data).hexdigest(), tuple(left))
 
 
 def read_checkpoint(store: Any, row: Mapping, trusted: Keys) -> Checkpoint:

@@ -35,6 +35,7 @@ from provenance.store.checkpoints import (
 )
 from provenance.store.log_mismatch import mismatch
 from provenance.store.log_state import proves_extension
+from provenance.store.vouching import SIGNED_AS_WRITTEN, Head, commit_keys, unvouched_entries
 
 
 @dataclass
@@ -43,12 +44,17 @@ class AuditCoverage:
 
     ``entries`` in the log; the first ``signed`` are under a signed head (``by`` names it:
     ``checkpoint <id>`` or ``version <tag>``, None if nothing is signed); ``pending`` are
-    the later entries (``seq``, ``ts``, ``action``, ``subject``), never relied on by a
-    check. ``pinned`` says whether the signatures were checked against keys the verifier
-    pinned (False: only against keys found in the store). ``broken`` is None, or why the
+    the later entries (``seq``, ``ts``, ``action``, ``subject``), and before them each version
+    entry among the first ``signed`` that ``unvouched`` names, never relied on by a check.
+    ``pinned`` says whether the signatures were checked against keys the verifier pinned
+    (False: only against keys found in the store). ``broken`` is None, or why the
     log is not the one a trusted checkpoint signed (it lost or changed entries the
     checkpoint covers: a rolled-back store); ``signed`` then counts only the entries an
     older head that still matches covers, and every report says the log is broken.
+    ``unvouched``: the ``commit`` and ``quarantine`` entries no head by a commit key vouches for
+    (``vouching.unvouched_entries``; ``{"seq", "action", "subject"}``), those among the first ``signed`` too
+    (a waive key's checkpoint covers the entries it signs, no version's); not in :meth:`to_dict` (every one
+    is among ``pending``). Read a version entry's standing with :meth:`covers`, never ``signed`` alone.
     """
 
     entries: int
@@ -57,14 +63,16 @@ class AuditCoverage:
     pinned: bool
     pending: list[dict] = field(default_factory=list)
     broken: str | None = None
+    unvouched: list[dict] = field(default_factory=list)
 
     def covers(self, seq: int) -> bool:
-        """Whether audit entry ``seq`` (1-based) is under a trusted signature."""
-        return 1 <= seq <= self.signed
+        """Whether audit entry ``seq`` (1-based) is under a trusted signature: a version entry only when a head by a
+        commit key vouches for it (``unvouched``)."""
+        return 1 <= seq <= self.signed and all(e["seq"] != seq for e in self.unvouched)
 
     def to_dict(self) -> dict:
         """``{"entries", "signed", "by", "pinned", "pending": [...], "broken"}``."""
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "unvouched"}
 
     def summary(self) -> str:
         """One line for people (``report.audit_words.audit_line``)."""
@@ -76,7 +84,13 @@ class AuditCoverage:
 # --- coverage: what a check may rely on --------------------------------------------------
 
 
-def coverage(store: Any, pinned: Keys | None = None, version_heads: bool = True) -> AuditCoverage:
+def coverage(
+    store: Any,
+    pinned: Keys | None = None,
+    version_heads: bool = True,
+    kept: Sequence[tuple[Checkpoint, str]] = (),
+    heads_before: int | None = None,
+) -> AuditCoverage:
     """How many leading audit entries are under a signed head by a trusted key; the rest are pending.
 
     Signed heads are checkpoints (their root must equal the log's own) and versions (their
@@ -86,41 +100,99 @@ def coverage(store: Any, pinned: Keys | None = None, version_heads: bool = True)
     counts (attack review 14, A14-1: it was skipped, and ``prov show`` said "all 14 entries
     signed" over a log that had lost its 15th). A head that does not verify covers nothing
     (``prov audit verify`` says why); this function never raises for it. ``version_heads=False`` counts
-    checkpoints alone (a lower bound: no version's envelope is read or verified).
+    checkpoints alone (a lower bound: no version's envelope is read or verified). ``kept``: checkpoints kept
+    outside the store (``--checkpoint F``), already verified, each with the words ``by`` gives it; one that fits
+    the log counts as a stored one does. ``heads_before``: only heads over at most that many entries count, and a
+    version's only when its commit entry is among them (a write judging the entries there when it began: the
+    version it is signing right now is no earlier evidence, ``vouched.unvouched``).
+
+    A version entry counts only under a head by a commit key (``vouching.unvouched_entries``): one that none
+    vouches for is pending (``unvouched``, ``pending``, :meth:`AuditCoverage.covers`) even where ``signed``
+    reaches past it, so every reader names as pending what a signing write refuses (attack review 27d, A27d-4).
     """
     rows, hashes = leaves(store.db)
     trusted = trusted_keys(store, pinned)
     stored = checkpoint_rows(store.db)
-    roots = merkle.prefix_roots(hashes, {r["size"] for r in stored if type(r["size"]) is int})
+    sizes = {r["size"] for r in stored if type(r["size"]) is int} | {cp.size for cp, _ in kept if cp.size <= len(rows)}
+    roots = merkle.prefix_roots(hashes, sizes)
+
+    last = len(rows) if heads_before is None else heads_before
+
+    def fits(size: object, root: object) -> bool:
+        return type(size) is int and size in roots and roots[size].hex() == root
+
+    def counts(size: object, root: object) -> bool:
+        return fits(size, root) and type(size) is int and size <= last
+
+    read: dict[str, Checkpoint | None] = {}
+
+    def verified(row: dict) -> Checkpoint | None:
+        if row["object"] not in read:
+            try:
+                read[row["object"]] = read_checkpoint(store, row, trusted)
+            except (InputError, VerificationError):
+                read[row["object"]] = None
+        return read[row["object"]]
+
     best, by, broken = 0, None, None
     for row in reversed(stored):
-        fits = type(row["size"]) is int and row["size"] in roots and roots[row["size"]].hex() == row["root"]
-        if (fits and row["size"] <= best) or (not fits and broken is not None):
+        fit = fits(row["size"], row["root"])
+        if fit and not counts(row["size"], row["root"]):
             continue
-        try:
-            cp = read_checkpoint(store, row, trusted)
-        except (InputError, VerificationError):
+        if (fit and row["size"] <= best) or (not fit and broken is not None):
             continue
-        if not fits:  # signed by a key the verifier trusts over entries this log no longer has
+        cp = verified(row)
+        if cp is None:
+            continue
+        if not fit:  # signed by a key the verifier trusts over entries this log no longer has
             broken = _lost(cp, len(rows))
         elif best == 0:
             best, by = cp.size, f"checkpoint {cp.object[:12]} ({clock.iso(clock.parse(cp.timestamp, 'checkpoint'))})"
     intact = _intact_prefix(rows)  # a version head covers entries only as far as the chain recomputes
     position = {e["hash"]: e["seq"] for e in rows[:intact]}
     committed = _last_commit_entries(rows[:intact]) if version_heads else {}
-    for tag, seq in _version_heads(store, trusted) if version_heads else ():
-        at = position.get(seq)
+    versions: list[Head] = []
+    for tag, head, keyid in _version_heads(store, trusted) if version_heads else ():
+        at = position.get(head)
         # a version's head counts only when its own commit entry follows it in the log: a rolled-back version's
         # row put back without its entry vouched for the entries before it (attack review 27c, A27c-2)
-        if at is not None and at > best and committed.get(tag, 0) > at:
-            best, by = at, f"version {tag}"
+        if at is not None and at < committed.get(tag, 0) <= last:
+            versions.append(Head(at, keyid))
+            if at > best:
+                best, by = at, f"version {tag}"
+    fitting_kept = [(cp, words) for cp, words in kept if cp.keyid in trusted and counts(cp.size, cp.root)]
+    for cp, words in fitting_kept:
+        if cp.size > best:
+            best, by = cp.size, words
+
+    def checkpoint_heads():  # largest first, each envelope read once and only when an entry still waits
+        for row in reversed(stored):
+            cp = verified(row) if counts(row["size"], row["root"]) else None
+            if cp is not None:
+                yield Head(cp.size, cp.keyid, frozenset(cp.left_pending))
+
+    kept_heads = sorted(
+        (Head(cp.size, cp.keyid, frozenset(cp.left_pending)) for cp, _ in fitting_kept), key=lambda h: -h.size
+    )
+    ids = commit_keys(store)
+    unvouched = unvouched_entries(
+        rows[:best],
+        (checkpoint_heads(), kept_heads, sorted(versions, key=lambda h: -h.size)),
+        None if ids is None else set(ids),
+    )
+    held = {e["seq"] for e in unvouched}
+    unvouched += [  # and those no head covers at all
+        {k: e[k] for k in ("seq", "action", "subject")} for e in rows[best:] if e["action"] in SIGNED_AS_WRITTEN
+    ]
     return AuditCoverage(
         len(rows),
         best,
         by,
         pinned is not None,
-        [{k: e[k] for k in ("seq", "ts", "action", "subject")} for e in rows[best:]],
+        [{k: e[k] for k in ("seq", "ts", "action", "subject")} for e in rows if e["seq"] in held]
+        + [{k: e[k] for k in ("seq", "ts", "action", "subject")} for e in rows[best:]],
         broken,
+        unvouched,
     )
 
 
@@ -181,35 +253,35 @@ def _intact_prefix(rows: list[dict]) -> int:
 
 
 def _version_heads(store: Any, trusted: Keys, strict: bool = False, with_time: bool = False) -> list:
-    """(tag, signed auditLogHead) of every version whose envelope verifies under ``trusted``
+    """(tag, signed auditLogHead, signing key id) of every version whose envelope verifies under ``trusted``
     (with ``with_time``: (tag, head, signed createdAt or "")).
 
     Others are skipped, or with ``strict`` raise VerificationError naming the version (an
     object that is not an envelope too: ``ObjectStore.envelope``).
     """
     out = []
-    for tag, pred in _signed_predicates(store, trusted, strict):
+    for tag, pred, keyid in _signed_predicates(store, trusted, strict):
         created = pred.get("createdAt") if isinstance(pred.get("createdAt"), str) else ""
-        out.append((tag, pred["auditLogHead"], created) if with_time else (tag, pred["auditLogHead"]))
+        out.append((tag, pred["auditLogHead"], created) if with_time else (tag, pred["auditLogHead"], keyid))
     return out
 
 
-def _signed_predicates(store: Any, trusted: Keys, strict: bool = False) -> list[tuple[str, dict]]:
-    """(tag, signed predicate) of every version whose envelope verifies under ``trusted`` and signs its tag and an
+def _signed_predicates(store: Any, trusted: Keys, strict: bool = False) -> list[tuple[str, dict, str]]:
+    """(tag, signed predicate, signing key id) of every version whose envelope verifies under ``trusted`` and signs its tag and an
     ``auditLogHead``; others skipped, or with ``strict`` raise as :func:`_version_heads` says."""
     out = []
     for row in store.versions():
         name = f"envelope of {row['tag']}"
         try:
-            stmt = signing.verify(store.objects.envelope(row["envelope_object"], name), trusted, name).statement
-            pred = stmt.get("predicate") or {}
+            verified = signing.verify(store.objects.envelope(row["envelope_object"], name), trusted, name)
+            pred = verified.statement.get("predicate") or {}
             if pred.get("version") != row["tag"] or not isinstance(pred.get("auditLogHead"), str):
                 raise VerificationError(f"version {row['tag']}: its envelope was signed for another version")
         except (InputError, VerificationError):
             if strict:
                 raise
             continue
-        out.append((row["tag"], pred))
+        out.append((row["tag"], pred, verified.keyid))
     return out
 
 
@@ -269,18 +341,12 @@ def verify_log(
     trusted = trusted_keys(store, pinned)
     checked = verify_checkpoints(store, trusted, extra_heads, (rows, hashes), known, retired, kept_names)
     versions = _verify_version_heads(store, rows, trusted)
-    cov = coverage(store, pinned)
-    signed, by = cov.signed, cov.by
     # a kept log state (--checkpoint FILE) a trusted key signed covers its entries as a stored checkpoint does: it
     # was just checked against the log's own first entries (newcomer review 24: `audit verify --checkpoint F`
-    # listed the entries F signs as PENDING, "under no signature")
+    # listed the entries F signs as PENDING, "under no signature"); under the same rule for version entries
     kept_objects = {h.object for h in extra_heads}
-    for c in checked.checked:
-        if c.object in kept_objects and c.keyid in trusted and c.size > signed:
-            from provenance.escaping import visible
-
-            name = visible((kept_names or {}).get(c.object, c.object[:12]))
-            signed, by = c.size, f"kept log state {name} ({clock.iso(clock.parse(c.timestamp, 'checkpoint'))})"
+    kept = [(c, _kept_words(c, kept_names)) for c in checked.checked if c.object in kept_objects]
+    cov = coverage(store, pinned, kept=kept)
     return {
         "status": "ok",
         "entries": seq,
@@ -290,10 +356,18 @@ def verify_log(
         "checkpoints": [{**c.to_dict(), "relied_on": c.keyid in trusted} for c in checked.checked],
         "not_relied_on": checked.not_relied_on,
         "versions": versions,
-        "signed": signed,
-        "signed_by": by,
-        "pending": [e for e in cov.pending if e["seq"] > signed],
+        "signed": cov.signed,
+        "signed_by": cov.by,
+        "pending": cov.pending,
     }
+
+
+def _kept_words(cp: Checkpoint, kept_names: Mapping[str, str] | None) -> str:
+    """How ``signed_by`` names the kept log state ``cp`` (read from ``kept_names[cp.object]``)."""
+    from provenance.escaping import visible
+
+    name = visible((kept_names or {}).get(cp.object, cp.object[:12]))
+    return f"kept log state {name} ({clock.iso(clock.parse(cp.timestamp, 'checkpoint'))})"
 
 
 def log_break(store: Any, pins: Any) -> str | None:
@@ -410,7 +484,7 @@ def _verify_version_heads(store: Any, rows: list[dict], trusted: Keys) -> int:
     names another: ``prov check`` would judge deliveries by it, attack review 15b). Returns how many."""
     position = {e["hash"] for e in rows} | {audit.GENESIS}
     heads = _signed_predicates(store, trusted, strict=True)
-    for tag, pred in heads:
+    for tag, pred, _ in heads:
         if pred["auditLogHead"] not in position:
             raise VerificationError(f"audit log is broken: version {tag} signed a head that is no longer in the log")
         seq = store.version(tag)["audit_seq"]

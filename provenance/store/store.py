@@ -270,10 +270,13 @@ class Store:
                 if refusal is not None:
                     raise refusal
                 before = self.audit_head()
+                # what the refusal reads, as the write begins (inside its transaction: nobody writes until it ends)
+                judged = checkpoint is not None and not checkpoint.pending_over_broken_log
+                state = vouched.log_state(self, before[0]) if judged else None
                 self.written_checkpoint = signed = None
                 yield self
                 if checkpoint is not None and self.audit_head() != before:
-                    signed = self._sign_vouched(checkpoint, before[0])
+                    signed = self._sign_vouched(checkpoint, before[0], state)
                 self.db.conn.execute("COMMIT")
                 self.written_checkpoint = signed
             except BaseException:
@@ -287,15 +290,21 @@ class Store:
             if keep is not None:  # committed; still under the lock, so no prov writer comes in between
                 keep(self)
 
-    def _sign_vouched(self, checkpoint: CheckpointKey, before: int) -> Any:
+    def _sign_vouched(self, checkpoint: CheckpointKey, before: int, state: tuple | None = None) -> Any:
         """Inside :meth:`write`, its entries appended: sign ``checkpoint`` over the log, once no entry of the first
         ``before`` (those there when the write began) is a version's entry no trusted head signed
         (``vouched.refusal``: attack review 26e, A26e-5); such an entry raises, so the write rolls back. A
-        revocation's key (``pending_over_broken_log``) signs all the same: revoking a stolen key leaves the entries
-        only its checkpoints covered pending, and a revocation is never held up (Known gaps)."""
+        revocation's key (``pending_over_broken_log``) signs all the same, since revoking a stolen key leaves the
+        entries only its checkpoints covered pending and a revocation is never held up, but its checkpoint names
+        those entries as left pending (``Checkpoint.left_pending``, signed): it vouches for none of them, so they
+        stay pending until a maintainer signs them knowingly (``prov audit checkpoint``). Read after the
+        revocation's own entries, in the same transaction: the revoked key's heads no longer count. ``state``: the
+        log's state as the write began (``vouched.log_state``); one this process's first refusal already cleared is
+        not read again (``vouched.refuse_at_write``)."""
         if not checkpoint.pending_over_broken_log:
-            vouched.refuse(self, before)
-        return checkpoint.sign(self)
+            vouched.refuse_at_write(self, before, state)
+            return checkpoint.sign(self)
+        return checkpoint.sign(self, [e["seq"] for e in vouched.unvouched(self, self.audit_head()[0])])
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[Store]:

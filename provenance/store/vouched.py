@@ -12,52 +12,42 @@ Other entries honestly wait for the next signature (``prov add``, ``prov diff --
 register`` sign nothing) and are left to their readers, which re-check what they name.
 
 Signing them knowingly stays possible: ``prov audit checkpoint --key K`` signs the log as it is, after
-``prov audit verify`` showed what is pending. A revocation's checkpoint signs them too: revoking a stolen key
-leaves the entries only its checkpoints covered pending, and a revocation is never held up (Known gaps).
+``prov audit verify`` showed what is pending. A revocation's checkpoint signs them too, since revoking a stolen key
+leaves the entries only its checkpoints covered pending and a revocation is never held up, but names them as left
+pending and vouches for none of them (``Store.write``, ``vouching.LEFT_PENDING``; :func:`left_pending_note`).
+
+Which heads vouch for which version entry is ``vouching.unvouched_entries``, the one rule ``coverage`` applies for
+every reader too. A write refuses before its work and again under its lock (:func:`refuse_at_write`), where only
+the heads there when it began count and the first answer is reused when the log's state is the same.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+from collections.abc import Iterator
 from typing import Any
 
 from provenance.errors import VerificationError
+from provenance.store.checkpoints import checkpoint_rows
 from provenance.store.coverage import coverage
-
-# the actions prov appends only in a write that signs a checkpoint over them with a commit key
-SIGNED_AS_WRITTEN = ("commit", "quarantine")
-
-
-def commit_keys(store: Any) -> dict | None:
-    """The keys whose heads may vouch for a ``commit`` or ``quarantine`` entry: those holding the commit role under
-    the store's pins (``Pins.role_keys``), or None when nothing is pinned (``coverage`` then takes the store's own
-    keys). Only a commit key writes such an entry, so a head by a key pinned only to waive or attest (a reviewer's
-    CI runner that can also write ``.prov/``) vouches for none (attack review 27c, A27c-1)."""
-    pins = getattr(store, "pins", None)
-    if pins is None or not pins.pinned:
-        return None
-    return dict(pins.role_keys("commit", store).keys)
+from provenance.store.vouching import commit_keys
 
 
 def unvouched(store: Any, upto: int) -> list[dict]:
     """The ``commit`` and ``quarantine`` entries among the first ``upto`` that no signed head by a key the store's
-    pins trust for the commit role covers (:func:`commit_keys`; nothing pinned: the store's own keys), oldest first, as
-    ``{"seq", "action", "subject"}``. Coverage is computed only when the log holds such an entry (a store with
-    no version yet pays one query), by checkpoints first."""
-    marks = ", ".join("?" * len(SIGNED_AS_WRITTEN))
-    rows = store.db.execute(
-        f"select seq, action, subject from audit where action in ({marks}) and seq <= ? order by seq",
-        [*SIGNED_AS_WRITTEN, upto],
-    ).fetchall()
-    if not rows:
-        return []
+    pins trust for the commit role vouches for (``vouching.unvouched_entries``, the rule every reader of
+    ``coverage`` applies; nothing pinned: the store's own keys), oldest first, as ``{"seq", "action", "subject"}``.
+    Only heads over at most ``upto`` entries count (``coverage``'s ``heads_before``). Checkpoints first: every
+    honest commit signs one over its own entry, so the versions' envelopes (one signature each) are read only when
+    a checkpoint leaves such an entry unvouched."""
     keys = commit_keys(store)
-    last = max(s if type(s) is int else 0 for s, _, _ in rows)
-    # checkpoints first: every honest commit signs one over its own entry, so the versions' envelopes (one
-    # signature each) are read only when a checkpoint leaves an entry uncovered
-    signed = coverage(store, keys, version_heads=False).signed
-    if signed < last:
-        signed = coverage(store, keys).signed
-    return [{"seq": s, "action": a, "subject": t} for s, a, t in rows if not (type(s) is int and s <= signed)]
+    # only heads that were there with those entries: under the lock, the version the write signs now (its commit
+    # entry after them) vouched for a version entry a .prov/ writer put back while the commit hashed
+    found = [e for e in coverage(store, keys, False, heads_before=upto).unvouched if e["seq"] <= upto]
+    if found:
+        found = [e for e in coverage(store, keys, heads_before=upto).unvouched if e["seq"] <= upto]
+    return found
 
 
 def refusal(store: Any, upto: int) -> VerificationError | None:
@@ -81,7 +71,97 @@ def refusal(store: Any, upto: int) -> VerificationError | None:
 
 
 def refuse(store: Any, upto: int | None = None) -> None:
-    """Raise :func:`refusal`'s error for the first ``upto`` entries (default: the whole log), if there is one."""
-    found = refusal(store, upto if upto is not None else store.audit_head()[0])
-    if found is not None:
-        raise found
+    """Raise :func:`refusal`'s error for the first ``upto`` entries (default: the whole log), if there is one.
+
+    Read in one read transaction (outside a write), so the log, its checkpoints and versions are one state; when
+    nothing is refused that state is remembered (:func:`log_state`), for the same process's write that begins on
+    it (:func:`refuse_at_write`)."""
+    with _one_reading(store):
+        upto = upto if upto is not None else store.audit_head()[0]
+        state = log_state(store, upto)
+        found = refusal(store, upto)
+        if found is not None:
+            raise found
+        _CLEARED[state] = None
+        while len(_CLEARED) > _KEEP:
+            del _CLEARED[next(iter(_CLEARED))]
+
+
+def refuse_at_write(store: Any, before: int, state: tuple | None) -> None:
+    """Inside a write, its entries appended: :func:`refuse` for the ``before`` entries there when it began, unless
+    ``state`` (:func:`log_state` read when it began, inside its transaction) is one this process already found
+    nothing to refuse in (the commit's or ``check --attest``'s first refusal, before its work): the same entries,
+    heads and keys give the same answer, and the transaction holds them so since (``Store.write``). A log that grew,
+    lost or changed a checkpoint or version row, or keys that changed, in between reads the log again."""
+    if state is not None and state in _CLEARED:
+        return
+    refuse(store, before)
+
+
+def log_state(store: Any, upto: int) -> tuple:
+    """Everything :func:`unvouched` reads about the first ``upto`` entries and their heads, but the content-addressed
+    objects the rows name: the store, ``upto`` and the chain hash of entry ``upto`` (which the signing checks the
+    whole chain up to: ``checkpoints.signable_entries``), the log's length, every checkpoint and version row as
+    coverage reads them, and the keys that vouch (the pins' commit keys less the store's revocations of them;
+    nothing pinned, the store's unrevoked keys)."""
+    tip = store.db.execute("select hash from audit where seq = ?", [upto]).fetchone()
+    rows = checkpoint_rows(store.db)
+    heads = hashlib.sha256(repr([[r[k] for k in ("object", "size", "root", "head", "keyid")] for r in rows]).encode())
+    versions = [[v["tag"], v["envelope_object"]] for v in store.versions()]
+    keys = commit_keys(store)
+    return (
+        str(store.root),
+        upto,
+        tip[0] if tip else None,
+        store.audit_head(),
+        heads.hexdigest(),
+        hashlib.sha256(repr(sorted(versions)).encode()).hexdigest(),
+        tuple(sorted(store.trusted_keys() if keys is None else keys)),  # nothing pinned: the store's keys
+    )
+
+
+# log states (``log_state``) in which this process found no unvouched version entry, newest last; a few suffice
+_CLEARED: dict[tuple, None] = {}
+_KEEP = 8
+
+
+@contextlib.contextmanager
+def _one_reading(store: Any) -> Iterator[None]:
+    """A read transaction around the block, unless one is open (a write's): every query reads one state of the
+    database (SQLite holds its shared lock, or its WAL snapshot, until the end), so a .prov/ writer who changes
+    rows in between is not half seen."""
+    conn = store.db.conn
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+
+
+def left_pending_note(store: Any) -> str | None:
+    """What a revocation's checkpoint (``store.written_checkpoint``, just signed) left pending, for a note on stderr:
+    the version entries no commit key's head vouched for, which it signs without vouching for them (``Store.write``),
+    or None when it named none. They stay pending, and every other signing write refuses them, until a maintainer
+    signs them knowingly."""
+    cp = getattr(store, "written_checkpoint", None)
+    left = getattr(cp, "left_pending", ())
+    if not left:
+        return None
+    rows = {
+        r[0]: f"{r[1]} {r[2]}"
+        for r in store.db.execute(
+            f"select seq, action, subject from audit where seq in ({', '.join('?' * len(left))})", list(left)
+        )
+    }
+    named = "; ".join(f"audit entry {s} ({rows.get(s, 'gone')})" for s in left[:5])
+    more = f" and {len(left) - 5} more" if len(left) > 5 else ""
+    return (
+        f"the revocation's checkpoint does not vouch for {len(left)} version entr{'y' if len(left) == 1 else 'ies'} "
+        f"no checkpoint or version by a commit key you pin covered: {named}{more}; they stay pending and the next "
+        "commit refuses them: see prov audit verify, then restore .prov/ from a copy you trust, or, if they are "
+        "yours, sign the log with prov audit checkpoint --key KEY"
+    )

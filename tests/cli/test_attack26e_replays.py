@@ -10,6 +10,8 @@ A26e-5 (only the entry right after its own head) does not exclude that entry eit
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import shutil
 import sqlite3
@@ -101,19 +103,39 @@ def test_held_a26e_5_the_planted_entry_is_refused_by_every_write_that_signs_a_ch
     assert store_fingerprint(workdir / ".prov") == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (docs/reference.md Known gaps): a revocation's checkpoint signs over a planted version entry; it is "
-    "never held up, since revoking a stolen key leaves the entries only that key's checkpoints covered pending",
-)
-def test_a_revocations_checkpoint_does_not_sign_a_planted_commit_entry(prov, workdir):
+def test_a_revocations_checkpoint_does_not_vouch_for_a_planted_commit_entry(prov, workdir):
+    """A revocation still signs (revoking a stolen key is never held up), but its checkpoint names the version
+    entries no commit key's head vouched for as left pending, in its signed predicate: v3's put-back entry stays
+    pending (``status`` does not name v3, the next commit refuses it, ``audit verify`` lists it), the command says
+    so on stderr, and a ``.prov/`` writer cannot drop the list (it is signed). Signing the log knowingly
+    (``prov audit checkpoint``) still accepts it. Before: the revocation's checkpoint vouched for it, data_of
+    named v3."""
     pinned = plant_rolled_back_v3(prov, workdir)
     shutil.copy("train.parquet", "poisoned.parquet")
     ok(prov, "keys", "generate", "vendor")
     ok(prov, "trust", "add", "vendor", "vendor.pub", "--key", "maintainer.key", *pinned)  # signs no checkpoint
-    ok(prov, "trust", "revoke", "vendor", "--reason", "key stolen", "--yes", "--checkpoint-key", "maintainer.key",
-       *pinned)  # fmt: skip
-    assert _data_of(prov, "poisoned.parquet", "v2", pinned) == []  # fails: ["v3"], the entry is signed now
+    r = prov("trust", "revoke", "vendor", "--reason", "key stolen", "--yes", "--checkpoint-key", "maintainer.key",
+             "--out", "revocation.cp", *pinned)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "does not vouch for 1 version entry" in r.stderr and "(commit v3)" in r.stderr, r.stderr
+    trust = json.loads(ok(prov, "trust", "list", "--json", *pinned))
+    assert all(k["revocation_signed"] for k in trust["keys"] if k.get("revoked_at")), trust  # the revocation is signed
+    assert _data_of(prov, "poisoned.parquet", "v2", pinned) == []
+    doc = json.loads(ok(prov, "audit", "verify", "--json", *pinned))
+    validate_output("audit-verify", doc)
+    (revocations,) = [c for c in doc["checkpoints"] if c["left_pending"]]
+    v3 = [e for e in doc["pending"] if (e["action"], e["subject"]) == ("commit", "v3")]
+    assert v3 and revocations["left_pending"] == [v3[0]["seq"]], (revocations, doc["pending"])
+    assert doc["signed"] == revocations["size"], doc["signed"]  # the revocation's entry is signed, v3's not
+    kept = json.loads(ok(prov, "audit", "verify", "--checkpoint", "revocation.cp", "--json", *pinned))
+    assert kept["signed_by"].startswith("checkpoint") or kept["signed_by"].startswith("kept log state"), kept
+    assert v3[0] in kept["pending"], kept["pending"]  # the kept file is the revocation's checkpoint, list and all
+    r = _commit_clean_v4(prov, *pinned)
+    assert r.exit_code == 1 and "version v3's commit entry" in one_line(r), r.output
+
+    ok(prov, "audit", "checkpoint", "--key", "maintainer.key", *pinned)  # the maintainer's knowing decision
+    assert _data_of(prov, "poisoned.parquet", "v2", pinned) == ["v3"]
+    assert not json.loads(ok(prov, "audit", "verify", "--json", *pinned))["pending"]
 
 
 def test_held_a26e_5_signing_the_log_knowingly_accepts_the_pending_entry(prov, workdir):
@@ -154,3 +176,107 @@ def test_a_planted_detector_run_covered_by_the_next_commit_is_not_listed_as_sign
     ok(prov, "-q", "commit", "v3.parquet", "--tag", "v4", "--key", "maintainer.key", *pinned)
     listed = json.loads(ok(prov, "findings", "v2", "--json", *pinned))
     assert listed["signed_by"] is None, listed["signed_by"]  # fails: "checkpoint ... " (v4's)
+
+
+def test_the_revocations_list_of_left_pending_entries_cannot_be_dropped_by_a_prov_writer(prov, workdir):
+    """The attacker's move against the fix: a ``.prov/`` writer rewrites the revocation's checkpoint without its
+    ``pendingVersionEntries`` (a new object, its row pointed at it, the signature kept). The signature no longer
+    verifies: the checkpoint vouches for nothing (``audit verify`` names it, exit 1), v3 stays out of
+    ``data_of`` and the next commit still refuses v3's entry."""
+    pinned = plant_rolled_back_v3(prov, workdir)
+    shutil.copy("train.parquet", "poisoned.parquet")
+    ok(prov, "keys", "generate", "vendor")
+    ok(prov, "trust", "add", "vendor", "vendor.pub", "--key", "maintainer.key", *pinned)
+    ok(prov, "trust", "revoke", "vendor", "--reason", "key stolen", "--yes", "--checkpoint-key", "maintainer.key",
+       *pinned)  # fmt: skip
+    objects = workdir / ".prov" / "objects"
+    with sqlite3.connect(".prov/prov.db") as db:
+        [(oid,)] = db.execute("select object from checkpoints order by size desc, created_at desc limit 1")
+        env = json.loads((objects / f"{oid}.json").read_bytes())
+        statement = json.loads(base64.b64decode(env["payload"]))
+        assert statement["predicate"].pop("pendingVersionEntries")  # the revocation's, as signed
+        env["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
+        data = json.dumps(env).encode()
+        new = hashlib.sha256(data).hexdigest()
+        (objects / f"{new}.json").write_bytes(data)
+        db.execute("update checkpoints set object = ? where object = ?", [new, oid])
+    db.close()
+    assert _data_of(prov, "poisoned.parquet", "v2", pinned) == []
+    r = prov("audit", "verify", *pinned)
+    assert r.exit_code == 1 and f"{new}.json: signature by key" in one_line(r) and "does not verify" in one_line(r)
+    r = _commit_clean_v4(prov, *pinned)
+    assert r.exit_code == 1 and "version v3's commit entry" in one_line(r), r.output
+
+
+class _PlantsWhileHashing:
+    """The ``.prov/`` writer acting while a commit hashes and runs its stages (no lock taken, sqlite3 on
+    ``prov.db``): puts back the rolled-back v3's row and commit entry, after the commit's first refusal passed.
+    A commit stage's ``prepare`` runs exactly there, so the race is replayed without timing."""
+
+    name = "plants v3"
+
+    def __init__(self, rows: dict[str, list[dict]]):
+        self.rows = rows
+
+    def prepare(self, job):
+        with sqlite3.connect(".prov/prov.db") as db:
+            for table, put in self.rows.items():
+                for r in put:
+                    db.execute(
+                        f"insert into {table} ({', '.join(r)}) values ({', '.join('?' * len(r))})", [*r.values()]
+                    )
+        db.close()
+        return self
+
+    def record(self, store, tag, predicate) -> None:
+        return None
+
+
+def test_a_version_entry_planted_while_a_commit_hashes_is_refused_under_the_lock(prov, workdir):
+    """The race the second refusal (under the lock) is there for: v3's row and entry are put back after ``prov
+    commit``'s first refusal passed and before its write. Under the lock the commit's own new version head (signed
+    in that write, its commit entry after it) vouched for everything before it, v3's planted entry too, so v4 was
+    written with parent v3. Only heads that were there before the write vouch now: refused, v4 not written."""
+    from test_attack27c_replays import _rows
+
+    from provenance import versions
+    from provenance.errors import VerificationError
+    from provenance.sources.interface import DatasetSpec
+    from provenance.store import Store
+    from provenance.trust.pins import Pins
+
+    plant_rolled_back_v3(prov, workdir)
+    planted = _rows({"versions": ("tag = 'v3'", []), "audit": ("action = 'commit' and subject = 'v3'", [])})
+    with sqlite3.connect(".prov/prov.db") as db:  # taken out again: the log the commit starts from is clean
+        db.execute("delete from versions where tag = 'v3'")
+        db.execute("delete from audit where action = 'commit' and subject = 'v3'")
+    db.close()
+    pq.write_table(digits_table(400).slice(0, 360), "train.parquet")
+    store = Store.open(workdir, Pins.load(["maintainer.pub"]))
+    try:
+        with pytest.raises(VerificationError, match="version v3's commit entry"):
+            versions.commit(
+                store, DatasetSpec("train.parquet"), "v4", "maintainer.key", stages=[_PlantsWhileHashing(planted)]
+            )
+    finally:
+        store.close()
+    with sqlite3.connect(".prov/prov.db") as db:
+        assert db.execute("select count(*) from versions where tag = 'v4'").fetchone() == (0,)
+    db.close()
+
+
+def test_a_key_revocations_checkpoint_leaves_the_planted_entry_pending_too(prov, workdir):
+    """``prov keys revoke --checkpoint-key`` (a maintainer key's revocation) takes the same path as ``trust revoke``:
+    made, signed, v3's put-back entry named on stderr and left pending."""
+    pinned = plant_rolled_back_v3(prov, workdir)
+    shutil.copy("train.parquet", "poisoned.parquet")
+    ok(prov, "keys", "generate", "laptop")
+    ok(prov, "keys", "register", "laptop.pub", "--name", "laptop")
+    keyid = keys.key_id(keys.load_public("laptop.pub"))
+    r = prov("keys", "revoke", keyid[:16], "--reason", "stolen", "--checkpoint-key", "maintainer.key", "--out", "k.cp",
+             *pinned)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "does not vouch for 1 version entry" in r.stderr and "(commit v3)" in r.stderr, r.stderr
+    assert _data_of(prov, "poisoned.parquet", "v2", pinned) == []
+    r = _commit_clean_v4(prov, *pinned)
+    assert r.exit_code == 1 and "version v3's commit entry" in one_line(r), r.output

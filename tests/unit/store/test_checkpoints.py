@@ -131,3 +131,43 @@ def rechain(store, seq: int, detail: str) -> None:
             "update audit set detail = ?, prev_hash = ?, hash = ? where seq = ?", [e["detail"], prev, h, e["seq"]]
         )
         prev = h
+
+
+def test_a_checkpoint_that_leaves_version_entries_pending_signs_them_and_vouches_for_none(committed, keypair):
+    """A revocation's checkpoint (``left_pending``): the seqs are in its signed predicate (schema-valid), every other
+    entry it covers is signed, the commit entry it names is pending; without the list the predicate is the four
+    fields prov always signed (a verifier reading an older store reads the same bytes)."""
+    private = keys.load_private(keypair.private_path)
+    with committed.write():
+        cp = cps.sign_checkpoint(committed, private, "maintainer", left_pending=[2])
+    assert cp is not None and cp.left_pending == (2,) and cp.size == 3
+    stmt = signing.verify(json.loads(committed.objects.get(cp.object)), pinned(keypair)).statement
+    Draft202012Validator(json.loads((SCHEMAS / "audit-checkpoint.schema.json").read_text())).validate(stmt)
+    assert stmt["predicate"]["pendingVersionEntries"] == [2]
+    (older,) = [r for r in cps.checkpoint_rows(committed.db) if r["object"] != cp.object]
+    older_stmt = signing.verify(json.loads(committed.objects.get(older["object"])), pinned(keypair)).statement
+    assert sorted(older_stmt["predicate"]) == ["headHash", "rootHash", "timestamp", "treeSize"]
+    cov = coverage.coverage(committed, pinned(keypair))
+    assert cov.signed == 3 and cov.covers(3) and cov.covers(1)  # covered by the checkpoint v1's commit signed
+    assert cov.covers(2)  # v1's own commit checkpoint vouches for its entry; the new one adds nothing
+    committed.db.execute("delete from checkpoints where object = ?", [older["object"]])
+    cov = coverage.coverage(committed, pinned(keypair))
+    assert (cov.signed, cov.covers(2), cov.covers(3)) == (3, False, True)
+    assert [(e["seq"], e["action"]) for e in cov.pending] == [(2, "commit")]
+
+
+@pytest.mark.parametrize("left", [[0], [4], ["2"], "2", [True]])
+def test_a_checkpoint_naming_entries_it_does_not_cover_as_left_pending_is_malformed(committed, keypair, left):
+    private = keys.load_private(keypair.private_path)
+    rows, hashes = cps.leaves(committed.db)
+    root = merkle.merkle_root(hashes)
+    predicate = {
+        "treeSize": 3,
+        "rootHash": root.hex(),
+        "headHash": rows[-1]["hash"],
+        "timestamp": "2026-12-04T00:00:00Z",
+    }
+    predicate["pendingVersionEntries"] = left
+    env = signing.sign(signing.statement(cps.SUBJECT, root, cps.CHECKPOINT_TYPE, predicate), private)
+    with pytest.raises(InputError, match="pendingVersionEntries must list entries it covers"):
+        cps.parse_checkpoint(signing.canonical_json(env), "cp.json", pinned(keypair))
