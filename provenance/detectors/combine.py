@@ -43,7 +43,13 @@ from provenance.detectors.base import DetectorResult, built_ins_and_plug_ins
 from provenance.detectors.beyond import FAR_FACTOR, OutOfFold, out_of_fold, trimmed_reference
 from provenance.detectors.budget import Budget, flag_budget
 from provenance.detectors.extreme import extreme_p_values
-from provenance.detectors.feature_level import held_out_level, set_by_label
+from provenance.detectors.feature_level import (
+    DRIFTING_LABEL,
+    held_out_level,
+    label_drift_level,
+    set_by_label,
+    strongest_column,
+)
 
 SHOWN_EVIDENCE = 3  # detectors named in a flagged record's explanation
 # Weighted min-p: T = min_d p_d / w_d (1 where not listed). The one detector that judges a
@@ -435,21 +441,22 @@ def flagged_at_levels(
     """``(flags, levels, feature_level)``: each record flagged when its combined p-value ``p`` is at most its
     level: ``fpr`` where the label detector's weighted p-value set its statistic (a row of ``P``), else the
     level ``feature_level.held_out_level`` measures on the base's pseudo-batches (``batches``, one per reference
-    record of the ``m``), at least ``floor`` (the beyond bar's p-value). Without pseudo-batches or raw reference
-    scores every level is ``fpr`` (None)."""
+    record of the ``m``), at least ``floor`` (the beyond bar's p-value); where ``knn_label`` set it, the level
+    ``feature_level.label_drift_level`` measures (``fpr`` unless the base's labels drift in its file order), at
+    least ``floor``. Without pseudo-batches or raw reference scores every level is ``fpr`` (None)."""
     levels = np.full(len(p), fpr)
     raws = [r.reference_raw for r in scored]
     if not scored or batches is None or len(batches) != m or any(raw is None for raw in raws):
         return p <= levels, levels, None
-    level = held_out_level(
-        [np.asarray(raw, dtype=np.float64) for raw in raws if raw is not None],
-        weights,
-        np.asarray(batches),
-        fpr,
-        combined_p_values,
-    )
+    reference = [np.asarray(raw, dtype=np.float64) for raw in raws if raw is not None]
+    level = held_out_level(reference, weights, np.asarray(batches), fpr, combined_p_values)
     level = min(fpr, max(level, floor))
-    levels = np.where(set_by_label(P, [r.detector for r in scored]), fpr, level)
+    names = [r.detector for r in scored]
+    levels = np.where(set_by_label(P, names), fpr, level)
+    if DRIFTING_LABEL in names:  # label evidence at its own level where the base's labels drift (session 28)
+        at = names.index(DRIFTING_LABEL)
+        drift = label_drift_level(reference, weights, np.asarray(batches), fpr, combined_p_values, at)
+        levels = np.where(strongest_column(P) == at, min(fpr, max(drift, floor)), levels)
     return p <= levels, levels, level
 
 

@@ -9,7 +9,7 @@ from sklearn.datasets import load_digits
 from provenance.detectors import Delta, run_detectors
 from provenance.detectors.base import DetectorResult
 from provenance.detectors.combine import combine, combined_p_values, flagged_at_levels
-from provenance.detectors.feature_level import FLOOR_SHARE, held_out_level, level_holding
+from provenance.detectors.feature_level import FLOOR_SHARE, held_out_level, label_drift_level, level_holding
 from provenance.profiles.reference import build_profile
 
 FPR = 0.01
@@ -96,3 +96,42 @@ def test_level_holding_holds_at_most_fpr_of_the_values():
     a = level_holding(p, FPR)
     assert (p <= a).sum() <= 10 and (p <= np.nextafter(p[10], 1.0)).sum() == 11 and a < p[10]
     assert level_holding(np.zeros(0), FPR) == FPR
+
+
+def _label_drift(drift: float, seed: int = 11):
+    """A base of ten pseudo-batches in file order: ``outlier``'s raw scores steady, ``knn_label``'s rising by
+    ``drift`` a batch (labels drifting over the years, as Seattle weather's do), ``collision``'s steady."""
+    rng = np.random.default_rng(seed)
+    m = 600
+    batches = np.repeat(np.arange(10), m // 10)
+    raws = [rng.normal(size=m), rng.normal(size=m) + drift * batches, rng.normal(size=m)]
+    scored = [
+        DetectorResult(name, "ran", None, 0.99, [], reference_raw=raw)
+        for name, raw in zip(("outlier", "knn_label", "collision"), raws)
+    ]
+    return scored, raws, np.array([1.0, 2.0, 1.0]), batches
+
+
+def test_knn_label_is_flagged_at_its_own_level_where_the_bases_labels_drift_in_file_order():
+    """Session 28: where the base's pseudo-batches, each held out against the ones before it, show ``knn_label``'s
+    evidence far more often than in sample, its records are flagged at a lower level (at least half of fpr);
+    ``collision``'s stay at fpr. Before session 28 the ``knn_label`` record below was flagged at fpr."""
+    scored, raws, weights, batches = _label_drift(0.5)
+    drift = label_drift_level(raws, weights, batches, FPR, combined_p_values, 1)
+    assert FLOOR_SHARE * FPR <= drift < FPR
+    level = held_out_level(raws, weights, batches, FPR, combined_p_values)
+    between = (max(drift, level) + FPR) / 2
+    P = np.array([[0.5, between / 2.0, 0.5], [0.5, 0.5, between]])  # knn_label's statistic, then collision's
+    flags, levels, _ = flagged_at_levels(scored, P, np.full(2, between), weights, batches, len(batches), FPR)
+    assert flags.tolist() == [False, True] and levels.tolist() == [drift, FPR]
+    # the beyond bar's p-value bounds it from below, as it bounds the feature level
+    flags, levels, _ = flagged_at_levels(scored, P, np.full(2, between), weights, batches, len(batches), FPR, between)
+    assert flags.all()
+
+
+def test_knn_label_stays_at_fpr_where_the_bases_labels_do_not_drift():
+    scored, raws, weights, batches = _label_drift(0.0)
+    assert label_drift_level(raws, weights, batches, FPR, combined_p_values, 1) == FPR
+    # fewer than four pseudo-batches: nothing to hold out
+    few = [raw[:150] for raw in _label_drift(0.5)[1]]
+    assert label_drift_level(few, weights, batches[:150] % 3, FPR, combined_p_values, 1) == FPR
