@@ -170,6 +170,7 @@ def commit_on_parent(
     checkpoint_out: str | None = None,
     checkpoint_key: str | None = None,
     kept_log_state: Collection[str] = (),
+    allow_empty: bool = False,
 ) -> CommitResult:
     """``versions.commit`` with the parent's signed read options and featuriser as defaults: what ``prov
     commit`` and ``provenance.commit`` do.
@@ -218,6 +219,7 @@ def commit_on_parent(
             featurizer=carried or featurizer or versions.AUTO,
             message=message,
             kept_log=kept_log,
+            allow_empty=allow_empty,
         )
     except InputError as exc:
         explained = exc if defaults is None else chosen.explained(exc, defaults.tag, way_out)

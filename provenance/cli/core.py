@@ -81,6 +81,9 @@ def commit(
         help="Where hashing runs: local, local:N, or dask://HOST:PORT "
         "(default: PROV_EXECUTOR from your environment, then every local core; never a file in the checkout).",
     ),
+    allow_empty: bool = typer.Option(
+        False, "--allow-empty", help="Commit DATA even when it holds no records (refused by default, exit 2)."
+    ),
     kept: KeptLogFlags = KeptLogFlags(),  # filled by @kept_log_flags
     json_out: bool = JsonFlag,
 ) -> None:
@@ -141,6 +144,7 @@ def commit(
                 checkpoint_out=kept.checkpoint_out,
                 checkpoint_key=kept.checkpoint_key,
                 kept_log_state=kept.kept_log_state,
+                allow_empty=allow_empty,
             )
     finally:
         runner.close()

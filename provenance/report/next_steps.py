@@ -181,6 +181,13 @@ def _steps(rule: dict, report: dict) -> list[Step]:
             Step("review the relabels", f"prov diff {base} {v}"),
             Step(f"relabels made on purpose: raise [relabels] {name.split('.', 1)[1]} {POLICY}"),
         ]
+    if name.startswith("removals.") and (rule.get("statistic") or {}).get("emptied"):  # newcomer review 27, #5
+        return [
+            Step(
+                "restore the data (an empty file is more often a failed export than a meant version), commit it again",
+                f"prov commit DATA --tag {NEW} --parent {base} {KEY}",
+            )
+        ]
     if name.startswith("removals."):
         return [Step(f'a removal made on purpose: [removals] unsigned_removed = "warn" {POLICY}')]
     if name == "integrity.verify_data":

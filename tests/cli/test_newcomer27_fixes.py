@@ -1,0 +1,71 @@
+"""The newcomer's findings of session 27 (closing note s27, "Newcomer run"), each replayed through the CLI on real
+files, keys and stores: what the README's user meets, the exit code DESIGN.md gives it, and the store left as it
+was where a command refuses."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from support import digits_table, store_fingerprint, validate_output
+
+
+def _commit(prov, keypair, data: str, tag: str, *args: str):
+    return prov("commit", data, "--tag", tag, "--key", keypair.private_path, "--signer", keypair.public_path, *args)
+
+
+# --- finding 5: an empty data file -------------------------------------------------------------------------------
+
+
+def test_an_empty_data_file_is_refused_at_commit_unless_allowed_and_its_check_blocks(prov, workdir, store, keypair):
+    t = digits_table(300)
+    pq.write_table(t, workdir / "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "r1").exit_code == 0
+    pq.write_table(t.slice(0, 0), workdir / "train.parquet")  # an export that failed: the columns, no rows
+    before = store_fingerprint(workdir / ".prov")
+    r = _commit(prov, keypair, "train.parquet", "r2")
+    assert r.exit_code == 2, r.output
+    assert r.stderr.strip() == (
+        "Error: train.parquet: no records; an empty version is committed only on purpose (prov commit --allow-empty)"
+    )
+    assert store_fingerprint(workdir / ".prov") == before
+    assert "no numeric feature columns" not in r.output  # the wrong reason the newcomer met
+
+    r = _commit(prov, keypair, "train.parquet", "r2", "--allow-empty", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["records"] == 0
+
+    # a candidate that removes every record of its base blocks, even though removals only warn by default
+    r = prov("check", "r2", "--base", "r1", "--signer", "alice.pub")
+    assert r.exit_code == 1, r.output
+    head = r.stdout.splitlines()
+    assert head[0] == "prov check r2 --base r1: BLOCKED by 1 of 27 rules: removals.max_unsigned_removed_rate"
+    words = " ".join(r.stdout.split())  # lines wrap at the terminal's width
+    assert "restore the data" in words and "prov commit DATA --tag NEW --parent r1 --key K" in words
+    assert 'unsigned_removed = "warn"' not in words  # warn would not release it: not offered
+    r = prov("check", "r2", "--base", "r1", "--signer", "alice.pub", "--format", "json")
+    doc = json.loads(r.stdout)
+    validate_output("check", doc)
+    (rule,) = [x for x in doc["rules"] if x["rule"] == "removals.max_unsigned_removed_rate"]
+    assert rule["status"] == "block" and rule["statistic"]["emptied"] and rule["count"] == 300
+    assert "r2 holds no records: every one of r1's 300 records was removed" in rule["reason"]
+
+    # a policy that makes removals warn still blocks an emptied candidate
+    (workdir / "warn.toml").write_text('[removals]\nunsigned_removed = "warn"\n')
+    r = prov("check", "r2", "--base", "r1", "--signer", "alice.pub", "--policy", "warn.toml")
+    assert r.exit_code == 1, r.output
+
+
+def test_a_check_of_a_partial_removal_still_only_warns(prov, workdir, store, keypair):
+    # the emptied-candidate block is not a change of the warn default for removals that leave records
+    t = digits_table(300)
+    pq.write_table(t, workdir / "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "r1").exit_code == 0
+    keep = pa.array([str(v) != "3" for v in t.column("label").to_pylist()])
+    pq.write_table(t.filter(keep), workdir / "train.parquet")  # every "3" removed
+    assert _commit(prov, keypair, "train.parquet", "r2").exit_code == 0
+    r = prov("check", "r2", "--base", "r1", "--signer", "alice.pub")
+    assert r.exit_code == 0, r.output
+    assert "passed with warnings" in r.stdout.splitlines()[0] and "class 3 lost" in " ".join(r.stdout.split())
