@@ -37,6 +37,10 @@ if TYPE_CHECKING:
     from provenance.store.coverage import AuditCoverage
 
 
+class UnscorableRecords(InputError):
+    """Records of the delta the base's featuriser cannot score, named with the file they are in (exit 2)."""
+
+
 @dataclass
 class DetectionRun:
     """The outcome of running the detectors once on the delta.
@@ -296,7 +300,25 @@ class GateContext:
         kind = schema.get("kind", new_row["kind"])
         spec = version_dataset(self.store, new_row)
         records = read_records(spec, kind, rows.locators, rows.digests, schema.get("columns", []))
-        return featurize_delta(profile, kind, records, rows)
+        try:
+            return featurize_delta(profile, kind, records, rows)
+        except FeatureError as exc:
+            raise self.unscorable(exc) from exc
+
+    def unscorable(self, exc: FeatureError) -> UnscorableRecords:
+        """``exc`` (records of the delta no featuriser can score) naming the file ``new`` signed, and, for null, NaN or
+        infinite values, what to do (newcomer review 27, finding 2: the check named the records, not the file)."""
+        from provenance.escaping import visible
+        from provenance.version_facts import version_dataset
+
+        path = visible(str(version_dataset(self.store, self.store.version(self.new)).path))
+        cause = exc.__cause__ if isinstance(exc.__cause__, FeatureError) else exc
+        todo = (
+            f"; fill or drop them in {path}, commit it again and check that version"
+            if cause.non_finite is not None
+            else ""
+        )
+        return UnscorableRecords(f"{path} ({self.new}'s data): {exc}{todo}")
 
     def detection(self, names: Sequence[str], fpr: float, tight_cluster: bool = True) -> DetectionRun:
         """Run the detectors ``names`` on the delta and combine them into one verdict per
@@ -336,8 +358,12 @@ class GateContext:
                 features=features,
                 tight_cluster=tight_cluster,
             )
-        except FeatureError:
-            raise  # records that cannot be featurised are bad input (exit 2, naming them), not "could not evaluate"
+        except UnscorableRecords:
+            raise
+        except (
+            FeatureError
+        ) as exc:  # records that cannot be featurised are bad input (exit 2), not "could not evaluate"
+            raise self.unscorable(exc) from exc
         except (InputError, VerificationError) as exc:
             run.failure = exc
         self.detection_run = run

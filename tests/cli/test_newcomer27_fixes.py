@@ -69,3 +69,31 @@ def test_a_check_of_a_partial_removal_still_only_warns(prov, workdir, store, key
     r = prov("check", "r2", "--base", "r1", "--signer", "alice.pub")
     assert r.exit_code == 0, r.output
     assert "passed with warnings" in r.stdout.splitlines()[0] and "class 3 lost" in " ".join(r.stdout.split())
+
+
+# --- finding 2: NaN in a feature column ---------------------------------------------------------------------------
+
+
+def test_nan_in_a_feature_column_is_refused_at_commit_so_no_check_meets_a_base_without_profile(
+    prov, workdir, store, keypair
+):
+    # the newcomer's path: NaN data committed as the base, then a clean version, then prov check exited 3 ("could
+    # not be evaluated": the base had no reference profile) with no next step
+    t = digits_table(300)
+    px = t.column("px05").cast(pa.float64()).to_pylist()
+    px[7] = px[12] = float("nan")
+    px[40] = float("inf")
+    pq.write_table(t.set_column(t.schema.get_field_index("px05"), "px05", pa.array(px)), workdir / "train.parquet")
+    before = store_fingerprint(workdir / ".prov")
+    r = _commit(prov, keypair, "train.parquet", "r1")
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith(
+        "Error: train.parquet: feature values null, NaN or infinite in column px05 in 3 record(s) (rows 7, 12, 40): "
+        "no detector can score them; fill or drop them and commit again"
+    ), r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert store_fingerprint(workdir / ".prov") == before
+    # what it says to do works: filled, the data commits with a profile and a check against it can be evaluated
+    pq.write_table(t, workdir / "train.parquet")
+    r = _commit(prov, keypair, "train.parquet", "r1", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["profile"]["status"] == "ok", r.output
