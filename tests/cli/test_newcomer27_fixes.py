@@ -97,3 +97,48 @@ def test_nan_in_a_feature_column_is_refused_at_commit_so_no_check_meets_a_base_w
     pq.write_table(t, workdir / "train.parquet")
     r = _commit(prov, keypair, "train.parquet", "r1", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["profile"]["status"] == "ok", r.output
+
+
+# --- findings 3 and 4: a CSV column retyped from numbers to text --------------------------------------------------
+
+
+def _retyped_csv(prov, workdir, keypair) -> None:
+    """r1: a CSV of two numeric columns; then column x holds text ("0.5x"), as a bad export writes it."""
+    rows = [(f"{(i * 37 % 101) / 10:.1f}", f"{(i * 53 % 97) / 10:.1f}", str(i % 3)) for i in range(120)]
+    (workdir / "t.csv").write_text("x,y,label\n" + "".join(f"{x},{y},{c}\n" for x, y, c in rows))
+    assert _commit(prov, keypair, "t.csv", "r1").exit_code == 0
+    (workdir / "t.csv").write_text("x,y,label\n" + "".join(f"{x}x,{y},{c}\n" for x, y, c in rows))
+
+
+def test_status_of_a_retyped_column_names_the_type_change(prov, workdir, store, keypair):
+    _retyped_csv(prov, workdir, keypair)
+    r = prov("status", "--signer", "alice.pub")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0] == "t.csv: 120 added, 120 removed since r1 (120 records now)"
+    # the cause before "every record replaced", as prov verify names it (old type -> new type)
+    assert lines[1] == "  column 'x' changed type: double -> string (a record's digest includes its column types)"
+    assert lines[2].startswith("  none of the 120 records is in r1")
+    r = prov("status", "--signer", "alice.pub", "--json")
+    doc = json.loads(r.stdout)
+    validate_output("status", doc)
+    assert doc["schema_changes"] == ["column 'x' changed type: double -> string"] and doc["facts"] == []
+    r = prov("verify", "r1", "--signer", "alice.pub")
+    assert r.exit_code == 1 and "column 'x' changed type: double -> string" in r.output
+
+
+def test_diff_of_a_retyped_column_counts_the_rekeyed_records_and_says_the_change_one_way(prov, workdir, store, keypair):
+    _retyped_csv(prov, workdir, keypair)
+    assert _commit(prov, keypair, "t.csv", "r2").exit_code == 0
+    r = prov("diff", "r1", "r2", "--signer", "alice.pub")
+    assert r.exit_code == 0, r.output
+    assert "Changes: none" not in r.stdout
+    assert "Changes: 120 re-keyed by the schema change" in r.stdout.splitlines()
+    assert "schema change: column 'x' changed type: double -> string" in r.stdout.splitlines()
+    words = " ".join(r.stdout.split())
+    # the direction is old -> new everywhere (the pairing note said "retyped string -> double")
+    assert (
+        "string -> double" not in words and "column 'x' changed type: double -> string, which is not a numeric" in words
+    )
+    r = prov("diff", "r1", "r2", "--signer", "alice.pub", "--format", "md")
+    assert "Changes: 120 re-keyed by the schema change" in r.stdout
