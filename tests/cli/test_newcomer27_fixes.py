@@ -142,3 +142,34 @@ def test_diff_of_a_retyped_column_counts_the_rekeyed_records_and_says_the_change
     )
     r = prov("diff", "r1", "r2", "--signer", "alice.pub", "--format", "md")
     assert "Changes: 120 re-keyed by the schema change" in r.stdout
+
+
+# --- finding 6: the schema-mismatch note gives the exact --schema flags ---------------------------------------------
+
+
+def test_the_retype_note_gives_the_schema_flags_that_keep_the_signed_types(prov, workdir, store, keypair):
+    from provenance import keys
+
+    keys.generate(workdir / "vendor")
+    t = digits_table(60).select(["px00", "px01", "px02", "label"])
+    batch = t.set_column(0, "px00", t.column("px00").cast(pa.float64()))  # the vendor signs double pixels
+    batch = batch.set_column(1, "px01", batch.column("px01").cast(pa.float64()))
+    pq.write_table(batch, workdir / "batch.parquet")
+    pins = ("--signer", "alice.pub")
+    assert prov("sign", "batch.parquet", "--source", "vendor", "--key", "vendor.key").exit_code == 0
+    r = prov("trust", "add", "vendor", "vendor.pub", "--key", "alice.key", *pins)
+    assert r.exit_code == 0, r.output
+    assert prov("add", "batch.parquet", "--source", "vendor", *pins).exit_code == 0
+    # the same records as CSV: 86.0 is written as 86, which a CSV read infers as int64
+    (workdir / "train.csv").write_text(
+        "px00,px01,px02,label\n" + "".join(f"{a},{b},{c},{y}\n" for a, b, c, y in zip(*t.to_pydict().values()))
+    )
+    r = prov("commit", "train.csv", "--tag", "v1", "--key", "alice.key", *pins)
+    assert r.exit_code == 0, r.output
+    words = " ".join(r.stdout.split())
+    flags = "--schema px00:double --schema px01:double"
+    assert f"keep the signed types (commit a CSV or JSON Lines file with {flags}, or cast the columns back" in words
+    # the flags it names are the ones that work: every record attested
+    r = prov("commit", "train.csv", "--tag", "v2", "--key", "alice.key", *pins, *flags.split(), "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["lineage"]["attested"] == 60
