@@ -173,3 +173,31 @@ def test_the_retype_note_gives_the_schema_flags_that_keep_the_signed_types(prov,
     r = prov("commit", "train.csv", "--tag", "v2", "--key", "alice.key", *pins, *flags.split(), "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["lineage"]["attested"] == 60
+
+
+# --- finding 7: rerunning prov demo after the README's prov check ---------------------------------------------------
+
+
+def test_a_demo_rerun_after_a_check_says_fresh_in_one_line_and_fresh_starts_afresh(prov, demo):
+    r = prov("check", "rc1", "--base", "r1")  # the README's next command: it saves a detector run in the store
+    assert r.exit_code == 1, r.output
+    saved = {p for p in (demo / ".prov").rglob("*") if p.is_file()}
+    before = store_fingerprint(demo)
+    r = prov("demo", "--dir", str(demo))
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert r.stderr.startswith(f"Error: {demo / '.prov'}: the demo's store holds work done after the demo (")
+    assert r.stderr.rstrip().endswith(
+        "prov demo --fresh deletes that store with the demo's files and starts afresh, or choose another --dir"
+    )
+    assert store_fingerprint(demo) == before
+    # --fresh deletes the demo's store whatever it holds, never a file of yours beside it
+    (demo / "notes.txt").write_text("mine")
+    r = prov("demo", "--dir", str(demo), "--fresh")
+    assert r.exit_code == 2 and f"{demo / 'notes.txt'}: prov demo did not write it" in r.stderr, r.output
+    assert store_fingerprint(demo) == {**before, "notes.txt": store_fingerprint(demo)["notes.txt"]}
+    (demo / "notes.txt").unlink()
+    r = prov("demo", "--dir", str(demo), "--fresh", "--json")
+    assert r.exit_code == 0, r.output
+    assert {p for p in (demo / ".prov").rglob("*") if p.is_file()} != saved  # a new store, the check's run gone
+    r = prov("demo", "--dir", str(demo))  # and a plain rerun of an untouched demo deletes it as before
+    assert r.exit_code == 0, r.output
