@@ -201,3 +201,28 @@ def test_a_demo_rerun_after_a_check_says_fresh_in_one_line_and_fresh_starts_afre
     assert {p for p in (demo / ".prov").rglob("*") if p.is_file()} != saved  # a new store, the check's run gone
     r = prov("demo", "--dir", str(demo))  # and a plain rerun of an untouched demo deletes it as before
     assert r.exit_code == 0, r.output
+
+
+# --- finding 8: --path naming a file that is not there ----------------------------------------------------------------
+
+
+def test_diff_path_of_a_missing_file_says_it_does_not_exist(prov, workdir, store, keypair):
+    pq.write_table(digits_table(100), workdir / "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "r1").exit_code == 0
+    assert _commit(prov, keypair, "train.parquet", "r2").exit_code == 0
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("diff", "r1", "r2", "--path", "nope.parquet", "--signer", "alice.pub")
+    assert r.exit_code == 2, r.output
+    assert r.stderr == (
+        "Error: nope.parquet: no such file or folder (--path names the data to read); r1 is a prov version: "
+        "prov diff r1 r2 compares versions without --path\n"
+    )
+    r = prov("diff", "HEAD", "workspace", "--path", "nope.parquet", "--signer", "alice.pub")
+    assert (
+        r.exit_code == 2 and r.stderr == "Error: nope.parquet: no such file or folder (--path names the data to read)\n"
+    )
+    assert "DVC" not in r.stderr and "git" not in r.stderr
+    assert store_fingerprint(workdir / ".prov") == before
+    # a file that is there still gets the words on versions given as git revisions
+    r = prov("diff", "r1", "r2", "--path", "train.parquet", "--signer", "alice.pub")
+    assert r.exit_code == 2 and r.stderr.startswith("Error: r1: a prov version, not a git revision"), r.stderr
