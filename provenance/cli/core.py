@@ -200,6 +200,8 @@ def _echo_commit(result: CommitResult, store: Store) -> None:
             echo(f"  reference profile: {result.profile['sample']} sampled records, features {features}{same}")
         else:
             echo(f"  no reference profile ({result.profile.get('reason')}); detectors cannot use it as a base")
+    if result.features_note:
+        echo(f"  {result.features_note}")
     for line in kept_log_lines(result.to_dict()):
         echo(line)
 

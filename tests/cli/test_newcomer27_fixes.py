@@ -129,7 +129,16 @@ def test_status_of_a_retyped_column_names_the_type_change(prov, workdir, store, 
 
 def test_diff_of_a_retyped_column_counts_the_rekeyed_records_and_says_the_change_one_way(prov, workdir, store, keypair):
     _retyped_csv(prov, workdir, keypair)
-    assert _commit(prov, keypair, "t.csv", "r2").exit_code == 0
+    r = _commit(prov, keypair, "t.csv", "r2", "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    validate_output("commit", doc)
+    # the commit says the column left detection (it said only "features numeric/v1:cols=y")
+    assert doc["features_note"] == (
+        "column 'x' (string now) left the features r1's profile read: no detector scores it in this version (if "
+        "that was not meant: fix its values, or, for a CSV or JSON Lines file read as text by mistake, commit with "
+        "--schema x:double)"
+    )
     r = prov("diff", "r1", "r2", "--signer", "alice.pub")
     assert r.exit_code == 0, r.output
     assert "Changes: none" not in r.stdout
