@@ -321,7 +321,13 @@ def load_profile(store: Store, tag: str) -> ReferenceProfile:
     info = stmt["predicate"].get("profile") or {}
     if info.get("status") != "ok":
         reason = info.get("reason", "it was committed without the profile stage")
-        raise InputError(f"version {tag} has no reference profile, so detectors cannot run against it ({reason})")
+        # a base committed before such values were refused at commit (non_finite_refusal): the way on, not only why
+        todo = (
+            f": commit {tag}'s data again with them filled or dropped, as a new version, and check against that"
+            if "null, NaN or infinite" in str(reason)
+            else ""
+        )
+        raise InputError(f"version {tag} has no reference profile, so detectors cannot run against it ({reason}){todo}")
     data = store.objects.get(info["sha256"], f"profile of {tag}")
     profile = ReferenceProfile.from_bytes(data)
     problem = profile.batch_copies_problem()

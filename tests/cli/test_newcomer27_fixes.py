@@ -235,3 +235,32 @@ def test_diff_path_of_a_missing_file_says_it_does_not_exist(prov, workdir, store
     # a file that is there still gets the words on versions given as git revisions
     r = prov("diff", "r1", "r2", "--path", "train.parquet", "--signer", "alice.pub")
     assert r.exit_code == 2 and r.stderr.startswith("Error: r1: a prov version, not a git revision"), r.stderr
+
+
+def test_a_base_committed_with_nan_before_the_refusal_gets_a_next_step(prov, workdir, store, keypair):
+    # a store from before: the profile stage then signed "no reference profile (numeric features are null, ...)"
+    from provenance import versions
+    from provenance.lineage.lineage_stage import LineageStage
+    from provenance.profiles.stage import PreparedProfile
+    from provenance.sources.interface import DatasetSpec
+
+    class OldProfileStage:  # what ProfileStage.prepare returned for such data before the refusal
+        name = "profile"
+
+        def prepare(self, job):
+            return PreparedProfile(None, b"", "numeric features are null, NaN or infinite in 2 row(s); rows: 5, 7")
+
+    t = digits_table(300)
+    pq.write_table(t, workdir / "base.parquet")
+    versions.commit(
+        store, DatasetSpec("base.parquet"), "r1", keypair.private_path, stages=[LineageStage(), OldProfileStage()]
+    )
+    pq.write_table(pa.concat_tables([t, digits_table(360).slice(300)]), workdir / "new.parquet")
+    assert _commit(prov, keypair, "new.parquet", "r2").exit_code == 0
+    r = prov("check", "r2", "--base", "r1", "--signer", "alice.pub", "--format", "json")
+    assert r.exit_code == 3, r.output
+    (rule,) = [x for x in json.loads(r.stdout)["rules"] if x["rule"] == "detectors.run"]
+    assert rule["reason"].endswith(
+        "(numeric features are null, NaN or infinite in 2 row(s); rows: 5, 7): commit r1's data again with them "
+        "filled or dropped, as a new version, and check against that"
+    ), rule["reason"]
