@@ -153,12 +153,12 @@ def diff(
                 note_unpinned(pins)
             return
         if detect:
-            from provenance.detectors.pipeline import detect_diff
+            from provenance.unscorable import detect_naming_file
 
+            assert store is not None  # --detect with --path (no store needed) was refused above
             with progress.stage("detectors", unit="steps"):
-                report.add_detector_results(
-                    detect_diff(store, base, new, report.delta, fpr=fpr, save=not no_save), flagged_only=flagged_only
-                )
+                detection = detect_naming_file(store, base, new, report.delta, fpr=fpr, save=not no_save)
+                report.add_detector_results(detection, flagged_only=flagged_only)
     as_dict = report.to_dict()
     write_output(render("diff", chosen, as_dict, medium_for(out)), out)
     if store is not None:

@@ -23,6 +23,7 @@ from provenance.gate.waivers import Waivers, judge_waivers
 from provenance.store import Store
 from provenance.trust.pins import Pins, pins_of
 from provenance.trust.roles import WAIVE, RoleKeys
+from provenance.unscorable import UnscorableRecords
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,10 +36,6 @@ if TYPE_CHECKING:
     from provenance.gate.quarantine_history import SignedQuarantine, VersionDigests
     from provenance.profiles.reference import ReferenceProfile
     from provenance.store.coverage import AuditCoverage
-
-
-class UnscorableRecords(InputError):
-    """Records of the delta the base's featuriser cannot score, named with the file they are in (exit 2)."""
 
 
 @dataclass
@@ -306,19 +303,11 @@ class GateContext:
             raise self.unscorable(exc) from exc
 
     def unscorable(self, exc: FeatureError) -> UnscorableRecords:
-        """``exc`` (records of the delta no featuriser can score) naming the file ``new`` signed, and, for null, NaN or
-        infinite values, what to do (newcomer review 27, finding 2: the check named the records, not the file)."""
-        from provenance.escaping import visible
-        from provenance.version_facts import version_dataset
+        """``exc`` (records of the delta no featuriser can score) naming the file ``new`` signed and what to do
+        (``unscorable.name_file``; newcomer review 27, finding 2: the check named the records, not the file)."""
+        from provenance.unscorable import name_file
 
-        path = visible(str(version_dataset(self.store, self.store.version(self.new)).path))
-        cause = exc.__cause__ if isinstance(exc.__cause__, FeatureError) else exc
-        todo = (
-            f"; fill or drop them in {path}, commit it again and check that version"
-            if cause.non_finite is not None
-            else ""
-        )
-        return UnscorableRecords(f"{path} ({self.new}'s data): {exc}{todo}")
+        return name_file(self.store, self.new, exc)
 
     def detection(self, names: Sequence[str], fpr: float, tight_cluster: bool = True) -> DetectionRun:
         """Run the detectors ``names`` on the delta and combine them into one verdict per

@@ -56,11 +56,12 @@ def test_nan_in_a_feature_column_names_the_record_s_row(prov, workdir, store, ke
     # v1's profile reads px20: its check meets the NaN, and names the records in row order once (newcomer review
     # 27: "...in 3 row(s); rows; records: 3, 198, 50"), the file they are in and what to do
     _both_refuse(prov, workdir, ["null, NaN or infinite in 2 row(s); records: 1003 (", "), 1042 ("])
-    r = prov("check", "v2", "--base", "v1", "--signer", "alice.pub")
-    assert "; rows;" not in r.stderr, r.stderr
     path = workdir / "v2.parquet"
-    assert r.stderr.startswith(f"Error: {path} (v2's data): new records of the delta cannot be scored: "), r.stderr
-    assert r.stderr.endswith(f"; fill or drop them in {path}, commit it again and check that version\n"), r.stderr
+    for args in (["check", "v2", "--base", "v1"], ["diff", "v1", "v2", "--detect"]):  # the same words on both
+        r = prov(*args, "--signer", "alice.pub")
+        assert "; rows;" not in r.stderr, r.stderr
+        assert r.stderr.startswith(f"Error: {path} (v2's data): new records of the delta cannot be scored: "), r.stderr
+        assert r.stderr.endswith(f"; fill or drop them in {path}, commit it again and check that version\n"), r.stderr
 
 
 def test_a_feature_dimension_that_differs_from_the_base_names_the_records(prov, workdir, store, keypair):
