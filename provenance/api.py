@@ -63,6 +63,7 @@ def commit(
     checkpoint_out: str | os.PathLike[str] | None = None,
     checkpoint_key: str | os.PathLike[str] | None = None,
     kept_log_state: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    allow_empty: bool = False,
     **read: Any,
 ) -> CommitResult:
     """Commit ``data`` as the signed version ``tag``: ``prov commit DATA --tag TAG --key KEY``.
@@ -94,6 +95,7 @@ def commit(
     written) when the audit log no longer holds one, before any work or under the write lock;
     ``result.retype_note`` why records are unattributed when a trusted signed batch signed other
     column types than this data has (cast them back, e.g. ``schema={"x": "double"}``).
+    Data with no records is ``InputError`` unless ``allow_empty=True`` (``--allow-empty``).
 
     Returns a :class:`~provenance.versions.CommitResult` (``.to_dict()`` is
     ``schemas/commit.schema.json``). Raises ``InputError`` (tag taken or malformed,
@@ -125,6 +127,7 @@ def commit(
             checkpoint_out=os.fspath(checkpoint_out) if checkpoint_out is not None else None,
             checkpoint_key=os.fspath(checkpoint_key) if checkpoint_key is not None else None,
             kept_log_state=kept_paths(kept_log_state),
+            allow_empty=allow_empty,
         )
     except InputError as exc:
         worded = _python_words(str(exc))
@@ -141,6 +144,7 @@ _PYTHON_WORDS = {
     "--no-parent-defaults": "parent_defaults=False",
     "--checkpoint-out": "checkpoint_out=",
     "--checkpoint-key": "checkpoint_key=",
+    "prov commit --allow-empty": "allow_empty=True",
 }
 
 

@@ -60,11 +60,11 @@ def diff(
             # merged, as prov check does: a review rests on no fact only the new version's commit key signs
             report = diff_versions(opened, base, new, limit=limit, signed_delta=False)
         if detect:
-            from provenance.detectors.pipeline import detect_diff
+            from provenance.unscorable import detect_naming_file
 
             with progress.stage("detectors", unit="steps"):
                 report.add_detector_results(
-                    detect_diff(opened, base, new, report.delta, fpr=fpr), flagged_only=flagged_only
+                    detect_naming_file(opened, base, new, report.delta, fpr=fpr), flagged_only=flagged_only
                 )
     return report
 
@@ -94,12 +94,12 @@ def detect(
     Raises ``InputError`` if ``base`` has no profile or the featuriser is not installed.
     """
     from provenance.delta.compare import diff_versions
-    from provenance.detectors.pipeline import detect_diff
+    from provenance.unscorable import detect_naming_file
 
     with open_store(store, pins).snapshot() as opened:  # one state of prov.db for the whole review
         report = diff_versions(opened, base, new, signed_delta=False)  # merged, as prov check does
         names = list(detectors) if detectors is not None else None
-        return detect_diff(opened, base, new, report.delta, names=names, fpr=fpr, save=save)
+        return detect_naming_file(opened, base, new, report.delta, names=names, fpr=fpr, save=save)
 
 
 def check(

@@ -170,6 +170,7 @@ def commit_on_parent(
     checkpoint_out: str | None = None,
     checkpoint_key: str | None = None,
     kept_log_state: Collection[str] = (),
+    allow_empty: bool = False,
 ) -> CommitResult:
     """``versions.commit`` with the parent's signed read options and featuriser as defaults: what ``prov
     commit`` and ``provenance.commit`` do.
@@ -218,6 +219,7 @@ def commit_on_parent(
             featurizer=carried or featurizer or versions.AUTO,
             message=message,
             kept_log=kept_log,
+            allow_empty=allow_empty,
         )
     except InputError as exc:
         explained = exc if defaults is None else chosen.explained(exc, defaults.tag, way_out)
@@ -235,7 +237,53 @@ def commit_on_parent(
     # --checkpoint-out was kept inside the commit's write (KeptLog.keeper); a failure to keep it is said first, as
     # "committed, but ...", before anything is read back from the live store (attack review 19b, F19b-3)
     result = kept_log.finish(store, dataclasses.replace(result, from_parent=from_parent))
-    return dataclasses.replace(result, retype_note=_retype_note(store, result))
+    return dataclasses.replace(
+        result, retype_note=_retype_note(store, result), features_note=_features_note(store, result)
+    )
+
+
+NUMERIC_COLUMNS = "numeric/v1:cols="  # a resolved numeric featuriser's identity, its columns after it
+
+
+def _features_note(store: Store, result: CommitResult) -> str | None:
+    """``column 'x' left the features (r1's profile read it; it is string now)``: the parent's numeric feature columns
+    this version's profile does not read, named with their type now (newcomer review 27, finding 4: a CSV column
+    read as text dropped out of detection and nothing said so); None when none did, or either side has no numeric
+    profile. Read from both versions' verified statements."""
+    from provenance.lineage.retyped import schema_flags
+    from provenance.version_facts import verified_statement
+
+    if not result.parent or not (result.featurizer or "").startswith(NUMERIC_COLUMNS):
+        return None
+    try:
+        parent = verified_statement(store, store.version(result.parent))["predicate"]
+        now = verified_statement(store, store.version(result.tag))["predicate"]
+    except InputError:  # erased after the commit's write: its --checkpoint-out says so, not this note
+        return None
+    before = str(parent.get("featurizer") or "")
+    if not before.startswith(NUMERIC_COLUMNS):
+        return None
+    kept = set(str(result.featurizer).removeprefix(NUMERIC_COLUMNS).split(","))
+    left = [c for c in before.removeprefix(NUMERIC_COLUMNS).split(",") if c and c not in kept]
+    if not left:
+        return None
+    types = (now.get("schema") or {}).get("types") or {}
+    named = ", ".join(
+        f"{name_in_sentence(c, quote_plain=True)} ({visible(types[c]) + ' now' if c in types else 'gone'})"
+        for c in left
+    )
+    one = len(left) == 1
+    still = {c: "double" for c in left if c in types}
+    way = (
+        f" (if that was not meant: fix {'its' if len(still) == 1 else 'their'} values, or, for a CSV or JSON Lines "
+        f"file read as text by mistake, commit with {schema_flags(still)})"
+        if still
+        else ""
+    )
+    return (
+        f"column{'' if one else 's'} {named} left the features {result.parent}'s profile read: no detector scores "
+        f"{'it' if one else 'them'} in this version{way}"
+    )
 
 
 def _retype_note(store: Store, result: CommitResult) -> str | None:

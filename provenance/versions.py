@@ -122,6 +122,8 @@ class CommitResult:
     # what the commit took from the parent's signed read options and featuriser (commit_defaults.commit_on_parent)
     from_parent: dict | None = None
     retype_note: str | None = None  # why records are unattributed: trusted signed batches signed other column types
+    # the parent's numeric feature columns this version's profile no longer reads, and why (newcomer review 27, #4)
+    features_note: str | None = None
     # the checkpoint written outside .prov/ (--checkpoint-out): {"path", "treeSize", "rootHash", "keyid"}
     checkpoint_out: dict | None = None
     # the first commit to sign a store id: how many logged trust entries naming no store it signs over (17b)
@@ -161,6 +163,7 @@ def commit(
     stages: Sequence[CommitStage] | None = None,
     message: str | None = None,
     kept_log: KeptLog | None = None,
+    allow_empty: bool = False,
 ) -> CommitResult:
     """Read, hash, sign and record one version with its stages; what ``prov commit`` does.
 
@@ -178,6 +181,8 @@ def commit(
     (``KeptLog.require_held``): a log cut while the data was hashed is never signed (attack review 18, F18-2);
     its ``--checkpoint-out`` is written once the write has committed, before the lock is released
     (``KeptLog.keeper``; the caller's ``KeptLog.finish`` reports it or raises its failure).
+    Data with no records is ``InputError`` naming the path unless ``allow_empty`` (``prov commit --allow-empty``):
+    an emptied file is more often a failed export than a meant version (newcomer review 27, finding 5).
 
     Cheap checks run before any data is read. Stages prepare with no lock held; the
     write lock is then taken once, for re-checks and recording only: if another commit
@@ -216,6 +221,10 @@ def commit(
 
         spec = pin_revision(spec)
     hashed = build_manifest(spec, executor=executor, sample_salt=sample_salt)
+    if not len(hashed.manifest) and not allow_empty:
+        raise InputError(
+            f"{spec.path}: no records; an empty version is committed only on purpose (prov commit --allow-empty)"
+        )
     prepared = []
     for commit_stage in stages:
         with progress.stage(STAGE_NAMES.get(type(commit_stage).__name__, type(commit_stage).__name__), unit="steps"):

@@ -8,6 +8,7 @@ import shlex
 import subprocess
 
 from provenance.errors import InputError
+from provenance.escaping import visible
 from provenance.store import Store
 
 WORKSPACE = "workspace"  # delta.sides.WORKSPACE: the working copy as a side of prov diff REV workspace --path P
@@ -36,12 +37,26 @@ def refuse_versions_as_revisions(store: Store | None, base: str, new: str, path:
     """With ``--path``: a side git does not know but the store holds as a version is refused, saying how to compare
     the working copy with it. A name that is both (a DVC project's git tag) is the git revision, as before.
 
+    A ``path`` that is not there is said so first when a side is ``workspace`` (its working copy) or such a version:
+    the command talked about DVC and git revisions where the file was simply missing (newcomer review 27, finding 8);
+    between two git revisions a path the working copy lacks may still be at them, and is read there.
+
     Raises:
         InputError: such a side (exit 2), before any data is read.
     """
     import os
 
     where = os.path.dirname(os.path.abspath(path))
+    if not os.path.lexists(path):
+        versions = [n for n in (base, new) if n != WORKSPACE and _is_version(store, n) and not _git_knows(n, where)]
+        if WORKSPACE in (base, new) or versions:
+            compare = (
+                f"; {versions[0]} is a prov version: prov diff {shlex.quote(base)} {shlex.quote(new)} compares versions "
+                "without --path"
+                if versions
+                else ""
+            )
+            raise InputError(f"{visible(str(path))}: no such file or folder (--path names the data to read){compare}")
     for name in (base, new):
         if name == WORKSPACE or not _is_version(store, name) or _git_knows(name, where):
             continue

@@ -81,6 +81,9 @@ def commit(
         help="Where hashing runs: local, local:N, or dask://HOST:PORT "
         "(default: PROV_EXECUTOR from your environment, then every local core; never a file in the checkout).",
     ),
+    allow_empty: bool = typer.Option(
+        False, "--allow-empty", help="Commit DATA even when it holds no records (refused by default, exit 2)."
+    ),
     kept: KeptLogFlags = KeptLogFlags(),  # filled by @kept_log_flags
     json_out: bool = JsonFlag,
 ) -> None:
@@ -141,6 +144,7 @@ def commit(
                 checkpoint_out=kept.checkpoint_out,
                 checkpoint_key=kept.checkpoint_key,
                 kept_log_state=kept.kept_log_state,
+                allow_empty=allow_empty,
             )
     finally:
         runner.close()
@@ -196,6 +200,8 @@ def _echo_commit(result: CommitResult, store: Store) -> None:
             echo(f"  reference profile: {result.profile['sample']} sampled records, features {features}{same}")
         else:
             echo(f"  no reference profile ({result.profile.get('reason')}); detectors cannot use it as a base")
+    if result.features_note:
+        echo(f"  {result.features_note}")
     for line in kept_log_lines(result.to_dict()):
         echo(line)
 

@@ -69,6 +69,11 @@ def demo(
         "--dir",
         help="Folder to build the demo in (an earlier demo's files there are deleted, unless any file there is not one it wrote, unchanged).",
     ),
+    fresh: bool = typer.Option(
+        False,
+        "--fresh",
+        help="Delete an earlier demo's store whatever you did in it since (a check, a version), and start afresh.",
+    ),
     json_out: bool = JsonFlag,
 ) -> None:
     """Build a store, keys and versions from real data and show every check prov makes."""
@@ -78,7 +83,7 @@ def demo(
     # worked out before the demo changes folder: argv[0] may be relative to where the user is
     prov, folder = prov_command(workdir), _folder(workdir)
     hint = activation_hint(prov)
-    facts = run_demo(directory, echo=(lambda s: None) if json_out else echo)
+    facts = run_demo(directory, echo=(lambda s: None) if json_out else echo, fresh=fresh)
     if not json_out:
         if hint:
             echo(hint)

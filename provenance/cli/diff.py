@@ -109,15 +109,16 @@ def diff(
     if path is not None:
         from provenance.extras import require_dvc
 
-        require_dvc(path, None)
-        spec = flags.spec(path)
         try:
             store = Store.open_snapshot(pins=pins)
         except InputError:
             store = None  # git revisions need no store; a store only lets us reuse manifests
         from provenance.cli._revisions import refuse_versions_as_revisions
 
+        # before DVC is asked for: prov versions, or a path that is not there, are no matter of DVC (newcomer 27, #8)
         refuse_versions_as_revisions(store, base, new, path)
+        require_dvc(path, None)
+        spec = flags.spec(path)
         tag = _version_of_path(store, path) if store is not None else None
         if store is not None and tag is not None:  # read as that version read it (newcomer review 14, finding 11)
             reading = read_as_version(store, tag, spec)
@@ -152,12 +153,12 @@ def diff(
                 note_unpinned(pins)
             return
         if detect:
-            from provenance.detectors.pipeline import detect_diff
+            from provenance.unscorable import detect_naming_file
 
+            assert store is not None  # --detect with --path (no store needed) was refused above
             with progress.stage("detectors", unit="steps"):
-                report.add_detector_results(
-                    detect_diff(store, base, new, report.delta, fpr=fpr, save=not no_save), flagged_only=flagged_only
-                )
+                detection = detect_naming_file(store, base, new, report.delta, fpr=fpr, save=not no_save)
+                report.add_detector_results(detection, flagged_only=flagged_only)
     as_dict = report.to_dict()
     write_output(render("diff", chosen, as_dict, medium_for(out)), out)
     if store is not None:

@@ -82,6 +82,9 @@ def status(
         echo(f"{where}{copy}: {parts} since {report['version']} ({report['records']} records now{some})")
     else:  # no record changed, yet the data is not the version's: say what is (newcomer review 17, F8)
         echo(f"{where}{copy}: not {report['version']}'s data ({report['records']} records): {report['same_records']}")
+    for line in report.get("schema_changes") or []:  # the cause first: a retyped column re-keys every record
+        why = " (a record's digest includes its column types)" if "changed type" in line else ""
+        echo(f"  {visible(line)}{why}")
     if report.get("none_shared"):  # unrelated records: listing them row by row says nothing more
         echo(f"  {report['none_shared']}")
         _data_of_lines(report, data)

@@ -76,7 +76,8 @@ def not_bridgeable(base: dict, new: dict) -> str | None:
         return f"column {gone[0]!r} removed (the base's values are not in its manifest)"
     for column in sorted(old.keys() & now.keys()):
         if old[column] != now[column] and not (old[column] in NUMERIC and now[column] in NUMERIC):
-            return f"column {column!r} retyped {now[column]} -> {old[column]}, which is not a numeric cast"
+            # old -> new, as every schema line says it (newcomer review 27, finding 4: this one alone said new -> old)
+            return f"column {column!r} changed type: {old[column]} -> {now[column]}, which is not a numeric cast"
     return None
 
 

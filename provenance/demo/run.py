@@ -31,7 +31,7 @@ STEPS: tuple[Step, ...] = (
 """The demo, in order; each step builds on the store the steps before it left."""
 
 
-def prepare(workdir: Path) -> Path:
+def prepare(workdir: Path, fresh: bool = False) -> Path:
     """Create ``workdir`` (empty but for the marker), deleting an earlier demo there.
 
     prov deletes only files it wrote: the marker lists each file the demo wrote, its store
@@ -40,7 +40,9 @@ def prepare(workdir: Path) -> Path:
     deleted) when any file there is not listed, is not the bytes the demo wrote (a version,
     waiver or detector run the user added to the demo's store changes ``.prov/prov.db``), or
     is a link, and when the marker has no list (a demo that did not finish, or a marker
-    someone else wrote): attack review 9b, M9b-1.
+    someone else wrote): attack review 9b, M9b-1. ``fresh`` (``prov demo --fresh``) deletes the demo's store whatever
+    it holds: what a user did in it after the demo (the README's ``prov check rc1 --base r1`` saves a detector run
+    there, and the rerun refused it, newcomer review 27, finding 7); files outside ``.prov/`` are checked as ever.
 
     Raises:
         InputError: ``workdir`` exists, is not empty and was not made by ``prov demo``, or holds
@@ -49,7 +51,7 @@ def prepare(workdir: Path) -> Path:
     if workdir.exists() and any(workdir.iterdir()):
         if not (workdir / MARKER).exists():
             raise InputError(f"{workdir}: folder exists and is not a previous prov demo; choose another --dir")
-        _delete_own_files(workdir, _listed(workdir))
+        _delete_own_files(workdir, _listed(workdir), fresh)
     workdir.mkdir(parents=True, exist_ok=True)  # an empty folder the user made is fine
     (workdir / MARKER).write_text("made by prov demo\n")
     return workdir
@@ -61,17 +63,21 @@ _KEEP = (
 )
 
 
-def _delete_own_files(workdir: Path, written: dict[str, str] | None) -> None:
+def _delete_own_files(workdir: Path, written: dict[str, str] | None, fresh: bool = False) -> None:
     """Delete the files ``written`` lists (path -> SHA-256) and the folders they leave empty, after checking
-    that every file below ``workdir`` is one of them, unchanged; else ``InputError``, nothing deleted."""
+    that every file below ``workdir`` is one of them, unchanged; else ``InputError``, nothing deleted. With
+    ``fresh``, every file in the store the demo made (``.prov/``, listed as the demo's) is deleted unchecked."""
     if written is None:
         raise InputError(
             f"{workdir}: a prov demo that did not finish (its {MARKER} lists no files), so prov cannot tell "
             f"its files from yours; {_KEEP}"
         )
     found = _files(workdir)
+    own_store = fresh and any(rel.startswith(".prov/") for rel in written)  # the demo made this store
     for rel in found:
         path = workdir / rel
+        if own_store and rel.startswith(".prov/"):
+            continue  # deleted whatever it holds: --fresh
         problem = None
         if path.is_symlink() or not path.is_file():
             problem = "is a link or not a regular file, which prov demo never writes"
@@ -82,7 +88,9 @@ def _delete_own_files(workdir: Path, written: dict[str, str] | None) -> None:
         if problem and rel.startswith(".prov/"):  # the user's work in the demo's store: say so in those words
             raise InputError(
                 f"{workdir / '.prov'}: the demo's store holds work done after the demo ({rel}: {problem}; "
-                f"a version, waiver or detector run changes it); {_KEEP}"
+                "a version, waiver or detector run changes it, and prov check saves a detector run); prov demo deletes "
+                "only files it wrote, unchanged: prov demo --fresh deletes that store with the demo's files and starts "
+                "afresh, or choose another --dir"
             )
         if problem:
             raise InputError(f"{path}: {problem}; {_KEEP}")
@@ -146,7 +154,7 @@ def _cpu_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def run_demo(workdir: Path, echo: Callable[[str], None] = print) -> dict:
+def run_demo(workdir: Path, echo: Callable[[str], None] = print, fresh: bool = False) -> dict:
     """Run every step in ``workdir`` (recreated) and return the facts they showed, plus ``workdir``, ``seconds``
     (wall clock) and ``cpu_seconds`` (CPU time, user + system, of this process and
     the worker processes it waited for).
@@ -159,7 +167,7 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print) -> dict:
     cwd = os.getcwd()
     workdir = Path(workdir).resolve()
     os.chdir(workdir.parent if workdir.parent.is_dir() else "/")  # the folder may be replaced, cwd included
-    workdir = prepare(workdir)
+    workdir = prepare(workdir, fresh)
     facts: dict = {"workdir": str(workdir)}
     os.chdir(workdir)
     try:

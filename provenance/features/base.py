@@ -24,11 +24,14 @@ class FeatureError(InputError):
     """Features cannot be computed for some records, or do not fit the reference.
 
     ``records`` names the offending records (row indexes, file names or digests) so a
-    user can go and fix exactly those.
+    user can go and fix exactly those. ``non_finite`` is set when their values are null, NaN or
+    infinite: the feature columns holding them (empty when not known, a plug-in's output), so a commit
+    can refuse such data where it enters, naming the file (newcomer review 27, finding 2).
     """
 
-    def __init__(self, message: str, records: Sequence[Any] = ()):
+    def __init__(self, message: str, records: Sequence[Any] = (), non_finite: Sequence[str] | None = None):
         self.records = list(records)
+        self.non_finite = tuple(non_finite) if non_finite is not None else None
         self.problem = message  # without the records, for a caller that names them better
         if self.records:
             shown = ", ".join(str(r) for r in self.records[:_NAMED_IN_MESSAGE])
@@ -108,6 +111,7 @@ def finite_matrix(values: Any, what: str, record_names: Sequence[Any] | None = N
         raise FeatureError(
             f"{what} produced NaN or infinite features for {bad_rows.size} record(s)",
             [names[i] for i in bad_rows.tolist()],
+            non_finite=(),
         )
     return matrix
 

@@ -124,6 +124,7 @@ class NumericFeaturizer(Featurizer):
 
         matrix = np.empty((records.num_rows, len(columns)), dtype=np.float32)
         bad_rows: set[int] = set()
+        bad_columns: list[str] = []
         for j, column_name in enumerate(columns):
             column = records.column(column_name)
             if isinstance(column, pa.ChunkedArray):
@@ -133,10 +134,13 @@ class NumericFeaturizer(Featurizer):
             # unsafe: a uint64 past 2^53 becomes the nearest float (features are float32 anyway)
             values = pc.cast(column, pa.float64(), safe=False).fill_null(0.0).to_numpy(zero_copy_only=False)
             matrix[:, j] = values
+            if nulls.any() or not np.isfinite(matrix[:, j]).all():
+                bad_columns.append(column_name)
         bad_rows.update(np.flatnonzero(~np.isfinite(matrix).all(axis=1)).tolist())
         if bad_rows:
             raise FeatureError(
                 f"numeric features are null, NaN or infinite in {len(bad_rows)} row(s); rows",
                 sorted(bad_rows),
+                non_finite=bad_columns,
             )
         return finite_matrix(matrix, resolved.name)

@@ -23,6 +23,7 @@ from provenance.gate.waivers import Waivers, judge_waivers
 from provenance.store import Store
 from provenance.trust.pins import Pins, pins_of
 from provenance.trust.roles import WAIVE, RoleKeys
+from provenance.unscorable import UnscorableRecords
 
 if TYPE_CHECKING:
     import numpy as np
@@ -296,7 +297,17 @@ class GateContext:
         kind = schema.get("kind", new_row["kind"])
         spec = version_dataset(self.store, new_row)
         records = read_records(spec, kind, rows.locators, rows.digests, schema.get("columns", []))
-        return featurize_delta(profile, kind, records, rows)
+        try:
+            return featurize_delta(profile, kind, records, rows)
+        except FeatureError as exc:
+            raise self.unscorable(exc) from exc
+
+    def unscorable(self, exc: FeatureError) -> UnscorableRecords:
+        """``exc`` (records of the delta no featuriser can score) naming the file ``new`` signed and what to do
+        (``unscorable.name_file``; newcomer review 27, finding 2: the check named the records, not the file)."""
+        from provenance.unscorable import name_file
+
+        return name_file(self.store, self.new, exc)
 
     def detection(self, names: Sequence[str], fpr: float, tight_cluster: bool = True) -> DetectionRun:
         """Run the detectors ``names`` on the delta and combine them into one verdict per
@@ -336,8 +347,12 @@ class GateContext:
                 features=features,
                 tight_cluster=tight_cluster,
             )
-        except FeatureError:
-            raise  # records that cannot be featurised are bad input (exit 2, naming them), not "could not evaluate"
+        except UnscorableRecords:
+            raise
+        except (
+            FeatureError
+        ) as exc:  # records that cannot be featurised are bad input (exit 2), not "could not evaluate"
+            raise self.unscorable(exc) from exc
         except (InputError, VerificationError) as exc:
             run.failure = exc
         self.detection_run = run

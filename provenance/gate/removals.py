@@ -7,6 +7,10 @@ rule counts, per class, the base's unsigned records that the candidate lacks and
 signed ``prov quarantine`` in its history removed, against the class's unsigned records in
 the base: the base's signed manifest and lineage (re-hashed against its signature), the
 candidate's lineage and the verifier's trusted signed batches, never a row.
+
+A candidate that holds no records while its base held some blocks whatever the mode (but ``"off"``),
+signed or not, quarantined or not: an empty training set is never a release (newcomer review 27,
+finding 5; ``prov commit`` refuses empty data without ``--allow-empty``).
 """
 
 from __future__ import annotations
@@ -63,7 +67,11 @@ class MaxUnsignedRemovedRate(ModeRule):
     )
 
     def check(self, ctx: GateContext) -> RuleResult:
-        """Pass, or warn (block) naming each class over the rate, its counts and the first removed records."""
+        """Pass, or warn (block) naming each class over the rate, its counts and the first removed records;
+        block when the candidate removed every record of the base."""
+        summary = ctx.report["summary"]
+        if not summary["records_new"] and summary["records_base"]:
+            return self.emptied(ctx, summary["records_base"])
         removed, base = unsigned_removed(ctx)
         if self.over(removed, base):  # only then is it worth recomputing what signed quarantines removed
             removed, base = not_deliberate(ctx, removed, base)
@@ -100,6 +108,17 @@ class MaxUnsignedRemovedRate(ModeRule):
         count = sum(counts[c] for c in offenders)
         status: Status = "block" if self.mode == "block" else "warn"
         return RuleResult(self.key, status, why, records, count, expected=expected)
+
+    def emptied(self, ctx: GateContext, records: int) -> RuleResult:
+        """Block: ``ctx.new`` holds none of the base's ``records`` records (the check's verified manifests say so)."""
+        why = (
+            f"{ctx.new} holds no records: every one of {ctx.base}'s {records} records was removed, so there is "
+            "nothing to train on; an empty version is never released, whatever [removals] unsigned_removed says "
+            '(but "off")'
+        )
+        statistic = {"test": "emptied", "emptied": True, "records_base": records, "records_new": 0}
+        expected = f"at most {100 * self.rate:g}% per class"
+        return RuleResult(self.key, "block", why, [], records, statistic=statistic, expected=expected)
 
     def over(self, removed: pa.Table, base: dict[str, int]) -> list[str]:
         """Classes whose removed unsigned records reach the floor and exceed the rate, most removed first."""

@@ -26,7 +26,7 @@ def retyped_batches(store: Store, schema: dict, shown: int = 3) -> str | None:
     now = schema.get("types")
     if not now:
         return None
-    differing: list[tuple[str, dict, bool, list[str]]] = []
+    differing: list[tuple[str, dict, dict[str, str], list[str]]] = []
     for batch, _source, signed, envelope, _manifest in registered_batches(store):
         if not signed:
             continue
@@ -36,7 +36,7 @@ def retyped_batches(store: Store, schema: dict, shown: int = 3) -> str | None:
         if judged.statement is None or schema_problem(signed_schema) is not None or not signed_schema.get("types"):
             continue
         old = signed_schema["types"]
-        retyped = any(c in now and now[c] != t for c, t in old.items())
+        retyped = {c: t for c, t in sorted(old.items()) if c in now and now[c] != t}
         if retyped or (old.keys() < now.keys()):  # a cast, or a column added to the batch's: not another dataset
             added = sorted(set(now) - set(old))
             differing.append((batch, column_delta(old, now), retyped, added))
@@ -44,7 +44,10 @@ def retyped_batches(store: Store, schema: dict, shown: int = 3) -> str | None:
         return None
     batch, changes, retyped, added = differing[0]
     others = f" (and {len(differing) - 1} more signed batches)" if len(differing) > 1 else ""
-    ways = ["keep the signed types (cast the columns back before committing)"] if retyped else []
+    ways = []
+    if retyped:
+        flags = schema_flags(retyped)
+        ways.append(f"keep the signed types (commit a CSV or JSON Lines file with {flags}, or cast the columns back)")
     if added:  # newcomer review 24: "cast the columns back" is no way on for a column the batch does not have
         ways.append(added_columns_way(added))
     return (
@@ -52,6 +55,20 @@ def retyped_batches(store: Store, schema: dict, shown: int = 3) -> str | None:
         f"({'; '.join(grouped_schema_changes(changes, shown))}, from the batch to this data), and a record's "
         f"digest includes its column names and types, so those records match no signed batch: {'; '.join(ways)}"
     )
+
+
+MAX_SCHEMA_FLAGS = 8  # more columns than this are named as one COLUMN:TYPE pattern with an example
+
+
+def schema_flags(types: dict[str, str]) -> str:
+    """``--schema x:double --schema y:int64``: the exact flags that read each column as ``types`` gives it (newcomer
+    review 27, finding 6: the note said only ``--schema COL:TYPE``), each word pasteable (``escaping.shell_word``:
+    a column's name is whatever the data's writer chose); past ``MAX_SCHEMA_FLAGS`` columns, ``--schema COLUMN:TYPE
+    for each of the 64 columns (--schema px00:double ...)``."""
+    flags = [f"--schema {shell_word(f'{c}:{t}')}" for c, t in sorted(types.items())]
+    if len(flags) <= MAX_SCHEMA_FLAGS:
+        return " ".join(flags)
+    return f"--schema COLUMN:TYPE for each of the {len(flags)} columns ({flags[0]} ...)"
 
 
 def added_column_flags(added: list[str]) -> list[str]:

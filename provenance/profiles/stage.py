@@ -12,6 +12,7 @@ fails with that reason instead of passing.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ import pyarrow as pa
 
 from provenance.encoding import table_digest_blob
 from provenance.errors import InputError, VerificationError
-from provenance.escaping import visible
+from provenance.escaping import name_in_sentence, shell_word, visible
 from provenance.features.base import FeatureError
 from provenance.features.registry import FeaturizerSpec, build
 from provenance.manifest import Manifest
@@ -145,8 +146,35 @@ def _named(exc: FeatureError, locators: list) -> FeatureError:
     table's NaN in its row 7 was "rows: 218", the sample being in salted order). Escaped (``escaping.visible``):
     whoever writes the data folder names its files, and a newline in one started a line of its own (A25b-5)."""
     if exc.records and all(isinstance(r, int) and 0 <= r < len(locators) for r in exc.records):
-        return FeatureError(exc.problem, [visible(str(locators[r])) for r in exc.records])
+        return FeatureError(exc.problem, [visible(str(locators[r])) for r in exc.records], exc.non_finite)
     return exc
+
+
+def non_finite_refusal(exc: FeatureError, path: str) -> InputError:
+    """The commit's refusal of data whose feature values are null, NaN or infinite (``exc.non_finite``): exit 2
+    naming ``path``, the columns, the records and what to do. Committed, such a version had no reference profile
+    and the next ``prov check`` against it could not be evaluated (exit 3, no next step: newcomer review 27,
+    finding 2). The profile reads a sample (up to 2,000 records a class, 8,000 in all): a value outside it is met
+    by ``prov check`` of a version that adds it, exit 2 naming the file and the records there."""
+    from provenance.changes import natural_key
+    from provenance.features.numeric import DEFAULT_EXCLUDED
+
+    columns = [name_in_sentence(c) for c in exc.non_finite or ()]
+    where = f" in column{'s' if len(columns) > 1 else ''} {', '.join(columns)}" if columns else ""
+    named = sorted((str(r) for r in exc.records), key=natural_key)  # in the data's order: row 5 before row 7
+    more = f" (and {len(named) - 10} more)" if len(named) > 10 else ""
+    rows = "rows " if all(n.isdigit() for n in named) else ""  # a folder's locators say file#row themselves
+    leave_out = ""
+    if columns:
+        excluded = json.dumps([*DEFAULT_EXCLUDED, *(exc.non_finite or ())], separators=(",", ":"))
+        leave_out = (
+            f", or leave {'them' if len(columns) > 1 else 'it'} out of the features "
+            f"(--featurizer numeric --featurizer-option {shell_word('exclude=' + excluded)})"
+        )
+    return InputError(
+        f"{visible(str(path))}: feature values null, NaN or infinite{where} in {len(named)} record(s) ({rows}{', '.join(named[:10])}{more}): "
+        f"no detector can score them; fill or drop them and commit again{leave_out}"
+    )
 
 
 def _not_an_image(exc: FeatureError, requested: FeaturizerSpec, locator: str) -> FeatureError:
@@ -219,7 +247,11 @@ class ProfileStage:
                 hashed.sample,
                 job.sample_salt,
             )
-        except (FeatureError, InputError) as exc:
+        except FeatureError as exc:
+            if exc.non_finite is not None:  # values no detector can score: refused where they enter
+                raise non_finite_refusal(exc, job.spec.path) from exc
+            return PreparedProfile(None, b"", str(exc))
+        except InputError as exc:
             return PreparedProfile(None, b"", str(exc))
         salt = (job.sample_salt, job.sample_salt_signature, job.sample_salt_parent, job.sample_salt_nonce)
         return PreparedProfile(profile, profile.to_bytes(), None, *salt)
@@ -289,7 +321,13 @@ def load_profile(store: Store, tag: str) -> ReferenceProfile:
     info = stmt["predicate"].get("profile") or {}
     if info.get("status") != "ok":
         reason = info.get("reason", "it was committed without the profile stage")
-        raise InputError(f"version {tag} has no reference profile, so detectors cannot run against it ({reason})")
+        # a base committed before such values were refused at commit (non_finite_refusal): the way on, not only why
+        todo = (
+            f": commit {tag}'s data again with them filled or dropped, as a new version, and check against that"
+            if "null, NaN or infinite" in str(reason)
+            else ""
+        )
+        raise InputError(f"version {tag} has no reference profile, so detectors cannot run against it ({reason}){todo}")
     data = store.objects.get(info["sha256"], f"profile of {tag}")
     profile = ReferenceProfile.from_bytes(data)
     problem = profile.batch_copies_problem()

@@ -118,7 +118,7 @@ def _steps(rule: dict, report: dict) -> list[Step]:
         retype += [
             Step(
                 f"a schema change re-keyed {rekeyed} base records: re-commit the base with the new types",
-                f"prov commit BASEDATA --tag B2 --parent {base} --schema COLUMN:TYPE {KEY}",
+                f"prov commit BASEDATA --tag B2 --parent {base} {_new_types(report)} {KEY}",
                 f" and check against it (to attest against B2, commit {v}'s data again with --parent B2)",
             ),
             Step("or keep the signed types: cast the columns back and commit the data again"),
@@ -181,6 +181,13 @@ def _steps(rule: dict, report: dict) -> list[Step]:
             Step("review the relabels", f"prov diff {base} {v}"),
             Step(f"relabels made on purpose: raise [relabels] {name.split('.', 1)[1]} {POLICY}"),
         ]
+    if name.startswith("removals.") and (rule.get("statistic") or {}).get("emptied"):  # newcomer review 27, #5
+        return [
+            Step(
+                "restore the data (an empty file is more often a failed export than a meant version), commit it again",
+                f"prov commit DATA --tag {NEW} --parent {base} {KEY}",
+            )
+        ]
     if name.startswith("removals."):
         return [Step(f'a removal made on purpose: [removals] unsigned_removed = "warn" {POLICY}')]
     if name == "integrity.verify_data":
@@ -230,6 +237,17 @@ def _steps(rule: dict, report: dict) -> list[Step]:
             Step("see what does not verify", f"prov verify {v}", "; pin the keys that signed it (--signer KEY.pub)")
         ]
     return []
+
+
+def _new_types(report: dict) -> str:
+    """``--schema x:string --schema y:double``: the flags that read the base's data with the candidate's types for
+    each column the schema change retyped (``summary.schema_delta.retyped``, old and new type); ``--schema
+    COLUMN:TYPE`` when none is known or there are many (newcomer review 27, finding 6: give the exact flags)."""
+    from provenance.lineage.retyped import MAX_SCHEMA_FLAGS, schema_flags
+
+    retyped = ((report.get("summary") or {}).get("schema_delta") or {}).get("retyped") or {}
+    new = {str(c): str(t[1]) for c, t in retyped.items() if isinstance(t, list) and len(t) == 2 and t[1]}
+    return schema_flags(new) if 0 < len(new) <= MAX_SCHEMA_FLAGS else "--schema COLUMN:TYPE"
 
 
 def _conflict_steps(rule: dict, v: str, base: str) -> list[Step]:

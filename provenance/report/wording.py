@@ -40,12 +40,19 @@ def base_to_new(base: int, new: int) -> str:
 
 def change_counts(summary: dict) -> list[str]:
     """The diff summary's nonzero counts as the one-line ``Changes:`` parts: ``60 added``, ``1 duplicate copy
-    added``, ``700 unchanged`` (a label's leading ``records`` dropped; newcomer review 17, F10)."""
-    return [
+    added``, ``700 unchanged`` (a label's leading ``records`` dropped; newcomer review 17, F10), and before the
+    unchanged ones the records a schema change re-keyed (``120 re-keyed by the schema change``: a retyped column
+    changes every digest, and a diff of such versions said "Changes: none"; newcomer review 27, finding 4)."""
+    parts = [
         f"{summary[key]} {(ONE_OF.get(key, label) if summary[key] == 1 else label).removeprefix('records ')}"
         for key, label in SUMMARY_ROWS
-        if summary.get(key)
+        if summary.get(key) and key != "unchanged"
     ]
+    if summary.get("rekeyed"):
+        parts.append(f"{summary['rekeyed']} re-keyed by the schema change")
+    if summary.get("unchanged"):
+        parts.append(f"{summary['unchanged']} unchanged")
+    return parts
 
 
 DECISION = {

@@ -142,7 +142,7 @@ def test_a_bad_anchor_in_the_policy_is_exit_2_naming_the_file(prov, chain, tmp_p
 
 
 def test_an_empty_oldest_version_is_skipped_and_the_ratchet_still_blocks(prov, workdir, store, keypair):
-    commit(prov, "pilot", slice(0, 0), keypair.private_path)
+    commit(prov, "pilot", slice(0, 0), keypair.private_path, "--allow-empty")  # refused without it (newcomer 27)
     base, batch = spam7_table(slice(0, 2000)), spam7_table(slice(2000, 2400))
     accepted = pa.concat_tables([base, batch, base.take(r22b.flood_under_quantiles(base, batch, total=True))])
     nxt = spam7_table(slice(2400, 2800))

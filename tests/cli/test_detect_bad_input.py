@@ -40,11 +40,28 @@ def test_nan_in_a_feature_column_names_the_record_s_row(prov, workdir, store, ke
     px = t.column("px20").cast(pa.float64()).to_pylist()
     px[1042] = px[1003] = float("nan")
     pq.write_table(t.set_column(t.schema.get_field_index("px20"), "px20", pa.array(px)), workdir / "v2.parquet")
-    _commit(prov, keypair, "v2.parquet", "v2")
-    # one list, introduced once, in row order (newcomer review 27: "...in 3 row(s); rows; records: 3, 198, 50")
+    # refused where it enters (newcomer review 27, finding 2): the commit names the file, column and rows, and the
+    # flags that leave the column out of the features
+    before = store_fingerprint(workdir / ".prov")
+    r = prov("commit", "v2.parquet", "--tag", "v2", "--key", keypair.private_path, "--signer", keypair.public_path)
+    assert r.exit_code == 2, r.output
+    assert r.stderr == (
+        "Error: v2.parquet: feature values null, NaN or infinite in column px20 in 2 record(s) (rows 1003, 1042): "
+        "no detector can score them; fill or drop them and commit again, or leave it out of the features "
+        """(--featurizer numeric --featurizer-option 'exclude=["label","source","id","px20"]')\n"""
+    )
+    assert store_fingerprint(workdir / ".prov") == before
+    exclude = '["label","source","id","px20"]'
+    _commit(prov, keypair, "v2.parquet", "v2", "--featurizer", "numeric", "--featurizer-option", f"exclude={exclude}")
+    # v1's profile reads px20: its check meets the NaN, and names the records in row order once (newcomer review
+    # 27: "...in 3 row(s); rows; records: 3, 198, 50"), the file they are in and what to do
     _both_refuse(prov, workdir, ["null, NaN or infinite in 2 row(s); records: 1003 (", "), 1042 ("])
-    r = prov("check", "v2", "--base", "v1", "--signer", "alice.pub")
-    assert "; rows;" not in r.stderr, r.stderr
+    path = workdir / "v2.parquet"
+    for args in (["check", "v2", "--base", "v1"], ["diff", "v1", "v2", "--detect"]):  # the same words on both
+        r = prov(*args, "--signer", "alice.pub")
+        assert "; rows;" not in r.stderr, r.stderr
+        assert r.stderr.startswith(f"Error: {path} (v2's data): new records of the delta cannot be scored: "), r.stderr
+        assert r.stderr.endswith(f"; fill or drop them in {path}, commit it again and check that version\n"), r.stderr
 
 
 def test_a_feature_dimension_that_differs_from_the_base_names_the_records(prov, workdir, store, keypair):

@@ -1,0 +1,49 @@
+"""Records of a delta the base's featuriser cannot score, named with the file they are in.
+
+``detectors.pipeline.featurize_delta`` names such records by row (or path) and digest; ``prov check`` and ``prov diff
+--detect`` then said which records but not which file, nor what to do (newcomer review 27, finding 2). Both go
+through :func:`detect_naming_file` (the check through :func:`name_file`), so the words are the same on both.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from provenance.errors import InputError
+from provenance.features.base import FeatureError
+
+if TYPE_CHECKING:
+    from provenance.detectors.pipeline import Detection
+    from provenance.store.store import Store
+
+
+class UnscorableRecords(InputError):
+    """Records of the delta the base's featuriser cannot score, named with the file they are in (exit 2)."""
+
+
+def name_file(store: Store, new: str, exc: FeatureError) -> UnscorableRecords:
+    """``exc`` naming the file version ``new`` signed, and, for null, NaN or infinite values (``non_finite`` on the
+    featuriser's error), what to do: ``/data/t.parquet (v2's data): new records of the delta cannot be scored: ...;
+    fill or drop them in /data/t.parquet, commit it again and check that version``."""
+    from provenance.escaping import visible
+    from provenance.version_facts import version_dataset
+
+    path = visible(str(version_dataset(store, store.version(new)).path))
+    cause = exc.__cause__ if isinstance(exc.__cause__, FeatureError) else exc
+    todo = (
+        f"; fill or drop them in {path}, commit it again and check that version" if cause.non_finite is not None else ""
+    )
+    return UnscorableRecords(f"{path} ({new}'s data): {exc}{todo}")
+
+
+def detect_naming_file(store: Store, base: str, new: str, delta: dict, **options: Any) -> Detection:
+    """``detectors.pipeline.detect_diff`` (its ``options`` passed on), a ``FeatureError`` naming the file
+    (:func:`name_file`)."""
+    from provenance.detectors.pipeline import detect_diff
+
+    try:
+        return detect_diff(store, base, new, delta, **options)
+    except UnscorableRecords:
+        raise
+    except FeatureError as exc:
+        raise name_file(store, new, exc) from exc
