@@ -48,8 +48,17 @@ def audit_line(cov: dict) -> str:
         runs = f"{len(pending)} detector run" + ("s" if len(pending) != 1 else "")
         them = "it" if len(pending) == 1 else "them"
         return f"audit log: {runs} since {cov['by']} (unsigned; nothing relies on {them}){keys_note}"
-    where = f"after {cov['by']}" if cov["by"] else "nothing in the log is signed"
+    # a version entry at or below the signed head that no commit key's head vouches for (A27d-4, session 28) is
+    # pending too, but not "after" that head
+    unvouched = [e for e in pending if e["seq"] <= cov.get("signed", 0)]
+    after = [e for e in pending if e["seq"] > cov.get("signed", 0)]
+    parts = []
+    if unvouched:
+        parts.append(f"{_pending_kinds(unvouched)} under {cov['by']} that no commit key vouches for")
+    if after:
+        where = f"after {cov['by']}" if cov["by"] else "nothing in the log is signed"
+        parts.append(f"{where}: {_pending_kinds(after)}")
     return (
-        f"audit log: {len(pending)} of {n} entries pending ({where}: {_pending_kinds(pending)}; "
+        f"audit log: {len(pending)} of {n} entries pending ({'; '.join(parts)}; "
         f"not relied on until a checkpoint or version signs them){keys_note}"
     )

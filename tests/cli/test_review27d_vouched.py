@@ -63,6 +63,9 @@ def test_audit_verify_and_show_name_the_entry_commit_refuses_as_pending(prov, wo
     assert v3_entry[0] in [{k: e[k] for k in v3_entry[0]} for e in show["audit"]["pending"]], show["audit"]
     text = prov("audit", "verify", env=env).stdout
     assert "1 version entry PENDING under checkpoint" in text and f"#{v3_entry[0]['seq']} " in text, text
+    line = [ln for ln in prov("show", "v3", env=env).stdout.splitlines() if "audit log:" in ln]
+    assert line and "1 commit entry under checkpoint" in line[0], line  # not "after" the head it is under
+    assert "that no commit key vouches for" in line[0], line
 
 
 def test_held_an_unpinned_commit_is_refused_before_the_stores_own_keys_vouch(prov, workdir):
