@@ -328,39 +328,70 @@ def test_a_big_endian_column_gives_the_same_bytes_on_every_path():
     assert fastsha.sha256_columns(b"", fields) == python
 
 
+def _build_from(commit: str, tmp_path: Path) -> Path:
+    """provenance._fastsha compiled from ``commit``'s fastsha.c into ``tmp_path`` (skips where it cannot be)."""
+    if not (REPO / ".git").exists():
+        pytest.skip("no git checkout")
+    source = subprocess.run(
+        ["git", "-C", str(REPO), "show", f"{commit}:provenance/_native/fastsha.c"], capture_output=True, check=False
+    )
+    if source.returncode:
+        pytest.skip(f"{commit}'s source is not in this checkout")
+    (tmp_path / f"fastsha_{commit}.c").write_bytes(source.stdout)
+    try:
+        return native_build.compile_extension(
+            "_fastsha", tmp_path / f"fastsha_{commit}.c", ["-O2"], libraries=["crypto"], target_dir=tmp_path
+        )
+    except (subprocess.CalledProcessError, FileNotFoundError, OSError):
+        pytest.skip("no C compiler with OpenSSL headers")
+
+
+_PRELOAD = (
+    "import importlib.util,sys\n"
+    "spec=importlib.util.spec_from_file_location('provenance._fastsha',sys.argv[1])\n"
+    "m=importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+    "import provenance\n"
+    "sys.modules['provenance._fastsha']=m; provenance._fastsha=m\n"
+)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A28b-2 (low): perf28's second commit (97755c1) gave sha256_fixed a fourth argument (portable) without "
+    "raising FASTSHA_API past 3, which its first commit (827c558) had already set: a build from 827c558 says API 3, "
+    "is taken as current, and every sha256_fixed call (the profile sample's keys in every commit, "
+    "profiles/sample.py) raises TypeError: prov commit exits 3 where a stale build should be set aside with "
+    "'reinstall'. No wrong bytes (it fails closed), and only a build of perf28's intermediate state has it. Fix: "
+    "FASTSHA_API 4 and _API = 4 (the API's rule: raised whenever a function's arguments change).",
+)
+def test_a_build_of_perf28s_first_commit_is_set_aside_or_works(tmp_path, workdir):
+    built = _build_from("827c558", tmp_path)
+    pq.write_table(_odd_table(50, 0).append_column("label", pa.array(np.arange(50) % 3, pa.int64())), "t.parquet")
+    script = _PRELOAD + "sys.argv=['prov']+sys.argv[2:]\nfrom provenance.cli import main\nsys.exit(main())\n"
+    env = {k: v for k, v in os.environ.items() if k != "PROV_NO_FASTSHA"}
+    for args in (["init"], ["keys", "generate", "m"], ["-q", "commit", "t.parquet", "--tag", "v1", "--key", "m.key"]):
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(built), *args], capture_output=True, text=True, env=env
+        )
+        assert done.returncode == 0, (args, done.stderr[-2000:])
+
+
 def test_a_stale_api_2_build_is_never_used(tmp_path):
     # the extension built from main's fastsha.c (FASTSHA_API 2: sha256_fixed and sha256_columns take no portable
     # argument) is found where provenance._fastsha is imported: prov says it is stale, hashes through hashlib, and
     # gives hashlib's bytes
-    if not (REPO / ".git").exists():
-        pytest.skip("no git checkout")
-    source = subprocess.run(
-        ["git", "-C", str(REPO), "show", "93c040f:provenance/_native/fastsha.c"], capture_output=True, check=False
-    )
-    if source.returncode or b"FASTSHA_API 2" not in source.stdout:
-        pytest.skip("main's API-2 source is not in this checkout")
-    (tmp_path / "fastsha_api2.c").write_bytes(source.stdout)
-    try:
-        built = native_build.compile_extension(
-            "_fastsha", tmp_path / "fastsha_api2.c", ["-O2"], libraries=["crypto"], target_dir=tmp_path
-        )
-    except (subprocess.CalledProcessError, FileNotFoundError, OSError):
-        pytest.skip("no C compiler with OpenSSL headers")
-    script = (
-        "import importlib.util,sys,hashlib,numpy as np\n"
-        f"spec=importlib.util.spec_from_file_location('provenance._fastsha',{str(built)!r})\n"
-        "m=importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
-        "import provenance\n"
-        "sys.modules['provenance._fastsha']=m; provenance._fastsha=m\n"
-        "assert m.API==2, m.API\n"
+    built = _build_from("93c040f", tmp_path)
+    script = _PRELOAD + (
+        "import hashlib, numpy as np\n"
+        "assert m.API == 2, m.API\n"
         "from provenance import fastsha\n"
         "print(fastsha.available()); print(fastsha.path_description())\n"
-        "x=np.arange(30,dtype=np.uint8).reshape(3,10)\n"
-        "ok=fastsha.sha256_fixed(b'p',x)==b''.join(hashlib.sha256(b'p'+r.tobytes()).digest() for r in x)\n"
-        "print(ok)\n"
+        "x = np.arange(30, dtype=np.uint8).reshape(3, 10)\n"
+        "print(fastsha.sha256_fixed(b'p', x) == b''.join(hashlib.sha256(b'p' + r.tobytes()).digest() for r in x))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PROV_NO_FASTSHA"}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    done = subprocess.run([sys.executable, "-c", script, str(built)], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
     available, description, same = done.stdout.splitlines()
     assert available == "False"
     assert "stale" in description
