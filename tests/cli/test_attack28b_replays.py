@@ -152,9 +152,13 @@ def test_a_written_parquet_tables_row_digests_are_the_same_on_every_path(tmp_pat
     for n in (0, 1, 2, 3, 129, 257):
         for name_pad in (0, 1, 9, 30, 31, 60):
             path = tmp_path / f"t{n}_{name_pad}.parquet"
-            pq.write_table(_odd_table(n, name_pad), path)
+            table = _odd_table(n, name_pad)
+            if name_pad == 60:  # a uint64 past int64's range: the row joined per row (sha256_rows), not the columns
+                big = pa.array(np.resize(np.array([2**64 - 1, 2**63], dtype=np.uint64), n), pa.uint64())
+                table = table.set_column(table.schema.get_field_index("u64"), "u64", big)
+            pq.write_table(table, path)
             table = pq.read_table(path)
-            for encoding in (ROW_ENCODING_V2, ROW_ENCODING_V1):
+            for encoding in (ROW_ENCODING_V2, ROW_ENCODING_V1)[: 1 if name_pad == 60 else 2]:  # v1 never held it
                 compiled = table_digest_blob(table, table.column_names, encoding)
                 with fastsha.forced("python"):
                     python = table_digest_blob(table, table.column_names, encoding)
