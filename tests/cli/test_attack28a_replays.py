@@ -267,3 +267,75 @@ def test_a28a_4_show_calls_an_entry_the_revocations_checkpoint_signs_pending_aft
     assert "1 version entry PENDING under checkpoint" in ok(prov, "audit", "verify", *pinned)
     (line,) = [x for x in ok(prov, "show", "v2", *pinned).splitlines() if "audit log:" in x]
     assert "after checkpoint" not in line, line
+
+
+class _EditsWhileHashing:
+    """The ``.prov/`` writer acting between a commit's first refusal and its write (a commit stage's ``prepare`` runs
+    exactly there, so no timing): runs ``sql`` on ``prov.db`` with sqlite3."""
+
+    name = "edits prov.db"
+
+    def __init__(self, sql: str):
+        self.sql = sql
+
+    def prepare(self, job):
+        _sql(self.sql)
+        return self
+
+    def record(self, store, tag, predicate) -> None:
+        return None
+
+
+def test_held_an_entry_edited_in_place_between_the_refusals_is_caught_though_the_state_does_not_move(prov, workdir):
+    """The hand-off (``vouched.log_state``) hashes the chain hash of the last entry, not the entries' fields: a
+    ``.prov/`` writer who turns the newest entry (a ``key.register``) into a ``commit`` of v9 in place, hashes left
+    as they were, leaves the state the first refusal cleared unchanged, so the second refusal is skipped. Held: the
+    signing then checks the whole chain (``checkpoints.signable_entries``), so the commit (its parent named, v2) fails,
+    exit 1 naming the edited entry, and v4 is not written."""
+    from provenance import versions
+    from provenance.errors import VerificationError
+    from provenance.sources.interface import DatasetSpec
+    from provenance.store import Store, vouched
+    from provenance.trust.pins import Pins
+
+    commit_v1_v2(prov)
+    ok(prov, "keys", "generate", "laptop")
+    ok(prov, "keys", "register", "laptop.pub", "--name", "laptop")  # entry 4, after every commit
+    edit = "update audit set action = 'commit', subject = 'v9' where seq = 4"
+    pq.write_table(digits_table(400).slice(0, 360), "train.parquet")
+    store = Store.open(workdir, Pins.load(["maintainer.pub"]))
+    try:
+        before = vouched.log_state(store, store.audit_head()[0])
+        with pytest.raises(VerificationError, match="entry 4 .*was edited.*prov signs no log state over a broken log"):
+            versions.commit(
+                store, DatasetSpec("train.parquet"), "v4", "maintainer.key", "v2", stages=[_EditsWhileHashing(edit)]
+            )
+        assert vouched.log_state(store, store.audit_head()[0]) == before  # the state did not see the edit
+    finally:
+        store.close()
+    with sqlite3.connect(".prov/prov.db") as db:
+        assert db.execute("select count(*) from versions where tag = 'v4'").fetchone() == (0,)
+    db.close()
+
+
+def test_held_audit_checkpoint_out_keeps_the_revocations_list_and_the_json_fits_its_schema(prov, workdir):
+    """After a revocation that left v3's put-back entry pending: ``prov audit checkpoint --out F --json`` over the same
+    log keeps the revocation's checkpoint, list and all (documented), its output valid against
+    audit-checkpoint-result; ``prov audit checkpoint --json`` (stored) signs a fresh one with no list, the knowing
+    signature, and v3's entry is then vouched for. Both outputs fit the schema."""
+    pinned = plant_rolled_back_v3(prov, workdir)
+    ok(prov, "keys", "generate", "vendor")
+    ok(prov, "trust", "add", "vendor", "vendor.pub", "--key", "maintainer.key", *pinned)
+    ok(prov, "trust", "revoke", "vendor", "--reason", "key stolen", "--yes", "--checkpoint-key", "maintainer.key",
+       "--out", "revocation.cp", *pinned)  # fmt: skip
+    kept = json.loads(
+        ok(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "again.cp", "--json", *pinned)
+    )
+    validate_output("audit-checkpoint-result", kept)
+    v3 = [e["seq"] for e in json.loads(ok(prov, "audit", "verify", "--json", *pinned))["pending"]]
+    assert kept["left_pending"] == v3 and len(v3) == 1, (kept, v3)
+    assert Path("again.cp").read_bytes() == Path("revocation.cp").read_bytes()
+    fresh = json.loads(ok(prov, "audit", "checkpoint", "--key", "maintainer.key", "--json", *pinned))
+    validate_output("audit-checkpoint-result", fresh)
+    assert fresh["left_pending"] == [] and fresh["object"] != kept["object"], fresh
+    assert _pending_versions(prov, *pinned) == []
