@@ -64,15 +64,21 @@ class AuditCoverage:
     pending: list[dict] = field(default_factory=list)
     broken: str | None = None
     unvouched: list[dict] = field(default_factory=list)
+    # the unvouched seqs as a set, made once (``coverage`` builds this object whole): a scan of ``unvouched`` per
+    # :meth:`covers` call was quadratic over many planted entries (attack review 28a)
+    _unvouched_seqs: frozenset[int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._unvouched_seqs = frozenset(e["seq"] for e in self.unvouched)
 
     def covers(self, seq: int) -> bool:
         """Whether audit entry ``seq`` (1-based) is under a trusted signature: a version entry only when a head by a
         commit key vouches for it (``unvouched``)."""
-        return 1 <= seq <= self.signed and all(e["seq"] != seq for e in self.unvouched)
+        return 1 <= seq <= self.signed and seq not in self._unvouched_seqs
 
     def to_dict(self) -> dict:
         """``{"entries", "signed", "by", "pinned", "pending": [...], "broken"}``."""
-        return {k: v for k, v in self.__dict__.items() if k != "unvouched"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("unvouched", "_unvouched_seqs")}
 
     def summary(self) -> str:
         """One line for people (``report.audit_words.audit_line``)."""

@@ -304,7 +304,12 @@ class Store:
         if not checkpoint.pending_over_broken_log:
             vouched.refuse_at_write(self, before, state)
             return checkpoint.sign(self)
-        return checkpoint.sign(self, [e["seq"] for e in vouched.unvouched(self, self.audit_head()[0])])
+        from provenance.keys import key_id
+
+        # with nothing pinned, only the revocation's own key's heads vouch, never the store's keys (A28a-1)
+        public = checkpoint.private.public_key()
+        left = vouched.unvouched(self, self.audit_head()[0], unpinned={key_id(public): public})
+        return checkpoint.sign(self, [e["seq"] for e in left])
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[Store]:

@@ -34,14 +34,18 @@ from provenance.store.coverage import coverage
 from provenance.store.vouching import commit_keys
 
 
-def unvouched(store: Any, upto: int) -> list[dict]:
+def unvouched(store: Any, upto: int, unpinned: dict | None = None) -> list[dict]:
     """The ``commit`` and ``quarantine`` entries among the first ``upto`` that no signed head by a key the store's
     pins trust for the commit role vouches for (``vouching.unvouched_entries``, the rule every reader of
     ``coverage`` applies; nothing pinned: the store's own keys), oldest first, as ``{"seq", "action", "subject"}``.
     Only heads over at most ``upto`` entries count (``coverage``'s ``heads_before``). Checkpoints first: every
     honest commit signs one over its own entry, so the versions' envelopes (one signature each) are read only when
-    a checkpoint leaves such an entry unvouched."""
+    a checkpoint leaves such an entry unvouched. ``unpinned``: with nothing pinned, only heads by these keys
+    (``{key id: public key}``) vouch, never the store's own keys table, which a ``.prov/`` writer fills with
+    ``prov audit checkpoint --key`` (a revocation's own checkpoint key: attack review 28a, A28a-1)."""
     keys = commit_keys(store)
+    if keys is None and unpinned is not None:
+        keys = unpinned
     # only heads that were there with those entries: under the lock, the version the write signs now (its commit
     # entry after them) vouched for a version entry a .prov/ writer put back while the commit hashed
     found = [e for e in coverage(store, keys, False, heads_before=upto).unvouched if e["seq"] <= upto]
@@ -151,10 +155,11 @@ def left_pending_note(store: Any) -> str | None:
     left = getattr(cp, "left_pending", ())
     if not left:
         return None
+    shown = list(left[:5])  # the note names five: one bound variable each (all of them passed SQLite's limit, A28a-3)
     rows = {
         r[0]: f"{r[1]} {r[2]}"
         for r in store.db.execute(
-            f"select seq, action, subject from audit where seq in ({', '.join('?' * len(left))})", list(left)
+            f"select seq, action, subject from audit where seq in ({', '.join('?' * len(shown))})", shown
         )
     }
     named = "; ".join(f"audit entry {s} ({rows.get(s, 'gone')})" for s in left[:5])

@@ -122,14 +122,13 @@ def test_held_an_unpinned_revocation_without_a_planted_key_leaves_v3_pending(pro
     assert r.exit_code == 1 and "version v3's commit entry" in one_line(r), r.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A28a-1: a revocation run with nothing pinned computes its pendingVersionEntries under the store's own "
-    "keys (vouching.commit_keys returns None), so a key a .prov/ writer registered (prov audit checkpoint --key "
-    "mallory.key) vouches for v3's put-back commit entry; the revocation's checkpoint, signed by the maintainer's "
-    "pinned key, leaves it off its list and so vouches for it under every verifier's pins: audit verify lists "
-    "nothing pending, status names v3 again (data_of) and the next pinned commit takes v3 as its parent",
-)
+# A28a-1 was a strict xfail; fixed by the lead: with nothing pinned, a revocation counts only its own key's heads
+# (vouched.unvouched's unpinned). Its reason, kept:
+# reason="A28a-1: a revocation run with nothing pinned computes its pendingVersionEntries under the store's own "
+# "keys (vouching.commit_keys returns None), so a key a .prov/ writer registered (prov audit checkpoint --key "
+# "mallory.key) vouches for v3's put-back commit entry; the revocation's checkpoint, signed by the maintainer's "
+# "pinned key, leaves it off its list and so vouches for it under every verifier's pins: audit verify lists "
+# "nothing pending, status names v3 again (data_of) and the next pinned commit takes v3 as its parent",
 @pytest.mark.parametrize("command", ["trust", "keys"])
 def test_a28a_1_an_unpinned_revocation_vouches_for_a_planted_entry_a_planted_key_covered(prov, workdir, command):
     """A28a-1 (medium): the .prov/ writer's key, registered in ``.prov/``, is trusted by a revocation made with nothing
@@ -218,13 +217,11 @@ def test_held_revoking_the_commit_key_itself_leaves_its_entries_pending_and_fail
     assert r.exit_code == 1 and "revoked" in one_line(r), r.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A28a-3: vouched.left_pending_note binds one SQL variable per left-pending entry (select ... where seq in "
-    "(?, ?, ...)); past SQLite's variable limit (32,766 on stock builds since 3.32, 999 before, 250,000 here) the "
-    "query raises, and prov trust/keys revoke, its revocation already committed and signed, exits 3 saying 'store "
-    "database cannot be read (too many SQL variables); run prov fsck'",
-)
+# A28a-3 was a strict xfail; fixed by the lead: the note queries only the five entries it names. Its reason, kept:
+# reason="A28a-3: vouched.left_pending_note binds one SQL variable per left-pending entry (select ... where seq in "
+# "(?, ?, ...)); past SQLite's variable limit (32,766 on stock builds since 3.32, 999 before, 250,000 here) the "
+# "query raises, and prov trust/keys revoke, its revocation already committed and signed, exits 3 saying 'store "
+# "database cannot be read (too many SQL variables); run prov fsck'",
 def test_a28a_3_naming_more_left_pending_entries_than_sqlite_binds_crashes_the_revocation(prov, workdir):
     """A28a-3 (low): replayed whole once by hand (tests/cli, 250,001 chain-valid ``commit`` entries planted with
     sqlite3 after v2, then ``prov trust revoke vendor --checkpoint-key maintainer.key`` under the pins: exit 3 with
@@ -245,14 +242,12 @@ def test_a28a_3_naming_more_left_pending_entries_than_sqlite_binds_crashes_the_r
     assert note is not None and f"does not vouch for {many} version entries" in note, note
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A28a-4: report.audit_words.audit_line (prov show's, check's audit line) still reads every pending entry "
-    "as after the newest signed head: over v3's put-back entry that the revocation's checkpoint signs and leaves "
-    "pending, prov show says '1 of 6 entries pending (after checkpoint X: 1 commit entry; not relied on until a "
-    "checkpoint or version signs them)', while X covers all 6 and signed that entry (fix28a fixed these words in "
-    "audit verify's text only, 385bd79)",
-)
+# A28a-4 was a strict xfail; fixed by the lead: audit_words.audit_line names an entry under a head that does not vouch for it as such. Its reason, kept:
+# reason="A28a-4: report.audit_words.audit_line (prov show's, check's audit line) still reads every pending entry "
+# "as after the newest signed head: over v3's put-back entry that the revocation's checkpoint signs and leaves "
+# "pending, prov show says '1 of 6 entries pending (after checkpoint X: 1 commit entry; not relied on until a "
+# "checkpoint or version signs them)', while X covers all 6 and signed that entry (fix28a fixed these words in "
+# "audit verify's text only, 385bd79)",
 def test_a28a_4_show_calls_an_entry_the_revocations_checkpoint_signs_pending_after_it(prov, workdir):
     """A28a-4 (low: words): the audit line ``prov show`` prints names the left-pending entry as after the checkpoint
     that covers it, where ``prov audit verify`` says '1 version entry PENDING under checkpoint X'."""
