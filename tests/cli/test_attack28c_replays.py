@@ -372,3 +372,53 @@ def test_a_base_writer_who_plants_ever_stronger_label_drift_moves_knn_labels_lev
         level = _drift_level(shift)
         assert 0.005 <= level <= 0.01, (shift, level)
     assert _drift_level(50.0) == 0.005  # the floor is reached: what the docstring says a base writer can take
+
+
+def test_the_exclude_flags_a_nan_refusal_suggests_paste_and_commit_for_a_hostile_column_name(
+    prov, workdir, store, keypair
+):
+    # the data's writer names the column; the refusal's --featurizer-option word is pasted into a shell
+    column = "n\"a'n$(touch pwned) é"
+    t = _as_float(digits_table(300)).rename_columns([column] + digits_table(1).column_names[1:])
+    px = t.column(column).to_numpy().copy()
+    px[7] = np.nan
+    pq.write_table(t.set_column(0, column, pa.array(px)), "train.parquet")
+    before = store_fingerprint(workdir / ".prov")
+    r = _commit(prov, keypair, "train.parquet", "r1")
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert store_fingerprint(workdir / ".prov") == before
+    m = re.search(r"\((--featurizer numeric --featurizer-option .*)\)$", r.stderr.strip())
+    assert m, r.stderr
+    out = subprocess.run(["bash", "-c", f"printf '%s\\n' {m.group(1)}"], capture_output=True, text=True, check=True)
+    words = out.stdout.splitlines()
+    assert not (workdir / "pwned").exists()
+    assert words[:3] == ["--featurizer", "numeric", "--featurizer-option"] and len(words) == 4, words
+    r = _commit(prov, keypair, "train.parquet", "r1", *words, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["records"] == 300
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A28c-4: the NaN refusal's exclude flags are DEFAULT_EXCLUDED plus the NaN columns, not the featuriser the "
+    "commit runs: a version whose parent excluded a column (here 'sensor', read from the parent's signed featuriser) "
+    "is told to paste exclude=[label,source,id,px20], which puts 'sensor' back into the features",
+)
+def test_the_nan_refusals_exclude_flags_keep_the_parents_own_exclusions(prov, workdir, store, keypair):
+    t = _as_float(digits_table(400))
+    t = t.append_column("sensor", pa.array(np.arange(400, dtype=np.float64) * 1000.0))
+    pq.write_table(t.slice(0, 300), "train.parquet")
+    option = 'exclude=["label","source","id","sensor"]'
+    r = _commit(prov, keypair, "train.parquet", "r1", "--featurizer", "numeric", "--featurizer-option", option)
+    assert r.exit_code == 0, r.output
+    px = t.column("px20").to_numpy().copy()
+    px[10] = np.nan
+    pq.write_table(t.set_column(t.schema.get_field_index("px20"), "px20", pa.array(px)), "train.parquet")
+    r = _commit(prov, keypair, "train.parquet", "r2")  # the parent's featuriser is carried: sensor left out
+    assert r.exit_code == 2, r.output
+    m = re.search(r"--featurizer-option (\S+)\)$", r.stderr.strip())
+    assert m, r.stderr
+    (word,) = subprocess.run(
+        ["bash", "-c", f"printf '%s\\n' {m.group(1)}"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert "sensor" in json.loads(word.partition("=")[2]), word
