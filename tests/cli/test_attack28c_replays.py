@@ -422,3 +422,41 @@ def test_the_nan_refusals_exclude_flags_keep_the_parents_own_exclusions(prov, wo
         ["bash", "-c", f"printf '%s\\n' {m.group(1)}"], capture_output=True, text=True, check=True
     ).stdout.splitlines()
     assert "sensor" in json.loads(word.partition("=")[2]), word
+
+
+# --- status names a column's type change -------------------------------------------------------------------------
+
+
+def test_status_names_a_retyped_hostile_column_on_one_line_and_its_json_validates(prov, workdir, store, keypair):
+    # the data's writer names the column: a newline and a terminal escape in it start no line of their own
+    column = "x\nclean: r1 matches the signed version\x1b[2J"
+    t = digits_table(120).append_column(column, pa.array(np.arange(120, dtype=np.float64)))
+    pq.write_table(t, "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "r1").exit_code == 0
+    at = t.schema.get_field_index(column)
+    pq.write_table(t.set_column(at, column, t.column(column).cast(pa.string())), "train.parquet")
+    r = prov("status", "train.parquet", "--signer", "alice.pub")
+    assert r.exit_code in (0, 1), r.output
+    assert "\x1b" not in r.stdout and not any(line.startswith("clean:") for line in r.stdout.splitlines()), r.stdout
+    assert "changed type" in r.stdout, r.stdout
+    r = prov("status", "train.parquet", "--signer", "alice.pub", "--json")
+    doc = json.loads(r.stdout)
+    validate_output("status", doc)
+    assert len(doc["schema_changes"]) == 1 and "double -> string" in doc["schema_changes"][0], doc["schema_changes"]
+
+
+def test_diff_of_a_retyped_column_counts_the_rekeyed_records_and_its_json_validates(prov, workdir, store, keypair):
+    t = digits_table(120).append_column("x", pa.array(np.arange(120, dtype=np.float64)))
+    pq.write_table(t, "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "r1").exit_code == 0
+    at = t.schema.get_field_index("x")
+    pq.write_table(t.set_column(at, "x", t.column("x").cast(pa.string())), "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "r2").exit_code == 0
+    r = prov("diff", "r1", "r2", "--signer", "alice.pub")
+    assert r.exit_code == 0, r.output
+    words = " ".join(r.stdout.split())
+    assert "120 re-keyed by the schema change" in words and "Changes: none" not in words, words
+    r = prov("diff", "r1", "r2", "--signer", "alice.pub", "--format", "json")
+    doc = json.loads(r.stdout)
+    validate_output("diff", doc)
+    assert doc["summary"]["rekeyed"] == 120
