@@ -460,3 +460,27 @@ def test_diff_of_a_retyped_column_counts_the_rekeyed_records_and_its_json_valida
     doc = json.loads(r.stdout)
     validate_output("diff", doc)
     assert doc["summary"]["rekeyed"] == 120
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A28c-5: prov diff r1 workspace --path MISSING says 'r1 is a prov version: prov diff r1 workspace compares "
+    "versions without --path', but workspace is no version: that command refuses (exit 2) and sends the user back "
+    "to --path FILE, a loop; the way on is prov status FILE --version r1 (what the same command says when FILE is "
+    "there)",
+)
+def test_the_missing_path_message_between_a_version_and_workspace_names_a_command_that_works(
+    prov, workdir, store, keypair
+):
+    pq.write_table(digits_table(120), "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "r1").exit_code == 0
+    r = prov("diff", "r1", "workspace", "--path", "missing.parquet", "--signer", "alice.pub")
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert r.stderr.startswith("Error: missing.parquet: no such file or folder"), r.stderr
+    m = re.search(r"(prov (?:diff|status) [^;()]*?) compares", r.stderr) or re.search(
+        r"(prov status \S+ --version r1)", r.stderr
+    )
+    assert m, r.stderr
+    suggested = m.group(1).split()[1:]
+    r = prov(*suggested, "--signer", "alice.pub")
+    assert r.exit_code != 2, r.output
