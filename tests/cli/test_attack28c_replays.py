@@ -484,3 +484,35 @@ def test_the_missing_path_message_between_a_version_and_workspace_names_a_comman
     suggested = m.group(1).split()[1:]
     r = prov(*suggested, "--signer", "alice.pub")
     assert r.exit_code != 2, r.output
+
+
+def test_a_delta_with_nan_the_candidates_own_featuriser_left_out_is_refused_naming_the_signed_file(
+    prov, workdir, store, keypair
+):
+    # the candidate's committer leaves the NaN column out of its own features (the commit's sample never meets it);
+    # the check scores the delta with the base's featuriser, which reads that column: exit 2, one line, naming the
+    # file r2 signed (not a row a .prov/ writer can edit), the store as it was
+    import sqlite3
+
+    t = _as_float(digits_table(400))
+    pq.write_table(t.slice(0, 300), "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "r1").exit_code == 0
+    px = t.column("px20").to_numpy().copy()
+    px[350] = np.nan
+    pq.write_table(t.set_column(t.schema.get_field_index("px20"), "px20", pa.array(px)), "train.parquet")
+    option = 'exclude=["label","source","id","px20"]'
+    r = _commit(prov, keypair, "train.parquet", "r2", "--featurizer", "numeric", "--featurizer-option", option)
+    assert r.exit_code == 0, r.output
+    with sqlite3.connect(".prov/prov.db") as db:  # a .prov/ writer points the row at another file
+        db.execute("update versions set dataset = replace(dataset, 'train.parquet', 'decoy.parquet') where tag = 'r2'")
+    db.close()
+    before = store_fingerprint(workdir / ".prov")
+    for extra in ((), ("--attest", "--key", "alice.key")):
+        r = _check(prov, "r2", "r1", *extra)
+        assert r.exit_code == 2, r.output
+        (line,) = r.stderr.strip().splitlines()
+        assert f"{workdir / 'train.parquet'} (r2's data): " in line or "train.parquet (r2's data): " in line, line
+        assert "decoy" not in line and "fill or drop them in" in line, line
+        assert store_fingerprint(workdir / ".prov") == before
+    r = prov("diff", "r1", "r2", "--detect", "--signer", "alice.pub")
+    assert r.exit_code == 2 and "train.parquet (r2's data)" in r.stderr and "decoy" not in r.stderr, r.output
