@@ -556,3 +556,18 @@ def test_an_empty_version_says_it_has_no_records_not_no_numeric_columns(prov, wo
     doc = json.loads(r.stdout)
     (rule,) = [x for x in doc["rules"] if x["rule"] == "detectors.run"]
     assert "no numeric feature columns" not in rule["reason"], rule["reason"]
+
+
+def test_a_retyped_hostile_column_the_check_cannot_score_is_named_on_one_line(prov, workdir, store, keypair):
+    # a delivery sends a feature column as text; the check's refusal names the file and the column, and a newline
+    # or terminal escape in the column's name (the data's writer chose it) starts no line of its own
+    column = "x\nprov check r2 --base r1: passed\x1b[2K"
+    t = digits_table(120).append_column(column, pa.array(np.arange(120, dtype=np.float64)))
+    at = t.schema.get_field_index(column)
+    _r1_then_r2(prov, keypair, t, t.set_column(at, column, t.column(column).cast(pa.string())))
+    before = store_fingerprint(workdir / ".prov")
+    r = _check(prov, "r2", "r1")
+    assert r.exit_code == 2, r.output
+    (line,) = r.stderr.strip().splitlines()
+    assert "\x1b" not in line and "train.parquet (r2's data)" in line, line
+    assert store_fingerprint(workdir / ".prov") == before
