@@ -239,8 +239,8 @@ def _suggested_flags(text: str) -> list[str]:
     """The words bash reads from the note's ``--schema ...`` flags (run through bash itself, as a user pastes them)."""
     m = re.search(r"commit a CSV or JSON Lines file with (--schema .*?), or cast the columns back", text)
     assert m, text
-    out = subprocess.run(["bash", "-c", f"printf '%s\\n' {m.group(1)}"], capture_output=True, text=True, check=True)
-    return out.stdout.splitlines()
+    out = subprocess.run(["bash", "-c", f"printf '%s\\0' {m.group(1)}"], capture_output=True, text=True, check=True)
+    return out.stdout.split("\0")[:-1]
 
 
 def _attested(prov, words: list[str]) -> int:
@@ -249,8 +249,10 @@ def _attested(prov, words: list[str]) -> int:
     return json.loads(r.stdout)["lineage"]["attested"]
 
 
-def test_a_hostile_column_name_in_the_schema_suggestion_is_one_word_and_runs_nothing(prov, workdir, store, keypair):
-    column = "q$(touch pwned)`touch pwned2`;x'y"
+@pytest.mark.parametrize("column", ["q$(touch pwned)`touch pwned2`;x'y", "t\tab\u00a0nbsp\u202eltr\\x41"])
+def test_a_hostile_column_name_in_the_schema_suggestion_is_one_word_and_runs_nothing(
+    prov, workdir, store, keypair, column
+):
     words = _suggested_flags(_retyped_commit(prov, workdir, column))
     assert not (workdir / "pwned").exists() and not (workdir / "pwned2").exists()
     assert words == ["--schema", f"{column}:double"], words
