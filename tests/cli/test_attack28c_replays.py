@@ -403,7 +403,7 @@ def test_the_exclude_flags_a_nan_refusal_suggests_paste_and_commit_for_a_hostile
     strict=True,
     reason="A28c-4: the NaN refusal's exclude flags are DEFAULT_EXCLUDED plus the NaN columns, not the featuriser the "
     "commit runs: a version whose parent excluded a column (here 'sensor', read from the parent's signed featuriser) "
-    "is told to paste exclude=[label,source,id,px20], which puts 'sensor' back into the features",
+    "is told to paste exclude=[label,source,id,px20]; pasted, r2's featuriser reads 'sensor' again",
 )
 def test_the_nan_refusals_exclude_flags_keep_the_parents_own_exclusions(prov, workdir, store, keypair):
     t = _as_float(digits_table(400))
@@ -415,12 +415,14 @@ def test_the_nan_refusals_exclude_flags_keep_the_parents_own_exclusions(prov, wo
     pq.write_table(_with_value(t, "px20", 10, np.nan), "train.parquet")
     r = _commit(prov, keypair, "train.parquet", "r2")  # the parent's featuriser is carried: sensor left out
     assert r.exit_code == 2, r.output
-    m = re.search(r"--featurizer-option (\S+)\)$", r.stderr.strip())
+    m = re.search(r"\((--featurizer numeric --featurizer-option .*)\)$", r.stderr.strip())
     assert m, r.stderr
-    (word,) = subprocess.run(
+    words = subprocess.run(
         ["bash", "-c", f"printf '%s\\n' {m.group(1)}"], capture_output=True, text=True, check=True
     ).stdout.splitlines()
-    assert "sensor" in json.loads(word.partition("=")[2]), word
+    r = _commit(prov, keypair, "train.parquet", "r2", *words, "--json")  # the refusal's way on, pasted
+    assert r.exit_code == 0, r.output
+    assert "sensor" not in json.loads(r.stdout)["featurizer"], json.loads(r.stdout)["featurizer"]
 
 
 # --- status names a column's type change -------------------------------------------------------------------------
