@@ -533,7 +533,7 @@ def test_empty_files_of_every_kind_are_one_line_exit_2_and_leave_the_store(
     assert store_fingerprint(workdir / ".prov") == before
 
 
-def test_an_empty_folder_is_refused_unless_allowed(prov, workdir, store, keypair):
+def test_an_empty_folder_is_refused_naming_it_store_unchanged(prov, workdir, store, keypair):
     (workdir / "images").mkdir()
     before = store_fingerprint(workdir / ".prov")
     r = _commit(prov, keypair, "images", "r1")
