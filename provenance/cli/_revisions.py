@@ -50,12 +50,18 @@ def refuse_versions_as_revisions(store: Store | None, base: str, new: str, path:
     if not os.path.lexists(path):
         versions = [n for n in (base, new) if n != WORKSPACE and _is_version(store, n) and not _git_knows(n, where)]
         if WORKSPACE in (base, new) or versions:
-            compare = (
-                f"; {versions[0]} is a prov version: prov diff {shlex.quote(base)} {shlex.quote(new)} compares versions "
-                "without --path"
-                if versions
-                else ""
-            )
+            if versions and WORKSPACE in (base, new):  # "diff V workspace" without --path refuses: status is the way
+                compare = (
+                    f"; {versions[0]} is a prov version: prov status --version {shlex.quote(versions[0])} compares "
+                    "the working data with it"
+                )
+            elif versions:
+                compare = (
+                    f"; {versions[0]} is a prov version: prov diff {shlex.quote(base)} {shlex.quote(new)} compares "
+                    "versions without --path"
+                )
+            else:
+                compare = ""
             raise InputError(f"{visible(str(path))}: no such file or folder (--path names the data to read){compare}")
     for name in (base, new):
         if name == WORKSPACE or not _is_version(store, name) or _git_knows(name, where):

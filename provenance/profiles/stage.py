@@ -236,6 +236,10 @@ class ProfileStage:
     def prepare(self, job: CommitJob) -> PreparedProfile:
         """Build the profile with no lock held; content that cannot be featurised gives ``unavailable``."""
         hashed = job.hashed
+        if len(hashed.manifest) == 0:  # committed with --allow-empty: say so, not "no numeric feature columns" (A28c-6)
+            return PreparedProfile(
+                None, b"", "the version has no records (committed with --allow-empty): check against a version that has"
+            )
         try:
             profile = build_version_profile(
                 hashed.manifest,

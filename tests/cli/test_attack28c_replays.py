@@ -463,13 +463,8 @@ def test_diff_of_a_retyped_column_counts_the_rekeyed_records_and_its_json_valida
     assert doc["summary"]["rekeyed"] == 120
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A28c-5: prov diff r1 workspace --path MISSING says 'r1 is a prov version: prov diff r1 workspace compares "
-    "versions without --path', but workspace is no version: that command refuses (exit 2) and sends the user back "
-    "to --path FILE, a loop; the way on is prov status FILE --version r1 (what the same command says when FILE is "
-    "there)",
-)
+# A28c-5 (fixed by the lead): the line named "prov diff r1 workspace", which refuses without --path and sends the
+# user back to --path FILE, a loop; it names prov status --version r1 now
 def test_the_missing_path_message_between_a_version_and_workspace_names_a_command_that_works(
     prov, workdir, store, keypair
 ):
@@ -541,13 +536,8 @@ def test_an_empty_folder_is_refused_naming_it_store_unchanged(prov, workdir, sto
     assert store_fingerprint(workdir / ".prov") == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A28c-6: an empty version committed on purpose (--allow-empty) still gives the newcomer's wrong reason: "
-    "'no reference profile (the numeric featuriser found no numeric feature columns in the table (columns: ; "
-    "excluded: label))' for a table of 64 numeric columns and no rows, and every check against it repeats it in "
-    "detectors.run (exit 3) with no way on",
-)
+# A28c-6 (fixed by the lead): an empty version committed on purpose said its profile was missing for "no numeric
+# feature columns"; it says the version has no records, and every check against it says so
 def test_an_empty_version_says_it_has_no_records_not_no_numeric_columns(prov, workdir, store, keypair):
     t = digits_table(300)
     pq.write_table(t.slice(0, 0), "empty.parquet")
@@ -560,6 +550,7 @@ def test_an_empty_version_says_it_has_no_records_not_no_numeric_columns(prov, wo
     doc = json.loads(r.stdout)
     (rule,) = [x for x in doc["rules"] if x["rule"] == "detectors.run"]
     assert "no numeric feature columns" not in rule["reason"], rule["reason"]
+    assert "has no records" in rule["reason"], rule["reason"]
 
 
 def test_a_retyped_hostile_column_the_check_cannot_score_is_named_on_one_line(prov, workdir, store, keypair):
