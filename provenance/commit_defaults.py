@@ -25,6 +25,7 @@ from provenance.errors import InputError, VerificationError
 from provenance.escaping import name_in_sentence, visible
 from provenance.features.registry import FeaturizerSpec, legacy_spec
 from provenance.kept_log import KeptLog
+from provenance.profiles.non_finite import NonFiniteValues
 from provenance.sources.tables import TableOptions
 from provenance.store.store import Store
 from provenance.version_facts import first_id_commit
@@ -51,11 +52,13 @@ AUTOMATIC = (FeaturizerSpec("numeric"), FeaturizerSpec("image", {"mode": "L", "s
 @dataclass(frozen=True)
 class ParentDefaults:
     """The parent ``tag``'s signed read ``options`` (None when an older prov did not sign them) and its
-    profile's ``featurizer`` when that is not the automatic numeric one (None: nothing to carry)."""
+    profile's ``featurizer`` when that is not the automatic numeric one (None: nothing to carry); ``feature_columns``
+    the columns its signed numeric profile reads (a check against it featurises new records with them)."""
 
     tag: str
     options: TableOptions | None
     featurizer: FeaturizerSpec | None
+    feature_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,16 +107,19 @@ def parent_defaults(store: Store, parent: str | None) -> ParentDefaults | None:
     except InputError:  # committed by a prov that did not sign its read options: nothing to carry
         options = None
     featurizer = None
+    identity = str(predicate.get("featurizer") or "")
+    read = tuple(c for c in identity.removeprefix(NUMERIC_COLUMNS).split(",") if c)
+    read = read if identity.startswith(NUMERIC_COLUMNS) else ()
     if (predicate.get("profile") or {}).get("status") == "ok":
         try:
             profile = load_profile(store, tag)  # checked against the digest the statement signs
         except VerificationError:  # a profile that does not match its signature gives nothing to carry
-            return ParentDefaults(tag, options, None)
+            return ParentDefaults(tag, options, None, read)
         stored = profile.featurizer_spec
         spec = FeaturizerSpec.from_dict(stored) if stored is not None else legacy_spec(profile.featurizer)
         automatic = spec.name == "numeric" or spec.to_dict() == AUTOMATIC[1].to_dict()
         featurizer = None if automatic else spec
-    return ParentDefaults(tag, options, featurizer)
+    return ParentDefaults(tag, options, featurizer, read)
 
 
 def read_options(given: TableOptions, explicit: set[str] | None, parent: ParentDefaults | None) -> ReadOptions:
@@ -221,6 +227,13 @@ def commit_on_parent(
             kept_log=kept_log,
             allow_empty=allow_empty,
         )
+    except NonFiniteValues as exc:
+        if defaults is None:
+            raise
+        said = exc.against(defaults.tag, defaults.feature_columns)
+        if said is exc:
+            raise
+        raise said from exc
     except InputError as exc:
         explained = exc if defaults is None else chosen.explained(exc, defaults.tag, way_out)
         if explained is exc:

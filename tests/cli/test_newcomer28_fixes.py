@@ -1,0 +1,73 @@
+"""The newcomer's findings of session 28 (task fix28d), each replayed through the CLI on real files, keys and stores."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from support import digits_table, store_fingerprint
+
+
+def _commit(prov, keypair, data: str, tag: str, *args: str):
+    return prov("commit", data, "--tag", tag, "--key", keypair.private_path, "--signer", keypair.public_path, *args)
+
+
+def _with_nan(t: pa.Table, column: str, rows: list[int]) -> pa.Table:
+    values = t.column(column).cast(pa.float64()).to_pylist()
+    for r in rows:
+        values[r] = float("nan")
+    return t.set_column(t.schema.get_field_index(column), column, pa.array(values))
+
+
+# --- finding 1: the exclude advice when the parent's profile reads the column -----------------------------------
+
+
+def test_nan_refusal_does_not_offer_exclude_when_the_parents_profile_reads_the_column(prov, workdir, store, keypair):
+    t = digits_table(300)
+    pq.write_table(t, workdir / "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "v2").exit_code == 0
+    pq.write_table(_with_nan(t, "px05", [7, 12]), workdir / "train.parquet")
+    before = store_fingerprint(workdir / ".prov")
+    r = _commit(prov, keypair, "train.parquet", "v3")
+    assert r.exit_code == 2, r.output
+    assert r.stderr.strip() == (
+        "Error: train.parquet: feature values null, NaN or infinite in column px05 in 2 record(s) (rows 7, 12): "
+        "no detector can score them; fill or drop them and commit again (v2's signed profile reads px05: a check "
+        "of this version against v2 reads it too, so leaving it out of the features would not let it pass)"
+    ), r.stderr
+    assert "exclude" not in r.stderr
+    assert store_fingerprint(workdir / ".prov") == before
+    # what the old advice led to: committed with the column excluded, the check against v2 cannot be evaluated
+    flags = ("--featurizer", "numeric", "--featurizer-option", 'exclude=["label","px05"]')
+    assert _commit(prov, keypair, "train.parquet", "v3", *flags).exit_code == 0
+    r = prov("check", "v3", "--base", "v2", "--signer", "alice.pub")
+    assert r.exit_code == 2, r.output
+
+
+def test_nan_refusal_on_a_first_version_offers_exclude_naming_only_columns_present(prov, workdir, store, keypair):
+    pq.write_table(_with_nan(digits_table(300), "px05", [3]), workdir / "train.parquet")
+    r = _commit(prov, keypair, "train.parquet", "v1")
+    assert r.exit_code == 2, r.output
+    # the featuriser sees the content columns only (digits_table's label is read as the label): the exclude list
+    # names no default column the data lacks ('label', 'source', 'id' before)
+    assert r.stderr.strip().endswith(
+        "fill or drop them and commit again, or leave it out of the features "
+        "(--featurizer numeric --featurizer-option 'exclude=[\"px05\"]')"
+    ), r.stderr
+    # the advice works: committed so, the profile reads every pixel but px05, and not the label
+    r = _commit(
+        prov,
+        keypair,
+        "train.parquet",
+        "v1",
+        "--featurizer",
+        "numeric",
+        "--featurizer-option",
+        'exclude=["px05"]',
+        "--json",
+    )
+    assert r.exit_code == 0, r.output
+    read = json.loads(r.stdout)["featurizer"].removeprefix("numeric/v1:cols=").split(",")
+    assert len(read) == 63 and "px05" not in read and "label" not in read
