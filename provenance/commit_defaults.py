@@ -51,8 +51,10 @@ AUTOMATIC = (FeaturizerSpec("numeric"), FeaturizerSpec("image", {"mode": "L", "s
 
 @dataclass(frozen=True)
 class ParentDefaults:
-    """The parent ``tag``'s signed read ``options`` (None when an older prov did not sign them) and its
-    profile's ``featurizer`` when that is not the automatic numeric one (None: nothing to carry); ``feature_columns``
+    """The parent ``tag``'s signed read ``options`` (None when an older prov did not sign them) and the
+    ``featurizer`` to carry: the one its committer gave, options as given (its signed ``featurizerRequested``), or,
+    for a parent committed before that was signed, its profile's when that is not the automatic one (None: nothing
+    to carry); ``feature_columns``
     the columns its signed numeric profile reads (a check against it featurises new records with them)."""
 
     tag: str
@@ -115,7 +117,10 @@ def parent_defaults(store: Store, parent: str | None) -> ParentDefaults | None:
             profile = load_profile(store, tag)  # checked against the digest the statement signs
         except VerificationError:  # a profile that does not match its signature gives nothing to carry
             return ParentDefaults(tag, options, None, read)
-        stored = profile.featurizer_spec
+        requested = predicate.get("featurizerRequested")
+        if requested is not None:  # the featuriser the parent's committer gave, its options as given (signed)
+            return ParentDefaults(tag, options, FeaturizerSpec.from_dict(requested, f"{tag}'s featuriser"), read)
+        stored = profile.featurizer_spec  # committed before the request was signed: the resolved one
         spec = FeaturizerSpec.from_dict(stored) if stored is not None else legacy_spec(profile.featurizer)
         automatic = spec.name == "numeric" or spec.to_dict() == AUTOMATIC[1].to_dict()
         featurizer = None if automatic else spec

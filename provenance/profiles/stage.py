@@ -227,7 +227,15 @@ class ProfileStage:
         except InputError as exc:
             return PreparedProfile(None, b"", str(exc))
         salt = (job.sample_salt, job.sample_salt_signature, job.sample_salt_parent, job.sample_salt_nonce)
-        return PreparedProfile(profile, profile.to_bytes(), None, *salt)
+        return PreparedProfile(profile, profile.to_bytes(), None, *salt, requested=self.requested())
+
+    def requested(self) -> dict | None:
+        """The featuriser this commit was given (``--featurizer`` and its options, or the parent's carried), as a spec;
+        None for the automatic one. Signed as ``featurizerRequested`` so the next commit carries the request, not
+        the columns it resolved to (newcomer review 28, finding 2: ``exclude=[...]`` was lost on the next commit)."""
+        chosen = self.featurizer
+        spec = chosen if isinstance(chosen, FeaturizerSpec) else FeaturizerSpec(chosen)
+        return None if spec.name == AUTO else spec.to_dict()
 
 
 @dataclass
@@ -241,6 +249,7 @@ class PreparedProfile:
     sample_salt_signature: bytes | None = None
     sample_salt_parent: bytes | None = None
     sample_salt_nonce: bytes | None = None
+    requested: dict | None = None  # the featuriser spec the commit was given (ProfileStage.requested)
 
     def record(self, store: Store, tag: str, predicate: dict) -> None:
         """Under the lock: store the profile object and row; sign its digest (or the reason) in the predicate.
@@ -264,6 +273,8 @@ class PreparedProfile:
             }
         )
         predicate["featurizer"] = profile.featurizer
+        if self.requested is not None:
+            predicate["featurizerRequested"] = self.requested
         predicate["profile"] = {
             "status": "ok",
             "sha256": oid,

@@ -7,7 +7,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from support import digits_table, store_fingerprint
+from support import digits_table, store_fingerprint, validate_output
 
 
 def _commit(prov, keypair, data: str, tag: str, *args: str):
@@ -71,3 +71,50 @@ def test_nan_refusal_on_a_first_version_offers_exclude_naming_only_columns_prese
     assert r.exit_code == 0, r.output
     read = json.loads(r.stdout)["featurizer"].removeprefix("numeric/v1:cols=").split(",")
     assert len(read) == 63 and "px05" not in read and "label" not in read
+
+
+# --- finding 2: the featuriser and its options carried to the next commit ----------------------------------------
+
+
+def test_a_given_featuriser_and_its_options_are_carried_to_the_next_commit_and_shown(prov, workdir, store, keypair):
+    t = _with_nan(digits_table(300), "px05", [3, 9])  # a column with missing values, left out on purpose
+    pq.write_table(t, workdir / "train.parquet")
+    flags = ("--featurizer", "numeric", "--featurizer-option", 'exclude=["px05"]')
+    r = _commit(prov, keypair, "train.parquet", "v1", *flags)
+    assert r.exit_code == 0, r.output
+    assert (
+        'features numeric/v1 over 63 columns (px00, px01, px02, ..., px63) (featuriser numeric:exclude=["px05"], as given)'
+        in r.stdout
+    )
+    # the next commit, no flags, on data still missing values there: the exclusion is the parent's signed one
+    pq.write_table(_with_nan(digits_table(320), "px05", [3, 9, 310]), workdir / "train.parquet")
+    r = _commit(prov, keypair, "train.parquet", "v2")
+    assert r.exit_code == 0, r.output
+    assert '(featuriser numeric:exclude=["px05"], as v1)' in r.stdout, r.stdout
+    r = _commit(prov, keypair, "train.parquet", "v3", "--json")  # and on, from v2's own signed request
+    doc = json.loads(r.stdout)
+    validate_output("commit", doc)
+    assert doc["featurizer_requested"] == {"name": "numeric", "options": {"exclude": ["px05"]}}
+    assert doc["from_parent"]["featurizer"] == 'numeric:exclude=["px05"]'
+    assert "px05" not in doc["featurizer"]
+    r = prov("show", "v3", "--signer", "alice.pub")
+    assert r.exit_code == 0, r.output
+    assert (
+        '  features numeric/v1 over 63 columns (px00, px01, px02, ..., px63) (featuriser numeric:exclude=["px05"])'
+        in r.stdout
+    )
+    doc = json.loads(prov("show", "v3", "--signer", "alice.pub", "--json").stdout)
+    validate_output("show", doc)
+    assert doc["featurizer_requested"] == {"name": "numeric", "options": {"exclude": ["px05"]}}
+    # --no-parent-defaults takes nothing: every column again, and the NaN refused
+    r = _commit(prov, keypair, "train.parquet", "v4", "--no-parent-defaults")
+    assert r.exit_code == 2 and "null, NaN or infinite in column px05" in r.stderr, r.output
+
+
+def test_the_automatic_featuriser_is_not_carried_and_a_version_shows_it(prov, workdir, store, keypair):
+    pq.write_table(digits_table(300), workdir / "train.parquet")
+    doc = json.loads(_commit(prov, keypair, "train.parquet", "v1", "--json").stdout)
+    assert doc["featurizer_requested"] is None
+    doc = json.loads(prov("show", "v1", "--signer", "alice.pub", "--json").stdout)
+    validate_output("show", doc)
+    assert doc["featurizer"].startswith("numeric/v1:cols=px00,") and doc["featurizer_requested"] is None
