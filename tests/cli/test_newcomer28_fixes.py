@@ -118,3 +118,32 @@ def test_the_automatic_featuriser_is_not_carried_and_a_version_shows_it(prov, wo
     doc = json.loads(prov("show", "v1", "--signer", "alice.pub", "--json").stdout)
     validate_output("show", doc)
     assert doc["featurizer"].startswith("numeric/v1:cols=px00,") and doc["featurizer_requested"] is None
+
+
+# --- finding 3: a feature column retyped to text by one '?' -------------------------------------------------------
+
+
+def test_a_column_retyped_by_one_question_mark_names_the_column_file_and_way_on(prov, workdir, store, keypair):
+    rows = [(str(500 + i * 37 % 900), f"{(i * 53 % 97) / 10:.1f}", str(i % 3)) for i in range(120)]
+    (workdir / "wine.csv").write_text("proline,alcohol,label\n" + "".join(f"{p},{a},{c}\n" for p, a, c in rows))
+    assert _commit(prov, keypair, "wine.csv", "v1").exit_code == 0
+    rows[17] = ("?", rows[17][1], rows[17][2])
+    (workdir / "wine.csv").write_text("proline,alcohol,label\n" + "".join(f"{p},{a},{c}\n" for p, a, c in rows))
+    assert _commit(prov, keypair, "wine.csv", "v2").exit_code == 0
+    before = store_fingerprint(workdir / ".prov")
+    for args in (["check", "v2", "--base", "v1"], ["diff", "v1", "v2", "--detect"]):
+        r = prov(*args, "--signer", "alice.pub")
+        assert r.exit_code == 2, (args, r.output)
+        said = r.stderr.strip()
+        assert len(said.splitlines()) == 1, said
+        assert "records:" not in said, said
+        assert f"{workdir / 'wine.csv'} (v2's data): " in said, said
+        assert "column 'proline' (string now) is not numeric, and v1's profile reads it as features, so no" in said, said
+        assert "fix the values in" in said and "--schema proline:double" in said, said
+    assert {k: v for k, v in store_fingerprint(workdir / ".prov").items() if "prov.db" not in k} == {
+        k: v for k, v in before.items() if "prov.db" not in k
+    }
+    # the flag it names does refuse the '?', naming the row
+    r = _commit(prov, keypair, "wine.csv", "v3", "--schema", "proline:double")
+    assert r.exit_code == 2, r.output
+    assert "wine.csv" in r.stderr, r.stderr
