@@ -138,7 +138,9 @@ def test_a_column_retyped_by_one_question_mark_names_the_column_file_and_way_on(
         assert len(said.splitlines()) == 1, said
         assert "records:" not in said, said
         assert f"{workdir / 'wine.csv'} (v2's data): " in said, said
-        assert "column 'proline' (string now) is not numeric, and v1's profile reads it as features, so no" in said, said
+        assert "column 'proline' (string now) is not numeric, and v1's profile reads it as features, so no" in said, (
+            said
+        )
         assert "fix the values in" in said and "--schema proline:double" in said, said
     assert {k: v for k, v in store_fingerprint(workdir / ".prov").items() if "prov.db" not in k} == {
         k: v for k, v in before.items() if "prov.db" not in k
@@ -147,3 +149,28 @@ def test_a_column_retyped_by_one_question_mark_names_the_column_file_and_way_on(
     r = _commit(prov, keypair, "wine.csv", "v3", "--schema", "proline:double")
     assert r.exit_code == 2, r.output
     assert "wine.csv" in r.stderr, r.stderr
+
+
+# --- finding 4: a diff in a store with no signed sources ----------------------------------------------------------
+
+
+def test_diff_in_a_store_with_no_signed_sources_notes_unattributed_additions_without_flagging(
+    prov, workdir, store, keypair
+):
+    t = digits_table(400)
+    pq.write_table(t.slice(0, 300), workdir / "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "v1").exit_code == 0
+    pq.write_table(t, workdir / "train.parquet")  # 100 clean records added, no source signs anything here
+    assert _commit(prov, keypair, "train.parquet", "v2").exit_code == 0
+    r = prov("diff", "v1", "v2", "--signer", "alice.pub")
+    assert r.exit_code == 0, r.output
+    head = r.stdout.splitlines()[1]
+    assert head.startswith("NOTHING FLAGGED: "), head
+    assert "no signal flagged (no signed sources: every addition is unattributed)" in head, head
+    assert "suspicious source" not in head
+    doc = json.loads(prov("diff", "v1", "v2", "--signer", "alice.pub", "--format", "json").stdout)
+    validate_output("diff", doc)
+    assert doc["lineage"]["signed_sources"] is False
+    (signal,) = [s for s in doc["signals"] if s["name"] == "unattributed_additions"]
+    assert signal["flagged"]  # the JSON's signal as it was
+    assert prov("check", "v2", "--base", "v1", "--signer", "alice.pub").exit_code == 0
