@@ -174,3 +174,32 @@ def test_diff_in_a_store_with_no_signed_sources_notes_unattributed_additions_wit
     (signal,) = [s for s in doc["signals"] if s["name"] == "unattributed_additions"]
     assert signal["flagged"]  # the JSON's signal as it was
     assert prov("check", "v2", "--base", "v1", "--signer", "alice.pub").exit_code == 0
+
+
+# --- finding 5: prov status of data the commit will refuse ---------------------------------------------------------
+
+
+def test_status_says_commit_refuses_null_features_and_empty_data(prov, workdir, store, keypair):
+    t = digits_table(300)
+    pq.write_table(t, workdir / "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "v1").exit_code == 0
+    pq.write_table(_with_nan(t, "px05", [7, 12]), workdir / "train.parquet")
+    r = prov("status", "--signer", "alice.pub")
+    assert r.exit_code == 0, r.output
+    line = (
+        "  prov commit refuses it: null, NaN or infinite values in column px05, which v1's profile reads as "
+        "feature: fill or drop them first"
+    )
+    assert line in r.stdout.splitlines() and "prov commit records them" not in r.stdout, r.stdout
+    assert _commit(prov, keypair, "train.parquet", "v2").exit_code == 2  # as status said
+    doc = json.loads(prov("status", "--signer", "alice.pub", "--json").stdout)
+    validate_output("status", doc)
+    assert doc["commit_refusal"] == line.strip()
+    pq.write_table(t.slice(0, 0), workdir / "train.parquet")
+    r = prov("status", "--signer", "alice.pub")
+    assert "  prov commit refuses it: no records (prov commit --allow-empty commits an empty version on purpose)" in (
+        r.stdout.splitlines()
+    ), r.stdout
+    pq.write_table(t.slice(0, 250), workdir / "train.parquet")  # data the commit takes: the line as before
+    r = prov("status", "--signer", "alice.pub")
+    assert "  prov commit records them as a new version; prov diff then compares it with v1" in r.stdout.splitlines()
