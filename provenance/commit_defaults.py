@@ -291,7 +291,8 @@ def _features_note(store: Store, result: CommitResult) -> str | None:
         for c in left
     )
     one = len(left) == 1
-    still = {c: "double" for c in left if c in types}
+    # a --schema flag reads a column of text as numbers; one that is numbers already left on purpose (an exclude)
+    still = {c: "double" for c in left if c in types and not _numeric_type(str(types[c]))}
     way = (
         f" (if that was not meant: fix {'its' if len(still) == 1 else 'their'} values, or, for a CSV or JSON Lines "
         f"file read as text by mistake, commit with {schema_flags(still)})"
@@ -302,6 +303,11 @@ def _features_note(store: Store, result: CommitResult) -> str | None:
         f"column{'' if one else 's'} {named} left the features {result.parent}'s profile read: no detector scores "
         f"{'it' if one else 'them'} in this version{way}"
     )
+
+
+def _numeric_type(arrow_type: str) -> bool:
+    """Whether a signed column type (Arrow's name: ``double``, ``int64``, ``bool``) holds numbers."""
+    return arrow_type in {"double", "float", "halffloat", "bool"} or arrow_type.startswith(("int", "uint", "decimal"))
 
 
 def _retype_note(store: Store, result: CommitResult) -> str | None:

@@ -209,6 +209,8 @@ class ProfileStage:
     def prepare(self, job: CommitJob) -> PreparedProfile:
         """Build the profile with no lock held; content that cannot be featurised gives ``unavailable``."""
         hashed = job.hashed
+        if len(hashed.manifest) == 0:  # --allow-empty: said as such, not as "no numeric columns (columns: ; ...)"
+            return PreparedProfile(None, b"", "no records")
         try:
             profile = build_version_profile(
                 hashed.manifest,

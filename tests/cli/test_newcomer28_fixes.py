@@ -203,3 +203,29 @@ def test_status_says_commit_refuses_null_features_and_empty_data(prov, workdir, 
     pq.write_table(t.slice(0, 250), workdir / "train.parquet")  # data the commit takes: the line as before
     r = prov("status", "--signer", "alice.pub")
     assert "  prov commit records them as a new version; prov diff then compares it with v1" in r.stdout.splitlines()
+
+
+# --- finding 6: the small words ------------------------------------------------------------------------------------
+
+
+def test_an_empty_version_says_no_records_and_an_excluded_numeric_column_gets_no_schema_flag(
+    prov, workdir, store, keypair
+):
+    t = digits_table(300)
+    pq.write_table(t, workdir / "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "v1").exit_code == 0
+    # a numeric column left out on purpose: the note names it, and no --schema flag for a column already numbers
+    r = _commit(
+        prov, keypair, "train.parquet", "v2", "--featurizer", "numeric", "--featurizer-option", 'exclude=["px05"]'
+    )
+    assert r.exit_code == 0, r.output
+    assert (
+        "  column 'px05' (int64 now) left the features v1's profile read: no detector scores it in this version\n"
+        in r.stdout
+    ), r.stdout
+    assert "--schema" not in r.stdout
+    pq.write_table(t.slice(0, 0), workdir / "train.parquet")
+    r = _commit(prov, keypair, "train.parquet", "v3", "--allow-empty")
+    assert r.exit_code == 0, r.output
+    assert "  no reference profile (no records); detectors cannot use it as a base" in r.stdout.splitlines(), r.stdout
+    assert "columns: ;" not in r.stdout
