@@ -25,6 +25,7 @@ from provenance.errors import InputError, VerificationError
 from provenance.escaping import name_in_sentence, visible
 from provenance.features.registry import FeaturizerSpec, legacy_spec
 from provenance.kept_log import KeptLog
+from provenance.profiles.non_finite import NonFiniteValues
 from provenance.sources.tables import TableOptions
 from provenance.store.store import Store
 from provenance.version_facts import first_id_commit
@@ -50,12 +51,16 @@ AUTOMATIC = (FeaturizerSpec("numeric"), FeaturizerSpec("image", {"mode": "L", "s
 
 @dataclass(frozen=True)
 class ParentDefaults:
-    """The parent ``tag``'s signed read ``options`` (None when an older prov did not sign them) and its
-    profile's ``featurizer`` when that is not the automatic numeric one (None: nothing to carry)."""
+    """The parent ``tag``'s signed read ``options`` (None when an older prov did not sign them) and the
+    ``featurizer`` to carry: the one its committer gave, options as given (its signed ``featurizerRequested``), or,
+    for a parent committed before that was signed, its profile's when that is not the automatic one (None: nothing
+    to carry); ``feature_columns``
+    the columns its signed numeric profile reads (a check against it featurises new records with them)."""
 
     tag: str
     options: TableOptions | None
     featurizer: FeaturizerSpec | None
+    feature_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,16 +109,22 @@ def parent_defaults(store: Store, parent: str | None) -> ParentDefaults | None:
     except InputError:  # committed by a prov that did not sign its read options: nothing to carry
         options = None
     featurizer = None
+    identity = str(predicate.get("featurizer") or "")
+    read = tuple(c for c in identity.removeprefix(NUMERIC_COLUMNS).split(",") if c)
+    read = read if identity.startswith(NUMERIC_COLUMNS) else ()
     if (predicate.get("profile") or {}).get("status") == "ok":
         try:
             profile = load_profile(store, tag)  # checked against the digest the statement signs
         except VerificationError:  # a profile that does not match its signature gives nothing to carry
-            return ParentDefaults(tag, options, None)
-        stored = profile.featurizer_spec
+            return ParentDefaults(tag, options, None, read)
+        requested = predicate.get("featurizerRequested")
+        if requested is not None:  # the featuriser the parent's committer gave, its options as given (signed)
+            return ParentDefaults(tag, options, FeaturizerSpec.from_dict(requested, f"{tag}'s featuriser"), read)
+        stored = profile.featurizer_spec  # committed before the request was signed: the resolved one
         spec = FeaturizerSpec.from_dict(stored) if stored is not None else legacy_spec(profile.featurizer)
         automatic = spec.name == "numeric" or spec.to_dict() == AUTOMATIC[1].to_dict()
         featurizer = None if automatic else spec
-    return ParentDefaults(tag, options, featurizer)
+    return ParentDefaults(tag, options, featurizer, read)
 
 
 def read_options(given: TableOptions, explicit: set[str] | None, parent: ParentDefaults | None) -> ReadOptions:
@@ -221,6 +232,13 @@ def commit_on_parent(
             kept_log=kept_log,
             allow_empty=allow_empty,
         )
+    except NonFiniteValues as exc:
+        if defaults is None:
+            raise
+        said = exc.against(defaults.tag, defaults.feature_columns)
+        if said is exc:
+            raise
+        raise said from exc
     except InputError as exc:
         explained = exc if defaults is None else chosen.explained(exc, defaults.tag, way_out)
         if explained is exc:
@@ -273,7 +291,8 @@ def _features_note(store: Store, result: CommitResult) -> str | None:
         for c in left
     )
     one = len(left) == 1
-    still = {c: "double" for c in left if c in types}
+    # a --schema flag reads a column of text as numbers; one that is numbers already left on purpose (an exclude)
+    still = {c: "double" for c in left if c in types and not _numeric_type(str(types[c]))}
     way = (
         f" (if that was not meant: fix {'its' if len(still) == 1 else 'their'} values, or, for a CSV or JSON Lines "
         f"file read as text by mistake, commit with {schema_flags(still)})"
@@ -284,6 +303,11 @@ def _features_note(store: Store, result: CommitResult) -> str | None:
         f"column{'' if one else 's'} {named} left the features {result.parent}'s profile read: no detector scores "
         f"{'it' if one else 'them'} in this version{way}"
     )
+
+
+def _numeric_type(arrow_type: str) -> bool:
+    """Whether a signed column type (Arrow's name: ``double``, ``int64``, ``bool``) holds numbers."""
+    return arrow_type in {"double", "float", "halffloat", "bool"} or arrow_type.startswith(("int", "uint", "decimal"))
 
 
 def _retype_note(store: Store, result: CommitResult) -> str | None:

@@ -52,6 +52,7 @@ def working_status(
     """
     from provenance.sources.build import build_manifest
     from provenance.sources.facts import differences
+    from provenance.status_refusal import commit_refusal
     from provenance.version_facts import dataset_from_predicate, load_manifest, newest_version, verified_statement
 
     tag = version or newest_version(store)
@@ -92,6 +93,8 @@ def working_status(
         "copies_added": copies_added(changes),
         "version_read_at": read_at,
         "data_of": data_of(store, current.root.hex(), tag) if data is not None and current.root != signed.root else [],
+        # why prov commit would refuse this data, when it would (newcomer review 28, finding 5)
+        "commit_refusal": commit_refusal(tag, stmt["predicate"], spec, hashed) if moved else None,
     }
 
 

@@ -149,6 +149,9 @@ def describe_version(store: Store, tag: str, batches: bool = False) -> dict:
         "envelope_object": row["envelope_object"],
         "message": pred.get("message") if isinstance(pred.get("message"), str) else None,
         "quarantine": quarantine_facts(pred),
+        # the profile's featuriser and the one the commit was given, options as given (newcomer review 28, finding 2)
+        "featurizer": pred.get("featurizer") if isinstance(pred.get("featurizer"), str) else None,
+        "featurizer_requested": _object(pred.get("featurizerRequested")) if pred.get("featurizerRequested") else None,
     }
     lineage = _object(pred.get("lineage"))
     info.update(lineage)

@@ -117,6 +117,8 @@ class CommitResult:
     lineage: dict | None = None  # the signed lineage counts and object, if the lineage stage ran
     profile: dict | None = None  # the signed profile facts (status "ok" or "unavailable" with a reason)
     featurizer: str | None = None  # identity of the profile's featuriser
+    # the featuriser spec the commit was given or carried, options as given (signed featurizerRequested; None: automatic)
+    featurizer_requested: dict | None = None
     message: str | None = None  # the signed commit message, if one was given
     identical_to: str | None = None  # the parent, when the data is the parent's record for record (same root)
     # what the commit took from the parent's signed read options and featuriser (commit_defaults.commit_on_parent)
@@ -308,6 +310,7 @@ def commit(
         pred.get("lineage"),
         pred.get("profile"),
         pred.get("featurizer"),
+        pred.get("featurizerRequested"),
         message,
         parent if parent_row is not None and parent_row["merkle_root"] == root else None,
         id_less_trust_entries=id_less,

@@ -193,11 +193,15 @@ def _echo_commit(result: CommitResult, store: Store) -> None:
             echo(f"    {not_trusted_line(item)}")
     if result.profile:
         if result.profile.get("status") == "ok":
-            from provenance.report.wording import featurizer_text
+            from provenance.report.wording import featurizer_origin, featurizer_text
 
             features = featurizer_text(result.featurizer or "?")
-            same = f" (as {parent_tag})" if taken.get("featurizer") else ""
-            echo(f"  reference profile: {result.profile['sample']} sampled records, features {features}{same}")
+            echo(
+                f"  reference profile: {result.profile['sample']} sampled records, features {features}"
+                + featurizer_origin(
+                    result.featurizer_requested, f"as {parent_tag}" if taken.get("featurizer") else "as given"
+                )
+            )
         else:
             echo(f"  no reference profile ({result.profile.get('reason')}); detectors cannot use it as a base")
     if result.features_note:

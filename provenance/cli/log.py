@@ -138,6 +138,12 @@ def show(
         + ("" if info["dataset_signed"] else " (not signed: committed by an older prov)")
     )
     echo("  labels: " + ", ".join(f"{visible(k)}={v}" for k, v in info["labels"].items()))
+    if info.get("featurizer"):
+        from provenance.report.wording import featurizer_origin, featurizer_text
+
+        echo(
+            f"  features {visible(featurizer_text(info['featurizer']))}{featurizer_origin(info['featurizer_requested'])}"
+        )
     if any(info["sources"]):
         from provenance.report.wording import source_name
 

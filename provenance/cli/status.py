@@ -87,6 +87,8 @@ def status(
         echo(f"  {visible(line)}{why}")
     if report.get("none_shared"):  # unrelated records: listing them row by row says nothing more
         echo(f"  {report['none_shared']}")
+        if report.get("commit_refusal"):
+            echo(f"  {report['commit_refusal']}")
         _data_of_lines(report, data)
         return
     # the first TEXT_LISTED of each kind, the suspicious first: 5 relabels after 600 additions were never shown
@@ -99,7 +101,10 @@ def status(
             f"  ... and {more} more (--json lists {MAX_LISTED} of each kind; prov diff {shlex.quote(report['version'])} NEW "
             "lists every one once committed as NEW)"
         )
-    echo(f"  prov commit records them as a new version; prov diff then compares it with {report['version']}")
+    if report.get("commit_refusal"):
+        echo(f"  {report['commit_refusal']}")
+    else:
+        echo(f"  prov commit records them as a new version; prov diff then compares it with {report['version']}")
     _data_of_lines(report, data)
 
 

@@ -94,6 +94,8 @@ def diff_versions(
     if delta is None:  # a signed delta's listed records carry their locators and batches
         fill_rows(changes, a.fetch, b.fetch)
     report = build_report(changes, a, b)
+    if store is not None:
+        report.lineage["signed_sources"] = store_has_signed_sources(store, report.lineage)
     report.summary["schema_changes"] = delta_lines(schema_diff)
     # what decides or advises reads this, never the lines: a column name or type can read as another change
     report.summary["schema_delta"] = schema_diff
@@ -202,3 +204,16 @@ def _mark_lookalikes(report) -> None:
         old, new = "|".join(item["old_labels"]), "|".join(item["new_labels"])
         if lookalike(old, new):
             item["codepoints"] = {"old": codepoints(old), "new": codepoints(new)}
+
+
+def store_has_signed_sources(store, lineage: dict) -> bool:
+    """Whether any source signs batches here: a batch or a trust entry in the store, or records either version signed
+    as attested or relabeled after their source. False only when none does: every addition is then unattributed, and
+    a diff's headline says so as a note, not as a flagged signal (newcomer review 28, finding 4). Read from the store
+    as any display reads it; ``prov check`` decides from its own rules, never from this."""
+    for side in ("base", "new"):
+        counts = lineage.get(side) or {}
+        if counts.get("attested") or counts.get("relabeled_after_source"):
+            return True
+    found = store.db.execute("select 1 from batches union all select 1 from trust where source is not null limit 1")
+    return found.fetchone() is not None

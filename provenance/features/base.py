@@ -24,14 +24,23 @@ class FeatureError(InputError):
     """Features cannot be computed for some records, or do not fit the reference.
 
     ``records`` names the offending records (row indexes, file names or digests) so a
-    user can go and fix exactly those. ``non_finite`` is set when their values are null, NaN or
+    user can go and fix exactly those. ``non_numeric`` names feature columns no longer numeric, with their type
+    now (newcomer review 28, finding 3). ``non_finite`` is set when their values are null, NaN or
     infinite: the feature columns holding them (empty when not known, a plug-in's output), so a commit
     can refuse such data where it enters, naming the file (newcomer review 27, finding 2).
     """
 
-    def __init__(self, message: str, records: Sequence[Any] = (), non_finite: Sequence[str] | None = None):
+    def __init__(
+        self,
+        message: str,
+        records: Sequence[Any] = (),
+        non_finite: Sequence[str] | None = None,
+        non_numeric: Sequence[tuple[str, str]] | None = None,
+    ):
         self.records = list(records)
         self.non_finite = tuple(non_finite) if non_finite is not None else None
+        # feature columns no longer numeric, with their type now (a CSV column read as text): the columns, not records
+        self.non_numeric = tuple(non_numeric) if non_numeric is not None else None
         self.problem = message  # without the records, for a caller that names them better
         if self.records:
             shown = ", ".join(str(r) for r in self.records[:_NAMED_IN_MESSAGE])

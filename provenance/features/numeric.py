@@ -117,10 +117,13 @@ class NumericFeaturizer(Featurizer):
         if missing:
             raise FeatureError("the table lacks feature columns", missing)
         non_numeric = [
-            f"{c} ({records.schema.field(c).type})" for c in columns if not _is_numeric(records.schema.field(c).type)
+            (c, str(records.schema.field(c).type)) for c in columns if not _is_numeric(records.schema.field(c).type)
         ]
         if non_numeric:
-            raise FeatureError("the numeric featuriser cannot use non-numeric columns", non_numeric)
+            named = ", ".join(f"{name_in_sentence(c)} ({t})" for c, t in non_numeric)
+            raise FeatureError(
+                f"the numeric featuriser cannot use non-numeric columns: {named}", non_numeric=non_numeric
+            )
 
         matrix = np.empty((records.num_rows, len(columns)), dtype=np.float32)
         bad_rows: set[int] = set()

@@ -307,7 +307,7 @@ class GateContext:
         (``unscorable.name_file``; newcomer review 27, finding 2: the check named the records, not the file)."""
         from provenance.unscorable import name_file
 
-        return name_file(self.store, self.new, exc)
+        return name_file(self.store, self.new, exc, self.base)
 
     def detection(self, names: Sequence[str], fpr: float, tight_cluster: bool = True) -> DetectionRun:
         """Run the detectors ``names`` on the delta and combine them into one verdict per

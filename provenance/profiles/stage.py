@@ -12,7 +12,6 @@ fails with that reason instead of passing.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass
 
@@ -20,12 +19,13 @@ import pyarrow as pa
 
 from provenance.encoding import table_digest_blob
 from provenance.errors import InputError, VerificationError
-from provenance.escaping import name_in_sentence, shell_word, visible
+from provenance.escaping import visible
 from provenance.features.base import FeatureError
 from provenance.features.registry import FeaturizerSpec, build
 from provenance.manifest import Manifest
 from provenance.profiles.batch_copies import COPY_PSEUDO_BATCHES, BatchCopies, manifest_batch_copies
 from provenance.profiles.featurize import AUTO, build_for_commit, featurize, requested_spec
+from provenance.profiles.non_finite import NonFiniteValues
 from provenance.profiles.reference import ReferenceProfile, build_profile
 from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, sample_manifest
 from provenance.sources.hf_imagefolder import IMAGE_EXTENSIONS
@@ -150,33 +150,6 @@ def _named(exc: FeatureError, locators: list) -> FeatureError:
     return exc
 
 
-def non_finite_refusal(exc: FeatureError, path: str) -> InputError:
-    """The commit's refusal of data whose feature values are null, NaN or infinite (``exc.non_finite``): exit 2
-    naming ``path``, the columns, the records and what to do. Committed, such a version had no reference profile
-    and the next ``prov check`` against it could not be evaluated (exit 3, no next step: newcomer review 27,
-    finding 2). The profile reads a sample (up to 2,000 records a class, 8,000 in all): a value outside it is met
-    by ``prov check`` of a version that adds it, exit 2 naming the file and the records there."""
-    from provenance.changes import natural_key
-    from provenance.features.numeric import DEFAULT_EXCLUDED
-
-    columns = [name_in_sentence(c) for c in exc.non_finite or ()]
-    where = f" in column{'s' if len(columns) > 1 else ''} {', '.join(columns)}" if columns else ""
-    named = sorted((str(r) for r in exc.records), key=natural_key)  # in the data's order: row 5 before row 7
-    more = f" (and {len(named) - 10} more)" if len(named) > 10 else ""
-    rows = "rows " if all(n.isdigit() for n in named) else ""  # a folder's locators say file#row themselves
-    leave_out = ""
-    if columns:
-        excluded = json.dumps([*DEFAULT_EXCLUDED, *(exc.non_finite or ())], separators=(",", ":"))
-        leave_out = (
-            f", or leave {'them' if len(columns) > 1 else 'it'} out of the features "
-            f"(--featurizer numeric --featurizer-option {shell_word('exclude=' + excluded)})"
-        )
-    return InputError(
-        f"{visible(str(path))}: feature values null, NaN or infinite{where} in {len(named)} record(s) ({rows}{', '.join(named[:10])}{more}): "
-        f"no detector can score them; fill or drop them and commit again{leave_out}"
-    )
-
-
 def _not_an_image(exc: FeatureError, requested: FeaturizerSpec, locator: str) -> FeatureError:
     """``exc`` saying what to commit with when the image featuriser (a tree's automatic one) met a file with no
     image extension: a tree of text files read with ``--tree-reader files`` said only "cannot decode image(s)
@@ -236,10 +209,8 @@ class ProfileStage:
     def prepare(self, job: CommitJob) -> PreparedProfile:
         """Build the profile with no lock held; content that cannot be featurised gives ``unavailable``."""
         hashed = job.hashed
-        if len(hashed.manifest) == 0:  # committed with --allow-empty: say so, not "no numeric feature columns" (A28c-6)
-            return PreparedProfile(
-                None, b"", "the version has no records (committed with --allow-empty): check against a version that has"
-            )
+        if len(hashed.manifest) == 0:  # --allow-empty: said as such, not as "no numeric columns (columns: ; ...)"
+            return PreparedProfile(None, b"", "no records")
         try:
             profile = build_version_profile(
                 hashed.manifest,
@@ -253,12 +224,20 @@ class ProfileStage:
             )
         except FeatureError as exc:
             if exc.non_finite is not None:  # values no detector can score: refused where they enter
-                raise non_finite_refusal(exc, job.spec.path) from exc
+                raise NonFiniteValues(exc, job.spec.path, hashed.columns) from exc
             return PreparedProfile(None, b"", str(exc))
         except InputError as exc:
             return PreparedProfile(None, b"", str(exc))
         salt = (job.sample_salt, job.sample_salt_signature, job.sample_salt_parent, job.sample_salt_nonce)
-        return PreparedProfile(profile, profile.to_bytes(), None, *salt)
+        return PreparedProfile(profile, profile.to_bytes(), None, *salt, requested=self.requested())
+
+    def requested(self) -> dict | None:
+        """The featuriser this commit was given (``--featurizer`` and its options, or the parent's carried), as a spec;
+        None for the automatic one. Signed as ``featurizerRequested`` so the next commit carries the request, not
+        the columns it resolved to (newcomer review 28, finding 2: ``exclude=[...]`` was lost on the next commit)."""
+        chosen = self.featurizer
+        spec = chosen if isinstance(chosen, FeaturizerSpec) else FeaturizerSpec(chosen)
+        return None if spec.name == AUTO else spec.to_dict()
 
 
 @dataclass
@@ -272,6 +251,7 @@ class PreparedProfile:
     sample_salt_signature: bytes | None = None
     sample_salt_parent: bytes | None = None
     sample_salt_nonce: bytes | None = None
+    requested: dict | None = None  # the featuriser spec the commit was given (ProfileStage.requested)
 
     def record(self, store: Store, tag: str, predicate: dict) -> None:
         """Under the lock: store the profile object and row; sign its digest (or the reason) in the predicate.
@@ -295,6 +275,8 @@ class PreparedProfile:
             }
         )
         predicate["featurizer"] = profile.featurizer
+        if self.requested is not None:
+            predicate["featurizerRequested"] = self.requested
         predicate["profile"] = {
             "status": "ok",
             "sha256": oid,
@@ -325,7 +307,7 @@ def load_profile(store: Store, tag: str) -> ReferenceProfile:
     info = stmt["predicate"].get("profile") or {}
     if info.get("status") != "ok":
         reason = info.get("reason", "it was committed without the profile stage")
-        # a base committed before such values were refused at commit (non_finite_refusal): the way on, not only why
+        # a base committed before such values were refused at commit (profiles.non_finite): the way on, not only why
         todo = (
             f": commit {tag}'s data again with them filled or dropped, as a new version, and check against that"
             if "null, NaN or infinite" in str(reason)

@@ -33,8 +33,14 @@ def diff_verdict(report: dict) -> Verdict:
     det = detection(report)
     if det is not None:
         parts.append(det.sentence)
-    suspicious = [r for r in report["by_source"] if r["flagged_signals"]]
-    if s["signals_flagged"]:
+    flagged_names = [g["name"] for g in report.get("signals") or [] if g["flagged"]]
+    # a store where no source signs anything: every addition is unattributed, which flags nothing by itself
+    unsigned_store = (report.get("lineage") or {}).get("signed_sources") is False
+    note_only = unsigned_store and bool(flagged_names) and set(flagged_names) == {"unattributed_additions"}
+    suspicious = [r for r in report["by_source"] if r["flagged_signals"]] if not note_only else []
+    if note_only:
+        parts.append("no signal flagged (no signed sources: every addition is unattributed)")
+    elif s["signals_flagged"]:
         signals = f"{plural(s['signals_flagged'], 'signal')} flagged"
         if suspicious:
             names = "; ".join(
@@ -46,7 +52,7 @@ def diff_verdict(report: dict) -> Verdict:
         parts.append("no signal flagged")
     if det is not None and det.failed:
         tone, word = "error", "incomplete"
-    elif s["signals_flagged"] or (det is not None and det.flagged and not det.within_budget):
+    elif (s["signals_flagged"] and not note_only) or (det is not None and det.flagged and not det.within_budget):
         tone, word = "bad", "flagged"
     elif det is not None and det.flagged:  # no more than a clean delta flags: not a red verdict (newcomer 11, #10)
         tone, word = "warn", "within budget"  # the Detectors table's combined word (newcomer review 16, #6)

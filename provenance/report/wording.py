@@ -13,6 +13,7 @@ import re
 import shlex
 from typing import Any
 
+from provenance.escaping import visible
 from provenance.names import is_row_number, short_digest
 
 SUMMARY_ROWS = [
@@ -287,3 +288,15 @@ def featurizer_text(featurizer: str, shown: int = 3) -> str:
     if len(names) <= shown + 1:
         return featurizer
     return f"{head} over {len(names)} columns ({', '.join(names[:shown])}, ..., {names[-1]})"
+
+
+def featurizer_origin(requested: dict | None, origin: str | None = None) -> str:
+    """The featuriser a commit was given or carried, after its features: `` (featuriser numeric:exclude=["x"], as
+    v1)`` with ``origin`` ``"as v1"``; "" for the automatic one (newcomer review 28, finding 2: a carried exclude
+    list was lost and nothing said which featuriser a commit used)."""
+    if requested is None:
+        return ""
+    from provenance.features.registry import FeaturizerSpec
+
+    spec = visible(str(FeaturizerSpec.from_dict(requested)))
+    return f" (featuriser {spec}{', ' + origin if origin else ''})"

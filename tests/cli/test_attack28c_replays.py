@@ -536,8 +536,8 @@ def test_an_empty_folder_is_refused_naming_it_store_unchanged(prov, workdir, sto
     assert store_fingerprint(workdir / ".prov") == before
 
 
-# A28c-6 (fixed by the lead): an empty version committed on purpose said its profile was missing for "no numeric
-# feature columns"; it says the version has no records, and every check against it says so
+# A28c-6 (fixed by fix28d and the lead): an empty version committed on purpose said its profile was missing for "no
+# numeric feature columns"; it says "no records", and every check against it says so
 def test_an_empty_version_says_it_has_no_records_not_no_numeric_columns(prov, workdir, store, keypair):
     t = digits_table(300)
     pq.write_table(t.slice(0, 0), "empty.parquet")
@@ -550,7 +550,7 @@ def test_an_empty_version_says_it_has_no_records_not_no_numeric_columns(prov, wo
     doc = json.loads(r.stdout)
     (rule,) = [x for x in doc["rules"] if x["rule"] == "detectors.run"]
     assert "no numeric feature columns" not in rule["reason"], rule["reason"]
-    assert "has no records" in rule["reason"], rule["reason"]
+    assert "(no records)" in rule["reason"], rule["reason"]
 
 
 def test_a_retyped_hostile_column_the_check_cannot_score_is_named_on_one_line(prov, workdir, store, keypair):

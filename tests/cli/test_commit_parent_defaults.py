@@ -118,7 +118,7 @@ def test_a_text_parent_keeps_its_featuriser_and_a_text_table_is_told_which_fits(
     pq.write_table(pa.concat_tables([base, _texts(30, 1)]), "t3.parquet")
     out = ok(prov, "commit", "t3.parquet", "--tag", "t3", *key)
     assert "reference profile:" in out, out
-    assert "features text/v1" in out and "(as t2)" in out, out
+    assert "features text/v1" in out and "(featuriser text, as t2)" in out, out
     # and the release after it can be checked against it
     pq.write_table(pa.concat_tables([base, _texts(30, 1), _texts(20, 2)]), "t4.parquet")
     ok(prov, "commit", "t4.parquet", "--tag", "t4", *key)

@@ -40,20 +40,20 @@ def test_nan_in_a_feature_column_names_the_record_s_row(prov, workdir, store, ke
     px = t.column("px20").cast(pa.float64()).to_pylist()
     px[1042] = px[1003] = float("nan")
     pq.write_table(t.set_column(t.schema.get_field_index("px20"), "px20", pa.array(px)), workdir / "v2.parquet")
-    # refused where it enters (newcomer review 27, finding 2): the commit names the file, column and rows, and the
-    # flags that leave the column out of the features
+    # refused where it enters (newcomer review 27, finding 2): the commit names the file, column and rows; v1's
+    # profile reads the column, so leaving it out of the features is not offered (newcomer review 28, finding 1)
     before = store_fingerprint(workdir / ".prov")
     r = prov("commit", "v2.parquet", "--tag", "v2", "--key", keypair.private_path, "--signer", keypair.public_path)
     assert r.exit_code == 2, r.output
     assert r.stderr == (
         "Error: v2.parquet: feature values null, NaN or infinite in column px20 in 2 record(s) (rows 1003, 1042): "
-        "no detector can score them; fill or drop them and commit again, or leave it out of the features "
-        """(--featurizer numeric --featurizer-option 'exclude=["label","source","id","px20"]')\n"""
+        "no detector can score them; fill or drop them and commit again (v1's signed profile reads px20: a check of "
+        "this version against v1 reads it too, so leaving it out of the features would not let it pass)\n"
     )
     assert store_fingerprint(workdir / ".prov") == before
     exclude = '["label","source","id","px20"]'
     _commit(prov, keypair, "v2.parquet", "v2", "--featurizer", "numeric", "--featurizer-option", f"exclude={exclude}")
-    # v1's profile reads px20: its check meets the NaN, and names the records in row order once (newcomer review
+    # committed anyway with the column left out, v1's profile reads px20: its check meets the NaN, and names the records in row order once (newcomer review
     # 27: "...in 3 row(s); rows; records: 3, 198, 50"), the file they are in and what to do
     _both_refuse(prov, workdir, ["null, NaN or infinite in 2 row(s); records: 1003 (", "), 1042 ("])
     path = workdir / "v2.parquet"

@@ -1,0 +1,69 @@
+"""The commit's refusal of feature values no detector can score (null, NaN, infinite), in the words that fit the
+parent: leaving a column out of the features releases nothing when the parent's signed profile reads it, since a
+check against that parent featurises the new records with the parent's featuriser (newcomer review 28, finding 1)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+
+from provenance.errors import InputError
+from provenance.escaping import name_in_sentence, shell_word, visible
+from provenance.features.base import FeatureError
+
+
+class NonFiniteValues(InputError):
+    """``path``'s feature values that are null, NaN or infinite (``problem.non_finite`` names the columns, its
+    records the rows); ``present`` the data's columns, so the advised exclude list names only columns it has."""
+
+    def __init__(self, problem: FeatureError, path: str, present: Collection[str] = ()):
+        self.problem = problem
+        self.path = path
+        self.present = tuple(present)
+        super().__init__(self.message())
+
+    @property
+    def columns(self) -> list[str]:
+        """The feature columns holding such values."""
+        return list(self.problem.non_finite or ())
+
+    def message(self, parent: str | None = None, parent_reads: Collection[str] = ()) -> str:
+        """The refusal; with ``parent`` (a tag) whose signed profile reads ``parent_reads`` among the columns,
+        exclusion is not offered as a way to release: a check against ``parent`` reads them too."""
+        from provenance.changes import natural_key
+        from provenance.features.numeric import DEFAULT_EXCLUDED
+
+        columns = self.columns
+        shown = [name_in_sentence(c) for c in columns]
+        where = f" in column{'s' if len(shown) > 1 else ''} {', '.join(shown)}" if shown else ""
+        named = sorted((str(r) for r in self.problem.records), key=natural_key)  # the data's order: row 5 first
+        more = f" (and {len(named) - 10} more)" if len(named) > 10 else ""
+        rows = "rows " if all(n.isdigit() for n in named) else ""  # a folder's locators say file#row themselves
+        read = [c for c in columns if c in set(parent_reads)]
+        leave_out = ""
+        if read and parent is not None:
+            them = "them" if len(read) > 1 else "it"
+            leave_out = (
+                f" ({parent}'s signed profile reads {', '.join(name_in_sentence(c) for c in read)}: a check of this "
+                f"version against {parent} reads {them} too, so leaving {them} out of the features "
+                "would not let it pass)"
+            )
+        elif shown:
+            defaults = [c for c in DEFAULT_EXCLUDED if c in self.present] if self.present else list(DEFAULT_EXCLUDED)
+            excluded = json.dumps([*defaults, *columns], separators=(",", ":"))
+            leave_out = (
+                f", or leave {'them' if len(shown) > 1 else 'it'} out of the features "
+                f"(--featurizer numeric --featurizer-option {shell_word('exclude=' + excluded)})"
+            )
+        return (
+            f"{visible(str(self.path))}: feature values null, NaN or infinite{where} in {len(named)} record(s) "
+            f"({rows}{', '.join(named[:10])}{more}): no detector can score them; fill or drop them and commit "
+            f"again{leave_out}"
+        )
+
+    def against(self, parent: str, parent_reads: Collection[str]) -> InputError:
+        """This refusal as said for a commit on ``parent`` whose profile reads ``parent_reads``; itself when
+        the parent reads none of the columns."""
+        if not set(self.columns) & set(parent_reads):
+            return self
+        return InputError(self.message(parent, parent_reads))
