@@ -18,7 +18,17 @@ if TYPE_CHECKING:
 
 
 class UnscorableRecords(InputError):
-    """Records of the delta the base's featuriser cannot score, named with the file they are in (exit 2)."""
+    """Records of the delta the base's featuriser cannot score, named with the file they are in (exit 2).
+    ``cause``: the featuriser's error, whose every offending record ``--verbose`` lists after the line."""
+
+    def __init__(self, message: str, cause: FeatureError | None = None):
+        super().__init__(message)
+        self.cause = cause
+
+    def diagnostics(self) -> str:
+        """The line, then the featuriser's list of every offending record (``FeatureError.diagnostics``)."""
+        more = self.cause.diagnostics().splitlines()[1:] if self.cause is not None else []
+        return "\n".join([str(self), *more])
 
 
 def name_file(store: Store, new: str, exc: FeatureError, base: str | None = None) -> UnscorableRecords:
@@ -33,11 +43,11 @@ def name_file(store: Store, new: str, exc: FeatureError, base: str | None = None
     path = visible(str(version_dataset(store, store.version(new)).path))
     cause = exc.__cause__ if isinstance(exc.__cause__, FeatureError) else exc
     if cause.non_numeric:
-        return UnscorableRecords(_not_numeric(path, new, base, cause.non_numeric))
+        return UnscorableRecords(_not_numeric(path, new, base, cause.non_numeric), exc)
     todo = (
         f"; fill or drop them in {path}, commit it again and check that version" if cause.non_finite is not None else ""
     )
-    return UnscorableRecords(f"{path} ({new}'s data): {exc}{todo}")
+    return UnscorableRecords(f"{path} ({new}'s data): {exc}{todo}", exc)
 
 
 def detect_naming_file(store: Store, base: str, new: str, delta: dict, **options: Any) -> Detection:
