@@ -1,0 +1,221 @@
+"""Attack review 28d: replays against fix28d (the newcomer fixes of session 28: a commit's requested featuriser
+signed as featurizerRequested and carried to later commits, the NaN refusal's exclude advice, a retyped feature
+column named, no FLAGGED diff headline for unattributed additions alone in a store with no signed sources, status's
+commit_refusal) and the lead's 'Your own data' README section. A plain test pins an attack that held; a strict
+xfail is a finding, named in its reason."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import sqlite3
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from support import build_trust_world, digits_table, new_records, resign_version, store_fingerprint, validate_output
+
+
+def _commit(prov, keypair, data: str, tag: str, *args: str):
+    return prov("commit", data, "--tag", tag, "--key", keypair.private_path, "--signer", keypair.public_path, *args)
+
+
+def _with_nan(t: pa.Table, column: str, rows: list[int]) -> pa.Table:
+    values = t.column(column).cast(pa.float64()).to_pylist()
+    for r in rows:
+        values[r] = float("nan")
+    return t.set_column(t.schema.get_field_index(column), column, pa.array(values))
+
+
+EXCLUDE_PX05 = ("--featurizer", "numeric", "--featurizer-option", 'exclude=["px05"]')
+
+
+# --- the carried request: who chooses it ------------------------------------------------------------------------
+
+
+def test_no_row_holds_the_request_and_an_edited_envelope_is_not_carried(prov, workdir, store, keypair):
+    # the request lives only in the signed statement: no prov.db cell names it, and a .prov/ writer who edits the
+    # envelope object (the request dropped, not signed again) makes the next commit carry nothing from it
+    pq.write_table(_with_nan(digits_table(300), "px05", [3]), workdir / "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "v1", *EXCLUDE_PX05).exit_code == 0
+    db = sqlite3.connect(workdir / ".prov" / "prov.db")
+    for (table,) in db.execute("select name from sqlite_master where type = 'table'").fetchall():
+        for col in [r[1] for r in db.execute(f"pragma table_info({table})")]:
+            hits = db.execute(f"select count(*) from {table} where cast({col} as text) like '%exclude%'").fetchone()
+            assert hits[0] == 0, (table, col)
+    [oid] = db.execute("select envelope_object from versions where tag = 'v1'").fetchone()
+    env = json.loads((workdir / ".prov" / "objects" / f"{oid}.json").read_bytes())
+    stmt = json.loads(base64.b64decode(env["payload"]))
+    stmt["predicate"]["featurizerRequested"] = {"name": "numeric", "options": {"exclude": [f"px{i:02d}" for i in range(64)]}}
+    env["payload"] = base64.b64encode(json.dumps(stmt).encode()).decode()
+    data = json.dumps(env).encode()
+    new = hashlib.sha256(data).hexdigest()
+    (workdir / ".prov" / "objects" / f"{new}.json").write_bytes(data)
+    with db:
+        db.execute("update versions set envelope_object = ? where tag = 'v1'", [new])
+    db.close()
+    pq.write_table(_with_nan(digits_table(320), "px05", [3, 310]), workdir / "train.parquet")
+    before = store_fingerprint(workdir / ".prov")
+    r = _commit(prov, keypair, "train.parquet", "v2")
+    assert r.exit_code == 1, r.output  # the parent does not verify: refused as any tampered statement is
+    assert "px00" not in r.output
+    assert len(r.stderr.strip().splitlines()) == 1 and "v1" in r.stderr, r.stderr
+    assert store_fingerprint(workdir / ".prov") == before
+
+
+# --- a stolen commit key signs the parent's request --------------------------------------------------------------
+
+MALFORMED = {
+    "string": "numeric",
+    "list": ["numeric"],
+    "no-name": {"options": {}},
+    "options-list": {"name": "numeric", "options": ["exclude"]},
+}
+
+
+def _v1_resigned(prov, workdir, keypair, request_) -> None:
+    """v1 (300 digits) committed, then signed again by the commit key's holder with ``request_`` as its
+    featurizerRequested; train.parquet then holds 320 digits for the next commit."""
+    pq.write_table(digits_table(300), workdir / "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "v1").exit_code == 0
+    resign_version(workdir, "v1", keypair.private_path, lambda p: p.__setitem__("featurizerRequested", request_))
+    pq.write_table(digits_table(320), workdir / "train.parquet")
+
+
+@pytest.mark.parametrize("shape", MALFORMED)
+def test_a_malformed_signed_request_is_refused_at_commit_in_one_line_naming_the_parent(
+    prov, workdir, store, keypair, shape
+):
+    _v1_resigned(prov, workdir, keypair, MALFORMED[shape])
+    before = store_fingerprint(workdir / ".prov")
+    r = _commit(prov, keypair, "train.parquet", "v2")
+    assert r.exit_code == 2, r.output
+    assert r.stderr.strip().startswith("Error: v1's featuriser: not a featuriser spec"), r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert store_fingerprint(workdir / ".prov") == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A28d-3 (low): prov show of a version whose signed featurizerRequested is not a {name, options} object "
+    "prints half its report and exits 2 with 'Error: featuriser: not a featuriser spec' (no version named), and "
+    "show --json exits 0 with featurizer_requested {} which show.schema.json refuses",
+)
+@pytest.mark.parametrize("shape", MALFORMED)
+def test_show_of_a_version_with_a_malformed_signed_request_says_so_and_fits_its_schema(
+    prov, workdir, store, keypair, shape
+):
+    _v1_resigned(prov, workdir, keypair, MALFORMED[shape])
+    r = prov("show", "v1", "--signer", "alice.pub")
+    assert r.exit_code == 0, r.output
+    validate_output("show", json.loads(prov("show", "v1", "--signer", "alice.pub", "--json").stdout))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A28d-4 (low): a signed request naming no featuriser prov has, or an option it does not take, is carried "
+    "without a word: the maintainer's next commit (their own key, no --featurizer) exits 0 with 'no reference "
+    "profile (unknown featuriser ...)', so no later check can use it as a base; a malformed shape is refused "
+    "(exit 2 naming v1), this is not",
+)
+@pytest.mark.parametrize(
+    "request_",
+    [{"name": "no-such-featuriser"}, {"name": "numeric", "options": {"no_such_option": 1}}],
+    ids=["unknown-name", "unknown-option"],
+)
+def test_a_carried_request_that_builds_no_featuriser_is_refused_naming_the_parent(
+    prov, workdir, store, keypair, request_
+):
+    _v1_resigned(prov, workdir, keypair, request_)
+    before = store_fingerprint(workdir / ".prov")
+    r = _commit(prov, keypair, "train.parquet", "v2")
+    assert r.exit_code == 2 and "v1" in r.stderr, r.output
+    assert store_fingerprint(workdir / ".prov") == before
+
+
+def _outliers(table: pa.Table, rows: int) -> pa.Table:
+    """``table`` and ``rows`` copies of its first records with px20..px40 at 200 (digits hold 0..16)."""
+    one = table.slice(0, rows)
+    for i in range(20, 41):
+        name = f"px{i:02d}"
+        one = one.set_column(one.schema.get_field_index(name), name, pa.array([200] * rows, pa.int64()))
+    return pa.concat_tables([table, one])
+
+
+ONLY_PX00 = {"name": "numeric", "options": {"exclude": ["label", *[f"px{i:02d}" for i in range(1, 64)]]}}
+
+
+def _honest_v1_resigned_to_read_px00(prov, workdir, keypair) -> pa.Table:
+    """v1 (300 digits, its profile reads every pixel) signed again by the thief with ONLY_PX00 as its request; 600
+    digits returned."""
+    t = digits_table(600)
+    pq.write_table(t.slice(0, 300), workdir / "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "v1").exit_code == 0
+    resign_version(workdir, "v1", keypair.private_path, lambda p: p.__setitem__("featurizerRequested", ONLY_PX00))
+    pq.write_table(t.slice(0, 400), workdir / "train.parquet")
+    return t
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A28d-1 (medium): the carried featurizerRequested is not held against the parent's own signed profile: "
+    "a stolen commit key signs an honest v1 again with a request reading px00 alone (0 in every digit) while v1's "
+    "profile reads 64 columns, and the maintainer's next commit carries it (one long note), so every check "
+    "against that version scores one constant column",
+)
+def test_a_request_that_does_not_resolve_to_the_parents_profile_is_not_carried(prov, workdir, store, keypair):
+    _honest_v1_resigned_to_read_px00(prov, workdir, keypair)
+    r = _commit(prov, keypair, "train.parquet", "v2", "--json")
+    assert r.exit_code == 2 or json.loads(r.stdout)["featurizer"] != "numeric/v1:cols=px00", r.output
+
+
+def test_a_stolen_keys_request_carried_into_honest_versions_lets_outliers_pass_today(prov, workdir, store, keypair):
+    # what A28d-1 stands on: v2 and v3 are the maintainer's own commits; against v1's honest profile the 30
+    # outliers block, against v2's (px00 alone) they pass every rule with nothing said about the features
+    t = _honest_v1_resigned_to_read_px00(prov, workdir, keypair)
+    r = _commit(prov, keypair, "train.parquet", "v2", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["featurizer"] == "numeric/v1:cols=px00"
+    pq.write_table(_outliers(t.slice(0, 400), 30), workdir / "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "v3").exit_code == 0
+    assert prov("check", "v3", "--base", "v1", "--signer", "alice.pub").exit_code == 1
+    r = prov("check", "v3", "--base", "v2", "--signer", "alice.pub")
+    assert r.exit_code == 0, r.output
+
+
+# --- the diff headline in a store 'with no signed sources' --------------------------------------------------------
+
+
+def _unattributed_on_v1_with_rows_deleted(prov, workdir) -> None:
+    """The trust world (a vendor signs batches, trust entries signed by the maintainer), v1x: v1 and 40 records no
+    batch holds; then a .prov/ writer deletes every batches and trust row with sqlite3."""
+    build_trust_world(prov, workdir)
+    new_records("extra.parquet", 40)
+    pq.write_table(pa.concat_tables([pq.read_table("v1.parquet"), pq.read_table("extra.parquet")]), "v1x.parquet")
+    pinned = ("--key", "maintainer.key", "--signer", "maintainer.pub")
+    assert prov("commit", "v1x.parquet", "--tag", "v1x", "--parent", "v1", *pinned).exit_code == 0
+    head = prov("diff", "v1", "v1x", "--signer", "maintainer.pub").stdout.splitlines()[1]
+    assert head.startswith("FLAGGED: 1 signal flagged; suspicious source: (no source)"), head
+    with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
+        db.execute("delete from batches")
+        db.execute("delete from trust")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A28d-2 (low): the diff headline's 'no signed sources' is read from prov.db's batches and trust rows: a "
+    ".prov/ writer who deletes them turns 'FLAGGED ... (unattributed_additions)' into 'NOTHING FLAGGED' while the "
+    "audit line still says every entry is signed (prov check still blocks: it reads the signed trust)",
+)
+def test_deleting_batch_and_trust_rows_does_not_quiet_the_diff_headline(prov, workdir):
+    _unattributed_on_v1_with_rows_deleted(prov, workdir)
+    r = prov("diff", "v1", "v1x", "--signer", "maintainer.pub")
+    assert r.stdout.splitlines()[1].startswith("FLAGGED"), r.stdout
+
+
+def test_deleting_batch_and_trust_rows_does_not_change_checks_outcome(prov, workdir):
+    _unattributed_on_v1_with_rows_deleted(prov, workdir)
+    r = prov("check", "v1x", "--base", "v1", "--signer", "maintainer.pub")
+    assert r.exit_code == 1 and "lineage.unattributed_beside_signed" in r.stdout.splitlines()[0], r.output
