@@ -48,7 +48,10 @@ def test_no_row_holds_the_request_and_an_edited_envelope_is_not_carried(prov, wo
     [oid] = db.execute("select envelope_object from versions where tag = 'v1'").fetchone()
     env = json.loads((workdir / ".prov" / "objects" / f"{oid}.json").read_bytes())
     stmt = json.loads(base64.b64decode(env["payload"]))
-    stmt["predicate"]["featurizerRequested"] = {"name": "numeric", "options": {"exclude": [f"px{i:02d}" for i in range(64)]}}
+    stmt["predicate"]["featurizerRequested"] = {
+        "name": "numeric",
+        "options": {"exclude": [f"px{i:02d}" for i in range(64)]},
+    }
     env["payload"] = base64.b64encode(json.dumps(stmt).encode()).decode()
     data = json.dumps(env).encode()
     new = hashlib.sha256(data).hexdigest()
