@@ -61,6 +61,7 @@ class ParentDefaults:
     options: TableOptions | None
     featurizer: FeaturizerSpec | None
     feature_columns: tuple[str, ...] = ()
+    requested: bool = False  # ``featurizer`` is the parent's signed request (checked against its profile when carried)
 
 
 @dataclass(frozen=True)
@@ -119,12 +120,34 @@ def parent_defaults(store: Store, parent: str | None) -> ParentDefaults | None:
             return ParentDefaults(tag, options, None, read)
         requested = predicate.get("featurizerRequested")
         if requested is not None:  # the featuriser the parent's committer gave, its options as given (signed)
-            return ParentDefaults(tag, options, FeaturizerSpec.from_dict(requested, f"{tag}'s featuriser"), read)
+            spec = FeaturizerSpec.from_dict(requested, f"{tag}'s featuriser")
+            return ParentDefaults(tag, options, spec, read, requested=True)
         stored = profile.featurizer_spec  # committed before the request was signed: the resolved one
         spec = FeaturizerSpec.from_dict(stored) if stored is not None else legacy_spec(profile.featurizer)
         automatic = spec.name == "numeric" or spec.to_dict() == AUTOMATIC[1].to_dict()
         featurizer = None if automatic else spec
     return ParentDefaults(tag, options, featurizer, read)
+
+
+def _request_fits_profile(spec: FeaturizerSpec, read: tuple[str, ...], tag: str) -> None:
+    """Refuse (exit 2) a parent's signed numeric featuriser request that its own signed profile contradicts: one that
+    leaves out, or does not name, a column the profile reads. A commit key signs both, and an honest commit resolves
+    the request into that profile; a request signed apart from it (a stolen key re-signing the parent: attack review
+    28d, A28d-1) would be carried into the maintainer's later versions and read fewer columns than the parent did."""
+    if spec.name != "numeric" or not read:
+        return
+    columns, exclude = spec.options.get("columns"), spec.options.get("exclude")
+    if columns is not None:
+        contradicted = sorted(set(read) ^ {str(c) for c in columns}) if isinstance(columns, list) else list(read)
+    else:
+        contradicted = sorted(set(read) & {str(c) for c in exclude}) if isinstance(exclude, list) else []
+    if contradicted:
+        shown = ", ".join(name_in_sentence(c) for c in contradicted[:5])
+        raise InputError(
+            f"{tag}'s signed featuriser request does not match its signed profile (it reads {len(read)} columns; the "
+            f"request differs on {shown}{' and more' if len(contradicted) > 5 else ''}): a key that could sign {tag} "
+            f"chose it, and it is not carried; check {tag}'s signer, or give --featurizer to choose the features"
+        )
 
 
 def read_options(given: TableOptions, explicit: set[str] | None, parent: ParentDefaults | None) -> ReadOptions:
@@ -219,6 +242,8 @@ def commit_on_parent(
     defaults = parent_defaults(store, parent)
     chosen = read_options(spec.options, set(given) if carry and given is not None else None, defaults)
     carried = defaults.featurizer if carry and featurizer is None and defaults is not None else None
+    if carried is not None and defaults is not None and defaults.requested:
+        _request_fits_profile(carried, defaults.feature_columns, defaults.tag)
     try:
         result = versions.commit(
             store,
