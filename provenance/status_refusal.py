@@ -36,7 +36,6 @@ def commit_refusal(tag: str, predicate: dict, spec: DatasetSpec, hashed) -> str 
     if records is None:
         return None
     bad: list[str] = []
-    rows = 0
     for name in read:
         column = records.column(name)
         if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
@@ -46,7 +45,6 @@ def commit_refusal(tag: str, predicate: dict, spec: DatasetSpec, hashed) -> str 
         count = pc.sum(wrong).as_py() or 0
         if count:
             bad.append(name_in_sentence(name))
-            rows = max(rows, count)
     if not bad:
         return None
     one = len(bad) == 1
