@@ -173,12 +173,26 @@ class ColumnFindings(MutableSequence[Finding]):
             return [self[j] for j in range(*i.indices(len(self._made)))]
         return made  # type: ignore[return-value]  # an int's: a Finding
 
-    def _make(self, j: int) -> Finding:
-        score = self._scores[j]
+    def explanation(self, i: int) -> str:
+        """``self[i].explanation`` without making finding ``i`` when it was not read yet (the combined verdict
+        quotes one detector's explanation for each of the delta's records: 10,000 findings made, and each
+        later ``columns()`` read checked them all, only for their text). ``i`` as ``self[i]`` takes an int."""
+        if self._list is not None:
+            return self._list[i].explanation
+        made = self._made[i]
+        if made is not None:  # read before: its explanation as it holds it now (a plug-in may have set it)
+            return made.explanation
+        return self._text(i % len(self._made))
+
+    def _text(self, j: int) -> str:
+        """Finding ``j``'s explanation as made: the detector's own, or the fixed short text."""
         explanation = self._explained.get(j)
         if explanation is None:
-            explanation = f"within the base's range: score {score:.3f}{self._short}"
-        made = self._made[j] = Finding(self._hexes[j], self._detector, score, self._flags[j], explanation)
+            explanation = f"within the base's range: score {self._scores[j]:.3f}{self._short}"
+        return explanation
+
+    def _make(self, j: int) -> Finding:
+        made = self._made[j] = Finding(self._hexes[j], self._detector, self._scores[j], self._flags[j], self._text(j))
         self._made_at.append(j)
         return made
 

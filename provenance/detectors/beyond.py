@@ -108,10 +108,14 @@ def weighted_statistic(p_values: Sequence[np.ndarray], weights: np.ndarray) -> n
     detector has none); NaN where no detector has one."""
     if not p_values:
         return np.zeros(0)
-    P = np.column_stack(p_values) / weights
-    finite = np.isfinite(P)
-    T = np.where(finite, P, np.inf).min(axis=1)
-    return np.where(finite.any(axis=1), T, np.nan)
+    # column by column, not a (k, d) matrix reduced along its short rows (~4x the cost at d = 6): the same
+    # quotients, and a least value is the same whichever order it is picked in (p-values are never -0.0)
+    T = np.full(len(p_values[0]), np.inf)
+    for column, weight in zip(p_values, np.asarray(weights, dtype=np.float64), strict=True):
+        weighted = np.asarray(column, dtype=np.float64) / weight
+        np.minimum(T, weighted, out=T, where=np.isfinite(weighted))
+    T[T == np.inf] = np.nan  # no detector has a finite one
+    return T
 
 
 class OutOfFold(NamedTuple):
@@ -266,6 +270,14 @@ def values_order(reference_raw: Sequence[np.ndarray]) -> list[np.ndarray]:
     return order
 
 
+def values_order_of_subset(by_value: list[np.ndarray], keep: np.ndarray) -> list[np.ndarray]:
+    """``values_order([raw[keep] for raw in reference_raw])`` from ``by_value = values_order(reference_raw)``
+    without sorting again: a stable order restricted to a subset is the subset's stable order (ties stay in
+    record order), renumbered to the subset's positions (``keep`` (m,) bool; tested equal)."""
+    position = np.cumsum(keep) - 1
+    return [position[order[keep[order]]] for order in by_value]
+
+
 def held_out_p_values(
     reference_raw: Sequence[np.ndarray], out: np.ndarray, fpr: float, by_value: list[np.ndarray] | None = None
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -285,12 +297,12 @@ def held_out_p_values(
         p_rest = np.full(int(rest.sum()), np.nan)
         fitted_at = order[rest[order]]  # the others' finite records, by value
         if fitted_at.size:
-            fitted = raw[fitted_at]
-            calibration = Calibration(fitted, fpr)
+            fitted = np.asarray(raw[fitted_at], dtype=np.float64)
+            calibration = Calibration.of_sorted(fitted, fpr)  # finite and in order already: not sorted again
             ok = np.isfinite(raw[out])
             p_out[ok] = calibration.p_values(raw[out][ok])
             p_all = np.full(len(raw), np.nan)
-            p_all[fitted_at] = calibration.p_values(fitted)
+            p_all[fitted_at] = calibration.reference_p_values()  # ``p_values(fitted)``: fitted is its reference
             p_rest = p_all[rest]
         held.append(p_out)
         kept.append(p_rest)

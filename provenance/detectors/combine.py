@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from provenance.detectors.base import DetectorResult, built_ins_and_plug_ins
+from provenance.detectors.base import ColumnFindings, DetectorResult, built_ins_and_plug_ins
 from provenance.detectors.beyond import FAR_FACTOR, OutOfFold, out_of_fold, trimmed_reference
 from provenance.detectors.budget import Budget, flag_budget
 from provenance.detectors.extreme import extreme_p_values
@@ -555,5 +555,7 @@ def _explain(
         if flagged and w > max(level, 0.05) and evidence:
             break
         p_own = w * weight_of(r)  # a built-in's own p-value; a plug-in's evidence as it entered the joined one
-        evidence.append(f"{r.detector} (p = {p_own:.2g}): {r.findings[i].explanation}")
+        findings = r.findings  # a built-in's columns give the text without making a finding for it
+        text = findings.explanation(i) if type(findings) is ColumnFindings else findings[i].explanation
+        evidence.append(f"{r.detector} (p = {p_own:.2g}): {text}")
     return head + "; strongest evidence: " + "; ".join(evidence)

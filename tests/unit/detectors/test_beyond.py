@@ -16,6 +16,7 @@ from provenance.detectors.beyond import (
     out_of_fold,
     out_of_fold_rate,
     values_order,
+    values_order_of_subset,
     weighted_statistic,
 )
 from provenance.detectors.budget import flag_budget
@@ -271,3 +272,78 @@ def test_one_verdict_and_its_relabel_scan_refit_the_held_out_batches_once(monkey
     assert beyond._last_folds[1] is not folds and null.p.keys() == afresh.p.keys()
     for source, p in null.p.items():
         assert np.array_equal(p, afresh.p[source], equal_nan=True)
+
+
+def _scores_with_ties_zeros_and_gaps(rng: np.random.Generator, m: int = 900) -> list[np.ndarray]:
+    """Three detectors' raw scores as the held-out refits meet them: continuous, rounded to a grid (ties, as
+    ``gradient``'s ``RESOLUTION`` makes), and with NaN where a detector could not score, -0.0 beside 0.0."""
+    smooth = rng.exponential(size=m)
+    grid = np.round(rng.normal(size=m), 1)
+    grid[::17] = -0.0
+    grid[1::17] = 0.0
+    gaps = rng.normal(size=m)
+    gaps[::7] = np.nan
+    return [smooth, grid, gaps]
+
+
+def test_a_calibration_fitted_on_sorted_scores_is_the_one_fitted_from_scratch_bit_for_bit():
+    """Session 29 (perf29): the held-out refits fit each calibration on scores already in order
+    (``Calibration.of_sorted``) and score its own records from their runs of equal values
+    (``reference_p_values``), not by sorting and searching again: every threshold, score and p-value is the
+    one of ``Calibration(scores)``, ties, -0.0 and values past the tail included."""
+    from provenance.detectors.calibration import Calibration
+
+    rng = np.random.default_rng(29)
+    for raw in _scores_with_ties_zeros_and_gaps(rng):
+        finite = raw[np.isfinite(raw)]
+        fitted = finite[np.argsort(finite, kind="stable")]
+        for fpr in (0.01, 0.2):
+            fresh, presorted = Calibration(raw, fpr), Calibration.of_sorted(fitted, fpr)
+            assert (presorted.raw_threshold, presorted.tail_start, presorted.tail_scale, presorted.tail_share) == (
+                fresh.raw_threshold,
+                fresh.tail_start,
+                fresh.tail_scale,
+                fresh.tail_share,
+            )
+            probe = np.concatenate([finite, [finite.max() * 3, finite.min() - 1.0, 0.0, -0.0]])
+            assert presorted.p_values(probe).tobytes() == fresh.p_values(probe).tobytes()
+            assert presorted.reference_p_values().tobytes() == fresh.p_values(fitted).tobytes()
+    with pytest.raises(ValueError):
+        Calibration.of_sorted(np.zeros(0), 0.01)
+    with pytest.raises(ValueError):
+        Calibration.of_sorted(np.arange(3.0), 1.5)
+
+
+def test_the_order_of_a_subset_read_off_the_whole_order_is_the_subsets_own():
+    """``values_order_of_subset``: the label-drift level's forward pools (each pseudo-batch with the ones before
+    it) take their order from the whole reference's, not from a sort of each pool: the same positions."""
+    rng = np.random.default_rng(30)
+    raws = _scores_with_ties_zeros_and_gaps(rng)
+    batches = np.repeat(np.arange(10), 90)
+    whole = values_order(raws)
+    for keep in [batches <= b for b in range(10)] + [rng.uniform(size=900) < 0.5, np.zeros(900, bool)]:
+        got = values_order_of_subset(whole, keep)
+        want = values_order([raw[keep] for raw in raws])
+        assert [g.tolist() for g in got] == [w.tolist() for w in want]
+
+
+def test_the_weighted_statistic_is_the_least_weighted_p_value_of_each_record():
+    """``weighted_statistic`` column by column (session 29) equals the (k, d) matrix form it replaced, bit for
+    bit: NaN for a record no detector scored, a detector's missing p-value skipped, float32 columns widened."""
+    rng = np.random.default_rng(31)
+    p = [rng.uniform(size=500) for _ in range(4)]
+    p[2][1::9] = 0.0
+    p[0][::5] = np.nan
+    p[1][::5] = np.nan
+    p[2][::5] = np.nan
+    p[3][::10] = np.nan  # every tenth record: no detector has a p-value
+    p[3] = p[3].astype(np.float32)
+    weights = np.array([1.0, 2.0, 1.0, 3.0])
+    P = np.column_stack(p) / weights
+    finite = np.isfinite(P)
+    want = np.where(finite.any(axis=1), np.where(finite, P, np.inf).min(axis=1), np.nan)
+    got = weighted_statistic(p, weights)
+    assert got.dtype == np.float64 and got.tobytes() == want.tobytes()
+    assert np.isnan(got[::10]).all() and np.isfinite(np.delete(got, np.arange(0, 500, 10))).all()
+    with pytest.raises(ValueError):
+        weighted_statistic(p, weights[:3])

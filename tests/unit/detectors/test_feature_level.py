@@ -8,8 +8,17 @@ from sklearn.datasets import load_digits
 
 from provenance.detectors import Delta, run_detectors
 from provenance.detectors.base import DetectorResult
+from provenance.detectors.beyond import held_out_p_values
 from provenance.detectors.combine import combine, combined_p_values, flagged_at_levels
-from provenance.detectors.feature_level import FLOOR_SHARE, held_out_level, label_drift_level, level_holding
+from provenance.detectors.feature_level import (
+    FIRST_FORWARD,
+    FLOOR_SHARE,
+    held_out_level,
+    held_out_pools,
+    label_drift_level,
+    level_holding,
+    strongest_column,
+)
 from provenance.profiles.reference import build_profile
 
 FPR = 0.01
@@ -135,3 +144,48 @@ def test_knn_label_stays_at_fpr_where_the_bases_labels_do_not_drift():
     # fewer than four pseudo-batches: nothing to hold out
     few = [raw[:150] for raw in _label_drift(0.5)[1]]
     assert label_drift_level(few, weights, batches[:150] % 3, FPR, combined_p_values, 1) == FPR
+
+
+def _pools_each_sorted_anew(raws, weights, batches, forward):
+    """``held_out_pools`` as session 28 computed it: each pool's scores put in order anew, the statistic from the
+    (k, d) matrix of weighted p-values."""
+
+    def statistic(p):
+        P = np.column_stack(p) / weights
+        finite = np.isfinite(P)
+        return np.where(finite.any(axis=1), np.where(finite, P, np.inf).min(axis=1), np.nan)
+
+    _, everything = held_out_p_values(raws, np.zeros(len(batches), dtype=bool), FPR)
+    T_in = statistic(everything)
+    inside = np.isfinite(T_in)
+    pools = [np.zeros(0)], [np.zeros(0, dtype=np.int64)]
+    labels = np.unique(batches)
+    for b in labels[FIRST_FORWARD:] if forward else labels:
+        keep = batches <= b if forward else np.ones(len(batches), dtype=bool)
+        held, kept = held_out_p_values([raw[keep] for raw in raws], batches[keep] == b, FPR)
+        T_out, T_kept = statistic(held), statistic(kept)
+        finite, T_kept = np.isfinite(T_out), T_kept[np.isfinite(T_kept)]
+        if finite.any() and len(T_kept):
+            pools[0].append(combined_p_values(T_out[finite], T_kept))
+            pools[1].append(strongest_column(np.column_stack(held)[finite] / weights))
+    p_in = combined_p_values(T_in[inside], T_in[inside])
+    set_in = strongest_column(np.column_stack(everything)[inside] / weights)
+    return np.concatenate(pools[0]), np.concatenate(pools[1]), p_in, set_in
+
+
+def test_the_held_out_pools_are_the_ones_computed_with_every_pool_sorted_anew():
+    """Session 29 (perf29): ``held_out_pools`` sorts each detector's scores once and reads every forward pool's
+    order off it, and fits each calibration on scores already in order: the pools, the columns that set each
+    statistic, and so both levels, are those of sorting every pool anew, bit for bit, on real detector scores
+    (digits; NaN where a detector could not score, ties)."""
+    profile, delta = _digits_in_file_order(1200, 300)
+    results = run_detectors(profile, delta, None, FPR)
+    raws = [np.asarray(r.reference_raw, np.float64) for r in results if r.reference_raw is not None]
+    raws[0] = raws[0].copy()
+    raws[0][::37] = np.nan
+    weights = np.linspace(1.0, 2.0, len(raws))
+    batches = np.asarray(profile.sample_batches)
+    for forward in (True, False):
+        got = held_out_pools(raws, weights, batches, FPR, combined_p_values, forward)
+        want = _pools_each_sorted_anew(raws, weights, batches, forward)
+        assert [g.tobytes() for g in got] == [w.tobytes() for w in want]

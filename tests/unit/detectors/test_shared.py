@@ -92,6 +92,36 @@ def test_findings_made_when_read_are_the_findings_the_detector_would_have_listed
         raise AssertionError("an index past the end must raise IndexError, as a list does")
 
 
+def test_an_explanation_read_without_its_finding_is_the_findings_explanation(digits_split):
+    # session 29 (perf29): the combined verdict reads one detector's explanation for each delta record through
+    # ColumnFindings.explanation, which makes no Finding; the text is the finding's, made or not, changed in
+    # place or written, and the findings read later are the same objects and texts as before
+    from provenance.detectors.base import ColumnFindings, Finding
+
+    rng = np.random.default_rng(6)
+    rows = rng.choice(len(digits_split.Xp), 30, replace=False)
+    labels = (digits_split.yp[rows] + (np.arange(30) % 2)) % 10  # half relabeled: detailed and short texts
+    delta = digits_split.delta(digits_split.Xp[rows] + 0.01, labels)
+    fresh = get_detector("knn_label").run(digits_split.profile, delta, fpr=0.01).findings
+    result = get_detector("knn_label").run(digits_split.profile, delta, fpr=0.01)
+    findings = result.findings
+    assert isinstance(findings, ColumnFindings)
+    texts = [findings.explanation(i) for i in range(len(findings))]
+    assert findings.explanation(-1) == texts[-1]
+    assert not findings._made_at  # nothing made by reading the texts
+    assert texts == [f.explanation for f in fresh] and len(set(texts)) > 2
+    findings[4].explanation = "set in place"  # made, then changed as a plug-in may change a finding
+    assert findings.explanation(4) == "set in place" and findings._made_at == [4]
+    findings[5] = Finding(delta.hex(5), "knn_label", 0.5, False, "written")  # the first write: a plain list
+    assert findings.explanation(5) == "written" and findings.explanation(6) == texts[6]
+    try:
+        findings.explanation(len(delta))
+    except IndexError:
+        pass
+    else:
+        raise AssertionError("an index past the end must raise IndexError, as reading the finding does")
+
+
 def test_sample_records_named_together_read_as_named_one_by_one(digits_split):
     profile = digits_split.profile
     idx, dist = [3, -1, 0, 7], [0.5, float("inf"), 1.25, 0.125]
