@@ -26,6 +26,8 @@ imported), and:
   - ``ratio@F``: the library's feature level divided by how many times more of the base's later rows lie beyond
     the earlier ones' trimmed bar than in sample (``forward_beyond``), where that excess is significant
     (``EXCESS_ALPHA``, Poisson tail), at least ``F``; the library's level otherwise.
+  - ``perdet-sig@F``: ``feature_level.label_drift_level``'s rule for each feature detector in turn (its records
+    at the level holding its in-sample count, where its forward excess is significant), at least ``F``.
   - ``shuf@F``: as ``ratio@F``, the excess measured against the same forward count on the base's records shuffled
     among its pseudo-batches (``shuffled_beyond``: the small early references' heavier tails without drift).
 
@@ -51,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gate_pass_rate as bench
 import inorder_fpr_s28 as s28
-from inorder_fpr_s27 import tallied, variant_table
+from inorder_fpr_s27 import tallied
 
 import provenance.detectors.feature_level as feature_level
 from provenance.detectors.beyond import FAR_FACTOR, held_out_p_values, trimmed_reference, weighted_statistic
@@ -119,12 +121,14 @@ def forward_level(pool, significant_only: bool) -> float | None:
 def flags_of(variant: str, outcome, batches: np.ndarray, cache: dict) -> np.ndarray:
     """``variant``'s flags on ``outcome`` (a ``gate_pass_rate.gate`` dict): this file's variants, else s28's."""
     name, _, floor = variant.partition("@")
-    if name not in ("fwd", "fwdsig", "ratio", "shuf"):
+    if name not in ("fwd", "fwdsig", "ratio", "shuf", "perdet-sig"):
         return _library_flags_of(variant, outcome, batches, cache)
     library = _library_flags_of("library", outcome, batches, cache)
     verdicts = outcome["verdicts"]
     if len(np.unique(batches)) < feature_level.MIN_BATCHES:
         return library
+    if name == "perdet-sig":
+        return per_detector_flags(outcome, batches, cache, float(floor), library)
     if name in ("ratio", "shuf"):
         key = (id(outcome), "beyond")
         if key not in cache:
@@ -156,6 +160,37 @@ def flags_of(variant: str, outcome, batches: np.ndarray, cache: dict) -> np.ndar
     )
     label = np.isin(strongest_column(P), [j for j, d in enumerate(detectors) if d in LABEL_DETECTORS])
     return np.where(label, library, p <= level)
+
+
+def per_detector_flags(outcome, batches: np.ndarray, cache: dict, floor: float, library: np.ndarray) -> np.ndarray:
+    """``perdet-sig@F``: ``feature_level.label_drift_level``'s rule for each feature detector: where the forward
+    pool shows its records at ``fpr`` significantly more often (``EXCESS_ALPHA``) than in sample, they are flagged
+    at the largest level holding no more than that in-sample count (``s28.own_levels`` on the forward pool), at
+    least ``floor``; every other record as the library flags it."""
+    key = (id(outcome), True)
+    if key not in cache:
+        cache[key] = s28.pools(outcome["results"], batches, True)
+    p_out, set_out, p_in, set_in = cache[key]
+    if not len(p_out) or not len(p_in):
+        return library
+    scored = s28._scored(outcome["results"])
+    detectors = [r.detector for r in scored]
+    saved = feature_level.FLOOR_SHARE
+    feature_level.FLOOR_SHARE = floor / FPR
+    try:
+        levels = s28.own_levels(cache[key], detectors, label_too=False)
+    finally:
+        feature_level.FLOOR_SHARE = saved
+    expected = np.array([((p_in <= FPR) & (set_in == j)).sum() for j in range(len(detectors))]) * len(p_out) / len(p_in)
+    seen = np.array([((p_out <= FPR) & (set_out == j)).sum() for j in range(len(detectors))])
+    drifting = poisson_sf_many(seen, np.maximum(expected, 1e-12)) <= feature_level.EXCESS_ALPHA
+    drifting &= ~np.isin(detectors, LABEL_DETECTORS)
+    P = np.column_stack([np.asarray(r.p_values, dtype=np.float64) for r in scored]) / np.array(
+        [weight_of(r) for r in scored]
+    )
+    strongest = strongest_column(P)
+    p = np.array([r.p_value for r in outcome["verdicts"].records])
+    return np.where(drifting[strongest], p <= levels[strongest], library)
 
 
 class Tally(s28.Tally):
@@ -193,11 +228,15 @@ class Tally(s28.Tally):
             self.clean_beyond[(variant, ds)] += int((beyond & flags).sum())
 
     def lines(self, order: str) -> list[str]:
+        """s28's lines (its header, table, poisoned records per attack, the library's strongest detectors and label
+        level), with the forward "beyond" measure after the header and the gate's outcomes with Wilson intervals."""
+        s28_lines = [
+            line.replace(" (s27, then library)", " (the library)")
+            for line in super().lines(order)
+            if not line.startswith("- s27 ")
+        ]
         datasets = sorted(self.clean_n)
         out = [
-            f"## {order}: {self.batches} clean + {self.batches} poisoned batches "
-            f"(the library's replay differs from the bench's outcome in {self.mismatch})",
-            "",
             "The base's own later rows beyond the trimmed reference of the earlier ones (each clean batch's base, "
             "pseudo-batches from the third on held out against those before it; summed over the batches):",
             "",
@@ -214,8 +253,8 @@ class Tally(s28.Tally):
                 f"| {np.median(bp):.4f} ({bp.min():.4f}-{bp.max():.4f}) |"
             )
         n = self.batches
-        out += ["", *variant_table(self, VARIANTS), ""]
         out += [
+            "",
             "| variant | clean passed (95% Wilson) | poisoned blocked (95% Wilson) | clean flagged beyond the bar | "
             "far-beyond records unflagged |",
             "|---|---|---|---|---|",
@@ -228,22 +267,7 @@ class Tally(s28.Tally):
                 f"| {v} | {cp}/{n} ({lo:.2f}-{hi:.2f}) | {pb}/{n} ({lo2:.2f}-{hi2:.2f}) | "
                 f"{sum(self.clean_beyond[(v, d)] for d in datasets)} | {self.far_kept[v]} |"
             )
-        out += [
-            "",
-            "Poisoned records flagged per attack: "
-            + "; ".join(
-                f"{a} " + " / ".join(str(self.poison_flagged[(v, a)]) for v in VARIANTS) + f" of {k}"
-                for a, k in sorted(self.poison_n.items())
-            )
-            + f" ({' / '.join(VARIANTS)})",
-            "",
-            "Which detector set the combined statistic of the flagged clean records:",
-        ]
-        for d in datasets:
-            for v in VARIANTS:
-                s = self.strongest[f"{v} {d}"]
-                out.append(f"- {v} {d}: " + (", ".join(f"{k} {c}" for k, c in s.most_common()) or "-"))
-        return out + [""]
+        return s28_lines[:2] + out + s28_lines[1:]
 
 
 def uptime() -> str:
