@@ -57,29 +57,57 @@ def _glitched(prov, keypair) -> None:
 # --- removals.max_unsigned_removed_rate: the emptied candidate ---------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A28c-1: a PR author who deletes every record but one passes prov check under the default removals "
-    "mode (warn): the emptied-candidate block is records_new == 0 only, so a one-record release is 'passed with "
-    "warnings' although it is as much 'nothing to train on' as an empty one",
-)
+# A28c-1 was a strict xfail; fixed by fix29a: [removals] max_removed_fraction (default 0.5) blocks a release that
+# removed most of its base in every mode but "off". Its reason, kept:
+# reason="A28c-1: a PR author who deletes every record but one passes prov check under the default removals "
+# "mode (warn): the emptied-candidate block is records_new == 0 only, so a one-record release is 'passed with "
+# "warnings' although it is as much 'nothing to train on' as an empty one",
 def test_a_candidate_that_keeps_one_record_of_300_is_blocked(prov, workdir, store, keypair):
     t = digits_table(300)
     _r1_then_r2(prov, keypair, t, t.slice(0, 1))  # the export kept its first row only
-    r = _check(prov, "r2", "r1")
+    r = _check(prov, "r2", "r1", "--format", "json")
     assert r.exit_code == 1, r.output
+    doc = json.loads(r.stdout)
+    validate_output("check", doc)
+    (rule,) = [x for x in doc["rules"] if x["rule"] == "removals.max_unsigned_removed_rate"]
+    assert rule["status"] == "block", rule
+    assert "removed 299 of r1's 300 records (99.7%), more than 50%" in rule["reason"], rule["reason"]
+    assert "raise [removals] max_removed_fraction" in rule["reason"], rule["reason"]
+    assert rule["statistic"] == {
+        "test": "shrunk",
+        "records_base": 300,
+        "records_new": 1,
+        "removed": 299,
+        "removed_fraction": 299 / 300,
+        "max_removed_fraction": 0.5,
+    }
+    r = _check(prov, "r2", "r1")  # the text report leads with the block, in warn mode (the default)
+    assert r.exit_code == 1 and "max_removed_fraction" in r.stdout, r.output
 
 
-def test_removing_all_but_one_record_passes_today_with_warnings_only(prov, workdir, store, keypair):
-    # what A28c-1's xfail stands on: the check passes (exit 0) and says only "passed with warnings"
+def test_an_intended_shrink_passes_with_warnings_once_the_policy_key_allows_it(prov, workdir, store, keypair):
+    # the key the block names lets a meant shrink through: then the removals warning alone, as before fix29a
     t = digits_table(300)
     _r1_then_r2(prov, keypair, t, t.slice(0, 1))
-    r = _check(prov, "r2", "r1", "--format", "json")
+    with open("policy.toml", "w") as f:
+        f.write("[removals]\nmax_removed_fraction = 1\n")
+    r = _check(prov, "r2", "r1", "--format", "json", "--policy", "policy.toml")
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     validate_output("check", doc)
     (rule,) = [x for x in doc["rules"] if x["rule"] == "removals.max_unsigned_removed_rate"]
-    assert rule["status"] == "warn"
+    assert rule["status"] == "warn", rule
+
+
+def test_removing_half_of_the_base_is_not_the_shrink_block(prov, workdir, store, keypair):
+    # the bound is "more than" max_removed_fraction: 150 of 300 removed is judged by the per-class rate (warn)
+    t = digits_table(300)
+    _r1_then_r2(prov, keypair, t, t.slice(0, 150))
+    r = _check(prov, "r2", "r1", "--format", "json")
+    doc = json.loads(r.stdout)
+    (rule,) = [x for x in doc["rules"] if x["rule"] == "removals.max_unsigned_removed_rate"]
+    assert rule["status"] == "warn" and (rule["statistic"] or {}).get("test") != "shrunk", rule
+    assert r.exit_code == 0, r.output
 
 
 def test_an_empty_candidate_against_an_empty_base_is_not_released(prov, workdir, store, keypair):
