@@ -161,7 +161,7 @@ class MaxUnsignedRemovedRate(ModeRule):
         why = (
             f"{ctx.new} removed {removed} of {ctx.base}'s {base} records ({100 * share:.1f}%), more than "
             f"{100 * self.max_removed_fraction:g}%: a release that drops most of its base is blocked whatever "
-            f"[removals] unsigned_removed says (but \"off\"); if the shrink is meant, raise [removals] {SHRINK_KEY}"
+            f'[removals] unsigned_removed says (but "off"); if the shrink is meant, raise [removals] {SHRINK_KEY}'
         )
         statistic = {
             "test": "shrunk",

@@ -123,8 +123,8 @@ def log_state(store: Any, upto: int) -> tuple:
     """Everything :func:`unvouched` reads about the first ``upto`` entries and their heads, but the content-addressed
     objects the rows name: the store, ``upto`` and the chain hash of entry ``upto`` (which the signing checks the
     whole chain up to: ``checkpoints.signable_entries``), the log's length, every checkpoint and version row as
-    coverage reads them, the kept log states given (``Store.kept_log_heads``), and the keys that vouch (the pins' commit keys less the store's revocations of them;
-    nothing pinned, the store's unrevoked keys)."""
+    coverage reads them, the kept log states given (``Store.kept_log_heads``), and the keys that vouch (the pins'
+    commit keys less the store's revocations of them; nothing pinned, the store's unrevoked keys)."""
     tip = store.db.execute("select hash from audit where seq = ?", [upto]).fetchone()
     rows = checkpoint_rows(store.db)
     heads = hashlib.sha256(repr([[r[k] for k in ("object", "size", "root", "head", "keyid")] for r in rows]).encode())
