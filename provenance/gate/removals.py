@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from provenance.gate.base import Setting, Settings
+from provenance.gate.base import Setting
 from provenance.gate.results import LISTED, RuleResult, Status
-from provenance.gate.rules import COUNT, FRACTION, ModeRule, setting_value
+from provenance.gate.rules import COUNT, FRACTION, ModeRule
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -82,12 +82,6 @@ class MaxUnsignedRemovedRate(ModeRule):
     def __init__(self, rate: float, least: int, mode: str, max_removed_fraction: float = 0.5):
         super().__init__(rate, least, mode)
         self.max_removed_fraction = max_removed_fraction
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> MaxUnsignedRemovedRate | None:
-        """The rule with the policy's rate, floor, mode and shrink bound; None when the mode is ``"off"``."""
-        rate, least, mode, shrink = (setting_value(settings, s) for s in cls.settings)
-        return None if mode == "off" else cls(rate, least, mode, shrink)
 
     def check(self, ctx: GateContext) -> RuleResult:
         """Pass, or warn (block) naming each class over the rate, its counts and the first removed records;
