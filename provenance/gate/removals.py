@@ -11,9 +11,9 @@ candidate's lineage and the verifier's trusted signed batches, never a row.
 A candidate that holds no records while its base held some blocks whatever the mode (but ``"off"``),
 signed or not, quarantined or not: an empty training set is never a release (newcomer review 27,
 finding 5; ``prov commit`` refuses empty data without ``--allow-empty``). So does one that removed more than
-``max_removed_fraction`` (default half) of its base's records: one record kept of 300 is as much "nothing to
-train on" as none (attack review 28c, A28c-1, where it passed with the removals warning only); an intended shrink
-raises the key (1: any).
+``max_removed_fraction`` (default half) of its base's records, a signed quarantine's removals left out: one record
+kept of 300 is as much "nothing to train on" as none (attack review 28c, A28c-1, where it passed with the removals
+warning only); an intended shrink raises the key (1: any).
 """
 
 from __future__ import annotations
@@ -73,9 +73,9 @@ class MaxUnsignedRemovedRate(ModeRule):
             SHRINK_KEY,
             FRACTION,
             0.5,
-            "share of the base's records the candidate may remove in all (signed or not, quarantined or not) before "
-            'the check blocks, whatever unsigned_removed says (but "off"); raise it (1: any) to release an intended '
-            "shrink",
+            "share of the base's records the candidate may remove, signed or not, before the check blocks whatever "
+            'unsigned_removed says (but "off"); records a signed quarantine removed are left out; raise it (1: any) '
+            "to release an intended shrink",
         ),
     )
 
@@ -144,16 +144,24 @@ class MaxUnsignedRemovedRate(ModeRule):
         """Block when the candidate removed more than ``max_removed_fraction`` of the base's distinct records, else
         None. Counted from the check's verified manifests (``summary``: ``removed``, ``digests_base``), less the base
         records a schema change re-keyed whose content the candidate still holds (``kept_base``); relabeled records
-        are kept. The statistic: ``{"test": "shrunk", "records_base", "records_new", "removed", "removed_fraction",
-        "max_removed_fraction"}`` (records are distinct record digests)."""
+        are kept. Base records a signed ``prov quarantine`` in the candidate's history removed are deliberate and
+        left out of both counts (:func:`quarantined_from_base`), as the per-class rate leaves them out: a maintainer
+        who cuts a poisoned majority source signs that, a pull request cannot. The statistic: ``{"test": "shrunk",
+        "records_base", "records_new", "removed", "quarantined", "removed_fraction", "max_removed_fraction"}``
+        (records are distinct record digests; ``records_base`` and ``removed`` without the quarantined ones)."""
         base = summary["digests_base"]
         kept = ctx.diff.delta.get("kept_base")
         removed = max(0, summary["removed"] - (len(kept) if kept is not None else 0))
         if not base or removed <= self.max_removed_fraction * base:
             return None
+        quarantined = quarantined_from_base(ctx)  # only now: it reads the base's lineage and the ancestry
+        removed, base = max(0, removed - quarantined), base - quarantined
+        if not base or removed <= self.max_removed_fraction * base:
+            return None
         share = removed / base
+        deliberate = f" (besides {quarantined} a signed quarantine removed)" if quarantined else ""
         why = (
-            f"{ctx.new} removed {removed} of {ctx.base}'s {base} records ({100 * share:.1f}%), more than "
+            f"{ctx.new} removed {removed} of {ctx.base}'s {base} records ({100 * share:.1f}%){deliberate}, more than "
             f"{100 * self.max_removed_fraction:g}%: a release that drops most of its base is blocked whatever "
             f'[removals] unsigned_removed says (but "off"); if the shrink is meant, raise [removals] {SHRINK_KEY}'
         )
@@ -162,6 +170,7 @@ class MaxUnsignedRemovedRate(ModeRule):
             "records_base": base,
             "records_new": summary["digests_new"],
             "removed": removed,
+            "quarantined": quarantined,
             "removed_fraction": share,
             "max_removed_fraction": self.max_removed_fraction,
         }
@@ -208,6 +217,24 @@ def unsigned_removed(ctx: GateContext) -> tuple[pa.Table, dict[str, int]]:
         held = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(kept), [None, pa.py_buffer(kept.tobytes())])
         gone = pc.and_(gone, pc.invert(pc.is_in(unsigned.column("digest"), value_set=held)))
     return unsigned.filter(gone), label_counts(unsigned)
+
+
+def quarantined_from_base(ctx: GateContext) -> int:
+    """How many distinct records of the base (its signed lineage, re-hashed) the candidate lacks because a signed
+    ``prov quarantine`` in its history removed them (``missing_signed.removed_by_quarantine``)."""
+    import pyarrow.compute as pc
+
+    from provenance.gate.missing_signed import removed_by_quarantine
+    from provenance.lineage.classify import version_lineage
+
+    deliberate = removed_by_quarantine(ctx)
+    if not len(deliberate):
+        return 0
+    base = pc.unique(version_lineage(ctx.store, ctx.base).column("digest"))
+    gone = pc.and_(
+        pc.is_in(base, value_set=deliberate), pc.invert(pc.is_in(base, value_set=ctx.lineage.column("digest")))
+    )
+    return int(pc.sum(gone).as_py() or 0)
 
 
 def not_deliberate(ctx: GateContext, removed: pa.Table, base: dict[str, int]) -> tuple[pa.Table, dict[str, int]]:
