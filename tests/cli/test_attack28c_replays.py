@@ -111,6 +111,34 @@ def test_removing_half_of_the_base_is_not_the_shrink_block(prov, workdir, store,
     assert r.exit_code == 0, r.output
 
 
+def test_a_signed_quarantine_of_a_majority_source_is_no_shrink_but_a_deletion_after_it_is(
+    prov, workdir, store, keypair
+):
+    # r1: vendor's 100 records and crowd's 200; r2 = prov quarantine of crowd (signed: 200 of 300 removed on purpose);
+    # r3 then keeps 40 of vendor's 100. Against r1, r2 is no shrink (the quarantined records are left out of both
+    # counts), r3 is: 60 of the 100 records left after the quarantine (60%), named with the 200 quarantined
+    t = digits_table(300)
+    t = t.append_column("source", pa.array(["vendor"] * 100 + ["crowd"] * 200))
+    pq.write_table(t, "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "r1", "--source-column", "source").exit_code == 0
+    r = prov("quarantine", "--from", "r1", "--source", "crowd", "--tag", "r2", "--key", keypair.private_path,
+             "--signer", keypair.public_path)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    pq.write_table(t.slice(0, 40), "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "r3", "--source-column", "source", "--parent", "r2").exit_code == 0
+
+    def rule(new: str) -> dict:
+        doc = json.loads(_check(prov, new, "r1", "--format", "json").stdout)
+        validate_output("check", doc)
+        return {x["rule"]: x for x in doc["rules"]}["removals.max_unsigned_removed_rate"]
+
+    assert (rule("r2")["statistic"] or {}).get("test") != "shrunk", rule("r2")
+    shrunk = rule("r3")
+    assert shrunk["status"] == "block", shrunk
+    assert shrunk["statistic"]["removed"] == 60 and shrunk["statistic"]["quarantined"] == 200, shrunk["statistic"]
+    assert "removed 60 of r1's 100 records (60.0%) (besides 200 a signed quarantine removed)" in shrunk["reason"]
+
+
 def test_an_empty_candidate_against_an_empty_base_is_not_released(prov, workdir, store, keypair):
     # both committed on purpose (--allow-empty): the emptied block needs a base that held records, but the check
     # fails closed anyway (no profile: detectors.run could not be evaluated, exit 3)
