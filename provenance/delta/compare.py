@@ -207,13 +207,25 @@ def _mark_lookalikes(report) -> None:
 
 
 def store_has_signed_sources(store, lineage: dict) -> bool:
-    """Whether any source signs batches here: a batch or a trust entry in the store, or records either version signed
-    as attested or relabeled after their source. False only when none does: every addition is then unattributed, and
-    a diff's headline says so as a note, not as a flagged signal (newcomer review 28, finding 4). Read from the store
-    as any display reads it; ``prov check`` decides from its own rules, never from this."""
+    """Whether any source signs its batches here: records either version signed as attested or relabeled after
+    their source (its signed lineage), a batch registered with a source's signed envelope (the hash-chained audit
+    log's ``batch.add`` entries, ``lineage.standing.registered_batches``; a batch declared ``--unsigned`` is none,
+    attack review 28d, A28d-6), or a source with a batch-signing key the verifier trusts (``Pins.trusted_sources``:
+    a root's sources, or trust entries whose signed statements verify under the pinned keys). False only when none
+    does: every addition is then unattributed, and a diff's headline says so as a note, not as a flagged signal
+    (newcomer review 28, finding 4). Never the ``batches`` or ``trust`` rows, which a ``.prov/`` writer can delete to
+    quiet that headline (attack review 28d, A28d-2); an audit log read as broken is True (the headline stays
+    flagged: it fails loud). Display only: ``prov check`` decides from its own rules, never from this."""
     for side in ("base", "new"):
         counts = lineage.get(side) or {}
         if counts.get("attested") or counts.get("relabeled_after_source"):
             return True
-    found = store.db.execute("select 1 from batches union all select 1 from trust where source is not null limit 1")
-    return found.fetchone() is not None
+    from provenance.lineage.standing import registered_batches
+    from provenance.trust.pins import pins_of
+
+    try:
+        if any(signed for _, _, signed, _, _ in registered_batches(store)):
+            return True
+    except VerificationError:  # a batch registered twice: a hand-written log, so nothing is taken as unsigned
+        return True
+    return bool(pins_of(store).trusted_sources(store))

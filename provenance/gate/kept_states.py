@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from provenance.gate.base import Rule
 from provenance.gate.results import RuleResult
 from provenance.gate.rules import VERIFIES
+from provenance.store import vouched
 from provenance.store.checkpoints import Checkpoint, departure_from, leaves, trusted_keys
 from provenance.trust.pins import pins_of
 
@@ -55,7 +56,9 @@ class KeptState:
 def read_kept_states(store: Store, paths: Sequence[str]) -> list[KeptState]:
     """The log states in ``paths`` (checkpoint files, ``prov commit --checkpoint-out`` or ``prov audit checkpoint
     --out``, or release attestations), each signature checked against the keys the verifier pins (any
-    pinned key's, as ``prov audit verify --checkpoint`` reads them: attack review 14, A14-4).
+    pinned key's, as ``prov audit verify --checkpoint`` reads them: attack review 14, A14-4). They are remembered on
+    ``store`` (``vouched.remember_kept``): one signed by a pinned commit key that fits the log vouches for the version
+    entries it covers in the refusal of the signing writes, as in ``prov audit verify --checkpoint`` (A28a-2).
 
     Raises InputError (exit 2) naming the file when it is unreadable or no log state (a batch envelope, a
     waiver, ...), or inside the store's ``.prov/`` folder, itself, through a link, a bind mount or as a hard link
@@ -68,7 +71,9 @@ def read_kept_states(store: Store, paths: Sequence[str]) -> list[KeptState]:
 
     pins = pins_of(store)
     held = trusted_keys(store, pins.known_keys(store))
-    return [KeptState(path, kept_log_head(store, path, held)) for path in paths]
+    states = [KeptState(path, kept_log_head(store, path, held)) for path in paths]
+    vouched.remember_kept(store, states)  # a commit key's among them vouches in the signing writes' refusal (A28a-2)
+    return states
 
 
 def departure(store: Store, kept: KeptState) -> str | None:

@@ -10,7 +10,10 @@ candidate's lineage and the verifier's trusted signed batches, never a row.
 
 A candidate that holds no records while its base held some blocks whatever the mode (but ``"off"``),
 signed or not, quarantined or not: an empty training set is never a release (newcomer review 27,
-finding 5; ``prov commit`` refuses empty data without ``--allow-empty``).
+finding 5; ``prov commit`` refuses empty data without ``--allow-empty``). So does one that removed more than
+``max_removed_fraction`` (default half) of its base's records, a signed quarantine's removals left out: one record
+kept of 300 is as much "nothing to train on" as none (attack review 28c, A28c-1, where it passed with the removals
+warning only); an intended shrink raises the key (1: any).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
     from provenance.gate.context import GateContext
 
 MODES = ("warn", "block", "off")
+SHRINK_KEY = "max_removed_fraction"  # [removals]: the share of the base a release may remove before it blocks
 
 
 class MaxUnsignedRemovedRate(ModeRule):
@@ -64,7 +68,20 @@ class MaxUnsignedRemovedRate(ModeRule):
             'what a class over the rate does: "warn" (reported, exit 0), "block", or "off"',
             expects='"warn", "block" or "off"',
         ),
+        Setting(
+            "removals",
+            SHRINK_KEY,
+            FRACTION,
+            0.5,
+            "share of the base's records the candidate may remove, signed or not, before the check blocks whatever "
+            'unsigned_removed says (but "off"); records a signed quarantine removed are left out; raise it (1: any) '
+            "to release an intended shrink",
+        ),
     )
+
+    def __init__(self, rate: float, least: int, mode: str, max_removed_fraction: float = 0.5):
+        super().__init__(rate, least, mode)
+        self.max_removed_fraction = max_removed_fraction
 
     def check(self, ctx: GateContext) -> RuleResult:
         """Pass, or warn (block) naming each class over the rate, its counts and the first removed records;
@@ -72,6 +89,9 @@ class MaxUnsignedRemovedRate(ModeRule):
         summary = ctx.report["summary"]
         if not summary["records_new"] and summary["records_base"]:
             return self.emptied(ctx, summary["records_base"])
+        shrunk = self.shrunk(ctx, summary)
+        if shrunk is not None:
+            return shrunk
         removed, base = unsigned_removed(ctx)
         if self.over(removed, base):  # only then is it worth recomputing what signed quarantines removed
             removed, base = not_deliberate(ctx, removed, base)
@@ -120,6 +140,43 @@ class MaxUnsignedRemovedRate(ModeRule):
         expected = f"at most {100 * self.rate:g}% per class"
         return RuleResult(self.key, "block", why, [], records, statistic=statistic, expected=expected)
 
+    def shrunk(self, ctx: GateContext, summary: dict) -> RuleResult | None:
+        """Block when the candidate removed more than ``max_removed_fraction`` of the base's distinct records, else
+        None. Counted from the check's verified manifests (``summary``: ``removed``, ``digests_base``), less the base
+        records a schema change re-keyed whose content the candidate still holds (``kept_base``); relabeled records
+        are kept. Base records a signed ``prov quarantine`` in the candidate's history removed are deliberate and
+        left out of both counts (:func:`quarantined_from_base`), as the per-class rate leaves them out: a maintainer
+        who cuts a poisoned majority source signs that, a pull request cannot. The statistic: ``{"test": "shrunk",
+        "records_base", "records_new", "removed", "quarantined", "removed_fraction", "max_removed_fraction"}``
+        (records are distinct record digests; ``records_base`` and ``removed`` without the quarantined ones)."""
+        base = summary["digests_base"]
+        kept = ctx.diff.delta.get("kept_base")
+        removed = max(0, summary["removed"] - (len(kept) if kept is not None else 0))
+        if not base or removed <= self.max_removed_fraction * base:
+            return None
+        quarantined = quarantined_from_base(ctx)  # only now: it reads the base's lineage and the ancestry
+        removed, base = max(0, removed - quarantined), base - quarantined
+        if not base or removed <= self.max_removed_fraction * base:
+            return None
+        share = removed / base
+        deliberate = f" (besides {quarantined} a signed quarantine removed)" if quarantined else ""
+        why = (
+            f"{ctx.new} removed {removed} of {ctx.base}'s {base} records ({100 * share:.1f}%){deliberate}, more than "
+            f"{100 * self.max_removed_fraction:g}%: a release that drops most of its base is blocked whatever "
+            f'[removals] unsigned_removed says (but "off"); if the shrink is meant, raise [removals] {SHRINK_KEY}'
+        )
+        statistic = {
+            "test": "shrunk",
+            "records_base": base,
+            "records_new": summary["digests_new"],
+            "removed": removed,
+            "quarantined": quarantined,
+            "removed_fraction": share,
+            "max_removed_fraction": self.max_removed_fraction,
+        }
+        expected = f"at most {100 * self.max_removed_fraction:g}% of the base's records removed"
+        return RuleResult(self.key, "block", why, [], removed, statistic=statistic, expected=expected)
+
     def over(self, removed: pa.Table, base: dict[str, int]) -> list[str]:
         """Classes whose removed unsigned records reach the floor and exceed the rate, most removed first."""
         counts = label_counts(removed)
@@ -160,6 +217,24 @@ def unsigned_removed(ctx: GateContext) -> tuple[pa.Table, dict[str, int]]:
         held = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(kept), [None, pa.py_buffer(kept.tobytes())])
         gone = pc.and_(gone, pc.invert(pc.is_in(unsigned.column("digest"), value_set=held)))
     return unsigned.filter(gone), label_counts(unsigned)
+
+
+def quarantined_from_base(ctx: GateContext) -> int:
+    """How many distinct records of the base (its signed lineage, re-hashed) the candidate lacks because a signed
+    ``prov quarantine`` in its history removed them (``missing_signed.removed_by_quarantine``)."""
+    import pyarrow.compute as pc
+
+    from provenance.gate.missing_signed import removed_by_quarantine
+    from provenance.lineage.classify import version_lineage
+
+    deliberate = removed_by_quarantine(ctx)
+    if not len(deliberate):
+        return 0
+    base = pc.unique(version_lineage(ctx.store, ctx.base).column("digest"))
+    gone = pc.and_(
+        pc.is_in(base, value_set=deliberate), pc.invert(pc.is_in(base, value_set=ctx.lineage.column("digest")))
+    )
+    return int(pc.sum(gone).as_py() or 0)
 
 
 def not_deliberate(ctx: GateContext, removed: pa.Table, base: dict[str, int]) -> tuple[pa.Table, dict[str, int]]:

@@ -61,17 +61,18 @@ class ParameterRule(Rule):
 
 
 class ModeRule(Rule):
-    """A rule with three settings, in this order: a rate, a floor, and a mode (``"block"``, ``"warn"``
-    or ``"off"``) saying what a version over the rate does; left out when the mode is ``"off"``."""
+    """A rule whose first three settings are, in this order: a rate, a floor, and a mode (``"block"``, ``"warn"``
+    or ``"off"``) saying what a version over the rate does; left out when the mode is ``"off"``. Settings after
+    them are passed to the constructor after the mode, in their order."""
 
     def __init__(self, rate: float, least: int, mode: str):
         self.rate, self.least, self.mode = rate, least, mode
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Rule | None:
-        """The rule with the policy's rate, floor and mode; None when the mode is ``"off"``."""
-        rate, least, mode = (setting_value(settings, s) for s in cls.settings)
-        return None if mode == "off" else cls(rate, least, mode)
+        """The rule with the policy's rate, floor, mode and any further settings; None when the mode is ``"off"``."""
+        rate, least, mode, *more = (setting_value(settings, s) for s in cls.settings)
+        return None if mode == "off" else cls(rate, least, mode, *more)
 
 
 # --- integrity ---------------------------------------------------------------------------

@@ -351,7 +351,7 @@ def verify_log(
     # was just checked against the log's own first entries (newcomer review 24: `audit verify --checkpoint F`
     # listed the entries F signs as PENDING, "under no signature"); under the same rule for version entries
     kept_objects = {h.object for h in extra_heads}
-    kept = [(c, _kept_words(c, kept_names)) for c in checked.checked if c.object in kept_objects]
+    kept = [(c, kept_words(c, kept_names)) for c in checked.checked if c.object in kept_objects]
     cov = coverage(store, pinned, kept=kept)
     return {
         "status": "ok",
@@ -368,7 +368,7 @@ def verify_log(
     }
 
 
-def _kept_words(cp: Checkpoint, kept_names: Mapping[str, str] | None) -> str:
+def kept_words(cp: Checkpoint, kept_names: Mapping[str, str] | None) -> str:
     """How ``signed_by`` names the kept log state ``cp`` (read from ``kept_names[cp.object]``)."""
     from provenance.escaping import visible
 

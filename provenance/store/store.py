@@ -80,6 +80,10 @@ class Store:
         # The verifier's trust (provenance.trust.pins.Pins), set by whoever opened the store
         # from their own flags and environment; None means nothing pinned. Never read from .prov/.
         self.pins: Any = None
+        # Log states the user kept outside .prov/ and passed on the command line (--checkpoint F), each signature
+        # checked under those pins, with the words that name it: ``vouched.remember_kept`` sets them, and a head
+        # among them by a pinned commit key vouches for version entries in every reader (attack review 28a, A28a-2).
+        self.kept_log_heads: tuple = ()
 
     @property
     def base(self) -> Path:
@@ -356,6 +360,7 @@ class Store:
             raise refusal
         snap = object.__new__(Store)
         snap.root, snap.objects, snap.pins = self.root, self.objects, self.pins
+        snap.kept_log_heads = self.kept_log_heads
         snap.db = sqlite_utils.Database(copy, execute_plugins=False)
         snap._new_objects, snap._live, snap._owns_live, snap._inspect = None, self, owns_live, self._inspect
         return snap

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from provenance.errors import VerificationError
 from provenance.store.checkpoints import checkpoint_rows
-from provenance.store.coverage import coverage
+from provenance.store.coverage import coverage, kept_words
 from provenance.store.vouching import commit_keys
 
 
@@ -42,16 +42,33 @@ def unvouched(store: Any, upto: int, unpinned: dict | None = None) -> list[dict]
     honest commit signs one over its own entry, so the versions' envelopes (one signature each) are read only when
     a checkpoint leaves such an entry unvouched. ``unpinned``: with nothing pinned, only heads by these keys
     (``{key id: public key}``) vouch, never the store's own keys table, which a ``.prov/`` writer fills with
-    ``prov audit checkpoint --key`` (a revocation's own checkpoint key: attack review 28a, A28a-1)."""
+    ``prov audit checkpoint --key`` (a revocation's own checkpoint key: attack review 28a, A28a-1). The log states
+    kept outside ``.prov/`` that the command was given (:func:`remember_kept`) count as heads too."""
     keys = commit_keys(store)
     if keys is None and unpinned is not None:
         keys = unpinned
+    # the log states the user passed (--checkpoint F) count as prov audit verify --checkpoint F counts them: one
+    # by a commit key that fits the log vouches (coverage checks its root and key; attack review 28a, A28a-2)
+    kept = getattr(store, "kept_log_heads", ())
     # only heads that were there with those entries: under the lock, the version the write signs now (its commit
     # entry after them) vouched for a version entry a .prov/ writer put back while the commit hashed
-    found = [e for e in coverage(store, keys, False, heads_before=upto).unvouched if e["seq"] <= upto]
+    found = [e for e in coverage(store, keys, False, kept, heads_before=upto).unvouched if e["seq"] <= upto]
     if found:
-        found = [e for e in coverage(store, keys, heads_before=upto).unvouched if e["seq"] <= upto]
+        found = [e for e in coverage(store, keys, kept=kept, heads_before=upto).unvouched if e["seq"] <= upto]
     return found
+
+
+def remember_kept(store: Any, states: Sequence[Any]) -> None:
+    """Let the log states ``states`` (``gate.kept_states.KeptState``: the ``--checkpoint F`` files a command was
+    given, each signature already checked under the verifier's pins) vouch in this store handle's refusals
+    (:func:`unvouched`), as ``prov audit verify --checkpoint F`` lets them vouch in its coverage: one rule for both.
+    Only a head by a key holding the commit role that fits the log vouches for a version entry (``coverage``,
+    ``vouching.unvouched_entries``); a waive key's, an attestation's or another log's vouches for none. Kept on the
+    handle (``Store.kept_log_heads``) and on the live store a snapshot writes to, never in ``.prov/``."""
+    heads = tuple((k.head, kept_words(k.head, {k.head.object: k.path})) for k in states if k.head is not None)
+    for handle in (store, getattr(store, "_live", None)):
+        if handle is not None:
+            handle.kept_log_heads = (*handle.kept_log_heads, *heads)
 
 
 def refusal(store: Any, upto: int) -> VerificationError | None:
@@ -106,12 +123,13 @@ def log_state(store: Any, upto: int) -> tuple:
     """Everything :func:`unvouched` reads about the first ``upto`` entries and their heads, but the content-addressed
     objects the rows name: the store, ``upto`` and the chain hash of entry ``upto`` (which the signing checks the
     whole chain up to: ``checkpoints.signable_entries``), the log's length, every checkpoint and version row as
-    coverage reads them, and the keys that vouch (the pins' commit keys less the store's revocations of them;
-    nothing pinned, the store's unrevoked keys)."""
+    coverage reads them, the kept log states given (``Store.kept_log_heads``), and the keys that vouch (the pins'
+    commit keys less the store's revocations of them; nothing pinned, the store's unrevoked keys)."""
     tip = store.db.execute("select hash from audit where seq = ?", [upto]).fetchone()
     rows = checkpoint_rows(store.db)
     heads = hashlib.sha256(repr([[r[k] for k in ("object", "size", "root", "head", "keyid")] for r in rows]).encode())
     versions = [[v["tag"], v["envelope_object"]] for v in store.versions()]
+    kept = sorted(cp.object for cp, _ in getattr(store, "kept_log_heads", ()))
     keys = commit_keys(store)
     return (
         str(store.root),
@@ -120,6 +138,7 @@ def log_state(store: Any, upto: int) -> tuple:
         store.audit_head(),
         heads.hexdigest(),
         hashlib.sha256(repr(sorted(versions)).encode()).hexdigest(),
+        tuple(kept),  # the log states given on the command line vouch too (A28a-2)
         tuple(sorted(store.trusted_keys() if keys is None else keys)),  # nothing pinned: the store's keys
     )
 

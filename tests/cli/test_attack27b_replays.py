@@ -1,7 +1,7 @@
 """Attack review 27b of session 27 (lead27): verify27's columnar change pairing and ``prov verify V --json``'s
 failure document (2b0aad8), fix27b's default copies anchor by the base's signed rows (A26h-1), replayed for real.
 
-Findings (strict xfails until fixed):
+Findings (strict xfails until 4a8b3ba fixed both; plain tests since):
 
 - A27b-1 (low): ``version_verify._first_records`` still sorts by ``changes.natural_key``, which calls ``int`` on a
   piece ``str.isdigit`` accepts (``"²"``), so a file tree holding a file named ``1²`` whose contents were all

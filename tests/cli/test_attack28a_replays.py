@@ -143,26 +143,57 @@ def test_a28a_1_an_unpinned_revocation_vouches_for_a_planted_entry_a_planted_key
     assert store_fingerprint(workdir / ".prov") == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A28a-2: a kept log state (--checkpoint F, a commit key's checkpoint kept outside .prov/) vouches for a "
-    "version entry in prov audit verify (coverage's kept heads) but not in the signing writes' refusal (vouched."
-    "unvouched reads no kept file): with the stored checkpoints deleted, audit verify --checkpoint F says 'nothing "
-    "pending' while commit --checkpoint F refuses v2's entry as pending and tells the user to run prov audit verify",
-)
-def test_a28a_2_a_kept_checkpoint_vouches_in_audit_verify_but_not_in_the_commits_refusal(prov, workdir):
-    """A28a-2 (low; fails closed, the readers disagree): the maintainer kept the log state after v2 (``prov audit
-    checkpoint --out kept.cp``, as CI keeps one); a ``.prov/`` writer deletes the stored checkpoints. v2's commit entry
-    is then vouched for by the kept file alone, and the two commands given that same file judge it apart."""
+# A28a-2 was a strict xfail; fixed by fix29a: the signing writes' refusal (vouched.unvouched) counts the log states
+# the command was given (--checkpoint F, vouched.remember_kept) as prov audit verify's coverage does. Its reason, kept:
+# reason="A28a-2: a kept log state (--checkpoint F, a commit key's checkpoint kept outside .prov/) vouches for a "
+# "version entry in prov audit verify (coverage's kept heads) but not in the signing writes' refusal (vouched."
+# "unvouched reads no kept file): with the stored checkpoints deleted, audit verify --checkpoint F says 'nothing "
+# "pending' while commit --checkpoint F refuses v2's entry as pending and tells the user to run prov audit verify",
+def test_a28a_2_a_kept_commit_key_checkpoint_vouches_in_audit_verify_and_in_the_commits_refusal(prov, workdir):
+    """A28a-2 (low; failed closed, the readers disagreed): the maintainer kept the log state after v2 (``prov audit
+    checkpoint --out kept.cp``, as CI keeps one); a ``.prov/`` writer deletes the stored checkpoints. Without the kept
+    file both readers name v2's commit entry pending (the commit refused, store unchanged); given it, both let it
+    through: audit verify lists nothing pending and the commit is made."""
     commit_v1_v2(prov)
     pinned = ("--signer", "maintainer.pub")
     ok(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "kept.cp", *pinned)
     _sql("delete from checkpoints")
-    listed = ("commit", "v2") in _pending_versions(prov, "--checkpoint", "kept.cp", *pinned)
+    assert ("commit", "v2") in _pending_versions(prov, *pinned)
+    before = store_fingerprint(workdir / ".prov")
+    r = _commit_v4(prov, *pinned)
+    assert r.exit_code == 1 and "version v2's commit entry" in one_line(r), r.output
+    assert store_fingerprint(workdir / ".prov") == before
+    assert _pending_versions(prov, "--checkpoint", "kept.cp", *pinned) == []
     r = _commit_v4(prov, "--checkpoint", "kept.cp", *pinned)
-    refused = r.exit_code == 1 and "version v2's commit entry" in one_line(r)
-    assert r.exit_code in (0, 1), r.output
-    assert refused == listed, (refused, listed, r.output)
+    assert r.exit_code == 0, r.output
+    assert _pending_versions(prov, *pinned) == []  # v4's own checkpoint now signs the log, v2's entry in it
+
+
+def test_a_kept_checkpoint_by_a_waive_only_key_vouches_in_neither_reader(prov, workdir):
+    """Fail closed (A28a-2's one rule): a kept log state signed by a key the root pins only for the waive role (a
+    reviewer's CI runner) covers v2's commit entry but vouches for it in neither reader: audit verify --checkpoint F
+    names it pending, and commit --checkpoint F refuses it (exit 1, naming it, store unchanged)."""
+    keys.generate("maintainer")
+    keys.generate("reviewer")
+    (root,) = _roots(prov, ["maintainer.pub"], "reviewer.pub")
+    env = {"PROV_SIGNERS": "rootk.pub", "PROV_ROOT": root}
+    ok(prov, "init")
+    table = digits_table(400)
+    for tag, n in (("v1", 300), ("v2", 340)):
+        pq.write_table(table.slice(0, n), "train.parquet")
+        r = prov("-q", "commit", "train.parquet", "--tag", tag, "--key", "maintainer.key", env=env)
+        assert r.exit_code == 0, r.output
+    r = prov("audit", "checkpoint", "--key", "reviewer.key", "--out", "kept.cp", env=env)
+    assert r.exit_code == 0, r.output
+    _sql("delete from checkpoints")
+    doc = json.loads(prov("audit", "verify", "--json", "--checkpoint", "kept.cp", env=env).stdout)
+    validate_output("audit-verify", doc)
+    assert [(e["action"], e["subject"]) for e in doc["pending"] if e["action"] == "commit"] == [("commit", "v2")]
+    before = store_fingerprint(workdir / ".prov")
+    pq.write_table(table.slice(0, 360), "train.parquet")
+    r = prov("commit", "train.parquet", "--tag", "v4", "--key", "maintainer.key", "--checkpoint", "kept.cp", env=env)
+    assert r.exit_code == 1 and "version v2's commit entry" in one_line(r), r.output
+    assert store_fingerprint(workdir / ".prov") == before
 
 
 def test_held_a_quarantine_under_a_waive_keys_checkpoint_alone_still_blocks(prov, workdir):

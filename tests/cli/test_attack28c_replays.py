@@ -57,29 +57,86 @@ def _glitched(prov, keypair) -> None:
 # --- removals.max_unsigned_removed_rate: the emptied candidate ---------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A28c-1: a PR author who deletes every record but one passes prov check under the default removals "
-    "mode (warn): the emptied-candidate block is records_new == 0 only, so a one-record release is 'passed with "
-    "warnings' although it is as much 'nothing to train on' as an empty one",
-)
+# A28c-1 was a strict xfail; fixed by fix29a: [removals] max_removed_fraction (default 0.5) blocks a release that
+# removed most of its base in every mode but "off". Its reason, kept:
+# reason="A28c-1: a PR author who deletes every record but one passes prov check under the default removals "
+# "mode (warn): the emptied-candidate block is records_new == 0 only, so a one-record release is 'passed with "
+# "warnings' although it is as much 'nothing to train on' as an empty one",
 def test_a_candidate_that_keeps_one_record_of_300_is_blocked(prov, workdir, store, keypair):
     t = digits_table(300)
     _r1_then_r2(prov, keypair, t, t.slice(0, 1))  # the export kept its first row only
-    r = _check(prov, "r2", "r1")
+    r = _check(prov, "r2", "r1", "--format", "json")
     assert r.exit_code == 1, r.output
+    doc = json.loads(r.stdout)
+    validate_output("check", doc)
+    (rule,) = [x for x in doc["rules"] if x["rule"] == "removals.max_unsigned_removed_rate"]
+    assert rule["status"] == "block", rule
+    assert "removed 299 of r1's 300 records (99.7%), more than 50%" in rule["reason"], rule["reason"]
+    assert "raise [removals] max_removed_fraction" in rule["reason"], rule["reason"]
+    assert rule["statistic"] == {
+        "test": "shrunk",
+        "records_base": 300,
+        "records_new": 1,
+        "removed": 299,
+        "quarantined": 0,
+        "removed_fraction": 299 / 300,
+        "max_removed_fraction": 0.5,
+    }
+    r = _check(prov, "r2", "r1")  # the text report leads with the block, in warn mode (the default)
+    assert r.exit_code == 1 and "max_removed_fraction" in r.stdout, r.output
 
 
-def test_removing_all_but_one_record_passes_today_with_warnings_only(prov, workdir, store, keypair):
-    # what A28c-1's xfail stands on: the check passes (exit 0) and says only "passed with warnings"
+def test_an_intended_shrink_passes_with_warnings_once_the_policy_key_allows_it(prov, workdir, store, keypair):
+    # the key the block names lets a meant shrink through: then the removals warning alone, as before fix29a
     t = digits_table(300)
     _r1_then_r2(prov, keypair, t, t.slice(0, 1))
-    r = _check(prov, "r2", "r1", "--format", "json")
+    with open("policy.toml", "w") as f:
+        f.write("[removals]\nmax_removed_fraction = 1\n")
+    r = _check(prov, "r2", "r1", "--format", "json", "--policy", "policy.toml")
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     validate_output("check", doc)
     (rule,) = [x for x in doc["rules"] if x["rule"] == "removals.max_unsigned_removed_rate"]
-    assert rule["status"] == "warn"
+    assert rule["status"] == "warn", rule
+
+
+def test_removing_half_of_the_base_is_not_the_shrink_block(prov, workdir, store, keypair):
+    # the bound is "more than" max_removed_fraction: 150 of 300 removed is judged by the per-class rate (warn)
+    t = digits_table(300)
+    _r1_then_r2(prov, keypair, t, t.slice(0, 150))
+    r = _check(prov, "r2", "r1", "--format", "json")
+    doc = json.loads(r.stdout)
+    (rule,) = [x for x in doc["rules"] if x["rule"] == "removals.max_unsigned_removed_rate"]
+    assert rule["status"] == "warn" and (rule["statistic"] or {}).get("test") != "shrunk", rule
+    assert r.exit_code == 0, r.output
+
+
+def test_a_signed_quarantine_of_a_majority_source_is_no_shrink_but_a_deletion_after_it_is(
+    prov, workdir, store, keypair
+):
+    # r1: vendor's 100 records and crowd's 200; r2 = prov quarantine of crowd (signed: 200 of 300 removed on purpose);
+    # r3 then keeps 40 of vendor's 100. Against r1, r2 is no shrink (the quarantined records are left out of both
+    # counts), r3 is: 60 of the 100 records left after the quarantine (60%), named with the 200 quarantined
+    t = digits_table(300)
+    t = t.append_column("source", pa.array(["vendor"] * 100 + ["crowd"] * 200))
+    pq.write_table(t, "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "r1", "--source-column", "source").exit_code == 0
+    r = prov("quarantine", "--from", "r1", "--source", "crowd", "--tag", "r2", "--key", keypair.private_path,
+             "--signer", keypair.public_path)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    pq.write_table(t.slice(0, 40), "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "r3", "--source-column", "source", "--parent", "r2").exit_code == 0
+
+    def rule(new: str) -> dict:
+        doc = json.loads(_check(prov, new, "r1", "--format", "json").stdout)
+        validate_output("check", doc)
+        return {x["rule"]: x for x in doc["rules"]}["removals.max_unsigned_removed_rate"]
+
+    assert (rule("r2")["statistic"] or {}).get("test") != "shrunk", rule("r2")
+    shrunk = rule("r3")
+    assert shrunk["status"] == "block", shrunk
+    assert shrunk["statistic"]["removed"] == 60 and shrunk["statistic"]["quarantined"] == 200, shrunk["statistic"]
+    assert "removed 60 of r1's 100 records (60.0%) (besides 200 a signed quarantine removed)" in shrunk["reason"]
 
 
 def test_an_empty_candidate_against_an_empty_base_is_not_released(prov, workdir, store, keypair):

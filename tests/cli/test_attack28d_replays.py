@@ -211,16 +211,18 @@ def _unattributed_on_v1_with_rows_deleted(prov, workdir) -> None:
         db.execute("delete from trust")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A28d-2 (low): the diff headline's 'no signed sources' is read from prov.db's batches and trust rows: a "
-    ".prov/ writer who deletes them turns 'FLAGGED ... (unattributed_additions)' into 'NOTHING FLAGGED' while the "
-    "audit line still says every entry is signed (prov check still blocks: it reads the signed trust)",
-)
+# A28d-2 was a strict xfail; fixed by fix29a: store_has_signed_sources reads the audit log's batch.add entries and
+# the pinned trust, never the batches or trust rows. Its reason, kept:
+# reason="A28d-2 (low): the diff headline's 'no signed sources' is read from prov.db's batches and trust rows: a "
+# ".prov/ writer who deletes them turns 'FLAGGED ... (unattributed_additions)' into 'NOTHING FLAGGED' while the "
+# "audit line still says every entry is signed (prov check still blocks: it reads the signed trust)",
 def test_deleting_batch_and_trust_rows_does_not_quiet_the_diff_headline(prov, workdir):
     _unattributed_on_v1_with_rows_deleted(prov, workdir)
     r = prov("diff", "v1", "v1x", "--signer", "maintainer.pub")
-    assert r.stdout.splitlines()[1].startswith("FLAGGED"), r.stdout
+    assert r.stdout.splitlines()[1].startswith("FLAGGED: 1 signal flagged; suspicious source: (no source)"), r.stdout
+    doc = json.loads(prov("diff", "v1", "v1x", "--signer", "maintainer.pub", "--format", "json").stdout)
+    validate_output("diff", doc)
+    assert doc["lineage"]["signed_sources"] is True, doc["lineage"]
 
 
 def test_deleting_batch_and_trust_rows_does_not_change_checks_outcome(prov, workdir):
@@ -264,13 +266,12 @@ def test_readme_missing_values_refused_naming_file_columns_rows_store_unchanged(
     assert store_fingerprint(workdir / ".prov") == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A28d-6 (low, naming): a store whose only registered batch is declared unsigned (prov add --unsigned) "
-    "reports lineage.signed_sources true though no source signs anything: store_has_signed_sources counts any "
-    "batches row (the headline then flags additions in no batch, as the README's 'No signed sources' implies; "
-    "the field's name and docstring say otherwise)",
-)
+# A28d-6 was a strict xfail; fixed by fix29a: only a batch registered with a source's signed envelope (or a trusted
+# batch-signing key, or signed attested lineage) makes a signed source. Its reason, kept:
+# reason="A28d-6 (low, naming): a store whose only registered batch is declared unsigned (prov add --unsigned) "
+# "reports lineage.signed_sources true though no source signs anything: store_has_signed_sources counts any "
+# "batches row (the headline then flags additions in no batch, as the README's 'No signed sources' implies; "
+# "the field's name and docstring say otherwise)",
 def test_an_unsigned_registered_batch_is_not_a_signed_source(prov, workdir, store, keypair):
     t = digits_table(440)
     pq.write_table(t.slice(0, 300), workdir / "train.parquet")

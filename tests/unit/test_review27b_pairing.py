@@ -8,9 +8,9 @@ which of two records at one repeated locator is named, and so ``copies_added`` (
 differ: c08b653 chose by a set's iteration order (it changed with PYTHONHASHSEED), the columnar pairing by
 natural order, digest, label, the same on every run. With unique locators copies_added is c08b653's too.
 
-Finding (strict xfail): A27b-2 (low), over 2 GiB of locator bytes in both sides' unmatched rows overflows the
-combined string column (``ArrowInvalid``: an internal error, exit 3, not exit 1 naming the records). Fix: cast the
-locator column to ``large_string`` before ``pa.concat_tables`` in ``pair`` (or rank each side's chunks apart).
+Finding A27b-2 (low; fixed by 4a8b3ba, a plain test since): over 2 GiB of locator bytes in both sides' unmatched rows
+overflowed the combined string column (``ArrowInvalid``: an internal error, exit 3, not exit 1 naming the records).
+``pair`` now casts each side's locator column to ``large_string`` before ``pa.concat_tables``.
 """
 
 from __future__ import annotations
@@ -78,6 +78,10 @@ def test_row_numbers_at_the_int64_edge_count_as_before(seed):
     assert_counts_as_before(m(signed_rows), m(now), copies=False)  # places repeat: as above
 
 
+# A27b-2 was a strict xfail (raises=pa.ArrowInvalid); fixed by 4a8b3ba (change_pairing._large_locators). Its reason:
+# reason="A27b-2: change_pairing concatenates both sides' unmatched rows and combines their string locator column "
+# "into one array (_order, natural_rank): over 2 GiB of locator bytes overflows Arrow's 32-bit offsets "
+# "(ArrowInvalid, exit 3), where c08b653's per-record pairing named the records (exit 1)",
 def test_over_two_gib_of_locator_bytes_on_both_sides_pairs_without_overflow():
     """What a data-folder writer editing every file of a 10M-file tree with ~110-byte paths gives ``record_changes``
     (both sides' locators, 2.2 GiB); here 60,000 records of 18 KB locators, the same bytes in fewer rows (each side

@@ -25,8 +25,9 @@ SCHEMA = json.loads(SCHEMA_FILE.read_text())
 # attack review 10, D10-1 [detectors] duplicates_tight_cluster (the rule stands down only by the policy);
 # newcomer review 11, finding 13 [copies] (max_copies_rate, min_copies, copies_added);
 # issue 14, session 14: [detectors] relabel_scan (the detectors.relabels rule); issue 14, session 26: [copies] anchor
-# (unset by default: the copies rule's anchor test against the oldest signed ancestor, the ratchet, C12-1).
-DEFAULT_DIGEST = "86d3b1fcc33a922cfff2a255ea5bb879b2b4e11e0645bc3998b74dd21191961c"
+# (unset by default: the copies rule's anchor test against the oldest signed ancestor, the ratchet, C12-1); attack
+# review 28c, A28c-1: [removals] max_removed_fraction (a release that removed most of its base blocks).
+DEFAULT_DIGEST = "446cbf09d85504962c18c6f80a3e2e8e32cdfe84bc8894003d615e70e84129d6"
 
 
 def test_the_published_schema_is_the_one_generated_from_the_rules():
