@@ -124,22 +124,24 @@ def parent_defaults(store: Store, parent: str | None) -> ParentDefaults | None:
         stored = profile.featurizer_spec  # committed before the request was signed: the resolved one
         spec = FeaturizerSpec.from_dict(stored) if stored is not None else legacy_spec(profile.featurizer)
         if spec.name == "numeric":
-            featurizer = _left_out(read, predicate.get("schema"))
+            featurizer = _left_out(spec, predicate.get("schema"))
         elif spec.to_dict() != AUTOMATIC[1].to_dict():
             featurizer = spec
     return ParentDefaults(tag, options, featurizer, read)
 
 
-def _left_out(read: tuple[str, ...], schema: Any) -> FeaturizerSpec | None:
-    """What a parent committed before ``featurizerRequested`` was signed carries of its resolved numeric featuriser:
-    ``numeric`` excluding the numeric content columns of its signed ``schema`` that its profile does not ``read``
-    (its committer left them out with ``--featurizer-option exclude=...`` or ``columns=...``); None when it read
-    every one, as the automatic featuriser does (attack review 28d, A28d-7: every resolved numeric spec was taken
-    as the automatic one, so the next commit read the excluded column again). Both facts are signed."""
+def _left_out(resolved: FeaturizerSpec, schema: Any) -> FeaturizerSpec | None:
+    """What a parent committed before ``featurizerRequested`` was signed carries of its profile's ``resolved``
+    numeric featuriser (``{"columns": [...]}``, the list itself: exact where the identity string joins names with
+    ``,``): ``numeric`` excluding the numeric content columns of its signed ``schema`` it does not read (its
+    committer left them out with ``--featurizer-option exclude=...`` or ``columns=...``); None when it read every
+    one, as the automatic featuriser does (attack review 28d, A28d-7: every resolved numeric spec was taken as the
+    automatic one, so the next commit read the excluded column again). Both facts are signed."""
+    read = resolved.options.get("columns")
     types = (schema or {}).get("types") if isinstance(schema, dict) else None
-    if not read or not isinstance(types, dict):
+    if not isinstance(read, list) or not read or not isinstance(types, dict):
         return None
-    left = sorted(str(c) for c, t in types.items() if _numeric_type(str(t)) and c not in set(read))
+    left = sorted(str(c) for c, t in types.items() if _numeric_type(str(t)) and c not in {str(r) for r in read})
     return FeaturizerSpec("numeric", {"exclude": left}) if left else None
 
 

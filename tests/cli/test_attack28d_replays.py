@@ -345,6 +345,25 @@ def test_a_parent_signed_before_the_request_carries_its_profiles_resolved_featur
     assert doc["featurizer_requested"] == {"name": "numeric", "options": {"exclude": ["px05"]}}, doc
 
 
+def test_a_parent_signed_before_the_request_carries_its_exclusions_exactly_when_a_column_name_holds_a_comma(
+    prov, workdir, store, keypair
+):
+    # the data's writer names the columns; the identity string joins them with ',', the profile's list does not
+    def table(n: int) -> pa.Table:
+        t = _with_nan(digits_table(n), "px05", [3])
+        return t.append_column("x,y", pa.array([float(i % 7) for i in range(n)]))
+
+    pq.write_table(table(300), workdir / "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "v1", *EXCLUDE_PX05).exit_code == 0
+    resign_version(workdir, "v1", keypair.private_path, lambda p: p.pop("featurizerRequested"))
+    pq.write_table(table(320), workdir / "train.parquet")
+    r = _commit(prov, keypair, "train.parquet", "v2", "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["featurizer_requested"] == {"name": "numeric", "options": {"exclude": ["px05"]}}, doc
+    assert "x,y" in doc["featurizer"], doc["featurizer"]  # still read
+
+
 def test_a_parent_signed_before_the_request_that_read_every_numeric_column_carries_nothing(
     prov, workdir, store, keypair
 ):
