@@ -175,11 +175,12 @@ def _featurizer_request(tag: str, requested: object) -> dict:
     (attack review 28d, A28d-3: show printed half its report and exited 2 naming no version, and ``--json`` gave
     ``{}``, which show.schema.json refuses). The version still verifies and show is a display, so it is exit 0; the
     next commit on it refuses to carry the request (exit 2, ``commit_defaults.parent_defaults``)."""
+    if requested is None:
+        return {"featurizer_requested": None, "featurizer_request_problem": None}
+    # here, not at the top: show of a version with no request imports neither numpy nor pyarrow
     from provenance.features.base import FeatureError
     from provenance.features.registry import FeaturizerSpec
 
-    if requested is None:
-        return {"featurizer_requested": None, "featurizer_request_problem": None}
     try:
         spec = FeaturizerSpec.from_dict(requested, f"{tag}'s signed featuriser request")
     except FeatureError as exc:
