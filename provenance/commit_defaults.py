@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from provenance.errors import InputError, VerificationError
 from provenance.escaping import name_in_sentence, visible
-from provenance.features.registry import FeaturizerSpec, legacy_spec
+from provenance.features.numeric import identity_columns
+from provenance.features.registry import FeaturizerSpec, build, legacy_spec
 from provenance.kept_log import KeptLog
 from provenance.profiles.non_finite import NonFiniteValues
 from provenance.sources.tables import TableOptions
@@ -110,9 +111,7 @@ def parent_defaults(store: Store, parent: str | None) -> ParentDefaults | None:
     except InputError:  # committed by a prov that did not sign its read options: nothing to carry
         options = None
     featurizer = None
-    identity = str(predicate.get("featurizer") or "")
-    read = tuple(c for c in identity.removeprefix(NUMERIC_COLUMNS).split(",") if c)
-    read = read if identity.startswith(NUMERIC_COLUMNS) else ()
+    read = identity_columns(str(predicate.get("featurizer") or "")) or ()
     if (predicate.get("profile") or {}).get("status") == "ok":
         try:
             profile = load_profile(store, tag)  # checked against the digest the statement signs
@@ -124,9 +123,39 @@ def parent_defaults(store: Store, parent: str | None) -> ParentDefaults | None:
             return ParentDefaults(tag, options, spec, read, requested=True)
         stored = profile.featurizer_spec  # committed before the request was signed: the resolved one
         spec = FeaturizerSpec.from_dict(stored) if stored is not None else legacy_spec(profile.featurizer)
-        automatic = spec.name == "numeric" or spec.to_dict() == AUTOMATIC[1].to_dict()
-        featurizer = None if automatic else spec
+        if spec.name == "numeric":
+            featurizer = _left_out(spec, predicate.get("schema"))
+        elif spec.to_dict() != AUTOMATIC[1].to_dict():
+            featurizer = spec
     return ParentDefaults(tag, options, featurizer, read)
+
+
+def _left_out(resolved: FeaturizerSpec, schema: Any) -> FeaturizerSpec | None:
+    """What a parent committed before ``featurizerRequested`` was signed carries of its profile's ``resolved``
+    numeric featuriser (``{"columns": [...]}``, the list itself: exact where the identity string joins names with
+    ``,``): ``numeric`` excluding the numeric content columns of its signed ``schema`` it does not read (its
+    committer left them out with ``--featurizer-option exclude=...`` or ``columns=...``); None when it read every
+    one, as the automatic featuriser does (attack review 28d, A28d-7: every resolved numeric spec was taken as the
+    automatic one, so the next commit read the excluded column again). Both facts are signed."""
+    read = resolved.options.get("columns")
+    types = (schema or {}).get("types") if isinstance(schema, dict) else None
+    if not isinstance(read, list) or not read or not isinstance(types, dict):
+        return None
+    left = sorted(str(c) for c, t in types.items() if _numeric_type(str(t)) and c not in {str(r) for r in read})
+    return FeaturizerSpec("numeric", {"exclude": left}) if left else None
+
+
+def _request_builds(spec: FeaturizerSpec, tag: str) -> None:
+    """Refuse (exit 2) a parent's signed featuriser request that builds no featuriser here: a name prov does not know
+    (no built-in, registration or installed plug-in) or an option its featuriser does not take (attack review 28d,
+    A28d-4: carried without a word, the next version had no reference profile and could be no check's base)."""
+    try:
+        build(spec)
+    except InputError as exc:
+        raise InputError(
+            f"{tag}'s signed featuriser request {visible(str(spec))} builds no featuriser here ({exc}): it is not "
+            f"carried; give --featurizer to choose the features (or install the plug-in {tag} was committed with)"
+        ) from exc
 
 
 def _request_fits_profile(spec: FeaturizerSpec, read: tuple[str, ...], tag: str) -> None:
@@ -243,6 +272,7 @@ def commit_on_parent(
     chosen = read_options(spec.options, set(given) if carry and given is not None else None, defaults)
     carried = defaults.featurizer if carry and featurizer is None and defaults is not None else None
     if carried is not None and defaults is not None and defaults.requested:
+        _request_builds(carried, defaults.tag)
         _request_fits_profile(carried, defaults.feature_columns, defaults.tag)
     try:
         result = versions.commit(
@@ -285,9 +315,6 @@ def commit_on_parent(
     )
 
 
-NUMERIC_COLUMNS = "numeric/v1:cols="  # a resolved numeric featuriser's identity, its columns after it
-
-
 def _features_note(store: Store, result: CommitResult) -> str | None:
     """``column 'x' left the features (r1's profile read it; it is string now)``: the parent's numeric feature columns
     this version's profile does not read, named with their type now (newcomer review 27, finding 4: a CSV column
@@ -296,18 +323,15 @@ def _features_note(store: Store, result: CommitResult) -> str | None:
     from provenance.lineage.retyped import schema_flags
     from provenance.version_facts import verified_statement
 
-    if not result.parent or not (result.featurizer or "").startswith(NUMERIC_COLUMNS):
+    kept = identity_columns(result.featurizer or "")
+    if not result.parent or kept is None:
         return None
     try:
         parent = verified_statement(store, store.version(result.parent))["predicate"]
         now = verified_statement(store, store.version(result.tag))["predicate"]
     except InputError:  # erased after the commit's write: its --checkpoint-out says so, not this note
         return None
-    before = str(parent.get("featurizer") or "")
-    if not before.startswith(NUMERIC_COLUMNS):
-        return None
-    kept = set(str(result.featurizer).removeprefix(NUMERIC_COLUMNS).split(","))
-    left = [c for c in before.removeprefix(NUMERIC_COLUMNS).split(",") if c and c not in kept]
+    left = [c for c in identity_columns(str(parent.get("featurizer") or "")) or () if c not in set(kept)]
     if not left:
         return None
     types = (now.get("schema") or {}).get("types") or {}

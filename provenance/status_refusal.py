@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from provenance.escaping import name_in_sentence
+from provenance.features.numeric import identity_columns
 from provenance.sources.interface import DatasetSpec
 
 # status reads every record's feature values only when the commit's profile sample would hold every record (the
@@ -21,10 +22,10 @@ def commit_refusal(tag: str, predicate: dict, spec: DatasetSpec, hashed) -> str 
     manifest = hashed.manifest
     if len(manifest) == 0:
         return "prov commit refuses it: no records (prov commit --allow-empty commits an empty version on purpose)"
-    identity = str(predicate.get("featurizer") or "")
-    if hashed.kind != "table" or not identity.startswith("numeric/v1:cols=") or len(manifest) > READ_ALL_UP_TO:
+    reads = identity_columns(str(predicate.get("featurizer") or ""))
+    if hashed.kind != "table" or reads is None or len(manifest) > READ_ALL_UP_TO:
         return None
-    read = [c for c in identity.removeprefix("numeric/v1:cols=").split(",") if c in hashed.columns]
+    read = [c for c in reads if c in hashed.columns]
     if not read:
         return None
     from provenance.sources.records import read_table_records

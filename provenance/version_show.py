@@ -151,7 +151,7 @@ def describe_version(store: Store, tag: str, batches: bool = False) -> dict:
         "quarantine": quarantine_facts(pred),
         # the profile's featuriser and the one the commit was given, options as given (newcomer review 28, finding 2)
         "featurizer": pred.get("featurizer") if isinstance(pred.get("featurizer"), str) else None,
-        "featurizer_requested": _object(pred.get("featurizerRequested")) if pred.get("featurizerRequested") else None,
+        **_featurizer_request(tag, pred.get("featurizerRequested")),
     }
     lineage = _object(pred.get("lineage"))
     info.update(lineage)
@@ -167,3 +167,23 @@ def describe_version(store: Store, tag: str, batches: bool = False) -> dict:
     # batches a maintainer signed as not shipped, judged under the pins as the gate judges them
     info["withdrawals"] = withdrawal_summary(store)
     return info
+
+
+def _featurizer_request(tag: str, requested: object) -> dict:
+    """``featurizer_requested``: the version's signed ``featurizerRequested`` as ``{name, options}`` (None when it has
+    none); and ``featurizer_request_problem``: one line naming ``tag`` when that signed value is no featuriser spec
+    (attack review 28d, A28d-3: show printed half its report and exited 2 naming no version, and ``--json`` gave
+    ``{}``, which show.schema.json refuses). The version still verifies and show is a display, so it is exit 0; the
+    next commit on it refuses to carry the request (exit 2, ``commit_defaults.parent_defaults``)."""
+    if requested is None:
+        return {"featurizer_requested": None, "featurizer_request_problem": None}
+    # here, not at the top: show of a version with no request imports neither numpy nor pyarrow
+    from provenance.features.base import FeatureError
+    from provenance.features.registry import FeaturizerSpec
+
+    try:
+        spec = FeaturizerSpec.from_dict(requested, f"{tag}'s signed featuriser request")
+    except FeatureError as exc:
+        problem = f"{exc}; a commit on {tag} refuses to carry it (give --featurizer)"
+        return {"featurizer_requested": None, "featurizer_request_problem": problem}
+    return {"featurizer_requested": spec.to_dict(), "featurizer_request_problem": None}

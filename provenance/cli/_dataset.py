@@ -78,7 +78,9 @@ class DatasetFlags:
     def spec(self, path: str, rev: str | None = None) -> DatasetSpec:
         types = {}
         for item in self.schema:
-            name, sep, type_name = item.partition(":")
+            # at the last ':': a type name never holds one (``pa.type_for_alias``), a column's name may (attack
+            # review 28c, A28c-3: ``ratio:raw:double`` was read as column 'ratio' of type 'raw:double')
+            name, sep, type_name = item.rpartition(":")
             if not sep or not name or not type_name:
                 raise InputError(f"--schema {item!r}: expected COLUMN:TYPE, e.g. x:double")
             types[name] = type_name

@@ -144,6 +144,8 @@ def show(
         echo(
             f"  features {visible(featurizer_text(info['featurizer']))}{featurizer_origin(info['featurizer_requested'])}"
         )
+    if info.get("featurizer_request_problem"):  # a signed request that is no featuriser spec (A28d-3)
+        echo(f"  warning: {visible(info['featurizer_request_problem'])}")
     if any(info["sources"]):
         from provenance.report.wording import source_name
 

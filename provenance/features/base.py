@@ -107,7 +107,8 @@ def finite_matrix(values: Any, what: str, record_names: Sequence[Any] | None = N
     returns NaN for some inputs is caught here, naming the inputs, not deep in a detector.
     """
     try:
-        matrix = np.asarray(values, dtype=np.float32)
+        with np.errstate(over="ignore"):  # a double past float32's range is inf here, named below (no warning line)
+            matrix = np.asarray(values, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise FeatureError(f"{what} returned values that are not numbers ({exc})") from exc
     if matrix.ndim == 1 and matrix.size == 0:

@@ -21,6 +21,22 @@ from provenance.features.base import FeatureError, Featurizer, finite_matrix
 from provenance.names import capped
 
 DEFAULT_EXCLUDED = ("label", "source", "id")
+IDENTITY_PREFIX = "numeric/v1:cols="  # a resolved numeric featuriser's identity (``NumericFeaturizer.name``)
+
+
+def identity_columns(identity: str) -> tuple[str, ...] | None:
+    """The columns a resolved numeric featuriser reads, from its identity string (``numeric/v1:cols=a,b``, as a
+    signed statement's ``featurizer`` and a profile's header keep it), in its order; None for any other identity
+    (another featuriser's, or an unresolved ``numeric/v1:cols=auto;exclude=...``). The one reading of that string:
+    commit's parent defaults and feature note, status's refusal and ``registry.legacy_spec`` all ask here. A column
+    whose name holds ``,`` reads as two: the string joins names with ``,`` (a profile's ``featurizer_spec`` lists
+    them exactly)."""
+    if not identity.startswith(IDENTITY_PREFIX):
+        return None
+    rest = identity[len(IDENTITY_PREFIX) :]
+    if rest.startswith("auto;"):
+        return None
+    return tuple(c for c in rest.split(",") if c)
 
 
 def _is_numeric(arrow_type: pa.DataType) -> bool:
@@ -85,8 +101,8 @@ class NumericFeaturizer(Featurizer):
     def name(self) -> str:
         """``numeric/v1:cols=a,b,...`` once resolved (``cols=auto;exclude=...`` before)."""
         if self.columns is None:
-            return "numeric/v1:cols=auto;exclude=" + ",".join(self.exclude)
-        return "numeric/v1:cols=" + ",".join(self.columns)
+            return IDENTITY_PREFIX + "auto;exclude=" + ",".join(self.exclude)
+        return IDENTITY_PREFIX + ",".join(self.columns)
 
     def options(self) -> dict[str, Any]:
         """``{"columns": [...]}`` once resolved, else ``{"exclude": [...]}``."""
@@ -136,7 +152,8 @@ class NumericFeaturizer(Featurizer):
             bad_rows.update(np.flatnonzero(nulls).tolist())
             # unsafe: a uint64 past 2^53 becomes the nearest float (features are float32 anyway)
             values = pc.cast(column, pa.float64(), safe=False).fill_null(0.0).to_numpy(zero_copy_only=False)
-            matrix[:, j] = values
+            with np.errstate(over="ignore"):  # a double past float32's range is inf here, refused below
+                matrix[:, j] = values
             if nulls.any() or not np.isfinite(matrix[:, j]).all():
                 bad_columns.append(column_name)
         bad_rows.update(np.flatnonzero(~np.isfinite(matrix).all(axis=1)).tolist())

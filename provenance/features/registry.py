@@ -25,7 +25,7 @@ from provenance.errors import InputError
 from provenance.features.base import FeatureError, Featurizer, finite_matrix
 from provenance.features.embedding import EmbeddingFeaturizer
 from provenance.features.image import ImageFeaturizer
-from provenance.features.numeric import NumericFeaturizer
+from provenance.features.numeric import NumericFeaturizer, identity_columns
 from provenance.features.text import HashedTextFeaturizer, SentenceEmbeddingFeaturizer
 
 if TYPE_CHECKING:
@@ -199,8 +199,9 @@ def legacy_spec(identity: str) -> FeaturizerSpec:
     kind, _, rest = identity.partition(":")
     fields = dict(item.split("=", 1) for item in rest.split(",") if "=" in item) if rest else {}
     try:
-        if kind == "numeric/v1" and rest.startswith("cols="):
-            return FeaturizerSpec("numeric", {"columns": rest[len("cols=") :].split(",")})
+        columns = identity_columns(identity)
+        if columns is not None:
+            return FeaturizerSpec("numeric", {"columns": list(columns)})
         if kind == "image/v1":
             return FeaturizerSpec("image", {"size": int(fields["size"]), "mode": fields["mode"]})
         if kind == "embedding/v1":

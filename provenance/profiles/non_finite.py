@@ -10,16 +10,26 @@ from collections.abc import Collection
 from provenance.errors import InputError
 from provenance.escaping import name_in_sentence, shell_word, visible
 from provenance.features.base import FeatureError
+from provenance.features.registry import FeaturizerSpec
 
 
 class NonFiniteValues(InputError):
     """``path``'s feature values that are null, NaN or infinite (``problem.non_finite`` names the columns, its
-    records the rows); ``present`` the data's columns, so the advised exclude list names only columns it has."""
+    records the rows); ``present`` the data's columns, so the advised exclude list names only columns it has;
+    ``featurizer`` the featuriser the commit ran (its request as resolved: ``--featurizer`` given, the parent's
+    carried, or the automatic one), which the advised flags keep but for the columns they leave out."""
 
-    def __init__(self, problem: FeatureError, path: str, present: Collection[str] = ()):
+    def __init__(
+        self,
+        problem: FeatureError,
+        path: str,
+        present: Collection[str] = (),
+        featurizer: FeaturizerSpec | None = None,
+    ):
         self.problem = problem
         self.path = path
         self.present = tuple(present)
+        self.featurizer = featurizer
         super().__init__(self.message())
 
     @property
@@ -31,7 +41,6 @@ class NonFiniteValues(InputError):
         """The refusal; with ``parent`` (a tag) whose signed profile reads ``parent_reads`` among the columns,
         exclusion is not offered as a way to release: a check against ``parent`` reads them too."""
         from provenance.changes import natural_key
-        from provenance.features.numeric import DEFAULT_EXCLUDED
 
         columns = self.columns
         shown = [name_in_sentence(c) for c in columns]
@@ -49,17 +58,32 @@ class NonFiniteValues(InputError):
                 "would not let it pass)"
             )
         elif shown:
-            defaults = [c for c in DEFAULT_EXCLUDED if c in self.present] if self.present else list(DEFAULT_EXCLUDED)
-            excluded = json.dumps([*defaults, *columns], separators=(",", ":"))
             leave_out = (
                 f", or leave {'them' if len(shown) > 1 else 'it'} out of the features "
-                f"(--featurizer numeric --featurizer-option {shell_word('exclude=' + excluded)})"
+                f"(--featurizer numeric --featurizer-option {shell_word(self._without(columns))})"
             )
         return (
             f"{visible(str(self.path))}: feature values null, NaN or infinite{where} in {len(named)} record(s) "
             f"({rows}{', '.join(named[:10])}{more}): no detector can score them; fill or drop them and commit "
             f"again{leave_out}"
         )
+
+    def _without(self, columns: list[str]) -> str:
+        """The ``KEY=VALUE`` option of the numeric featuriser the commit ran less ``columns`` (attack review 28c,
+        A28c-4: it was DEFAULT_EXCLUDED plus ``columns``, so pasted it read again a column the parent's carried
+        featuriser left out): its ``columns=[...]`` less them, or its ``exclude=[...]`` (DEFAULT_EXCLUDED for the
+        automatic one) plus them, naming only columns the data has (``present``) when that is known."""
+        from provenance.features.numeric import DEFAULT_EXCLUDED
+
+        options = dict(self.featurizer.options) if self.featurizer and self.featurizer.name == "numeric" else {}
+        if isinstance(options.get("columns"), list):
+            kept = [str(c) for c in options["columns"] if str(c) not in set(columns)]
+            return "columns=" + json.dumps(kept, separators=(",", ":"))
+        before = [str(c) for c in options["exclude"]] if isinstance(options.get("exclude"), list) else DEFAULT_EXCLUDED
+        if self.present:  # the featuriser sees the content columns only: a name the data lacks excludes nothing
+            before = [c for c in before if c in set(self.present)]
+        excluded = [*before, *(c for c in columns if c not in set(before))]
+        return "exclude=" + json.dumps(excluded, separators=(",", ":"))
 
     def against(self, parent: str, parent_reads: Collection[str]) -> InputError:
         """This refusal as said for a commit on ``parent`` whose profile reads ``parent_reads``; itself when

@@ -40,6 +40,14 @@ PSEUDO_BATCHES = 10
 # of the typical column's, so a column that is always 0 in the base still makes a
 # record that sets it (a patch trigger in a blank corner) stand out, but not infinitely.
 _SCALE_FLOOR_SHARE = 0.05
+# A standardised feature value is held within this many scales of the base's mean. A finite feature can be as large as
+# float32 holds (3.4e38), and a column the base holds constant has a small floored scale, so a delivered 1e38 was
+# inf once standardised: gradient and knn_label scored NaN, spectral's SVD did not converge, and prov check exited 3
+# naming no file (attack review 28c, A28c-2). Held at 1e6 the record still stands a million scales out (flagged by
+# every detector that measures distance), and a row's squared norm stays far inside float32 (1e12 per feature:
+# 1e17 at 1e5 features); values within the bound keep their bits exactly.
+Z_LIMIT = 1e6
+_SCALE_MAX = float(np.finfo(np.float32).max)  # a scale float32 holds (the spread of values near its limit is not)
 
 _ARRAYS = (
     "mean",
@@ -61,6 +69,12 @@ _ARRAYS = (
 # Arrays a profile may lack (written before they were kept): read as None, and the detectors and rules
 # that use them keep their earlier behaviour.
 _OPTIONAL_ARRAYS = ("batch_rows", "batch_copies", "batch_most_copies")
+
+
+def bounded(Z: np.ndarray) -> np.ndarray:
+    """Standardised features ``Z`` (any shape, float32 or float64; ``inf`` where the standardising overflowed float32)
+    held within ``[-Z_LIMIT, Z_LIMIT]``, in place, and returned; values within the bound are unchanged."""
+    return np.clip(Z, -Z_LIMIT, Z_LIMIT, out=Z)
 
 
 def digests_matrix(digests: Sequence[bytes] | np.ndarray) -> np.ndarray:
@@ -140,7 +154,9 @@ class ReferenceProfile:
     def standardize(self, X: np.ndarray) -> np.ndarray:
         """``X`` (n x dim, raw features) in the profile's standardised space, float32; FeatureError if the dimension differs."""
         check_same_dimension(self.dim, X, "the delta")
-        return ((X - self.mean) / self.scale).astype(np.float32)
+        with np.errstate(over="ignore"):  # X - mean past float32's limit is inf, then held at Z_LIMIT
+            Z = ((X - self.mean) / self.scale).astype(np.float32)
+        return bounded(Z)
 
     @cached_property
     def sample_Z(self) -> np.ndarray:
@@ -323,8 +339,10 @@ def build_profile(
     mean = X64.mean(axis=0)
     std = X64.std(axis=0)
     floor = max(_SCALE_FLOOR_SHARE * float(np.median(std)), 1e-6)
-    scale = np.maximum(std, floor)
-    Z_all_means = np.stack([((X64[label_index == c].mean(axis=0)) - mean) / scale for c in range(len(classes))])
+    scale = np.minimum(np.maximum(std, floor), _SCALE_MAX)
+    Z_all_means = bounded(
+        np.stack([((X64[label_index == c].mean(axis=0)) - mean) / scale for c in range(len(classes))])
+    )
 
     chosen = first_per_class(digest_array, label_index, len(classes), max_per_class, max_total)
     sample_X = X[chosen]
@@ -332,7 +350,7 @@ def build_profile(
     sample_digests = digest_array[chosen]
     sample_batches = pseudo_batches(ranks[chosen], PSEUDO_BATCHES, sample_labels)
     sample_copies = np.maximum(row_copies[chosen], 1).astype(np.int32)
-    sample_Z = ((sample_X - mean) / scale).astype(np.float32)
+    sample_Z = bounded((sample_X - mean) / scale).astype(np.float32)
 
     # Neighbour geometry of the sample, computed once here so every detector can
     # calibrate on the reference without touching the base again; leave-one-batch-out,

@@ -224,7 +224,8 @@ class ProfileStage:
             )
         except FeatureError as exc:
             if exc.non_finite is not None:  # values no detector can score: refused where they enter
-                raise NonFiniteValues(exc, job.spec.path, hashed.columns) from exc
+                running = requested_spec(self.featurizer, hashed.kind, job.spec)  # the parent's carried one included
+                raise NonFiniteValues(exc, job.spec.path, hashed.columns, running) from exc
             return PreparedProfile(None, b"", str(exc))
         except InputError as exc:
             return PreparedProfile(None, b"", str(exc))

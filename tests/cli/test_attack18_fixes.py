@@ -118,7 +118,22 @@ def test_quarantine_checkpoint_holds_the_log_at_the_write_too(prov, template_tru
     assert r.returncode == 0, r.stderr
     (gate / "go").unlink()
     (gate / "featurising").unlink()
-    _ok(prov, "commit", "v2.parquet", "--tag", "n1b", "--parent", "n1", "--key", "maintainer.key", *PINNED)
+    # --featurizer: this process has no gated plug-in, and a carried request that builds no featuriser is refused
+    # (attack review 28d, A28d-4); n1b's own features do not matter here
+    _ok(
+        prov,
+        "commit",
+        "v2.parquet",
+        "--tag",
+        "n1b",
+        "--parent",
+        "n1",
+        "--key",
+        "maintainer.key",
+        *PINNED,
+        "--featurizer",
+        "numeric",
+    )
     _ok(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "n1b.cp", *PINNED)
     # the quarantine of n1 re-profiles with n1's featuriser (the gated one); meanwhile n1b is erased
     code, output, after_cut = _cut_while_it_prepares(

@@ -64,3 +64,34 @@ def test_dimension_mismatch_and_nan_are_feature_errors():
     with pytest.raises(FeatureError) as err:
         build_profile(X, y, digests, featurizer="numeric/v1")
     assert err.value.records == [digests[7].hex()[:12]]
+
+
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+@pytest.mark.parametrize("where", ["base", "delta"])
+def test_no_feature_float32_holds_overflows_the_standardised_space(where):
+    # attack review 28c, A28c-2: a finite feature near float32's limit in a column the base holds constant was inf
+    # once standardised, and the detectors' squares of it NaN; in the base or in a delta, every standardised value
+    # and every row's squared norm (what distances and covariances sum) is finite, the huge ones held at Z_LIMIT
+    from provenance.profiles.reference import Z_LIMIT
+
+    X, y, digests = _gaussian_base(300)
+    X[:, 0] = 0.0  # constant in the base: its scale is the floor
+    huge = np.array([[1e38] * 8, [-1e38] * 8, [F32_MAX] * 8, [-F32_MAX] * 8], dtype=np.float32)
+    if where == "base":
+        X[:4] = huge
+    profile = build_profile(X, y, digests, featurizer="numeric/v1", max_per_class=200)
+    with np.errstate(over="raise", invalid="raise"):  # an overflow below is an error here, not a silent inf
+        for Z in (profile.sample_Z, profile.standardize(huge), profile.class_means):
+            assert np.isfinite(Z).all() and np.abs(Z).max() <= Z_LIMIT
+            assert np.isfinite((Z.astype(np.float32) ** 2).sum(axis=1)).all()
+    if where == "delta":  # against a base that never held them, they stand Z_LIMIT scales out, on their own side
+        Z = profile.standardize(huge)
+        assert (np.abs(Z[:, 0]) == np.float32(Z_LIMIT)).all() and (np.sign(Z[:, 0]) == [1, -1, 1, -1]).all()
+
+
+def test_bounding_the_standardised_space_leaves_ordinary_values_bit_for_bit():
+    X, y, digests = _gaussian_base(300)
+    profile = build_profile(X, y, digests, featurizer="numeric/v1", max_per_class=200)
+    np.testing.assert_array_equal(profile.standardize(X), ((X - profile.mean) / profile.scale).astype(np.float32))
