@@ -1,8 +1,6 @@
 """How often a clean record lies beyond every reference record: measured on the base's own
 pseudo-batches (``detectors.beyond.out_of_fold_rate``), not assumed to be 1 / (m' + 1)."""
 
-import hashlib
-
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
@@ -26,15 +24,12 @@ from provenance.detectors.combine import DETECTOR_WEIGHTS, combine
 from provenance.detectors.extreme import batch_label_support
 from provenance.detectors.relabel_scan import held_out_null
 from provenance.profiles.reference import build_profile
-
-
-def _digests(X: np.ndarray) -> list[bytes]:
-    return [hashlib.sha256(r.tobytes()).digest() for r in np.ascontiguousarray(X, np.float32)]
+from support import row_digests
 
 
 def _delta(X: np.ndarray, y: np.ndarray) -> Delta:
     n = len(X)
-    return Delta(_digests(X), X, [str(v) for v in y], ["vendor"] * n, ["added"] * n, [None] * n)
+    return Delta(row_digests(X), X, [str(v) for v in y], ["vendor"] * n, ["added"] * n, [None] * n)
 
 
 def test_clean_batches_land_beyond_the_reference_at_the_rate_the_budget_allows_for():
@@ -52,7 +47,7 @@ def test_clean_batches_land_beyond_the_reference_at_the_rate_the_budget_allows_f
     for start in np.linspace(0.3 * len(X), 0.85 * len(X), 10).astype(int):
         size = int(min(rng.integers(100, 401), len(X) - start))
         base = X[:start]
-        profile = build_profile(base, y[:start], _digests(base), featurizer="x", positions=np.arange(start))
+        profile = build_profile(base, y[:start], row_digests(base), featurizer="x", positions=np.arange(start))
         delta = _delta(X[start : start + size], y[start : start + size])
         verdicts = combine(
             run_detectors(profile, delta, fpr=0.01), 0.01, profile.sample_batches, batch_label_support(profile, delta)
@@ -162,7 +157,7 @@ def _breast_cancer_far_counts(attack_name: str, start: int, size: int, k: int, r
     dropped = k if replace else 0
     poisoned = np.vstack([batch[dropped:], planted.X]).astype(np.float32)
     poisoned_labels = np.concatenate([labels[dropped:], np.asarray(planted.labels).astype(str)])
-    profile = build_profile(base, y[:start], _digests(base), featurizer="x", positions=np.arange(start))
+    profile = build_profile(base, y[:start], row_digests(base), featurizer="x", positions=np.arange(start))
     counts = {}
     for name, (features, classes) in {"clean": (batch, labels), "poisoned": (poisoned, poisoned_labels)}.items():
         delta = _delta(features, classes)
@@ -202,7 +197,7 @@ def test_held_out_p_values_are_those_of_each_calibration_refitted_from_scratch()
 
     X, y = load_digits(return_X_y=True)
     X = X.astype(np.float32)
-    profile = build_profile(X[:1200], y[:1200].astype(str), _digests(X[:1200]), featurizer="numeric/v1")
+    profile = build_profile(X[:1200], y[:1200].astype(str), row_digests(X[:1200]), featurizer="numeric/v1")
     results = run_detectors(profile, _delta(X[1200:1500], y[1200:1500]), None, 0.01)
     raws = [np.asarray(r.reference_raw, np.float64) for r in results if r.reference_raw is not None]
     raws[0] = raws[0].copy()
