@@ -99,6 +99,14 @@ def ab_medians(runs: Sequence[dict], codes: Sequence[str], keys: Sequence[str]) 
     return medians
 
 
+def ab_result(trees: dict[str, str], runs: list[dict], stamps: dict[str, str], keys: Sequence[str], /, **facts) -> dict:
+    """An A/B bench's results (what ``write_ab`` writes): ``facts`` (rows, rounds, ...), then the ``codes`` in
+    order, the ``machine``, the ``recorded_rounds`` ``stamps``, the ``medians`` of ``keys`` per code and the ``runs``."""
+    codes = list(trees)
+    medians = ab_medians(runs, codes, keys)
+    return {**facts, "codes": codes, "machine": machine(), **stamps, "medians": medians, "runs": runs}
+
+
 def ab_parser(description: str | None, rows: int, rounds: int, out: str, table_use: str) -> argparse.ArgumentParser:
     """The flags of a bench of one table under two code trees: ``old``, ``--rows`` (default ``rows``), ``--rounds``,
     ``--names`` (what to call the old and the new code), ``--table`` (an existing table to ``table_use``) and

@@ -26,7 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from alternation import ab_medians, ab_parser, code_trees, machine, recorded_rounds, warm_table, write_ab  # noqa: E402
+from alternation import ab_parser, ab_result, code_trees, recorded_rounds, warm_table, write_ab  # noqa: E402
 from scale_bench import PY, run_json  # noqa: E402
 
 FIELDS = [  # (key, heading) of the per-run and median tables
@@ -83,17 +83,8 @@ def main() -> None:
         runs, stamps = recorded_rounds(trees, one_run(table, work, args.workers), args.rounds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    result = {
-        "rows": runs[0]["records"],
-        "workers": args.workers,
-        "rounds": args.rounds,
-        "codes": list(trees),
-        "machine": machine(),
-        "sha256_path": runs[0]["sha256_path"],
-        **stamps,
-        "medians": ab_medians(runs, list(trees), [key for key, _ in FIELDS]),
-        "runs": runs,
-    }
+    facts = {"rows": runs[0]["records"], "workers": args.workers, "rounds": args.rounds}
+    result = ab_result(trees, runs, stamps, [key for key, _ in FIELDS], **facts, sha256_path=runs[0]["sha256_path"])
     paragraph = (
         f"`bench/commit_stages_ab.py` on {result['rows']:,} rows x 64 float64 + label, {args.workers} workers, "
         f"{args.rounds} rounds (old and new code alternated, each in a fresh process, on one file; page cache "

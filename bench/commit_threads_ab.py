@@ -193,7 +193,7 @@ def main() -> None:
         child(sys.argv[2], sys.argv[3], int(sys.argv[4]), "--parts" in sys.argv[5:])
         return
     sys.path.insert(0, str(HERE))
-    from alternation import ab_medians, ab_parser, code_trees, machine, recorded_rounds, warm_table, write_ab
+    from alternation import ab_parser, ab_result, code_trees, recorded_rounds, warm_table, write_ab
 
     args = ab_parser(None, 2_000_000, 3, "commit-threads-ab", "hash").parse_args()
     trees = code_trees(args.old, args.names, HERE.parent)
@@ -203,17 +203,9 @@ def main() -> None:
         runs, stamps = recorded_rounds(trees, one_round(table, work), args.rounds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    result = {
-        "rows": args.rows,
-        "rounds": args.rounds,
-        "tasks": runs[0]["tasks"] if runs else 0,
-        "codes": list(trees),
-        "trees": trees,
-        "machine": machine(),
-        **stamps,
-        "medians": ab_medians(runs, list(trees), [k for k, _ in FIELDS]),
-        "runs": runs,
-    }
+    tasks = runs[0]["tasks"] if runs else 0
+    facts = {"rows": args.rows, "rounds": args.rounds, "tasks": tasks, "trees": trees}
+    result = ab_result(trees, runs, stamps, [k for k, _ in FIELDS], **facts)
     paragraph = (
         f"`bench/commit_threads_ab.py` on {args.rows:,} rows x 64 float64 + label ({result['tasks']} partitions), "
         f"{args.rounds} rounds, old and new code alternated, each run a fresh process on one file (page cache "
