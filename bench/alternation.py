@@ -3,16 +3,22 @@
 Issue 15's rule for a speed change: run the sides one after the other, round after round, in one script,
 with the machine's load recorded before and after each round (other engineers share its two cores), and
 compare medians. ``delta_content_ab.py``, ``signed_delta_ab.py``, ``detect_ab.py`` and ``memory_probe_ab.py``
-each had their own copy of this loop (whole-diff review, duplicates D6 and D8).
+each had their own copy of this loop (whole-diff review, duplicates D6 and D8); ``commit_stages_ab.py``,
+``commit_threads_ab.py`` and ``commit_merge_ab.py`` their own copies of the recorded rounds, the medians and the
+results files (``recorded_rounds``, ``ab_medians``, ``write_ab``; tidy29).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import shutil
 import statistics
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +49,95 @@ def alternate(
             results[side].append(once(side))
         loads.append(load())
     return results, loads
+
+
+def utc_minute() -> str:
+    """Now, to the minute, as the A/B results files stamp a bench's start and end (``2026-12-04 22:31 UTC``)."""
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+
+
+def machine() -> str:
+    """The machine line of an A/B results file: ``"2 CPUs, Python 3.11.9"``."""
+    return f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
+
+
+def recorded_rounds(
+    trees: dict[str, str], run: Callable[[str, str], dict], rounds: int
+) -> tuple[list[dict], dict[str, str]]:
+    """``run(name, tree)`` for each code tree in each of ``rounds`` rounds, sides swapped on odd rounds
+    (``alternate``), each run recorded as ``{"code": name, "round": r, **what run returned, "load_before",
+    "load_after"}`` (``user_versions.load()`` around it) and printed as one JSON line when it ends.
+
+    Returns ``(runs, stamps)``: the records in the order they ran, and ``{"started", "load_start", "ended",
+    "load_end"}`` (``utc_minute`` and the load before the first round and after the last)."""
+    runs: list[dict] = []
+    stamps = {"started": utc_minute(), "load_start": load()}
+
+    def once(name: str) -> dict:
+        before = load()
+        row = run(name, trees[name])
+        record = {"code": name, "round": sum(r["code"] == name for r in runs), **row}
+        record.update(load_before=before, load_after=load())
+        runs.append(record)
+        print(json.dumps(record), flush=True)
+        return record
+
+    alternate(list(trees), once, rounds, swap=True)
+    return runs, stamps | {"ended": utc_minute(), "load_end": load()}
+
+
+def ab_medians(runs: Sequence[dict], codes: Sequence[str], keys: Sequence[str]) -> dict[str, dict]:
+    """Per code, the median of each of ``keys`` over its runs (rounded to 3 digits; an even number of rounds makes
+    it the mean of two), None where a run has no value for it."""
+    medians = {}
+    for code in codes:
+        mine = [r for r in runs if r["code"] == code]
+        medians[code] = {
+            k: round(statistics.median(r[k] for r in mine), 3) if all(r.get(k) is not None for r in mine) else None
+            for k in keys
+        }
+    return medians
+
+
+def ab_result(trees: dict[str, str], runs: list[dict], stamps: dict[str, str], keys: Sequence[str], /, **facts) -> dict:
+    """An A/B bench's results (what ``write_ab`` writes): ``facts`` (rows, rounds, ...), then the ``codes`` in
+    order, the ``machine``, the ``recorded_rounds`` ``stamps``, the ``medians`` of ``keys`` per code and the ``runs``."""
+    codes = list(trees)
+    medians = ab_medians(runs, codes, keys)
+    return {**facts, "codes": codes, "machine": machine(), **stamps, "medians": medians, "runs": runs}
+
+
+def ab_parser(description: str | None, rows: int, rounds: int, out: str, table_use: str) -> argparse.ArgumentParser:
+    """The flags of a bench of one table under two code trees: ``old``, ``--rows`` (default ``rows``), ``--rounds``,
+    ``--names`` (what to call the old and the new code), ``--table`` (an existing table to ``table_use``) and
+    ``--out`` (the results file name in bench/results/, no suffix; default ``out``)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("old", help="a folder holding the old code's provenance/ package (with its compiled extensions)")
+    ap.add_argument("--rows", type=int, default=rows)
+    ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument("--names", default="old,new", help="what to call the old and the new code")
+    ap.add_argument("--table", help=f"an existing table to {table_use} (default: write the bench's table)")
+    ap.add_argument("--out", default=out, help="results file name in bench/results/, no suffix")
+    return ap
+
+
+def write_ab(out: str, result: dict, title: str, paragraph: str, fields: Sequence[tuple[str, str]]) -> None:
+    """``result`` (its ``codes``, ``rows``, the ``recorded_rounds`` stamps, ``medians`` and ``runs``) to
+    ``bench/results/OUT.json``, and to ``OUT.md``: ``# TITLE, OLD against NEW, alternated (ROWS rows)``, then
+    ``paragraph`` with when the bench started and ended and the load then, then the tables (``ab_tables`` of
+    ``fields``)."""
+    results = Path(__file__).resolve().parent / "results"
+    (results / f"{out}.json").write_text(json.dumps(result, indent=2) + "\n")
+    old, new = result["codes"]
+    lines = [
+        f"# {title}, {old} against {new}, alternated ({result['rows']:,} rows)",
+        "",
+        f"{paragraph} Started {result['started']}, load (1/5/15 min) {result['load_start']}; ended "
+        f"{result['ended']}, load {result['load_end']}.",
+        "",
+        *ab_tables(result, fields),
+    ]
+    (results / f"{out}.md").write_text("\n".join(lines) + "\n")
 
 
 def code_trees(old: str, names: str, new: Path) -> dict[str, str]:
@@ -101,8 +196,6 @@ def put_back(folder: Path, pristine: Path) -> None:
 def write_results(stem: str, data: dict, lines: list[str]) -> None:
     """Write a bench's figures to ``bench/results/STEM.json`` and its table (``lines``, Markdown) to ``STEM.md``,
     and print the table."""
-    import json
-
     results = Path(__file__).resolve().parent / "results"
     results.mkdir(exist_ok=True)
     (results / f"{stem}.json").write_text(json.dumps(data, indent=2) + "\n")
@@ -157,7 +250,6 @@ def trees_alternated(
     """Old code against new, function by function: each round runs ``script --child *child_args`` once per code tree
     (``PYTHONPATH`` the tree, a snapshot such as ``git archive COMMIT``; one BLAS thread), sides swapped on odd
     rounds; the child prints one JSON object. Returns ``({side: [its objects]}, loads, [uptime before, after])``."""
-    import json
     import sys
 
     def once(side: str) -> dict:

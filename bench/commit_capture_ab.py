@@ -22,6 +22,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from core_bench import CPU_SECONDS, make_table, prov_commit  # noqa: E402
+from user_versions import load  # noqa: E402
 
 
 def main() -> None:
@@ -42,10 +43,10 @@ def main() -> None:
         for rep in range(args.reps):
             for name, tree in trees.items():
                 os.environ["PYTHONPATH"] = tree
-                load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+                before = load()
                 seconds, peak = prov_commit(work, path, 2)
                 run = {"code": name, "rep": rep, "rows": args.rows, "wall_s": round(seconds, 2)}
-                run.update(cpu_s=round(CPU_SECONDS["prov"], 2), peak_mib=round(peak / 2**20), load_before=load)
+                run.update(cpu_s=round(CPU_SECONDS["prov"], 2), peak_mib=round(peak / 2**20), load_before=before)
                 runs.append(run)
                 print(json.dumps(run), flush=True)
     finally:

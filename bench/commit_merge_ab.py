@@ -78,10 +78,6 @@ def child(rows: int) -> dict:
     return out
 
 
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument(
@@ -96,25 +92,25 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.rows)))
         return
-    old_name, new_name = args.names.split(",")
-    trees = {old_name: str(Path(args.old).resolve()), new_name: str(HERE.parent)}
-    runs = []
-    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    for rnd in range(args.rounds):
-        for name, tree in list(trees.items())[:: 1 if rnd % 2 == 0 else -1]:
-            before = load()
-            env = {**os.environ, "PROV_BENCH_CODE": tree}
-            done = subprocess.run(
-                [sys.executable, __file__, "--child", "--rows", str(args.rows)],
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            run = {"code": name, "round": rnd, **json.loads(done.stdout), "load_before": before, "load_after": load()}
-            runs.append(run)
-            print(json.dumps(run), flush=True)
-    ended = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    sys.path.insert(0, str(HERE))
+    from alternation import code_trees, recorded_rounds
+
+    trees = code_trees(args.old, args.names, HERE.parent)
+    old_name, new_name = trees
+
+    def run(name: str, tree: str) -> dict:
+        env = {**os.environ, "PROV_BENCH_CODE": tree}
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", "--rows", str(args.rows)],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return json.loads(done.stdout)
+
+    runs, stamps = recorded_rounds(trees, run, args.rounds)
+    started, ended = stamps["started"], stamps["ended"]
     if len({r["root"] for r in runs}) != 1:
         raise SystemExit("the two trees' merges gave different roots")
     keys = ["wall_s", "cpu_s"] + [f"{k}_cpu_s" for k in PIECES]

@@ -21,15 +21,14 @@ Results in bench/results/OUT.{json,md}. Not a test: nothing here asserts a speed
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -142,12 +141,6 @@ def child(tree: str, table: str, workers: int, parts: bool) -> None:
     print(json.dumps(out), flush=True)
 
 
-def load() -> str:
-    from user_versions import load as averages
-
-    return averages()
-
-
 def run_child(tree: str, table: Path, workers: int, parts: bool = False, spy: list[str] | None = None) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", tree, str(table), str(workers)]
     if parts:
@@ -172,102 +165,54 @@ def gil_share(tree: str, table: Path, work: Path) -> float | None:
     return round(counts["gil"] / counts["all"], 3) if counts["all"] else None
 
 
-def one_round(tree: str, table: Path, work: Path) -> dict:
-    before = load()
-    two = run_child(tree, table, 2)
-    one = run_child(tree, table, 1, parts=True)
-    row = {
-        "wall_2t_s": two["wall_s"],
-        "cpu_2t_s": two["cpu_s"],
-        "cores_2t": round(two["cpu_s"] / two["wall_s"], 2),
-        "system_2t_s": two["system_s"],
-        "switches_2t": two["switches"],
-        "system_1t_s": one["system_s"],
-        "threads_cpu_2t_s": two["threads_cpu_s"],
-        "cpu_1t_s": one["cpu_s"],
-        "gil_share_1t": gil_share(tree, table, work),
-        **{k: v for k, v in one.items() if k.startswith("part_")},
-        "tasks": two["tasks"],
-        "load_before": before,
-        "load_after": load(),
-    }
-    return row
+def one_round(table: Path, work: Path) -> Callable[[str, str], dict]:
+    """What a round runs per code tree: two threads, one thread with its parts timed, and the GIL share."""
 
+    def run(name: str, tree: str) -> dict:
+        two = run_child(tree, table, 2)
+        one = run_child(tree, table, 1, parts=True)
+        return {
+            "wall_2t_s": two["wall_s"],
+            "cpu_2t_s": two["cpu_s"],
+            "cores_2t": round(two["cpu_s"] / two["wall_s"], 2),
+            "system_2t_s": two["system_s"],
+            "switches_2t": two["switches"],
+            "system_1t_s": one["system_s"],
+            "threads_cpu_2t_s": two["threads_cpu_s"],
+            "cpu_1t_s": one["cpu_s"],
+            "gil_share_1t": gil_share(tree, table, work),
+            **{k: v for k, v in one.items() if k.startswith("part_")},
+            "tasks": two["tasks"],
+        }
 
-def write(result: dict, out: str) -> None:
-    from alternation import ab_tables
-
-    (HERE / "results" / f"{out}.json").write_text(json.dumps(result, indent=2) + "\n")
-    names = result["codes"]
-    lines = [
-        f"# Table hashing stage on two threads, {names[0]} against {names[1]}, alternated ({result['rows']:,} rows)",
-        "",
-        f"`bench/commit_threads_ab.py` on {result['rows']:,} rows x 64 float64 + label ({result['tasks']} partitions), "
-        f"{result['rounds']} rounds, old and new code alternated, each run a fresh process on one file (page cache "
-        f"warm). {result['machine']}. Started {result['started']}, load (1/5/15 min) {result['load_start']}; ended "
-        f"{result['ended']}, load {result['load_end']}. CPU = user + system of the process; the GIL-held share is "
-        "py-spy's `--gil` samples over all its samples of the hashing thread, on one thread.",
-        "",
-        *ab_tables(result, FIELDS),
-    ]
-    (HERE / "results" / f"{out}.md").write_text("\n".join(lines) + "\n")
+    return run
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(sys.argv[2], sys.argv[3], int(sys.argv[4]), "--parts" in sys.argv[5:])
         return
-    ap = argparse.ArgumentParser()
-    ap.add_argument("old", help="a folder holding the old code's provenance/ package (with its compiled extensions)")
-    ap.add_argument("--rows", type=int, default=2_000_000)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--names", default="old,new", help="what to call the old and the new code")
-    ap.add_argument("--table", help="an existing table to hash (default: write the bench's table)")
-    ap.add_argument("--out", default="commit-threads-ab", help="results file name in bench/results/, no suffix")
-    args = ap.parse_args()
     sys.path.insert(0, str(HERE))
-    import platform
+    from alternation import ab_parser, ab_result, code_trees, recorded_rounds, warm_table, write_ab
 
-    from alternation import alternate, code_trees, warm_table
-
+    args = ab_parser(None, 2_000_000, 3, "commit-threads-ab", "hash").parse_args()
     trees = code_trees(args.old, args.names, HERE.parent)
     work = Path(tempfile.mkdtemp(prefix="prov-threads-ab-"))
-    runs: list[dict] = []
     try:
         table = warm_table(args.table, args.rows, work)
-        started, load_start = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), load()
-
-        def once(name: str) -> dict:
-            run = {"code": name, "round": sum(r["code"] == name for r in runs), **one_round(trees[name], table, work)}
-            runs.append(run)
-            print(json.dumps(run), flush=True)
-            return run
-
-        alternate(list(trees), once, args.rounds, swap=True)
+        runs, stamps = recorded_rounds(trees, one_round(table, work), args.rounds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    medians = {}
-    for name in trees:
-        mine = [r for r in runs if r["code"] == name]
-        medians[name] = {
-            k: round(statistics.median(r[k] for r in mine), 3) if all(r.get(k) is not None for r in mine) else None
-            for k, _ in FIELDS
-        }
-    result = {
-        "rows": args.rows,
-        "rounds": args.rounds,
-        "tasks": runs[0]["tasks"] if runs else 0,
-        "codes": list(trees),
-        "trees": trees,
-        "machine": f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
-        "started": started,
-        "load_start": load_start,
-        "ended": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "load_end": load(),
-        "medians": medians,
-        "runs": runs,
-    }
-    write(result, args.out)
+    tasks = runs[0]["tasks"] if runs else 0
+    facts = {"rows": args.rows, "rounds": args.rounds, "tasks": tasks, "trees": trees}
+    result = ab_result(trees, runs, stamps, [k for k, _ in FIELDS], **facts)
+    paragraph = (
+        f"`bench/commit_threads_ab.py` on {args.rows:,} rows x 64 float64 + label ({result['tasks']} partitions), "
+        f"{args.rounds} rounds, old and new code alternated, each run a fresh process on one file (page cache "
+        f"warm). {result['machine']}. CPU = user + system of the process; the GIL-held share is py-spy's `--gil` "
+        "samples over all its samples of the hashing thread, on one thread."
+    )
+    write_ab(args.out, result, "Table hashing stage on two threads", paragraph, FIELDS)
 
 
 if __name__ == "__main__":

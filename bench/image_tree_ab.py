@@ -32,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from core_bench import CPU_SECONDS, CPU_SPLIT, dvc_add, make_digits_tree, prov_commit, warm_up  # noqa: E402
+from user_versions import load  # noqa: E402
 
 
 def signed_objects(store: Path) -> set[str]:
@@ -64,19 +65,19 @@ def main() -> None:
         for rnd in range(args.rounds):
             for name in names if rnd % 2 == 0 else names[::-1]:
                 os.environ["PYTHONPATH"] = trees[name]
-                load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+                before = load()
                 wall, peak = prov_commit(work, data, 2)
                 objects[name].append(signed_objects(work / "store"))
                 run = {"code": name, "round": rnd, "wall_s": round(wall, 3), "cpu_s": round(CPU_SECONDS["prov"], 3)}
-                run.update(peak_mib=round(peak / 2**20), load_before=load)
+                run.update(peak_mib=round(peak / 2**20), load_before=before)
                 runs.append(run)
                 print(json.dumps(run), flush=True)
             if args.dvc:
-                load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+                before = load()
                 wall = dvc_add(work, data)
                 user, system = CPU_SPLIT["dvc"]
                 run = {"code": "dvc add", "round": rnd, "wall_s": round(wall, 3), "cpu_s": round(CPU_SECONDS["dvc"], 3)}
-                run.update(user_system_s=[round(user, 3), round(system, 3)], load_before=load)
+                run.update(user_system_s=[round(user, 3), round(system, 3)], load_before=before)
                 runs.append(run)
                 print(json.dumps(run), flush=True)
     finally:

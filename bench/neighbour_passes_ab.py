@@ -16,13 +16,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
+import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the prov command starts
 
 import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from alternation import alternate, uptime  # noqa: E402
 
 from provenance.delta.compare import diff_versions  # noqa: E402
 from provenance.detectors import pipeline, registry  # noqa: E402
@@ -53,19 +56,21 @@ def main() -> None:
         return Delta(rows.digests, X, rows.labels, rows.sources, rows.kinds, rows.old_labels, *copies)
 
     together = registry._both_passes
-    runs: dict[str, list[tuple[float, float]]] = {"together": [], "one after the other": []}
     findings = {}
-    print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
-    for r in range(args.rounds):
-        for name in list(runs) if r % 2 == 0 else list(reversed(runs)):
-            registry._both_passes = together if name == "together" else (lambda *_: None)
-            delta = fresh()
-            start, cpu = time.perf_counter(), time.process_time()
-            results = registry.run_detectors(profile, delta, None, 0.01)
-            runs[name].append((time.perf_counter() - start, time.process_time() - cpu))
-            findings[name] = [[(f.digest, f.score, f.flagged, f.explanation) for f in res.findings] for res in results]
+
+    def once(name: str) -> tuple[float, float]:
+        registry._both_passes = together if name == "together" else (lambda *_: None)
+        delta = fresh()
+        start, cpu = time.perf_counter(), time.process_time()
+        results = registry.run_detectors(profile, delta, None, 0.01)
+        spent = (time.perf_counter() - start, time.process_time() - cpu)
+        findings[name] = [[(f.digest, f.score, f.flagged, f.explanation) for f in res.findings] for res in results]
+        return spent
+
+    print(uptime())
+    runs, _ = alternate(["together", "one after the other"], once, args.rounds, swap=True)
     registry._both_passes = together
-    print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    print(uptime())
     for name, values in runs.items():
         print(
             f"{name}: median wall {statistics.median(w for w, _ in values):.3f} s, "

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from alternation import uptime  # noqa: E402
 from user_versions import PROV, load, use_bytecode_cache  # noqa: E402
 
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -106,7 +107,7 @@ def main() -> None:
     args = ap.parse_args()
     trees = {"old": args.old, "new": PROV}
     root = Path(tempfile.mkdtemp(prefix="prov-bookkeeping-"))
-    uptime_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    uptime_before = uptime()
     rows = []
     try:
         use_bytecode_cache(root / "pycache")
@@ -135,7 +136,7 @@ def main() -> None:
             raise RuntimeError("prov.db changed")
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    uptime_after = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    uptime_after = uptime()
     lines = [
         "# Store-id and release bookkeeping: old tree against this one",
         "",

@@ -128,6 +128,17 @@ def digits_table(n: int | None = None, seed: int = 0) -> pa.Table:
     return pa.table(cols)
 
 
+def with_source(table: pa.Table, name: str) -> pa.Table:
+    """``table`` with a ``source`` column naming ``name`` on every row (as a data file's source column)."""
+    return table.append_column("source", pa.array([name] * table.num_rows, pa.string()))
+
+
+def row_digests(X: np.ndarray) -> list[bytes]:
+    """Each row's SHA-256 over its float32 bytes: stand-in record digests for a profile or a ``Delta`` built in
+    memory (not the manifest's row encoding)."""
+    return [hashlib.sha256(r.tobytes()).digest() for r in np.ascontiguousarray(X, np.float32)]
+
+
 def vendor_and_crowd_v1(
     prov: Prov, keypair: Any, monkeypatch: Any, n: int = 460
 ) -> tuple[pa.Table, pa.Table, pa.Table, str]:
@@ -136,8 +147,7 @@ def vendor_and_crowd_v1(
     (with their column), crowd's rows (without one) and the key's path."""
     rows = digits_table(n)
     vendor, crowd = rows.slice(0, 400), rows.slice(400, 60)
-    vendor = vendor.append_column("source", pa.array(["vendor"] * vendor.num_rows, pa.string()))
-    tagged = crowd.append_column("source", pa.array(["crowd"] * crowd.num_rows, pa.string()))
+    vendor, tagged = with_source(vendor, "vendor"), with_source(crowd, "crowd")
     key = str(keypair.private_path)
     monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
     pq.write_table(pa.concat_tables([vendor, tagged]), Path("a.parquet"))
@@ -164,24 +174,27 @@ def attest_rotation_roots(prov: Prov, folder: Path) -> None:
         assert prov("root", "sign", out, "--key", "rootk.key").exit_code == 0
 
 
+def commit_signed(prov, keypair, tag: str, data: str | Path, *options: str) -> None:
+    """``prov commit DATA --tag TAG`` with ``keypair``'s key, pinned as the signer (``--signer``), and ``options``;
+    asserts the commit succeeded."""
+    r = prov("commit", data, "--tag", tag, "--key", keypair.private_path, "--signer", keypair.public_path, *options)
+    assert r.exit_code == 0, r.output
+
+
+def commit_table(prov, keypair, tag: str, table: pa.Table, *options: str) -> None:
+    """Write ``table`` as TAG.parquet in the current folder and ``prov -q commit`` it as ``tag`` with ``keypair``'s
+    key and ``options`` (its parent: the newest version); asserts the commit succeeded."""
+    pq.write_table(table, Path(f"{tag}.parquet"))
+    r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path, *options)
+    assert r.exit_code == 0, r.output
+
+
 def commit_and_check(prov, keypair, base: pa.Table, candidate: pa.Table) -> tuple[int, dict]:
     """Write ``base`` and ``candidate`` as base.parquet / cand.parquet in the current folder, commit
     both with ``keypair`` (tags ``base``, ``cand``) and run ``prov check cand --base base --format json``;
     returns (exit code, the JSON report)."""
     for tag, t in (("base", base), ("cand", candidate)):
-        pq.write_table(t, Path(f"{tag}.parquet"))
-        r = prov(
-            "-q",
-            "commit",
-            f"{tag}.parquet",
-            "--tag",
-            tag,
-            "--key",
-            keypair.private_path,
-            "--signer",
-            keypair.public_path,
-        )
-        assert r.exit_code == 0, r.output
+        commit_table(prov, keypair, tag, t, "--signer", keypair.public_path)
     r = prov("check", "cand", "--base", "base", "--format", "json")
     return r.exit_code, json.loads(r.stdout)
 
@@ -1182,15 +1195,12 @@ def digits_with_far_outliers():
     from provenance.detectors import Delta
     from provenance.profiles.reference import build_profile
 
-    def digests(X: np.ndarray) -> list[bytes]:
-        return [hashlib.sha256(r.tobytes()).digest() for r in np.ascontiguousarray(X, np.float32)]
-
     X, y = load_digits(return_X_y=True)
     X, y = X.astype(np.float32), np.array([str(v) for v in y])
     Xd = X[1200:1300].copy()
     Xd[:5] = 16.0
-    profile = build_profile(X[:1200], y[:1200], digests(X[:1200]), featurizer="x", positions=np.arange(1200))
-    return profile, Delta(digests(Xd), Xd, list(y[1200:1300]), ["vendor"] * 100, ["added"] * 100, [None] * 100)
+    profile = build_profile(X[:1200], y[:1200], row_digests(X[:1200]), featurizer="x", positions=np.arange(1200))
+    return profile, Delta(row_digests(Xd), Xd, list(y[1200:1300]), ["vendor"] * 100, ["added"] * 100, [None] * 100)
 
 
 @contextlib.contextmanager

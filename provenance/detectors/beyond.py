@@ -149,7 +149,12 @@ def out_of_fold_rate(
 
 
 def out_of_fold(
-    reference_raw: Sequence[np.ndarray], weights: np.ndarray, batches: np.ndarray, fpr: float, floor: float
+    reference_raw: Sequence[np.ndarray],
+    weights: np.ndarray,
+    batches: np.ndarray,
+    fpr: float,
+    floor: float,
+    computed: HeldOutFolds | None = None,
 ) -> OutOfFold:
     """How often a record of a batch the reference never saw lies beyond its trimmed bar, and far beyond it.
 
@@ -159,6 +164,7 @@ def out_of_fold(
         batches: (m,) the pseudo-batch of each sample record.
         fpr: the combined verdict's rate (the cap is ``RATE_CAP * fpr``).
         floor: the least rate returned (order / (m' + 1), the exchangeable rate: ``Trimmed.order``).
+        computed: the held-out folds when the caller holds them (``held_out_folds``' ``computed``).
 
     Returns:
         ``rate``: ``(1 + beyond) / (1 + held out)`` over the held-out batches but the one with the most
@@ -171,7 +177,7 @@ def out_of_fold(
     labels = np.unique(batches)
     if len(labels) < 4 or not reference_raw:
         return OutOfFold(floor)
-    counts = held_out_counts(reference_raw, weights, batches, fpr)
+    counts = held_out_counts(reference_raw, weights, batches, fpr, computed)
 
     def kept_counts(column: int) -> list[tuple[int, int]]:
         """(count, scored) of every held-out batch but the one with the largest share in ``column``."""
@@ -186,13 +192,17 @@ def out_of_fold(
 
 
 def held_out_counts(
-    reference_raw: Sequence[np.ndarray], weights: np.ndarray, batches: np.ndarray, fpr: float
+    reference_raw: Sequence[np.ndarray],
+    weights: np.ndarray,
+    batches: np.ndarray,
+    fpr: float,
+    computed: HeldOutFolds | None = None,
 ) -> list[tuple[int, int, int]]:
     """Per pseudo-batch of the base (in order), held out: its records beyond the trimmed bar of the
     others, far beyond it (``FAR_FACTOR``), and scored, with every detector's calibration fitted on
     the other batches' raw scores (arguments as ``out_of_fold``; ``held_out_folds``)."""
     counts: list[tuple[int, int, int]] = []
-    for fold in held_out_folds(reference_raw, weights, batches, fpr):
+    for fold in held_out_folds(reference_raw, weights, batches, fpr, computed):
         trimmed = trimmed_reference(fold.T_kept, batches[~fold.out])
         T_scored = fold.T_out[np.isfinite(fold.T_out)]
         beyond = int((T_scored < trimmed.bar).sum()) if trimmed.size else 0
@@ -212,25 +222,40 @@ class HeldOutFold(NamedTuple):
     T_kept: np.ndarray
 
 
-_last_folds: tuple[bytes, tuple[HeldOutFold, ...]] | None = None  # held_out_folds' last answer, by its arguments
+class HeldOutFolds(NamedTuple):
+    """``held_out``'s answer: the ``folds`` (``held_out_folds``) with ``key``, a digest of the arguments they were
+    computed from (``arguments_key``; None when they cannot be keyed, then they answer no other call). The combined
+    verdict computes them once and passes them to every measure that holds the base's pseudo-batches out in turn
+    (``out_of_fold``, ``feature_level.held_out_level``, ``relabel_scan.held_out_null``, via ``Verdicts.held_out``)."""
+
+    key: bytes | None
+    folds: tuple[HeldOutFold, ...]
+
+
+def held_out(reference_raw: Sequence[np.ndarray], weights: np.ndarray, batches: np.ndarray, fpr: float) -> HeldOutFolds:
+    """``held_out_folds`` of these arguments with their key, to pass on (``HeldOutFolds``)."""
+    return HeldOutFolds(
+        arguments_key(reference_raw, weights, batches, fpr), held_out_folds(reference_raw, weights, batches, fpr)
+    )
 
 
 def held_out_folds(
-    reference_raw: Sequence[np.ndarray], weights: np.ndarray, batches: np.ndarray, fpr: float
+    reference_raw: Sequence[np.ndarray],
+    weights: np.ndarray,
+    batches: np.ndarray,
+    fpr: float,
+    computed: HeldOutFolds | None = None,
 ) -> tuple[HeldOutFold, ...]:
     """Each pseudo-batch of the base held out in turn (``np.unique``'s order of ``batches``), scored as a delta
-    record is: ``held_out_p_values`` and ``weighted_statistic`` (arguments as ``out_of_fold``).
+    record is: ``held_out_p_values`` and ``weighted_statistic`` (arguments as ``out_of_fold``); its arrays are
+    read-only (the folds are passed to several measures).
 
-    One verdict asks for these up to three times with the same arguments: ``held_out_counts`` (the beyond and
-    far rates), ``feature_level.held_out_level`` and ``relabel_scan.held_out_null``; the refits are most of each
-    one's cost, so the last answer is kept, keyed by the arguments' bytes (another score, weight, batch or rate
-    computes anew), and its arrays are read-only. ``combine`` could pass them on instead (session 28: combine.py
-    was being changed by another engineer)."""
-    global _last_folds
-    key = _folds_key(reference_raw, weights, batches, fpr)
-    last = _last_folds
-    if key is not None and last is not None and last[0] == key:
-        return last[1]
+    ``computed``: folds the caller holds (``held_out``); they are the answer when their key is these arguments'
+    (every score, weight, batch and the rate: the same dtypes, shapes and bytes), else the folds are computed
+    anew. The refits are most of each measure's cost, and one verdict reads them up to three times."""
+    if computed is not None and computed.key is not None:
+        if computed.key == arguments_key(reference_raw, weights, batches, fpr):
+            return computed.folds
     by_value = values_order(reference_raw)
     folds = []
     for b in np.unique(batches):
@@ -240,17 +265,14 @@ def held_out_folds(
         for array in (fold.out, *fold.held, fold.T_out, fold.T_kept):
             array.setflags(write=False)
         folds.append(fold)
-    answer = tuple(folds)
-    if key is not None:
-        _last_folds = (key, answer)
-    return answer
+    return tuple(folds)
 
 
-def _folds_key(
+def arguments_key(
     reference_raw: Sequence[np.ndarray], weights: np.ndarray, batches: np.ndarray, fpr: float
 ) -> bytes | None:
-    """A digest of ``held_out_folds``' arguments (each array's type, shape and bytes); None for object arrays,
-    whose bytes are addresses, not values (never kept then)."""
+    """A digest (BLAKE2b, 32 bytes) of ``held_out_folds``' arguments: the rate, then each array's type, shape and
+    bytes; None for object arrays, whose bytes are addresses, not values."""
     arrays = [np.asarray(batches), np.asarray(weights), *(np.asarray(raw) for raw in reference_raw)]
     if any(a.dtype.hasobject for a in arrays):
         return None

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from provenance.detectors.base import ColumnFindings, DetectorResult, built_ins_and_plug_ins
-from provenance.detectors.beyond import FAR_FACTOR, OutOfFold, out_of_fold, trimmed_reference
+from provenance.detectors.beyond import FAR_FACTOR, HeldOutFolds, OutOfFold, held_out, out_of_fold, trimmed_reference
 from provenance.detectors.budget import Budget, flag_budget
 from provenance.detectors.extreme import extreme_p_values
 from provenance.detectors.feature_level import (
@@ -179,6 +179,9 @@ class Verdicts:
     # the level records whose statistic a feature detector set are flagged at (``feature_level``: calibrated
     # on the base's held-out pseudo-batches); records the label detector's evidence sets are flagged at ``fpr``
     feature_level: float | None = None
+    # the base's pseudo-batches held out in turn, as the rates and the feature level read them
+    # (``beyond.held_out``), for the relabel scan's null to read too; None when none were computed
+    held_out: HeldOutFolds | None = field(default=None, repr=False, compare=False)
 
     @property
     def flagged(self) -> list[RecordVerdict]:
@@ -330,22 +333,25 @@ def combine(
         by_batch = [k / s for s, k in zip(batch_sizes, batch_flags, strict=True)]
 
     trimmed = trimmed_reference(ref_T, batches)
+    raws = [r.reference_raw for r in scored]
+    reference = [np.asarray(raw, dtype=np.float64) for raw in raws if raw is not None]
+    with_folds = batches is not None and len(batches) == len(ref_T) and all(raw is not None for raw in raws)
+    # the refits every held-out measure reads, made once: for the rates (a reference statistic to trim) and for the
+    # feature level (no plug-in), with the four pseudo-batches both need
+    folds = (
+        held_out(reference, weights, np.asarray(batches), fpr)
+        if with_folds and reference and (trimmed.size or not plug_ins) and len(np.unique(np.asarray(batches))) >= 4
+        else None
+    )
     beyond_p = far_p = 0.0
-    held_out = OutOfFold(0.0)
+    rates = OutOfFold(0.0)
     if trimmed.size:
         beyond_p, far_p = (
             float(v) for v in combined_p_values(np.array([trimmed.bar, trimmed.bar * FAR_FACTOR]), ref_T)
         )
-        held_out = OutOfFold(trimmed.order / (trimmed.size + 1.0))
-        raws = [r.reference_raw for r in scored]
-        if batches is not None and len(batches) == len(ref_T) and all(raw is not None for raw in raws):
-            held_out = out_of_fold(
-                [np.asarray(raw, dtype=np.float64) for raw in raws if raw is not None],
-                weights,
-                np.asarray(batches),
-                fpr,
-                held_out.rate,
-            )
+        rates = OutOfFold(trimmed.order / (trimmed.size + 1.0))
+        if with_folds:
+            rates = out_of_fold(reference, weights, np.asarray(batches), fpr, rates.rate, folds)
 
     method = "conformal weighted min-p (min of per-detector p-values over their weights, calibrated on the reference)"
     if plug_ins:
@@ -360,7 +366,9 @@ def combine(
         flags = p <= levels
     else:
         # records beyond the trimmed reference stay flagged whatever their evidence (the gate counts them as flagged)
-        flags, levels, feature_level = flagged_at_levels(scored, P, p, weights, batches, len(ref_T), fpr, beyond_p)
+        flags, levels, feature_level = flagged_at_levels(
+            scored, P, p, weights, batches, len(ref_T), fpr, beyond_p, folds
+        )
     with_extreme = [r for r in results if r.status == "ran" and r.extreme_p is not None]
     extreme = extreme_p_values(
         [np.asarray(r.extreme_p) for r in with_extreme],
@@ -385,11 +393,12 @@ def combine(
         beyond_p=beyond_p,
         beyond_size=trimmed.size,
         beyond_left_out=trimmed.left_out,
-        beyond_rate=held_out.rate,
+        beyond_rate=rates.rate,
         far_p=far_p,
-        far_rate=held_out.far_rate,
-        far_rho=held_out.far_rho,
+        far_rate=rates.far_rate,
+        far_rho=rates.far_rho,
         feature_level=feature_level,
+        held_out=folds,
     )
 
 
@@ -437,19 +446,21 @@ def flagged_at_levels(
     m: int,
     fpr: float,
     floor: float = 0.0,
+    computed: HeldOutFolds | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float | None]:
     """``(flags, levels, feature_level)``: each record flagged when its combined p-value ``p`` is at most its
     level: ``fpr`` where the label detector's weighted p-value set its statistic (a row of ``P``), else the
     level ``feature_level.held_out_level`` measures on the base's pseudo-batches (``batches``, one per reference
     record of the ``m``), at least ``floor`` (the beyond bar's p-value); where ``knn_label`` set it, the level
     ``feature_level.label_drift_level`` measures (``fpr`` unless the base's labels drift in its file order), at
-    least ``floor``. Without pseudo-batches or raw reference scores every level is ``fpr`` (None)."""
+    least ``floor``. Without pseudo-batches or raw reference scores every level is ``fpr`` (None). ``computed``: the
+    held-out folds the verdict computed (``beyond.held_out``), read when they answer these arguments."""
     levels = np.full(len(p), fpr)
     raws = [r.reference_raw for r in scored]
     if not scored or batches is None or len(batches) != m or any(raw is None for raw in raws):
         return p <= levels, levels, None
     reference = [np.asarray(raw, dtype=np.float64) for raw in raws if raw is not None]
-    level = held_out_level(reference, weights, np.asarray(batches), fpr, combined_p_values)
+    level = held_out_level(reference, weights, np.asarray(batches), fpr, combined_p_values, computed)
     level = min(fpr, max(level, floor))
     names = [r.detector for r in scored]
     levels = np.where(set_by_label(P, names), fpr, level)

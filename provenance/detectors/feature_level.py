@@ -47,11 +47,12 @@ odd records in its batches, can lower the level, at most to the floor, and only 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
 from provenance.detectors.beyond import (
+    HeldOutFolds,
     held_out_folds,
     held_out_p_values,
     values_order,
@@ -80,6 +81,7 @@ def held_out_level(
     batches: np.ndarray,
     fpr: float,
     combined_p: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    computed: HeldOutFolds | None = None,
 ) -> float:
     """The level at which records the feature detectors' evidence sets are flagged (module docstring).
 
@@ -89,6 +91,7 @@ def held_out_level(
         batches: (m,) the pseudo-batch of each sample record.
         fpr: the combined verdict's rate.
         combined_p: ``combine.combined_p_values``: statistics ranked against a reference's.
+        computed: the held-out folds the combined verdict computed (``beyond.held_out_folds``' ``computed``).
 
     Returns:
         The largest level in ``[FLOOR_SHARE * fpr, fpr]`` at which at most ``fpr`` of the held-out records'
@@ -98,7 +101,7 @@ def held_out_level(
     if len(labels) < MIN_BATCHES or not reference_raw:
         return fpr
     pooled = []
-    for fold in held_out_folds(reference_raw, weights, batches, fpr):  # the refits ``beyond.out_of_fold`` made
+    for fold in held_out_folds(reference_raw, weights, batches, fpr, computed):  # ``beyond.out_of_fold``'s too
         T_out, T_kept = fold.T_out[np.isfinite(fold.T_out)], fold.T_kept[np.isfinite(fold.T_kept)]
         if len(T_out) and len(T_kept):
             pooled.append(combined_p(T_out, T_kept))
@@ -186,19 +189,34 @@ def held_out_pools(
     inside = np.isfinite(T_in)
     set_in = strongest_column(np.column_stack(everything)[inside] / weights)
     p_in = combined_p(T_in[inside], T_in[inside])
-    labels = np.unique(batches)
     pooled, set_out = [np.zeros(0)], [np.zeros(0, dtype=np.int64)]
-    for b in labels[FIRST_FORWARD:] if forward else labels:
-        keep = batches <= b if forward else np.ones(len(batches), dtype=bool)
-        held, kept = held_out_p_values(
-            [raw[keep] for raw in reference_raw],
-            batches[keep] == b,
-            fpr,
-            values_order_of_subset(by_value, keep) if forward else by_value,
-        )
-        T_out, T_kept = weighted_statistic(held, weights), weighted_statistic(kept, weights)
+    for held, T_out, T_kept in _held_out_batches(reference_raw, weights, batches, fpr, forward, by_value):
         finite, T_kept = np.isfinite(T_out), T_kept[np.isfinite(T_kept)]
         if finite.any() and len(T_kept):
             pooled.append(combined_p(T_out[finite], T_kept))
             set_out.append(strongest_column(np.column_stack(held)[finite] / weights))
     return np.concatenate(pooled), np.concatenate(set_out), p_in, set_in
+
+
+def _held_out_batches(
+    reference_raw: Sequence[np.ndarray],
+    weights: np.ndarray,
+    batches: np.ndarray,
+    fpr: float,
+    forward: bool,
+    by_value: list[np.ndarray],
+) -> Iterator[tuple[Sequence[np.ndarray], np.ndarray, np.ndarray]]:
+    """Per pseudo-batch held out, ``(held, T_out, T_kept)``: its per-detector p-values and statistics, and the
+    others' statistics. ``forward``: from ``FIRST_FORWARD`` on, against the batches before it only; otherwise
+    against all the others, which is what ``beyond.held_out_folds`` computes (read from there: the same refits).
+    ``by_value``: ``values_order(reference_raw)``; each forward pool's order is read off it."""
+    if not forward:
+        for fold in held_out_folds(reference_raw, weights, batches, fpr):
+            yield fold.held, fold.T_out, fold.T_kept
+        return
+    for b in np.unique(batches)[FIRST_FORWARD:]:
+        keep = batches <= b
+        held, kept = held_out_p_values(
+            [raw[keep] for raw in reference_raw], batches[keep] == b, fpr, values_order_of_subset(by_value, keep)
+        )
+        yield held, weighted_statistic(held, weights), weighted_statistic(kept, weights)

@@ -259,7 +259,7 @@ def run_detection(
         shift = remove_shift(profile, delta)  # run_detectors measured both already: cached
     except Exception as exc:  # reported (the gate fails closed on it), never skipped
         drift_error = f"{type(exc).__name__}: {exc}"
-    null = (lambda: profile_null(profile, results, fpr)) if "relabeled" in delta_rows.kinds else None
+    null = (lambda: profile_null(profile, results, fpr, verdicts.held_out)) if "relabeled" in delta_rows.kinds else None
     detection = Detection(results, verdicts, delta_rows.labels, drift, drift_error, shift, list(delta_rows.kinds), null)
     if save and store.writable():  # a read-only store still gets its findings computed (the CLI says so)
         save_findings(store, base, new, results, fpr, delta_rows.labels, verdicts, detection.columns)

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from provenance.detectors.base import DetectorResult, built_ins_and_plug_ins
-from provenance.detectors.beyond import held_out_folds
+from provenance.detectors.beyond import HeldOutFolds, held_out_folds
 from provenance.detectors.budget import MAX_VARIANCE_FACTOR, overdispersion, tail_p
 
 if TYPE_CHECKING:
@@ -76,6 +76,7 @@ def held_out_null(
     batches: np.ndarray,
     sample_labels: Sequence[str],
     fpr: float,
+    computed: HeldOutFolds | None = None,
 ) -> HeldOutNull:
     """Every sample record of the base scored as a delta record would be, with its pseudo-batch held out.
 
@@ -86,6 +87,8 @@ def held_out_null(
         batches: (m,) the pseudo-batch of each sample record (``ReferenceProfile.sample_batches``).
         sample_labels: (m,) each sample record's class label (a string).
         fpr: the combined verdict's rate (the calibrations' own).
+        computed: the held-out folds the combined verdict computed (``Verdicts.held_out``), read when they answer
+            these scores, weights, batches and rate (``beyond.held_out_folds``), else computed anew.
 
     Returns:
         A ``HeldOutNull``; empty (k = 0) with fewer than four pseudo-batches or no raw scores, where
@@ -106,7 +109,7 @@ def held_out_null(
     knn = [i for i, r in enumerate(scored) if r.detector == LABEL_DETECTOR]
     combined = np.full(len(batches), np.nan)
     label_p = np.full(len(batches), np.nan)
-    for fold in held_out_folds(raws, w, batches, fpr):  # the refits the combined verdict made (same arguments)
+    for fold in held_out_folds(raws, w, batches, fpr, computed):  # the verdict's refits (the same arguments)
         ok = np.isfinite(fold.T_out)
         p_out = np.full(len(fold.T_out), np.nan)
         if ok.any():
@@ -239,13 +242,15 @@ def _null_rate(
     return rate, rho + 1.0 / (float(in_group.sum()) + 2.0)
 
 
-def profile_null(profile: ReferenceProfile, results: Sequence[DetectorResult], fpr: float) -> HeldOutNull:
+def profile_null(
+    profile: ReferenceProfile, results: Sequence[DetectorResult], fpr: float, computed: HeldOutFolds | None = None
+) -> HeldOutNull:
     """``held_out_null`` for a reference profile: its pseudo-batches and sample labels, the combined
-    verdict's detector weights."""
+    verdict's detector weights (``computed``: its held-out folds, ``Verdicts.held_out``)."""
     from provenance.detectors.combine import DETECTOR_WEIGHTS
 
     labels = [profile.classes[int(i)] for i in np.asarray(profile.sample_labels)]
-    return held_out_null(results, DETECTOR_WEIGHTS, np.asarray(profile.sample_batches), labels, fpr)
+    return held_out_null(results, DETECTOR_WEIGHTS, np.asarray(profile.sample_batches), labels, fpr, computed)
 
 
 def scan_delta(

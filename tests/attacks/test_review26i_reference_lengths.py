@@ -1,8 +1,6 @@
 """Attack review 26i: the reference_p / reference_raw length check (d140b55) and combine with no detector ran
 (c3cfe16), replayed on real data with the built-in detectors."""
 
-import hashlib
-
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
@@ -10,16 +8,13 @@ from sklearn.datasets import load_digits
 from provenance.detectors import Delta, run_detectors
 from provenance.detectors.combine import combine
 from provenance.profiles.reference import build_profile
-
-
-def _digests(X: np.ndarray) -> list[bytes]:
-    return [hashlib.sha256(r.tobytes()).digest() for r in np.ascontiguousarray(X, np.float32)]
+from support import row_digests
 
 
 def _run(Xb, yb, Xd, yd):
-    profile = build_profile(Xb, yb, _digests(Xb), featurizer="x", positions=np.arange(len(Xb)))
+    profile = build_profile(Xb, yb, row_digests(Xb), featurizer="x", positions=np.arange(len(Xb)))
     n = len(Xd)
-    delta = Delta(_digests(Xd), Xd, list(yd), ["vendor"] * n, ["added"] * n, [None] * n)
+    delta = Delta(row_digests(Xd), Xd, list(yd), ["vendor"] * n, ["added"] * n, [None] * n)
     return profile, delta, run_detectors(profile, delta)
 
 
@@ -53,10 +48,10 @@ def test_built_in_detectors_never_trip_the_reference_length_check_on_clean_data(
 
 def test_combine_with_every_detector_errored_gives_no_verdicts_and_is_an_error():
     X, y = _digits()
-    profile = build_profile(X[:600], y[:600], _digests(X[:600]), featurizer="x", positions=np.arange(600))
+    profile = build_profile(X[:600], y[:600], row_digests(X[:600]), featurizer="x", positions=np.arange(600))
     n = 20
     Xd = X[600:620]
-    delta = Delta(_digests(Xd), Xd, list(y[600:620]), ["vendor"] * n, ["added"] * n, [None] * n)
+    delta = Delta(row_digests(Xd), Xd, list(y[600:620]), ["vendor"] * n, ["added"] * n, [None] * n)
     results = run_detectors(profile, delta)
     for r in results:  # every detector errored (as the registry records a crash)
         r.status, r.detail, r.findings = "error", "RuntimeError: replay", []

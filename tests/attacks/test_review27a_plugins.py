@@ -7,7 +7,6 @@ names and arrays), so every attack here is a return value, not a monkeypatch."""
 
 from __future__ import annotations
 
-import hashlib
 from types import SimpleNamespace
 
 import numpy as np
@@ -23,14 +22,10 @@ from provenance.detectors.registry import BUILT_IN_DETECTORS
 from provenance.detectors.relabel_scan import profile_null, scan_delta, scan_relabels
 from provenance.gate.context import DetectionRun
 from provenance.profiles.reference import build_profile
-from support import crashing_spectral, detector_as, masking_plug_in, zero_reference_plug_in
+from support import crashing_spectral, detector_as, masking_plug_in, row_digests, zero_reference_plug_in
 
 FPR = 0.01
 BUILT_INS = sorted(cls.name for cls in BUILT_IN_DETECTORS)
-
-
-def _digests(X: np.ndarray) -> list[bytes]:
-    return [hashlib.sha256(r.tobytes()).digest() for r in np.ascontiguousarray(X, np.float32)]
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +34,13 @@ def digits():
     base 3s relabeled to 8 (a relabel flood the scan blocks)."""
     X, y = load_digits(return_X_y=True)
     X, y = X.astype(np.float32), np.array([str(v) for v in y])
-    profile = build_profile(X[:1200], y[:1200], _digests(X[:1200]), featurizer="x", positions=np.arange(1200))
+    profile = build_profile(X[:1200], y[:1200], row_digests(X[:1200]), featurizer="x", positions=np.arange(1200))
     threes = X[:1200][y[:1200] == "3"][:5]
     Xd = np.vstack([X[1200:1300], threes])
     Xd[:5] = 16.0
     labels = [*y[1200:1300], *["8"] * 5]
     kinds = ["added"] * 100 + ["relabeled"] * 5
-    delta = Delta(_digests(Xd), Xd, labels, ["vendor"] * 105, kinds, [None] * 100 + ["3"] * 5)
+    delta = Delta(row_digests(Xd), Xd, labels, ["vendor"] * 105, kinds, [None] * 100 + ["3"] * 5)
     return profile, delta, run_detectors(profile, delta, fpr=FPR)
 
 

@@ -27,16 +27,10 @@ from provenance.kept_log import KeptLog
 from provenance.sources.interface import DatasetSpec
 from provenance.store import Store
 from provenance.trust.pins import Pins
-from support import erase_last_version, gated_featurizer, one_line, store_fingerprint
+from support import erase_last_version, gated_featurizer, one_line, store_fingerprint, succeeded
 
 PINNED = ("--signer", "maintainer.pub")
 PROV = str(Path(sys.executable).parent / "prov")
-
-
-def _ok(prov, *args: str):
-    r = prov(*args)
-    assert r.exit_code == 0, f"prov {' '.join(args)}: {r.output}"
-    return r
 
 
 def _gate(workdir: Path) -> tuple[Path, dict[str, str]]:
@@ -82,7 +76,9 @@ def _cut_while_it_prepares(prov, workdir: Path, gate: Path, env: dict, args: lis
 
 # F18-2 (the replay of attack review 18, kept as a regression test)
 def test_commit_checkpoint_holds_the_log_at_the_write_not_only_before_the_work(prov, template_trust, workdir):
-    _ok(prov, "commit", "v3.parquet", "--tag", "n1", "--key", "maintainer.key", *PINNED, "--checkpoint-out", "n1.cp")
+    succeeded(
+        prov, "commit", "v3.parquet", "--tag", "n1", "--key", "maintainer.key", *PINNED, "--checkpoint-out", "n1.cp"
+    )
     gate, env = _gate(workdir)
     code, output, after_cut = _cut_while_it_prepares(
         prov,
@@ -120,7 +116,7 @@ def test_quarantine_checkpoint_holds_the_log_at_the_write_too(prov, template_tru
     (gate / "featurising").unlink()
     # --featurizer: this process has no gated plug-in, and a carried request that builds no featuriser is refused
     # (attack review 28d, A28d-4); n1b's own features do not matter here
-    _ok(
+    succeeded(
         prov,
         "commit",
         "v2.parquet",
@@ -134,7 +130,7 @@ def test_quarantine_checkpoint_holds_the_log_at_the_write_too(prov, template_tru
         "--featurizer",
         "numeric",
     )
-    _ok(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "n1b.cp", *PINNED)
+    succeeded(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "n1b.cp", *PINNED)
     # the quarantine of n1 re-profiles with n1's featuriser (the gated one); meanwhile n1b is erased
     code, output, after_cut = _cut_while_it_prepares(
         prov,
@@ -154,7 +150,7 @@ def test_quarantine_checkpoint_holds_the_log_at_the_write_too(prov, template_tru
 
 # F18-4: a kept state inside .prov/, or reached through a link into it, is refused wherever --checkpoint is read
 def test_a_kept_state_inside_the_store_is_refused_by_every_command_that_reads_one(prov, template_trust, workdir):
-    _ok(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "kept.cp", *PINNED)
+    succeeded(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "kept.cp", *PINNED)
     Path(".prov/kept.cp").write_bytes(Path("kept.cp").read_bytes())  # a genuine state, where a writer can swap it
     os.symlink(".prov/kept.cp", "link.cp")
     os.symlink(".prov", "store-link")

@@ -18,11 +18,10 @@ from collections import Counter
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from provenance.gate.copies import Copies, copy_class
-from support import commit_and_check, spam7_table, validate_output
+from support import commit_and_check, commit_table, spam7_table, validate_output
 
 RATE, LEAST = 0.02, 10  # the default policy's copies.max_copies_rate and copies.min_copies
 
@@ -128,13 +127,6 @@ def anchor_of(report: dict) -> dict | None:
     return copies_rule(report)["statistic"]["anchor"]
 
 
-def commit(prov, keypair, table: pa.Table, tag: str) -> None:
-    """Write ``table`` as TAG.parquet and commit it (its parent: the newest version)."""
-    pq.write_table(table, f"{tag}.parquet")
-    r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path)
-    assert r.exit_code == 0, r.output
-
-
 def check(prov, new: str, base: str, *options: str) -> tuple[int, dict]:
     """``prov check NEW --base BASE --format json``: (exit code, report)."""
     r = prov("check", new, "--base", base, "--format", "json", *options)
@@ -157,7 +149,7 @@ def test_a_flood_the_fixed_rule_accepts_does_not_raise_the_next_ones_allowance(p
     flood = flood_under_quantiles(accepted, nxt, total=True)
     without = flood_under_quantiles(pa.concat_tables([base, batch]), nxt, total=True)
     assert len(flood) > len(without) + 20, (len(flood), len(without))
-    commit(prov, keypair, pa.concat_tables([accepted, nxt, accepted.take(flood)]), "next")
+    commit_table(prov, keypair, "next", pa.concat_tables([accepted, nxt, accepted.take(flood)]))
     code, report = check(prov, "next", "cand")
     assert code == 1 and blocking(report) == ["copies.max_copies_rate"], report["decision"]
     anchor = anchor_of(report)
@@ -177,14 +169,14 @@ def test_the_ratchet_over_three_releases_blocks_at_the_anchor(prov, workdir, sto
     # signed ancestor), which counts every flood since base. With copies.anchor set to the previous release (the
     # anchor test off) release 3 passes: the anchor is what blocks it.
     tables = [spam7_table(slice(0, 2000))]
-    commit(prov, keypair, tables[0], "base")
+    commit_table(prov, keypair, "base", tables[0])
     floods, without = [], []  # each release's flood, and the flood the same rule allows on the clean history
     for k in (1, 2, 3):
         clean = spam7_table(slice(1600 + 400 * k, 2000 + 400 * k))
         floods.append(flood_under_quantiles(tables[-1], clean, total=True))
         without.append(flood_under_quantiles(spam7_table(slice(0, 1600 + 400 * k)), clean, total=True))
         tables.append(pa.concat_tables([tables[-1], clean, tables[-1].take(floods[-1])]))
-        commit(prov, keypair, tables[-1], f"r{k}")
+        commit_table(prov, keypair, f"r{k}", tables[-1])
     # the ratchet: each flood larger than the clean history allows (124, 113, 172 copies where 124, 79, 118 pass without)
     assert len(floods[1]) > len(without[1]) + 20 and len(floods[2]) > len(without[2]) + 40, (
         [len(f) for f in floods],

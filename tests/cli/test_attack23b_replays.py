@@ -21,7 +21,7 @@ import pytest
 from provenance.gate.copies import Copies
 from provenance.profiles import stage
 from provenance.profiles.batch_copies import BatchCopies
-from support import commit_and_check, digits_table
+from support import commit_and_check, commit_table, digits_table
 
 RATE, LEAST = 0.02, 10  # the default policy's copies.max_copies_rate and copies.min_copies
 
@@ -60,9 +60,7 @@ def unclumped(base: pa.Table, added: pa.Table) -> Copies:
 
 
 def check(prov, keypair, tag: str, base: str, table: pa.Table) -> tuple[int, dict]:
-    pq.write_table(table, f"{tag}.parquet")
-    r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path)
-    assert r.exit_code == 0, r.output
+    commit_table(prov, keypair, tag, table)
     r = prov("check", tag, "--base", base, "--format", "json")
     return r.exit_code, json.loads(r.stdout)
 

@@ -21,12 +21,11 @@ import json
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from provenance.profiles.batch_copies import CLUMPING_CAP, COPY_PSEUDO_BATCHES, batch_rows
 from provenance.profiles.reference import ReferenceProfile
-from support import digits_table, resign_version
+from support import commit_table, digits_table, resign_version
 
 DISTINCT = 1200
 TWICE = 30  # records held twice, each second row 20 rows after its first: no clumping beyond the whole base's
@@ -49,12 +48,6 @@ def tables() -> tuple[pa.Table, pa.Table, pa.Table]:
     new = t.take(list(range(DISTINCT, DISTINCT + NEW)))
     once = [i for i in range(DISTINCT) if i % 40 != 19][:FLOOD]  # rows i - 20 with i % 40 == 39 are held twice
     return base, pa.concat_tables([base, new, t.take(once[:FEW])]), pa.concat_tables([base, new, t.take(once)])
-
-
-def commit(prov, keypair, tag: str, table: pa.Table) -> None:
-    pq.write_table(table, f"{tag}.parquet")
-    r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path)
-    assert r.exit_code == 0, r.output
 
 
 def copies_rule(prov, new: str, base: str) -> tuple[int, dict]:
@@ -88,9 +81,9 @@ def inflate(workdir, rows: int, signed: list[str], most: int = 1):
 
 def test_a_profile_re_signed_with_inflated_clumping_lets_no_flood_through(prov, workdir, store, keypair):
     base, clean, flood = tables()
-    commit(prov, keypair, "base", base)
-    commit(prov, keypair, "clean", clean)
-    commit(prov, keypair, "flood", flood)
+    commit_table(prov, keypair, "base", base)
+    commit_table(prov, keypair, "clean", clean)
+    commit_table(prov, keypair, "flood", flood)
     code, honest = copies_rule(prov, "flood", "base")
     assert code == 1 and honest["status"] == "block", honest["reason"]  # the honest statistic blocks the flood
     assert honest["statistic"]["clumping"]["signed_profile_differs"] is False
@@ -117,9 +110,9 @@ def test_a_profile_re_signed_with_inflated_clumps_lets_no_record_flood_through(p
     # copies than min_copies, so the copies rule never judges them
     base, _, _ = tables()
     t = digits_table()
-    commit(prov, keypair, "base", base)
+    commit_table(prov, keypair, "base", base)
     new = t.take(list(range(DISTINCT, DISTINCT + NEW)))
-    commit(prov, keypair, "cand", pa.concat_tables([base, new, t.take([DISTINCT + NEW + 5] * 9)]))
+    commit_table(prov, keypair, "cand", pa.concat_tables([base, new, t.take([DISTINCT + NEW + 5] * 9)]))
     r = prov("check", "cand", "--base", "base", "--format", "json")
     honest = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}
     assert r.exit_code == 1 and honest["detectors.extreme"]["status"] == "block", honest["detectors.extreme"]
@@ -134,8 +127,8 @@ def test_a_base_manifest_altered_after_commit_fails_the_copy_test_closed(prov, w
     # detectors now count the base's clumping from its manifest object, hashed first: altered bytes are exit 1
     # naming it, never a count from bytes no signature covers
     base, _, flood = tables()
-    commit(prov, keypair, "base", base)
-    commit(prov, keypair, "flood", flood)
+    commit_table(prov, keypair, "base", base)
+    commit_table(prov, keypair, "flood", flood)
     oid = json.loads(prov("show", "base", "--json").stdout)["manifest_object"]
     path = workdir / ".prov" / "objects" / f"{oid}.parquet"
     data = bytearray(path.read_bytes())
@@ -151,10 +144,10 @@ def test_a_check_with_fewer_copies_than_the_rule_judges_counts_no_clumping(prov,
     # that the rule passes whatever the base clumps, and the base's manifest is not streamed to count it (a check
     # of new records stays O(change)); at or above it, it is counted (the tests above)
     base, clean, _ = tables()
-    commit(prov, keypair, "base", base)
-    commit(prov, keypair, "fresh", clean.slice(0, base.num_rows + NEW))  # 200 new digits, no copies
+    commit_table(prov, keypair, "base", base)
+    commit_table(prov, keypair, "fresh", clean.slice(0, base.num_rows + NEW))  # 200 new digits, no copies
     code, rule = copies_rule(prov, "fresh", "base")
     assert code == 0 and rule["status"] == "pass" and rule["statistic"]["clumping"] is None, (code, rule)
-    commit(prov, keypair, "clean", clean)  # the same with 12 re-deliveries: counted, and the same as signed
+    commit_table(prov, keypair, "clean", clean)  # the same with 12 re-deliveries: counted, and the same as signed
     code, rule = copies_rule(prov, "clean", "base")
     assert rule["statistic"]["clumping"]["signed_profile_differs"] is False, (code, rule)

@@ -29,18 +29,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from provenance.profiles import base_clumping
-from support import digits_table, resign_version
+from support import commit_table, digits_table, resign_version
 
 
 @pytest.fixture(autouse=True)
 def pinned(keypair, monkeypatch):
     monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
-
-
-def commit(prov, keypair, tag: str, table: pa.Table) -> None:
-    pq.write_table(table, f"{tag}.parquet")
-    r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path)
-    assert r.exit_code == 0, r.output
 
 
 def base_and_new() -> tuple[pa.Table, pa.Table]:
@@ -52,8 +46,8 @@ def base_and_new() -> tuple[pa.Table, pa.Table]:
 
 def test_a_check_adding_no_copy_counts_no_base_clumping(prov, workdir, store, keypair, monkeypatch):
     base, cand = base_and_new()
-    commit(prov, keypair, "base", base)
-    commit(prov, keypair, "cand", cand)
+    commit_table(prov, keypair, "base", base)
+    commit_table(prov, keypair, "cand", cand)
     counted: list[str] = []
     real = base_clumping.version_clumping
 
@@ -122,12 +116,12 @@ def test_a_signed_manifest_with_a_locator_no_commit_writes_is_no_internal_error(
     # decode them (exit 3 until fix24b ranked every locator in Arrow, as bytes)
     base, _ = base_and_new()
     t = digits_table()
-    commit(prov, keypair, "base", base)
+    commit_table(prov, keypair, "base", base)
     oid = resign_manifest(workdir, keypair, "base", locator)
     r = prov("audit", "checkpoint", "--key", keypair.private_path)  # the stolen key signs the re-chained log
     assert r.exit_code == 0, r.output
     # the candidate adds copies, so both the copies rule and the detectors count the base's clumping
-    commit(prov, keypair, "cand", pa.concat_tables([base, t.take(list(range(1200, 1400)) + [5] * 12)]))
+    commit_table(prov, keypair, "cand", pa.concat_tables([base, t.take(list(range(1200, 1400)) + [5] * 12)]))
     r = prov("verify", "base")
     assert r.exit_code == 0, r.output  # locators are not compared with the data: the re-signed base verifies
     r = prov("check", "cand", "--base", "base", "--format", "json")
@@ -141,8 +135,8 @@ def test_a_versions_row_re_pointed_at_another_signed_manifest_is_never_counted(p
     # whoever writes .prov/ points the base's row at the candidate's manifest (signed, intact, more rows): the
     # count reads the manifest the base's verified statement names or refuses, exit 1 naming the version
     base, cand = base_and_new()
-    commit(prov, keypair, "base", base)
-    commit(prov, keypair, "cand", pa.concat_tables([cand, base.slice(0, 40)]))
+    commit_table(prov, keypair, "base", base)
+    commit_table(prov, keypair, "cand", pa.concat_tables([cand, base.slice(0, 40)]))
     db = sqlite3.connect(workdir / ".prov" / "prov.db")
     with db:
         db.execute(

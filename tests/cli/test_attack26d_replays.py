@@ -19,7 +19,7 @@ import test_attack22b_replays as r22b
 
 from provenance.gate.copies_anchor import find_anchor
 from provenance.store import Store
-from support import resign_version, spam7_table, validate_output
+from support import commit_table, resign_version, spam7_table, validate_output
 
 RULE = "copies.max_copies_rate"
 
@@ -152,7 +152,7 @@ def test_an_empty_oldest_version_is_skipped_and_the_ratchet_still_blocks(prov, w
         ("cand", accepted),
         ("next", pa.concat_tables([accepted, nxt, accepted.take(flood)])),
     ):
-        r22b.commit(prov, keypair, table, tag)
+        commit_table(prov, keypair, tag, table)
     code, report, rule = check(prov, "next", "cand")
     anchor = rule["statistic"]["anchor"]
     # A26d-1 (fixed): an empty first version (or any under MIN_ANCHOR_ROWS) is passed over for the oldest one that
@@ -209,11 +209,11 @@ def test_after_a_reviewed_re_delivery_naming_its_release_as_anchor_lets_the_next
         ("v1", v1),
         ("v2", pa.concat_tables([v1, spam7_table(slice(2000, 2400)), v1.slice(0, 300)])),
     ):
-        r22b.commit(prov, keypair, table, tag)
+        commit_table(prov, keypair, tag, table)
     v2 = pa.concat_tables([v1, spam7_table(slice(2000, 2400)), v1.slice(0, 300)])
     v3 = pa.concat_tables([v2, spam7_table(slice(2400, 2800))])
-    r22b.commit(prov, keypair, v3, "v3")
-    r22b.commit(prov, keypair, pa.concat_tables([v3, spam7_table(slice(2800, 3200))]), "v4")
+    commit_table(prov, keypair, "v3", v3)
+    commit_table(prov, keypair, "v4", pa.concat_tables([v3, spam7_table(slice(2800, 3200))]))
     code, _, rule = check(prov, "v3", "v2")
     assert rule["status"] == "block" and rule["statistic"]["excess"] == 0, rule["reason"]
     assert "if they were reviewed and meant, set copies.anchor to a later version" in rule["reason"], rule["reason"]

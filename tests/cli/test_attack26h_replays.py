@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 import test_attack22b_replays as r22b
 
-from support import resign_version, spam7_table, validate_output
+from support import commit_table, resign_version, spam7_table, validate_output
 
 RULE = "copies.max_copies_rate"
 
@@ -49,17 +49,17 @@ def ratchet(prov, keypair, clean_rows: int, pad: int = 0) -> tuple[int, dict, di
     no parent), r2 = r1 + CLEAN_ROWS clean rows (and PAD rows that copy nothing: ``padding``) + a flood tuned under
     every quantile of r1 for them; check r2 against r1."""
     base = spam7_table(slice(0, 1000))
-    r22b.commit(prov, keypair, base, "base")
+    commit_table(prov, keypair, "base", base)
     batch = spam7_table(slice(1000, 1400))
     r1 = pa.concat_tables([base, batch, base.take(r22b.flood_under_quantiles(base, batch, total=True))])
-    r22b.commit(prov, keypair, r1, "r1")
+    commit_table(prov, keypair, "r1", r1)
     code, _, rule = check(prov, "r1", "base")
     assert code == 0 and rule["status"] == "pass", rule["reason"]  # flood 1 accepted
     nxt = spam7_table(slice(1400, 1400 + clean_rows))
     if pad:
         nxt = pa.concat_tables([nxt, padding(slice(1400 + clean_rows, 1400 + clean_rows + pad))])
     flood = r22b.flood_under_quantiles(r1, nxt, total=True)
-    r22b.commit(prov, keypair, pa.concat_tables([r1, nxt, r1.take(flood)]), "r2")
+    commit_table(prov, keypair, "r2", pa.concat_tables([r1, nxt, r1.take(flood)]))
     code, report, rule = check(prov, "r2", "r1")
     return code, report, rule, len(flood)
 
@@ -109,21 +109,21 @@ def releases(prov, keypair, clean: list[int]) -> tuple[int, dict, dict, int]:
     check's copies rule asserted to pass), and a last one of 400 clean rows and a flood tuned under the quantiles of
     the release before; check it against that release."""
     base = spam7_table(slice(0, 1000))
-    r22b.commit(prov, keypair, base, "base")
+    commit_table(prov, keypair, "base", base)
     batch = spam7_table(slice(1000, 1400))
     last = pa.concat_tables([base, batch, base.take(r22b.flood_under_quantiles(base, batch, total=True))])
-    r22b.commit(prov, keypair, last, "r1")
+    commit_table(prov, keypair, "r1", last)
     start = 1400
     for k, rows in enumerate(clean, start=2):
         last = pa.concat_tables([last, spam7_table(slice(start, start + rows))])
         start += rows
-        r22b.commit(prov, keypair, last, f"r{k}")
+        commit_table(prov, keypair, f"r{k}", last)
         _, _, rule = check(prov, f"r{k}", f"r{k - 1}")
         assert rule["status"] == "pass", (k, rule["reason"])
     nxt = spam7_table(slice(start, start + 400))
     flood = r22b.flood_under_quantiles(last, nxt, total=True)
     k = len(clean) + 2
-    r22b.commit(prov, keypair, pa.concat_tables([last, nxt, last.take(flood)]), f"r{k}")
+    commit_table(prov, keypair, f"r{k}", pa.concat_tables([last, nxt, last.take(flood)]))
     code, report, rule = check(prov, f"r{k}", f"r{k - 1}")
     return code, report, rule, len(flood)
 

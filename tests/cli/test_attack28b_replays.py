@@ -401,27 +401,28 @@ def _same_folds(a, b) -> bool:
 def test_the_kept_folds_answer_only_the_arguments_they_were_computed_for():
     # a verdict run after another in one process (a server, a test run, a script checking several deliveries):
     # every change a data source or a second delivery makes to the scores, weights, batches or rate is a new key;
-    # an in-place edit reverted gives the kept answer back, which the edit could not have changed
+    # an in-place edit reverted gives the kept answer back, which the edit could not have changed (tidy29: the
+    # folds are no longer kept in the module; the verdict passes the ones it computed, ``beyond.held_out``)
     raw, weights, batches, fpr = _fold_inputs(1)
-    first = beyond.held_out_folds(raw, weights, batches, fpr)
-    assert beyond.held_out_folds(raw, weights, batches, fpr) is first
+    kept = beyond.held_out(raw, weights, batches, fpr)
+    first = beyond.held_out_folds(raw, weights, batches, fpr, kept)
+    assert first is kept.folds
     reference = [tuple(np.array(f.T_out) for f in first)]
     raw[0][3] += 1.0  # in place: same object, other bytes
-    edited = beyond.held_out_folds(raw, weights, batches, fpr)
+    edited = beyond.held_out_folds(raw, weights, batches, fpr, kept)
     assert edited is not first
     raw[0][3] -= 1.0
-    again = beyond.held_out_folds(raw, weights, batches, fpr)
+    again = beyond.held_out_folds(raw, weights, batches, fpr, kept)
+    assert again is first
     assert all(np.array_equal(a, f.T_out, equal_nan=True) for a, f in zip(reference[0], again))
     # the detectors in another order (the same bytes, another argument), another dtype, rate or weight: anew
-    assert beyond.held_out_folds([raw[1], raw[0]], weights[::-1], batches, fpr) is not again
-    assert beyond.held_out_folds(raw, weights, batches.astype(np.int32), fpr) is not again
-    assert beyond.held_out_folds(raw, weights, batches, 0.05) is not again
-    assert beyond.held_out_folds(raw, weights * 1.0000001, batches, fpr) is not again
+    assert beyond.held_out_folds([raw[1], raw[0]], weights[::-1], batches, fpr, kept) is not again
+    assert beyond.held_out_folds(raw, weights, batches.astype(np.int32), fpr, kept) is not again
+    assert beyond.held_out_folds(raw, weights, batches, 0.05, kept) is not again
+    assert beyond.held_out_folds(raw, weights * 1.0000001, batches, fpr, kept) is not again
     # and every answer equals a computation from nothing kept
     for args in ((raw, weights, batches, fpr), (raw, weights, batches, 0.05), (raw, weights * 3, batches, fpr)):
-        kept = beyond.held_out_folds(*args)
-        beyond._last_folds = None
-        assert _same_folds(kept, beyond.held_out_folds(*args))
+        assert _same_folds(beyond.held_out_folds(*args, kept), beyond.held_out_folds(*args))
 
 
 def test_kept_folds_are_read_only_and_leave_the_callers_arrays_writable():
@@ -440,7 +441,6 @@ def test_threads_asking_for_other_folds_at_once_each_get_their_own():
     inputs = [_fold_inputs(10 + i, 200) for i in range(3)]
     expected = []
     for args in inputs:
-        beyond._last_folds = None
         expected.append(beyond.held_out_folds(*args))
     wrong: list[int] = []
 

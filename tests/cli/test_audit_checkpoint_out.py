@@ -19,16 +19,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from support import store_fingerprint
+from support import store_fingerprint, succeeded
 
 PINNED = ("--signer", "maintainer.pub")
 PROV = str(Path(sys.executable).parent / "prov")
-
-
-def _ok(prov, *args: str):
-    r = prov(*args)
-    assert r.exit_code == 0, f"prov {' '.join(args)}: {r.output}"
-    return r
 
 
 def _entries(folder: Path = Path()) -> int:
@@ -51,8 +45,8 @@ def test_the_log_state_ci_keeps_is_the_log_as_pushed_not_the_runners_own_entries
     with sqlite3.connect(".prov/prov.db") as db:  # the .prov/ writer's push: the maintainer key's row deleted
         db.execute("delete from keys")
     pushed = _entries()
-    _ok(prov, "check", "v3q", "--base", "v2", "--policy", "policy.toml", "--no-save", *PINNED)  # the push passes
-    _ok(prov, "audit", "verify", *PINNED)
+    succeeded(prov, "check", "v3q", "--base", "v2", "--policy", "policy.toml", "--no-save", *PINNED)  # the push passes
+    succeeded(prov, "audit", "verify", *PINNED)
 
     # the keep-log-state job, on the runner's own checkout of that push (the workflow's two commands)
     runner = workdir / "runner-checkout"
@@ -70,7 +64,7 @@ def test_the_log_state_ci_keeps_is_the_log_as_pushed_not_the_runners_own_entries
 
     # the state kept is the log the repository holds, so the next honest run on main is held to it and passes
     assert _tree_size(kept) == pushed, (_tree_size(kept), pushed)
-    _ok(prov, "audit", "verify", "--checkpoint", str(kept), *PINNED)
+    succeeded(prov, "audit", "verify", "--checkpoint", str(kept), *PINNED)
 
 
 def test_out_writes_nothing_to_the_store_and_every_reader_checks_the_state_against_its_pins(
@@ -81,17 +75,17 @@ def test_out_writes_nothing_to_the_store_and_every_reader_checks_the_state_again
     though the store's ``keys`` table does not know it."""
     _forget_keys()
     before = store_fingerprint(workdir / ".prov")
-    r = _ok(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "kept.cp", *PINNED, "--json")
+    r = succeeded(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "kept.cp", *PINNED, "--json")
     assert store_fingerprint(workdir / ".prov") == before
     doc = json.loads(r.stdout)
     assert doc["size"] == _tree_size("kept.cp") == _entries()
 
-    _ok(prov, "audit", "verify", "--checkpoint", "kept.cp", *PINNED)
-    r = _ok(prov, "check", "v3q", "--base", "v2", "--policy", "policy.toml", "--checkpoint", "kept.cp", "--no-save",
+    succeeded(prov, "audit", "verify", "--checkpoint", "kept.cp", *PINNED)
+    r = succeeded(prov, "check", "v3q", "--base", "v2", "--policy", "policy.toml", "--checkpoint", "kept.cp", "--no-save",
             "--format", "json", *PINNED)  # fmt: skip
     rules = {x["rule"]: x for x in json.loads(r.stdout)["rules"]}
     assert rules["integrity.kept_log_state"]["status"] == "pass"
-    r = _ok(prov, "commit", "v3.parquet", "--tag", "n1", "--parent", "v3", "--key", "maintainer.key", *PINNED,
+    r = succeeded(prov, "commit", "v3.parquet", "--tag", "n1", "--parent", "v3", "--key", "maintainer.key", *PINNED,
             "--checkpoint", "kept.cp", "--checkpoint-out", "n1.cp")  # fmt: skip
     assert "the audit log extends kept.cp" in " ".join(r.stdout.split())
     assert _tree_size("n1.cp") == _entries() > _tree_size("kept.cp")
@@ -100,7 +94,7 @@ def test_out_writes_nothing_to_the_store_and_every_reader_checks_the_state_again
 def test_a_state_kept_with_a_key_the_reader_does_not_pin_still_fails_closed(prov, template_trust, workdir):
     """The store's ``keys`` never vouch for a kept state: one signed by a key the reader does not pin is exit 1,
     whether or not that key is registered in the store."""
-    _ok(prov, "audit", "checkpoint", "--key", "attacker.key", "--out", "planted.cp", "--signer", "attacker.pub")
+    succeeded(prov, "audit", "checkpoint", "--key", "attacker.key", "--out", "planted.cp", "--signer", "attacker.pub")
     with sqlite3.connect(".prov/prov.db") as db:
         assert db.execute("select count(*) from keys where name = 'attacker'").fetchone()[0] == 0
     r = prov("audit", "verify", "--checkpoint", "planted.cp", *PINNED)
@@ -118,16 +112,16 @@ def test_a_state_kept_with_a_key_the_reader_does_not_pin_still_fails_closed(prov
 def test_a_release_key_only_a_root_file_names_keeps_the_log_as_pushed(prov, template_trust, workdir):
     """An honest root-file setup: the CI key holds ``attest`` in the signed root and never wrote to the store. Its
     kept state covers exactly the log, and the next run under the same root holds the log to it."""
-    _ok(prov, "keys", "generate", "ci")
-    _ok(prov, "root", "new", "root.json", "--root-key", "maintainer.pub", "--commit", "maintainer.pub",
+    succeeded(prov, "keys", "generate", "ci")
+    succeeded(prov, "root", "new", "root.json", "--root-key", "maintainer.pub", "--commit", "maintainer.pub",
         "--attest", "ci.pub", "--source", "vendor=vendor.pub")  # fmt: skip
-    _ok(prov, "root", "sign", "root.json", "--key", "maintainer.key")
+    succeeded(prov, "root", "sign", "root.json", "--key", "maintainer.key")
     under = (*PINNED, "--root", "root.json")
     pushed = _entries()
-    _ok(prov, "audit", "checkpoint", "--key", "ci.key", "--out", "kept.cp", *under)
+    succeeded(prov, "audit", "checkpoint", "--key", "ci.key", "--out", "kept.cp", *under)
     assert _tree_size("kept.cp") == _entries() == pushed
-    _ok(prov, "audit", "verify", "--checkpoint", "kept.cp", *under)
-    _ok(prov, "check", "v3q", "--base", "v2", "--policy", "policy.toml", "--checkpoint", "kept.cp", "--no-save",
+    succeeded(prov, "audit", "verify", "--checkpoint", "kept.cp", *under)
+    succeeded(prov, "check", "v3q", "--base", "v2", "--policy", "policy.toml", "--checkpoint", "kept.cp", "--no-save",
         *under)  # fmt: skip
 
 
@@ -136,7 +130,7 @@ def test_without_out_the_checkpoint_is_stored_and_its_key_registered(prov, templ
     the checkpoint is stored, so the log's entries are no longer pending in the store."""
     _forget_keys()
     before = _entries()
-    r = _ok(prov, "audit", "checkpoint", "--key", "maintainer.key", *PINNED, "--json")
+    r = succeeded(prov, "audit", "checkpoint", "--key", "maintainer.key", *PINNED, "--json")
     assert json.loads(r.stdout)["size"] == _entries() == before + 1
     with sqlite3.connect(".prov/prov.db") as db:
         assert db.execute("select action from audit order by seq desc limit 1").fetchone() == ("key.register",)
@@ -146,15 +140,15 @@ def test_without_out_the_checkpoint_is_stored_and_its_key_registered(prov, templ
 def test_commit_checkpoint_out_with_another_key_covers_the_commit_and_nothing_after_it(prov, template_trust, workdir):
     """``prov commit --checkpoint-out --checkpoint-key K``: the kept state is the log the commit left (its own
     entries, which are pushed with it), not one with K's registration appended after the commit."""
-    _ok(prov, "keys", "generate", "release")
+    succeeded(prov, "keys", "generate", "release")
     pins = ("--signer", "maintainer.pub", "--signer", "release.pub")
-    _ok(prov, "commit", "v3.parquet", "--tag", "n1", "--parent", "v3", "--key", "maintainer.key", *pins,
+    succeeded(prov, "commit", "v3.parquet", "--tag", "n1", "--parent", "v3", "--key", "maintainer.key", *pins,
         "--checkpoint-out", "n1.cp", "--checkpoint-key", "release.key")  # fmt: skip
     with sqlite3.connect(".prov/prov.db") as db:
         assert db.execute("select action from audit order by seq desc limit 1").fetchone() == ("commit",)
         assert db.execute("select count(*) from keys where name = 'release'").fetchone() == (0,)
     assert _tree_size("n1.cp") == _entries()
-    _ok(prov, "audit", "verify", "--checkpoint", "n1.cp", *pins)
+    succeeded(prov, "audit", "verify", "--checkpoint", "n1.cp", *pins)
 
 
 def test_with_nothing_pinned_a_kept_state_by_a_key_the_store_never_saw_fails_closed(prov, template_trust, workdir):
@@ -162,13 +156,13 @@ def test_with_nothing_pinned_a_kept_state_by_a_key_the_store_never_saw_fails_clo
     ``keys`` are all a reader has: ``--out`` no longer registers its key, so a state kept with a key that never
     wrote to the store is refused (exit 1, naming the file and saying to pin the key), never passed over; pinned,
     the same file is taken."""
-    _ok(prov, "keys", "generate", "other")
-    _ok(prov, "audit", "checkpoint", "--key", "other.key", "--out", "other.cp")  # nothing pinned: any key signs
+    succeeded(prov, "keys", "generate", "other")
+    succeeded(prov, "audit", "checkpoint", "--key", "other.key", "--out", "other.cp")  # nothing pinned: any key signs
     r = prov("audit", "verify", "--store-keys", "--checkpoint", "other.cp")
     message = " ".join(r.stderr.split())
     assert r.exit_code == 1 and "other.cp: audit checkpoint signed by key" in message, r.output
     assert "pin that key with --signer" in message
-    _ok(prov, "audit", "verify", "--checkpoint", "other.cp", *PINNED, "--signer", "other.pub")
+    succeeded(prov, "audit", "verify", "--checkpoint", "other.cp", *PINNED, "--signer", "other.pub")
 
 
 def test_audit_verify_says_which_kept_states_the_log_extends(prov, template_trust, workdir):
@@ -176,21 +170,21 @@ def test_audit_verify_says_which_kept_states_the_log_extends(prov, template_trus
     platform engineer wiring CI could not tell the kept state was read at all (``prov commit --checkpoint`` says
     it). It now names each state given and its size, in text and in ``--json`` (``extends``), and nothing without
     one."""
-    _ok(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "kept.cp", *PINNED)
-    r = _ok(prov, "audit", "verify", "--checkpoint", "kept.cp", *PINNED)
+    succeeded(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "kept.cp", *PINNED)
+    r = succeeded(prov, "audit", "verify", "--checkpoint", "kept.cp", *PINNED)
     lines = r.stdout.splitlines()
     at = lines.index("  extends each kept log state given (no entry deleted or rewritten since):")
     assert lines[at + 1] == f"    kept.cp ({_tree_size('kept.cp')} entries)"
     assert max(len(line) for line in lines) <= 80
-    doc = json.loads(_ok(prov, "audit", "verify", "--checkpoint", "kept.cp", *PINNED, "--json").stdout)
+    doc = json.loads(succeeded(prov, "audit", "verify", "--checkpoint", "kept.cp", *PINNED, "--json").stdout)
     assert doc["extends"] == [{"path": "kept.cp", "treeSize": _tree_size("kept.cp")}]
     from jsonschema import Draft202012Validator
 
     schema = Path(__file__).resolve().parents[2] / "schemas" / "audit-verify.schema.json"
     Draft202012Validator(json.loads(schema.read_text())).validate(doc)
 
-    assert "extends" not in _ok(prov, "audit", "verify", *PINNED).stdout
-    assert json.loads(_ok(prov, "audit", "verify", *PINNED, "--json").stdout)["extends"] == []
+    assert "extends" not in succeeded(prov, "audit", "verify", *PINNED).stdout
+    assert json.loads(succeeded(prov, "audit", "verify", *PINNED, "--json").stdout)["extends"] == []
 
 
 def test_entries_a_kept_state_signs_are_not_listed_as_pending_under_no_signature(prov, template_trust, workdir):
@@ -203,18 +197,18 @@ def test_entries_a_kept_state_signs_are_not_listed_as_pending_under_no_signature
     from support import digits_table
 
     pq.write_table(digits_table(30), "scraped.parquet")
-    _ok(prov, "add", "scraped.parquet", "--source", "scraper", "--unsigned")  # an entry no checkpoint covers yet
-    before = json.loads(_ok(prov, "audit", "verify", *PINNED, "--json").stdout)
+    succeeded(prov, "add", "scraped.parquet", "--source", "scraper", "--unsigned")  # an entry no checkpoint covers yet
+    before = json.loads(succeeded(prov, "audit", "verify", *PINNED, "--json").stdout)
     assert [e["action"] for e in before["pending"]] == ["batch.add"], before
-    _ok(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "kept.cp", *PINNED)
-    doc = json.loads(_ok(prov, "audit", "verify", "--checkpoint", "kept.cp", *PINNED, "--json").stdout)
+    succeeded(prov, "audit", "checkpoint", "--key", "maintainer.key", "--out", "kept.cp", *PINNED)
+    doc = json.loads(succeeded(prov, "audit", "verify", "--checkpoint", "kept.cp", *PINNED, "--json").stdout)
     assert doc["pending"] == [] and doc["signed"] == _tree_size("kept.cp") == _entries(), doc
     assert doc["signed_by"].startswith("kept log state kept.cp ("), doc["signed_by"]
     from support import validate_output
 
     validate_output("audit-verify", doc)
-    r = _ok(prov, "audit", "verify", "--checkpoint", "kept.cp", *PINNED)
+    r = succeeded(prov, "audit", "verify", "--checkpoint", "kept.cp", *PINNED)
     assert "PENDING" not in r.stdout and "nothing pending: all under kept log state kept.cp" in r.stdout, r.stdout
     assert max(len(line) for line in r.stdout.splitlines()) <= 80, r.stdout
     # without the file the store's own checkpoints decide, as before
-    assert json.loads(_ok(prov, "audit", "verify", *PINNED, "--json").stdout)["pending"] == before["pending"]
+    assert json.loads(succeeded(prov, "audit", "verify", *PINNED, "--json").stdout)["pending"] == before["pending"]

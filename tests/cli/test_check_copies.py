@@ -8,10 +8,9 @@ import json
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from support import commit_and_check, digits_table, spam7_table, validate_output
+from support import commit_and_check, commit_table, digits_table, spam7_table, validate_output
 
 NO_DETECTORS = "[detectors]\nenabled = false\n"  # the copies rule reads the diff alone: a quicker check
 
@@ -71,9 +70,7 @@ def test_a_third_of_the_base_delivered_again_blocks_and_the_headline_says_so(pro
 def check_without_detectors(prov, keypair, base: pa.Table, candidate: pa.Table) -> dict:
     """Commit ``base`` and ``candidate`` (tags base, cand) and check with the detectors off; the copies rule's result."""
     for tag, table in (("base", base), ("cand", candidate)):
-        pq.write_table(table, f"{tag}.parquet")
-        r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path)
-        assert r.exit_code == 0, r.output
+        commit_table(prov, keypair, tag, table)
     Path("policy.toml").write_text(NO_DETECTORS)
     r = prov("check", "cand", "--base", "base", "--policy", "policy.toml", "--format", "json")
     report = json.loads(r.stdout)

@@ -12,11 +12,10 @@ import json
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from jsonschema import Draft202012Validator
 
-from support import digits_table, validate_sarif
+from support import commit_table, digits_table, validate_sarif
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "check.schema.json").read_text())
 N_FAR = 30  # more than the 20 a rule used to list
@@ -25,12 +24,6 @@ N_FAR = 30  # more than the 20 a rule used to list
 @pytest.fixture(autouse=True)
 def pinned(keypair, monkeypatch):
     monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
-
-
-def commit(prov, keypair, table: pa.Table, tag: str) -> None:
-    pq.write_table(table, Path(f"{tag}.parquet"))
-    r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path)
-    assert r.exit_code == 0, r.output
 
 
 def far_records(t: pa.Table) -> pa.Table:
@@ -47,9 +40,9 @@ def far_records(t: pa.Table) -> pa.Table:
 
 def test_check_json_and_sarif_list_every_extreme_record_and_the_waived_one(prov, workdir, store, keypair):
     t = digits_table()
-    commit(prov, keypair, t.slice(0, 1000), "v1")
+    commit_table(prov, keypair, "v1", t.slice(0, 1000))
     far = far_records(t)
-    commit(prov, keypair, pa.concat_tables([t.slice(0, 1000), t.slice(1000, 60), far]), "v2")
+    commit_table(prov, keypair, "v2", pa.concat_tables([t.slice(0, 1000), t.slice(1000, 60), far]))
     report = json.loads(prov("check", "v2", "--base", "v1", "--format", "json").stdout)
     rules = {x["rule"]: x for x in report["rules"]}
     extreme = rules["detectors.extreme"]

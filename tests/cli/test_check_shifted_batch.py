@@ -15,12 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 from sklearn.datasets import load_digits
 
+from support import commit_signed
+
 BASE, BATCH, POISON = 900, 300, 15
-
-
-def _commit(prov, path, tag, keypair, *extra):
-    r = prov("commit", path, "--tag", tag, "--key", keypair.private_path, "--signer", keypair.public_path, *extra)
-    assert r.exit_code == 0, r.output
 
 
 def _check(prov, keypair, brighten: float | str, poison: str = "none", clip: bool = True):
@@ -53,8 +50,8 @@ def _check(prov, keypair, brighten: float | str, poison: str = "none", clip: boo
     write(BASE, "base.parquet")
     write(BASE + BATCH, "new.parquet")
     assert prov("init").exit_code == 0
-    _commit(prov, "base.parquet", "b", keypair)
-    _commit(prov, "new.parquet", "n", keypair, "--parent", "b")
+    commit_signed(prov, keypair, "b", "base.parquet")
+    commit_signed(prov, keypair, "n", "new.parquet", "--parent", "b")
     r = prov("check", "n", "--base", "b", "--signer", keypair.public_path, "--format", "json")
     report = json.loads(r.stdout)
     drift = next(rule for rule in report["rules"] if rule["rule"] == "detectors.drift")
@@ -145,7 +142,7 @@ def test_near_copies_shipped_without_a_within_class_move_are_scored_as_delivered
 
     write("base.parquet", Xb, yb)
     assert prov("init").exit_code == 0
-    _commit(prov, "base.parquet", "b", keypair)
+    commit_signed(prov, keypair, "b", "base.parquet")
     store = Store.open()
     store.pins = Pins.load(signers=[keypair.public_path])
     profile = load_profile(store, "b")
@@ -161,7 +158,7 @@ def test_near_copies_shipped_without_a_within_class_move_are_scored_as_delivered
     copies = Xb[src].copy()
     copies[np.arange(200), 20 + np.arange(200) % 30] += 0.01  # near copies: no exact copy for the copies rule
     write("new.parquet", np.vstack([Xb, clean, copies]), np.concatenate([yb, y[BASE : BASE + 500], yb[src]]))
-    _commit(prov, "new.parquet", "n", keypair, "--parent", "b")
+    commit_signed(prov, keypair, "n", "new.parquet", "--parent", "b")
     r = prov("check", "n", "--base", "b", "--signer", keypair.public_path, "--format", "json")
     report = json.loads(r.stdout)
     drift = next(rule for rule in report["rules"] if rule["rule"] == "detectors.drift")

@@ -12,12 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from support import digits_table, store_fingerprint
-
-
-def _commit(prov, keypair, data: str, tag: str, *args: str) -> None:
-    r = prov("commit", data, "--tag", tag, "--key", keypair.private_path, "--signer", keypair.public_path, *args)
-    assert r.exit_code == 0, r.output
+from support import commit_signed, digits_table, store_fingerprint
 
 
 def _both_refuse(prov, workdir, needles: list[str]) -> None:
@@ -36,7 +31,7 @@ def _both_refuse(prov, workdir, needles: list[str]) -> None:
 def test_nan_in_a_feature_column_names_the_record_s_row(prov, workdir, store, keypair):
     t = digits_table().slice(0, 1100)
     pq.write_table(t.slice(0, 1000), workdir / "v1.parquet")
-    _commit(prov, keypair, "v1.parquet", "v1")
+    commit_signed(prov, keypair, "v1", "v1.parquet")
     px = t.column("px20").cast(pa.float64()).to_pylist()
     px[1042] = px[1003] = float("nan")
     pq.write_table(t.set_column(t.schema.get_field_index("px20"), "px20", pa.array(px)), workdir / "v2.parquet")
@@ -52,7 +47,9 @@ def test_nan_in_a_feature_column_names_the_record_s_row(prov, workdir, store, ke
     )
     assert store_fingerprint(workdir / ".prov") == before
     exclude = '["label","source","id","px20"]'
-    _commit(prov, keypair, "v2.parquet", "v2", "--featurizer", "numeric", "--featurizer-option", f"exclude={exclude}")
+    commit_signed(
+        prov, keypair, "v2", "v2.parquet", "--featurizer", "numeric", "--featurizer-option", f"exclude={exclude}"
+    )
     # committed anyway with the column left out, v1's profile reads px20: its check meets the NaN, and names the records in row order once (newcomer review
     # 27: "...in 3 row(s); rows; records: 3, 198, 50"), the file they are in and what to do
     _both_refuse(prov, workdir, ["null, NaN or infinite in 2 row(s); records: 1003 (", "), 1042 ("])
@@ -72,8 +69,8 @@ def test_a_feature_dimension_that_differs_from_the_base_names_the_records(prov, 
     pq.write_table(table(300, 8), workdir / "v1.parquet")
     pq.write_table(pa.concat_tables([table(300, 8), table(330, 6).slice(300)]), workdir / "v2.parquet")
     featurizer = ("--featurizer", "embedding", "--featurizer-option", "column=emb")
-    _commit(prov, keypair, "v1.parquet", "v1", *featurizer)
-    _commit(prov, keypair, "v2.parquet", "v2", *featurizer)
+    commit_signed(prov, keypair, "v1", "v1.parquet", *featurizer)
+    commit_signed(prov, keypair, "v2", "v2.parquet", *featurizer)
     _both_refuse(prov, workdir, ["6 features each", "profile 8", "(and 20 more)"])
 
 
@@ -87,12 +84,12 @@ def test_an_undecodable_image_names_the_file(prov, workdir, store, keypair):
         (workdir / "tree" / label).mkdir(parents=True)
         for i in range(12):
             (workdir / "tree" / label / f"{i}.png").write_bytes(png(10 * i + (0 if label == "a" else 120)))
-    _commit(prov, keypair, "tree", "v1", "--tree-reader", "files")
+    commit_signed(prov, keypair, "v1", "tree", "--tree-reader", "files")
     (workdir / "tree" / "b" / "broken.png").write_bytes(b"\x89PNG not really an image")
     # the ImageFolder reader refuses it at commit (named: v1's signed --tree-reader files is the default now);
     # read as plain files it is committed, and detection meets it
     r = prov("commit", "tree", "--tag", "v2", "--key", keypair.private_path, "--signer", keypair.public_path,
              "--tree-reader", "imagefolder")  # fmt: skip
     assert r.exit_code == 2 and "b/broken.png" in r.stderr, r.output
-    _commit(prov, keypair, "tree", "v2", "--tree-reader", "files")
+    commit_signed(prov, keypair, "v2", "tree", "--tree-reader", "files")
     _both_refuse(prov, workdir, ["cannot decode", "b/broken.png"])

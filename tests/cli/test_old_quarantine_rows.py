@@ -23,13 +23,9 @@ from provenance.lineage.quarantine import QuarantineFacts, digests_of_source
 from provenance.store import Store
 from provenance.trust.pins import Pins
 from provenance.version_facts import version_dataset
-from support import ok, vendor_and_crowd_v1
+from support import ok, vendor_and_crowd_v1, with_source
 
 RULE = "lineage.block_quarantined_sources"
-
-
-def _tagged(table: pa.Table, name: str) -> pa.Table:
-    return table.append_column("source", pa.array([name] * table.num_rows, pa.string()))
 
 
 def _old_quarantine(root: Path, pub: Path, key: str) -> None:
@@ -53,7 +49,9 @@ def test_fsck_repair_keeps_the_removed_rows_of_an_old_quarantine_for_later_check
     _, vendor, crowd, key = vendor_and_crowd_v1(prov, keypair, monkeypatch)
     _old_quarantine(store.root, keypair.public_path, key)
     near = crowd.slice(0, 5)
-    near = _tagged(near.set_column(near.schema.get_field_index("px10"), "px10", pc.add(near.column("px10"), 1)), "lab")
+    near = with_source(
+        near.set_column(near.schema.get_field_index("px10"), "px10", pc.add(near.column("px10"), 1)), "lab"
+    )
     pq.write_table(pa.concat_tables([vendor, near]), Path("b.parquet"))
     ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
     code, rule = _rule(prov, "v3", "v2")

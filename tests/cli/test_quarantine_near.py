@@ -17,13 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from support import check_rules, digits_table, ok, vendor_and_crowd_v1
+from support import check_rules, digits_table, ok, vendor_and_crowd_v1, with_source
 
 RULE = "lineage.block_quarantined_sources"
-
-
-def _tagged(table: pa.Table, name: str) -> pa.Table:
-    return table.append_column("source", pa.array([name] * table.num_rows, pa.string()))
 
 
 def _nudged(table: pa.Table) -> pa.Table:
@@ -51,12 +47,12 @@ def _crowd_quarantined_then_lab_signs_near_copies(
     source with its own key, signs one-pixel copies of 3 of crowd's removed records (registered after v2)."""
     key = str(keypair.private_path)
     monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
-    pq.write_table(pa.concat_tables([v1, _tagged(crowd, "crowd")]), Path("a.parquet"))
+    pq.write_table(pa.concat_tables([v1, with_source(crowd, "crowd")]), Path("a.parquet"))
     ok(prov, "-q", "commit", "a.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
     ok(prov, "-q", "quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", key)
     ok(prov, "keys", "generate", "lab")
     ok(prov, "trust", "add", "lab", "lab.pub", "--key", key)
-    near = _tagged(_nudged(crowd.slice(0, 3)), "lab")
+    near = with_source(_nudged(crowd.slice(0, 3)), "lab")
     _signed_batch(prov, near, "lab", "lab", "lab.key", "--source-column", "source")
     return near
 
@@ -77,8 +73,8 @@ def test_a_later_source_quarantine_does_not_let_back_near_copies_of_an_earlier_o
     """a4c_source_to_source.py: lab signs near copies of 3 of crowd's records after v2 cut crowd; a later
     quarantine of scrape (v2s), made after lab's batch was registered, let them pass."""
     rows = digits_table(500)
-    vendor, crowd, scrape = (_tagged(rows.slice(0, 400), "vendor"), rows.slice(400, 60),
-                             _tagged(rows.slice(460, 40), "scrape"))  # fmt: skip
+    vendor, crowd, scrape = (with_source(rows.slice(0, 400), "vendor"), rows.slice(400, 60),
+                             with_source(rows.slice(460, 40), "scrape"))  # fmt: skip
     key = str(keypair.private_path)
     near = _crowd_quarantined_then_lab_signs_near_copies(
         prov, keypair, monkeypatch, pa.concat_tables([vendor, scrape]), crowd
@@ -138,14 +134,14 @@ def test_near_copies_are_judged_after_the_quarantined_versions_data_file_changed
     rows, vendor, crowd, key = vendor_and_crowd_v1(prov, keypair, monkeypatch, 540)
     ok(prov, "-q", "quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--out", "v2.parquet",
        "--key", key)  # fmt: skip
-    scrape = _tagged(_nudged(crowd.slice(0, 5)), "scrape")
+    scrape = with_source(_nudged(crowd.slice(0, 5)), "scrape")
     pq.write_table(pa.concat_tables([vendor, scrape]), Path("b.parquet"))
     ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
     removed_by = "removed by v2, the signed quarantine of source crowd from v1"
     _blocks_near_copies(prov, "v3", "v2", 5, removed_by)
 
     # the next release is written over the working file v1 was committed from: its new records are no copies
-    pq.write_table(pa.concat_tables([vendor, _tagged(rows.slice(460, 80), "vendor")]), Path("a.parquet"))
+    pq.write_table(pa.concat_tables([vendor, with_source(rows.slice(460, 80), "vendor")]), Path("a.parquet"))
     ok(prov, "-q", "commit", "a.parquet", "--source-column", "source", "--tag", "v4", "--parent", "v2", "--key", key)
     rule = check_rules(prov, "v4", "v2")[RULE]
     assert rule["status"] == "pass", rule  # blocked before: "not the signed ones", v1's rows no longer in the file
@@ -155,7 +151,7 @@ def test_near_copies_are_judged_after_the_quarantined_versions_data_file_changed
 
     # v5: v4 (whose data is gone too; a base's data is not re-read) plus the near copies, so that the kept rows
     # are read by the near-copy check itself, not only by the signature rule of a check whose base is v2
-    pq.write_table(pa.concat_tables([vendor, _tagged(rows.slice(460, 80), "vendor"), scrape]), Path("c.parquet"))
+    pq.write_table(pa.concat_tables([vendor, with_source(rows.slice(460, 80), "vendor"), scrape]), Path("c.parquet"))
     ok(prov, "-q", "commit", "c.parquet", "--source-column", "source", "--tag", "v5", "--parent", "v4", "--key", key)
     _blocks_near_copies(prov, "v5", "v4", 5, removed_by)
 
@@ -184,7 +180,7 @@ def test_near_copies_are_judged_after_the_quarantined_versions_data_file_changed
     assert r.exit_code == 1 and rule["status"] == "block" and "is missing from the store" in rule["reason"], rule
 
     # with v1's data back the removed records are read from it, and the rule says what the store lost
-    pq.write_table(pa.concat_tables([vendor, _tagged(crowd, "crowd")]), Path("a.parquet"))
+    pq.write_table(pa.concat_tables([vendor, with_source(crowd, "crowd")]), Path("a.parquet"))
     rule = check_rules(prov, "v5", "v4")[RULE]
     assert rule["status"] == "block" and rule["count"] == 5, rule
     assert f"{restore} (`prov fsck` lists it); read from v1's data instead" in rule["reason"], rule
@@ -202,7 +198,7 @@ def test_near_copies_are_judged_in_a_base_whose_images_repeat_under_several_labe
     first = vendor.slice(0, 12)
     relabel = [[str((int(v) + k) % 10) for v in first["label"].to_pylist()] for k in (1, 2, 3)]
     again = [first.set_column(first.schema.get_field_index("label"), "label", pa.array(r)) for r in relabel]
-    vendor = _tagged(pa.concat_tables([vendor, *again]), "vendor")
+    vendor = with_source(pa.concat_tables([vendor, *again]), "vendor")
     _lab_near_copies_block_on_base(prov, keypair, monkeypatch, vendor, crowd)
 
 
@@ -219,7 +215,7 @@ def test_planted_near_twins_do_not_shrink_the_near_copy_radius(prov, store, keyp
     column = f"px{int(np.argmax(pixels.std(0))):02d}"
     first = vendor.slice(0, 30)
     twins = first.set_column(first.schema.get_field_index(column), column, pc.add(first.column(column), 1))
-    vendor = _tagged(pa.concat_tables([vendor, twins]), "vendor")
+    vendor = with_source(pa.concat_tables([vendor, twins]), "vendor")
     _lab_near_copies_block_on_base(prov, keypair, monkeypatch, vendor, crowd)
 
 
@@ -231,7 +227,7 @@ def test_near_copies_registered_before_a_source_quarantine_block_until_waived(pr
     _, vendor, crowd, key = vendor_and_crowd_v1(prov, keypair, monkeypatch)
     ok(prov, "keys", "generate", "lab")
     ok(prov, "trust", "add", "lab", "lab.pub", "--key", key)
-    near = _tagged(_nudged(crowd.slice(0, 3)), "lab")
+    near = with_source(_nudged(crowd.slice(0, 3)), "lab")
     _signed_batch(prov, near, "lab", "lab", "lab.key", "--source-column", "source")
     ok(prov, "-q", "quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", key)
     pq.write_table(pa.concat_tables([vendor, near]), Path("b.parquet"))

@@ -24,13 +24,9 @@ import pytest
 from provenance.errors import VerificationError
 from provenance.gate.quarantine_history import VersionDigests, source_quarantines
 from provenance.trust.pins import Pins
-from support import digits_table, ok, one_line, store_fingerprint
+from support import digits_table, ok, one_line, store_fingerprint, with_source
 
 RULE = "lineage.block_quarantined_sources"
-
-
-def _with_source(table: pa.Table, name: str) -> pa.Table:
-    return table.append_column("source", pa.array([name] * table.num_rows, pa.string()))
 
 
 def _flipped(table: pa.Table) -> pa.Table:
@@ -43,13 +39,13 @@ def _quarantined_then_back(prov, keypair, monkeypatch) -> str:
     """v1: 400 vendor and 60 flipped crowd records; v2: v1 quarantined of crowd; then b.parquet, crowd's
     rows back as an unsigned batch of scrape, is written and added. Returns the maintainer's key."""
     rows = digits_table(460)
-    vendor, crowd = _with_source(rows.slice(0, 400), "vendor"), _flipped(rows.slice(400, 60))
-    pq.write_table(pa.concat_tables([vendor, _with_source(crowd, "crowd")]), Path("a.parquet"))
+    vendor, crowd = with_source(rows.slice(0, 400), "vendor"), _flipped(rows.slice(400, 60))
+    pq.write_table(pa.concat_tables([vendor, with_source(crowd, "crowd")]), Path("a.parquet"))
     key = str(keypair.private_path)
     monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
     ok(prov, "-q", "commit", "a.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
     ok(prov, "-q", "quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", key)
-    scrape = _with_source(crowd, "scrape")
+    scrape = with_source(crowd, "scrape")
     pq.write_table(scrape, Path("scrape.parquet"))
     pq.write_table(pa.concat_tables([vendor, scrape]), Path("b.parquet"))
     ok(prov, "-q", "add", "scrape.parquet", "--source", "scrape", "--source-column", "source", "--unsigned")

@@ -21,21 +21,17 @@ import pyarrow.parquet as pq
 
 from provenance.gate.quarantine_history import registered_before
 from provenance.store import audit
-from support import check_rules, digits_table, ok
+from support import check_rules, digits_table, ok, with_source
 
 RULE = "lineage.block_quarantined_sources"
-
-
-def _with_source(table: pa.Table, name: str) -> pa.Table:
-    return table.append_column("source", pa.array([name] * table.num_rows, pa.string()))
 
 
 def _crowd_quarantined(prov, keypair, monkeypatch) -> tuple[pa.Table, pa.Table, str]:
     """v1: 400 vendor and 60 crowd records (by the data's source column); v2: v1 quarantined of crowd.
     Returns the vendor rows (with their source column), crowd's rows (without one) and the maintainer's key."""
     rows = digits_table(460)
-    vendor, crowd = _with_source(rows.slice(0, 400), "vendor"), rows.slice(400, 60)
-    pq.write_table(pa.concat_tables([vendor, _with_source(crowd, "crowd")]), Path("a.parquet"))
+    vendor, crowd = with_source(rows.slice(0, 400), "vendor"), rows.slice(400, 60)
+    pq.write_table(pa.concat_tables([vendor, with_source(crowd, "crowd")]), Path("a.parquet"))
     key = str(keypair.private_path)
     monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
     ok(prov, "-q", "commit", "a.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
@@ -49,7 +45,7 @@ def test_quarantined_records_back_under_another_source_block(prov, store, keypai
     assert check_rules(prov, "v2", "v1")[RULE]["status"] == "pass"
 
     # the writer puts crowd's very rows back, tagged scrape, and declares them an unsigned batch of scrape
-    scrape = _with_source(crowd, "scrape")
+    scrape = with_source(crowd, "scrape")
     pq.write_table(scrape, Path("scrape.parquet"))
     pq.write_table(pa.concat_tables([vendor, scrape]), Path("b.parquet"))
     ok(prov, "-q", "add", "scrape.parquet", "--source", "scrape", "--source-column", "source", "--unsigned")
@@ -86,7 +82,7 @@ def test_a_second_trusted_source_signing_removed_records_after_the_quarantine_do
     attested it, so the release passed. Only batches registered before the quarantine (by the audit log its
     signed head fixes) vouch for a removed record now."""
     vendor, crowd, key = _crowd_quarantined(prov, keypair, monkeypatch)
-    back = _with_source(crowd.slice(0, 20), "lab")
+    back = with_source(crowd.slice(0, 20), "lab")
     _trusted_batch(prov, key, back, "lab", "lab")
     pq.write_table(pa.concat_tables([vendor, back]), Path("b.parquet"))
     ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
@@ -126,13 +122,13 @@ def test_a_removed_record_a_source_signed_before_the_quarantine_may_come_back(pr
     them with flipped labels were cut with crowd (a flipped copy of another source's record is the quarantined
     source's). The vendor's own records, with the labels it signed, come back and pass."""
     rows = digits_table(480)
-    vendor, crowd = _with_source(rows.slice(0, 400), "vendor"), rows.slice(400, 60)
-    own = _with_source(rows.slice(460, 20), "vendor")
+    vendor, crowd = with_source(rows.slice(0, 400), "vendor"), rows.slice(400, 60)
+    own = with_source(rows.slice(460, 20), "vendor")
     key = str(keypair.private_path)
     monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
     _trusted_batch(prov, key, pa.concat_tables([vendor, own]), "vendor", "vendor")
     flipped = own.set_column(own.schema.get_field_index("label"), "label", pa.array(["x"] * 20))
-    crowd_rows = pa.concat_tables([_with_source(crowd, "crowd"), _with_source(flipped.drop(["source"]), "crowd")])
+    crowd_rows = pa.concat_tables([with_source(crowd, "crowd"), with_source(flipped.drop(["source"]), "crowd")])
     pq.write_table(pa.concat_tables([vendor, crowd_rows]), Path("a.parquet"))
     ok(prov, "-q", "commit", "a.parquet", "--source-column", "source", "--tag", "v1", "--key", key)
     out = ok(prov, "quarantine", "--from", "v1", "--source", "crowd", "--tag", "v2", "--key", key)
@@ -152,7 +148,7 @@ def test_records_a_source_quarantine_kept_do_not_block_it(prov, store, keypair, 
     rule read the column and blocked the quarantine version itself. Signed lineage now decides whose they are. A
     batch registered after the quarantine does not vouch that way: records it signs tagged `crowd` still block."""
     rows = digits_table(490)
-    vendor, crowd = _with_source(rows.slice(0, 400), "vendor"), _with_source(rows.slice(400, 60), "crowd")
+    vendor, crowd = with_source(rows.slice(0, 400), "vendor"), with_source(rows.slice(400, 60), "crowd")
     key = str(keypair.private_path)
     monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
     _trusted_batch(prov, key, vendor, "vendor", "vendor")
@@ -167,9 +163,9 @@ def test_records_a_source_quarantine_kept_do_not_block_it(prov, store, keypair, 
     assert rule["status"] == "pass" and rule["count"] == 0, rule  # blocked 6 before the fix
     assert prov("check", "v2", "--base", "v1").exit_code == 0
 
-    late = _with_source(rows.slice(460, 10), "lab")
+    late = with_source(rows.slice(460, 10), "lab")
     _trusted_batch(prov, key, late, "lab", "lab")
-    tagged = _with_source(late.drop(["source"]), "crowd")
+    tagged = with_source(late.drop(["source"]), "crowd")
     pq.write_table(pa.concat_tables([retagged, tagged]), Path("b.parquet"))
     ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
     rule = check_rules(prov, "v3", "v2")[RULE]
@@ -184,7 +180,7 @@ def test_near_copies_of_quarantined_records_block(prov, store, keypair, monkeypa
     vendor, crowd, key = _crowd_quarantined(prov, keypair, monkeypatch)
     nudged = crowd.set_column(crowd.schema.get_field_index("px10"), "px10", pc.add(crowd.column("px10"), 1))
     honest = digits_table(520).slice(460, 60)
-    scrape = _with_source(pa.concat_tables([nudged, honest]), "scrape")
+    scrape = with_source(pa.concat_tables([nudged, honest]), "scrape")
     pq.write_table(scrape, Path("scrape.parquet"))
     pq.write_table(pa.concat_tables([vendor, scrape]), Path("b.parquet"))
     ok(prov, "-q", "add", "scrape.parquet", "--source", "scrape", "--source-column", "source", "--unsigned")
@@ -248,7 +244,7 @@ def test_quarantines_are_ordered_by_their_signed_time_not_a_writable_row(prov, s
     from provenance.trust.pins import Pins
 
     vendor, crowd, key = _crowd_quarantined(prov, keypair, monkeypatch)
-    scrape = _with_source(digits_table(500).slice(460, 40), "scrape")
+    scrape = with_source(digits_table(500).slice(460, 40), "scrape")
     pq.write_table(pa.concat_tables([vendor, scrape]), Path("c.parquet"))
     ok(prov, "-q", "commit", "c.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
     ok(prov, "-q", "quarantine", "--from", "v3", "--source", "scrape", "--tag", "v4", "--key", key)
@@ -268,8 +264,8 @@ def test_a_removed_record_signed_again_after_the_quarantine_is_not_missing_from_
     release lacking them "incomplete". Only batches registered before the quarantine count, as for what lets a
     removed record back."""
     vendor, crowd, key = _crowd_quarantined(prov, keypair, monkeypatch)
-    _trusted_batch(prov, key, _with_source(crowd.slice(0, 20), "lab"), "lab", "lab")
-    pq.write_table(pa.concat_tables([vendor, _with_source(digits_table(500).slice(460, 40), "vendor")]), "b.parquet")
+    _trusted_batch(prov, key, with_source(crowd.slice(0, 20), "lab"), "lab", "lab")
+    pq.write_table(pa.concat_tables([vendor, with_source(digits_table(500).slice(460, 40), "vendor")]), "b.parquet")
     ok(prov, "-q", "commit", "b.parquet", "--source-column", "source", "--tag", "v3", "--parent", "v2", "--key", key)
     rule = check_rules(prov, "v3", "v2")["lineage.signed_batches_incomplete"]
     assert rule["status"] == "pass", rule  # warned before: lab's 20 records missing

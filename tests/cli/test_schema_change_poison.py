@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from support import digits_table
+from support import commit_signed, digits_table
 
 
 def _poisoned(base: pa.Table) -> pa.Table:
@@ -26,11 +26,6 @@ def _poisoned(base: pa.Table) -> pa.Table:
     px[300:320] = 99  # 20 outliers
     t = base.set_column(base.column_names.index("label"), "label", pa.array(labels))
     return t.set_column(t.column_names.index("px10"), "px10", pa.array(px))
-
-
-def _commit(prov, path, tag, keypair, *extra):
-    r = prov("commit", path, "--tag", tag, "--key", keypair.private_path, "--signer", keypair.public_path, *extra)
-    assert r.exit_code == 0, r.output
 
 
 @pytest.mark.parametrize("change", ["retype", "new_column"])
@@ -45,8 +40,8 @@ def test_poison_behind_a_schema_change_is_scored_and_blocks(prov, workdir, keypa
         poisoned = poisoned.append_column("split", pa.array(["train"] * poisoned.num_rows))
     pq.write_table(poisoned, workdir / "poisoned.parquet")
     assert prov("init").exit_code == 0
-    _commit(prov, "base.parquet", "base", keypair)
-    _commit(prov, "poisoned.parquet", "p", keypair, "--parent", "base")
+    commit_signed(prov, keypair, "base", "base.parquet")
+    commit_signed(prov, keypair, "p", "poisoned.parquet", "--parent", "base")
 
     diff = json.loads(prov("diff", "base", "p", "--detect", "--json", "--signer", keypair.public_path).stdout)
     s = diff["summary"]

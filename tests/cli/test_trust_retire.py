@@ -26,6 +26,7 @@ from support import (
     one_line,
     second_vendor_delivery,
     store_fingerprint,
+    succeeded,
     validate_output,
     vendor_registered_at,
 )
@@ -33,39 +34,35 @@ from support import (
 PINNED = ("--signer", "maintainer.pub")
 
 
-def _ok(prov, *args: str):
-    r = prov(*args)
-    assert r.exit_code == 0, f"prov {' '.join(args)}: {r.output}"
-    return r
-
-
 def _thief_batch(prov, captured_at: str) -> None:
     """40 new records (in no version) signed with the vendor's OLD key, capture time ``captured_at``."""
     new_records("old-key.parquet")
-    _ok(prov, "sign", "old-key.parquet", "--source", "vendor", "--key", "vendor.key", "--captured-at", captured_at)
+    succeeded(
+        prov, "sign", "old-key.parquet", "--source", "vendor", "--key", "vendor.key", "--captured-at", captured_at
+    )
 
 
 def test_a_retired_source_key_keeps_what_it_signed_and_signs_nothing_new(prov, template_trust, workdir):
     n_vendor = template_trust.facts["n_vendor"]
     old = keys.key_id(keys.load_public("vendor.pub"))
-    _ok(prov, "keys", "generate", "vendor-2027")
-    _ok(prov, "trust", "add", "vendor", "vendor-2027.pub", "--key", "maintainer.key", *PINNED)  # the new key
+    succeeded(prov, "keys", "generate", "vendor-2027")
+    succeeded(prov, "trust", "add", "vendor", "vendor-2027.pub", "--key", "maintainer.key", *PINNED)  # the new key
     retire_at = vendor_registered_at(workdir)  # the end of the old key's window: the vendor's batch is in by then
 
     # what the newcomer tried: a window for an already trusted key; the error now says how
     r = prov("trust", "add", "vendor", "vendor.pub", "--valid-until", retire_at, "--key", "maintainer.key", *PINNED)
     assert r.exit_code == 2 and f"prov trust retire vendor --key-id {old[:16]}" in one_line(r), r.output
-    r = _ok(prov, "trust", "retire", "vendor", "--key-id", old[:16], "--at", retire_at, "--key", "maintainer.key")
+    r = succeeded(prov, "trust", "retire", "vendor", "--key-id", old[:16], "--at", retire_at, "--key", "maintainer.key")
     assert f"Retired key {old[:16]} of source 'vendor': valid until {retire_at}" in r.stdout
-    listed = json.loads(_ok(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]
+    listed = json.loads(succeeded(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]
     mine = {k["keyid"]: k for k in listed}
     assert (mine[old]["valid_until"], mine[old]["status"], mine[old]["counted"]) == (retire_at, "expired", True)
     assert mine[keys.key_id(keys.load_public("vendor-2027.pub"))]["status"] == "active"
 
     # what the old key signed before stays attested, in the versions and in a new commit of the same data
-    _ok(prov, "commit", "v2.parquet", "--tag", "v4", "--parent", "v3q", "--key", "maintainer.key", *PINNED)
+    succeeded(prov, "commit", "v2.parquet", "--tag", "v4", "--parent", "v3q", "--key", "maintainer.key", *PINNED)
     for version in ("v2", "v4"):
-        info = json.loads(_ok(prov, "sources", "--version", version, "--json", *PINNED).stdout)
+        info = json.loads(succeeded(prov, "sources", "--version", version, "--json", *PINNED).stdout)
         vendor = next(s for s in info["sources"] if s["source"] == "vendor")
         assert (vendor["attested"], vendor["not_trusted"]) == (n_vendor, []), (version, vendor)
 
@@ -102,7 +99,7 @@ def test_a_retirement_needs_a_pinned_maintainer_key_and_only_shortens(prov, temp
     r = prov("trust", "retire", "vendor", "--key-id", old[:16], "--at", "2020-01-01", "--key", "maintainer.key")
     assert r.exit_code == 2 and "signed 1 registered batch(es) a maintainer's signature shows" in one_line(r), r.output
     assert store_fingerprint(workdir / ".prov") == before
-    _ok(prov, "trust", "retire", "vendor", "--key-id", old[:16], "--at", "2999-01-01", "--key", "maintainer.key")
+    succeeded(prov, "trust", "retire", "vendor", "--key-id", old[:16], "--at", "2999-01-01", "--key", "maintainer.key")
     r = prov("trust", "retire", "vendor", "--key-id", old[:16], "--at", "3000-01-01", "--key", "maintainer.key")
     assert r.exit_code == 2 and "a retirement only shortens a window" in one_line(r), r.output
     fsck = prov("fsck", *PINNED)  # the row's shorter window is the one its audit entries describe
@@ -120,11 +117,11 @@ def test_a_batch_registered_just_before_the_retirement_stays_attested(prov, temp
     r = prov("trust", "retire", "vendor", "--key-id", old[:16], "--key", "maintainer.key", *PINNED)
     assert r.exit_code == 2 and f"no maintainer's signature dates yet ({batch})" in one_line(r), r.output
     signed = ("--key", "maintainer.key", "--checkpoint-key", "maintainer.key", *PINNED)
-    _ok(prov, "trust", "retire", "vendor", "--key-id", old[:16], *signed)
+    succeeded(prov, "trust", "retire", "vendor", "--key-id", old[:16], *signed)
     v4 = pa.concat_tables([pq.read_table("v2.parquet"), pq.read_table("vendor2.parquet")])
     pq.write_table(v4, "v4.parquet")
-    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
-    info = json.loads(_ok(prov, "sources", "--version", "v4", "--json", *PINNED).stdout)
+    succeeded(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    info = json.loads(succeeded(prov, "sources", "--version", "v4", "--json", *PINNED).stdout)
     vendor = next(s for s in info["sources"] if s["source"] == "vendor")
     assert (vendor["attested"], vendor["not_trusted"]) == (n_vendor + 40, []), vendor  # was 600 and the batch
 
@@ -168,8 +165,8 @@ def test_a_retirement_never_signs_a_window_longer_than_the_signed_one(prov, temp
     `trust` row's end. `prov trust retire --at 2030` with nothing pinned checked "a retirement only shortens" against
     the row and signed a statement valid until 2030, which no maintainer had signed. The window checked is now the
     signed one: refused, exit 2, nothing written, as it already was under the pins."""
-    _ok(prov, "keys", "generate", "vendor2")
-    _ok(
+    succeeded(prov, "keys", "generate", "vendor2")
+    succeeded(
         prov,
         "trust",
         "add",
@@ -196,10 +193,10 @@ def test_a_key_retired_now_is_no_longer_active_at_once(prov, template_trust, wor
     and ``trust list`` (and ``prov add``, which signs with active keys only) compared it with now in whole seconds,
     so the retired key stayed ``active`` for the rest of that second."""
     old = keys.key_id(keys.load_public("vendor.pub"))
-    _ok(prov, "keys", "generate", "vendor-2027")
-    _ok(prov, "trust", "add", "vendor", "vendor-2027.pub", "--key", "maintainer.key", *PINNED)
-    _ok(prov, "trust", "retire", "vendor", "--key-id", old[:16], "--key", "maintainer.key", *PINNED)
-    listed = {k["keyid"]: k for k in json.loads(_ok(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]}
+    succeeded(prov, "keys", "generate", "vendor-2027")
+    succeeded(prov, "trust", "add", "vendor", "vendor-2027.pub", "--key", "maintainer.key", *PINNED)
+    succeeded(prov, "trust", "retire", "vendor", "--key-id", old[:16], "--key", "maintainer.key", *PINNED)
+    listed = {k["keyid"]: k for k in json.loads(succeeded(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]}
     assert listed[old]["status"] == "expired", listed[old]
 
 
@@ -236,14 +233,14 @@ def test_a_backdated_retirement_names_the_batches_it_takes_attestation_from(prov
     )
     assert store_fingerprint(workdir / ".prov") == before
 
-    r = _ok(prov, *retire, "--yes", *PINNED)
+    r = succeeded(prov, *retire, "--yes", *PINNED)
     assert " ".join(r.stdout.split()) == (
         f"Retired key {old[:16]} of source 'vendor': valid until 2020-01-01T00:00:00+00:00, before 1 registered "
         f"batch(es) it signed: {batch} (a maintainer's signature shows them registered after it, or none yet, or their "
         "signature names no capture time or a later one); their "
         "records are no longer attested in any version, and batches it signs that are registered later are refused"
     )  # was: "..., what it signed before stays attested"
-    info = json.loads(_ok(prov, "sources", "--version", "v2", "--json", *PINNED).stdout)
+    info = json.loads(succeeded(prov, "sources", "--version", "v2", "--json", *PINNED).stdout)
     vendor = next(s for s in info["sources"] if s["source"] == "vendor")
     assert vendor["attested"] == 0 and [x["batch"] for x in vendor["not_trusted"]] == [batch]  # as it said
     assert n_vendor == vendor["unattributed"]
@@ -252,11 +249,11 @@ def test_a_backdated_retirement_names_the_batches_it_takes_attestation_from(prov
 def test_a_retirement_after_every_batch_names_none_and_says_they_stay_attested(prov, template_trust, workdir):
     old = keys.key_id(keys.load_public("vendor.pub"))
     retire_at = vendor_registered_at(workdir)  # past, but after a signature dated the vendor's batch
-    r = _ok(prov, "trust", "retire", "vendor", "--key-id", old[:16], "--at", retire_at, "--key", "maintainer.key",
+    r = succeeded(prov, "trust", "retire", "vendor", "--key-id", old[:16], "--at", retire_at, "--key", "maintainer.key",
             "--json", *PINNED)  # fmt: skip
     validate_output("trust-retire", json.loads(r.stdout))
     assert json.loads(r.stdout)["no_longer_attested"] == []
-    info = json.loads(_ok(prov, "sources", "--version", "v2", "--json", *PINNED).stdout)
+    info = json.loads(succeeded(prov, "sources", "--version", "v2", "--json", *PINNED).stdout)
     assert next(s for s in info["sources"] if s["source"] == "vendor")["not_trusted"] == []
 
 
@@ -281,12 +278,12 @@ def test_an_end_not_before_now_waits_for_a_signature_over_the_batches_it_signed(
             "unattested; sign the log first (prov audit checkpoint --key K), then retire"
         )
         assert store_fingerprint(workdir / ".prov") == before
-    _ok(prov, "audit", "checkpoint", "--key", "maintainer.key", *PINNED)
-    _ok(prov, *retire)
+    succeeded(prov, "audit", "checkpoint", "--key", "maintainer.key", *PINNED)
+    succeeded(prov, *retire)
     v4 = pa.concat_tables([pq.read_table("v2.parquet"), pq.read_table("vendor2.parquet")])
     pq.write_table(v4, "v4.parquet")
-    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
-    info = json.loads(_ok(prov, "sources", "--version", "v4", "--json", *PINNED).stdout)
+    succeeded(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    info = json.loads(succeeded(prov, "sources", "--version", "v4", "--json", *PINNED).stdout)
     vendor = next(s for s in info["sources"] if s["source"] == "vendor")
     assert (vendor["attested"], vendor["not_trusted"]) == (n_vendor + 40, []), vendor
 
@@ -302,14 +299,14 @@ def test_a_retirement_names_a_batch_whose_signature_records_no_capture_time(prov
 
     old = keys.key_id(keys.load_public("vendor.pub"))
     new_records("nocap.parquet")
-    _ok(prov, "sign", "nocap.parquet", "--source", "vendor", "--key", "vendor.key")
+    succeeded(prov, "sign", "nocap.parquet", "--source", "vendor", "--key", "vendor.key")
     env = json.loads(Path("nocap.parquet.prov.json").read_text())
     stmt = json.loads(base64.b64decode(env["payload"]))
     del stmt["predicate"]["capturedAt"]  # the vendor signs a statement naming no capture time
     resigned = signing.sign(stmt, keys.load_private("vendor.key")) | {"manifest": env["manifest"]}
     Path("nocap.parquet.prov.json").write_text(json.dumps(resigned))
-    batch = json.loads(_ok(prov, "add", "nocap.parquet", "--source", "vendor", "--json", *PINNED).stdout)["batch"]
-    _ok(prov, "audit", "checkpoint", "--key", "maintainer.key", *PINNED)  # dates its registration
+    batch = json.loads(succeeded(prov, "add", "nocap.parquet", "--source", "vendor", "--json", *PINNED).stdout)["batch"]
+    succeeded(prov, "audit", "checkpoint", "--key", "maintainer.key", *PINNED)  # dates its registration
     before = store_fingerprint(workdir / ".prov")
     r = prov("trust", "retire", "vendor", "--key-id", old[:16], "--key", "maintainer.key", *PINNED)
     assert r.exit_code == 2, r.output  # was 0, "what a maintainer's signature shows registered by then stays attested"
@@ -322,10 +319,10 @@ def test_a_retirement_names_a_batch_whose_signature_records_no_capture_time(prov
     retire = ("trust", "retire", "vendor", "--key-id", old[:16], "--at", retire_at, "--key", "maintainer.key", *PINNED)
     r = prov(*retire)
     assert r.exit_code == 2 and "signed 1 registered batch(es)" in one_line(r) and batch in one_line(r), r.output
-    assert json.loads(_ok(prov, *retire, "--yes", "--json").stdout)["no_longer_attested"] == [batch]
+    assert json.loads(succeeded(prov, *retire, "--yes", "--json").stdout)["no_longer_attested"] == [batch]
     v4 = pa.concat_tables([pq.read_table("v2.parquet"), pq.read_table("nocap.parquet")])
     pq.write_table(v4, "v4.parquet")
-    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
-    info = json.loads(_ok(prov, "sources", "--version", "v4", "--json", *PINNED).stdout)
+    succeeded(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    info = json.loads(succeeded(prov, "sources", "--version", "v4", "--json", *PINNED).stdout)
     vendor = next(s for s in info["sources"] if s["source"] == "vendor")
     assert [x["batch"] for x in vendor["not_trusted"]] == [batch], vendor  # as it said

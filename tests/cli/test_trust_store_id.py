@@ -31,15 +31,9 @@ from provenance import keys
 from provenance.store import Store
 from provenance.store.audit import entry_bytes
 from provenance.trust import statements
-from support import new_records, one_line, plant_attestation, store_fingerprint
+from support import new_records, one_line, plant_attestation, store_fingerprint, succeeded
 
 PINNED = ("--signer", "maintainer.pub")
-
-
-def _ok(prov, *args: str):
-    r = prov(*args)
-    assert r.exit_code == 0, f"prov {' '.join(args)}: {r.output}"
-    return r
 
 
 def _words(r) -> str:
@@ -65,8 +59,8 @@ def _other_project_statement(prov, workdir: Path, tmp_path_factory, monkeypatch)
     Returns the signed statement's bytes, the audit entry's detail, and that store's id."""
     other = tmp_path_factory.mktemp("other_project")
     monkeypatch.chdir(other)
-    _ok(prov, "init")
-    _ok(prov, "trust", "add", "vendor", str(workdir / "attacker.pub"), "--key", str(workdir / "maintainer.key"))
+    succeeded(prov, "init")
+    succeeded(prov, "trust", "add", "vendor", str(workdir / "attacker.pub"), "--key", str(workdir / "maintainer.key"))
     db = sqlite3.connect(other / ".prov" / "prov.db")
     [detail] = db.execute("select detail from audit where action = 'trust.add'").fetchone()
     fields = json.loads(detail)
@@ -110,9 +104,9 @@ def test_a_trust_entry_signed_for_another_store_is_refused_everywhere(
     entry = f"audit entry {seq} (trust.add of 'vendor')"
 
     # trust list: not counted (was "counted"), and the entry is named
-    r = _ok(prov, "trust", "list", *PINNED)
+    r = succeeded(prov, "trust", "list", *PINNED)
     assert f"WARNING: {entry}: the signed trust entry of key {attacker[:16]} was signed for another store" in _words(r)
-    listed = {k["keyid"]: k for k in json.loads(_ok(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]}
+    listed = {k["keyid"]: k for k in json.loads(succeeded(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]}
     assert attacker not in listed or listed[attacker]["counted"] is False, listed.get(attacker)
 
     # audit verify and fsck fail on it (audit verify passed: the entry was only pending)
@@ -123,7 +117,7 @@ def test_a_trust_entry_signed_for_another_store_is_refused_everywhere(
 
     # a batch the attacker signs as vendor's is refused, naming the entry (was exit 0 "signed by key a368…")
     new_records("evil.parquet")
-    _ok(prov, "sign", "evil.parquet", "--source", "vendor", "--key", "attacker.key")
+    succeeded(prov, "sign", "evil.parquet", "--source", "vendor", "--key", "attacker.key")
     before = store_fingerprint(workdir / ".prov")
     r = prov("add", "evil.parquet", "--source", "vendor", *PINNED)
     assert r.exit_code == 1 and entry in _words(r) and "another store" in _words(r), r.output
@@ -153,7 +147,7 @@ def _evil_records() -> None:
 def _v4_with_evil(prov) -> None:
     """v4: v2's records and the attacker's 40, committed by the maintainer on v2."""
     pq.write_table(pa.concat_tables([pq.read_table("v2.parquet"), pq.read_table("evil.parquet")]), "v4.parquet")
-    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    succeeded(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
 
 
 def test_signing_writes_refuse_a_store_id_the_signed_history_contradicts(
@@ -168,8 +162,8 @@ def test_signing_writes_refuse_a_store_id_the_signed_history_contradicts(
     blob, detail, other_id = _other_project_statement(prov, workdir, tmp_path_factory, monkeypatch)
     seq = _plant(workdir, blob, detail, rows=False)
     _evil_records()
-    _ok(prov, "sign", "evil.parquet", "--source", "vendor", "--key", "attacker.key")
-    _ok(prov, "keys", "generate", "vendor-2027")
+    succeeded(prov, "sign", "evil.parquet", "--source", "vendor", "--key", "attacker.key")
+    succeeded(prov, "keys", "generate", "vendor-2027")
     _set_meta_id(workdir, other_id)
     before = store_fingerprint(workdir / ".prov")
     r = prov("add", "evil.parquet", "--source", "vendor", *PINNED)  # was exit 0: prov.db's id decided
@@ -194,7 +188,7 @@ def test_signing_writes_refuse_a_store_id_the_signed_history_contradicts(
     r = prov("fsck", "--repair", *PINNED)  # the planted entry stays an error: only the id is written back
     assert r.exit_code == 1 and f"meta store_id restored to {own_id}" in _words(r), r.output
     assert _meta_id(workdir) == own_id
-    _ok(prov, "commit", "v2.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    succeeded(prov, "commit", "v2.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
 
 
 @pytest.mark.parametrize("damage", ["deleted", "garbled"])
@@ -213,11 +207,11 @@ def test_fsck_repair_restores_a_damaged_store_id_from_signed_history(prov, templ
     r = prov("fsck", *PINNED)
     assert r.exit_code == 1 and "meta store_id" in _words(r) and own_id in _words(r), r.output
     for pins in ((), PINNED):  # nothing pinned: the id of record under the store's keys is the same one
-        r = _ok(prov, "fsck", "--repair", *pins)
+        r = succeeded(prov, "fsck", "--repair", *pins)
         assert _meta_id(workdir) == own_id
         if not pins:
             assert f"meta store_id restored to {own_id}" in _words(r), r.output
-    _ok(prov, "commit", "v2.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    succeeded(prov, "commit", "v2.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
 
 
 def _blocked_reason(r) -> str:
@@ -231,10 +225,10 @@ def _blocked_reason(r) -> str:
 def test_honest_entries_and_versions_name_this_store_and_still_pass(prov, template_trust, workdir):
     own_id = _meta_id(workdir)
     assert own_id is not None  # prov init made it
-    _ok(prov, "keys", "generate", "vendor-2027")
-    _ok(prov, "trust", "add", "vendor", "vendor-2027.pub", "--key", "maintainer.key", *PINNED)
+    succeeded(prov, "keys", "generate", "vendor-2027")
+    succeeded(prov, "trust", "add", "vendor", "vendor-2027.pub", "--key", "maintainer.key", *PINNED)
     new = keys.key_id(keys.load_public("vendor-2027.pub"))
-    _ok(prov, "trust", "retire", "vendor", "--key-id", new[:16], "--key", "maintainer.key", *PINNED)
+    succeeded(prov, "trust", "retire", "vendor", "--key-id", new[:16], "--key", "maintainer.key", *PINNED)
     db = sqlite3.connect(".prov/prov.db")
     named = [
         json.loads(d)["statement"]
@@ -250,9 +244,9 @@ def test_honest_entries_and_versions_name_this_store_and_still_pass(prov, templa
             assert json.loads(_payload(env))["predicate"]["store"] == own_id, tag
     finally:
         store.close()
-    _ok(prov, "check", "v2", "--base", "v1", "--policy", "policy.toml", *PINNED)
-    _ok(prov, "audit", "verify", *PINNED)
-    _ok(prov, "fsck", *PINNED)
+    succeeded(prov, "check", "v2", "--base", "v1", "--policy", "policy.toml", *PINNED)
+    succeeded(prov, "audit", "verify", *PINNED)
+    succeeded(prov, "fsck", *PINNED)
 
 
 def _payload(envelope: bytes) -> bytes:
@@ -277,18 +271,18 @@ def _plant_id_less(folder: Path) -> int:
 
 def test_a_store_made_before_ids_keeps_working_and_refuses_a_late_id_less_entry(prov, legacy):
     assert _meta_id(legacy) is None  # built by the old code: no id, statements and versions name none
-    _ok(prov, "check", "v2", "--base", "v1", *PINNED)
-    listed = {k["keyid"]: k for k in json.loads(_ok(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]}
+    succeeded(prov, "check", "v2", "--base", "v1", *PINNED)
+    listed = {k["keyid"]: k for k in json.loads(succeeded(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]}
     assert listed[keys.key_id(keys.load_public("vendor.pub"))]["counted"] is True
-    _ok(prov, "fsck", *PINNED)
+    succeeded(prov, "fsck", *PINNED)
 
     # the first commit by today's code gives the store its id and signs it, saying it signs over the id-less
     # vendor entry; that entry, logged before v3's signed head, still counts
-    r = _ok(prov, "commit", "v2.parquet", "--tag", "v3", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    r = succeeded(prov, "commit", "v2.parquet", "--tag", "v3", "--parent", "v2", "--key", "maintainer.key", *PINNED)
     assert "Note: v3 is the first version to sign this store's id, and it signs over 1 trust entry" in r.stderr
     assert _meta_id(legacy) is not None
-    _ok(prov, "check", "v3", "--base", "v2", *PINNED)
-    r = _ok(prov, "commit", "v2.parquet", "--tag", "v3b", "--parent", "v3", "--key", "maintainer.key", *PINNED)
+    succeeded(prov, "check", "v3", "--base", "v2", *PINNED)
+    r = succeeded(prov, "commit", "v2.parquet", "--tag", "v3b", "--parent", "v3", "--key", "maintainer.key", *PINNED)
     assert "first version to sign" not in r.stderr
 
     # a .prov/ writer appends an id-less statement: it sits after v3's signed head, so nothing counts it (was:
@@ -296,17 +290,17 @@ def test_a_store_made_before_ids_keeps_working_and_refuses_a_late_id_less_entry(
     seq = _plant_id_less(legacy)
     entry = f"audit entry {seq} (trust.add of 'vendor')"
     _evil_records()
-    _ok(prov, "sign", "evil.parquet", "--source", "vendor", "--key", "attacker.key")
+    succeeded(prov, "sign", "evil.parquet", "--source", "vendor", "--key", "attacker.key")
     r = prov("add", "evil.parquet", "--source", "vendor", *PINNED)
     assert r.exit_code == 1 and entry in _words(r), r.output
     assert "names no store and was logged after version v3 first signed a store id" in _words(r), r.output
-    assert entry in _words(_ok(prov, "trust", "list", *PINNED))
+    assert entry in _words(succeeded(prov, "trust", "list", *PINNED))
     r = prov("fsck", *PINNED)
     assert r.exit_code == 1 and entry in _words(r), r.output
     r = prov("fsck")  # nothing pinned: a warning only, the entry named
     assert entry in _words(r) and "names no store" in _words(r), r.output
     # v3 was committed before the entry: its check is unchanged
-    _ok(prov, "check", "v3", "--base", "v2", *PINNED)
+    succeeded(prov, "check", "v3", "--base", "v2", *PINNED)
 
 
 def test_fsck_and_the_first_id_signing_commit_name_id_less_entries_logged_before_it(prov, legacy):
@@ -318,9 +312,11 @@ def test_fsck_and_the_first_id_signing_commit_name_id_less_entries_logged_before
         assert f"warning: [trust] audit entry {seq} (trust.add of 'vendor')" in _words(r), r.output
         assert "names no store and was logged after version v2's signed audit head" in _words(r), r.output
         assert "the next commit will sign over it" in _words(r), r.output
-    r = _ok(prov, "commit", "v2.parquet", "--tag", "v3", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    r = succeeded(prov, "commit", "v2.parquet", "--tag", "v3", "--parent", "v2", "--key", "maintainer.key", *PINNED)
     assert "signs over 2 trust entries that name no store" in r.stderr and "prov trust list" in r.stderr, r.stderr
-    r = _ok(prov, "commit", "v2.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", "--json", *PINNED)
+    r = succeeded(
+        prov, "commit", "v2.parquet", "--tag", "v4", "--parent", "v3", "--key", "maintainer.key", "--json", *PINNED
+    )
     assert json.loads(r.stdout)["id_less_trust_entries"] == 0
 
 
@@ -330,22 +326,22 @@ def test_check_takes_the_id_of_record_not_one_a_parent_chain_from_before_ids_bri
     cover the second's key (so her commit cannot see the id of record), commits v4 with ``--parent v2``: v4 signs
     the other id. Checked against v2 (no id), the gate took v4's own id as the chain's; it now takes the id of
     record in the log up to v4's signed head."""
-    _ok(prov, "keys", "generate", "second")
+    succeeded(prov, "keys", "generate", "second")
     both = (*PINNED, "--signer", "second.pub")
-    _ok(prov, "commit", "v2.parquet", "--tag", "v3", "--parent", "v2", "--key", "second.key", *both)
+    succeeded(prov, "commit", "v2.parquet", "--tag", "v3", "--parent", "v2", "--key", "second.key", *both)
     own_id = _meta_id(legacy)
     other_id = "ab" * 16
     _set_meta_id(legacy, other_id)
     # v3's entry is under no checkpoint her pins trust, so her commit would sign it unvouched: refused (attack
     # review 26e, A26e-5) until she signs the log as it is
-    _ok(prov, "audit", "checkpoint", "--key", "maintainer.key", *PINNED)
-    _ok(prov, "commit", "v2.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    succeeded(prov, "audit", "checkpoint", "--key", "maintainer.key", *PINNED)
+    succeeded(prov, "commit", "v2.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
     r = prov("check", "v4", "--base", "v2", "--format", "json", *both)
     assert r.exit_code == 1, r.output  # was 0: v4's own id was the chain's
     said = _blocked_reason(r)
     assert f"version v4 signs store id {other_id[:16]}" in said and f"names {own_id[:16]}" in said, said
     assert "version v3's signed statement" in said, said
-    _ok(prov, "check", "v3", "--base", "v2", *both)
+    succeeded(prov, "check", "v3", "--base", "v2", *both)
 
 
 def test_a_pinned_store_id_decides_the_gate_and_the_signing_writes(prov, legacy, tmp_path_factory, monkeypatch):
@@ -354,7 +350,7 @@ def test_a_pinned_store_id_decides_the_gate_and_the_signing_writes(prov, legacy,
     id of every version that names one."""
     other = tmp_path_factory.mktemp("other")
     monkeypatch.chdir(other)
-    other_id = json.loads(_ok(prov, "init", "--json").stdout)["store_id"]
+    other_id = json.loads(succeeded(prov, "init", "--json").stdout)["store_id"]
     monkeypatch.chdir(legacy)
     mine = "cd" * 16  # the id its maintainer chose to pin for this store made before ids
     _set_meta_id(legacy, other_id)  # the .prov/ writer, before the store's first commit by today's code
@@ -370,9 +366,9 @@ def test_a_pinned_store_id_decides_the_gate_and_the_signing_writes(prov, legacy,
     db.commit()
     db.close()
     monkeypatch.setenv("PROV_STORE_ID", mine)
-    _ok(prov, *v3)
+    succeeded(prov, *v3)
     assert _meta_id(legacy) == mine
-    _ok(prov, "check", "v3", "--base", "v2", *PINNED)
+    succeeded(prov, "check", "v3", "--base", "v2", *PINNED)
     r = prov("check", "v3", "--base", "v2", "--format", "json", "--store-id", other_id, *PINNED)  # the flag wins
     assert r.exit_code == 1, r.output
     said = _blocked_reason(r)
@@ -381,7 +377,7 @@ def test_a_pinned_store_id_decides_the_gate_and_the_signing_writes(prov, legacy,
     assert f"is not the store id you pinned ({other_id[:16]}, --store-id)" in said, said
     r = prov("verify", "v3", "--no-data", "--store-id", other_id, *PINNED)
     assert r.exit_code == 1 and f"not the store id you pinned ({other_id[:16]}, --store-id)" in one_line(r), r.output
-    _ok(prov, "verify", "v3", "--no-data", *PINNED)  # PROV_STORE_ID is still this store's
+    succeeded(prov, "verify", "v3", "--no-data", *PINNED)  # PROV_STORE_ID is still this store's
 
     monkeypatch.setenv("PROV_STORE_ID", "v3")
     r = prov("check", "v3", "--base", "v2", *PINNED)
@@ -402,15 +398,15 @@ def test_a_root_file_pins_the_store_id(prov, template_trust, workdir):
     assert own_id is not None
     for out, sid in (("root.json", own_id), ("wrong-root.json", other_id)):
         args = ("--root-key", "maintainer.pub", "--commit", "maintainer.pub", "--attest", "maintainer.pub")
-        r = _ok(prov, "root", "new", out, *args, "--source", "vendor=vendor.pub", "--store-id", sid, "--json")
+        r = succeeded(prov, "root", "new", out, *args, "--source", "vendor=vendor.pub", "--store-id", sid, "--json")
         valid("root-new", json.loads(r.stdout))
-        _ok(prov, "root", "sign", out, "--key", "maintainer.key")
-    shown = json.loads(_ok(prov, "root", "show", "root.json", *PINNED, "--json").stdout)
+        succeeded(prov, "root", "sign", out, "--key", "maintainer.key")
+    shown = json.loads(succeeded(prov, "root", "show", "root.json", *PINNED, "--json").stdout)
     valid("root-show", shown)
     assert shown["store"] == own_id
     under = (*PINNED, "--root", "root.json")
-    _ok(prov, "check", "v2", "--base", "v1", "--policy", "policy.toml", *under)
-    listed = json.loads(_ok(prov, "trust", "list", "--json", *under).stdout)
+    succeeded(prov, "check", "v2", "--base", "v1", "--policy", "policy.toml", *under)
+    listed = json.loads(succeeded(prov, "trust", "list", "--json", *under).stdout)
     valid("trust-list", listed)
     assert listed["trust"]["store_id"] == own_id
     r = prov(
@@ -447,7 +443,7 @@ def test_a_release_attestation_names_the_store_id_and_verify_checks_it_against_t
     schema = Path(__file__).resolve().parents[2] / "schemas" / "release-attestation.schema.json"
     Draft202012Validator(json.loads(schema.read_text())).validate(facts)
     assert facts["predicate"]["https://prov.dev/release/v1"]["store"] == own_id
-    _ok(prov, "verify", "v2", "--attestation", "v2.attestation.json", "--no-data", "--store-id", own_id, *PINNED)
+    succeeded(prov, "verify", "v2", "--attestation", "v2.attestation.json", "--no-data", "--store-id", own_id, *PINNED)
     r = prov("verify", "v2", "--attestation", "v2.attestation.json", "--no-data", "--store-id", "ab" * 16, *PINNED)
     assert r.exit_code == 1 and f"not the store id you pinned ({'ab' * 8}, --store-id)" in one_line(r), r.output
 
@@ -474,7 +470,7 @@ def test_a_rewritten_log_leaves_the_id_the_versions_sign_in_force(prov, template
     db.commit()
     db.close()
     _set_meta_id(workdir, other_id)
-    _ok(prov, "keys", "generate", "vendor-2027")
+    succeeded(prov, "keys", "generate", "vendor-2027")
     before = store_fingerprint(workdir / ".prov")
     r = prov("trust", "add", "vendor", "vendor-2027.pub", "--key", "maintainer.key", *PINNED)
     said = one_line(r)
@@ -516,9 +512,9 @@ def _other_project(prov, workdir: Path, tmp_path_factory, monkeypatch, files: tu
     for name in files:
         shutil.copy(workdir / name, other / name)
     monkeypatch.chdir(other)
-    _ok(prov, "init")
+    succeeded(prov, "init")
     for args in steps:
-        _ok(prov, *args)
+        succeeded(prov, *args)
     monkeypatch.chdir(workdir)
     return other
 
@@ -570,7 +566,7 @@ def test_f19_1_another_projects_log_prefix_does_not_become_the_id_of_record(
     other_id = _meta_id(other)
     assert own_id and other_id and own_id != other_id
     _plant_log_prefix(workdir, other, upto=2)
-    _ok(prov, "keys", "generate", "vendor-2027")
+    succeeded(prov, "keys", "generate", "vendor-2027")
 
     before = store_fingerprint(workdir / ".prov")
     r = prov("trust", "add", "vendor", "vendor-2027.pub", "--key", "maintainer.key", *PINNED)
@@ -618,7 +614,7 @@ def test_f19_1_in_a_store_made_before_ids_the_lost_signed_heads_refuse_the_plant
     assert r.exit_code == 1 and "signed audit head is not in the audit log" in _words(r), r.output
     assert _meta_id(legacy) is None, r.output
     _set_meta_id(legacy, str(other_id))
-    _ok(prov, "keys", "generate", "vendor-2027")
+    succeeded(prov, "keys", "generate", "vendor-2027")
     before = store_fingerprint(legacy / ".prov")
     r = prov("trust", "add", "vendor", "vendor-2027.pub", "--key", "maintainer.key", *PINNED)
     assert r.exit_code == 1 and "version v1's signed audit head is not in the audit log" in one_line(r), r.output
@@ -650,7 +646,7 @@ def test_f19_2_verify_refuses_a_release_attestation_of_another_store(
         ],
     )
     assert _meta_id(other) != _meta_id(workdir)
-    _ok(prov, "verify", "v2", "--attestation", "v2.attestation.json", "--no-data", *PINNED)  # this store's: ok
+    succeeded(prov, "verify", "v2", "--attestation", "v2.attestation.json", "--no-data", *PINNED)  # this store's: ok
     r = prov("verify", "v2", "--attestation", str(other / "v2.attestation.json"), "--no-data", *PINNED)
     assert r.exit_code == 1, f"another store's release attestation accepted: {r.output}"
     said = one_line(r)
@@ -659,10 +655,10 @@ def test_f19_2_verify_refuses_a_release_attestation_of_another_store(
     # planted in this store's attestations (object and row), it marks nothing released (prov show, prov log)
     # and does not move the release counter (a fresh --attest of v2 here keeps its own)
     planted = plant_attestation(other, workdir, "v2")
-    (kept,) = json.loads(_ok(prov, "show", "v2", "--json", *PINNED).stdout)["attestations"]
+    (kept,) = json.loads(succeeded(prov, "show", "v2", "--json", *PINNED).stdout)["attestations"]
     assert kept["attestation"] == planted["object"] and kept["verified"] is False, kept
     assert "another store's release" in kept["problem"], kept
-    log = _words(_ok(prov, "log", *PINNED))
+    log = _words(succeeded(prov, "log", *PINNED))
     assert "released: release" not in log and "not relied on:" in log and "another store's release" in log, log
 
 
@@ -678,7 +674,7 @@ def test_f19_3_no_version_verifying_under_the_pins_leaves_the_row_to_decide(prov
     Either way the signed history named this store's id all along (v1..v3q, by a key the pins knew)."""
     own_id, other_id = _meta_id(workdir), "ab" * 16
     if how == "store-revocation":
-        _ok(prov, "keys", "generate", "bob")
+        succeeded(prov, "keys", "generate", "bob")
         under, new_key = (*PINNED, "--signer", "bob.pub"), "bob"
         db = sqlite3.connect(workdir / ".prov" / "prov.db")
         db.execute("update keys set revoked_at = '2026-01-01T00:00:00+00:00' where name = 'maintainer'")
@@ -686,12 +682,12 @@ def test_f19_3_no_version_verifying_under_the_pins_leaves_the_row_to_decide(prov
         db.close()
     else:
         for name in ("rootk", "new2"):
-            _ok(prov, "keys", "generate", name)
+            succeeded(prov, "keys", "generate", name)
         for version, committer in ((1, "maintainer.pub"), (2, "new2.pub")):
             out = f"root{version}.json"
-            _ok(prov, "root", "new", out, "--root-key", "rootk.pub", "--commit", committer, "--attest", committer,
+            succeeded(prov, "root", "new", out, "--root-key", "rootk.pub", "--commit", committer, "--attest", committer,
                 "--source", "vendor=vendor.pub", "--version", str(version))  # fmt: skip
-            _ok(prov, "root", "sign", out, "--key", "rootk.key")
+            succeeded(prov, "root", "sign", out, "--key", "rootk.key")
         under, new_key = ("--signer", "rootk.pub", "--root", "root1.json", "--root", "root2.json"), "new2"
     _set_meta_id(workdir, other_id)
     r = prov("trust", "add", "vendor", f"{new_key}.pub", "--key", f"{new_key}.key", *under)
@@ -705,7 +701,7 @@ def test_f19_3_no_version_verifying_under_the_pins_leaves_the_row_to_decide(prov
     assert r.exit_code == 1 and own_id in said and other_id in said, r.output
     r = prov("fsck", "--repair", *under)  # fails all the same: the versions do not verify under today's pins
     assert f"meta store_id restored to {own_id}" in _words(r) and _meta_id(workdir) == own_id, r.output
-    _ok(prov, "trust", "add", "vendor", f"{new_key}.pub", "--key", f"{new_key}.key", *under)
+    succeeded(prov, "trust", "add", "vendor", f"{new_key}.pub", "--key", f"{new_key}.key", *under)
     assert _last_trust_entry_store(workdir) == own_id
 
 
@@ -716,7 +712,7 @@ def test_f19_3_versions_none_of_which_verifies_under_any_vouched_key_leave_signi
     the pins vouch for verifies any version here, so the id they sign cannot be told: a signing write refuses,
     saying to pin the id, and is not told by ``prov.db``'s row; with the id pinned, it signs that id."""
     own_id = _meta_id(workdir)
-    _ok(prov, "keys", "generate", "bob")
+    succeeded(prov, "keys", "generate", "bob")
     _set_meta_id(workdir, "ab" * 16)
     before = store_fingerprint(workdir / ".prov")
     r = prov("trust", "add", "vendor", "bob.pub", "--key", "bob.key", "--signer", "bob.pub")
@@ -725,7 +721,9 @@ def test_f19_3_versions_none_of_which_verifies_under_any_vouched_key_leave_signi
     assert "--store-id" in said, r.output
     assert store_fingerprint(workdir / ".prov") == before
     _set_meta_id(workdir, str(own_id))
-    _ok(prov, "trust", "add", "vendor", "bob.pub", "--key", "bob.key", "--signer", "bob.pub", "--store-id", str(own_id))
+    succeeded(
+        prov, "trust", "add", "vendor", "bob.pub", "--key", "bob.key", "--signer", "bob.pub", "--store-id", str(own_id)
+    )
     assert _last_trust_entry_store(workdir) == own_id
 
 
@@ -768,14 +766,16 @@ def test_f19_4_a_broken_log_does_not_hand_the_trust_scope_back_to_the_row(
     pq.write_table(
         rows.set_column(rows.schema.get_field_index("px20"), "px20", pa.array(pixels, pa.int64())), "evil.parquet"
     )
-    _ok(prov, "sign", "evil.parquet", "--source", "vendor", "--key", "attacker.key")
+    succeeded(prov, "sign", "evil.parquet", "--source", "vendor", "--key", "attacker.key")
     r = prov("add", "evil.parquet", "--source", "vendor", *PINNED)
     assert r.exit_code != 0, f"a batch signed by a key only another project trusts was added: {r.output}"
     # trust list counts neither the planted entry nor this store's own: the scope is unknown, and it says why
-    listed = json.loads(_ok(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]
+    listed = json.loads(succeeded(prov, "trust", "list", "--json", *PINNED).stdout)["keys"]
     assert listed and not any(k["counted"] for k in listed), listed
-    assert "cannot be read from its signed history" in _words(_ok(prov, "trust", "list", *PINNED))
+    assert "cannot be read from its signed history" in _words(succeeded(prov, "trust", "list", *PINNED))
     # a pinned id decides the scope: this store's own entry counts again, the planted one does not
-    own = [k for k in json.loads(_ok(prov, "trust", "list", "--json", "--store-id", own_id, *PINNED).stdout)["keys"]]
+    own = [
+        k for k in json.loads(succeeded(prov, "trust", "list", "--json", "--store-id", own_id, *PINNED).stdout)["keys"]
+    ]
     counted = {k["keyid"] for k in own if k["counted"]}
     assert counted == {keys.key_id(keys.load_public("vendor.pub"))}, own

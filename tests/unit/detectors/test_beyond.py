@@ -1,16 +1,17 @@
 """How often a clean record lies beyond every reference record: measured on the base's own
 pseudo-batches (``detectors.beyond.out_of_fold_rate``), not assumed to be 1 / (m' + 1)."""
 
-import hashlib
-
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from provenance.detectors import Delta, beyond, run_detectors
+from provenance.detectors import Delta, run_detectors
 from provenance.detectors.base import DetectorResult, Finding
 from provenance.detectors.beyond import (
     RATE_CAP,
+    HeldOutFolds,
+    arguments_key,
+    held_out,
     held_out_folds,
     held_out_p_values,
     out_of_fold,
@@ -24,15 +25,12 @@ from provenance.detectors.combine import DETECTOR_WEIGHTS, combine
 from provenance.detectors.extreme import batch_label_support
 from provenance.detectors.relabel_scan import held_out_null
 from provenance.profiles.reference import build_profile
-
-
-def _digests(X: np.ndarray) -> list[bytes]:
-    return [hashlib.sha256(r.tobytes()).digest() for r in np.ascontiguousarray(X, np.float32)]
+from support import row_digests
 
 
 def _delta(X: np.ndarray, y: np.ndarray) -> Delta:
     n = len(X)
-    return Delta(_digests(X), X, [str(v) for v in y], ["vendor"] * n, ["added"] * n, [None] * n)
+    return Delta(row_digests(X), X, [str(v) for v in y], ["vendor"] * n, ["added"] * n, [None] * n)
 
 
 def test_clean_batches_land_beyond_the_reference_at_the_rate_the_budget_allows_for():
@@ -50,7 +48,7 @@ def test_clean_batches_land_beyond_the_reference_at_the_rate_the_budget_allows_f
     for start in np.linspace(0.3 * len(X), 0.85 * len(X), 10).astype(int):
         size = int(min(rng.integers(100, 401), len(X) - start))
         base = X[:start]
-        profile = build_profile(base, y[:start], _digests(base), featurizer="x", positions=np.arange(start))
+        profile = build_profile(base, y[:start], row_digests(base), featurizer="x", positions=np.arange(start))
         delta = _delta(X[start : start + size], y[start : start + size])
         verdicts = combine(
             run_detectors(profile, delta, fpr=0.01), 0.01, profile.sample_batches, batch_label_support(profile, delta)
@@ -160,7 +158,7 @@ def _breast_cancer_far_counts(attack_name: str, start: int, size: int, k: int, r
     dropped = k if replace else 0
     poisoned = np.vstack([batch[dropped:], planted.X]).astype(np.float32)
     poisoned_labels = np.concatenate([labels[dropped:], np.asarray(planted.labels).astype(str)])
-    profile = build_profile(base, y[:start], _digests(base), featurizer="x", positions=np.arange(start))
+    profile = build_profile(base, y[:start], row_digests(base), featurizer="x", positions=np.arange(start))
     counts = {}
     for name, (features, classes) in {"clean": (batch, labels), "poisoned": (poisoned, poisoned_labels)}.items():
         delta = _delta(features, classes)
@@ -200,7 +198,7 @@ def test_held_out_p_values_are_those_of_each_calibration_refitted_from_scratch()
 
     X, y = load_digits(return_X_y=True)
     X = X.astype(np.float32)
-    profile = build_profile(X[:1200], y[:1200].astype(str), _digests(X[:1200]), featurizer="numeric/v1")
+    profile = build_profile(X[:1200], y[:1200].astype(str), row_digests(X[:1200]), featurizer="numeric/v1")
     results = run_detectors(profile, _delta(X[1200:1500], y[1200:1500]), None, 0.01)
     raws = [np.asarray(r.reference_raw, np.float64) for r in results if r.reference_raw is not None]
     raws[0] = raws[0].copy()
@@ -215,37 +213,56 @@ def test_held_out_p_values_are_those_of_each_calibration_refitted_from_scratch()
                 assert [g.tobytes() for g in got_side] == [w.tobytes() for w in want_side]
 
 
-def test_the_held_out_refits_are_kept_for_the_same_arguments_and_made_anew_when_any_changes():
-    """``held_out_folds`` keeps its last answer for arguments with the same bytes (the beyond and far counts,
-    the feature level and the relabel scan's null ask with the same ones); a score changed in place, another
-    weight, batch or rate is computed anew, and equals a computation from nothing; its arrays are read-only."""
+def _folds_from_nothing(raw, weights, batches, fpr):
+    """Each pseudo-batch held out and refitted here, as ``held_out_folds`` is documented to: ``(T_out, T_kept)``."""
+    by_value = values_order(raw)
+    answer = []
+    for b in np.unique(batches):
+        held, kept = held_out_p_values(raw, batches == b, fpr, by_value)
+        answer.append((weighted_statistic(held, weights), weighted_statistic(kept, weights)))
+    return answer
+
+
+def test_computed_folds_answer_only_the_arguments_they_were_computed_for():
+    """``held_out_folds`` reads the folds a caller passes (``held_out``) only for arguments with the same bytes
+    (the beyond and far counts, the feature level and the relabel scan's null ask with the same ones); a score
+    changed in place, another weight, batch, batch dtype, detector order or rate is computed anew, and equals a
+    computation from nothing; the folds' arrays are read-only. (tidy29: this was a module-level cache of the last
+    answer; the verdict now passes the folds it computed, ``Verdicts.held_out``.)"""
     rng = np.random.default_rng(8)
     raw, batches = _raw(rng, size=60)
     weights = np.array([1.0, 2.0, 1.0])
-    first = held_out_folds(raw, weights, batches, 0.01)
-    assert held_out_folds([r.copy() for r in raw], weights.copy(), batches.copy(), 0.01) is first
+    computed = held_out(raw, weights, batches, 0.01)
+    assert held_out_folds([r.copy() for r in raw], weights.copy(), batches.copy(), 0.01, computed) is computed.folds
+    assert held_out_folds(raw, weights, batches, 0.01) is not computed.folds  # nothing kept between calls
     with pytest.raises(ValueError):
-        first[0].T_out[0] = 0.0
+        computed.folds[0].T_out[0] = 0.0
+    assert all(a.flags.writeable for a in (*raw, weights, batches))  # the caller's own arrays are not frozen
     raw[1][7] += 50.0  # batch 0's record 7, edited in place: the same objects, other bytes
     for args in (
         (raw, weights, batches, 0.01),
         (raw, np.array([1.0, 1.0, 1.0]), batches, 0.01),
         (raw, weights, batches[::-1].copy(), 0.01),
+        (raw, weights, batches.astype(np.int32), 0.01),
+        ([raw[1], raw[0], raw[2]], weights[[1, 0, 2]], batches, 0.01),
         (raw, weights, batches, 0.02),
     ):
-        folds = held_out_folds(*args)
-        assert folds is not first
-        by_value = values_order(args[0])
-        for fold, b in zip(folds, np.unique(args[2]), strict=True):
-            held, kept = held_out_p_values(args[0], args[2] == b, args[3], by_value)
-            assert np.array_equal(fold.T_out, weighted_statistic(held, args[1]), equal_nan=True)
-            assert np.array_equal(fold.T_kept, weighted_statistic(kept, args[1]), equal_nan=True)
-    assert not np.array_equal(held_out_folds(raw, weights, batches, 0.01)[0].T_out, first[0].T_out)
+        folds = held_out_folds(*args, computed)
+        assert folds is not computed.folds
+        for fold, (T_out, T_kept) in zip(folds, _folds_from_nothing(*args), strict=True):
+            assert np.array_equal(fold.T_out, T_out, equal_nan=True)
+            assert np.array_equal(fold.T_kept, T_kept, equal_nan=True)
+    assert not np.array_equal(held_out_folds(raw, weights, batches, 0.01, computed)[0].T_out, computed.folds[0].T_out)
+    # object arrays have no bytes to key them by (their bytes are addresses): folds without a key answer no call
+    assert arguments_key([r.astype(object) for r in raw], weights, batches, 0.01) is None
+    unkeyed = HeldOutFolds(None, computed.folds)
+    assert held_out_folds(raw, weights, batches, 0.01, unkeyed) is not computed.folds
 
 
-def test_one_verdict_and_its_relabel_scan_refit_the_held_out_batches_once(monkeypatch):
-    """``combine`` (beyond and far rates, feature level) and ``relabel_scan.held_out_null`` on the same results
-    share one set of refits: after the verdict the scan finds them kept; its null is the one computed afresh."""
+def test_one_verdict_and_its_relabel_scan_refit_the_held_out_batches_once():
+    """``combine`` (beyond and far rates, feature level) computes the held-out folds once and hands them on
+    (``Verdicts.held_out``); ``relabel_scan.held_out_null`` given them reads them, and its null is the one
+    computed afresh."""
     rng = np.random.default_rng(9)
     raw, batches = _raw(rng, size=60)
     m, n = len(batches), 50
@@ -258,20 +275,24 @@ def test_one_verdict_and_its_relabel_scan_refit_the_held_out_batches_once(monkey
             DetectorResult(name, "ran", None, 0.5, findings, p_values=p, reference_p=reference_p, reference_raw=scores)
         )
     labels = [str(i % 3) for i in range(m)]
-    combine(results, 0.01, batches)
-    assert beyond._last_folds is not None
-    key, folds = beyond._last_folds
-    null = held_out_null(results, DETECTOR_WEIGHTS, batches, labels, 0.01)
-    assert beyond._last_folds[1] is folds  # the scan's weights and raws are the verdict's: nothing refitted
-    # and the scan reads those refits: kept statistics made NaN make its null NaN
-    blank = tuple(fold._replace(T_out=np.full(len(fold.T_out), np.nan)) for fold in folds)
-    monkeypatch.setattr(beyond, "_last_folds", (key, blank))
-    assert np.isnan(held_out_null(results, DETECTOR_WEIGHTS, batches, labels, 0.01).p["combined"]).all()
-    monkeypatch.setattr(beyond, "_last_folds", None)
+    verdicts = combine(results, 0.01, batches)
+    computed = verdicts.held_out
+    assert computed is not None and len(computed.folds) == len(np.unique(batches))
+    # the verdict's rates and level are those its folds give (the same arguments)
+    weights = np.array([DETECTOR_WEIGHTS.get(r.detector, 1.0) for r in results])
+    assert held_out_folds(raw, weights, batches, 0.01, computed) is computed.folds
+    assert verdicts.beyond_rate == out_of_fold(raw, weights, batches, 0.01, verdicts.beyond_rate).rate
+    # the scan reads those refits: kept statistics made NaN make its null NaN
+    blank = computed._replace(folds=tuple(f._replace(T_out=np.full(len(f.T_out), np.nan)) for f in computed.folds))
+    assert np.isnan(held_out_null(results, DETECTOR_WEIGHTS, batches, labels, 0.01, blank).p["combined"]).all()
+    null = held_out_null(results, DETECTOR_WEIGHTS, batches, labels, 0.01, computed)
     afresh = held_out_null(results, DETECTOR_WEIGHTS, batches, labels, 0.01)
-    assert beyond._last_folds[1] is not folds and null.p.keys() == afresh.p.keys()
+    assert null.p.keys() == afresh.p.keys() == {"combined", "knn_label"}
     for source, p in null.p.items():
         assert np.array_equal(p, afresh.p[source], equal_nan=True)
+    # other weights than the verdict's: the scan refits (the folds do not answer them)
+    other = {**DETECTOR_WEIGHTS, "outlier": 3.0}
+    assert not np.isnan(held_out_null(results, other, batches, labels, 0.01, blank).p["combined"]).all()
 
 
 def _scores_with_ties_zeros_and_gaps(rng: np.random.Generator, m: int = 900) -> list[np.ndarray]:

@@ -1,7 +1,5 @@
 """The combined verdict's reference: what "beyond every reference record" is judged against."""
 
-import hashlib
-
 import numpy as np
 import pytest
 
@@ -10,10 +8,7 @@ from provenance.detectors.base import DetectorResult, Finding
 from provenance.detectors.budget import flag_budget
 from provenance.detectors.combine import combine, trimmed_reference
 from provenance.profiles.reference import build_profile
-
-
-def _digests(X: np.ndarray) -> list[bytes]:
-    return [hashlib.sha256(r.tobytes()).digest() for r in np.ascontiguousarray(X, np.float32)]
+from support import row_digests
 
 
 def _two_classes(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,14 +48,14 @@ def test_an_earlier_odd_batch_in_the_base_does_not_let_a_shifted_delivery_throug
     Xn, yn = _two_classes(rng, 300)
     Xn[:, 0] += np.where(yn == "a", -1.5, 1.5).astype(np.float32)
     delta = Delta(
-        _digests(Xn), Xn, list(yn), ["vendor"] * 300, ["added"] * 300, [None] * 300,
+        row_digests(Xn), Xn, list(yn), ["vendor"] * 300, ["added"] * 300, [None] * 300,
         np.zeros(300, np.int64), np.zeros(300, np.int64),
     )  # fmt: skip
     beyond = {}
     for name, base in (("clean", X), ("odd", X.copy())):
         if name == "odd":
             base[500:530, 3] += 2.5
-        profile = build_profile(base, y, _digests(base), featurizer="x", positions=np.arange(len(base)))
+        profile = build_profile(base, y, row_digests(base), featurizer="x", positions=np.arange(len(base)))
         verdicts = combine(run_detectors(profile, delta, fpr=0.01), 0.01, profile.sample_batches)
         budget = flag_budget(300, 0.01, 0.001, verdicts.beyond_size, verdicts.reference_batch_sizes,
                              verdicts.reference_batch_flags, verdicts.beyond_rate)  # fmt: skip

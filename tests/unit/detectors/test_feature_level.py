@@ -1,8 +1,6 @@
 """The level the combined verdict flags feature evidence at, calibrated on the base's held-out pseudo-batches
 (``provenance.detectors.feature_level``; session 27, issue 14: clean deliveries in file order)."""
 
-import hashlib
-
 import numpy as np
 from sklearn.datasets import load_digits
 
@@ -20,17 +18,14 @@ from provenance.detectors.feature_level import (
     strongest_column,
 )
 from provenance.profiles.reference import build_profile
+from support import row_digests
 
 FPR = 0.01
 
 
-def _digests(X: np.ndarray) -> list[bytes]:
-    return [hashlib.sha256(r.tobytes()).digest() for r in np.ascontiguousarray(X, np.float32)]
-
-
 def _delta(X: np.ndarray, y: np.ndarray) -> Delta:
     n = len(X)
-    return Delta(_digests(X), X, [str(v) for v in y], ["vendor"] * n, ["added"] * n, [None] * n)
+    return Delta(row_digests(X), X, [str(v) for v in y], ["vendor"] * n, ["added"] * n, [None] * n)
 
 
 def _digits_in_file_order(start: int, size: int):
@@ -39,7 +34,7 @@ def _digits_in_file_order(start: int, size: int):
     X, y = load_digits(return_X_y=True)
     X, y = X.astype(np.float32), y.astype(str)
     Xb, yb = X[:start], y[:start]
-    profile = build_profile(Xb, yb, _digests(Xb), featurizer="x", positions=np.arange(start))
+    profile = build_profile(Xb, yb, row_digests(Xb), featurizer="x", positions=np.arange(start))
     return profile, _delta(X[start : start + size], y[start : start + size])
 
 

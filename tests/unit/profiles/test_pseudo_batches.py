@@ -2,8 +2,6 @@
 a table sorted by label): cut within each class, so that leaving a record's batch out never
 leaves its own class out."""
 
-import hashlib
-
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
@@ -13,10 +11,7 @@ from provenance.detectors.combine import combine
 from provenance.detectors.extreme import batch_label_support
 from provenance.profiles.batches import grouped_by_label, pseudo_batches
 from provenance.profiles.reference import build_profile
-
-
-def _digests(X: np.ndarray) -> list[bytes]:
-    return [hashlib.sha256(r.tobytes()).digest() for r in np.ascontiguousarray(X, np.float32)]
+from support import row_digests
 
 
 def test_a_file_order_grouped_by_class_is_cut_within_each_class():
@@ -62,12 +57,12 @@ def _flipped_labels_are_found(appended: int) -> None:
     n = 1200 - appended
     base = np.argsort(y[:n], kind="stable")  # the class-sorted table, and a delivery appended as it came
     Xb, yb = np.vstack([X[:n][base], X[n:1200]]), np.concatenate([y[:n][base], y[n:1200]])
-    profile = build_profile(Xb, yb, _digests(Xb), featurizer="x", positions=np.arange(1200))
+    profile = build_profile(Xb, yb, row_digests(Xb), featurizer="x", positions=np.arange(1200))
     assert len(set(zip(profile.sample_batches.tolist(), profile.sample_labels.tolist()))) == 100
     Xd, yd = X[1200:1500], y[1200:1500].copy()
     flips = np.arange(0, 300, 30)
     yd[flips] = [str((int(v) + 5) % 10) for v in yd[flips]]
-    delta = Delta(_digests(Xd), Xd, list(yd), ["vendor"] * 300, ["added"] * 300, [None] * 300)
+    delta = Delta(row_digests(Xd), Xd, list(yd), ["vendor"] * 300, ["added"] * 300, [None] * 300)
     verdicts = combine(
         run_detectors(profile, delta, fpr=0.01), 0.01, profile.sample_batches, batch_label_support(profile, delta)
     )
