@@ -156,6 +156,40 @@ def vendor_and_crowd_v1(
     return rows, vendor, crowd, key
 
 
+# The user's pages: the README first, then each docs/ topic page (since session 29 the README summarises long topics
+# and its sections link the page that holds the rest). docs/reference.md, the long form of paragraphs still shown in
+# short, is left out: a test of what the user is told must not pass on the long form alone.
+REPO = Path(__file__).resolve().parents[1]
+DOC_PAGES = [REPO / "README.md", *sorted(p for p in (REPO / "docs").glob("*.md") if p.name != "reference.md")]
+
+
+def doc_section(heading: str) -> str:
+    """The section a user reads under ``heading`` (its title, without the ``#``s), wherever it lives now.
+
+    Each page of ``DOC_PAGES`` (README.md, then docs/*.md by name) whose heading line says ``heading`` gives its
+    section, from that line to the next heading of the same or a higher level (``#`` lines in fenced blocks are
+    not headings); the parts are joined in that order, so a README summary and the docs/ page of the same title
+    read as one text, and a test asserting a word there fails only when neither has it.
+    Returns: the text (str). Raises LookupError naming the heading when no page has it.
+    """
+    parts = []
+    for page in DOC_PAGES:
+        lines, fenced, start, level = page.read_text(encoding="utf-8").split("\n"), False, None, 0
+        for i, line in enumerate(lines):
+            fenced = fenced != line.startswith("```")
+            found = None if fenced or line.startswith("```") else re.match(r"(#+) (.+)$", line)
+            if found and start is not None and len(found[1]) <= level:
+                parts.append("\n".join(lines[start:i]))
+                start = None
+            if found and start is None and found[2].strip() == heading:
+                start, level = i, len(found[1])
+        if start is not None:
+            parts.append("\n".join(lines[start:]))
+    if not parts:
+        raise LookupError(f"no section titled {heading!r} in README.md or docs/")
+    return "\n".join(parts) + "\n"
+
+
 SCHEMAS = Path(__file__).resolve().parent / "data" / "schemas"
 SARIF_SCHEMA = SCHEMAS / "sarif-schema-2.1.0.json"  # vendored: see tests/data/schemas/README.md
 SARIF_SCHEMA_SHA256 = "c3b4bb2d6093897483348925aaa73af03b3e3f4bd4ca38cef26dcb4212a2682e"

@@ -6,14 +6,12 @@ import json
 import re
 from pathlib import Path
 
-from support import validate_output
-
-README = Path(__file__).resolve().parents[2] / "README.md"
+from support import doc_section, validate_output
 
 
 def readme_report_sample() -> list[str]:
-    """The lines of README "Reports"'s ``prov check rc1 --base r1`` sample."""
-    text = README.read_text(encoding="utf-8").split("What `prov check rc1 --base r1`", 1)[1]
+    """The lines of "Reports"'s ``prov check rc1 --base r1`` sample (docs/reports.md, linked from the README)."""
+    text = doc_section("Reports").split("What `prov check rc1 --base r1`", 1)[1]
     return text.split("```\n", 2)[1].rstrip("\n").split("\n")
 
 
@@ -161,10 +159,12 @@ def test_the_demos_last_line_can_be_pasted_after_the_quickstart(tmp_path):
         r"\nDone in ([0-9.]+) s \(([0-9.]+) s of CPU; on a busy machine the wall time is the larger\)", r.stdout
     )
     assert done and 0 < float(done[2]), r.stdout
-    assert "ends with `Done in W s (C s of CPU ...)`" in README.read_text()
+    assert "ends with `Done in W s (C s of CPU ...)`" in doc_section("Quickstart")
     assert last == "Explore it: cd prov-demo && export PROV_SIGNERS=$PWD/maintainer.pub && ../.venv/bin/prov log"
     # the README says the same (Quickstart)
-    assert "`cd prov-demo && export PROV_SIGNERS=$PWD/maintainer.pub && ../.venv/bin/prov log`" in README.read_text()
+    assert "`cd prov-demo && export PROV_SIGNERS=$PWD/maintainer.pub && ../.venv/bin/prov log`" in doc_section(
+        "Quickstart"
+    )
     pasted = subprocess.run(
         ["bash", "-c", last.removeprefix("Explore it: ")], cwd=tmp_path, capture_output=True, text=True, env=env
     )

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
-from support import Prov, build_template, digits_table
+from support import Prov, build_template, digits_table, doc_section
 
 PIN = ("--signer", "alice.pub")
 WIDE = {"COLUMNS": "200"}
@@ -184,7 +184,6 @@ def test_verify_help_and_the_tour_say_what_an_attestation_needs_and_how_long_it_
     assert prov(*attestation, "--signer", "maintainer.pub").exit_code == 0
     policy = prov("check", "--print-default-policy").stdout
     days = int(re.search(r"^valid_for_days = (\d+)", policy, re.M)[1])
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    tour = words(readme.split("## A tour", 1)[1].split("\n### ", 1)[0])
+    tour = words(doc_section("A tour"))
     assert f"An attestation is valid for {days} days by default (`[attestation] valid_for_days` in the policy)" in tour
     assert "a training job run after that refuses it" in tour

@@ -19,14 +19,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from support import Prov, commit_and_check, reviewer_tables
-
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+from support import Prov, commit_and_check, doc_section, reviewer_tables
 
 
 def gap(starts: str) -> str:
     """The Known gaps bullet of README.md that starts ``- *{starts}``, its lines joined."""
-    section = README[README.index("### Known gaps\n") : README.index("\n## Limits and choices\n")]
+    section = doc_section("Known gaps")
     bullet = section[section.index(f"- *{starts}") :].split("\n- ", 1)[0]
     return " ".join(bullet.split())
 

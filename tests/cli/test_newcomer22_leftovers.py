@@ -18,7 +18,7 @@ from provenance import keys
 from provenance.store import Store
 from provenance.trust.pins import Pins
 from provenance.version_facts import verified_statement
-from support import Prov, validate_output
+from support import Prov, doc_section, validate_output
 
 PINNED = ("--signer", "k.pub")
 KEY = ("--key", "k.key")
@@ -114,9 +114,8 @@ def test_findings_detector_that_flags_nothing_says_so_in_one_line(prov: Prov, de
 
 def test_the_boundary_flip_gaps_command_runs_as_written(prov: Prov, demo: Path):
     """The Known gaps advice for boundary label flips names `prov findings V --detector knn_label --all --wide`."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     command = "prov findings V --detector knn_label --all --wide"
-    assert f"`{command}`" in " ".join(readme.split())
+    assert f"`{command}`" in " ".join(doc_section("Known gaps").split())
     r = prov(*command.replace(" V ", " rc1 ").split()[1:])
     assert r.exit_code == 0 and "Records knn_label scored (" in r.stdout, r.output
 

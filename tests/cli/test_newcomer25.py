@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from support import digits_table, ok, one_line, store_fingerprint, validate_output
+from support import digits_table, doc_section, ok, one_line, store_fingerprint, validate_output
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -114,8 +114,8 @@ def test_every_word_the_detectors_table_prints_is_one_the_readme_explains(prov, 
     (does not decide)`, and the combined row's `blocked: ...`, `passed`, `over budget`, `within budget`; the tour's
     last check (nothing added) printed `ran (does not decide)` on every row and `nothing to score` on the combined
     one, and its `prov findings` printed `no budget stored`, none of which it explained."""
-    readme = " ".join((ROOT / "README.md").read_text().split())
-    paragraph = readme[readme.index("Two words for the detectors") :].split(" A record's source is")[0]
+    reports = " ".join(doc_section("Reports").split())  # the README's summary, then docs/reports.md whole
+    paragraph = reports[reports.rindex("Two words for the detectors") :].split(" A record's source is")[0]
     pq.write_table(digits_table(600), "v1.parquet")
     pq.write_table(digits_table(650), "v2.parquet")
     ok(prov, "init")
@@ -181,8 +181,7 @@ def test_the_commands_table_and_help_say_a_first_version_is_a_base_attest_takes(
     """The tour attests `prov check v5 --base v3 --attest` with v3 never released, while the Commands table and
     `--base-unreleased`'s help said `--attest` refuses a base never released unless `--base-unreleased`: a first
     version (no parent) is the starting point, which only the release gate's section said."""
-    readme = (ROOT / "README.md").read_text()
-    [row] = [line for line in readme.splitlines() if line.startswith("| `prov check B --base A")]
+    [row] = [line for line in doc_section("Commands").splitlines() if line.startswith("| `prov check B --base A")]
     assert "`--attest` refuses a base never released, other than a first version, unless `--base-unreleased`" in row
     shown = " ".join(prov("check", "--help", env={"COLUMNS": "200"}).stdout.replace("│", " ").split())
     assert "--attest refuses it otherwise, unless BASE is a first version, with no parent" in shown, shown

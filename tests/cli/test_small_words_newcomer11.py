@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from support import digits_table, ok
+from support import digits_table, doc_section, ok
 
 PIN = ("--signer", "alice.pub")
 
@@ -26,8 +26,7 @@ def test_printing_the_default_policy_needs_no_key_even_with_a_pin_that_does_not_
 def test_the_readme_tours_pin_works_from_a_subfolder(prov, workdir):
     """Finding 19: the tour's `export PROV_SIGNERS=keys/maintainer.pub` broke in any subfolder (`cd data &&
     prov status`: cannot read public key). The line, as the README has it, now pins an absolute path."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    export = next(line for line in readme.splitlines() if line.startswith("export PROV_SIGNERS="))
+    export = next(line for line in doc_section("A tour").splitlines() if line.startswith("export PROV_SIGNERS="))
     export = export.split("#", 1)[0].strip()
     Path("keys").mkdir()
     ok(prov, "keys", "generate", "keys/maintainer")

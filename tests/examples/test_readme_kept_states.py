@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from support import digits_table
+from support import digits_table, doc_section
 
 REPO = Path(__file__).resolve().parents[2]
-README = (REPO / "README.md").read_text()
+GATE = doc_section("The release gate")  # the README's summary, then docs/release-gate.md
 
 
 def block_lines() -> list[str]:
-    text = README[README.index("**Log states kept outside the store**") :]
+    text = GATE[GATE.index("**Log states kept outside the store**") :]
     start = text.index("```bash\n") + len("```bash\n")
     return [line for line in text[start : text.index("```", start)].splitlines() if line.strip()]
 

@@ -17,11 +17,16 @@ import shlex
 import sqlite3
 import subprocess
 
-from test_readme_tour import README, clone_like, tour_lines
+from test_readme_tour import clone_like, tour_lines
+
+from support import doc_section
+
+# docs/security-model.md, "A stolen key", since the README's split (session 29)
+STEP_BY_STEP = doc_section("A stolen key")
 
 
 def revocation_lines() -> list[str]:
-    text = README[README.index("**Revoking a stolen source key, step by step**") :]
+    text = STEP_BY_STEP[STEP_BY_STEP.index("**Revoking a stolen source key, step by step**") :]
     start = text.index("```bash\n") + len("```bash\n")
     return [line.partition("  #")[0].strip() for line in text[start : text.index("```", start)].splitlines()]
 
@@ -69,7 +74,7 @@ def test_the_revocation_steps_run_as_written_and_their_kept_states_catch_a_rollb
     old_release = run("prov verify v5 --attestation v5.attestation.json --no-data --fail-on-revoked")
     assert old_release.returncode == 1 and "no longer attested" in old_release.stderr, old_release.stderr
     # what the prose after the block quotes prov show v6 and prov sources saying, they say (newcomer review 21)
-    prose = " ".join(README[README.index("**Revoking a stolen source key, step by step**") :].split())
+    prose = " ".join(STEP_BY_STEP[STEP_BY_STEP.index("**Revoking a stolen source key, step by step**") :].split())
     quoted_show = re.search(r"`prov show v6 --batches` says `([^`]+)` and under it `([^`]+)`", prose)
     quoted_sources = re.search(r"`prov sources` says of the revoked one: `([^`]+)`", prose)
     assert quoted_show and quoted_sources, "the README no longer quotes prov show v6 and prov sources"

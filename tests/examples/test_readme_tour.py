@@ -17,14 +17,14 @@ import sys
 from pathlib import Path
 
 from provenance.report.detector_summary import detection
+from support import doc_section
 
 REPO = Path(__file__).resolve().parents[2]
-README = (REPO / "README.md").read_text()
 
 
-def block(after: str, language: str) -> str:
-    """The first fenced ``language`` block after the heading ``after``."""
-    text = README[README.index(after) :]
+def block(heading: str, language: str) -> str:
+    """The first fenced ``language`` block of the section titled ``heading``."""
+    text = doc_section(heading)
     start = text.index(f"```{language}\n") + len(language) + 4
     return text[start : text.index("```", start)]
 
@@ -32,7 +32,7 @@ def block(after: str, language: str) -> str:
 def tour_lines() -> list[tuple[str, int]]:
     """(command, expected exit code) for every command line of the tour."""
     out = []
-    for line in block("## A tour\n", "bash").splitlines():
+    for line in block("A tour", "bash").splitlines():
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         command, _, comment = line.partition("  #")
@@ -41,7 +41,7 @@ def tour_lines() -> list[tuple[str, int]]:
     return out
 
 
-LOAD = "### Reading a version in a training job: `provenance.load`\n"
+LOAD = "Reading a version in a training job: `provenance.load`"
 OPTIONAL = {"torch": {"torch"}, "datasets": {"hf_generator"}}
 """The load example's branches for libraries prov does not install, and the methods of the loaded data each calls."""
 
@@ -104,7 +104,8 @@ def test_the_readme_tour_runs_as_written(tmp_path):
     r = subprocess.run(["bash", "-c", "\n".join(script)], cwd=tmp_path, capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     printed = {int(part.split("\n", 1)[0]): part.split("\n", 1)[-1] for part in r.stdout.split(">>> ")[1:]}
-    said = " ".join(README[README.index("What it prints, in short") :].split("\n\n")[0].split())
+    tour = doc_section("A tour")
+    said = " ".join(tour[tour.index("What it prints, in short") :].split("\n\n")[0].split())
     diff_out = printed[next(i for i, (c, _) in enumerate(lines) if c.startswith("prov diff v3 v4 --detect"))]
     assert "FLAGGED: 59 of 60 records flagged by the combined verdict of 7 detectors" in diff_out
     # the tour's data has no source column: reports name the batch prov add registered (newcomer review 3, item 1)
@@ -137,7 +138,7 @@ def test_the_readme_tour_runs_as_written(tmp_path):
         assert py.returncode == 0, py.stderr[-3000:]
         return py.stdout
 
-    assert run_block("### From Python\n").split() == ["60", "blocked", "1"]
+    assert run_block("From Python").split() == ["60", "blocked", "1"]
     # the loader's example too (newcomer review 5, item 9: it could not be pasted), after the one above
     count, groups = run_block(LOAD).split(" ", 1)
     by_source = {(g["source"], g["status"]): g["count_all"] for g in ast.literal_eval(groups)}

@@ -4,11 +4,11 @@ they pin, commits a version on top and shares it back the same way."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pyarrow as pa
 import pyarrow.parquet as pq
 from examples_support import clean_env, run, tool
+
+from support import doc_section
 
 
 def write_table(path, n: int) -> None:
@@ -57,8 +57,8 @@ def test_the_store_travels_with_dvc_between_two_clones(tmp_path):
 
 def readme_lines() -> list[str]:
     """The README's "Sharing the store through DVC" block, its commands only."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    text = readme[readme.index("Sharing the store through DVC") :]
+    section = doc_section("Where the store lives (git, DVC, branches)")
+    text = section[section.index("Sharing the store through DVC") :]
     block = text[text.index("```bash") + len("```bash") : text.index("```", text.index("```bash") + 7)]
     return [line for line in block.strip().splitlines() if not line.startswith("#")]
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from support import doc_section
+
 ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text()
-SECTION = README[README.index("## Development") :]
+SECTION = doc_section("Development")
 
 
 def tree_lines() -> list[str]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from support import doc_section
+
 ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text()
 REFERENCE = (ROOT / "docs" / "reference.md").read_text()
 
 
@@ -23,7 +24,7 @@ def known_gaps() -> str:
 
 
 def test_the_readmes_known_gaps_link_their_full_account():
-    section = README[README.index("### Known gaps\n") : README.index("\n## Limits and choices\n")]
+    section = doc_section("Known gaps")
     assert "(docs/reference.md#known-gaps-in-full)" in section
 
 

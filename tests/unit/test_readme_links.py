@@ -1,5 +1,6 @@
-"""Every relative link in the README, in the page its Measured table points to and in docs/reference.md
+"""Every relative link in the README, in the page its Measured table points to and in every docs/ page
 resolves: the file is in the repository and, for a `#fragment` into a Markdown file, the heading or `<a id>` is there.
+Since session 29 the README summarises each long topic and links its docs/ page: its contents list names them all.
 The Measured table's rows link their results files and each row's history in
 bench/results/measured.md; a renamed results file or heading fails here, not for a reader."""
 
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ["README.md", "bench/results/measured.md", "docs/reference.md"]
+DOCS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md"))
+PAGES = ["README.md", "bench/results/measured.md", *DOCS]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
@@ -59,6 +61,15 @@ def test_the_measured_table_links_each_rows_history():
     assert "bench/results/measured.md#history-of-the-readme-tables-rows" in section
     history = (ROOT / "bench/results/measured.md").read_text(encoding="utf-8")
     assert history.count("\n### History: ") >= 18
+
+
+def test_the_readmes_contents_link_every_docs_page():
+    """A page in docs/ that the README's contents list does not name is one a newcomer never finds."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    contents = readme[readme.index("Contents") : readme.index("\n## ")]
+    linked = {target.partition("#")[0] for target in LINK.findall(contents)}
+    assert "docs/reference.md" in DOCS and len(DOCS) > 1
+    assert [page for page in DOCS if page not in linked] == []
 
 
 def test_a_link_to_a_missing_file_or_heading_is_caught(tmp_path):

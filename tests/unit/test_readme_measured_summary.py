@@ -8,13 +8,12 @@ unbolded beside bold ones. The summary's counts are checked against the cells, s
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+from support import doc_section
 
 
 def section() -> str:
-    return README.split("\n## Measured\n", 1)[1].split("\n## ", 1)[0]
+    return doc_section("Measured")
 
 
 def met_cells() -> list[str]:

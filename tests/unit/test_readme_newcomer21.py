@@ -6,14 +6,14 @@ hit exit 2."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+from support import doc_section
 
 
 def test_the_trust_row_and_its_paragraph_show_the_same_usage_for_each_subcommand():
-    [row] = [line for line in README.splitlines() if line.startswith("| `prov trust add ")]
-    [paragraph] = [line for line in README.splitlines() if line.startswith('<a id="trust"></a>')]
+    [row] = [line for line in doc_section("Commands").splitlines() if line.startswith("| `prov trust add ")]
+    detail_lines = doc_section("Commands in detail").splitlines()  # the README's link, and docs/commands.md
+    [paragraph] = [line for line in detail_lines if line.startswith('<a id="trust"></a>')]
     table = re.findall(r"`([^`]+)`", row.split(" | ")[0])
     detail = re.findall(r"`([^`]+)`", paragraph.split(": Which keys")[0])
     assert [s.split()[0] for s in table] == ["prov", "retire", "revoke", "list"], table
@@ -24,7 +24,8 @@ def test_the_trust_row_and_its_paragraph_show_the_same_usage_for_each_subcommand
 def test_a_stolen_keys_revocation_bullet_names_the_way_back_for_genuine_records():
     """The condensed "A stolen key" said only to quarantine the source or withdraw the batch, both of which drop
     the vendor's genuine records; the full text (docs/reference.md) and the step by step have it sign them again."""
-    section = README[README.index("### A stolen key") : README.index('<a id="revoking-step-by-step"></a>')]
+    text = doc_section("A stolen key")  # docs/security-model.md since the README's split (session 29)
+    section = text[: text.index('<a id="revoking-step-by-step"></a>')]
     bullet = section[section.index("- **Revocation**") :].split("\n- ")[0]
     assert "sign them again with a" in " ".join(bullet.split()), bullet
     assert "[step by step](#revoking-step-by-step)" in bullet, bullet

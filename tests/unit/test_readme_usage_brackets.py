@@ -8,20 +8,20 @@ cannot tell from the README which of the two forms needs what.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import typer.main
 
 from provenance.cli import app
+from support import doc_section
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+COMMANDS = doc_section("Commands")
 
 
 def usage(start: str) -> str:
     """The code span of the Commands table that starts with ``start`` (its first cell)."""
     spans = [
-        span for line in README.splitlines() if line.startswith("| `prov ") for span in re.findall(r"`([^`]+)`", line)
+        span for line in COMMANDS.splitlines() if line.startswith("| `prov ") for span in re.findall(r"`([^`]+)`", line)
     ]
     found = [span for span in spans if span.startswith(start)]
     assert len(found) == 1, (start, found)

@@ -1,4 +1,4 @@
-"""The README's release-gate section cannot go stale: its default policy block is what
+"""The release-gate section (the README's summary and docs/release-gate.md) cannot go stale: its default policy block is what
 ``prov check --print-default-policy`` prints, and its rules table names every rule, the policy
 keys each reads with their defaults, and which rules the default policy runs (newcomer review 3,
 items 4 and 9)."""
@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 from provenance.detectors.registry import available_detectors
 from provenance.gate import policy
 from provenance.gate.base import Rule
+from support import doc_section
 
-README = Path(__file__).resolve().parents[3] / "README.md"
 MARKER = "<!-- rules table: checked by tests/unit/gate/test_readme_rules.py -->"
 
 
 def readme() -> str:
-    return README.read_text(encoding="utf-8")
+    return doc_section("The release gate")
 
 
 def rules_table() -> dict[str, list[str]]:
