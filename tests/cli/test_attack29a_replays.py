@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from test_attack26a_replays import plant_rolled_back_v3
+from test_attack28c_replays import _r1_then_r2
 
 from support import digits_table, ok, one_line, store_fingerprint, validate_output
 
@@ -48,15 +49,22 @@ def _vendor_and_crowd() -> pa.Table:
 # --- [removals] max_removed_fraction ----------------------------------------------------------------------------
 
 
-def _readmitted(prov, keypair) -> pa.Table:
-    """r1: vendor 100 + crowd 200; r2 = signed ``prov quarantine --source crowd``; r3: the maintainer re-admits
-    crowd (its 200 records committed again, parent r2: the released base). Returns the 300-record table."""
+def _crowd_quarantined(prov, keypair) -> pa.Table:
+    """r1: vendor 100 + crowd 200 (``_vendor_and_crowd``); r2 = the maintainer's signed ``prov quarantine --source
+    crowd``. Returns r1's table (train.parquet)."""
     t = _vendor_and_crowd()
     pq.write_table(t, "train.parquet")
     assert _commit(prov, keypair, "train.parquet", "r1", "--source-column", "source").exit_code == 0
-    r = prov("quarantine", "--from", "r1", "--source", "crowd", "--tag", "r2", "--key", keypair.private_path,
-             "--signer", keypair.public_path)  # fmt: skip
+    signing = ("--key", keypair.private_path, "--signer", keypair.public_path)
+    r = prov("quarantine", "--from", "r1", "--source", "crowd", "--tag", "r2", *signing)
     assert r.exit_code == 0, r.output
+    return t
+
+
+def _readmitted(prov, keypair) -> pa.Table:
+    """r1: vendor 100 + crowd 200; r2 = signed ``prov quarantine --source crowd``; r3: the maintainer re-admits
+    crowd (its 200 records committed again, parent r2: the released base). Returns the 300-record table."""
+    t = _crowd_quarantined(prov, keypair)
     r = _commit(prov, keypair, "train.parquet", "r3", "--source-column", "source", "--parent", "r2")
     assert r.exit_code == 0, r.output
     return t
@@ -98,10 +106,7 @@ def _as_float(table: pa.Table) -> pa.Table:
 )
 def test_a29a_2_a_retype_does_not_halve_the_removed_count_the_shrink_bound_reads(prov, workdir, store, keypair):
     t = digits_table(300)
-    pq.write_table(t, "train.parquet")
-    assert _commit(prov, keypair, "train.parquet", "r1").exit_code == 0
-    pq.write_table(_as_float(t.slice(0, 80)), "train.parquet")  # every record re-keyed; 80 kept by content
-    assert _commit(prov, keypair, "train.parquet", "r2").exit_code == 0
+    _r1_then_r2(prov, keypair, t, _as_float(t.slice(0, 80)))  # every record re-keyed; 80 kept by content
     code, rule = _removals(prov, "r2", "r1")
     assert code == 1 and rule["status"] == "block", rule
     assert rule["statistic"]["test"] == "shrunk" and rule["statistic"]["removed"] == 220, rule["statistic"]
@@ -111,10 +116,7 @@ def test_a29a_2_a_retype_does_not_halve_the_removed_count_the_shrink_bound_reads
 def test_held_without_a_retype_the_same_deletion_is_blocked_as_a_shrink(prov, workdir, store, keypair):
     # A29a-2's control: the same 80 of 300 kept with the base's types is the shrink block, counted once
     t = digits_table(300)
-    pq.write_table(t, "train.parquet")
-    assert _commit(prov, keypair, "train.parquet", "r1").exit_code == 0
-    pq.write_table(t.slice(0, 80), "train.parquet")
-    assert _commit(prov, keypair, "train.parquet", "r2").exit_code == 0
+    _r1_then_r2(prov, keypair, t, t.slice(0, 80))
     code, rule = _removals(prov, "r2", "r1")
     assert code == 1 and rule["statistic"]["removed"] == 220, rule
 
@@ -124,10 +126,7 @@ def test_held_padding_the_candidate_with_copies_of_its_few_records_does_not_hide
 ):
     # the bound counts distinct records: 20 records of 300 kept, each 15 times (300 rows), is 280 removed
     t = digits_table(300)
-    pq.write_table(t, "train.parquet")
-    assert _commit(prov, keypair, "train.parquet", "r1").exit_code == 0
-    pq.write_table(pa.concat_tables([t.slice(0, 20)] * 15), "train.parquet")
-    assert _commit(prov, keypair, "train.parquet", "r2").exit_code == 0
+    _r1_then_r2(prov, keypair, t, pa.concat_tables([t.slice(0, 20)] * 15))
     code, rule = _removals(prov, "r2", "r1")
     assert code == 1 and rule["status"] == "block", rule
     assert rule["statistic"]["removed"] == 280 and rule["statistic"]["records_new"] == 20, rule["statistic"]
@@ -136,12 +135,7 @@ def test_held_padding_the_candidate_with_copies_of_its_few_records_does_not_hide
 def test_held_a_quarantine_after_the_base_still_leaves_its_removals_out_of_the_bound(prov, workdir, store, keypair):
     # A29a-1's control: the quarantine of crowd between base r1 and the candidate is deliberate; the PR's
     # deletion of 40 of vendor's 100 after it (40%) is judged by the per-class rate, not the shrink bound
-    t = _vendor_and_crowd()
-    pq.write_table(t, "train.parquet")
-    assert _commit(prov, keypair, "train.parquet", "r1", "--source-column", "source").exit_code == 0
-    r = prov("quarantine", "--from", "r1", "--source", "crowd", "--tag", "r2", "--key", keypair.private_path,
-             "--signer", keypair.public_path)  # fmt: skip
-    assert r.exit_code == 0, r.output
+    t = _crowd_quarantined(prov, keypair)
     pq.write_table(t.slice(40, 60), "train.parquet")
     assert _commit(prov, keypair, "train.parquet", "r3", "--source-column", "source", "--parent", "r2").exit_code == 0
     _, rule = _removals(prov, "r3", "r1")
@@ -150,10 +144,7 @@ def test_held_a_quarantine_after_the_base_still_leaves_its_removals_out_of_the_b
 
 def _r2_removed_120_of_300(prov, keypair) -> None:
     t = digits_table(300)
-    pq.write_table(t, "train.parquet")
-    assert _commit(prov, keypair, "train.parquet", "r1").exit_code == 0
-    pq.write_table(t.slice(0, 180), "train.parquet")  # 40%: under the shrink bound, over the per-class rate
-    assert _commit(prov, keypair, "train.parquet", "r2").exit_code == 0
+    _r1_then_r2(prov, keypair, t, t.slice(0, 180))  # 40%: under the shrink bound, over the per-class rate
 
 
 @pytest.mark.xfail(
@@ -202,10 +193,7 @@ def test_held_a_removals_number_out_of_range_or_of_the_wrong_type_is_one_line_ex
 )
 def test_a29a_5_the_shrink_blocks_to_release_step_names_the_key_that_releases_it(prov, workdir, store, keypair):
     t = digits_table(300)
-    pq.write_table(t, "train.parquet")
-    assert _commit(prov, keypair, "train.parquet", "r1").exit_code == 0
-    pq.write_table(t.slice(0, 100), "train.parquet")  # 200 of 300 removed: an intended shrink, say
-    assert _commit(prov, keypair, "train.parquet", "r2").exit_code == 0
+    _r1_then_r2(prov, keypair, t, t.slice(0, 100))  # 200 of 300 removed: an intended shrink, say
     with open("policy.toml", "w") as f:
         f.write('[removals]\nunsigned_removed = "warn"\n')  # what the step says to write
     r = prov("check", "r2", "--base", "r1", "--signer", "alice.pub", "--policy", "policy.toml")
