@@ -295,7 +295,7 @@ def _instead(store: Store, newest: str, option: str) -> str:
         f"no version here verifies under your pins, so naming one ({option} VERSION) fails too: if a maintainer key "
         "you trust signed them, pin it (--signer KEY.pub or PROV_SIGNERS; prov log names each version's key); if "
         "their key was revoked, commit the data you still trust again, oldest first, with a key you pin, into a new "
-        "store (prov init in a fresh checkout; README, A stolen key); else restore .prov/ from a copy you trust"
+        "store (prov init in a fresh checkout; docs/security-model.md, A stolen key); else restore .prov/ from a copy you trust"
     )
 
 

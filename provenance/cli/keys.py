@@ -147,7 +147,7 @@ def keys_revoke(
     for line in extends_lines(held):
         echo(line)
     if result["versions"]:
-        # in this store a commit or check whose history holds one fails (newcomer review 20): README, A stolen key
+        # in this store a commit or check whose history holds one fails (newcomer review 20): docs/security-model.md, A stolen key
         echo("  to recover them: commit their data again, oldest first, with another key verifiers pin, into a new")
         echo("  store (prov init in a fresh checkout): here a commit or check whose history holds one fails")
     if kept is not None:

@@ -117,7 +117,7 @@ def verify_role(env: Mapping, role: RoleKeys, name: str, others: Mapping[str, st
         kid = min(revoked)
         raise VerificationError(
             f"{name}: signed by key {role.name(kid)}, {role.revoked[kid][1]}; a revoked key fails closed "
-            "(to recover, commit the data you still trust again with a key you pin: README, A stolen key)"
+            "(to recover, commit the data you still trust again with a key you pin: docs/security-model.md, A stolen key)"
         )
     for kid, claimed in found.items():
         if claimed is not None and claimed != kid:

@@ -238,7 +238,7 @@ def _no_trusted_key(store: Store, env: Mapping, source: str, name: str, pins: Pi
             return VerificationError(
                 f"{name}: signed by key {kid[:16]}, which you pinned, but this store revokes that key of {source!r}: "
                 f"{revoked}; checking the batch outside this store would only skip the revocation: have its source "
-                "sign the records again with a new key (README, A stolen key)"
+                "sign the records again with a new key (docs/security-model.md, A stolen key)"
             )
         # with $PROV_STORE set, a folder with no .prov/ still finds the store (A25b-7)
         unset = f"unset {STORE_ENV} and " if os.environ.get(STORE_ENV) else ""
