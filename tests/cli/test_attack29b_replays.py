@@ -48,25 +48,30 @@ def _poison_passes_against_v2(prov, workdir, keypair, table: pa.Table) -> int:
     return _check(prov, "v3", "v2").exit_code
 
 
+def _hidden_still_read_or_refused(r) -> None:
+    """v2's commit on the thief's re-signed v1 (its result ``r``): refused in one line naming v1's request, or, if
+    carried, still reading every HIDDEN pixel v1's profile reads."""
+    if r.exit_code == 0:
+        assert all(p in json.loads(r.stdout)["featurizer"] for p in HIDDEN), r.stdout
+        return
+    assert r.exit_code == 2, r.output
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("Error: v1's signed featuriser request"), line
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="A29b-1 (high): a stolen commit key re-signs v1's featurizerRequested as numeric with exclude given as a "
     "JSON object ({'px20': 1, ...}) instead of a list; NumericFeaturizer takes any iterable (set(dict) is its keys), "
     "so _request_builds passes, and _request_fits_profile only compares an exclude that is a list "
     "(commit_defaults.py:172: else contradicted = []), so the maintainer's v2 carries it, reads none of the "
-    "21 excluded pixels its own v1 profile reads, and 30 outliers in them pass prov check against v2 (exit 0). "
+    "21 excluded pixels its own v1 profile reads, and 30 new digits with those pixels at 200 pass prov check against v2 (exit 0; against v1 they block). "
     "A28d-1's defence is bypassed by the option's JSON type",
 )
 def test_a_stolen_keys_request_with_exclude_as_an_object_is_not_carried(prov, workdir, store, keypair):
     t = digits_table(600)
     request_ = {"name": "numeric", "options": {"exclude": dict.fromkeys(["label", *HIDDEN], 1)}}
-    r = _v1_resigned_then_v2_carried(prov, workdir, keypair, request_, t)
-    if r.exit_code == 0:  # carried: then v2 must still read the pixels v1's profile reads, and the poison blocks
-        assert all(p in json.loads(r.stdout)["featurizer"] for p in HIDDEN), r.stdout
-        return
-    assert r.exit_code == 2, r.output
-    (line,) = r.stderr.strip().splitlines()
-    assert line.startswith("Error: v1's signed featuriser request"), line
+    _hidden_still_read_or_refused(_v1_resigned_then_v2_carried(prov, workdir, keypair, request_, t))
 
 
 def test_a_stolen_keys_request_with_exclude_as_an_object_is_carried_today(prov, workdir, store, keypair):
@@ -91,6 +96,17 @@ def _with_comma_column(table: pa.Table, poisoned_from: int | None = None) -> pa.
     return table.append_column("x,y", pa.array(values))
 
 
+def _comma_column_excluded_by_the_thief(prov, workdir, keypair):
+    """v1 (300 digits with 'x,y') re-signed with the thief's request numeric exclude=['label','x,y'], then the
+    maintainer's v2 commit on it (its result returned); train.parquet then holds v2's 400 records and 30 new digits
+    with 'x,y' at 200, for v3."""
+    t = _with_comma_column(digits_table(430))
+    request_ = {"name": "numeric", "options": {"exclude": ["label", "x,y"]}}
+    r = _v1_resigned_then_v2_carried(prov, workdir, keypair, request_, t)
+    pq.write_table(_with_comma_column(digits_table(430), poisoned_from=400), workdir / "train.parquet")
+    return r
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="A29b-2 (medium): v1's profile reads a column a data source named 'x,y'; a stolen commit key re-signs "
@@ -101,17 +117,17 @@ def _with_comma_column(table: pa.Table, poisoned_from: int | None = None) -> pa.
     "'x,y' at 200 (v1 holds 0..6) pass prov check against v2",
 )
 def test_a_stolen_keys_request_excluding_a_comma_named_column_is_not_carried(prov, workdir, store, keypair):
-    t = _with_comma_column(digits_table(430))
-    request_ = {"name": "numeric", "options": {"exclude": ["label", "x,y"]}}
-    r = _v1_resigned_then_v2_carried(prov, workdir, keypair, request_, t)
+    r = _comma_column_excluded_by_the_thief(prov, workdir, keypair)
     if r.exit_code == 0:
         assert "x,y" in json.loads(r.stdout)["featurizer"], r.stdout  # carried: v2 must still read it
     else:
         assert r.exit_code == 2 and "v1" in r.stderr, r.output
     # and whatever v2 is, the 30 poisoned records do not pass against it
-    pq.write_table(_with_comma_column(digits_table(430), poisoned_from=400), workdir / "train.parquet")
-    if r.exit_code != 0:
+    if r.exit_code != 0:  # refused: the maintainer commits v2's 400 records choosing the features
+        poisoned = pq.read_table("train.parquet")
+        pq.write_table(poisoned.slice(0, 400), "train.parquet")
         assert _commit(prov, keypair, "train.parquet", "v2", "--featurizer", "numeric").exit_code == 0
+        pq.write_table(poisoned, "train.parquet")
     assert _commit(prov, keypair, "train.parquet", "v3").exit_code == 0
     assert _check(prov, "v3", "v2").exit_code == 1
 
@@ -119,12 +135,8 @@ def test_a_stolen_keys_request_excluding_a_comma_named_column_is_not_carried(pro
 def test_a_stolen_keys_request_excluding_a_comma_named_column_is_carried_today(prov, workdir, store, keypair):
     # A29b-2's replay, pinned: v2 carries the request and reads no 'x,y'; 30 records with 'x,y' at 200 pass against
     # v2 and block against the honest v1
-    t = _with_comma_column(digits_table(430))
-    r = _v1_resigned_then_v2_carried(
-        prov, workdir, keypair, {"name": "numeric", "options": {"exclude": ["label", "x,y"]}}, t
-    )
+    r = _comma_column_excluded_by_the_thief(prov, workdir, keypair)
     assert r.exit_code == 0 and "x,y" not in json.loads(r.stdout)["featurizer"], r.output
-    pq.write_table(_with_comma_column(digits_table(430), poisoned_from=400), workdir / "train.parquet")
     assert _commit(prov, keypair, "train.parquet", "v3").exit_code == 0
     assert _check(prov, "v3", "v2").exit_code == 0
     assert _check(prov, "v3", "v1").exit_code == 1
@@ -161,19 +173,15 @@ AUTO_NAMED = "auto;z"  # a data source's column name: the resolved identity then
     "identity is 'numeric/v1:cols=auto;z,px00,...', which features.numeric.identity_columns (numeric.py:37) "
     "reads as the unresolved 'cols=auto;exclude=' form and answers None: parent_defaults' read is () and "
     "_request_fits_profile returns at 'not read' (commit_defaults.py:166), so A28d-1's defence is off and a stolen "
-    "key's request excluding 21 pixels v1's profile reads is carried into the maintainer's v2; 30 outliers in them "
-    "pass prov check against v2. Read the profile's own column list (featurizer_spec), not the identity string",
+    "key's request excluding 21 pixels v1's profile reads is carried into the maintainer's v2; 30 new digits with "
+    "those pixels at 200 pass prov check against v2. Read the profile's own column list (featurizer_spec), not the "
+    "identity string",
 )
 def test_a_column_named_auto_does_not_switch_off_the_request_check(prov, workdir, store, keypair):
     t = digits_table(600)
     t = t.append_column(AUTO_NAMED, pa.array([float(i % 3) for i in range(t.num_rows)]))
     request_ = {"name": "numeric", "options": {"exclude": ["label", *HIDDEN]}}
-    r = _v1_resigned_then_v2_carried(prov, workdir, keypair, request_, t)
-    if r.exit_code == 0:
-        assert all(p in json.loads(r.stdout)["featurizer"] for p in HIDDEN), r.stdout
-        return
-    assert r.exit_code == 2, r.output
-    assert "v1's signed featuriser request does not match its signed profile" in r.stderr, r.stderr
+    _hidden_still_read_or_refused(_v1_resigned_then_v2_carried(prov, workdir, keypair, request_, t))
 
 
 def test_a_column_named_auto_lets_the_stolen_keys_request_through_today(prov, workdir, store, keypair):
