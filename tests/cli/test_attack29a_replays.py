@@ -87,6 +87,17 @@ def test_a29a_1_a_quarantine_before_the_base_does_not_excuse_deleting_what_the_b
     assert rule["statistic"]["test"] == "shrunk" and rule["statistic"]["removed"] == 240, rule["statistic"]
 
 
+def test_a29a_1_nor_on_a_line_beside_the_base_that_shares_the_quarantine(prov, workdir, store, keypair):
+    # the same deletion committed on r2 (the quarantine), not on the base r3: r2 is in the base's own history, so
+    # it removed nothing r3 holds, and r4 against r3 is still 240 of 300 removed
+    t = _readmitted(prov, keypair)
+    pq.write_table(t.slice(40, 60), "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "r4", "--source-column", "source", "--parent", "r2").exit_code == 0
+    code, rule = _removals(prov, "r4", "r3")
+    assert code == 1 and rule["statistic"]["test"] == "shrunk" and rule["statistic"]["removed"] == 240, rule
+    assert rule["statistic"]["quarantined"] == 0, rule["statistic"]
+
+
 def _as_float(table: pa.Table) -> pa.Table:
     """``table`` with every pixel column float64: a retype that re-keys every record (its content re-encodes)."""
     return pa.table(
