@@ -94,8 +94,6 @@ def diff_versions(
     if delta is None:  # a signed delta's listed records carry their locators and batches
         fill_rows(changes, a.fetch, b.fetch)
     report = build_report(changes, a, b)
-    if store is not None:
-        report.lineage["signed_sources"] = store_has_signed_sources(store, report.lineage)
     report.summary["schema_changes"] = delta_lines(schema_diff)
     # what decides or advises reads this, never the lines: a column name or type can read as another change
     report.summary["schema_delta"] = schema_diff
@@ -136,6 +134,7 @@ def diff_versions(
 
         # shown, so a reviewer sees what no signature covers yet (judged under the verifier's pins)
         report.audit = coverage(store, pins_of(store).maintainer_keys(store)).to_dict()
+        report.lineage["signed_sources"] = store_has_signed_sources(store, report.lineage, report.audit["broken"])
     return report
 
 
@@ -206,7 +205,7 @@ def _mark_lookalikes(report) -> None:
             item["codepoints"] = {"old": codepoints(old), "new": codepoints(new)}
 
 
-def store_has_signed_sources(store, lineage: dict) -> bool:
+def store_has_signed_sources(store, lineage: dict, broken: str | None = None) -> bool:
     """Whether any source signs its batches here: records either version signed as attested or relabeled after
     their source (its signed lineage), a batch registered with a source's signed envelope (the hash-chained audit
     log's ``batch.add`` entries, ``lineage.standing.registered_batches``; a batch declared ``--unsigned`` is none,
@@ -214,18 +213,26 @@ def store_has_signed_sources(store, lineage: dict) -> bool:
     a root's sources, or trust entries whose signed statements verify under the pinned keys). False only when none
     does: every addition is then unattributed, and a diff's headline says so as a note, not as a flagged signal
     (newcomer review 28, finding 4). Never the ``batches`` or ``trust`` rows, which a ``.prov/`` writer can delete to
-    quiet that headline (attack review 28d, A28d-2); an audit log read as broken is True (the headline stays
-    flagged: it fails loud). Display only: ``prov check`` decides from its own rules, never from this."""
+    quiet that headline (attack review 28d, A28d-2). An audit log read as broken is True (the headline stays
+    flagged: it fails loud): ``broken`` (``AuditCoverage.broken``: a checkpoint by a trusted key covers entries
+    the log lost or changed), or a log ``store.audit.intact_entries`` refuses (its hash chain does not recompute,
+    a batch registered twice, a version committed twice): a ``.prov/`` writer who deletes the ``batch.add``
+    entries breaks the chain (attack review 29a, A29a-3). Display only: ``prov check`` decides from its own rules,
+    never from this. ``lineage``: the diff report's ``lineage`` (``{"base": {status: records}, "new": ...}``)."""
     for side in ("base", "new"):
         counts = lineage.get(side) or {}
         if counts.get("attested") or counts.get("relabeled_after_source"):
             return True
+    if broken:
+        return True
     from provenance.lineage.standing import registered_batches
+    from provenance.store.audit import intact_entries
     from provenance.trust.pins import pins_of
 
     try:
+        intact_entries(store.db)  # a broken log: nothing in it is taken to say no source signs here
         if any(signed for _, _, signed, _, _ in registered_batches(store)):
             return True
-    except VerificationError:  # a batch registered twice: a hand-written log, so nothing is taken as unsigned
+    except VerificationError:
         return True
     return bool(pins_of(store).trusted_sources(store))

@@ -120,13 +120,16 @@ def signed_after(when: object, base_at: object) -> bool:
         return False
 
 
-def removed_by_quarantine(ctx: GateContext):
+def removed_by_quarantine(ctx: GateContext, since_base: bool = False):
     """Digests (an Arrow ``binary(32)`` array) that ``prov quarantine`` versions in ``ctx.new``'s signed ancestry removed on purpose.
 
     Walks ``ctx.new``'s whole signed ancestry (``version_facts.signed_ancestry``: each
     version's signature and parent link are checked), the base's own history included, so
     records an honest quarantine removed before the base was released stay accounted for
-    (attack review 6, finding 7). For each version whose signed predicate carries
+    (attack review 6, finding 7). ``since_base``: only the quarantines not in ``ctx.base``'s own
+    signed ancestry (the base itself included), for a count of what left the base: a quarantine
+    before the base removed nothing the base holds, so records the base took back are not excused
+    by it (attack review 29a, A29a-1). For each version whose signed predicate carries
     ``quarantine`` facts, the removed records are its parent's signed manifest minus its
     own, recomputed, never read from the facts or a findings file. Only a key the verifier
     trusts for ``commit`` can sign such a version, so a data-folder writer cannot make a
@@ -158,10 +161,17 @@ def removed_by_quarantine(ctx: GateContext):
     digests_of = ctx.version_digests  # each manifest's digests read once per check
     signed = ctx.signed_batch_records
     registered = {q.tag: q.registered for q in ctx.signed_quarantines}
+    before_base: set[str] = set()  # the base and its signed ancestors (another line's shared history too)
+    if since_base:
+        before_base = (
+            set(tags[tags.index(ctx.base) :])
+            if ctx.base in tags
+            else {row["tag"] for row, _ in signed_ancestry(ctx.store, ctx.base)}
+        )
     parts = []
     for i, ((row, stmt), (parent, _)) in enumerate(zip(ancestry, ancestry[1:])):
         facts = stmt["predicate"].get("quarantine")
-        if not facts:
+        if not facts or (since_base and row["tag"] in before_base):
             continue
         own, before = digests_of(row), digests_of(parent)
         removed = pc.filter(before, pc.invert(pc.is_in(before, value_set=own)))

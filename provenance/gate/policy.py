@@ -5,8 +5,8 @@ key, JSON Schema of the value, default, description). From those declarations th
 module makes the policy file's JSON Schema (draft 2020-12, published as
 ``schemas/policy.schema.json``; ``python -m provenance.gate.policy`` prints it), its
 defaults and the default TOML, and validates a file with ``jsonschema`` before anything
-is evaluated: an unknown section or key, a wrong type or an out-of-range value is an
-``InputError`` (exit 2) naming the file, the line and the key
+is evaluated: an unknown section or key, a wrong type, an out-of-range value or a number
+that is not finite (TOML's ``nan``, which passes JSON Schema's bounds) is an ``InputError`` (exit 2) naming the file, the line and the key
 (``policy.toml:2: relabels.max_relabel_rate: unknown rule; ...``).
 
 A policy is a value: its digest (SHA-256 of the canonical JSON of its effective
@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import re
 import sys
 import tomllib
@@ -227,6 +228,20 @@ def _problems(error: ValidationError, raw: dict[str, Any]) -> list[tuple[str | N
     return [(section, key, f"must be {setting.expects or setting.description}, not {value!r}")]
 
 
+def _not_finite(raw: dict[str, Any]) -> list[tuple[str | None, str, str]]:
+    """(section, key, problem) for each number TOML wrote as ``nan``: JSON Schema's ``minimum`` and ``maximum`` pass
+    NaN (every comparison with it is false), so ``max_removed_fraction = nan`` blocked any removal and
+    ``max_unsigned_removed_rate = nan`` turned the rule off (attack review 29a, A29a-4). ``inf`` and ``-inf`` are
+    refused too, though every number key's schema bounds them already (its words then come first)."""
+    return [
+        (section, key, f"must be a finite number, not {value!r}")
+        for section, values in raw.items()
+        if isinstance(values, dict)
+        for key, value in values.items()
+        if isinstance(value, float) and not math.isfinite(value)
+    ]
+
+
 def parse(text: str, path: str = "policy.toml") -> Policy:
     """Parse and validate a policy file's text.
 
@@ -239,13 +254,13 @@ def parse(text: str, path: str = "policy.toml") -> Policy:
 
     Raises:
         InputError: not TOML, or the first problem in file order (unknown section or key,
-            wrong type, value out of range) as ``FILE:LINE: section.key: problem``.
+            wrong type, value out of range or not finite) as ``FILE:LINE: section.key: problem``.
     """
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML ({exc})") from exc
-    found = [p for error in _validator().iter_errors(raw) for p in _problems(error, raw)]
+    found = [p for error in _validator().iter_errors(raw) for p in _problems(error, raw)] + _not_finite(raw)
     if found:
         placed = [(_line_of(text, section, key), section, key, problem) for section, key, problem in found]
         line, section, key, problem = min(placed, key=lambda p: (p[0] or sys.maxsize, p[1] or "", p[2]))

@@ -4,7 +4,7 @@ Signed records that go missing are ``lineage.signed_batches_incomplete``'s. Reco
 trusted signed batch carries have no source to speak for them, so deleting many of them
 (one class's examples, to bias a model) showed only in the diff's removed count. This
 rule counts, per class, the base's unsigned records that the candidate lacks and that no
-signed ``prov quarantine`` in its history removed, against the class's unsigned records in
+signed ``prov quarantine`` in its history since the base removed, against the class's unsigned records in
 the base: the base's signed manifest and lineage (re-hashed against its signature), the
 candidate's lineage and the verifier's trusted signed batches, never a row.
 
@@ -38,8 +38,8 @@ class MaxUnsignedRemovedRate(ModeRule):
 
     A class counts only when at least ``least`` of its unsigned base records are removed,
     so a small class losing two records stays quiet. Records a signed ``prov quarantine``
-    in the candidate's signed history removed (``missing_signed.removed_by_quarantine``) are
-    deliberate and not counted. ``unsigned_removed = "block"`` blocks, ``"off"`` leaves the
+    in the candidate's signed history since the base removed (``missing_signed.removed_by_quarantine``
+    with ``since_base``) are deliberate and not counted. ``unsigned_removed = "block"`` blocks, ``"off"`` leaves the
     rule out.
     """
 
@@ -74,8 +74,8 @@ class MaxUnsignedRemovedRate(ModeRule):
             FRACTION,
             0.5,
             "share of the base's records the candidate may remove, signed or not, before the check blocks whatever "
-            'unsigned_removed says (but "off"); records a signed quarantine removed are left out; raise it (1: any) '
-            "to release an intended shrink",
+            'unsigned_removed says (but "off"); records a signed quarantine since the base removed are left out; '
+            "raise it (1: any) to release an intended shrink",
         ),
     )
 
@@ -142,16 +142,16 @@ class MaxUnsignedRemovedRate(ModeRule):
 
     def shrunk(self, ctx: GateContext, summary: dict) -> RuleResult | None:
         """Block when the candidate removed more than ``max_removed_fraction`` of the base's distinct records, else
-        None. Counted from the check's verified manifests (``summary``: ``removed``, ``digests_base``), less the base
-        records a schema change re-keyed whose content the candidate still holds (``kept_base``); relabeled records
-        are kept. Base records a signed ``prov quarantine`` in the candidate's history removed are deliberate and
+        None. Counted from the check's verified manifests (``summary``: ``removed``, ``digests_base``); the diff's
+        ``removed`` already leaves out the base records a schema change re-keyed that it paired (by content: the
+        candidate still holds them, ``kept_base``; or by locator), so they are not taken off again (attack review
+        29a, A29a-2: a retype that kept 80 of 300 records passed as 140 removed); relabeled records are kept. Base
+        records a signed ``prov quarantine`` in the candidate's history since the base removed are deliberate and
         left out of both counts (:func:`quarantined_from_base`), as the per-class rate leaves them out: a maintainer
         who cuts a poisoned majority source signs that, a pull request cannot. The statistic: ``{"test": "shrunk",
         "records_base", "records_new", "removed", "quarantined", "removed_fraction", "max_removed_fraction"}``
         (records are distinct record digests; ``records_base`` and ``removed`` without the quarantined ones)."""
-        base = summary["digests_base"]
-        kept = ctx.diff.delta.get("kept_base")
-        removed = max(0, summary["removed"] - (len(kept) if kept is not None else 0))
+        base, removed = summary["digests_base"], summary["removed"]
         if not base or removed <= self.max_removed_fraction * base:
             return None
         quarantined = quarantined_from_base(ctx)  # only now: it reads the base's lineage and the ancestry
@@ -221,13 +221,15 @@ def unsigned_removed(ctx: GateContext) -> tuple[pa.Table, dict[str, int]]:
 
 def quarantined_from_base(ctx: GateContext) -> int:
     """How many distinct records of the base (its signed lineage, re-hashed) the candidate lacks because a signed
-    ``prov quarantine`` in its history removed them (``missing_signed.removed_by_quarantine``)."""
+    ``prov quarantine`` in its history since the base removed them (``missing_signed.removed_by_quarantine`` with
+    ``since_base``: a quarantine in the base's own history does not excuse deleting what the base took back, attack
+    review 29a, A29a-1)."""
     import pyarrow.compute as pc
 
     from provenance.gate.missing_signed import removed_by_quarantine
     from provenance.lineage.classify import version_lineage
 
-    deliberate = removed_by_quarantine(ctx)
+    deliberate = removed_by_quarantine(ctx, since_base=True)
     if not len(deliberate):
         return 0
     base = pc.unique(version_lineage(ctx.store, ctx.base).column("digest"))
@@ -238,15 +240,15 @@ def quarantined_from_base(ctx: GateContext) -> int:
 
 
 def not_deliberate(ctx: GateContext, removed: pa.Table, base: dict[str, int]) -> tuple[pa.Table, dict[str, int]]:
-    """``removed`` without the records a signed quarantine in the candidate's history removed
-    (``missing_signed.removed_by_quarantine``), and ``base``'s per-class totals without them too:
+    """``removed`` without the records a signed quarantine in the candidate's history since the base removed
+    (``missing_signed.removed_by_quarantine`` with ``since_base``, as :func:`quarantined_from_base`), and ``base``'s per-class totals without them too:
     a quarantined source's flood of one class must not dilute the rate a deletion of that class's
     other records is judged at (attack review 7b, finding 2)."""
     import pyarrow.compute as pc
 
     from provenance.gate.missing_signed import removed_by_quarantine
 
-    quarantined = removed_by_quarantine(ctx)
+    quarantined = removed_by_quarantine(ctx, since_base=True)
     if not len(quarantined):
         return removed, base
     deliberate = pc.is_in(removed.column("digest"), value_set=quarantined)

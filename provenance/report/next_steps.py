@@ -10,6 +10,7 @@ takes them, each said once.
 from __future__ import annotations
 
 import json
+import math
 import shlex
 from collections import Counter
 from dataclasses import dataclass
@@ -188,6 +189,11 @@ def _steps(rule: dict, report: dict) -> list[Step]:
                 f"prov commit DATA --tag {NEW} --parent {base} {KEY}",
             )
         ]
+    if name.startswith("removals.") and (rule.get("statistic") or {}).get("test") == "shrunk":
+        # the shrink bound blocks whatever unsigned_removed says: only its own key lifts it (attack review 29a, A29a-5)
+        share = (rule.get("statistic") or {}).get("removed_fraction")
+        need = f" to at least {math.ceil(100 * share) / 100:g}" if isinstance(share, float) else ""
+        return [Step(f"a shrink made on purpose: raise [removals] max_removed_fraction{need} {POLICY}")]
     if name.startswith("removals."):
         return [Step(f'a removal made on purpose: [removals] unsigned_removed = "warn" {POLICY}')]
     if name == "integrity.verify_data":

@@ -116,3 +116,21 @@ def test_the_first_problem_in_the_file_is_reported():
 def test_an_unreadable_policy_file_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="cannot read policy"):
         policy.load(str(tmp_path / "missing.toml"))
+
+
+NUMBER_KEYS = [
+    (s, k) for s, keys in policy.SETTINGS.items() for k, v in keys.items() if v.schema.get("type") == "number"
+]
+
+
+@pytest.mark.parametrize("section,key", NUMBER_KEYS)
+def test_every_number_key_refuses_a_value_that_is_not_finite(section, key):
+    # attack review 29a, A29a-4: TOML's nan passes JSON Schema's bounds (every comparison with NaN is false)
+    assert len(NUMBER_KEYS) >= 9  # every fraction and probability the rules read
+    for value in ("nan", "-nan", "+nan"):
+        with pytest.raises(InputError) as err:
+            policy.parse(f"# a comment\n[{section}]\n{key} = {value}\n", "p.toml")
+        assert str(err.value) == f"p.toml:3: {section}.{key}: must be a finite number, not nan"
+    for value in ("inf", "-inf"):  # every number key has bounds, which name them first
+        with pytest.raises(InputError, match=rf"^p.toml:3: {section}\.{key}: must .*, not -?inf$"):
+            policy.parse(f"# a comment\n[{section}]\n{key} = {value}\n", "p.toml")
