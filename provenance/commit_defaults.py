@@ -342,9 +342,13 @@ def _features_note(store: Store, result: CommitResult) -> str | None:
     one = len(left) == 1
     # a --schema flag reads a column of text as numbers; one that is numbers already left on purpose (an exclude)
     still = {c: "double" for c in left if c in types and not _numeric_type(str(types[c]))}
+    # the parent's profile reads a column of text as numbers, so every check against it refuses this version's
+    # records (exit 2, unscorable._not_numeric): said here, at commit, not first by that check (newcomer review 29, #5)
+    them = "it" if len(still) == 1 else "them"
     way = (
-        f" (if that was not meant: fix {'its' if len(still) == 1 else 'their'} values, or, for a CSV or JSON Lines "
-        f"file read as text by mistake, commit with {schema_flags(still)})"
+        f"; prov check {result.tag} --base {result.parent} will refuse this version (exit 2: {result.parent}'s profile "
+        f"reads {them} as numbers); to read {them} as numbers: fix {'its' if len(still) == 1 else 'their'} values "
+        f"(a '?' or text), or, for a CSV or JSON Lines file read as text by mistake, commit with {schema_flags(still)}"
         if still
         else ""
     )

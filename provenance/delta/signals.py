@@ -151,7 +151,11 @@ def class_mix_shift(
         f"{what}: class mix {verb} the base (chi2={test['value']:.1f}, df={test['df']}, "
         f"p={test['p_value']:.2g}, w={test['effect_w']:.2f})"
     )
-    if top:
+    new = sorted(c for c, k in added.items() if k and not base.get(c))
+    if new:  # "48 vs 15.6 expected" of a class the base holds none of read as if it held some (newcomer review 29, #3)
+        named = ", ".join(f"{c!r} ({added[c]} added)" for c in new)
+        expl += f"; {'classes' if len(new) > 1 else 'class'} {named} {'are' if len(new) > 1 else 'is'} new: none in the base"
+    elif top:
         expl += (
             f"; most over-/under-represented: {top['class']!r} ({top['observed']} vs {top['expected']:.1f} expected)"
         )

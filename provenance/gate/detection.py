@@ -39,6 +39,7 @@ from provenance.gate.detection_common import (  # noqa: F401 - re-exported: othe
     ENABLED,
     EXTREME_ALPHA,
     FPR,
+    JUDGED_FROM,
     MAX_FLAGGED,
     PROBABILITY,
     RUN,
@@ -46,6 +47,7 @@ from provenance.gate.detection_common import (  # noqa: F401 - re-exported: othe
     DetectorRule,
     RecordsAtLevelRule,
     expected_class_records,
+    expected_classes_held,
     flag_budget,
     flagged_records,
     not_judged,
@@ -177,7 +179,7 @@ class ExtremeRecords(RecordsAtLevelRule):
         """Block naming every unwaived record at or below ``alpha / n`` (all of them: the report's
         ``records`` is not cut at ``LISTED`` for this rule)."""
         detection = self.detection(ctx)
-        left_out = self.left_out(detection)
+        left_out = self.left_out(ctx, detection)
         n = len(detection.verdicts.records) - len(left_out)
         threshold = self.alpha / max(n, 1)
         extreme = sorted(
@@ -189,7 +191,7 @@ class ExtremeRecords(RecordsAtLevelRule):
             f"{threshold:.2g} = extreme_alpha / n); they block whatever the budget unless waived"
             if extreme
             else f"no record beyond extreme p {threshold:.2g} (extreme_alpha / n)"
-        ) + not_judged(left_out)
+        ) + self.not_judged(ctx, left_out)
         statistic = {"test": "bonferroni", "n": n, "alpha": self.alpha, "p_threshold": threshold}
         status: Status = "block" if extreme else "pass"
         expected = f"none at p <= {threshold:.2g}"

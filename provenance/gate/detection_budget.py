@@ -13,7 +13,6 @@ from provenance.gate.detection_common import (
     MAX_FLAGGED,
     RecordsAtLevelRule,
     flagged_records,
-    not_judged,
 )
 from provenance.gate.results import LISTED, RuleResult, Status
 from provenance.gate.rules import verification_block
@@ -58,7 +57,7 @@ class CombinedFlagBudget(RecordsAtLevelRule):
 
         detection = self.detection(ctx)
         verdicts = detection.verdicts
-        left_out = self.left_out(detection)
+        left_out = self.left_out(ctx, detection)
         records = flagged_records(detection, ctx.waivers.waived, left_out=left_out)
         n, k = len(verdicts.records) - len(left_out), len(records)
         waived = len([v for v in verdicts.flagged if v.digest not in left_out]) - k
@@ -105,7 +104,7 @@ class CombinedFlagBudget(RecordsAtLevelRule):
                 else ""
             )
             + (f"; {waived} waived" if waived else "")
-            + not_judged(left_out)
+            + self.not_judged(ctx, left_out)
         )
         p_flags, p_beyond = budget.p_values(k, len(beyond))
         statistic = {
@@ -137,6 +136,9 @@ class CombinedFlagBudget(RecordsAtLevelRule):
             "feature_level": verdicts.feature_level,
             "method": verdicts.method,
             "max_flagged": self.max_flagged,
+            # listed in [class_mix] expected_new_classes but held by the base (its profile sample, at least
+            # detection_common.JUDGED_FROM records): their records were judged, not left out
+            "expected_classes_judged": self.held(ctx),
             # which clauses blocked: "flag_budget" (more flagged than a clean delta flags), "max_flagged"
             # (more than the policy's cap, below that budget), "beyond_reference", "far_beyond_reference";
             # empty when it passed

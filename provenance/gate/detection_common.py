@@ -6,8 +6,10 @@ to keep each module small; ``gate.detection`` re-exports every name here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from provenance import stats
 from provenance.gate.base import Rule, Setting
@@ -16,6 +18,7 @@ from provenance.gate.rules import BOOLEAN, COUNT
 if TYPE_CHECKING:
     from provenance.detectors.pipeline import Detection
     from provenance.gate.context import DetectionRun, GateContext
+    from provenance.profiles.reference import ReferenceProfile
 
 RUN = Setting(
     "detectors",
@@ -66,11 +69,47 @@ def flag_budget(n: int, fpr: float, alpha: float, max_flagged: int | None = None
     return budget if max_flagged is None else min(budget, max_flagged)
 
 
-def expected_class_records(detection: Detection, expected: Sequence[str]) -> set[str]:
+# A listed class is excused from the detectors only while the base's profile sample holds fewer records of it
+# than knn_label's voters (``detectors.knn_label.VOTERS``, the extreme rule's ``BASE_VOTERS``): with fewer,
+# even a clean record of the class finds other classes among its nearest base records, so the base cannot
+# judge it; with as many, its own class can fill its vote, and a record labelled into it that lies among
+# another class is what the detectors exist to catch (newcomer review 29, finding 1: listing a class excused
+# its records forever, and 15 class-0 wines labelled 2 passed against a base holding 48 of class 2).
+JUDGED_FROM = 10
+
+
+def base_class_records(profile: ReferenceProfile) -> dict[str, int]:
+    """``{label: records of it in the base's profile sample}`` (distinct records the detectors judge a delta by;
+    the profile is checked against the base's signed statement, ``profiles.stage.load_profile``)."""
+    counts = np.bincount(profile.sample_labels.astype(np.int64), minlength=len(profile.classes))
+    return {label: int(counts[i]) for i, label in enumerate(profile.classes)}
+
+
+def expected_classes_held(profile: ReferenceProfile, expected: Sequence[str]) -> dict[str, int]:
+    """``{label: base sample records}`` of the policy's expected new classes the base already holds at least
+    ``JUDGED_FROM`` records of: their records are judged against the base like any other's."""
+    held = base_class_records(profile)
+    return {label: held[label] for label in dict.fromkeys(expected) if held.get(label, 0) >= JUDGED_FROM}
+
+
+def expected_class_records(detection: Detection, expected: Sequence[str], held: Collection[str] = ()) -> set[str]:
     """Digests of the delta's records whose label the policy expects to be new
-    (``class_mix.expected_new_classes``): the base has (almost) nothing to judge them by."""
-    wanted = set(expected)
+    (``class_mix.expected_new_classes``) and the base does not hold (labels in ``held``, from
+    ``expected_classes_held``, are judged): the base has (almost) nothing to judge them by."""
+    wanted = set(expected) - set(held)
     return {v.digest for v, label in zip(detection.verdicts.records, detection.labels) if label in wanted}
+
+
+def held_words(held: dict[str, int]) -> str:
+    """The words a rule's reason adds when the policy lists classes the base already holds (``held``)."""
+    if not held:
+        return ""
+    named = ", ".join(f"{label!r} ({n} records)" for label, n in held.items())
+    return (
+        f"; [class_mix] expected_new_classes lists {'classes' if len(held) > 1 else 'class'} {named} the base "
+        f"already holds (at least {JUDGED_FROM} in its profile sample), so {'their' if len(held) > 1 else 'its'} "
+        "records are judged against the base"
+    )
 
 
 def flagged_records(
@@ -141,13 +180,21 @@ class DetectorRule(Rule):
 class RecordsAtLevelRule(DetectorRule):
     """A detector rule that judges the delta's records at a level ``alpha`` (its own setting: the
     policy's ``detectors.alpha`` or ``extreme_alpha``), leaving out records of the classes the policy
-    expects to be new (``expected_classes``, ``class_mix.expected_new_classes``): the base has
-    (almost) nothing to judge them by."""
+    expects to be new (``expected_classes``, ``class_mix.expected_new_classes``) while the base has
+    (almost) nothing to judge them by (fewer than ``JUDGED_FROM`` in its profile sample)."""
 
     def __init__(self, run: Sequence[str], fpr: float, alpha: float, expected_classes: Sequence[str] = ()):
         super().__init__(run, fpr)
         self.alpha, self.expected_classes = alpha, list(expected_classes)
 
-    def left_out(self, detection: Detection) -> set[str]:
-        """Digests of ``detection``'s records of expected new classes (``expected_class_records``)."""
-        return expected_class_records(detection, self.expected_classes)
+    def held(self, ctx: GateContext) -> dict[str, int]:
+        """The expected new classes the base already holds enough of to judge (``expected_classes_held``)."""
+        return expected_classes_held(ctx.base_profile, self.expected_classes) if self.expected_classes else {}
+
+    def left_out(self, ctx: GateContext, detection: Detection) -> set[str]:
+        """Digests of ``detection``'s records of expected new classes the base does not hold (``expected_class_records``)."""
+        return expected_class_records(detection, self.expected_classes, self.held(ctx))
+
+    def not_judged(self, ctx: GateContext, left_out: set[str]) -> str:
+        """The words the rule's reason adds for the records it left out and the listed classes it judged."""
+        return not_judged(left_out) + held_words(self.held(ctx))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from provenance.gate.base import Setting
-from provenance.gate.detection_common import COMBINED, RecordsAtLevelRule, not_judged
+from provenance.gate.detection_common import COMBINED, RecordsAtLevelRule
 from provenance.gate.results import RuleResult, Status
 from provenance.gate.rules import BOOLEAN
 
@@ -50,7 +50,7 @@ class RelabelScanRule(RecordsAtLevelRule):
         verdicts = detection.verdicts
         labels = detection.labels or []
         kinds = detection.kinds or []
-        left_out_digests = self.left_out(detection)
+        left_out_digests = self.left_out(ctx, detection)
         waived = ctx.waivers.waived
         left_out = []
         for i, v in enumerate(verdicts.records):
@@ -75,7 +75,7 @@ class RelabelScanRule(RecordsAtLevelRule):
             "contributors": [verdicts.records[i].digest for i in scan.contributors],
         }
         if not scan.tests:
-            reason = "no relabel of a class the base holds to judge" + not_judged(left_out_digests)
+            reason = "no relabel of a class the base holds to judge" + self.not_judged(ctx, left_out_digests)
             return RuleResult(self.key, "pass", reason, [], 0, statistic)
         status: Status = "block" if scan.blocked else "pass"
         words = (
@@ -88,7 +88,7 @@ class RelabelScanRule(RecordsAtLevelRule):
             f"(--detector {COMBINED}) or set [detectors] relabel_scan = false"
             if scan.blocked
             else f"relabels no further out than the base's batches: smallest of {scan.tests} tests: {words}"
-        ) + not_judged(left_out_digests)
+        ) + self.not_judged(ctx, left_out_digests)
         records = []
         if scan.blocked:
             for i in scan.contributors:

@@ -243,8 +243,9 @@ EXPECTED_NEW_CLASSES = Setting(
     "expected_new_classes",
     {"type": "array", "items": {"type": "string", "minLength": 1}},
     [],
-    "labels that may be new or grow from almost nothing: left out of the class-mix test, "
-    "and their records are not judged against a base that has (almost) none of them",
+    "labels that may be new or grow from almost nothing: left out of the class-mix test; their records are not "
+    "judged against a base whose profile sample holds fewer than 10 of them (knn_label's voters), "
+    "and are judged once it holds 10",
     expects="a list of labels",
 )
 

@@ -8,7 +8,7 @@ budget).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from provenance.report.wording import DETECTOR_WORD, plural
 
@@ -90,6 +90,8 @@ class Detection:
     rule_status: str | None = None  # a check's detectors.combined status ("pass", "block", ...); a diff decides nothing
     # a check: scored records of the policy's expected new classes, flagged or not, which the rule left out
     not_judged: int = 0
+    # a check: {label: base sample records} of listed expected new classes the base already holds, so judged
+    held: dict[str, int] = field(default_factory=dict)
 
     @property
     def beyond_chance(self) -> bool:
@@ -122,6 +124,9 @@ class Detection:
             out += f"; {plural(self.not_judged, 'record')} in expected new classes, not judged against the base"
         if self.waived or self.new_classes:
             out += f"; {self.waived} waived, {self.flagged} count" if self.waived else f"; {self.flagged} count"
+        if self.held:  # newcomer review 29, finding 1: a listed class the base holds is judged, and the policy says so
+            named = ", ".join(f"{label!r} ({n} records)" for label, n in self.held.items())
+            out += f"; the policy's expected_new_classes lists {named}, which the base already holds: judged against it"
         if self.failed:
             out += f"; {plural(len(self.failed), 'detector')} failed: {', '.join(self.failed)}"
         return out
@@ -280,6 +285,7 @@ def detection(report: dict) -> Detection | None:
     combined = next((d for d in rows if d["detector"] == "combined"), None)
     summary = report.get("detection") or {}
     new_classes = not_judged = 0
+    held: dict[str, int] = {}
     if combined is not None:  # a check: the combined row carries the budget
         waived = int(combined.get("waived", 0))
         scored, flagged = int(combined["scored"]), int(combined["flagged"]) - waived
@@ -287,6 +293,7 @@ def detection(report: dict) -> Detection | None:
         rule = next((r for r in report.get("rules", []) if r["rule"] == COMBINED_RULE), None)
         statistic = (rule or {}).get("statistic") or {}
         fpr = statistic.get("fpr", fpr)
+        held = dict(statistic.get("expected_classes_judged") or {})
         if statistic.get("n") is not None and int(statistic["n"]) < scored and "flagged" in statistic:
             # records of expected new classes: scored, but left out of the rule's count (gate.detection_budget)
             new_classes, flagged = flagged - int(statistic["flagged"]), int(statistic["flagged"])
@@ -309,4 +316,5 @@ def detection(report: dict) -> Detection | None:
         new_classes,
         next((r["status"] for r in report.get("rules") or [] if r["rule"] == COMBINED_RULE), None),
         not_judged,
+        held,
     )

@@ -138,22 +138,39 @@ def test_every_word_the_detectors_table_prints_is_one_the_readme_explains(prov, 
 def test_a_class_growing_on_purpose_is_named_in_the_headline_with_the_budget_of_the_records_judged(prov, workdir):
     """With `expected_new_classes = ["3"]` and 45 3s added, the check said "1 of 45 records flagged by the combined
     verdict of 7 detectors (a clean delta flags at most 0 at FPR 0.01)": at most 0 for 45 records, since the rule
-    judged none of them, which only its reason in the Rules table said. The headline now says whose budget it is."""
+    judged none of them, which only its reason in the Rules table said. The headline now says whose budget it is.
+    The base holds 3 of the class (fewer than knn_label's voters): with as many as the first 600 digits hold (60),
+    the listed class is judged (newcomer review 29, finding 1; tests/cli/test_expected_new_classes_base_holds.py)."""
     table = digits_table()
     labels = table.column("label").to_pylist()
     threes = [i for i in range(600, len(labels)) if labels[i] == "3"][:45]
-    pq.write_table(table.slice(0, 600), "v1.parquet")
-    pq.write_table(pa.concat_tables([table.slice(0, 600), table.take(threes)]), "v2.parquet")
+    few = [i for i in range(600) if labels[i] != "3" or i in [j for j in range(600) if labels[j] == "3"][:3]]
+    for name, base in (("few", table.take(few)), ("held", table.slice(0, 600))):
+        pq.write_table(base, f"{name}1.parquet")
+        pq.write_table(pa.concat_tables([base, table.take(threes)]), f"{name}2.parquet")
     Path("grow.toml").write_text('[class_mix]\nexpected_new_classes = ["3"]\n')
     ok(prov, "init")
     ok(prov, "keys", "generate", "maintainer")
-    for tag in ("v1", "v2"):
-        ok(prov, "-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", "maintainer.key", *PINNED)
-    r = prov("check", "v2", "--base", "v1", "--policy", "grow.toml", "--no-save", *PINNED, env={"COLUMNS": "200"})
+    for tag in ("few1", "few2", "held1", "held2"):
+        parent = ("--parent", f"{tag[:-1]}1") if tag.endswith("2") else ()
+        ok(prov, "-q", "commit", f"{tag}.parquet", "--tag", tag, *parent, "--key", "maintainer.key", *PINNED)
+    r = prov("check", "few2", "--base", "few1", "--policy", "grow.toml", "--no-save", *PINNED, env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
     headline = r.stdout.splitlines()[1]
-    assert headline.startswith("1 of 45 records flagged by the combined verdict of 7 detectors"), headline
-    assert "(a clean delta flags at most 0 of the 0 judged at FPR 0.01); 1 of them in expected new classes" in headline
+    flagged = int(headline.split(" of 45 records flagged by the combined verdict of 7 detectors")[0])
+    assert flagged > 0, headline
+    said = f"(a clean delta flags at most 0 of the 0 judged at FPR 0.01); {flagged} of them in expected new classes"
+    assert said in headline, headline
+    r = prov("check", "held2", "--base", "held1", "--policy", "grow.toml", "--no-save", *PINNED, env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    headline = " ".join(r.stdout.split("\nPolicy ")[0].split("\n")[1:])  # the headline: all 45 judged, and why
+    assert "expected new classes" not in headline
+    assert "the policy's expected_new_classes lists '3' (" in headline and "which the base already holds" in headline
+    r = prov("check", "held2", "--base", "held1", "--policy", "grow.toml", "--no-save", *PINNED, "--format", "json")
+    combined = next(x for x in json.loads(r.stdout)["rules"] if x["rule"] == "detectors.combined")
+    held = labels[:600].count("3")
+    assert combined["statistic"]["expected_classes_judged"] == {"3": held} and combined["statistic"]["n"] == 45
+    assert f"expected_new_classes lists class '3' ({held} records) the base already holds" in combined["reason"]
 
 
 def test_a_headline_names_unflagged_records_of_expected_new_classes():

@@ -135,10 +135,14 @@ def test_diff_of_a_retyped_column_counts_the_rekeyed_records_and_says_the_change
     validate_output("commit", doc)
     # the commit says the column left detection (it said only "features numeric/v1:cols=y")
     assert doc["features_note"] == (
-        "column 'x' (string now) left the features r1's profile read: no detector scores it in this version (if "
-        "that was not meant: fix its values, or, for a CSV or JSON Lines file read as text by mistake, commit with "
-        "--schema x:double)"
+        "column 'x' (string now) left the features r1's profile read: no detector scores it in this version; "
+        "prov check r2 --base r1 will refuse this version (exit 2: r1's profile reads it as numbers); to read it as "
+        "numbers: fix its values (a '?' or text), or, for a CSV or JSON Lines file read as text by mistake, commit "
+        "with --schema x:double"
     )
+    # what the note says the check does, it does (newcomer review 29, finding 5: the commit did not say it)
+    refused = prov("check", "r2", "--base", "r1", "--signer", keypair.public_path, "--no-save")
+    assert refused.exit_code == 2 and "column 'x' (string now) is not numeric" in refused.output, refused.output
     r = prov("diff", "r1", "r2", "--signer", "alice.pub")
     assert r.exit_code == 0, r.output
     assert "Changes: none" not in r.stdout

@@ -15,6 +15,18 @@ def test_class_mix_shift_flags_a_one_class_flood_not_a_faithful_sample():
     assert s.statistic["cells"][0]["class"] in ("cat", "dog")
 
 
+def test_a_class_the_base_holds_none_of_is_called_new_not_over_represented():
+    """Wine sorted by class, its third class added last: the signal said "most over-/under-represented: '2' (48 vs 15.6
+    expected)" of a class the base holds none of (newcomer review 29, finding 3)."""
+    s = signals.class_mix_shift({"2": 48}, {"0": 59, "1": 71})
+    assert s.flagged and s.explanation.endswith("; class '2' (48 added) is new: none in the base"), s.explanation
+    assert "over-/under-represented" not in s.explanation
+    two = signals.class_mix_shift({"2": 48, "3": 5, "0": 1}, {"0": 59, "1": 71})
+    assert two.explanation.endswith("; classes '2' (48 added), '3' (5 added) are new: none in the base")
+    held = signals.class_mix_shift({"2": 48}, {"0": 59, "1": 71, "2": 3})
+    assert "most over-/under-represented: '2' (48 vs" in held.explanation
+
+
 def test_tiny_shift_on_huge_sample_is_not_flagged():
     s = signals.class_mix_shift({"cat": 505_000, "dog": 495_000}, {"cat": 500_000, "dog": 500_000})
     assert s.statistic["p_value"] < 1e-6 and not s.flagged  # significant but w = 0.005
