@@ -73,21 +73,28 @@ def test_a_stolen_keys_request_with_exclude_as_an_object_is_not_carried(prov, wo
     _hidden_still_read_or_refused(_v1_resigned_then_v2_carried(prov, workdir, keypair, request_, t))
 
 
+def _v2_refused_on_resigned_v1(prov, workdir, keypair, exclude, table: pa.Table) -> tuple[dict, str]:
+    """v1 = ``table``[:300] committed honestly, re-signed by a thief with numeric ``exclude`` as its request; the
+    maintainer's v2 (all of ``table``) must be refused, exit 2, one line, store unchanged: (the store's fingerprint,
+    the line)."""
+    request_ = {"name": "numeric", "options": {"exclude": exclude}}
+    pq.write_table(table.slice(0, 300), workdir / "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "v1").exit_code == 0
+    resign_version(workdir, "v1", keypair.private_path, lambda p: p.__setitem__("featurizerRequested", request_))
+    pq.write_table(table, workdir / "train.parquet")
+    before = store_fingerprint(workdir / ".prov")
+    r = _commit(prov, keypair, "train.parquet", "v2")
+    assert r.exit_code == 2 and store_fingerprint(workdir / ".prov") == before, r.output
+    (line,) = r.stderr.strip().splitlines()
+    return before, line
+
+
 @pytest.mark.parametrize("exclude", [{"label": 1, "px20": 1}, "label,px20"])
 def test_an_exclude_that_is_not_a_list_of_names_is_refused_carried_or_given(prov, workdir, store, keypair, exclude):
     # A29b-1's replay (with a string too, whose letters were taken as names): the maintainer's v2 on the re-signed v1
     # is refused in one line naming v1, and the same option typed on the command line is refused naming the option;
     # neither writes to the store
-    t = digits_table(400)
-    request_ = {"name": "numeric", "options": {"exclude": exclude}}
-    pq.write_table(t.slice(0, 300), workdir / "train.parquet")
-    assert _commit(prov, keypair, "train.parquet", "v1").exit_code == 0
-    resign_version(workdir, "v1", keypair.private_path, lambda p: p.__setitem__("featurizerRequested", request_))
-    pq.write_table(t, workdir / "train.parquet")
-    before = store_fingerprint(workdir / ".prov")
-    r = _commit(prov, keypair, "train.parquet", "v2")
-    assert r.exit_code == 2 and store_fingerprint(workdir / ".prov") == before, r.output
-    (line,) = r.stderr.strip().splitlines()
+    before, line = _v2_refused_on_resigned_v1(prov, workdir, keypair, exclude, digits_table(400))
     assert line.startswith("Error: v1's signed featuriser request") and "'exclude' must be a list" in line, line
     option = "exclude=" + json.dumps(exclude) if isinstance(exclude, dict) else f"exclude={exclude}"
     r = _commit(prov, keypair, "train.parquet", "v2", "--featurizer", "numeric", "--featurizer-option", option)
@@ -143,15 +150,7 @@ def test_a_stolen_keys_request_excluding_a_comma_named_column_is_refused_naming_
     # A29b-2's replay: v2's commit on the re-signed v1 is refused, naming the column exactly as v1's profile reads it,
     # and the store is as it was
     t = _with_comma_column(digits_table(400))
-    pq.write_table(t.slice(0, 300), workdir / "train.parquet")
-    assert _commit(prov, keypair, "train.parquet", "v1").exit_code == 0
-    request_ = {"name": "numeric", "options": {"exclude": ["label", "x,y"]}}
-    resign_version(workdir, "v1", keypair.private_path, lambda p: p.__setitem__("featurizerRequested", request_))
-    pq.write_table(t, workdir / "train.parquet")
-    before = store_fingerprint(workdir / ".prov")
-    r = _commit(prov, keypair, "train.parquet", "v2")
-    assert r.exit_code == 2 and store_fingerprint(workdir / ".prov") == before, r.output
-    (line,) = r.stderr.strip().splitlines()
+    _, line = _v2_refused_on_resigned_v1(prov, workdir, keypair, ["label", "x,y"], t)
     assert "the request differs on 'x,y')" in line, line
 
 

@@ -173,7 +173,6 @@ def test_sentence_extra_missing_is_a_clear_error(monkeypatch):
 def test_numeric_options_that_are_not_lists_of_names_are_refused(options, named):
     # attack review 29b, A29b-1: a JSON object's keys (or a string's letters) were taken as column names, and a signed
     # request so written passed the check holding a carried request against its parent's profile
-    from provenance.errors import InputError
     from provenance.features.registry import get_featurizer
 
     with pytest.raises(InputError, match=f"option '{named}' must be a list of column names"):
