@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from provenance.errors import InputError, VerificationError
 from provenance.escaping import name_in_sentence, visible
-from provenance.features.numeric import identity_columns
+from provenance.features.numeric import check_options, identity_columns
 from provenance.features.registry import FeaturizerSpec, build, legacy_spec
 from provenance.kept_log import KeptLog
 from provenance.profiles.non_finite import NonFiniteValues
@@ -110,24 +110,50 @@ def parent_defaults(store: Store, parent: str | None) -> ParentDefaults | None:
         options: TableOptions | None = dataset_from_predicate(store, row, predicate).options
     except InputError:  # committed by a prov that did not sign its read options: nothing to carry
         options = None
+    if (predicate.get("profile") or {}).get("status") != "ok":
+        return ParentDefaults(tag, options, None, signed_columns(predicate) or ())
+    try:
+        profile = load_profile(store, tag)  # checked against the digest the statement signs
+    except VerificationError:  # a profile that does not match its signature gives nothing to carry
+        return ParentDefaults(tag, options, None, signed_columns(predicate) or ())
+    # the profile's exact column list; the identity string only for a profile written before it was kept
+    exact = _profile_columns(profile.featurizer_spec)
+    read = exact if exact is not None else signed_columns(predicate) or ()
+    requested = predicate.get("featurizerRequested")
+    if requested is not None:  # the featuriser the parent's committer gave, its options as given (signed)
+        spec = FeaturizerSpec.from_dict(requested, f"{tag}'s featuriser")
+        return ParentDefaults(tag, options, spec, exact or (), requested=True)
+    stored = profile.featurizer_spec  # committed before the request was signed: the resolved one
+    spec = FeaturizerSpec.from_dict(stored) if stored is not None else legacy_spec(profile.featurizer)
     featurizer = None
-    read = identity_columns(str(predicate.get("featurizer") or "")) or ()
-    if (predicate.get("profile") or {}).get("status") == "ok":
-        try:
-            profile = load_profile(store, tag)  # checked against the digest the statement signs
-        except VerificationError:  # a profile that does not match its signature gives nothing to carry
-            return ParentDefaults(tag, options, None, read)
-        requested = predicate.get("featurizerRequested")
-        if requested is not None:  # the featuriser the parent's committer gave, its options as given (signed)
-            spec = FeaturizerSpec.from_dict(requested, f"{tag}'s featuriser")
-            return ParentDefaults(tag, options, spec, read, requested=True)
-        stored = profile.featurizer_spec  # committed before the request was signed: the resolved one
-        spec = FeaturizerSpec.from_dict(stored) if stored is not None else legacy_spec(profile.featurizer)
-        if spec.name == "numeric":
-            featurizer = _left_out(spec, predicate.get("schema"))
-        elif spec.to_dict() != AUTOMATIC[1].to_dict():
-            featurizer = spec
+    if spec.name == "numeric":
+        featurizer = _left_out(spec, predicate.get("schema"))
+    elif spec.to_dict() != AUTOMATIC[1].to_dict():
+        featurizer = spec
     return ParentDefaults(tag, options, featurizer, read)
+
+
+def signed_columns(predicate: dict) -> tuple[str, ...] | None:
+    """The columns a version's numeric profile reads, from its verified ``predicate``'s featuriser identity, split
+    only into the column names its signed schema holds (``features.numeric.identity_columns``: exact unless two splits
+    fit); None for another featuriser or an identity that does not split one way. Read where the profile itself
+    (whose ``featurizer_spec`` lists them exactly) is not loaded."""
+    schema = predicate.get("schema")
+    names = schema.get("columns") if isinstance(schema, dict) else None
+    if not isinstance(names, list):  # a statement without a signed schema: the plain split
+        return identity_columns(str(predicate.get("featurizer") or ""))
+    return identity_columns(str(predicate.get("featurizer") or ""), [str(n) for n in names])
+
+
+def _profile_columns(stored: Any) -> tuple[str, ...] | None:
+    """The exact columns a numeric profile reads, from its stored ``featurizer_spec`` (``{"name": "numeric",
+    "options": {"columns": [...]}}``); None for another featuriser or a profile written before the spec was kept."""
+    if not isinstance(stored, dict) or stored.get("name") != "numeric":
+        return None
+    columns = (stored.get("options") or {}).get("columns")
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        return None
+    return tuple(columns)
 
 
 def _left_out(resolved: FeaturizerSpec, schema: Any) -> FeaturizerSpec | None:
@@ -163,13 +189,21 @@ def _request_fits_profile(spec: FeaturizerSpec, read: tuple[str, ...], tag: str)
     leaves out, or does not name, a column the profile reads. A commit key signs both, and an honest commit resolves
     the request into that profile; a request signed apart from it (a stolen key re-signing the parent: attack review
     28d, A28d-1) would be carried into the maintainer's later versions and read fewer columns than the parent did."""
-    if spec.name != "numeric" or not read:
+    if spec.name != "numeric":
         return
-    columns, exclude = spec.options.get("columns"), spec.options.get("exclude")
+    if not read:  # fail closed: a numeric request is carried only when held against the profile's exact list
+        raise InputError(
+            f"{tag}'s signed featuriser request {visible(str(spec))} cannot be held against {tag}'s signed profile "
+            f"(it keeps no numeric column list), so it is not carried; give --featurizer to choose the features"
+        )
+    # _request_builds ran first, and NumericFeaturizer refuses columns or exclude that is not a list of strings; a
+    # plug-in registered as "numeric" may take more, so any other value contradicts every column (A29b-1: an
+    # exclude written as a JSON object was compared with nothing and carried)
+    columns, exclude = spec.options.get("columns"), spec.options.get("exclude", [])
     if columns is not None:
-        contradicted = sorted(set(read) ^ {str(c) for c in columns}) if isinstance(columns, list) else list(read)
+        contradicted = sorted(set(read) ^ set(columns)) if _is_name_list(columns) else list(read)
     else:
-        contradicted = sorted(set(read) & {str(c) for c in exclude}) if isinstance(exclude, list) else []
+        contradicted = sorted(set(read) & set(exclude)) if _is_name_list(exclude) else list(read)
     if contradicted:
         shown = ", ".join(name_in_sentence(c) for c in contradicted[:5])
         raise InputError(
@@ -177,6 +211,11 @@ def _request_fits_profile(spec: FeaturizerSpec, read: tuple[str, ...], tag: str)
             f"request differs on {shown}{' and more' if len(contradicted) > 5 else ''}): a key that could sign {tag} "
             f"chose it, and it is not carried; check {tag}'s signer, or give --featurizer to choose the features"
         )
+
+
+def _is_name_list(value: Any) -> bool:
+    """Whether a featuriser option is a list of column names (strings)."""
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def read_options(given: TableOptions, explicit: set[str] | None, parent: ParentDefaults | None) -> ReadOptions:
@@ -268,6 +307,8 @@ def commit_on_parent(
         store, key_path, checkpoint_out=checkpoint_out, checkpoint_key=checkpoint_key, kept_log_state=kept_log_state
     )
 
+    if isinstance(featurizer, FeaturizerSpec) and featurizer.name == "numeric":
+        check_options(featurizer.options)  # a JSON object or a string as exclude: exit 2 before any work (A29b-1)
     defaults = parent_defaults(store, parent)
     chosen = read_options(spec.options, set(given) if carry and given is not None else None, defaults)
     carried = defaults.featurizer if carry and featurizer is None and defaults is not None else None
@@ -323,15 +364,18 @@ def _features_note(store: Store, result: CommitResult) -> str | None:
     from provenance.lineage.retyped import schema_flags
     from provenance.version_facts import verified_statement
 
-    kept = identity_columns(result.featurizer or "")
-    if not result.parent or kept is None:
+    if not result.parent or identity_columns(result.featurizer or "") is None:
         return None
     try:
         parent = verified_statement(store, store.version(result.parent))["predicate"]
         now = verified_statement(store, store.version(result.tag))["predicate"]
     except InputError:  # erased after the commit's write: its --checkpoint-out says so, not this note
         return None
-    left = [c for c in identity_columns(str(parent.get("featurizer") or "")) or () if c not in set(kept)]
+    # split into the signed schemas' column names: a column named 'x,y' is one (attack review 29b, A29b-3)
+    kept = signed_columns(now)
+    if kept is None:
+        return None
+    left = [c for c in signed_columns(parent) or () if c not in set(kept)]
     if not left:
         return None
     types = (now.get("schema") or {}).get("types") or {}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from provenance.commit_defaults import signed_columns
 from provenance.escaping import name_in_sentence
-from provenance.features.numeric import identity_columns
 from provenance.sources.interface import DatasetSpec
 
 # status reads every record's feature values only when the commit's profile sample would hold every record (the
@@ -22,7 +22,7 @@ def commit_refusal(tag: str, predicate: dict, spec: DatasetSpec, hashed) -> str 
     manifest = hashed.manifest
     if len(manifest) == 0:
         return "prov commit refuses it: no records (prov commit --allow-empty commits an empty version on purpose)"
-    reads = identity_columns(str(predicate.get("featurizer") or ""))
+    reads = signed_columns(predicate)  # split into its signed schema's names: 'x,y' is one column (A29b-2)
     if hashed.kind != "table" or reads is None or len(manifest) > READ_ALL_UP_TO:
         return None
     read = [c for c in reads if c in hashed.columns]

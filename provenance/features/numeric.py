@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from provenance.errors import InputError
 from provenance.escaping import name_in_sentence, shell_word
 from provenance.features.base import FeatureError, Featurizer, finite_matrix
 from provenance.names import capped
@@ -24,19 +25,56 @@ DEFAULT_EXCLUDED = ("label", "source", "id")
 IDENTITY_PREFIX = "numeric/v1:cols="  # a resolved numeric featuriser's identity (``NumericFeaturizer.name``)
 
 
-def identity_columns(identity: str) -> tuple[str, ...] | None:
+def identity_columns(identity: str, names: Collection[str] | None = None) -> tuple[str, ...] | None:
     """The columns a resolved numeric featuriser reads, from its identity string (``numeric/v1:cols=a,b``, as a
     signed statement's ``featurizer`` and a profile's header keep it), in its order; None for any other identity
-    (another featuriser's, or an unresolved ``numeric/v1:cols=auto;exclude=...``). The one reading of that string:
-    commit's parent defaults and feature note, status's refusal and ``registry.legacy_spec`` all ask here. A column
-    whose name holds ``,`` reads as two: the string joins names with ``,`` (a profile's ``featurizer_spec`` lists
-    them exactly)."""
+    (another featuriser's, or an unresolved ``numeric/v1:cols=auto;exclude=...``). Commit's parent defaults and
+    feature note, status's refusal and ``registry.legacy_spec`` ask here; a profile's ``featurizer_spec`` lists the
+    columns exactly and is read first where there is one.
+
+    The string joins names with ``,`` and a data source names the columns: ``x,y`` reads as two, and a resolved
+    list whose first name starts ``auto;exclude=`` reads as the unresolved form (attack review 29b, A29b-2/-5). With
+    ``names`` (the columns the data or its signed schema holds) the string is split only into those names, and None
+    is returned unless exactly one split fits; without them a name holding ``,`` still reads as two."""
     if not identity.startswith(IDENTITY_PREFIX):
         return None
     rest = identity[len(IDENTITY_PREFIX) :]
-    if rest.startswith("auto;"):
+    if names is None:
+        if rest.startswith("auto;exclude="):  # unresolved (or a first column so named: the caller fails closed)
+            return None
+        return tuple(c for c in rest.split(",") if c)
+    return _only_split(rest, sorted(set(names)))
+
+
+def _only_split(joined: str, names: Sequence[str]) -> tuple[str, ...] | None:
+    """The one way ``joined`` is ``names`` members joined with ``,`` in sorted order (a resolved featuriser sorts
+    its columns); None when there is none or more than one. Dynamic programming from the end: ``ways[i]`` counts the
+    splits of ``joined[i:]`` (capped at 2), tried only where a name can start (0 and after each ``,``) and with one
+    set look-up per distinct name length, so a table of thousands of columns splits in milliseconds."""
+    n = len(joined)
+    known = set(names)
+    lengths = sorted({len(m) for m in known if m})
+    ways = {n + 1: 1}  # past the end: the split is done
+    step: dict[int, str] = {}
+    for i in [0, *(k + 1 for k, c in enumerate(joined) if c == ",")][::-1]:
+        count = 0
+        for length in lengths:
+            end = i + length
+            if end > n:
+                break
+            if (end == n or joined[end] == ",") and joined[i:end] in known and ways.get(end + 1, 0):
+                count = min(2, count + ways[end + 1])
+                step[i] = joined[i:end]
+        ways[i] = count
+    if not joined or ways.get(0) != 1:
         return None
-    return tuple(c for c in rest.split(",") if c)
+    out: list[str] = []
+    i = 0
+    while i <= n:
+        taken = step[i]  # ways[i] == 1 on the one split's path: its one name
+        out.append(taken)
+        i += len(taken) + 1
+    return tuple(out) if out == sorted(out) else None
 
 
 def _is_numeric(arrow_type: pa.DataType) -> bool:
@@ -90,12 +128,37 @@ def _quoted(names: Iterable[str]) -> list[str]:
     return [name_in_sentence(n) for n in names]
 
 
+def _names(value: Any, option: str) -> list[str]:
+    """``value`` (the numeric featuriser's ``option``) as a list of column names; InputError unless it is a list or
+    tuple of strings."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        shown = type(value).__name__ if not isinstance(value, (list, tuple)) else "a list holding a non-string"
+        raise InputError(
+            f"the numeric featuriser's option {option!r} must be a list of column names (strings), not {shown}: "
+            f"give it as --featurizer-option {shell_word(option + '=' + json.dumps(['a', 'b']))}"
+        )
+    return list(value)
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """Raise ``InputError`` when the numeric featuriser's ``columns`` or ``exclude`` in ``options`` (a spec's, as
+    given) is not a list of column names: ``prov commit`` refuses such a ``--featurizer-option`` before any work,
+    rather than commit a version with no profile whose signed request the next commit must refuse (A29b-1)."""
+    for option in ("columns", "exclude"):
+        if option in options and not (option == "columns" and options[option] is None):
+            _names(options[option], option)
+
+
 class NumericFeaturizer(Featurizer):
     """Numeric table columns -> float32 matrix; nulls and NaNs are errors naming the rows."""
 
     def __init__(self, columns: Sequence[str] | None = None, exclude: Iterable[str] = DEFAULT_EXCLUDED):
-        self.columns = sorted(columns) if columns is not None else None
-        self.exclude = tuple(sorted(set(exclude)))
+        """``columns``: the feature columns (None: every numeric column not in ``exclude``); each a list or tuple
+        of column names (strings). Raises ``InputError`` for any other value: a JSON object's keys or a string's
+        letters would be taken as names, and a signed request so written slipped past the check that holds a
+        carried request against its parent's profile (attack review 29b, A29b-1)."""
+        self.columns = sorted(_names(columns, "columns")) if columns is not None else None
+        self.exclude = tuple(sorted(set(_names(exclude, "exclude"))))
 
     @property
     def name(self) -> str:

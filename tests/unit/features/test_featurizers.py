@@ -160,3 +160,21 @@ def test_sentence_extra_missing_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # as if not installed
     with pytest.raises(FeatureError, match="pip install sentence-transformers"):
         get_featurizer("sentence").featurize(["hello"])
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"exclude": {"label": 1, "px20": 1}}, "exclude"),
+        ({"exclude": "label"}, "exclude"),
+        ({"columns": ["a", 1]}, "columns"),
+    ],
+)
+def test_numeric_options_that_are_not_lists_of_names_are_refused(options, named):
+    # attack review 29b, A29b-1: a JSON object's keys (or a string's letters) were taken as column names, and a signed
+    # request so written passed the check holding a carried request against its parent's profile
+    from provenance.features.registry import get_featurizer
+
+    with pytest.raises(InputError, match=f"option '{named}' must be a list of column names"):
+        get_featurizer("numeric", **options)
+    assert get_featurizer("numeric", exclude=["label", "px20"]).exclude == ("label", "px20")
