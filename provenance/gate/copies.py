@@ -80,10 +80,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from provenance.errors import VerificationError
-from provenance.gate.base import Setting, Settings
+from provenance.gate.base import Setting
 from provenance.gate.copies_anchor import ANCHOR, Anchor, copies_since, find_anchor
 from provenance.gate.results import LISTED, RuleResult, Status
-from provenance.gate.rules import COUNT, FRACTION, ModeRule, Rule, setting_value
+from provenance.gate.rules import COUNT, FRACTION, ModeRule
 from provenance.profiles.batch_copies import CLUMPING_CAP, BatchCopies, copy_class
 from provenance.report.wording import plural
 from provenance.stats import special_functions
@@ -408,12 +408,6 @@ class MaxCopiesRate(ModeRule):
     def __init__(self, rate: float, least: int, mode: str, anchor: str | None = None):
         super().__init__(rate, least, mode)
         self.anchor = anchor
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Rule | None:
-        """The rule with the policy's rate, floor, mode and anchor; None when the mode is ``"off"``."""
-        rate, least, mode, anchor = (setting_value(settings, s) for s in cls.settings)
-        return None if mode == "off" else cls(rate, least, mode, anchor)
 
     @staticmethod
     def over_words(c: Copies, classes: list[dict], total: dict, allowed: int) -> str:
