@@ -13,7 +13,7 @@ import pytest
 from test_attack28c_replays import _check
 from test_attack28d_replays import _commit
 
-from support import digits_table, resign_version, set_column, validate_output
+from support import digits_table, resign_version, set_column, store_fingerprint, validate_output
 
 REMOVALS = "removals.max_unsigned_removed_rate"
 
@@ -132,3 +132,38 @@ def test_a30a_2_a_request_of_another_kind_than_the_parents_profile_is_not_carrie
     assert r.exit_code == 2, r.output
     (line,) = r.stderr.strip().splitlines()
     assert line.startswith("Error: v1's signed featuriser request"), line
+
+
+# --- numeric columns as a list of names: the empty list --------------------------------------------------------------
+
+
+def _commit_columns(prov, workdir, keypair, columns: list[str]):
+    """v1 = 300 digits committed with ``--featurizer numeric --featurizer-option columns=COLUMNS``; its result."""
+    pq.write_table(digits_table(300), workdir / "train.parquet")
+    option = "columns=" + json.dumps(columns)
+    return _commit(prov, keypair, "train.parquet", "v1", "--featurizer", "numeric", "--featurizer-option", option)
+
+
+def test_control_a_list_of_one_column_is_taken(prov, workdir, store, keypair):
+    # A30a-3's control: a list of one pixel commits v1 with a profile over that column
+    r = _commit_columns(prov, workdir, keypair, ["px20"])
+    assert r.exit_code == 0 and "numeric/v1:cols=px20" in r.stdout, r.output
+
+
+# A30a-3 (low: the committer's own flag, and it fails closed): features.numeric.check_options takes any list of
+# strings, the empty one too, so `--featurizer-option 'columns=[]'` commits v1 (exit 0) after two numpy
+# RuntimeWarning lines ("Mean of empty slice", "invalid value encountered in scalar divide") with a signed profile of
+# no features ('numeric/v1:cols='); every later check against v1 then exits 3 (spectral: IndexError at spectral.py),
+# and the next commit's carry refusal says v1's profile "keeps no numeric column list". It should be refused at the
+# commit in one line naming the option, exit 2, nothing written.
+@pytest.mark.xfail(
+    strict=True,
+    reason="A30a-3 (low): an empty numeric columns list is committed (numpy warnings, a profile of no features that "
+    "makes every check against it exit 3) instead of refused in one line, exit 2",
+)
+def test_a30a_3_an_empty_columns_list_is_refused_at_the_commit(prov, workdir, store, keypair):
+    before = store_fingerprint(workdir / ".prov")
+    r = _commit_columns(prov, workdir, keypair, [])
+    assert r.exit_code == 2 and store_fingerprint(workdir / ".prov") == before, r.output
+    (line,) = r.stderr.strip().splitlines()
+    assert "columns" in line, line
