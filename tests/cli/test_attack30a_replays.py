@@ -174,3 +174,39 @@ def test_a30a_3_an_empty_columns_list_is_refused_at_the_commit(prov, workdir, st
     assert r.exit_code == 2 and store_fingerprint(workdir / ".prov") == before, r.output
     (line,) = r.stderr.strip().splitlines()
     assert "columns" in line, line
+
+
+# --- a finite value past float32, refused at the commit --------------------------------------------------------------
+
+
+def _doubles_with(workdir, value: float) -> None:
+    """Write big.parquet: 300 digits with every pixel as float64 and ``value`` in px20 at row 7."""
+    t = digits_table(300)
+    t = pa.table({n: c if n == "label" else c.cast(pa.float64()) for n, c in zip(t.column_names, t.columns)})
+    pq.write_table(set_column(t, "px20", [value if i == 7 else v for i, v in enumerate(t["px20"].to_pylist())]),
+                   workdir / "big.parquet")  # fmt: skip
+
+
+def test_control_a_nan_is_refused_as_one(prov, workdir, store, keypair):
+    # A30a-4's control: a NaN in px20 is refused in one line naming the file, the column and the row, exit 2
+    _doubles_with(workdir, float("nan"))
+    r = _commit(prov, keypair, "big.parquet", "v1")
+    assert r.exit_code == 2, r.output
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("Error: big.parquet: feature values null, NaN or infinite in column px20") and "7" in line
+
+
+# A30a-4 (low, wording): a finite 1e39 (a double float32 cannot hold: fix29b refuses it at commit, as documented) is
+# refused with the NaN line's words, "feature values null, NaN or infinite in column px20 ... (rows 7)": the user
+# who opens row 7 finds a finite number the message says is not there. It should say the value is past float32's
+# range (about 3.4e38), as features.numeric knows when the cast, not the data, made the infinity.
+@pytest.mark.xfail(
+    strict=True,
+    reason="A30a-4 (low): a finite 1e39 is refused as 'null, NaN or infinite', not as a value past float32's range",
+)
+def test_a30a_4_a_finite_value_past_float32_is_named_as_such(prov, workdir, store, keypair):
+    _doubles_with(workdir, 1e39)
+    r = _commit(prov, keypair, "big.parquet", "v1")
+    assert r.exit_code == 2, r.output
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("Error: big.parquet:") and "float32" in line, line
