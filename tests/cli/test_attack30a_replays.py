@@ -210,3 +210,43 @@ def test_a30a_4_a_finite_value_past_float32_is_named_as_such(prov, workdir, stor
     assert r.exit_code == 2, r.output
     (line,) = r.stderr.strip().splitlines()
     assert line.startswith("Error: big.parquet:") and "float32" in line, line
+
+
+# --- the shrink block's advice ----------------------------------------------------------------------------------------
+
+
+def _advice_followed(prov, workdir, keypair, kept: int) -> tuple[str, dict]:
+    """v1 = 300 digits, v2 = its first ``kept``; the share ``prov check v2 --base v1`` advises raising [removals]
+    max_removed_fraction to (its 'To release' step, text), and the removals rule of the check run again with that
+    policy (JSON)."""
+    t = digits_table(300)
+    pq.write_table(t, workdir / "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "v1").exit_code == 0
+    pq.write_table(t.slice(0, kept), workdir / "train.parquet")
+    assert _commit(prov, keypair, "train.parquet", "v2").exit_code == 0
+    r = _check(prov, "v2", "v1")
+    assert r.exit_code == 1, r.output
+    advised = r.stdout.split("raise [removals] max_removed_fraction to at least ")[1].split()[0]
+    (workdir / "policy.toml").write_text(f"[removals]\nmax_removed_fraction = {advised}\n")
+    again = _check(prov, "v2", "v1", "--policy", "policy.toml", "--format", "json")
+    return advised, {x["rule"]: x for x in json.loads(again.stdout)["rules"]}[REMOVALS]
+
+
+def test_control_the_advised_share_lifts_the_block_of_180_removed(prov, workdir, store, keypair):
+    # A30a-5's control: 180 of 300 removed (60%): the advice says 0.6, and with it the shrink no longer blocks
+    advised, rule = _advice_followed(prov, workdir, keypair, 120)
+    assert advised == "0.6" and rule["status"] != "block", rule
+
+
+# A30a-5 (low, advice): report.next_steps rounds the shrink's share up to two places in floating point,
+# math.ceil(100 * share) / 100, and removals.shrunk compares removed <= max_removed_fraction * base in floating point
+# too: 171 of 300 removed (57%) is advised "raise [removals] max_removed_fraction to at least 0.57", and with 0.57
+# the check still blocks, since 0.57 * 300 is 170.99999999999997 (so are 207 and 246 of 300, 57 and 58 of 100).
+@pytest.mark.xfail(
+    strict=True,
+    reason="A30a-5 (low): following the shrink block's advice (max_removed_fraction 0.57 for 171 of 300 removed) "
+    "still blocks: both sides are compared in floating point",
+)
+def test_a30a_5_the_advised_share_lifts_the_block_of_171_removed(prov, workdir, store, keypair):
+    advised, rule = _advice_followed(prov, workdir, keypair, 129)
+    assert advised == "0.57" and rule["status"] != "block", rule
