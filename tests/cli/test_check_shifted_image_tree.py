@@ -9,14 +9,12 @@ averages its own pixels, the move is taken off and the check passes with the war
 in the same shifted batch still block.
 """
 
-import json
-
 import numpy as np
 import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from support import commit_signed
+from support import check_json_and_drift, commit_signed
 
 BASE, BATCH, FLIPPED = 900, 300, 15
 BOX = ("--featurizer", "image", "--featurizer-option", "resample=box")
@@ -43,10 +41,7 @@ def _check(prov, keypair, workdir, *featurizer: str, flips: bool = False):
     commit_signed(prov, keypair, "b", "digits", *featurizer)
     write(range(BASE, BASE + BATCH))
     commit_signed(prov, keypair, "n", "digits", "--parent", "b")
-    r = prov("check", "n", "--base", "b", "--signer", keypair.public_path, "--format", "json")
-    report = json.loads(r.stdout)
-    drift = next(rule for rule in report["rules"] if rule["rule"] == "detectors.drift")
-    return r, report, drift
+    return check_json_and_drift(prov, keypair)
 
 
 def test_a_brightened_image_batch_passes_with_the_warning_on_the_box_grid(prov, workdir, keypair):
