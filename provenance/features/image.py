@@ -29,7 +29,12 @@ RESAMPLE_FILTERS = ("bilinear", "box")  # names of Pillow's ``Image.Resampling``
 
 
 class ImageFeaturizer(Featurizer):
-    """Image paths or bytes -> grid pixels in [0, 1] plus mean, std, min and max."""
+    """Image paths or bytes -> grid pixels in [0, 1] plus mean, std, min and max.
+
+    ``size``: the grid's pixels per side; ``mode``: ``"L"`` (grey) or ``"RGB"``; ``resample``: ``"bilinear"`` (the
+    default) or ``"box"`` (each cell the mean of its own pixels; module docstring). An unknown mode or resample is
+    a FeatureError naming it.
+    """
 
     def __init__(self, size: int = 16, mode: str = "L", resample: str = DEFAULT_RESAMPLE):
         if mode not in ("L", "RGB"):
