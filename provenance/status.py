@@ -91,7 +91,7 @@ def working_status(
     rekeyed = rekeyed_records(stmt["predicate"].get("schema") or {}, hashed, signed.table, spec, tag) if moved else None
     changes = _changes_beside(signed, current, rekeyed) if moved else Changes()
     # the root moved with no record changed: say what did (the label type, sources), never "other sources" for both
-    unchanged = moved and not any(counts(changes).values()) and not (rekeyed and rekeyed.pairs)
+    unchanged = moved and not any(counts(changes).values()) and not (rekeyed and len(rekeyed.signed_rows))
     return {
         "version": tag,
         "path": spec.path if spec.rev is None else f"{spec.path} at git revision {spec.rev}",
@@ -118,10 +118,10 @@ REKEYED_KEYS = ("rekeyed", "rekeyed_relabeled", "rekeyed_by", "rekeyed_note")
 def _changes_beside(signed: Manifest, current: Manifest, rekeyed: Rekeyed | None) -> Changes:
     """What changed besides the records a schema change re-keyed (``rekeyed``'s pairs, taken out of both sides); a
     pair paired by content whose label differs is a relabel, as ``prov diff`` scores it."""
-    if rekeyed is None or not rekeyed.pairs:
+    if rekeyed is None or not len(rekeyed.signed_rows):
         return record_changes(signed, current, MAX_LISTED)
     kept = []
-    for manifest, rows in ((signed, [i for i, _ in rekeyed.pairs]), (current, [j for _, j in rekeyed.pairs])):
+    for manifest, rows in ((signed, rekeyed.signed_rows), (current, rekeyed.current_rows)):
         keep = np.ones(len(manifest), bool)
         keep[rows] = False
         kept.append(Manifest(manifest.table.filter(pa.array(keep)), label_kind=manifest.label_kind))

@@ -14,7 +14,6 @@ only when the data's column types or columns differ from the signed schema.
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
 
 import numpy as np
 import pyarrow as pa
@@ -28,12 +27,14 @@ from provenance.sources.interface import DatasetSpec, HashedDataset
 
 @dataclasses.dataclass(frozen=True)
 class Rekeyed:
-    """The records a schema change re-keyed: ``pairs`` of (version's manifest row, data's manifest row), paired
-    ``by`` ``"content"`` or ``"locator"``, ``note`` why not by content (None when by content); ``relabeled`` how
-    many pairs have another label (a relabel when paired by content, a hint when by locator, whose row order is
-    the writer's); ``relabels`` the first ``MAX_LISTED`` content-paired relabels as ``changes.Changes`` lists them."""
+    """The records a schema change re-keyed: ``signed_rows`` (the version's manifest rows) paired one to one with
+    ``current_rows`` (the data's), ``by`` ``"content"`` or ``"locator"``, ``note`` why not by content (None when by
+    content); ``relabeled`` how many pairs have another label (a relabel when paired by content, a hint when by
+    locator, whose row order is the writer's); ``relabels`` the first ``MAX_LISTED`` content-paired relabels as
+    ``changes.Changes`` lists them."""
 
-    pairs: list[tuple[int, int]]
+    signed_rows: np.ndarray
+    current_rows: np.ndarray
     by: str
     note: str | None
     relabeled: int
@@ -43,7 +44,7 @@ class Rekeyed:
         """The diff summary's names for them (``rekeyed``, ``rekeyed_relabeled``, ``rekeyed_by``, ``rekeyed_note``),
         which ``report.schema_words.rekeyed_text`` words; ``schemas/status.schema.json``."""
         return {
-            "rekeyed": len(self.pairs),
+            "rekeyed": len(self.signed_rows),
             "rekeyed_relabeled": self.relabeled,
             "rekeyed_by": self.by,
             "rekeyed_note": self.note,
@@ -74,16 +75,53 @@ def rekeyed_records(
         except NotRereadable as exc:
             why = f"the records of {spec.path} could not be read again ({exc})"
         else:
-            if paired:
+            if len(paired[0]):
                 return _result(signed, current, paired, "content", None)
             why = f"no record of {spec.path} re-encodes without loss under {tag}'s signed types"
     return _result(signed, current, _by_locator(signed, current, old, new), "locator", why)
+
+
+Pairs = tuple[np.ndarray, np.ndarray]  # the version's manifest rows, the data's, paired one to one
 
 
 def _only_in(table: pa.Table, other: pa.Table) -> np.ndarray:
     """Rows of ``table`` whose digest ``other`` does not hold."""
     held = pc.is_in(table.column("digest"), value_set=other.column("digest").combine_chunks())
     return np.flatnonzero(~np.asarray(held.to_numpy(zero_copy_only=False), dtype=bool))
+
+
+def _ids(old: pa.Array | pa.ChunkedArray, new: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """The values of two columns of one type as int64 ids that are equal exactly where the values are."""
+    both = pa.chunked_array([*_chunks(old), *_chunks(new)])
+    codes = pc.dictionary_encode(both).combine_chunks().indices
+    ids = np.asarray(codes.to_numpy(zero_copy_only=False), np.int64)
+    return ids[: len(old)], ids[len(old) :]
+
+
+def _chunks(column: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
+    return column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+
+
+def _ranked(keys: list[np.ndarray]) -> np.ndarray:
+    """Each row's key (int64 columns) with its rank among the rows of the same key, in row order, as one
+    fixed-width byte string: equal keys on two sides then match first with first, second with second."""
+    matrix = np.column_stack(keys).astype(">i8")
+    rows = np.ascontiguousarray(matrix).view(f"S{8 * matrix.shape[1]}").ravel()
+    _, group = np.unique(rows, return_inverse=True)
+    order = np.argsort(group, kind="stable")
+    starts = np.r_[True, group[order][1:] != group[order][:-1]]
+    rank = np.empty(len(rows), np.int64)
+    rank[order] = np.arange(len(rows)) - np.flatnonzero(starts)[np.cumsum(starts) - 1]
+    ranked = np.column_stack([matrix, rank.astype(">i8")])
+    return np.ascontiguousarray(ranked).view(f"S{8 * ranked.shape[1]}").ravel()
+
+
+def _match(old_keys: list[np.ndarray], new_keys: list[np.ndarray]) -> Pairs:
+    """Positions into each side of rows paired one to one on equal keys (:func:`_ranked`)."""
+    if not len(old_keys[0]) or not len(new_keys[0]):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    _, at_old, at_new = np.intersect1d(_ranked(old_keys), _ranked(new_keys), assume_unique=True, return_indices=True)
+    return at_old.astype(np.int64), at_new.astype(np.int64)
 
 
 def _by_content(
@@ -94,9 +132,9 @@ def _by_content(
     signed_schema: dict,
     now: dict,
     spec: DatasetSpec,
-) -> list[tuple[int, int]]:
+) -> Pairs:
     """Pairs of a version's row and a data's row whose content, re-encoded under the signed types without loss, is
-    the version's record; a version's record of one label pairs first with a data row of that label."""
+    the version's record: those of one label first, then the rest by content alone (relabels)."""
     from provenance.sources.records import read_records
 
     rows = current.take(pa.array(new, pa.int64()))
@@ -104,42 +142,44 @@ def _by_content(
     table = read_records(spec, "table", rows.column("locator").to_pylist(), digests, list(now["columns"])).table
     assert table is not None  # a table's records
     candidates, exact = bridged_digests(table, signed_schema, now)
+    at = np.flatnonzero(exact)
+    bridged = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(32), len(at), [None, pa.py_buffer(candidates[at].tobytes())]
+    )
     theirs = signed.take(pa.array(old, pa.int64()))
-    pool: dict[bytes, list[tuple[int, str]]] = defaultdict(list)
-    for i, d, label in zip(old.tolist(), theirs.column("digest").to_pylist(), theirs.column("label").to_pylist()):
-        pool[d].append((i, label))
-    labels = rows.column("label").to_pylist()
-    pairs = []
-    for k in np.flatnonzero(exact).tolist():
-        waiting = pool.get(candidates[k : k + 1].tobytes())
-        if not waiting:
-            continue
-        same = next((w for w in waiting if w[1] == labels[k]), waiting[0])
-        waiting.remove(same)
-        pairs.append((same[0], int(new[k])))
-    return pairs
+    old_digest, new_digest = _ids(theirs.column("digest"), bridged)
+    old_label, new_label = _ids(theirs.column("label"), rows.column("label").take(pa.array(at, pa.int64())))
+    same_old, same_new = _match([old_digest, old_label], [new_digest, new_label])
+    left_old = np.setdiff1d(np.arange(len(old)), same_old)
+    left_new = np.setdiff1d(np.arange(len(at)), same_new)
+    other_old, other_new = _match([old_digest[left_old]], [new_digest[left_new]])
+    paired_old = np.concatenate([same_old, left_old[other_old]])
+    paired_new = np.concatenate([same_new, left_new[other_new]])
+    return old[paired_old], new[at[paired_new]]
 
 
-def _by_locator(signed: pa.Table, current: pa.Table, old: np.ndarray, new: np.ndarray) -> list[tuple[int, int]]:
+def _by_locator(signed: pa.Table, current: pa.Table, old: np.ndarray, new: np.ndarray) -> Pairs:
     """Pairs of a version's row and a data's row at the same locator (each paired once)."""
-    at: dict[str, list[int]] = defaultdict(list)
-    for i, loc in zip(old.tolist(), signed.column("locator").take(pa.array(old, pa.int64())).to_pylist()):
-        at[loc].append(i)
-    pairs = []
-    for j, loc in zip(new.tolist(), current.column("locator").take(pa.array(new, pa.int64())).to_pylist()):
-        if at.get(loc):
-            pairs.append((at[loc].pop(0), j))
-    return pairs
+    old_at, new_at = _ids(
+        signed.column("locator").take(pa.array(old, pa.int64())),
+        current.column("locator").take(pa.array(new, pa.int64())),
+    )
+    paired_old, paired_new = _match([old_at], [new_at])
+    return old[paired_old], new[paired_new]
 
 
-def _result(signed: pa.Table, current: pa.Table, pairs: list[tuple[int, int]], by: str, note: str | None) -> Rekeyed:
+def _result(signed: pa.Table, current: pa.Table, pairs: Pairs, by: str, note: str | None) -> Rekeyed:
     """The pairs with their relabels counted and, when paired by content, the first ``MAX_LISTED`` listed."""
-    theirs = signed.column("label").take(pa.array([i for i, _ in pairs], pa.int64())).to_pylist()
-    ours = current.select(["digest", "label", "locator"]).take(pa.array([j for _, j in pairs], pa.int64())).to_pylist()
-    relabels = [
-        {"locator": row["locator"], "digest": row["digest"].hex(), "signed_label": was, "label": row["label"]}
-        for was, row in zip(theirs, ours)
-        if was != row["label"]
-    ]
-    relabels.sort(key=lambda c: natural_key(c["locator"]))
-    return Rekeyed(pairs, by, note, len(relabels), relabels[:MAX_LISTED] if by == "content" else [])
+    signed_rows, current_rows = pairs
+    was = signed.column("label").take(pa.array(signed_rows, pa.int64()))
+    ours = current.select(["digest", "label", "locator"]).take(pa.array(current_rows, pa.int64()))
+    differs = np.asarray(pc.not_equal(was, ours.column("label")).to_numpy(zero_copy_only=False), bool)
+    relabels = []
+    if by == "content" and differs.any():
+        at = pa.array(np.flatnonzero(differs), pa.int64())
+        relabels = [
+            {"locator": row["locator"], "digest": row["digest"].hex(), "signed_label": label, "label": row["label"]}
+            for label, row in zip(was.take(at).to_pylist(), ours.take(at).to_pylist())
+        ]
+        relabels.sort(key=lambda c: natural_key(c["locator"]))
+    return Rekeyed(signed_rows, current_rows, by, note, int(differs.sum()), relabels[:MAX_LISTED])
