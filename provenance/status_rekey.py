@@ -23,6 +23,7 @@ from provenance.changes import MAX_LISTED, natural_key
 from provenance.delta.bridge import bridged_digests, not_bridgeable
 from provenance.errors import NotRereadable
 from provenance.sources.interface import DatasetSpec, HashedDataset
+from provenance.sources.schema_delta import schema_problem
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,12 +57,18 @@ def rekeyed_records(
 ) -> Rekeyed | None:
     """Pair the version's records (``signed``: its manifest table) with the data's (``hashed``) that a schema change
     re-keyed; None when the columns and their types are the signed ones (``signed_schema``: the version's signed
-    ``schema`` fact) or no record of either side lacks its digest on the other. ``spec`` says where the data is read
-    again. Raises what ``sources.records.read_records`` raises (``VerificationError`` when a record read again is not
-    the one just hashed, ``InputError`` when the data no longer reads); data not re-readable by design (an id column)
-    pairs by locator."""
+    ``schema`` fact; its columns alone when it signed no types), when it is malformed, or when no record of either
+    side lacks its digest on the other. ``spec`` says where the data is read again. Raises what
+    ``sources.records.read_records`` raises (``VerificationError`` when a record read again is not the one just
+    hashed, ``InputError`` when the data no longer reads); data not re-readable by design (an id column) pairs by
+    locator."""
     now = hashed.schema_fact()
-    if (signed_schema.get("types"), signed_schema.get("columns")) == (now.get("types"), now.get("columns")):
+    if schema_problem(signed_schema) is not None:
+        return None
+    # a version signed before column types were can show a change of columns, never a retype: an edit is not one
+    typed = "types" in signed_schema
+    signed_columns = (signed_schema.get("types") if typed else None, signed_schema.get("columns"))
+    if signed_columns == (now.get("types") if typed else None, now.get("columns")):
         return None
     current = hashed.manifest.table
     old = _only_in(signed, current)

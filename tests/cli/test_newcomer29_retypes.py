@@ -9,7 +9,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from support import digits_table, set_column, validate_output
+from support import digits_table, resign_version, set_column, validate_output
 
 
 def _commit(prov, keypair, data: str, tag: str, *args: str):
@@ -105,6 +105,20 @@ def test_status_without_a_schema_change_has_no_rekeyed_records(prov, workdir, st
     doc = json.loads(prov("status", "--json", "--signer", keypair.public_path).stdout)
     validate_output("status", doc)
     assert doc["rekeyed"] is None and doc["rekeyed_by"] is None
+
+
+def test_status_against_a_version_signed_before_column_types_calls_an_edit_an_edit(prov, workdir, store, keypair):
+    # such a version can show a change of columns, never a retype: edited values are not "re-keyed by the schema change"
+    t = _r1(prov, keypair)
+    resign_version(workdir, "r1", workdir / "alice.key", lambda predicate: predicate["schema"].pop("types"))
+    px10 = t.column("px10").to_pylist()
+    px10[5] += 1
+    pq.write_table(set_column(t, "px10", px10), "train.parquet")
+    lines = _status(prov, keypair)
+    assert lines[0] == "train.parquet: 1 changed since r1 (200 records now)", lines
+    doc = json.loads(prov("status", "--json", "--signer", keypair.public_path).stdout)
+    validate_output("status", doc)
+    assert doc["rekeyed"] is None and doc["counts"]["changed"] == 1
 
 
 def test_commit_names_the_columns_retyped_since_the_parent(prov, workdir, store, keypair):
