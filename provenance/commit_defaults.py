@@ -21,6 +21,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from provenance.commit_schema_note import retyped_since_parent
 from provenance.errors import InputError, VerificationError
 from provenance.escaping import name_in_sentence, visible
 from provenance.features.numeric import check_options, identity_columns
@@ -352,7 +353,10 @@ def commit_on_parent(
     # "committed, but ...", before anything is read back from the live store (attack review 19b, F19b-3)
     result = kept_log.finish(store, dataclasses.replace(result, from_parent=from_parent))
     return dataclasses.replace(
-        result, retype_note=_retype_note(store, result), features_note=_features_note(store, result)
+        result,
+        retype_note=_retype_note(store, result),
+        schema_note=retyped_since_parent(store, result.tag, result.parent),
+        features_note=_features_note(store, result),
     )
 
 

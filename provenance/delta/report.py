@@ -20,7 +20,7 @@ from provenance.delta.records import DeltaRecords
 from provenance.delta.sides import Side
 from provenance.delta.statuses import LINEAGE_STATUSES
 from provenance.delta.volume import volume_signals
-from provenance.report.wording import source_name
+from provenance.report.wording import added_by, source_subject
 
 REPORT_FORMAT = "prov.diff/v1"
 _RANK = {s: i for i, s in enumerate(LINEAGE_STATUSES)}  # worst status of a digest's rows wins
@@ -45,6 +45,11 @@ def _are(n: int) -> str:
 
 def _carry(n: int) -> str:
     return "carries" if n == 1 else "carry"
+
+
+def _of(source) -> str:
+    """``of source 'vendor'``, or ``with no source`` for records of none (``wording.source_subject``)."""
+    return "with no source" if source in (None, "") else f"of {source_subject(source, quote=True)}"
 
 
 def _key(source) -> str:
@@ -157,7 +162,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
                     "unattributed_additions",
                     k,
                     added_by_source[source],
-                    f"{_records(k)} added by source {source_name(source)!r} {_are(k)} not signed by any trusted batch",
+                    f"{_records(k)} {added_by(source)} {_are(k)} not signed by any trusted batch",
                     source,
                 )
             )
@@ -167,7 +172,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
                     "label_differs_from_signed",
                     k,
                     changes.relabeled_by_source[source],
-                    f"relabeled {_records(k)} of source {source_name(source)!r} {_carry(k)} a label its signed batch does not",
+                    f"relabeled {_records(k)} {_of(source)} {_carry(k)} a label its signed batch does not",
                     source,
                 )
             )
@@ -177,7 +182,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
                     "label_differs_from_signed",
                     k,
                     added_by_source[source],
-                    f"{_records(k)} added by source {source_name(source)!r} {_carry(k)} a label its signed batch does not",
+                    f"{_records(k)} {added_by(source)} {_carry(k)} a label its signed batch does not",
                     source,
                 )
             )
@@ -211,7 +216,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
                 "duplicates_added",
                 k,
                 added_by_source.get(source, 0) + k,
-                f"extra {'copy' if k == 1 else 'copies'} of records added by source {source_name(source)!r}",
+                f"extra {'copy' if k == 1 else 'copies'} of records {added_by(source)}",
                 source,
                 flag=k >= sig.MIN_VOLUME,
             )

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 from provenance import stats
-from provenance.report.wording import source_name
+from provenance.report.wording import NO_SOURCE_RECORDS, source_subject
 
 ALPHA = 1e-3
 MIN_EFFECT_W = 0.1  # Cohen's w for a chi-square shift: "small" effect
@@ -212,8 +212,10 @@ def relabel_rate_by_source(relabeled: dict, common: dict) -> list[Signal]:
             Signal(
                 "relabel_rate",
                 flagged,
-                f"source {source_name(source)!r}: {k} of {n} kept records relabeled ({_pct(test['rate'])}) vs "
-                f"{_pct(p0)} elsewhere (Poisson p={test['p_value']:.2g})",
+                f"{source_subject(source, quote=True)}: {k} of {n} kept records relabeled ({_pct(test['rate'])}) vs "
+                # with no other kept records, the rate compared with is the one assumed, not the others'
+                f"{_pct(p0)} {'elsewhere' if rest_n > 0 else 'assumed (no other records to compare)'} "
+                f"(Poisson p={test['p_value']:.2g})",
                 test,
                 {"source": source},
             )
@@ -304,27 +306,33 @@ def volume_jump(
     """
     if added < MIN_VOLUME:
         return None
+    none = source in (None, "")  # records of no source are not a source: said as such (newcomer review 29)
+    who = (
+        f"{added} {NO_SOURCE_RECORDS} added" if none else f"{source_subject(source, quote=True)} added {added} records"
+    )
+    its = "their" if none else "its"
     if base_count == 0 and not any(history or []):
         return Signal(
             "new_source",
             False,
-            f"source {source_name(source)!r} is new: {added} records, no history to compare",
+            f"{added} {NO_SOURCE_RECORDS}, none in the base: no history to compare"
+            if none
+            else f"{source_subject(source, quote=True)} is new: {added} records, no history to compare",
             {"test": "none", "value": added, "p_value": None},
             {"source": source},
         )
     if history:
         expected = max(sum(history) / len(history), 1.0)
-        basis = f"its mean of {expected:.1f} per version over {len(history)} earlier version(s)"
+        basis = f"{its} mean of {expected:.1f} per version over {len(history)} earlier version(s)"
     elif base_count * growth > 0:
         expected = max(base_count * growth, 1.0)
-        basis = f"{expected:.1f} from its {base_count} base records at the others' growth of {_pct(growth)}"
+        basis = f"{expected:.1f} from {its} {base_count} base records at the others' growth of {_pct(growth)}"
     else:
         why = " (the versions' signed counts do not name it)" if history is None else ""
         return Signal(
             "source_volume_jump",
             False,
-            f"source {source_name(source)!r} added {added} records: no history to compare{why} "
-            "and the other sources did not grow",
+            f"{who}: no history to compare{why} and the other sources did not grow",
             {"test": "none", "value": added, "p_value": None},
             {"source": source},
         )
@@ -341,7 +349,7 @@ def volume_jump(
     return Signal(
         "source_volume_jump",
         flagged,
-        f"source {source_name(source)!r} added {added} records, {test['ratio']:.1f}x {basis} (Poisson p={test['p_value']:.2g})",
+        f"{who}, {test['ratio']:.1f}x {basis} (Poisson p={test['p_value']:.2g})",
         test,
         {"source": source},
     )

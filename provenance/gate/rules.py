@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from provenance.errors import VerificationError
 from provenance.gate.base import Rule, Setting, Settings
 from provenance.gate.results import LISTED, RuleResult, Status, bounded_count
-from provenance.report.wording import source_name
+from provenance.report.wording import NO_SOURCE_RECORDS, source_name, source_subject
 
 if TYPE_CHECKING:
     from provenance.gate.context import GateContext
@@ -211,12 +211,14 @@ class MaxRelabelRatePerSource(ParameterRule):
                 return RuleResult(self.key, "pass", f"no kept records to relabel, {allowed}", expected=expected)
             reason = (
                 f"highest relabel rate {100 * worst['relabel_rate']:.2f}% "
-                f"(source {source_name(worst['source'], worst.get('named_by'))}), {allowed}"
+                f"({source_subject(worst['source'], worst.get('named_by'))}), {allowed}"
             )
             return RuleResult(self.key, "pass", reason, expected=expected)
         names = {r["source"] for r in offenders}
         reason = ", ".join(
-            f"source {source_name(r['source'], r.get('named_by'))} relabeled {r['relabeled']} of its kept records "
+            f"{r['relabeled']} {NO_SOURCE_RECORDS} relabeled ({100 * r['relabel_rate']:.1f}% of those kept)"
+            if r["source"] in (None, "")  # records of no source are not a source (newcomer review 29)
+            else f"source {source_name(r['source'], r.get('named_by'))} relabeled {r['relabeled']} of its kept records "
             f"({100 * r['relabel_rate']:.1f}%)"
             for r in offenders
         )
