@@ -21,11 +21,10 @@ from provenance.detectors.duplicates import DuplicatesDetector, copy_radii, delt
 from provenance.detectors.gradient import GradientDetector
 from provenance.detectors.knn_label import KnnLabelDetector
 from provenance.detectors.outlier import OutlierDetector
-from provenance.detectors.shared import BOTH_PASSES, GEOMETRY, SharedPasses
+from provenance.detectors.shared import both_passes_at_once
 from provenance.detectors.spectral import SpectralDetector
 from provenance.detectors.volume import VolumeSpikeDetector
 from provenance.errors import InputError
-from provenance.features.blas import single_threaded_blas
 from provenance.profiles.reference import ReferenceProfile
 
 ENTRY_POINT_GROUP = "prov.detectors"
@@ -114,76 +113,29 @@ def run_detectors(
     if not 0.0 < fpr < 1.0:
         raise InputError(f"the false-positive rate must be between 0 and 1, not {fpr}")
     check_compatible(profile, delta)
-    chosen = sorted(names) if names is not None else None
-    for name in chosen or ():
-        _factory(name)  # unknown names: InputError up front, before any work
+    detectors = []
+    for name in sorted(names) if names is not None else available_detectors():
+        factory = _factory(name)  # unknown names: InputError up front
+        detector = factory()
+        detectors.append((name, detector, is_built_in(name, factory, detector)))
     try:  # a batch that moved as a whole is scored without its shared shift (detectors.drift)
         remove_shift(profile, delta)
     except Exception:  # scored as delivered; batch_drift raises it again, and the gate errors on it
         pass
-    return _run_in_pass_order(profile, delta, fpr, chosen)
-
-
-# The shared neighbour passes each built-in detector reads (``shared.reference_geometry``, ``delta_neighbours``);
-# a plug-in, or a name registered to another factory, may read both.
-PASSES_READ: dict[str, tuple[str, ...]] = {
-    "gradient": (),
-    "spectral": (),
-    "volume": (),
-    "collision": (GEOMETRY,),
-    "knn_label": (GEOMETRY,),
-    "outlier": (GEOMETRY,),
-    "duplicates": BOTH_PASSES,
-}
-
-
-@single_threaded_blas  # held from before the pass threads start until both ended (``SharedPasses``)
-def _run_in_pass_order(
-    profile: ReferenceProfile, delta: Delta, fpr: float, names: list[str] | None
-) -> list[DetectorResult]:
-    """Each named detector's checked result (``names`` None: ``available_detectors()``), in name order.
-
-    When duplicates runs, the two neighbour passes it needs start first, on threads (``shared.SharedPasses``),
-    and each detector runs once the passes it reads have ended: those reading neither meanwhile, then those
-    reading the delta x sample pass, then the rest (a plug-in may read both). The default list always holds
-    duplicates, so listing the plug-ins' entry points waits for no pass. Each detector reads only the profile,
-    the delta and the passes, which are the same whenever they end: the results do not depend on the order
-    (``test_detectors_run_together_find_what_each_finds_alone``)."""
-    passes = _passes(profile, delta, fpr) if "duplicates" in (names if names is not None else _detectors) else None
-    try:
-        detectors = []
-        for name in names if names is not None else available_detectors():
-            factory = _factory(name)
-            detector = factory()
-            built_in = is_built_in(name, factory, detector)
-            reads = PASSES_READ.get(name, BOTH_PASSES) if built_in else BOTH_PASSES
-            detectors.append((name, detector, built_in, reads))
-        results: list[DetectorResult | None] = [None] * len(detectors)
-        for at in sorted(range(len(detectors)), key=lambda i: len(detectors[i][3])):  # stable: name order within
-            name, detector, built_in, reads = detectors[at]
-            if passes is not None:
-                passes.wait(reads)
-            results[at] = _checked_run(profile, delta, fpr, name, detector, built_in)
-    finally:
-        if passes is not None:
-            passes.wait()
-    return [r for r in results if r is not None]
-
-
-def _checked_run(
-    profile: ReferenceProfile, delta: Delta, fpr: float, name: str, detector: Detector, built_in: bool
-) -> DetectorResult:
-    """The runner's own checked result of ``detector.run`` (``_own_result``, ``_check_result``), or an "error"
-    result naming the exception and where it was raised: reported, never skipped (the gate fails closed on it)."""
-    try:
-        result = _own_result(detector.run(profile, delta, fpr), name, built_in)
-        _check_result(result, delta, len(profile.sample_batches))
-    except Exception as exc:
-        where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-        location = f" (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})" if where else ""
-        result = DetectorResult(name, "error", f"{type(exc).__name__}: {exc}{location}", None, [])
-        result.plug_in = not built_in
-    return result
+    if any(name == "duplicates" for name, _, _ in detectors):  # it needs both neighbour passes: run them together
+        _both_passes(profile, delta, fpr)
+    results = []
+    for name, detector, built_in in detectors:
+        try:
+            result = _own_result(detector.run(profile, delta, fpr), name, built_in)
+            _check_result(result, delta, len(profile.sample_batches))
+        except Exception as exc:  # reported, never skipped: the gate fails closed on it
+            where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+            location = f" (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})" if where else ""
+            result = DetectorResult(name, "error", f"{type(exc).__name__}: {exc}{location}", None, [])
+            result.plug_in = not built_in
+        results.append(result)
+    return results
 
 
 ARRAYS = ("p_values", "reference_p", "reference_raw", "extreme_p", "extreme_p_rule_off")
@@ -259,14 +211,14 @@ def _plain_finding(finding: Finding, name: str) -> Finding:
     return Finding(digest, name, score, flagged, explanation)
 
 
-def _passes(profile: ReferenceProfile, delta: Delta, fpr: float) -> SharedPasses | None:
-    """``shared.SharedPasses`` started at the radii the duplicates detector asks for; None when those radii cannot
-    be had (the detectors report that failure, each computing what it needs again), never this step's error."""
+def _both_passes(profile: ReferenceProfile, delta: Delta, fpr: float) -> None:
+    """``shared.both_passes_at_once`` at the radii the duplicates detector asks for; a failure here is the
+    detectors' to report (each computes what it needs again), never this step's."""
     try:
         _, radii, tight, density = copy_radii(profile, len(delta), fpr)
     except Exception:
-        return None
-    return SharedPasses(profile, delta, delta_pass_radii(radii, tight, density))
+        return
+    both_passes_at_once(profile, delta, delta_pass_radii(radii, tight, density))
 
 
 def _check_result(result: DetectorResult, delta: Delta, reference_size: int | None = None) -> None:

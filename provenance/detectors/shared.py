@@ -107,68 +107,41 @@ def delta_neighbours(profile: ReferenceProfile, delta: Delta, radii: np.ndarray 
     return cached[1]
 
 
-GEOMETRY = "geometry"  # the delta x sample pass (``reference_geometry``)
-DELTA_PASS = "delta"  # the delta x delta pass (``delta_neighbours``)
-BOTH_PASSES = (GEOMETRY, DELTA_PASS)
-
-
-class SharedPasses:
-    """The two neighbour passes the detectors share, each computing on a thread of its own from the moment this is
-    made, while the caller goes on (``registry.run_detectors`` runs the detectors that read neither meanwhile).
-
-    ``reference_geometry`` (delta x sample) and ``delta_neighbours(radii)`` (delta x delta, at the radii the
-    duplicates detector will ask for: ``duplicates.delta_pass_radii``) are the largest parts of a detection run
-    and spend it in BLAS and ``provenance.fastknn``, both of which release the GIL: on two cores they overlap
-    each other and the Python the caller runs meanwhile. Each pass is the same call the detectors would make, so
-    its answer is the same, bit for bit, whenever it ends (BLAS stays on one thread: the caller holds
-    ``single_threaded_blas`` from before this is made until :meth:`wait` has joined both threads, so no thread's own
-    limit ending can lift it). A pass that fails is left uncached: the detector that needs it computes it again
-    and reports the failure as its own (``registry.run_detectors``). Radii other than the detector's later make
-    it compute its pass again, never use a wrong one. The shared inputs both passes read (the standardised delta,
-    its digests and label indexes, the profile's sample) are computed before either thread starts.
-    """
-
-    def __init__(self, profile: ReferenceProfile, delta: Delta, radii: np.ndarray):
-        self._threads: dict[str, threading.Thread] = {}
-        if len(delta) < 2:
-            return
-        try:  # shared inputs, computed once before the threads read them
-            delta_Z(profile, delta)
-            delta_labels(profile, delta)
-            delta.digest_array  # noqa: B018 (cached properties)
-            delta.hexes  # noqa: B018
-            profile.sample_Z  # noqa: B018
-        except Exception:
-            return
-        passes = {
-            GEOMETRY: lambda: reference_geometry(profile, delta),
-            DELTA_PASS: lambda: delta_neighbours(profile, delta, radii),
-        }
-        for name, compute in passes.items():
-            self._threads[name] = threading.Thread(target=_quietly, args=(compute,), name=f"prov-pass-{name}")
-            self._threads[name].start()
-
-    def wait(self, passes: tuple[str, ...] = BOTH_PASSES) -> None:
-        """Return once each of ``passes`` (``GEOMETRY``, ``DELTA_PASS``) has ended, cached or failed."""
-        for name in passes:
-            thread = self._threads.get(name)
-            if thread is not None:
-                thread.join()
-
-
-def _quietly(compute: Callable[[], object]) -> None:
-    """``compute()``, its failure left for the detector that needs the pass to compute again and report."""
-    try:
-        compute()
-    except Exception:  # computed again, and reported, by the detector that needs it
-        pass
-
-
 @single_threaded_blas  # one limit held over both threads: a thread's own limit ending cannot lift it
 def both_passes_at_once(profile: ReferenceProfile, delta: Delta, radii: np.ndarray) -> None:
-    """Compute the two neighbour passes the detectors share at the same time, on two threads (``SharedPasses``),
-    and return when both have ended."""
-    SharedPasses(profile, delta, radii).wait()
+    """Compute the two neighbour passes the detectors share at the same time, one on a second thread.
+
+    ``reference_geometry`` (delta x sample) and ``delta_neighbours(radii)`` (delta x delta, at
+    the radii the duplicates detector will ask for: ``duplicates.delta_pass_radii``) are the
+    largest parts of a detection run and spend it in BLAS and ``provenance.fastknn``, both of
+    which release the GIL: on two cores they overlap. Each pass is the same call the
+    detectors would make, so its answer is the same, bit for bit (BLAS stays on one thread).
+    A pass that fails is left uncached: the detector that needs it computes it again and
+    reports the failure as its own (``registry.run_detectors``). Radii other than the
+    detector's later make it compute its pass again, never use a wrong one.
+    """
+    if len(delta) < 2:
+        return
+    try:  # shared inputs, computed once before the threads read them
+        delta_Z(profile, delta)
+        delta.digest_array  # noqa: B018 (a cached property)
+    except Exception:
+        return
+
+    def geometry() -> None:
+        try:
+            reference_geometry(profile, delta)
+        except Exception:  # computed again, and reported, by the detector that needs it
+            pass
+
+    other = threading.Thread(target=geometry, name="prov-reference-geometry")
+    other.start()
+    try:
+        delta_neighbours(profile, delta, radii)
+    except Exception:  # as above
+        pass
+    finally:
+        other.join()
 
 
 def describe_neighbours(
