@@ -17,12 +17,17 @@ lock the child's text rendering would wait on for ever). Elsewhere the two steps
 from __future__ import annotations
 
 import os
+import select
+import signal
 import sys
 import tempfile
 from collections.abc import Callable
 
 TEXT_ENCODING = "utf-8"
 TEXT_ERRORS = "surrogatepass"  # any str round-trips, lone surrogates included
+# How long the child may go on rendering once the parent has stored the findings: a 10,000-record delta's report
+# takes ~0.1 s; past this the child is taken for stuck, and the parent renders.
+CHILD_WAIT_S = 60.0
 
 
 def can_fork() -> bool:
@@ -72,6 +77,23 @@ def _fork_renderer(render: Callable[[], str], fd: int) -> int:
 
 
 def _succeeded(pid: int) -> bool:
-    """Wait for the child ``pid``; whether it exited 0 (its text is whole)."""
+    """Wait for the child ``pid`` (``CHILD_WAIT_S`` at most once this process's own work is done); whether it exited
+    0 (its text is whole). A child still running then is killed and counted as failed: a lock another thread held
+    at the fork could leave it waiting for ever, and the parent renders the report itself instead."""
+    try:
+        ended = _ended_within(pid, CHILD_WAIT_S)
+    except OSError:  # no pidfd (Linux before 5.3): wait as long as it takes
+        ended = True
+    if not ended:
+        os.kill(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status) == 0
+    return ended and os.waitstatus_to_exitcode(status) == 0
+
+
+def _ended_within(pid: int, seconds: float) -> bool:
+    """Whether the child ``pid`` ends within ``seconds`` (``os.pidfd_open``: readable once it has ended)."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        return bool(select.select([pidfd], [], [], seconds)[0])
+    finally:
+        os.close(pidfd)

@@ -62,3 +62,22 @@ def test_without_work_or_fork_the_steps_run_here_in_order():
     assert rendered_beside(render, None) == "text"
     assert rendered_beside(render, lambda: order.append("work"), fork=False) == "text"
     assert order == [f"render {os.getpid()}", "work", f"render {os.getpid()}"]
+
+
+@pytest.mark.skipif(not can_fork(), reason="the child is forked on Linux only")
+def test_a_child_stuck_past_the_wait_is_killed_and_the_parent_renders(monkeypatch):
+    import time
+
+    from provenance.cli import _beside
+
+    monkeypatch.setattr(_beside, "CHILD_WAIT_S", 0.2)
+    parent = os.getpid()
+
+    def render() -> str:
+        while os.getpid() != parent:  # the child never ends by itself
+            time.sleep(0.05)
+        return "made here\n"
+
+    assert rendered_beside(render, lambda: None) == "made here\n"  # the parent's own text, not the child's
+    with pytest.raises(ChildProcessError):  # killed and waited for
+        os.waitpid(-1, os.WNOHANG)
