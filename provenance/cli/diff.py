@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shlex
@@ -11,7 +10,6 @@ from contextlib import nullcontext
 import typer
 
 from provenance.cli._app import command, note
-from provenance.cli._beside import rendered_beside
 from provenance.cli._dataset import DatasetFlags, dataset_flags, read_as_version
 from provenance.cli._trust import note_unpinned, trust_flags
 from provenance.delta.compare import diff_versions
@@ -134,7 +132,6 @@ def diff(
         store.refuse_links(", or pass --no-save")
     from provenance import progress
     from provenance.cli._progress import progress_shown
-    from provenance.cli._progress import wanted as progress_wanted
     from provenance.delta.arrow_pool import prefer_jemalloc
 
     prefer_jemalloc()  # a process of its own: where Arrow's buffers live is the command's choice
@@ -155,21 +152,15 @@ def diff(
             if store is not None:
                 note_unpinned(pins)
             return
-        save = None
         if detect:
-            from provenance.detectors.pipeline import store_findings
             from provenance.unscorable import detect_naming_file
 
             assert store is not None  # --detect with --path (no store needed) was refused above
             with progress.stage("detectors", unit="steps"):
-                detection = detect_naming_file(store, base, new, report.delta, fpr=fpr, save=False)
+                detection = detect_naming_file(store, base, new, report.delta, fpr=fpr, save=not no_save)
                 report.add_detector_results(detection, flagged_only=flagged_only)
-            if not no_save:
-                save = functools.partial(store_findings, store, base, new, detection, fpr)
     as_dict = report.to_dict()
-    rendering = functools.partial(render, "diff", chosen, as_dict, medium_for(out))
-    # the findings are stored before the report is written, as ever; a forked child renders it meanwhile
-    write_output(rendered_beside(rendering, save, fork=not progress_wanted()), out)
+    write_output(render("diff", chosen, as_dict, medium_for(out)), out)
     if store is not None:
         note_unpinned(pins)
     if reading is not None and reading.carried():

@@ -261,17 +261,9 @@ def run_detection(
         drift_error = f"{type(exc).__name__}: {exc}"
     null = (lambda: profile_null(profile, results, fpr, verdicts.held_out)) if "relabeled" in delta_rows.kinds else None
     detection = Detection(results, verdicts, delta_rows.labels, drift, drift_error, shift, list(delta_rows.kinds), null)
-    if save:
-        store_findings(store, base, new, detection, fpr)
+    if save and store.writable():  # a read-only store still gets its findings computed (the CLI says so)
+        save_findings(store, base, new, results, fpr, delta_rows.labels, verdicts, detection.columns)
     return detection
-
-
-def store_findings(store, base: str, new: str, detection: Detection, fpr: float) -> None:
-    """Store ``detection`` (``run_detection`` of ``new`` against ``base`` at ``fpr``, made with ``save=False``) as
-    ``run_detection`` stores it, unless the store is read-only (``Store.writable``: a read-only store still gets
-    its findings computed, and the CLI says so). Raises ``StoreError`` as the store's write does."""
-    if store.writable():
-        save_findings(store, base, new, detection.results, fpr, detection.labels, detection.verdicts, detection.columns)
 
 
 def _delta_content(spec, kind: str, rows: DeltaRecords, columns: list[str], content) -> Records:
