@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from provenance.commit_schema_note import retyped_since_parent
+from provenance.commit_unfeatured_note import unfeatured_columns_note
 from provenance.errors import InputError, VerificationError
 from provenance.escaping import name_in_sentence, visible
 from provenance.features.numeric import check_options, identity_columns
@@ -357,6 +358,7 @@ def commit_on_parent(
         retype_note=_retype_note(store, result),
         schema_note=retyped_since_parent(store, result.tag, result.parent),
         features_note=_features_note(store, result),
+        unfeatured_note=unfeatured_columns_note(store, result),
     )
 
 
