@@ -1,15 +1,17 @@
 """Session 30 (fix30b, A29b-4): detection with the profile's winsorised column scale against main's plain std.
 
-    python bench/robust_scale_s30.py OLD_TREE NEW_TREE [--render-only]
+    python bench/robust_scale_s30.py OLD_TREE NEW_TREE [--benches detect,inorder,combined] | --render-only
 
 Each tree is a snapshot of prov (``git archive COMMIT | tar -x -C DIR``, with the compiled ``provenance/_fast*.so``
-copied in). Runs, alternated and in one script, the detection bench's quick quality part (``detect_bench.py --quick
---part quality``: one seed, digits / breast cancer / wine / iris, every attack at 1, 5 and 10%) and the in-order
-false-alarm bench (``inorder_fpr_s29.py --variants library``: the gate bench's clean and poisoned batches in file
-order and shuffled, the library's verdict only) under each tree, with ``uptime`` before and after every run. Both
-benches are deterministic (fixed seeds), so one run per tree compares them; the order is old, new for the first
-bench and new, old for the second. The raw outputs stay in ``OUT`` (default /tmp/robust-scale-s30); the summary goes
-to bench/results/robust-scale-s30.md, rendered again from the saved outputs with ``--render-only``.
+copied in). Runs, alternated and in one script, under each tree with ``uptime`` before and after every run:
+``detect``, the detection bench's quick quality part (``detect_bench.py --quick --part quality``: one seed, digits /
+breast cancer / wine / iris, every attack at 1, 5 and 10%); ``inorder``, the in-order false-alarm bench
+(``inorder_fpr_s29.py --variants library``: the gate bench's clean and poisoned batches in file order and shuffled,
+the library's verdict only); ``combined``, the detection bench at prov's operating point (``detect_bench.py --part
+combined --prov-only``). All are deterministic (fixed seeds, one BLAS thread), so one run per tree compares them; the
+sides run old, new for the first bench, new, old for the second, and so on. The raw outputs stay in ``$OUT`` (default
+/tmp/robust-scale-s30; runs.json gathers the runs of every invocation); the summary, with how far the winsorised
+scale moves each real dataset's column scales, goes to bench/results/robust-scale-s30.md.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ sys.path.insert(0, str(HERE))
 from alternation import uptime, utc_minute  # noqa: E402
 
 SIDES = ("main", "robust")
+BENCHES = ("detect", "inorder", "combined")
 
 
 def run_once(tree: Path, out: Path, bench: str) -> dict:
@@ -39,6 +42,16 @@ def run_once(tree: Path, out: Path, bench: str) -> dict:
             "--quick",
             "--part",
             "quality",
+            "--out",
+            str(out),
+        ]
+    elif bench == "combined":
+        command = [
+            sys.executable,
+            str(tree / "bench/detect_bench.py"),
+            "--part",
+            "combined",
+            "--prov-only",
             "--out",
             str(out),
         ]
@@ -91,6 +104,26 @@ def quality_table(rows: dict[str, list[dict]]) -> list[str]:
     return lines
 
 
+def scale_moves() -> list[str]:
+    """Per dataset of bench/real_datasets.py, at its first 30% (a small base) and whole: the median column's and the
+    most-moved column's scale under ``within_bulk`` over its plain std (both floored as ``build_profile`` floors)."""
+    import numpy as np
+    from real_datasets import LOADERS
+
+    from provenance.profiles.reference import within_bulk
+
+    def floored(std: np.ndarray) -> np.ndarray:
+        return np.maximum(std, max(0.05 * float(np.median(std)), 1e-6))
+
+    lines = ["| dataset | records | columns | median ratio | smallest ratio |", "|---|---|---|---|---|"]
+    for name in ("digits", "breast_cancer", "cells", "seattle_weather", "spam7", "doctor_aus", "attrition"):
+        X = np.asarray(LOADERS[name]()[0], dtype=np.float64)
+        for part in (X[: int(0.3 * len(X))], X):
+            ratio = floored(within_bulk(part).std(axis=0)) / floored(part.std(axis=0))
+            lines.append(f"| {name} | {len(part)} | {part.shape[1]} | {np.median(ratio):.3f} | {ratio.min():.2f} |")
+    return lines
+
+
 def render(out: Path) -> None:
     runs = json.loads((out / "runs.json").read_text())
     rows = {s: json.loads((out / s / "detect.json").read_text())["quality"] for s in SIDES}
@@ -110,6 +143,21 @@ def render(out: Path) -> None:
     for side in SIDES:
         text = (out / side / "inorder-fpr-s29.md").read_text()
         lines += [f"## In-order false-alarm bench, library verdict: {side}", "", text.split("\n", 2)[2].strip(), ""]
+    for side in SIDES:
+        if (out / side / "detect-bench-prov.md").exists():
+            text = (out / side / "detect-bench-prov.md").read_text()
+            body = text[text.index("## Clean deltas") :].replace("\n## ", "\n### ").removeprefix("## ")
+            lines += [
+                f"## Detection bench at prov's operating point (--part combined --prov-only): {side}",
+                "",
+                "### " + body.strip(),
+                "",
+            ]
+    lines += [
+        "## How far the winsorised scale moves a column's scale (robust / main, floors included)",
+        "",
+        *scale_moves(),
+    ]
     (HERE / "results/robust-scale-s30.md").write_text("\n".join(lines))
 
 
@@ -119,9 +167,11 @@ def main(argv: list[str]) -> None:
         render(out)
         return
     trees = dict(zip(SIDES, (Path(argv[0]).resolve(), Path(argv[1]).resolve())))
-    runs, started = [], utc_minute()
-    for bench, order in (("detect", SIDES), ("inorder", SIDES[::-1])):
-        for side in order:
+    benches = argv[argv.index("--benches") + 1].split(",") if "--benches" in argv else list(BENCHES)
+    saved = json.loads((out / "runs.json").read_text()) if (out / "runs.json").exists() else {}
+    runs, started = saved.get("runs", []), saved.get("started", utc_minute())
+    for i, bench in enumerate(benches):
+        for side in SIDES if i % 2 == 0 else SIDES[::-1]:
             record = {"code": side, **run_once(trees[side], out / side, bench)}
             print(json.dumps(record), flush=True)
             runs.append(record)
