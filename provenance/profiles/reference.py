@@ -103,8 +103,9 @@ def within_bulk(X: np.ndarray) -> np.ndarray:
 
 def bulk_trimmed(n: int) -> int:
     """How many of ``n`` values (records) at each end of a column ``within_bulk`` holds at the next one:
-    ``BULK_TRIM_SHARE`` of them rounded up, at least ``BULK_TRIM_MIN``, and fewer than half (0 for n < 3)."""
-    return min(max(BULK_TRIM_MIN, math.ceil(BULK_TRIM_SHARE * n)), (n - 1) // 2)
+    ``BULK_TRIM_SHARE`` of them rounded up, at least ``BULK_TRIM_MIN``, and fewer than a quarter (0 for n < 5), so
+    a small base keeps its middle half's spread (holding all but the median would leave every column the floor)."""
+    return min(max(BULK_TRIM_MIN, math.ceil(BULK_TRIM_SHARE * n)), (n - 1) // 4)
 
 
 def digests_matrix(digests: Sequence[bytes] | np.ndarray) -> np.ndarray:
