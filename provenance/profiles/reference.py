@@ -55,7 +55,7 @@ _SCALE_MAX = float(np.finfo(np.float32).max)  # a scale float32 holds (the sprea
 # longer sets its column's scale and blinds it to a trigger (attack review 29b, A29b-4). A robust scale such as the
 # median absolute deviation is 0 on a sparse column (27 of the 64 digit pixels), which the floor would then set;
 # the winsorised scale keeps a column's ordinary spread: on the bench's datasets (170 to 5,190 records) the median
-# column's scale moves by 0-3% (spam7's heavy tails: 7-21%), the most-moved column's by 2-38%
+# column's scale moves by 0-3% (spam7's heavy tails: 7-21%), the most-moved column's by 0-38%
 # (bench/results/robust-scale-s30.md). Moving it takes more than BULK_TRIM_MIN such records (0.2% of a large base).
 BULK_TRIM_SHARE = 0.002
 BULK_TRIM_MIN = 2
