@@ -11,7 +11,7 @@ the library's verdict only); ``combined``, the detection bench at prov's operati
 combined --prov-only``). All are deterministic (fixed seeds, one BLAS thread), so one run per tree compares them; the
 sides run old, new for the first bench, new, old for the second, and so on. The raw outputs stay in ``$OUT`` (default
 /tmp/robust-scale-s30; runs.json gathers the runs of every invocation); the summary, with how far the winsorised
-scale moves each real dataset's column scales, goes to bench/results/robust-scale-s30.md.
+scale moves each real dataset's column scales, goes to bench/results/robust-scale-s30.md (a re-render keeps the paragraphs written by hand above its first section).
 """
 
 from __future__ import annotations
@@ -124,6 +124,17 @@ def scale_moves() -> list[str]:
     return lines
 
 
+def kept_summary(path: Path) -> str:
+    """The paragraphs written by hand between the runs table and the first section of an earlier ``path`` (the
+    reading of the numbers), so a re-render keeps them; an empty line when there are none."""
+    if not path.exists():
+        return ""
+    text = path.read_text()
+    start = text.find("\n\n", text.find("| bench | code |"))
+    end = text.find("\n## ")
+    return text[start:end].strip("\n").join("\n\n") if 0 <= start < end else ""
+
+
 def render(out: Path) -> None:
     runs = json.loads((out / "runs.json").read_text())
     rows = {s: json.loads((out / s / "detect.json").read_text())["quality"] for s in SIDES}
@@ -139,7 +150,8 @@ def render(out: Path) -> None:
         lines.append(
             f"| {r['bench']} | {r['code']} | {r['wall_s']} | {r['cpu_s']} | {r['uptime_before']} | {r['uptime_after']} |"
         )
-    lines += ["", "## Detection bench, quick quality part (prov's delta detector)", "", *quality_table(rows), ""]
+    lines += [kept_summary(HERE / "results/robust-scale-s30.md")]
+    lines += ["## Detection bench, quick quality part (prov's delta detector)", "", *quality_table(rows), ""]
     for side in SIDES:
         text = (out / side / "inorder-fpr-s29.md").read_text()
         lines += [f"## In-order false-alarm bench, library verdict: {side}", "", text.split("\n", 2)[2].strip(), ""]
