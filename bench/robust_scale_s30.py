@@ -11,7 +11,8 @@ the library's verdict only); ``combined``, the detection bench at prov's operati
 combined --prov-only``). All are deterministic (fixed seeds, one BLAS thread), so one run per tree compares them; the
 sides run old, new for the first bench, new, old for the second, and so on. The raw outputs stay in ``$OUT`` (default
 /tmp/robust-scale-s30; runs.json gathers the runs of every invocation); the summary, with how far the winsorised
-scale moves each real dataset's column scales, goes to bench/results/robust-scale-s30.md (a re-render keeps the paragraphs written by hand above its first section).
+scale moves each real dataset's column scales, goes to bench/results/robust-scale-s30.md (a re-render keeps the
+paragraphs written by hand above its first section).
 """
 
 from __future__ import annotations
