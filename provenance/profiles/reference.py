@@ -50,13 +50,14 @@ _SCALE_FLOOR_SHARE = 0.05
 Z_LIMIT = 1e6
 _SCALE_MAX = float(np.finfo(np.float32).max)  # a scale float32 holds (the spread of values near its limit is not)
 # The centre and scale of a column are its winsorised mean and standard deviation (within_bulk): the values of its
-# BULK_TRIM_SHARE most extreme records at each end (at least BULK_TRIM_MIN) are held at the next record's, so one
-# record with a huge value accepted into the base (a waived glitch at 1e38, or 1e6 where the rest are pixels) no
-# longer sets its column's scale and blinds it to a trigger (attack review 29b, A29b-4). A robust scale such as the
-# median absolute deviation is 0 on a sparse column (27 of the 64 digit pixels), which the floor would then set;
-# the winsorised scale keeps a column's ordinary spread: on the bench's datasets (170 to 5,190 records) the median
-# column's scale moves by 0-3% (spam7's heavy tails: 7-21%), the most-moved column's by 0-38%
-# (bench/results/robust-scale-s30.md). Moving it takes more than BULK_TRIM_MIN such records (0.2% of a large base).
+# BULK_TRIM_SHARE most extreme records at each end (at least BULK_TRIM_MIN, under a quarter) are held at the next
+# record's, so one record with a huge value accepted into the base (a waived glitch at 1e38, or 1e6 where the rest
+# are pixels) no longer sets its column's scale and blinds it to a trigger (attack review 29b, A29b-4). A robust
+# scale such as the median absolute deviation is 0 on a sparse column (27 of the 64 digit pixels), which the floor
+# would then set; the winsorised scale keeps a column's ordinary spread: on the bench's datasets (170 to 5,190
+# records) the median column's scale moves by 0-3% (spam7's heavy tails: 7-21%), the most-moved column's by 0-38%
+# (bench/results/robust-scale-s30.md). Moving it takes more such records than that (more than 2, or than 0.2% of
+# the records profiled).
 BULK_TRIM_SHARE = 0.002
 BULK_TRIM_MIN = 2
 
@@ -138,7 +139,7 @@ class ReferenceProfile:
     source_counts: dict[str, int]
     mean: np.ndarray  # (d,) column centres: winsorised means (within_bulk; plain means in profiles before session 30)
     scale: np.ndarray  # (d,) column scales: winsorised std (plain std before session 30), floored
-    class_means: np.ndarray  # (k, d) in standardised space, over the whole base
+    class_means: np.ndarray  # (k, d) in standardised space, over the whole base (winsorised as mean and scale)
     sample_X: np.ndarray  # (m, d) raw features of the sample
     sample_labels: np.ndarray  # (m,) class index into ``classes``
     sample_digests: np.ndarray  # (m, 32) uint8
