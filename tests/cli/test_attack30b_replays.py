@@ -320,3 +320,36 @@ def test_a30b_5_edits_beside_a_cast_that_re_keys_nothing_are_changed_records(pro
     out = _thirty_edited(prov, workdir, keypair, pa.int32())
     assert out.startswith("train.parquet: 30 changed since v1"), out
     assert "changed row 100:" in out, out
+
+
+# --- the image featuriser's options: a size that is no number -----------------------------------------------------
+
+
+def test_control_an_unknown_resample_leaves_the_version_without_a_profile(prov, workdir, store, keypair):
+    # A30b-7's control: an option value the featuriser checks (resample) is named, and the commit goes on without a
+    # reference profile, as tests/cli/test_check_shifted_image_tree.py has it
+    _digit_tree(workdir, range(20))
+    r = _commit(prov, keypair, "digits", "v1", "--featurizer", "image", "--featurizer-option", "resample=lanczos")
+    assert r.exit_code == 0 and "no reference profile (image resample must be" in " ".join(r.output.split()), r.output
+
+
+# A30b-7 (low): ImageFeaturizer checks mode and (since detect30) resample, but takes size as int(size): a value that is
+# no integer ('abc', a JSON string such as "16,resample=box", 1e400) raises ValueError or OverflowError, which
+# features.registry.get_featurizer does not catch (TypeError only), so prov commit exits 3 "internal error" instead of
+# naming the option (exit 2, or no reference profile as for a bad resample). size=true builds a 1x1 grid and size=16.7
+# a 16-pixel one, each signed as requested.
+@pytest.mark.xfail(
+    strict=True,
+    reason="A30b-7 (low): prov commit --featurizer image --featurizer-option size=abc exits 3 (internal error: "
+    "ValueError from int('abc')) instead of naming the option",
+)
+@pytest.mark.parametrize("size", ["abc", '"16,resample=box"', "1e400"])
+def test_a30b_7_an_image_size_that_is_no_integer_is_named_not_an_internal_error(prov, workdir, store, keypair, size):
+    _digit_tree(workdir, range(20))
+    r = _commit(prov, keypair, "digits", "v1", "--featurizer", "image", "--featurizer-option", f"size={size}")
+    assert r.exit_code in (0, 2) and "internal error" not in r.output, r.output
+    if r.exit_code == 2:
+        (line,) = r.stderr.strip().splitlines()
+        assert "size" in line, line
+    else:
+        assert "no reference profile (image size" in " ".join(r.output.split()), r.output
