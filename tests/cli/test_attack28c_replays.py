@@ -72,6 +72,7 @@ def test_a_candidate_that_keeps_one_record_of_300_is_blocked(prov, workdir, stor
         "records_base": 300,
         "records_new": 1,
         "removed": 299,
+        "located": 0,
         "quarantined": 0,
         "removed_fraction": 299 / 300,
         "max_removed_fraction": 0.5,

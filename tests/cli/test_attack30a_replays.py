@@ -67,18 +67,14 @@ def test_control_a_release_holding_none_of_its_base_in_half_as_many_records_is_b
 # yet the shrink bound reads 150 removed of 300 (50%, not more than max_removed_fraction) and prov check exits 0
 # with the per-class removals warning only; the same records without the column are blocked as 300 of 300 removed.
 # The same holds for the plainest schema change, every pixel re-exported as float64 ("doubles"): no new record
-# re-encodes to a base digest, so all 150 pair by locator.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30a-1 (high): a schema change by a PR (a varying column added, or pixels re-exported as doubles) makes "
-    "every locator-paired base record count as kept, so a release holding none of its base's 300 records in 150 "
-    "passes max_removed_fraction (exit 0)",
-)
+# re-encodes to a base digest, so all 150 pair by locator. A30a-1 was a strict xfail; fixed by removals.shrunk
+# counting every base digest the candidate lacks but the ones paired by content (removals.removed_from_base).
 @pytest.mark.parametrize("change", ["note", "doubles"])
 def test_a30a_1_a_schema_change_does_not_hide_a_release_that_dropped_its_base(prov, workdir, store, keypair, change):
     code, rule = _shrink_checked(prov, workdir, keypair, change)
     assert code == 1 and rule["status"] == "block", rule
     assert rule["statistic"]["test"] == "shrunk" and rule["statistic"]["removed"] == 300, rule
+    assert rule["statistic"]["located"] == 150 and "share a row number" in rule["reason"], rule
 
 
 # --- the carried featuriser request: a thief's re-signed parent of another kind ----------------------------------
@@ -242,11 +238,8 @@ def test_control_the_advised_share_lifts_the_block_of_180_removed(prov, workdir,
 # math.ceil(100 * share) / 100, and removals.shrunk compares removed <= max_removed_fraction * base in floating point
 # too: 171 of 300 removed (57%) is advised "raise [removals] max_removed_fraction to at least 0.57", and with 0.57
 # the check still blocks, since 0.57 * 300 is 170.99999999999997 (so are 207 and 246 of 300, 57 and 58 of 100).
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30a-5 (low): following the shrink block's advice (max_removed_fraction 0.57 for 171 of 300 removed) "
-    "still blocks: both sides are compared in floating point",
-)
+# A30a-5 was a strict xfail; fixed by gate/shrink_bound.py: the bound compares removed / base with the fraction, and
+# the advice is the smallest two-place value that comparison accepts (tests/unit/gate/test_shrink_bound.py).
 def test_a30a_5_the_advised_share_lifts_the_block_of_171_removed(prov, workdir, store, keypair):
     advised, rule = _advice_followed(prov, workdir, keypair, 129)
     assert advised == "0.57" and rule["status"] != "block", rule
