@@ -119,11 +119,8 @@ def test_control_without_the_thief_v2_reads_the_pixels_and_the_poison_blocks(pro
 # re-signs v1's featurizerRequested as another built-in kind -- the hashed text featuriser over the 'caption' column
 # -- and the maintainer's v2 carries it without a word (exit 0): v2's profile reads the constant caption and no pixel,
 # so 30 digits with 21 pixels at 200 pass prov check against v2, as A28d-1 did with a numeric request of one column.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30a-2 (medium): a stolen commit key's re-signed request of another featuriser kind (text over a caption) "
-    "is carried unchecked against v1's numeric profile, and a pixel poison passes against the maintainer's v2",
-)
+# A30a-2 was a strict xfail; fixed by carried_request.hold_carried_request: a carried request must name the profile's
+# featuriser, and one other than its stored spec must resolve on the parent's signed schema to the profile's identity.
 def test_a30a_2_a_request_of_another_kind_than_the_parents_profile_is_not_carried(prov, workdir, store, keypair):
     request_ = {"name": "text", "options": {"column": "caption"}}
     r = _v3_poisoned_after_v2_on_resigned_v1(prov, workdir, keypair, request_)
