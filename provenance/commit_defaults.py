@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from provenance.carried_request import SignedProfile, hold_carried_request
 from provenance.errors import InputError, VerificationError
 from provenance.escaping import name_in_sentence, visible
-from provenance.features.numeric import check_options, identity_columns
+from provenance.features.numeric import AbsentFeatureColumns, check_options, identity_columns
 from provenance.features.registry import FeaturizerSpec, legacy_spec
 from provenance.kept_log import KeptLog
 from provenance.profiles.non_finite import NonFiniteValues
@@ -299,6 +299,13 @@ def commit_on_parent(
         if said is exc:
             raise
         raise said from exc
+    except AbsentFeatureColumns as exc:  # a carried column list the data no longer holds: whose list it is
+        if carried is None or defaults is None:
+            raise
+        raise AbsentFeatureColumns(
+            f"{exc}; the featuriser {visible(str(carried))} is {defaults.tag}'s signed request, carried: give "
+            "--featurizer to choose the features"
+        ) from exc
     except InputError as exc:
         explained = exc if defaults is None else chosen.explained(exc, defaults.tag, way_out)
         if explained is exc:

@@ -156,11 +156,8 @@ def test_control_a_list_of_one_column_is_taken(prov, workdir, store, keypair):
 # no features ('numeric/v1:cols='); every later check against v1 then exits 3 (spectral: IndexError at spectral.py),
 # and the next commit's carry refusal says v1's profile "keeps no numeric column list". It should be refused at the
 # commit in one line naming the option, exit 2, nothing written.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30a-3 (low): an empty numeric columns list is committed (numpy warnings, a profile of no features that "
-    "makes every check against it exit 3) instead of refused in one line, exit 2",
-)
+# A30a-3 was a strict xfail; fixed by features.numeric refusing an empty or repeating columns list (and
+# check_named_columns a list naming no content column: tests/cli/test_numeric_columns_named.py).
 def test_a30a_3_an_empty_columns_list_is_refused_at_the_commit(prov, workdir, store, keypair):
     before = store_fingerprint(workdir / ".prov")
     r = _commit_columns(prov, workdir, keypair, [])
@@ -193,10 +190,8 @@ def test_control_a_nan_is_refused_as_one(prov, workdir, store, keypair):
 # refused with the NaN line's words, "feature values null, NaN or infinite in column px20 ... (rows 7)": the user
 # who opens row 7 finds a finite number the message says is not there. It should say the value is past float32's
 # range (about 3.4e38), as features.numeric knows when the cast, not the data, made the infinity.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30a-4 (low): a finite 1e39 is refused as 'null, NaN or infinite', not as a value past float32's range",
-)
+# A30a-4 was a strict xfail; fixed by NumericFeaturizer naming the rows the float32 cast made infinite
+# (FeatureError.past_float32) and the refusal saying so (features.base.non_finite_words).
 def test_a30a_4_a_finite_value_past_float32_is_named_as_such(prov, workdir, store, keypair):
     _doubles_with(workdir, 1e39)
     r = _commit(prov, keypair, "big.parquet", "v1")
