@@ -12,7 +12,7 @@ runs with its own bytecode cache, filled by an untimed run first (``user_version
 The JSON reports of the two trees must be byte-identical (the run's findings object and rows
 are compared through ``prov findings --all --json``, run ids left out).
 
-Usage: python bench/detect_ab.py OLD_TREE NEW_TREE [--records N] [--rounds R] [--store DIR] [--name NAME]
+Usage: python bench/detect_ab.py OLD_TREE NEW_TREE [--records N] [--rounds R] [--store DIR] [--name NAME] [--chrt PRIORITY]
 (a tree is a checkout of prov, e.g. ``git archive COMMIT | tar -x -C DIR``; ``--store`` reuses a folder
 ``user_versions.two_versions`` built, e.g. a 10 M-record one, instead of building one; it is left as it was).
 Writes bench/results/detect-ab[-NAME].{md,json}. Where the report's format changed on purpose (the
@@ -41,12 +41,21 @@ SHARES = (0.0, 0.3, 0.7)  # removed, relabeled, added: as detect_e2e_bench.py
 
 
 def one_run(
-    tree: Path, folder: Path, pristine: Path, cache: Path, out: Path, extra: tuple[str, ...] = ()
+    tree: Path,
+    folder: Path,
+    pristine: Path,
+    cache: Path,
+    out: Path,
+    extra: tuple[str, ...] = (),
+    priority: int | None = None,
 ) -> tuple[float, float]:
-    """Wall and CPU seconds of one ``prov diff --detect`` of the code in ``tree``, on a fresh copy of the store."""
+    """Wall and CPU seconds of one ``prov diff --detect`` of the code in ``tree``, on a fresh copy of the store;
+    ``priority``: run it at that real-time priority (``chrt -f``), ahead of this machine's other runnable threads."""
     put_back(folder, pristine)
     env = bytecode_env(cache) | {"PYTHONPATH": str(tree)}
     command = [PROV, "diff", "v1", "v2", "--detect", *extra, "--format", "json", "--out", str(out)]
+    if priority is not None:
+        command = ["chrt", "-f", str(priority), *command]
     wall, _, cpu = run(command, folder, env, probe_memory=False)  # a memory probe would take a core from it
     return wall, cpu
 
@@ -98,6 +107,12 @@ def main() -> None:
     parser.add_argument("--store", type=Path, help="a folder two_versions built (v1, v2 committed), reused")
     parser.add_argument("--name", help="results file suffix: detect-ab-NAME.md")
     parser.add_argument(
+        "--chrt",
+        type=int,
+        metavar="PRIORITY",
+        help="time each run at this real-time priority (chrt -f): a quiet machine emulated, as sessions 22 and 25 did",
+    )
+    parser.add_argument(
         "--flagged-only", action="store_true", help="list only the flagged records, as detect_e2e_bench.py runs prov"
     )
     args = parser.parse_args()
@@ -118,11 +133,11 @@ def main() -> None:
         caches = {name: root / f"pycache-{name}" for name in trees}
         same_findings = True
         for name, tree in trees.items():  # untimed: fills each tree's bytecode cache
-            one_run(tree, folder, pristine, caches[name], outs[name], extra)
+            one_run(tree, folder, pristine, caches[name], outs[name], extra, args.chrt)
         found: dict[str, dict | None] = {name: None for name in trees}
 
         def once(name: str) -> tuple[float, float]:
-            seconds, cpu_s = one_run(trees[name], folder, pristine, caches[name], outs[name], extra)
+            seconds, cpu_s = one_run(trees[name], folder, pristine, caches[name], outs[name], extra, args.chrt)
             if found[name] is None:
                 found[name] = stored_findings(trees[name], folder, caches[name])
             return round(seconds, 3), round(cpu_s, 3)
@@ -164,6 +179,7 @@ def main() -> None:
         "flagged_findings_identical": same_flagged,
         "report_bytes": sizes,
         "flagged_only": args.flagged_only,
+        "chrt": args.chrt,
     }
     stem = "detect-ab" + (f"-{args.name}" if args.name else "")
     (HERE / "results").mkdir(exist_ok=True)
@@ -177,6 +193,7 @@ def main() -> None:
         f"{records:,} base records, a {facts['changed']:,}-record delta (70% of it added, 30% relabeled); "
         f"{args.rounds} rounds, the order alternating; every run a fresh process on the same store "
         + ("listing the flagged records only (`--flagged-only`, as detect_e2e_bench.py) " if args.flagged_only else "")
+        + (f"at real-time priority (`chrt -f {args.chrt}`: this machine's other threads wait) " if args.chrt else "")
         + "(its `.prov/` put back before each), bytecode cached. CPU seconds (user + system) and wall seconds.",
         "",
         "| code | tree | compiled paths | CPU per run (s) | median CPU | wall per run (s) | median wall |",

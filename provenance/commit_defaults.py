@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from provenance.carried_request import SignedProfile, hold_carried_request
+from provenance.commit_schema_note import retyped_since_parent
 from provenance.errors import InputError, VerificationError
 from provenance.escaping import name_in_sentence, visible
 from provenance.features.numeric import AbsentFeatureColumns, check_options, identity_columns
@@ -323,7 +324,10 @@ def commit_on_parent(
     # "committed, but ...", before anything is read back from the live store (attack review 19b, F19b-3)
     result = kept_log.finish(store, dataclasses.replace(result, from_parent=from_parent))
     return dataclasses.replace(
-        result, retype_note=_retype_note(store, result), features_note=_features_note(store, result)
+        result,
+        retype_note=_retype_note(store, result),
+        schema_note=retyped_since_parent(store, result.tag, result.parent),
+        features_note=_features_note(store, result),
     )
 
 

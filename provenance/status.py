@@ -12,18 +12,24 @@ import os
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+
 from provenance.changes import (
     MAX_LISTED,
     Changes,
     change_records,
     copies_added,
     counts,
+    natural_key,
     none_shared,
     record_changes,
     same_records,
 )
 from provenance.errors import InputError
+from provenance.manifest import Manifest
 from provenance.sources.interface import DatasetSpec
+from provenance.status_rekey import Rekeyed, rekeyed_records
 from provenance.store.store import Store
 
 
@@ -46,7 +52,11 @@ def working_status(
     ``facts`` the version's signed facts the data no longer matches (:func:`provenance.sources.facts.differences`, one
     line each, as ``prov verify`` names them, when the records are the version's; ``clean`` is False when there is
     any); ``schema_changes`` how the data's column types and label type differ from the signed schema when records
-    moved too (the same lines; empty otherwise). The version's signature is
+    moved too (the same lines; empty otherwise); ``rekeyed``, ``rekeyed_relabeled``, ``rekeyed_by``, ``rekeyed_note``
+    the records a change of columns or their types re-keyed, paired with the version's as ``prov diff`` pairs them
+    (:func:`provenance.status_rekey.rekeyed_records`; all None when the columns are the signed ones): counted in no
+    kind of ``counts`` but ``relabeled`` (a pair by content whose label differs). Records are read a second time
+    only then, and only those not in the version. The version's signature is
     checked first (against ``store.pins``). Raises ``InputError`` (exit 2) when the store
     has no version or the data cannot be read, ``VerificationError`` for a bad signature.
     """
@@ -76,9 +86,12 @@ def working_status(
     # only "every record replaced" where prov verify named the type change; newcomer review 27, finding 3)
     schema_facts = {k: v for k, v in stmt["predicate"].items() if k != "listing"}  # a tree's files: the records say it
     schema_changes = differences(schema_facts, hashed) if moved else []
-    changes = record_changes(signed, current, MAX_LISTED) if moved else Changes()
+    # records a retyped column re-keyed are paired with the version's as prov diff pairs them, not counted as every
+    # record added and removed (newcomer review 29)
+    rekeyed = rekeyed_records(stmt["predicate"].get("schema") or {}, hashed, signed.table, spec, tag) if moved else None
+    changes = _changes_beside(signed, current, rekeyed) if moved else Changes()
     # the root moved with no record changed: say what did (the label type, sources), never "other sources" for both
-    unchanged = moved and not any(counts(changes).values())
+    unchanged = moved and not any(counts(changes).values()) and not (rekeyed and len(rekeyed.signed_rows))
     return {
         "version": tag,
         "path": spec.path if spec.rev is None else f"{spec.path} at git revision {spec.rev}",
@@ -86,6 +99,7 @@ def working_status(
         "clean": current.root == signed.root and not facts,
         "facts": facts,
         "schema_changes": schema_changes,
+        **(rekeyed.summary() if rekeyed is not None else dict.fromkeys(REKEYED_KEYS)),
         "counts": counts(changes),
         "changes": change_records(changes, MAX_LISTED),
         "none_shared": none_shared(changes, len(signed), len(current), tag) if moved else None,
@@ -96,6 +110,29 @@ def working_status(
         # why prov commit would refuse this data, when it would (newcomer review 28, finding 5)
         "commit_refusal": commit_refusal(tag, stmt["predicate"], spec, hashed) if moved else None,
     }
+
+
+REKEYED_KEYS = ("rekeyed", "rekeyed_relabeled", "rekeyed_by", "rekeyed_note")
+
+
+def _changes_beside(signed: Manifest, current: Manifest, rekeyed: Rekeyed | None) -> Changes:
+    """What changed besides the records a schema change re-keyed (``rekeyed``'s pairs, taken out of both sides); a
+    pair paired by content whose label differs is a relabel, as ``prov diff`` scores it."""
+    if rekeyed is None or not len(rekeyed.signed_rows):
+        return record_changes(signed, current, MAX_LISTED)
+    kept = []
+    for manifest, rows in ((signed, rekeyed.signed_rows), (current, rekeyed.current_rows)):
+        keep = np.ones(len(manifest), bool)
+        keep[rows] = False
+        kept.append(Manifest(manifest.table.filter(pa.array(keep)), label_kind=manifest.label_kind))
+    changes = record_changes(kept[0], kept[1], MAX_LISTED)
+    if not rekeyed.relabels:
+        return changes
+    listed = dict(changes.listed)
+    listed["relabeled"] = sorted(listed["relabeled"] + rekeyed.relabels, key=lambda c: natural_key(c["locator"]))
+    numbers = dict(changes.counts)
+    numbers["relabeled"] += rekeyed.relabeled
+    return replace(changes, listed=listed, counts=numbers)
 
 
 def data_of(store: Store, root: str, compared: str) -> list[str]:

@@ -124,6 +124,8 @@ class CommitResult:
     # what the commit took from the parent's signed read options and featuriser (commit_defaults.commit_on_parent)
     from_parent: dict | None = None
     retype_note: str | None = None  # why records are unattributed: trusted signed batches signed other column types
+    # the columns whose type changed since the parent, as prov diff names them (newcomer review 29)
+    schema_note: str | None = None
     # the parent's numeric feature columns this version's profile no longer reads, and why (newcomer review 27, #4)
     features_note: str | None = None
     # the checkpoint written outside .prov/ (--checkpoint-out): {"path", "treeSize", "rootHash", "keyid"}

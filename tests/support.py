@@ -215,6 +215,14 @@ def commit_signed(prov, keypair, tag: str, data: str | Path, *options: str) -> N
     assert r.exit_code == 0, r.output
 
 
+def check_json_and_drift(prov, keypair, new: str = "n", base: str = "b") -> tuple[Any, dict, dict]:
+    """``prov check NEW --base BASE --format json`` with ``keypair``'s public key pinned: ``(result, report, the
+    report's detectors.drift rule)``."""
+    r = prov("check", new, "--base", base, "--signer", keypair.public_path, "--format", "json")
+    report = json.loads(r.stdout)
+    return r, report, next(rule for rule in report["rules"] if rule["rule"] == "detectors.drift")
+
+
 def commit_table(prov, keypair, tag: str, table: pa.Table, *options: str) -> None:
     """Write ``table`` as TAG.parquet in the current folder and ``prov -q commit`` it as ``tag`` with ``keypair``'s
     key and ``options`` (its parent: the newest version); asserts the commit succeeded."""

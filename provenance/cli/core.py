@@ -204,6 +204,8 @@ def _echo_commit(result: CommitResult, store: Store) -> None:
             )
         else:
             echo(f"  no reference profile ({result.profile.get('reason')}); detectors cannot use it as a base")
+    if result.schema_note:  # beside the features note: the same retype, said as a change of every digest
+        echo(f"  {result.schema_note}")
     if result.features_note:
         echo(f"  {result.features_note}")
     for line in kept_log_lines(result.to_dict()):

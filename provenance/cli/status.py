@@ -11,6 +11,7 @@ from provenance.cli._app import JsonFlag, as_typed, command, echo, emit_json, no
 from provenance.cli._dataset import DatasetFlags, dataset_flags, read_as_version
 from provenance.cli._trust import note_unpinned, trust_flags
 from provenance.escaping import visible
+from provenance.report.schema_words import rekeyed_text
 from provenance.trust.pins import UNPINNED_VERSION, Pins
 
 TEXT_LISTED = 5  # changes listed in text, as git status shows a summary (--json lists changes.MAX_LISTED of each kind)
@@ -65,7 +66,10 @@ def status(
         unpinned = "" if pins.pinned else f"; {UNPINNED_VERSION}"
         echo(f"{where}{copy}: unchanged since {report['version']} ({report['records']} records{unpinned})")
         return
-    parts = ", ".join(f"{n} {kind}" for kind, n in report["counts"].items() if n)
+    # records a retyped column re-keyed first, in prov diff's words: "178 added, 178 removed" read as a whole new
+    # dataset (newcomer review 29)
+    rekeyed = [f"{report['rekeyed']} re-keyed by the schema change"] if report.get("rekeyed") else []
+    parts = ", ".join(rekeyed + [f"{n} {kind}" for kind, n in report["counts"].items() if n])
     facts = report.get("facts") or []
     if facts and not parts and not report.get("same_records"):  # the records are the version's; a signed fact is not
         echo(f"{where}{copy}: records unchanged since {report['version']} ({report['records']} records), but the data "
@@ -85,6 +89,8 @@ def status(
     for line in report.get("schema_changes") or []:  # the cause first: a retyped column re-keys every record
         why = " (a record's digest includes its column types)" if "changed type" in line else ""
         echo(f"  {visible(line)}{why}")
+    if rekeyed_text(report):
+        echo(f"  {rekeyed_text(report)}")
     if report.get("none_shared"):  # unrelated records: listing them row by row says nothing more
         echo(f"  {report['none_shared']}")
         if report.get("commit_refusal"):

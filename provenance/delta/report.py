@@ -20,7 +20,7 @@ from provenance.delta.records import DeltaRecords
 from provenance.delta.sides import Side
 from provenance.delta.statuses import LINEAGE_STATUSES
 from provenance.delta.volume import volume_signals
-from provenance.report.wording import source_name
+from provenance.report.wording import added_by, source_subject
 
 REPORT_FORMAT = "prov.diff/v1"
 _RANK = {s: i for i, s in enumerate(LINEAGE_STATUSES)}  # worst status of a digest's rows wins
@@ -45,6 +45,11 @@ def _are(n: int) -> str:
 
 def _carry(n: int) -> str:
     return "carries" if n == 1 else "carry"
+
+
+def _of(source) -> str:
+    """``of source 'vendor'``, or ``with no source`` for records of none (``wording.source_subject``)."""
+    return "with no source" if source in (None, "") else f"of {source_subject(source, quote=True)}"
 
 
 def _key(source) -> str:
@@ -74,6 +79,8 @@ class DiffReport:
     detection: dict | None = None  # with --detect: the combined verdict against a clean delta's budget
     # the delta's records by digest (label, source, lineage, locator), for the findings; not part of the output
     records: DeltaRecords | None = field(default=None, repr=False)
+    # per source, its added rows per class, for the class-mix rule's tests (gate.class_mix); not part of the output
+    added_by_source_class: dict = field(default_factory=dict, repr=False)
 
     @property
     def flagged_signals(self) -> list:
@@ -137,12 +144,11 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
 
     # --- signals
     base_classes = dict(changes.label_rows["base"])
-    signals = [sig.class_mix_shift(dict(added_by_class), base_classes)] if added_by_class else []
-    for source in added_by_source:
-        mask = added_src == S.id(source)
-        per_class = _by(added_lab[mask], L.values, added_rows[mask].astype(float))
-        if sum(per_class.values()) >= 20 and len(added_by_source) > 1:
-            signals.append(sig.class_mix_shift(dict(per_class), base_classes, source=source))
+    added_by_source_class = {
+        source: dict(_by(added_lab[mask], L.values, added_rows[mask].astype(float)))
+        for source, mask in ((source, added_src == S.id(source)) for source in added_by_source)
+    }
+    signals = sig.class_mix_signals(added_by_source_class, base_classes)
     signals += sig.relabel_rate_by_source(dict(changes.relabeled_by_source), dict(changes.common_by_source))
     signals += sig.relabel_rate_by_pair(dict(changes.relabel_pairs), dict(changes.common_by_label))
     removal = sig.removals_concentrated(dict(removed_by_class), base_classes)
@@ -157,7 +163,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
                     "unattributed_additions",
                     k,
                     added_by_source[source],
-                    f"{_records(k)} added by source {source_name(source)!r} {_are(k)} not signed by any trusted batch",
+                    f"{_records(k)} {added_by(source)} {_are(k)} not signed by any trusted batch",
                     source,
                 )
             )
@@ -167,7 +173,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
                     "label_differs_from_signed",
                     k,
                     changes.relabeled_by_source[source],
-                    f"relabeled {_records(k)} of source {source_name(source)!r} {_carry(k)} a label its signed batch does not",
+                    f"relabeled {_records(k)} {_of(source)} {_carry(k)} a label its signed batch does not",
                     source,
                 )
             )
@@ -177,7 +183,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
                     "label_differs_from_signed",
                     k,
                     added_by_source[source],
-                    f"{_records(k)} added by source {source_name(source)!r} {_carry(k)} a label its signed batch does not",
+                    f"{_records(k)} {added_by(source)} {_carry(k)} a label its signed batch does not",
                     source,
                 )
             )
@@ -211,7 +217,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
                 "duplicates_added",
                 k,
                 added_by_source.get(source, 0) + k,
-                f"extra {'copy' if k == 1 else 'copies'} of records added by source {source_name(source)!r}",
+                f"extra {'copy' if k == 1 else 'copies'} of records {added_by(source)}",
                 source,
                 flag=k >= sig.MIN_VOLUME,
             )
@@ -310,6 +316,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
         base.info, new.info, summary, lineage, by_source, by_class, pairs, signals, examples, changes.limit
     )
     report.records = delta_records(changes, new)
+    report.added_by_source_class = added_by_source_class
     report.records.origins = {r["source"]: r["named_by"] for r in by_source}
     return report
 

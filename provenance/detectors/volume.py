@@ -24,6 +24,7 @@ import numpy as np
 from provenance.delta.volume import has_sources, source_volumes, spike_expected, spike_ratio
 from provenance.detectors.base import Delta, Detector, DetectorResult, Finding
 from provenance.profiles.reference import ReferenceProfile
+from provenance.report.wording import NO_SOURCE_RECORDS
 from provenance.stats import poisson_sf_many
 
 
@@ -62,15 +63,21 @@ class VolumeSpikeDetector(Detector):
             score = ratio / (ratio + self.spike_factor)  # 0.5 exactly at the spike factor
             flagged = source in spiking and is_added
             base_count = profile.source_counts.get(source, 0)
-            name = source or "(no source)"
+            # records of no source are not a source: said as such (newcomer review 29)
+            n = added.get(source, 0)
+            who = f"{n} {NO_SOURCE_RECORDS} added" if not source else f"source {source} added {n} records"
             if not per_source:
                 explanation = "no per-source volume: the data has one source or none, whose growth is the version's"
             elif base_count == 0:
-                explanation = f"source {name} is new: {added.get(source, 0)} records, no base share to compare"
+                explanation = (
+                    f"{n} {NO_SOURCE_RECORDS}, none in the base: no base share to compare"
+                    if not source
+                    else f"source {source} is new: {n} records, no base share to compare"
+                )
             else:
                 expected = spike_expected(volumes[source]) if source in volumes else 0.0
                 explanation = (
-                    f"source {name} added {added.get(source, 0)} records against {base_count} in the base: "
+                    f"{who} against {base_count} in the base: "
                     + (
                         f"{ratio:.1f}x the {expected:.1f} it would have added growing like the other sources"
                         if expected > 0

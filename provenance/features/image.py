@@ -2,6 +2,13 @@
 
 A 16x16 grid keeps a patch trigger of a few percent of the image visible while staying
 cheap; four summary statistics keep blended triggers and blank images visible too.
+
+The grid is resampled bilinearly by default (``image/v1:mode=L,size=16``, as every profile before session 30
+was made). ``resample=box`` averages each grid cell's own pixels instead (an image whose side is a multiple or
+a divisor of the grid's gives each pixel the same weight, as the same pixels in a table's columns have): a
+scanner that brightens a whole batch then moves the features as a whole, and ``prov check`` takes that move
+off (``detectors.drift``), where the bilinear grid's blur of ink into blank cells made the move look like one
+class's way to another's and the batch blocked (bench/results/image-inorder-s30.md).
 """
 
 from __future__ import annotations
@@ -17,25 +24,40 @@ from provenance.features.png import SIGNATURE, open_simple_png
 
 ImageInput = str | os.PathLike | bytes
 PNG_READ_LIMIT = 64 << 20  # bytes: a larger PNG is left to Image.open rather than read whole first
+DEFAULT_RESAMPLE = "bilinear"
+RESAMPLE_FILTERS = ("bilinear", "box")  # names of Pillow's ``Image.Resampling`` members the grid may use
 
 
 class ImageFeaturizer(Featurizer):
-    """Image paths or bytes -> grid pixels in [0, 1] plus mean, std, min and max."""
+    """Image paths or bytes -> grid pixels in [0, 1] plus mean, std, min and max.
 
-    def __init__(self, size: int = 16, mode: str = "L"):
+    ``size``: the grid's pixels per side; ``mode``: ``"L"`` (grey) or ``"RGB"``; ``resample``: ``"bilinear"`` (the
+    default) or ``"box"`` (each cell the mean of its own pixels; module docstring). An unknown mode or resample is
+    a FeatureError naming it.
+    """
+
+    def __init__(self, size: int = 16, mode: str = "L", resample: str = DEFAULT_RESAMPLE):
         if mode not in ("L", "RGB"):
             raise FeatureError(f"image mode must be 'L' or 'RGB', not {mode!r}")
+        if resample not in RESAMPLE_FILTERS:
+            raise FeatureError(f"image resample must be 'bilinear' or 'box', not {resample!r}")
         self.size = int(size)
         self.mode = mode
+        self.resample = resample
 
     @property
     def name(self) -> str:
-        """``image/v1:mode=<L|RGB>,size=<pixels per side>``."""
-        return f"image/v1:mode={self.mode},size={self.size}"
+        """``image/v1:mode=<L|RGB>,size=<pixels per side>``, then ``,resample=box`` for the box grid (the
+        bilinear grid's identity is the one profiles made before the option existed carry)."""
+        tail = "" if self.resample == DEFAULT_RESAMPLE else f",resample={self.resample}"
+        return f"image/v1:mode={self.mode},size={self.size}{tail}"
 
     def options(self) -> dict[str, int | str]:
-        """``{"size": pixels per side, "mode": "L" or "RGB"}``."""
-        return {"size": self.size, "mode": self.mode}
+        """``{"size": pixels per side, "mode": "L" or "RGB"}``, plus ``"resample": "box"`` for the box grid."""
+        options: dict[str, int | str] = {"size": self.size, "mode": self.mode}
+        if self.resample != DEFAULT_RESAMPLE:
+            options["resample"] = self.resample
+        return options
 
     @property
     def dim(self) -> int:
@@ -55,7 +77,7 @@ class ImageFeaturizer(Featurizer):
         undecodable: list[str | int] = []  # paths, or positions of records given as bytes
         errors: set[str] = set()
         side = (self.size, self.size)
-        bilinear = Image.Resampling.BILINEAR
+        grid_filter = Image.Resampling[self.resample.upper()]
         for i, item in enumerate(records):
             try:
                 data = bytes(item) if isinstance(item, bytes | bytearray) else _png_bytes(item)
@@ -65,7 +87,7 @@ class ImageFeaturizer(Featurizer):
                     image.load()
                     # ``convert`` to the mode the image already has is a copy of it: skipped (same pixels)
                     same = image if image.mode == self.mode else image.convert(self.mode)
-                    pixels = same.resize(side, bilinear).tobytes()
+                    pixels = same.resize(side, grid_filter).tobytes()
             except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
                 undecodable.append(i if isinstance(item, bytes | bytearray) else _describe(item, i))
                 errors.add(type(exc).__name__)

@@ -203,7 +203,10 @@ def legacy_spec(identity: str) -> FeaturizerSpec:
         if columns is not None:
             return FeaturizerSpec("numeric", {"columns": list(columns)})
         if kind == "image/v1":
-            return FeaturizerSpec("image", {"size": int(fields["size"]), "mode": fields["mode"]})
+            image: dict[str, Any] = {"size": int(fields["size"]), "mode": fields["mode"]}
+            if "resample" in fields:
+                image["resample"] = fields["resample"]
+            return FeaturizerSpec("image", image)
         if kind == "embedding/v1":
             return FeaturizerSpec("embedding", {"column": rest[len("col=") :]})
         if kind == "text/v1":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from provenance.report.wording import lineage_text, location_text, plural, source_name
+from provenance.report.wording import NO_SOURCE, NO_SOURCE_RECORDS, lineage_text, location_text, plural, source_name
 
 
 @dataclass(frozen=True)
@@ -273,8 +273,13 @@ def label_groups(records: list[FlaggedRecord]) -> list[str]:
         if len(members) < GROUPED:
             continue
         sources = sorted({m.source_text for m in members})
-        named = sources[0] if len(sources) == 1 and sources[0].startswith("(") else None  # "(no source)"
-        where = named or (f"({len(sources)} sources)" if len(sources) > 1 else f"(source {sources[0]})")
+        # records of no source are not a source (newcomer review 29); a source's name may start with "(" too
+        named = [x for x in sources if x != NO_SOURCE]
+        where = " and ".join(
+            ([f"{len(named)} sources" if len(named) > 1 else f"source {named[0]}"] if named else [])
+            + ([NO_SOURCE_RECORDS] if NO_SOURCE in sources else [])
+        )
+        where = f"({where})"
         lines.append(
             f"{len(members)} flagged records labelled {label!r} look like {like} to their nearest base records {where}"
         )

@@ -100,6 +100,16 @@ def _steps(rule: dict, report: dict) -> list[Step]:
         cells = [c for c in (rule.get("statistic") or {}).get("cells") or [] if c.get("residual", 0) > 0]
         top = max(cells, key=lambda c: c["residual"], default=None)  # the most over-represented class
         listed = f" = [{json.dumps(str(top['class']))}]" if top is not None else ""
+        held = (rule.get("statistic") or {}).get("expected_classes_judged") or {}
+        if top is not None and str(top["class"]) in held:  # listing it again would change nothing (attack review 30a)
+            n = held[str(top["class"])]
+            return [
+                Step(
+                    f"class {str(top['class'])!r} is in [class_mix] expected_new_classes, but the base already holds {n} "
+                    "of it, so its share is tested: check where its records came from (Sources); for a growth made on "
+                    f"purpose, lower [class_mix] min_p_value {POLICY}"
+                )
+            ]
         return [
             Step(f"a class new or growing on purpose: list it in [class_mix] expected_new_classes{listed} {POLICY}")
         ]

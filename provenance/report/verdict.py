@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from provenance.report.detector_summary import detection
 from provenance.report.drift_words import batch_shift_line
-from provenance.report.wording import DECISION, plural, side_text, source_name
+from provenance.report.wording import DECISION, NO_SOURCE_RECORDS, plural, side_text, source_name
 
 
 @dataclass(frozen=True)
@@ -37,17 +37,10 @@ def diff_verdict(report: dict) -> Verdict:
     # a store where no source signs anything: every addition is unattributed, which flags nothing by itself
     unsigned_store = (report.get("lineage") or {}).get("signed_sources") is False
     note_only = unsigned_store and bool(flagged_names) and set(flagged_names) == {"unattributed_additions"}
-    suspicious = [r for r in report["by_source"] if r["flagged_signals"]] if not note_only else []
     if note_only:
         parts.append("no signal flagged (no signed sources: every addition is unattributed)")
     elif s["signals_flagged"]:
-        signals = f"{plural(s['signals_flagged'], 'signal')} flagged"
-        if suspicious:
-            names = "; ".join(
-                f"{source_name(r['source'], r.get('named_by'))} ({', '.join(r['flagged_signals'])})" for r in suspicious
-            )
-            signals += f"; suspicious {'source' if len(suspicious) == 1 else 'sources'}: {names}"
-        parts.append(signals)
+        parts.append(f"{plural(s['signals_flagged'], 'signal')} flagged{_where_flagged(report, flagged_names)}")
     else:
         parts.append("no signal flagged")
     if det is not None and det.failed:
@@ -59,6 +52,28 @@ def diff_verdict(report: dict) -> Verdict:
     else:
         tone, word = "ok", "nothing flagged"
     return Verdict(tone, word, "; ".join(parts) + ".")
+
+
+def _where_flagged(report: dict, flagged_names: list[str]) -> str:
+    """What follows ``N signals flagged`` in a diff's verdict: ``; suspicious source: scraper (unsigned batch)
+    (volume_jump)`` for each source a flagged signal names, then ``; records with no source (40):
+    unattributed_additions`` for those of no source, which are not a source (newcomer review 29: "suspicious source:
+    (no source)"); in data with no source at all, where no signal is a source's, ``: `` and the flagged signals."""
+    rows = report["by_source"]
+    if all(r["source"] in (None, "") for r in rows):
+        return f": {', '.join(sorted(set(flagged_names)))}" if flagged_names else ""
+    suspicious = [r for r in rows if r["flagged_signals"]]
+    named = [r for r in suspicious if r["source"] not in (None, "")]
+    out = ""
+    if named:
+        names = "; ".join(
+            f"{source_name(r['source'], r.get('named_by'))} ({', '.join(r['flagged_signals'])})" for r in named
+        )
+        out += f"; suspicious {'source' if len(named) == 1 else 'sources'}: {names}"
+    for r in suspicious:
+        if r["source"] in (None, ""):
+            out += f"; {NO_SOURCE_RECORDS} ({r['new']}): {', '.join(r['flagged_signals'])}"
+    return out
 
 
 UNREAD = "cannot read its data again: "  # version_verify's words when the version's data cannot be read

@@ -165,7 +165,7 @@ def source_name(source: Any, named_by: str | list[str] | None = None) -> str:
     ``"vendor (signed batch)"``, ``"vendor (signed and unsigned batches)"``.
     """
     if source in (None, ""):
-        return "(no source)"
+        return NO_SOURCE
     ways = {named_by} if isinstance(named_by, str) else set(named_by or ())
     if KEY_REVOKED in ways:  # its signed batch attests nothing now: the Sources row's words (gate.context.report)
         return f"{source} (key revoked)"
@@ -175,12 +175,31 @@ def source_name(source: Any, named_by: str | list[str] | None = None) -> str:
     return f"{source} ({batches[0] if len(batches) == 1 else 'signed and unsigned batches'})"
 
 
+NO_SOURCE = "(no source)"  # source_name's cell for a record of no source
+NO_SOURCE_RECORDS = "records with no source"
+
+
+def source_subject(source: Any, named_by: str | list[str] | None = None, quote: bool = False) -> str:
+    """A source as a sentence about it names it: ``source scraper (unsigned batch)`` (``source 'scraper'`` with
+    ``quote``, :func:`source_name` through ``repr``), and ``records with no source`` for a missing or empty one:
+    records of no source are not a source, and "source (no source)" read as a suspicious one (newcomer review 29)."""
+    if source in (None, ""):
+        return NO_SOURCE_RECORDS
+    name = source_name(source, named_by)
+    return f"source {name!r}" if quote else f"source {name}"
+
+
+def added_by(source: Any) -> str:
+    """``added by source 'scraper'``, or ``added with no source`` for records of none (:func:`source_subject`)."""
+    return "added with no source" if source in (None, "") else f"added by {source_subject(source, quote=True)}"
+
+
 def subject_text(subject: dict | None) -> str:
     """What a diff signal is about: ``"source S"``, ``"class C"``, ``"old → new"``, or ``"all"``."""
     if not subject:
         return "all"
     if "source" in subject:
-        return f"source {source_name(subject['source'])}"
+        return source_subject(subject["source"])
     if "class" in subject:
         return f"class {subject['class']}"
     if "old" in subject:

@@ -223,7 +223,7 @@ def _unattributed_on_v1_with_rows_deleted(prov, workdir) -> None:
     pinned = ("--key", "maintainer.key", "--signer", "maintainer.pub")
     assert prov("commit", "v1x.parquet", "--tag", "v1x", "--parent", "v1", *pinned).exit_code == 0
     head = prov("diff", "v1", "v1x", "--signer", "maintainer.pub").stdout.splitlines()[1]
-    assert head.startswith("FLAGGED: 1 signal flagged; suspicious source: (no source)"), head
+    assert head.startswith("FLAGGED: 1 signal flagged: unattributed_additions"), head
     with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
         db.execute("delete from batches")
         db.execute("delete from trust")
@@ -237,7 +237,7 @@ def _unattributed_on_v1_with_rows_deleted(prov, workdir) -> None:
 def test_deleting_batch_and_trust_rows_does_not_quiet_the_diff_headline(prov, workdir):
     _unattributed_on_v1_with_rows_deleted(prov, workdir)
     r = prov("diff", "v1", "v1x", "--signer", "maintainer.pub")
-    assert r.stdout.splitlines()[1].startswith("FLAGGED: 1 signal flagged; suspicious source: (no source)"), r.stdout
+    assert r.stdout.splitlines()[1].startswith("FLAGGED: 1 signal flagged: unattributed_additions"), r.stdout
     doc = json.loads(prov("diff", "v1", "v1x", "--signer", "maintainer.pub", "--format", "json").stdout)
     validate_output("diff", doc)
     assert doc["lineage"]["signed_sources"] is True, doc["lineage"]

@@ -298,7 +298,7 @@ def _vendor_trusted_then_v2(prov) -> tuple[str, ...]:
 def test_a29a_3_deleting_the_batch_add_entry_does_not_quiet_the_diff_headline(prov, workdir):
     pinned = _vendor_trusted_then_v2(prov)
     head = ok(prov, "diff", "v1", "v2", *pinned).splitlines()[1]
-    assert head.startswith("FLAGGED: 1 signal flagged; suspicious source: (no source)"), head
+    assert head.startswith("FLAGGED: 1 signal flagged: unattributed_additions"), head
     _sql("delete from trust", "delete from batches", "delete from audit where action = 'batch.add'")
     r = prov("diff", "v1", "v2", *pinned)
     assert "audit log: BROKEN" in r.stdout, r.stdout  # the log reads as broken ...
@@ -331,7 +331,7 @@ def test_held_deleting_the_trust_and_batches_rows_alone_leaves_the_headline_flag
     pinned = _vendor_trusted_then_v2(prov)
     _sql("delete from trust", "delete from batches")
     r = prov("diff", "v1", "v2", *pinned)
-    assert r.stdout.splitlines()[1].startswith("FLAGGED: 1 signal flagged; suspicious source: (no source)"), r.stdout
+    assert r.stdout.splitlines()[1].startswith("FLAGGED: 1 signal flagged: unattributed_additions"), r.stdout
 
 
 # --- perf29: held-out levels without re-sorting (outputs must be byte-identical) ------------------------------

@@ -164,7 +164,8 @@ def test_label_flips_show_what_the_neighbours_are_labelled_and_are_grouped(prov,
     text = prov("check", "n", "--base", "b", *pinned, env={"COLUMNS": "250"}).stdout
     groups = [line for line in text.splitlines() if " flagged records labelled " in line]
     assert groups and re.fullmatch(
-        r"1[0-5] flagged records labelled '1' look like '7' to their nearest base records \(no source\)", groups[0]
+        r"1[0-5] flagged records labelled '1' look like '7' to their nearest base records \(records with no source\)",
+        groups[0],
     ), groups
     rows = [line for line in text.splitlines() if "knn_label: 0 of 10 nearest base records are labelled '1'" in line]
     assert rows and all(re.search(r"; most are '\d' \(\d+\)$", row) for row in rows), rows

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from sklearn.datasets import load_digits
 
-from support import commit_signed
+from support import check_json_and_drift, commit_signed
 
 BASE, BATCH, POISON = 900, 300, 15
 
@@ -52,10 +52,7 @@ def _check(prov, keypair, brighten: float | str, poison: str = "none", clip: boo
     assert prov("init").exit_code == 0
     commit_signed(prov, keypair, "b", "base.parquet")
     commit_signed(prov, keypair, "n", "new.parquet", "--parent", "b")
-    r = prov("check", "n", "--base", "b", "--signer", keypair.public_path, "--format", "json")
-    report = json.loads(r.stdout)
-    drift = next(rule for rule in report["rules"] if rule["rule"] == "detectors.drift")
-    return r, report, drift
+    return check_json_and_drift(prov, keypair)
 
 
 def test_a_batch_brightened_by_a_recalibrated_scanner_warns_and_names_the_shift(prov, workdir, keypair):

@@ -115,10 +115,11 @@ def test_status_of_a_retyped_column_names_the_type_change(prov, workdir, store, 
     r = prov("status", "--signer", "alice.pub")
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
-    assert lines[0] == "t.csv: 120 added, 120 removed since r1 (120 records now)"
-    # the cause before "every record replaced", as prov verify names it (old type -> new type)
+    # the records re-keyed, not "120 added, 120 removed" (newcomer review 29), and the cause first, as prov verify
+    # names it (old type -> new type)
+    assert lines[0] == "t.csv: 120 re-keyed by the schema change since r1 (120 records now)"
     assert lines[1] == "  column 'x' changed type: double -> string (a record's digest includes its column types)"
-    assert lines[2].startswith("  none of the 120 records is in r1")
+    assert lines[2].startswith("  120 records re-keyed by the schema change (same locator, new digest")
     r = prov("status", "--signer", "alice.pub", "--json")
     doc = json.loads(r.stdout)
     validate_output("status", doc)

@@ -68,10 +68,22 @@ def test_removals_concentrated_in_one_class():
     assert not signals.removals_concentrated({"cat": 52, "dog": 48}, {"cat": 500, "dog": 500}).flagged
 
 
-def test_records_with_no_source_are_named_as_reports_name_them():
+def test_records_with_no_source_are_named_as_records_not_as_a_source():
+    # newcomer review 29: "source '(no source)'" read as a suspicious source
     from provenance.delta.signals import relabel_rate_by_source, volume_jump
 
     (sig,) = relabel_rate_by_source({None: 12}, {None: 100, "vendor": 900})
-    assert sig.explanation.startswith("source '(no source)': 12 of 100 kept records relabeled")
+    assert sig.explanation.startswith(
+        "records with no source: 12 of 100 kept records relabeled (12.00%) vs 0.10% elsewhere"
+    )
+    (alone,) = relabel_rate_by_source({None: 12}, {None: 100})  # no other records: the rate is the one assumed
+    assert "vs 0.10% assumed (no other records to compare)" in alone.explanation, alone.explanation
     jump = volume_jump(None, 300, 0, 0.1, [])
-    assert jump is not None and "source '(no source)' is new" in jump.explanation
+    assert (
+        jump is not None and jump.explanation == "300 records with no source, none in the base: no history to compare"
+    )
+    jump = volume_jump(None, 300, 100, 0.1, [])
+    assert jump is not None and jump.explanation.startswith(
+        "300 records with no source added, 30.0x 10.0 from their 100"
+    )
+    assert all("(no source)" not in s.explanation for s in (sig, alone, jump))

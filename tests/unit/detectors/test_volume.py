@@ -39,3 +39,14 @@ def test_without_sources_there_is_no_per_source_volume(digits_split):
     result = get_detector("volume").run(profile, delta, fpr=0.01)
     assert not any(f.flagged for f in result.findings)
     assert "one source or none" in result.findings[0].explanation
+
+
+def test_records_with_no_source_beside_sources_are_named_as_records(digits_split):
+    # newcomer review 29: "source (no source) is new" read as a suspicious source
+    profile = _two_vendor_profile(digits_split)
+    n = len(digits_split.Xp)
+    result = get_detector("volume").run(
+        profile, digits_split.delta(sources=[None] * 30 + ["vendor_b"] * (n - 30)), fpr=0.01
+    )
+    assert result.findings[0].explanation == "30 records with no source, none in the base: no base share to compare"
+    assert all("(no source)" not in f.explanation for f in result.findings)

@@ -17,6 +17,7 @@ from provenance.features.text import HashedTextFeaturizer
         FeaturizerSpec("numeric", {"columns": ["a", "b"]}),
         FeaturizerSpec("embedding", {"column": "emb"}),
         FeaturizerSpec("image", {"size": 8, "mode": "RGB"}),
+        FeaturizerSpec("image", {"size": 16, "mode": "L", "resample": "box"}),
         FeaturizerSpec("text", {"dim": 64, "ngram_min": 2, "ngram_max": 4, "column": "body"}),
     ],
 )

@@ -25,11 +25,11 @@ from provenance.features.image import ImageFeaturizer
 from provenance.features.png import open_simple_png, simple_png_parts
 
 
-def one_image(data: bytes, size: int, mode: str) -> np.ndarray:
+def one_image(data: bytes, size: int, mode: str, grid=Image.Resampling.BILINEAR) -> np.ndarray:
     """The definition, one image at a time: grid pixels in [0, 1], then mean, std, min, max."""
     with Image.open(io.BytesIO(data)) as image:
         image.load()
-        pixels = image.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
+        pixels = image.convert(mode).resize((size, size), grid)
     grid = np.asarray(pixels, dtype=np.float32).reshape(-1) / 255.0
     return np.concatenate([grid, np.array([grid.mean(), grid.std(), grid.min(), grid.max()], dtype=np.float32)])
 
@@ -40,8 +40,9 @@ def png(array: np.ndarray, mode: str, **save) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("size,mode", [(16, "L"), (16, "RGB"), (5, "L")])
-def test_batch_features_are_the_per_image_definition_bit_for_bit(size, mode):
+@pytest.mark.parametrize("size,mode,resample", [(16, "L", "bilinear"), (16, "RGB", "bilinear"), (5, "L", "bilinear"),
+                                                (16, "L", "box"), (5, "RGB", "box")])  # fmt: skip
+def test_batch_features_are_the_per_image_definition_bit_for_bit(size, mode, resample):
     rng = np.random.default_rng(size)
     images = []
     for i in range(60):
@@ -51,9 +52,24 @@ def test_batch_features_are_the_per_image_definition_bit_for_bit(size, mode):
             pixels[:] = 0  # a blank image: std 0, min = max
         # every mode, including the featuriser's own (no conversion) and ones PNG keeps in 1 or 16 bits
         images.append(png(pixels, ("L", "RGB", "RGBA", "P", "LA", "1", "I;16")[i % 7]))
-    got = ImageFeaturizer(size, mode).featurize(images)
-    want = np.stack([one_image(b, size, mode) for b in images])
+    got = ImageFeaturizer(size, mode, resample).featurize(images)
+    want = np.stack([one_image(b, size, mode, Image.Resampling[resample.upper()]) for b in images])
     assert got.dtype == np.float32 and got.tobytes() == want.tobytes()
+
+
+def test_the_box_grid_of_an_image_twice_the_grid_is_the_mean_of_each_cell():
+    """``resample=box``: each grid cell is its own 2 x 2 block's mean (no ink blurred into a blank cell), and the
+    identity names the grid, the bilinear one keeping the identity profiles made before the option carry."""
+    pixels = np.zeros((32, 32), np.uint8)
+    pixels[8:10, 8:10] = 200  # one cell's block, at (4, 4) of the 16 x 16 grid
+    box, bilinear = ImageFeaturizer(resample="box"), ImageFeaturizer()
+    grid = box.featurize([png(pixels, "L")])[0, :256].reshape(16, 16)
+    assert np.flatnonzero(grid).tolist() == [4 * 16 + 4] and grid[4, 4] == np.float32(200 / 255)
+    assert np.count_nonzero(bilinear.featurize([png(pixels, "L")])[0, :256]) > 1  # the bilinear grid blurs it
+    assert box.name == "image/v1:mode=L,size=16,resample=box" and box.options()["resample"] == "box"
+    assert bilinear.name == "image/v1:mode=L,size=16" and "resample" not in bilinear.options()
+    with pytest.raises(FeatureError, match="image resample must be 'bilinear' or 'box', not 'nearest'"):
+        ImageFeaturizer(resample="nearest")
 
 
 def test_undecodable_images_are_named():

@@ -1,0 +1,192 @@
+"""``prov status`` of data whose columns changed type since the version: the records the change re-keyed.
+
+A record's digest includes its column types, so a column retyped (``int64 -> double``, a number column now text)
+gives every record a new digest, and status said "178 added, 178 removed" of data whose every value was the
+version's (newcomer review 29). The records are paired here as ``prov diff`` pairs them (``delta/schema.py``):
+by content where the data's records re-encode without loss under the version's signed types
+(``delta.bridge``, the diff's re-encoding), else by locator (the same row), with the reason content could not
+pair them; ``report.schema_words.rekeyed_text`` then words them as the diff does.
+
+Only the records no longer in the version are read again (each re-hashed against the digest just computed), and
+only when the data's column types or columns differ from the signed schema.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from provenance.changes import MAX_LISTED, natural_key
+from provenance.delta.bridge import bridged_digests, not_bridgeable
+from provenance.errors import NotRereadable
+from provenance.sources.interface import DatasetSpec, HashedDataset
+from provenance.sources.schema_delta import schema_problem
+
+
+@dataclasses.dataclass(frozen=True)
+class Rekeyed:
+    """The records a schema change re-keyed: ``signed_rows`` (the version's manifest rows) paired one to one with
+    ``current_rows`` (the data's), ``by`` ``"content"`` or ``"locator"``, ``note`` why not by content (None when by
+    content); ``relabeled`` how many pairs have another label (a relabel when paired by content, a hint when by
+    locator, whose row order is the writer's); ``relabels`` the first ``MAX_LISTED`` content-paired relabels as
+    ``changes.Changes`` lists them."""
+
+    signed_rows: np.ndarray
+    current_rows: np.ndarray
+    by: str
+    note: str | None
+    relabeled: int
+    relabels: list[dict]
+
+    def summary(self) -> dict:
+        """The diff summary's names for them (``rekeyed``, ``rekeyed_relabeled``, ``rekeyed_by``, ``rekeyed_note``),
+        which ``report.schema_words.rekeyed_text`` words; ``schemas/status.schema.json``."""
+        return {
+            "rekeyed": len(self.signed_rows),
+            "rekeyed_relabeled": self.relabeled,
+            "rekeyed_by": self.by,
+            "rekeyed_note": self.note,
+        }
+
+
+def rekeyed_records(
+    signed_schema: dict, hashed: HashedDataset, signed: pa.Table, spec: DatasetSpec, tag: str
+) -> Rekeyed | None:
+    """Pair the version's records (``signed``: its manifest table) with the data's (``hashed``) that a schema change
+    re-keyed; None when the columns and their types are the signed ones (``signed_schema``: the version's signed
+    ``schema`` fact; its columns alone when it signed no types), when it is malformed, or when no record of either
+    side lacks its digest on the other. ``spec`` says where the data is read again. Raises what
+    ``sources.records.read_records`` raises (``VerificationError`` when a record read again is not the one just
+    hashed, ``InputError`` when the data no longer reads); data not re-readable by design (an id column) pairs by
+    locator."""
+    now = hashed.schema_fact()
+    if schema_problem(signed_schema) is not None:
+        return None
+    # a version signed before column types were can show a change of columns, never a retype: an edit is not one
+    typed = "types" in signed_schema
+    signed_columns = (signed_schema.get("types") if typed else None, signed_schema.get("columns"))
+    if signed_columns == (now.get("types") if typed else None, now.get("columns")):
+        return None
+    current = hashed.manifest.table
+    old = _only_in(signed, current)
+    new = _only_in(current, signed)
+    if not len(old) or not len(new):
+        return None
+    why = not_bridgeable(signed_schema, now) if now["kind"] == "table" else "file trees have no column types"
+    if why is None:
+        try:
+            paired = _by_content(signed, current, old, new, signed_schema, now, spec)
+        except NotRereadable as exc:
+            why = f"the records of {spec.path} could not be read again ({exc})"
+        else:
+            if len(paired[0]):
+                return _result(signed, current, paired, "content", None)
+            why = f"no record of {spec.path} re-encodes without loss under {tag}'s signed types"
+    return _result(signed, current, _by_locator(signed, current, old, new), "locator", why)
+
+
+Pairs = tuple[np.ndarray, np.ndarray]  # the version's manifest rows, the data's, paired one to one
+
+
+def _only_in(table: pa.Table, other: pa.Table) -> np.ndarray:
+    """Rows of ``table`` whose digest ``other`` does not hold."""
+    held = pc.is_in(table.column("digest"), value_set=other.column("digest").combine_chunks())
+    return np.flatnonzero(~np.asarray(held.to_numpy(zero_copy_only=False), dtype=bool))
+
+
+def _ids(old: pa.Array | pa.ChunkedArray, new: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """The values of two columns of one type as int64 ids that are equal exactly where the values are."""
+    both = pa.chunked_array([*_chunks(old), *_chunks(new)])
+    codes = pc.dictionary_encode(both).combine_chunks().indices
+    ids = np.asarray(codes.to_numpy(zero_copy_only=False), np.int64)
+    return ids[: len(old)], ids[len(old) :]
+
+
+def _chunks(column: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
+    return column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+
+
+def _ranked(keys: list[np.ndarray]) -> np.ndarray:
+    """Each row's key (int64 columns) with its rank among the rows of the same key, in row order, as one
+    fixed-width byte string: equal keys on two sides then match first with first, second with second."""
+    matrix = np.column_stack(keys).astype(">i8")
+    rows = np.ascontiguousarray(matrix).view(f"S{8 * matrix.shape[1]}").ravel()
+    _, group = np.unique(rows, return_inverse=True)
+    order = np.argsort(group, kind="stable")
+    starts = np.r_[True, group[order][1:] != group[order][:-1]]
+    rank = np.empty(len(rows), np.int64)
+    rank[order] = np.arange(len(rows)) - np.flatnonzero(starts)[np.cumsum(starts) - 1]
+    ranked = np.column_stack([matrix, rank.astype(">i8")])
+    return np.ascontiguousarray(ranked).view(f"S{8 * ranked.shape[1]}").ravel()
+
+
+def _match(old_keys: list[np.ndarray], new_keys: list[np.ndarray]) -> Pairs:
+    """Positions into each side of rows paired one to one on equal keys (:func:`_ranked`)."""
+    if not len(old_keys[0]) or not len(new_keys[0]):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    _, at_old, at_new = np.intersect1d(_ranked(old_keys), _ranked(new_keys), assume_unique=True, return_indices=True)
+    return at_old.astype(np.int64), at_new.astype(np.int64)
+
+
+def _by_content(
+    signed: pa.Table,
+    current: pa.Table,
+    old: np.ndarray,
+    new: np.ndarray,
+    signed_schema: dict,
+    now: dict,
+    spec: DatasetSpec,
+) -> Pairs:
+    """Pairs of a version's row and a data's row whose content, re-encoded under the signed types without loss, is
+    the version's record: those of one label first, then the rest by content alone (relabels)."""
+    from provenance.sources.records import read_records
+
+    rows = current.take(pa.array(new, pa.int64()))
+    digests = rows.column("digest").to_pylist()
+    table = read_records(spec, "table", rows.column("locator").to_pylist(), digests, list(now["columns"])).table
+    assert table is not None  # a table's records
+    candidates, exact = bridged_digests(table, signed_schema, now)
+    at = np.flatnonzero(exact)
+    bridged = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(32), len(at), [None, pa.py_buffer(candidates[at].tobytes())]
+    )
+    theirs = signed.take(pa.array(old, pa.int64()))
+    old_digest, new_digest = _ids(theirs.column("digest"), bridged)
+    old_label, new_label = _ids(theirs.column("label"), rows.column("label").take(pa.array(at, pa.int64())))
+    same_old, same_new = _match([old_digest, old_label], [new_digest, new_label])
+    left_old = np.setdiff1d(np.arange(len(old)), same_old)
+    left_new = np.setdiff1d(np.arange(len(at)), same_new)
+    other_old, other_new = _match([old_digest[left_old]], [new_digest[left_new]])
+    paired_old = np.concatenate([same_old, left_old[other_old]])
+    paired_new = np.concatenate([same_new, left_new[other_new]])
+    return old[paired_old], new[at[paired_new]]
+
+
+def _by_locator(signed: pa.Table, current: pa.Table, old: np.ndarray, new: np.ndarray) -> Pairs:
+    """Pairs of a version's row and a data's row at the same locator (each paired once)."""
+    old_at, new_at = _ids(
+        signed.column("locator").take(pa.array(old, pa.int64())),
+        current.column("locator").take(pa.array(new, pa.int64())),
+    )
+    paired_old, paired_new = _match([old_at], [new_at])
+    return old[paired_old], new[paired_new]
+
+
+def _result(signed: pa.Table, current: pa.Table, pairs: Pairs, by: str, note: str | None) -> Rekeyed:
+    """The pairs with their relabels counted and, when paired by content, the first ``MAX_LISTED`` listed."""
+    signed_rows, current_rows = pairs
+    was = signed.column("label").take(pa.array(signed_rows, pa.int64()))
+    ours = current.select(["digest", "label", "locator"]).take(pa.array(current_rows, pa.int64()))
+    differs = np.asarray(pc.not_equal(was, ours.column("label")).to_numpy(zero_copy_only=False), bool)
+    relabels = []
+    if by == "content" and differs.any():
+        at = pa.array(np.flatnonzero(differs), pa.int64())
+        relabels = [
+            {"locator": row["locator"], "digest": row["digest"].hex(), "signed_label": label, "label": row["label"]}
+            for label, row in zip(was.take(at).to_pylist(), ours.take(at).to_pylist())
+        ]
+        relabels.sort(key=lambda c: natural_key(c["locator"]))
+    return Rekeyed(signed_rows, current_rows, by, note, int(differs.sum()), relabels[:MAX_LISTED])
