@@ -10,10 +10,11 @@ takes them, each said once.
 from __future__ import annotations
 
 import json
-import math
 import shlex
 from collections import Counter
 from dataclasses import dataclass
+
+from provenance.gate.shrink_bound import smallest_lifting_fraction
 
 NEW = "NEW"  # the new version's name, for the reader to choose
 KEY = "--key K"
@@ -201,8 +202,12 @@ def _steps(rule: dict, report: dict) -> list[Step]:
         ]
     if name.startswith("removals.") and (rule.get("statistic") or {}).get("test") == "shrunk":
         # the shrink bound blocks whatever unsigned_removed says: only its own key lifts it (attack review 29a, A29a-5)
-        share = (rule.get("statistic") or {}).get("removed_fraction")
-        need = f" to at least {math.ceil(100 * share) / 100:g}" if isinstance(share, float) else ""
+        # the smallest two-place value the bound's own comparison accepts (attack review 30a, A30a-5: rounded up in
+        # floating point, 0.57 for 171 of 300 still blocked as 0.57 * 300 < 171)
+        removed, records = ((rule.get("statistic") or {}).get(k) for k in ("removed", "records_base"))
+        need = ""
+        if isinstance(removed, int) and isinstance(records, int) and 0 <= removed <= records and records:
+            need = f" to at least {smallest_lifting_fraction(removed, records):g}"
         return [Step(f"a shrink made on purpose: raise [removals] max_removed_fraction{need} {POLICY}")]
     if name.startswith("removals."):
         return [Step(f'a removal made on purpose: [removals] unsigned_removed = "warn" {POLICY}')]
