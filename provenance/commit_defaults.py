@@ -21,12 +21,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from provenance.carried_request import SignedProfile, hold_carried_request
 from provenance.commit_schema_note import retyped_since_parent
 from provenance.commit_unfeatured_note import unfeatured_columns_note
 from provenance.errors import InputError, VerificationError
 from provenance.escaping import name_in_sentence, visible
-from provenance.features.numeric import check_options, identity_columns
-from provenance.features.registry import FeaturizerSpec, build, legacy_spec
+from provenance.features.numeric import AbsentFeatureColumns, check_options, identity_columns
+from provenance.features.registry import FeaturizerSpec, legacy_spec
 from provenance.kept_log import KeptLog
 from provenance.profiles.non_finite import NonFiniteValues
 from provenance.sources.tables import TableOptions
@@ -34,6 +35,7 @@ from provenance.store.store import Store
 from provenance.version_facts import first_id_commit
 
 if TYPE_CHECKING:
+    from provenance.profiles.reference import ReferenceProfile
     from provenance.sources.interface import DatasetSpec
     from provenance.versions import CommitResult
 
@@ -64,7 +66,8 @@ class ParentDefaults:
     options: TableOptions | None
     featurizer: FeaturizerSpec | None
     feature_columns: tuple[str, ...] = ()
-    requested: bool = False  # ``featurizer`` is the parent's signed request (checked against its profile when carried)
+    # set when ``featurizer`` is the parent's signed request: what its signed profile says, held against it if carried
+    profile: SignedProfile | None = None
 
 
 @dataclass(frozen=True)
@@ -124,9 +127,9 @@ def parent_defaults(store: Store, parent: str | None) -> ParentDefaults | None:
     requested = predicate.get("featurizerRequested")
     if requested is not None:  # the featuriser the parent's committer gave, its options as given (signed)
         spec = FeaturizerSpec.from_dict(requested, f"{tag}'s featuriser")
-        return ParentDefaults(tag, options, spec, exact or (), requested=True)
-    stored = profile.featurizer_spec  # committed before the request was signed: the resolved one
-    spec = FeaturizerSpec.from_dict(stored) if stored is not None else legacy_spec(profile.featurizer)
+        signed = SignedProfile(_stored_spec(profile), profile.featurizer, exact or (), predicate.get("schema"))
+        return ParentDefaults(tag, options, spec, exact or (), profile=signed)
+    spec = _stored_spec(profile)  # committed before the request was signed: the resolved one
     featurizer = None
     if spec.name == "numeric":
         featurizer = _left_out(spec, predicate.get("schema"))
@@ -158,6 +161,15 @@ def _profile_columns(stored: Any) -> tuple[str, ...] | None:
     return tuple(columns)
 
 
+def _stored_spec(profile: ReferenceProfile) -> FeaturizerSpec:
+    """The featuriser spec ``profile`` stores (the resolved one), or, for a profile written before specs were kept,
+    the one its identity string gives."""
+    stored = profile.featurizer_spec
+    if stored is None:
+        return legacy_spec(profile.featurizer)
+    return FeaturizerSpec.from_dict(stored, "the reference profile's featuriser")
+
+
 def _left_out(resolved: FeaturizerSpec, schema: Any) -> FeaturizerSpec | None:
     """What a parent committed before ``featurizerRequested`` was signed carries of its profile's ``resolved``
     numeric featuriser (``{"columns": [...]}``, the list itself: exact where the identity string joins names with
@@ -171,53 +183,6 @@ def _left_out(resolved: FeaturizerSpec, schema: Any) -> FeaturizerSpec | None:
         return None
     left = sorted(str(c) for c, t in types.items() if _numeric_type(str(t)) and c not in {str(r) for r in read})
     return FeaturizerSpec("numeric", {"exclude": left}) if left else None
-
-
-def _request_builds(spec: FeaturizerSpec, tag: str) -> None:
-    """Refuse (exit 2) a parent's signed featuriser request that builds no featuriser here: a name prov does not know
-    (no built-in, registration or installed plug-in) or an option its featuriser does not take (attack review 28d,
-    A28d-4: carried without a word, the next version had no reference profile and could be no check's base)."""
-    try:
-        build(spec)
-    except InputError as exc:
-        raise InputError(
-            f"{tag}'s signed featuriser request {visible(str(spec))} builds no featuriser here ({exc}): it is not "
-            f"carried; give --featurizer to choose the features (or install the plug-in {tag} was committed with)"
-        ) from exc
-
-
-def _request_fits_profile(spec: FeaturizerSpec, read: tuple[str, ...], tag: str) -> None:
-    """Refuse (exit 2) a parent's signed numeric featuriser request that its own signed profile contradicts: one that
-    leaves out, or does not name, a column the profile reads. A commit key signs both, and an honest commit resolves
-    the request into that profile; a request signed apart from it (a stolen key re-signing the parent: attack review
-    28d, A28d-1) would be carried into the maintainer's later versions and read fewer columns than the parent did."""
-    if spec.name != "numeric":
-        return
-    if not read:  # fail closed: a numeric request is carried only when held against the profile's exact list
-        raise InputError(
-            f"{tag}'s signed featuriser request {visible(str(spec))} cannot be held against {tag}'s signed profile "
-            f"(it keeps no numeric column list), so it is not carried; give --featurizer to choose the features"
-        )
-    # _request_builds ran first, and NumericFeaturizer refuses columns or exclude that is not a list of strings; a
-    # plug-in registered as "numeric" may take more, so any other value contradicts every column (A29b-1: an
-    # exclude written as a JSON object was compared with nothing and carried)
-    columns, exclude = spec.options.get("columns"), spec.options.get("exclude", [])
-    if columns is not None:
-        contradicted = sorted(set(read) ^ set(columns)) if _is_name_list(columns) else list(read)
-    else:
-        contradicted = sorted(set(read) & set(exclude)) if _is_name_list(exclude) else list(read)
-    if contradicted:
-        shown = ", ".join(name_in_sentence(c) for c in contradicted[:5])
-        raise InputError(
-            f"{tag}'s signed featuriser request does not match its signed profile (it reads {len(read)} columns; the "
-            f"request differs on {shown}{' and more' if len(contradicted) > 5 else ''}): a key that could sign {tag} "
-            f"chose it, and it is not carried; check {tag}'s signer, or give --featurizer to choose the features"
-        )
-
-
-def _is_name_list(value: Any) -> bool:
-    """Whether a featuriser option is a list of column names (strings)."""
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def read_options(given: TableOptions, explicit: set[str] | None, parent: ParentDefaults | None) -> ReadOptions:
@@ -314,9 +279,8 @@ def commit_on_parent(
     defaults = parent_defaults(store, parent)
     chosen = read_options(spec.options, set(given) if carry and given is not None else None, defaults)
     carried = defaults.featurizer if carry and featurizer is None and defaults is not None else None
-    if carried is not None and defaults is not None and defaults.requested:
-        _request_builds(carried, defaults.tag)
-        _request_fits_profile(carried, defaults.feature_columns, defaults.tag)
+    if carried is not None and defaults is not None and defaults.profile is not None:
+        hold_carried_request(carried, defaults.profile, defaults.tag)
     try:
         result = versions.commit(
             store,
@@ -337,6 +301,13 @@ def commit_on_parent(
         if said is exc:
             raise
         raise said from exc
+    except AbsentFeatureColumns as exc:  # a carried column list the data no longer holds: whose list it is
+        if carried is None or defaults is None:
+            raise
+        raise AbsentFeatureColumns(
+            f"{exc}; the featuriser {visible(str(carried))} is {defaults.tag}'s signed request, carried: give "
+            "--featurizer to choose the features"
+        ) from exc
     except InputError as exc:
         explained = exc if defaults is None else chosen.explained(exc, defaults.tag, way_out)
         if explained is exc:

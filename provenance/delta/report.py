@@ -79,6 +79,8 @@ class DiffReport:
     detection: dict | None = None  # with --detect: the combined verdict against a clean delta's budget
     # the delta's records by digest (label, source, lineage, locator), for the findings; not part of the output
     records: DeltaRecords | None = field(default=None, repr=False)
+    # per source, its added rows per class, for the class-mix rule's tests (gate.class_mix); not part of the output
+    added_by_source_class: dict = field(default_factory=dict, repr=False)
 
     @property
     def flagged_signals(self) -> list:
@@ -142,12 +144,11 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
 
     # --- signals
     base_classes = dict(changes.label_rows["base"])
-    signals = [sig.class_mix_shift(dict(added_by_class), base_classes)] if added_by_class else []
-    for source in added_by_source:
-        mask = added_src == S.id(source)
-        per_class = _by(added_lab[mask], L.values, added_rows[mask].astype(float))
-        if sum(per_class.values()) >= 20 and len(added_by_source) > 1:
-            signals.append(sig.class_mix_shift(dict(per_class), base_classes, source=source))
+    added_by_source_class = {
+        source: dict(_by(added_lab[mask], L.values, added_rows[mask].astype(float)))
+        for source, mask in ((source, added_src == S.id(source)) for source in added_by_source)
+    }
+    signals = sig.class_mix_signals(added_by_source_class, base_classes)
     signals += sig.relabel_rate_by_source(dict(changes.relabeled_by_source), dict(changes.common_by_source))
     signals += sig.relabel_rate_by_pair(dict(changes.relabel_pairs), dict(changes.common_by_label))
     removal = sig.removals_concentrated(dict(removed_by_class), base_classes)
@@ -315,6 +316,7 @@ def build_report(changes: Changes, base: Side, new: Side) -> DiffReport:
         base.info, new.info, summary, lineage, by_source, by_class, pairs, signals, examples, changes.limit
     )
     report.records = delta_records(changes, new)
+    report.added_by_source_class = added_by_source_class
     report.records.origins = {r["source"]: r["named_by"] for r in by_source}
     return report
 

@@ -12,6 +12,8 @@ harmless shifts "significant", so a signal is flagged only when the p-value is b
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from provenance import stats
@@ -20,6 +22,7 @@ from provenance.report.wording import NO_SOURCE_RECORDS, source_subject
 ALPHA = 1e-3
 MIN_EFFECT_W = 0.1  # Cohen's w for a chi-square shift: "small" effect
 MIN_COUNT = 3  # fewer records than this never flag on a rate
+MIN_SOURCE_ADDITIONS = 20  # a source's own class-mix test needs this many additions (and another source adding)
 BASE_RELABEL_RATE = 0.001  # the relabel rate assumed when nothing else is known
 VOLUME_RATIO = 3.0
 MIN_VOLUME = 10
@@ -127,7 +130,7 @@ def _pct(x: float) -> str:
 
 
 def class_mix_shift(
-    added: dict[str, int], base: dict[str, int], source: str | None = None, scope: str = "all additions"
+    added: dict[str, int], base: dict[str, int], source: str | None = None, scope: str | None = None
 ) -> Signal:
     """Do the additions (all, or one source's) have another class mix than the base?
 
@@ -135,7 +138,7 @@ def class_mix_shift(
         added: count per class of the added records.
         base: count per class of the base.
         source: name the signal after this source (its subject), or None for all additions.
-        scope: how the explanation names the additions when ``source`` is None.
+        scope: how the explanation names the additions; None: "all additions", or "additions from 'S'" with a source.
 
     Returns:
         A ``class_mix_shift`` signal whose statistic is ``homogeneity_test``'s dict, flagged
@@ -144,7 +147,7 @@ def class_mix_shift(
     test = homogeneity_test(added, base)
     top = test["cells"][0] if test["cells"] else None
     flagged = test["p_value"] < ALPHA and test["effect_w"] >= MIN_EFFECT_W and test["n"] >= MIN_COUNT
-    what = f"additions from {source!r}" if source is not None else scope
+    what = scope or (f"additions from {source!r}" if source is not None else "all additions")
     # "differs" only when flagged: a passing check's reason read "class mix differs from the base (... p=1)"
     verb = "differs from" if flagged else "compared with"
     expl = (
@@ -161,6 +164,43 @@ def class_mix_shift(
         )
     subject = {"source": source} if source is not None else None
     return Signal("class_mix_shift", flagged, expl, test, subject)
+
+
+def class_mix_signals(
+    added_by_source: dict[str | None, dict[str, int]], base: dict[str, int], left_out: Collection[str] = ()
+) -> list[Signal]:
+    """The diff's class-mix tests (``class_mix_shift``): all additions, then each source's own when more than one
+    source added records and it added at least ``MIN_SOURCE_ADDITIONS``.
+
+    Args:
+        added_by_source: per source (None: records without one), its added records' count per class.
+        base: count per class of the base.
+        left_out: classes whose records leave every test first, in the additions and the base alike (the policy's
+            expected new classes, ``gate.class_mix``); the explanations name them.
+
+    Returns:
+        The signals: all additions' first (none when no record is left to test), then each source's in the order
+        of ``added_by_source``.
+    """
+    kept = {
+        source: {c: k for c, k in counts.items() if k and c not in left_out}
+        for source, counts in added_by_source.items()
+    }
+    kept = {source: counts for source, counts in kept.items() if counts}
+    reference = {c: k for c, k in base.items() if c not in left_out}
+    outside = f" outside the expected new classes ({', '.join(sorted(left_out))})" if left_out else ""
+    total: Counter[str] = Counter()
+    for counts in kept.values():
+        total.update(counts)
+    scope = f"additions{outside}" if left_out else "all additions"
+    signals = [class_mix_shift(dict(total), reference, scope=scope)] if total else []
+    if len(kept) > 1:
+        signals += [
+            class_mix_shift(counts, reference, source, f"additions from {source!r}{outside}")
+            for source, counts in kept.items()
+            if sum(counts.values()) >= MIN_SOURCE_ADDITIONS
+        ]
+    return signals
 
 
 def rate_test(k: int, n: int, p0: float) -> dict:

@@ -27,7 +27,8 @@ class FeatureError(InputError):
     user can go and fix exactly those. ``non_numeric`` names feature columns no longer numeric, with their type
     now (newcomer review 28, finding 3). ``non_finite`` is set when their values are null, NaN or
     infinite: the feature columns holding them (empty when not known, a plug-in's output), so a commit
-    can refuse such data where it enters, naming the file (newcomer review 27, finding 2).
+    can refuse such data where it enters, naming the file (newcomer review 27, finding 2). ``past_float32`` names
+    the records among them whose values are finite but past float32's range (:func:`non_finite_words`).
     """
 
     def __init__(
@@ -36,9 +37,13 @@ class FeatureError(InputError):
         records: Sequence[Any] = (),
         non_finite: Sequence[str] | None = None,
         non_numeric: Sequence[tuple[str, str]] | None = None,
+        past_float32: Sequence[Any] = (),
     ):
         self.records = list(records)
         self.non_finite = tuple(non_finite) if non_finite is not None else None
+        # of ``records``, those whose values are finite in the data but past float32's range (about 3.4e38), which
+        # features are held in: a 1e39 is no NaN, and the refusal must not say it is (attack review 30a, A30a-4)
+        self.past_float32 = tuple(past_float32)
         # feature columns no longer numeric, with their type now (a CSV column read as text): the columns, not records
         self.non_numeric = tuple(non_numeric) if non_numeric is not None else None
         self.problem = message  # without the records, for a caller that names them better
@@ -98,6 +103,21 @@ class Featurizer(ABC):
         was built with. Built-ins return their options after :meth:`resolve`.
         """
         return None
+
+
+FLOAT32_MAX = "3.4e38"  # float32's largest finite value, about: features are float32
+
+
+def non_finite_words(records: Sequence[Any], past_float32: Sequence[Any]) -> str:
+    """What is wrong with the feature values of ``records``, of which ``past_float32`` are finite but too large for a
+    float32: ``null, NaN or infinite``; ``finite but past float32's range (beyond about ±3.4e38, ...)`` when every
+    one is; both when some are."""
+    if not past_float32:
+        return "null, NaN or infinite"
+    past = f"finite but past float32's range (beyond about ±{FLOAT32_MAX}, the most a float32 feature holds)"
+    if len(set(past_float32)) == len(set(records)):
+        return past
+    return f"null, NaN or infinite, or {past}"
 
 
 def finite_matrix(values: Any, what: str, record_names: Sequence[Any] | None = None) -> np.ndarray:

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from provenance.errors import InputError
 from provenance.escaping import name_in_sentence, shell_word
-from provenance.features.base import FeatureError, Featurizer, finite_matrix
+from provenance.features.base import FeatureError, Featurizer, finite_matrix, non_finite_words
 from provenance.names import capped
 
 DEFAULT_EXCLUDED = ("label", "source", "id")
@@ -133,11 +133,50 @@ def _names(value: Any, option: str) -> list[str]:
     tuple of strings."""
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         shown = type(value).__name__ if not isinstance(value, (list, tuple)) else "a list holding a non-string"
-        raise InputError(
-            f"the numeric featuriser's option {option!r} must be a list of column names (strings), not {shown}: "
-            f"give it as --featurizer-option {shell_word(option + '=' + json.dumps(['a', 'b']))}"
-        )
-    return list(value)
+    elif option == "columns" and not value:  # a profile of no features: every check against it failed (A30a-3)
+        shown = "an empty list (a profile of no features)"
+    elif option == "columns" and len(set(value)) < len(value):
+        twice = sorted({v for v in value if list(value).count(v) > 1})
+        shown = f"a list naming {', '.join(_quoted(twice[:5]))} more than once"
+    else:
+        return list(value)
+    raise InputError(
+        f"the numeric featuriser's option {option!r} must be a list of column names (strings)"
+        f"{', each once' if option == 'columns' else ''}, not {shown}: give it as --featurizer-option "
+        f"{shell_word(option + '=' + json.dumps(['a', 'b']))}"
+    )
+
+
+class AbsentFeatureColumns(InputError):
+    """A numeric featuriser's ``columns`` name columns that are not content columns of the data being committed."""
+
+
+def check_named_columns(
+    options: Mapping[str, Any], content: Collection[str], roles: Collection[str], path: str
+) -> None:
+    """Raise ``AbsentFeatureColumns`` (exit 2) naming ``path`` and the columns when the numeric featuriser's
+    ``columns`` option (in ``options``, a spec's as given) names one that is not among ``content`` (the content
+    columns read from ``path``); one among ``roles`` (the label, source, id and metadata columns) is said to be read
+    as such. A commit with such a list made a version of no reference profile, exit 0 (attack review 30a, A30a-3)."""
+    columns = options.get("columns")
+    if not isinstance(columns, (list, tuple)):
+        return
+    absent = [c for c in columns if c not in set(content)]
+    if not absent:
+        return
+    kept = [c for c in absent if c in set(roles)]
+    unknown = [c for c in absent if c not in set(roles)]
+    said = (
+        [f"{capped(_quoted(unknown))}, not {'a column' if len(unknown) == 1 else 'columns'} of this data"]
+        if unknown
+        else []
+    )
+    if kept:
+        said.append(f"{capped(_quoted(kept))}, read as the label, source, id or metadata column (no feature)")
+    raise AbsentFeatureColumns(
+        f"{path}: the numeric featuriser's option 'columns' names {'; and '.join(said)}; the data's content columns: "
+        f"{capped(_quoted(sorted(content)))}"
+    )
 
 
 def check_options(options: Mapping[str, Any]) -> None:
@@ -206,6 +245,7 @@ class NumericFeaturizer(Featurizer):
 
         matrix = np.empty((records.num_rows, len(columns)), dtype=np.float32)
         bad_rows: set[int] = set()
+        past_float32: set[int] = set()  # finite doubles the float32 cast made infinite
         bad_columns: list[str] = []
         for j, column_name in enumerate(columns):
             column = records.column(column_name)
@@ -217,13 +257,16 @@ class NumericFeaturizer(Featurizer):
             values = pc.cast(column, pa.float64(), safe=False).fill_null(0.0).to_numpy(zero_copy_only=False)
             with np.errstate(over="ignore"):  # a double past float32's range is inf here, refused below
                 matrix[:, j] = values
+            past_float32.update(np.flatnonzero(np.isfinite(values) & ~np.isfinite(matrix[:, j])).tolist())
             if nulls.any() or not np.isfinite(matrix[:, j]).all():
                 bad_columns.append(column_name)
         bad_rows.update(np.flatnonzero(~np.isfinite(matrix).all(axis=1)).tolist())
         if bad_rows:
+            words = non_finite_words(sorted(bad_rows), sorted(past_float32))
             raise FeatureError(
-                f"numeric features are null, NaN or infinite in {len(bad_rows)} row(s); rows",
+                f"numeric features are {words} in {len(bad_rows)} row(s); rows",
                 sorted(bad_rows),
                 non_finite=bad_columns,
+                past_float32=sorted(past_float32),
             )
         return finite_matrix(matrix, resolved.name)

@@ -100,15 +100,18 @@ def expected_class_records(detection: Detection, expected: Sequence[str], held: 
     return {v.digest for v, label in zip(detection.verdicts.records, detection.labels) if label in wanted}
 
 
-def held_words(held: dict[str, int]) -> str:
-    """The words a rule's reason adds when the policy lists classes the base already holds (``held``)."""
+def held_words(
+    held: dict[str, int], then: str = "are judged against the base", counted_in: str = "its profile sample"
+) -> str:
+    """The words a rule's reason adds when the policy lists classes the base already holds (``held``, counted in
+    ``counted_in``): "...; so its records ``then``"."""
     if not held:
         return ""
     named = ", ".join(f"{label!r} ({n} records)" for label, n in held.items())
     return (
         f"; [class_mix] expected_new_classes lists {'classes' if len(held) > 1 else 'class'} {named} the base "
-        f"already holds (at least {JUDGED_FROM} in its profile sample), so {'their' if len(held) > 1 else 'its'} "
-        "records are judged against the base"
+        f"already holds (at least {JUDGED_FROM} in {counted_in}), so {'their' if len(held) > 1 else 'its'} "
+        f"records {then}"
     )
 
 

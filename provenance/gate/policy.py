@@ -30,10 +30,11 @@ from provenance import input_file
 from provenance.errors import InputError
 from provenance.gate import detection, release_settings
 from provenance.gate.base import AllOf, Requires, Rule, RuleSet, Setting
+from provenance.gate.class_mix import MinClassMixPValue
 from provenance.gate.conflicts import MaxConflictingSignedLabels
 from provenance.gate.copies import MaxCopiesRate
 from provenance.gate.removals import MaxUnsignedRemovedRate
-from provenance.gate.rules import MaxRelabelRatePerSource, MaxRelabels, MinClassMixPValue, VerifyData, VerifySignatures
+from provenance.gate.rules import MaxRelabelRatePerSource, MaxRelabels, VerifyData, VerifySignatures
 from provenance.gate.rules_lineage import (
     BlockQuarantinedSources,
     ForbiddenSources,

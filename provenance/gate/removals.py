@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from provenance.gate.base import Setting
 from provenance.gate.results import LISTED, RuleResult, Status
 from provenance.gate.rules import COUNT, FRACTION, ModeRule
+from provenance.gate.shrink_bound import within_shrink
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -142,24 +143,34 @@ class MaxUnsignedRemovedRate(ModeRule):
 
     def shrunk(self, ctx: GateContext, summary: dict) -> RuleResult | None:
         """Block when the candidate removed more than ``max_removed_fraction`` of the base's distinct records, else
-        None. Counted from the check's verified manifests (``summary``: ``removed``, ``digests_base``); the diff's
-        ``removed`` already leaves out the base records a schema change re-keyed that it paired (by content: the
-        candidate still holds them, ``kept_base``; or by locator), so they are not taken off again (attack review
-        29a, A29a-2: a retype that kept 80 of 300 records passed as 140 removed); relabeled records are kept. Base
-        records a signed ``prov quarantine`` in the candidate's history since the base removed are deliberate and
-        left out of both counts (:func:`quarantined_from_base`), as the per-class rate leaves them out: a maintainer
-        who cuts a poisoned majority source signs that, a pull request cannot. The statistic: ``{"test": "shrunk",
-        "records_base", "records_new", "removed", "quarantined", "removed_fraction", "max_removed_fraction"}``
-        (records are distinct record digests; ``records_base`` and ``removed`` without the quarantined ones)."""
-        base, removed = summary["digests_base"], summary["removed"]
-        if not base or removed <= self.max_removed_fraction * base:
+        None. Counted from the check's verified manifests (``summary``: ``removed``, ``digests_base``) and, where a
+        schema change paired records by row number only, the base's signed lineage (:func:`removed_from_base`): a
+        base record counts as removed unless the candidate holds its digest or a schema change paired it by content
+        (``kept_base``: the candidate still holds that content, counted once: attack review 29a, A29a-2); one
+        paired by locator is merely at the same row number, whatever the content, and is removed (attack review
+        30a, A30a-1: a varying column added to 150 new records hid the 300 of the base they replaced); relabeled
+        records are kept. Base records a signed ``prov quarantine`` in the candidate's history since the base
+        removed are deliberate and left out of both counts (:func:`quarantined_from_base`), as the per-class rate
+        leaves them out: a maintainer who cuts a poisoned majority source signs that, a pull request cannot. The
+        share is compared as :func:`shrink_bound.within_shrink` does. The statistic: ``{"test": "shrunk",
+        "records_base", "records_new", "removed", "located", "quarantined", "removed_fraction",
+        "max_removed_fraction"}`` (records are distinct record digests; ``records_base`` and ``removed`` without
+        the quarantined ones; ``located``: removed base records a schema change paired by row number only)."""
+        base, removed = summary["digests_base"], removed_from_base(ctx, summary)
+        if not base or within_shrink(removed, base, self.max_removed_fraction):
             return None
+        located = removed - summary["removed"]
         quarantined = quarantined_from_base(ctx)  # only now: it reads the base's lineage and the ancestry
         removed, base = max(0, removed - quarantined), base - quarantined
-        if not base or removed <= self.max_removed_fraction * base:
+        if not base or within_shrink(removed, base, self.max_removed_fraction):
             return None
         share = removed / base
         deliberate = f" (besides {quarantined} a signed quarantine removed)" if quarantined else ""
+        if located:  # said, or a schema change that kept every record by row number would read as a false count
+            deliberate += (
+                f"; {located} of them only share a row number with a record of {ctx.new} across the schema change "
+                "(their content is not held)"
+            )
         why = (
             f"{ctx.new} removed {removed} of {ctx.base}'s {base} records ({100 * share:.1f}%){deliberate}, more than "
             f"{100 * self.max_removed_fraction:g}%: a release that drops most of its base is blocked whatever "
@@ -170,6 +181,7 @@ class MaxUnsignedRemovedRate(ModeRule):
             "records_base": base,
             "records_new": summary["digests_new"],
             "removed": removed,
+            "located": located,
             "quarantined": quarantined,
             "removed_fraction": share,
             "max_removed_fraction": self.max_removed_fraction,
@@ -211,12 +223,37 @@ def unsigned_removed(ctx: GateContext) -> tuple[pa.Table, dict[str, int]]:
     carried = pc.is_in(base.column("status"), value_set=pa.array([ATTESTED, RELABELED], pa.string()))
     still = pc.is_in(pc.fill_null(base.column("batch"), ""), value_set=trusted)
     unsigned = base.filter(pc.invert(pc.and_(carried, still))).select(["digest", "label"])
-    gone = pc.invert(pc.is_in(unsigned.column("digest"), value_set=ctx.lineage.column("digest")))
-    kept = ctx.diff.delta.get("kept_base")  # paired by content across a schema change: still held (R11-1)
+    return unsigned.filter(lacked(ctx, unsigned.column("digest"))), label_counts(unsigned)
+
+
+def lacked(ctx: GateContext, digests: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Which of the base's ``digests`` the candidate lacks (a boolean mask): not among its lineage's digests, and not
+    a base record a schema change paired by content (``kept_base``: the candidate holds that content re-encoded,
+    R11-1). A base record a schema change paired by row number only is lacked: the same locator says nothing of the
+    content (attack review 30a, A30a-1)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    gone = pc.invert(pc.is_in(digests, value_set=ctx.lineage.column("digest")))
+    kept = ctx.diff.delta.get("kept_base")
     if kept is not None and len(kept):
         held = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(kept), [None, pa.py_buffer(kept.tobytes())])
-        gone = pc.and_(gone, pc.invert(pc.is_in(unsigned.column("digest"), value_set=held)))
-    return unsigned.filter(gone), label_counts(unsigned)
+        gone = pc.and_(gone, pc.invert(pc.is_in(digests, value_set=held)))
+    return gone
+
+
+def removed_from_base(ctx: GateContext, summary: dict) -> int:
+    """How many distinct base records the candidate lacks (:func:`lacked`). The diff's ``summary["removed"]`` is that
+    count unless a schema change paired records by locator (``rekeyed_by``), which it takes out of removed as if
+    kept; then the base's signed lineage (re-hashed against its signature) is counted instead."""
+    if summary.get("rekeyed_by") != "locator":
+        return int(summary["removed"])
+    import pyarrow.compute as pc
+
+    from provenance.lineage.classify import version_lineage
+
+    base = pc.unique(version_lineage(ctx.store, ctx.base).column("digest"))
+    return int(pc.sum(lacked(ctx, base)).as_py() or 0)
 
 
 def quarantined_from_base(ctx: GateContext) -> int:
@@ -233,10 +270,7 @@ def quarantined_from_base(ctx: GateContext) -> int:
     if not len(deliberate):
         return 0
     base = pc.unique(version_lineage(ctx.store, ctx.base).column("digest"))
-    gone = pc.and_(
-        pc.is_in(base, value_set=deliberate), pc.invert(pc.is_in(base, value_set=ctx.lineage.column("digest")))
-    )
-    return int(pc.sum(gone).as_py() or 0)
+    return int(pc.sum(pc.and_(pc.is_in(base, value_set=deliberate), lacked(ctx, base))).as_py() or 0)
 
 
 def not_deliberate(ctx: GateContext, removed: pa.Table, base: dict[str, int]) -> tuple[pa.Table, dict[str, int]]:

@@ -1,11 +1,12 @@
-"""The release policy's rules on integrity, relabels and class mix, and what every rule family shares.
+"""The release policy's rules on integrity and relabels, the class-mix rule's setting of expected new classes, and what
+every rule family shares.
 
 One class per rule. Each class names the policy keys it reads (``settings``), builds itself from a parsed
 policy (``from_settings``; None when the policy turns it off) and gives one
 ``RuleResult`` from ``check(ctx)``. Rules that bound a count report the count even with
 no bound set (they pass), so a report always shows what was measured. The lineage rules
 are in ``provenance.gate.rules_lineage`` and ``provenance.gate.unsigned``, the detector rules
-in ``provenance.gate.detection``.
+in ``provenance.gate.detection``, the class-mix rule in ``provenance.gate.class_mix``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from provenance.errors import VerificationError
 from provenance.gate.base import Rule, Setting, Settings
-from provenance.gate.results import LISTED, RuleResult, Status, bounded_count
+from provenance.gate.results import LISTED, RuleResult, bounded_count
 from provenance.report.wording import NO_SOURCE_RECORDS, source_name, source_subject
 
 if TYPE_CHECKING:
@@ -245,73 +246,8 @@ EXPECTED_NEW_CLASSES = Setting(
     "expected_new_classes",
     {"type": "array", "items": {"type": "string", "minLength": 1}},
     [],
-    "labels that may be new or grow from almost nothing: left out of the class-mix test; their records are not "
-    "judged against a base whose profile sample holds fewer than 10 of them (knn_label's voters), "
-    "and are judged once it holds 10",
+    "labels that may be new or grow from almost nothing: while the base's profile sample holds fewer than 10 of one "
+    "(knn_label's voters; without a profile, its signed manifest), its records leave the class-mix tests (of all "
+    "additions and of each source) and are not judged by the detectors; once it holds 10, they are tested and judged",
     expects="a list of labels",
 )
-
-
-class MinClassMixPValue(ParameterRule):
-    """Block when the additions' class mix differs from the base's with p below ``min_p``.
-
-    The test is the diff's ``class_mix_shift`` signal (chi-square test of homogeneity,
-    ``provenance.stats``); the rule blocks on the worst one (all additions, or one
-    source's), and only when the signal itself is flagged (significant *and* a large
-    enough effect), so a huge delta's harmless shift does not block. Labels the policy
-    expects (``expected_new_classes``: a new class, or one growing from a record or two)
-    leave the test, which is then made on all additions without them.
-    """
-
-    key = "class_mix.min_p_value"
-    settings = (
-        Setting(
-            "class_mix",
-            "min_p_value",
-            FRACTION,
-            1e-6,
-            "block when the additions' class mix differs from the base with p below this",
-        ),
-        EXPECTED_NEW_CLASSES,
-    )
-
-    def __init__(self, min_p: float, expected: list[str] | None = None):
-        self.min_p, self.expected = min_p, list(expected or [])
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Rule | None:
-        """The rule with the policy's ``min_p_value`` and ``expected_new_classes``; None when unset."""
-        min_p = setting_value(settings, cls.settings[0])
-        return None if min_p is None else cls(min_p, setting_value(settings, EXPECTED_NEW_CLASSES))
-
-    def check(self, ctx: GateContext) -> RuleResult:
-        """Pass with no additions; else pass or block on the worst class-mix shift."""
-        shifts = [
-            s
-            for s in ctx.report["signals"]
-            if s["name"] == "class_mix_shift" and s["statistic"].get("p_value") is not None
-        ]
-        if self.expected:  # the declared classes leave the test; the rest must keep the base's mix
-            shifts = (
-                [class_mix_without(ctx.report["by_class"], set(self.expected))]
-                if ctx.report["summary"]["added"]
-                else []
-            )
-        worst = min(shifts, key=lambda s: s["statistic"]["p_value"], default=None)
-        expected = f"p at least {self.min_p:g}"
-        if worst is None:
-            return RuleResult(self.key, "pass", "no additions to test", expected=expected)
-        p = worst["statistic"]["p_value"]
-        status: Status = "block" if p < self.min_p and worst["flagged"] else "pass"
-        reason = f"{worst['explanation']} (p={p:.3g}, block below {self.min_p:g})"
-        return RuleResult(self.key, status, reason, statistic=worst["statistic"], expected=expected)
-
-
-def class_mix_without(by_class: list[dict], expected: set[str]) -> dict:
-    """The diff's class-mix test of all additions, recomputed without the ``expected`` classes."""
-    from provenance.delta import signals
-
-    added = {r["label"]: r["added"] for r in by_class if r["label"] not in expected and r["added"]}
-    base = {r["label"]: r["base"] for r in by_class if r["label"] not in expected and r["base"]}
-    scope = f"additions outside the expected new classes ({', '.join(sorted(expected))})"
-    return signals.class_mix_shift(added, base, scope=scope).to_dict()

@@ -9,13 +9,14 @@ from collections.abc import Collection
 
 from provenance.errors import InputError
 from provenance.escaping import name_in_sentence, shell_word, visible
-from provenance.features.base import FeatureError
+from provenance.features.base import FeatureError, non_finite_words
 from provenance.features.registry import FeaturizerSpec
 
 
 class NonFiniteValues(InputError):
-    """``path``'s feature values that are null, NaN or infinite (``problem.non_finite`` names the columns, its
-    records the rows); ``present`` the data's columns, so the advised exclude list names only columns it has;
+    """``path``'s feature values that are null, NaN or infinite, or finite but past float32's range
+    (``problem.non_finite`` names the columns, its records the rows, its ``past_float32`` the latter rows);
+    ``present`` the data's columns, so the advised exclude list names only columns it has;
     ``featurizer`` the featuriser the commit ran (its request as resolved: ``--featurizer`` given, the parent's
     carried, or the automatic one), which the advised flags keep but for the columns they leave out."""
 
@@ -62,10 +63,14 @@ class NonFiniteValues(InputError):
                 f", or leave {'them' if len(shown) > 1 else 'it'} out of the features "
                 f"(--featurizer numeric --featurizer-option {shell_word(self._without(columns))})"
             )
+        # a finite double past float32's range is named as such, not as a NaN (attack review 30a, A30a-4)
+        past = sorted({str(r) for r in self.problem.past_float32}, key=natural_key)
+        some_past = f"; past float32: {rows}{', '.join(past[:10])}" if past and len(past) < len(named) else ""
+        fix = "fill or drop them" if not past else "scale or drop them" if not some_past else "fill, scale or drop them"
         return (
-            f"{visible(str(self.path))}: feature values null, NaN or infinite{where} in {len(named)} record(s) "
-            f"({rows}{', '.join(named[:10])}{more}): no detector can score them; fill or drop them and commit "
-            f"again{leave_out}"
+            f"{visible(str(self.path))}: feature values {non_finite_words(named, past)}{where} in {len(named)} "
+            f"record(s) ({rows}{', '.join(named[:10])}{more}{some_past}): no detector can score them; {fix} and "
+            f"commit again{leave_out}"
         )
 
     def _without(self, columns: list[str]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import struct
 from collections import Counter
 from collections.abc import Sequence
@@ -48,6 +49,17 @@ _SCALE_FLOOR_SHARE = 0.05
 # 1e17 at 1e5 features); values within the bound keep their bits exactly.
 Z_LIMIT = 1e6
 _SCALE_MAX = float(np.finfo(np.float32).max)  # a scale float32 holds (the spread of values near its limit is not)
+# The centre and scale of a column are its winsorised mean and standard deviation (within_bulk): the values of its
+# BULK_TRIM_SHARE most extreme records at each end (at least BULK_TRIM_MIN, under a quarter) are held at the next
+# record's, so one record with a huge value accepted into the base (a waived glitch at 1e38, or 1e6 where the rest
+# are pixels) no longer sets its column's scale and blinds it to a trigger (attack review 29b, A29b-4). A robust
+# scale such as the median absolute deviation is 0 on a sparse column (27 of the 64 digit pixels), which the floor
+# would then set; the winsorised scale keeps a column's ordinary spread: on the bench's datasets (170 to 5,190
+# records) the median column's scale moves by 0-3% (spam7's heavy tails: 7-21%), the most-moved column's by 0-38%
+# (bench/results/robust-scale-s30.md). Moving it takes more such records than that (more than 2, or than 0.2% of
+# the records profiled).
+BULK_TRIM_SHARE = 0.002
+BULK_TRIM_MIN = 2
 
 _ARRAYS = (
     "mean",
@@ -75,6 +87,26 @@ def bounded(Z: np.ndarray) -> np.ndarray:
     """Standardised features ``Z`` (any shape, float32 or float64; ``inf`` where the standardising overflowed float32)
     held within ``[-Z_LIMIT, Z_LIMIT]``, in place, and returned; values within the bound are unchanged."""
     return np.clip(Z, -Z_LIMIT, Z_LIMIT, out=Z)
+
+
+def within_bulk(X: np.ndarray) -> np.ndarray:
+    """``X`` (n x d, float64) with each column winsorised: its values below the column's ``k``-th smallest raised to
+    it and those above its ``k``-th largest lowered to it, ``k = bulk_trimmed(n)``; a new array. The profile's
+    centre, scale and class means are taken on it, so a few records with huge values (a glitch waived into the
+    base) cannot set a column's scale (attack review 29b, A29b-4)."""
+    n = len(X)
+    k = bulk_trimmed(n)
+    if k == 0:
+        return X.copy()
+    ends = np.partition(X, (k, n - 1 - k), axis=0)
+    return np.clip(X, ends[k], ends[n - 1 - k])
+
+
+def bulk_trimmed(n: int) -> int:
+    """How many of ``n`` values (records) at each end of a column ``within_bulk`` holds at the next one:
+    ``BULK_TRIM_SHARE`` of them rounded up, at least ``BULK_TRIM_MIN``, and fewer than a quarter (0 for n < 5), so
+    a small base keeps its middle half's spread (holding all but the median would leave every column the floor)."""
+    return min(max(BULK_TRIM_MIN, math.ceil(BULK_TRIM_SHARE * n)), (n - 1) // 4)
 
 
 def digests_matrix(digests: Sequence[bytes] | np.ndarray) -> np.ndarray:
@@ -105,9 +137,9 @@ class ReferenceProfile:
     classes: list[str]
     class_counts: list[int]
     source_counts: dict[str, int]
-    mean: np.ndarray  # (d,) whole-base column means
-    scale: np.ndarray  # (d,) whole-base column std, floored
-    class_means: np.ndarray  # (k, d) in standardised space, over the whole base
+    mean: np.ndarray  # (d,) column centres: winsorised means (within_bulk; plain means in profiles before session 30)
+    scale: np.ndarray  # (d,) column scales: winsorised std (plain std before session 30), floored
+    class_means: np.ndarray  # (k, d) in standardised space, over the whole base (winsorised as mean and scale)
     sample_X: np.ndarray  # (m, d) raw features of the sample
     sample_labels: np.ndarray  # (m,) class index into ``classes``
     sample_digests: np.ndarray  # (m, 32) uint8
@@ -335,13 +367,13 @@ def build_profile(
             COPY_PSEUDO_BATCHES,
         )
 
-    X64 = X.astype(np.float64)
-    mean = X64.mean(axis=0)
-    std = X64.std(axis=0)
+    bulk = within_bulk(X.astype(np.float64))
+    mean = bulk.mean(axis=0)
+    std = bulk.std(axis=0)
     floor = max(_SCALE_FLOOR_SHARE * float(np.median(std)), 1e-6)
     scale = np.minimum(np.maximum(std, floor), _SCALE_MAX)
     Z_all_means = bounded(
-        np.stack([((X64[label_index == c].mean(axis=0)) - mean) / scale for c in range(len(classes))])
+        np.stack([((bulk[label_index == c].mean(axis=0)) - mean) / scale for c in range(len(classes))])
     )
 
     chosen = first_per_class(digest_array, label_index, len(classes), max_per_class, max_total)

@@ -21,6 +21,7 @@ from provenance.encoding import table_digest_blob
 from provenance.errors import InputError, VerificationError
 from provenance.escaping import visible
 from provenance.features.base import FeatureError
+from provenance.features.numeric import check_named_columns
 from provenance.features.registry import FeaturizerSpec, build
 from provenance.manifest import Manifest
 from provenance.profiles.batch_copies import COPY_PSEUDO_BATCHES, BatchCopies, manifest_batch_copies
@@ -146,7 +147,9 @@ def _named(exc: FeatureError, locators: list) -> FeatureError:
     table's NaN in its row 7 was "rows: 218", the sample being in salted order). Escaped (``escaping.visible``):
     whoever writes the data folder names its files, and a newline in one started a line of its own (A25b-5)."""
     if exc.records and all(isinstance(r, int) and 0 <= r < len(locators) for r in exc.records):
-        return FeatureError(exc.problem, [visible(str(locators[r])) for r in exc.records], exc.non_finite)
+        named = [visible(str(locators[r])) for r in exc.records]
+        past = [visible(str(locators[r])) for r in exc.past_float32 if isinstance(r, int) and 0 <= r < len(locators)]
+        return FeatureError(exc.problem, named, exc.non_finite, past_float32=past)
     return exc
 
 
@@ -211,6 +214,10 @@ class ProfileStage:
         hashed = job.hashed
         if len(hashed.manifest) == 0:  # --allow-empty: said as such, not as "no numeric columns (columns: ; ...)"
             return PreparedProfile(None, b"", "no records")
+        if hashed.kind == "table":  # a list naming no content column is a flag's mistake, not a version's (A30a-3)
+            requested = requested_spec(self.featurizer, hashed.kind, job.spec)
+            if requested.name == "numeric":
+                check_named_columns(requested.options, hashed.columns, job.spec.options.excluded(), job.spec.path)
         try:
             profile = build_version_profile(
                 hashed.manifest,

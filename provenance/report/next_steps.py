@@ -10,10 +10,11 @@ takes them, each said once.
 from __future__ import annotations
 
 import json
-import math
 import shlex
 from collections import Counter
 from dataclasses import dataclass
+
+from provenance.gate.shrink_bound import smallest_lifting_fraction
 
 NEW = "NEW"  # the new version's name, for the reader to choose
 KEY = "--key K"
@@ -99,6 +100,16 @@ def _steps(rule: dict, report: dict) -> list[Step]:
         cells = [c for c in (rule.get("statistic") or {}).get("cells") or [] if c.get("residual", 0) > 0]
         top = max(cells, key=lambda c: c["residual"], default=None)  # the most over-represented class
         listed = f" = [{json.dumps(str(top['class']))}]" if top is not None else ""
+        held = (rule.get("statistic") or {}).get("expected_classes_judged") or {}
+        if top is not None and str(top["class"]) in held:  # listing it again would change nothing (attack review 30a)
+            n = held[str(top["class"])]
+            return [
+                Step(
+                    f"class {str(top['class'])!r} is in [class_mix] expected_new_classes, but the base already holds {n} "
+                    "of it, so its share is tested: check where its records came from (Sources); for a growth made on "
+                    f"purpose, lower [class_mix] min_p_value {POLICY}"
+                )
+            ]
         return [
             Step(f"a class new or growing on purpose: list it in [class_mix] expected_new_classes{listed} {POLICY}")
         ]
@@ -203,8 +214,12 @@ def _steps(rule: dict, report: dict) -> list[Step]:
         ]
     if name.startswith("removals.") and (rule.get("statistic") or {}).get("test") == "shrunk":
         # the shrink bound blocks whatever unsigned_removed says: only its own key lifts it (attack review 29a, A29a-5)
-        share = (rule.get("statistic") or {}).get("removed_fraction")
-        need = f" to at least {math.ceil(100 * share) / 100:g}" if isinstance(share, float) else ""
+        # the smallest two-place value the bound's own comparison accepts (attack review 30a, A30a-5: rounded up in
+        # floating point, 0.57 for 171 of 300 still blocked as 0.57 * 300 < 171)
+        removed, records = ((rule.get("statistic") or {}).get(k) for k in ("removed", "records_base"))
+        need = ""
+        if isinstance(removed, int) and isinstance(records, int) and 0 <= removed <= records and records:
+            need = f" to at least {smallest_lifting_fraction(removed, records):g}"
         return [Step(f"a shrink made on purpose: raise [removals] max_removed_fraction{need} {POLICY}")]
     if name.startswith("removals."):
         return [Step(f'a removal made on purpose: [removals] unsigned_removed = "warn" {POLICY}')]

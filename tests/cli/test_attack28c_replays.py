@@ -72,6 +72,7 @@ def test_a_candidate_that_keeps_one_record_of_300_is_blocked(prov, workdir, stor
         "records_base": 300,
         "records_new": 1,
         "removed": 299,
+        "located": 0,
         "quarantined": 0,
         "removed_fraction": 299 / 300,
         "max_removed_fraction": 0.5,
@@ -256,7 +257,8 @@ def test_a_double_past_float32s_range_in_a_delivery_is_refused_naming_file_colum
     r = _commit(prov, keypair, "train.parquet", "r2")
     assert r.exit_code == 2, r.output
     (line,) = r.stderr.strip().splitlines()  # one line: no overflow warning before it
-    assert line.startswith("Error: train.parquet: feature values null, NaN or infinite in column px00"), line
+    assert line.startswith("Error: train.parquet: feature values finite but past float32's range"), line  # A30a-4
+    assert "in column px00" in line, line
     assert "(rows 500)" in line, line
     assert store_fingerprint(workdir / ".prov") == before
 
@@ -268,7 +270,8 @@ def test_huge_float64_pixels_past_float32_are_refused_where_they_enter(prov, wor
     before = store_fingerprint(workdir / ".prov")
     r = _commit(prov, keypair, "train.parquet", "r1")
     assert r.exit_code == 2, r.output
-    assert r.stderr.startswith("Error: train.parquet: feature values null, NaN or infinite in column px10"), r.stderr
+    assert r.stderr.startswith("Error: train.parquet: feature values finite but past float32's range"), r.stderr
+    assert "in column px10 in 1 record(s) (rows 5)" in r.stderr, r.stderr
     assert store_fingerprint(workdir / ".prov") == before
 
 

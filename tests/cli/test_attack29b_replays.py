@@ -234,15 +234,11 @@ def _glitch_waived_into_r2(prov, workdir, keypair) -> pa.Table:
     return t
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A29b-4 (medium): one waived glitch (px00 = 1e38 in r2, a column r1 holds at 0) blinds px00 for every "
-    "check based on r2: the profile's scale is the column's plain standard deviation (profiles/reference.py:340-342, "
-    "std ~4.5e36), so 30 new digits carrying a patch trigger px00 = 16 stand 3.6e-36 scales out and pass "
-    "prov check r3 --base r2 (exit 0), where against r1 they block. Before fix29b (Z_LIMIT) a base holding 1e38 "
-    "made every check exit 3; now it is judged, blind in that column. A robust scale (median absolute deviation, "
-    "or the std of the values within the bulk) keeps one record from setting a column's scale",
-)
+# A29b-4 (medium): one waived glitch (px00 = 1e38 in r2, a column r1 holds at 0) blinded px00 for every check based
+# on r2: the profile's scale was the column's plain standard deviation (std ~4.5e36), so 30 new digits carrying a patch
+# trigger px00 = 16 stood 3.6e-36 scales out and passed prov check r3 --base r2 (exit 0), where against r1 they block
+# -- was a strict xfail; fixed by fix30b: the profile's column centre and scale are winsorised
+# (profiles.reference.within_bulk), so the glitch is held at the bulk's edge and px00 keeps the floored scale r1 has
 def test_a_waived_glitch_in_the_base_does_not_blind_its_column(prov, workdir, store, keypair):
     t = _glitch_waived_into_r2(prov, workdir, keypair)
     r2 = pq.read_table("train.parquet")
@@ -251,16 +247,12 @@ def test_a_waived_glitch_in_the_base_does_not_blind_its_column(prov, workdir, st
     assert _check(prov, "r3", "r2").exit_code == 1
 
 
-def test_the_trigger_a_glitch_blinds_blocks_against_the_base_without_it(prov, workdir, store, keypair):
-    # A29b-4's control: the same 30 triggered records added to r1 (no glitch) block; against r2 they pass today
+def test_the_trigger_a_glitch_blinded_blocks_against_the_base_without_it(prov, workdir, store, keypair):
+    # A29b-4's control: the same 30 triggered records added to r1 (no glitch) block, as they now do against r2
     t = _glitch_waived_into_r2(prov, workdir, keypair)
-    r2 = pq.read_table("train.parquet")
     pq.write_table(pa.concat_tables([t.slice(0, 500), _triggered(t.slice(500, 30))]), "train.parquet")
     assert _commit(prov, keypair, "train.parquet", "r1b", "--parent", "r1").exit_code == 0
     assert _check(prov, "r1b", "r1").exit_code == 1
-    pq.write_table(pa.concat_tables([r2, _triggered(t.slice(500, 30))]), "train.parquet")
-    assert _commit(prov, keypair, "train.parquet", "r3", "--parent", "r2").exit_code == 0
-    assert _check(prov, "r3", "r2").exit_code == 0
 
 
 def test_a_trigger_beside_a_clipped_decoy_in_its_column_still_blocks_once_the_decoy_is_waived(

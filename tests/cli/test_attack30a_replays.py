@@ -67,18 +67,14 @@ def test_control_a_release_holding_none_of_its_base_in_half_as_many_records_is_b
 # yet the shrink bound reads 150 removed of 300 (50%, not more than max_removed_fraction) and prov check exits 0
 # with the per-class removals warning only; the same records without the column are blocked as 300 of 300 removed.
 # The same holds for the plainest schema change, every pixel re-exported as float64 ("doubles"): no new record
-# re-encodes to a base digest, so all 150 pair by locator.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30a-1 (high): a schema change by a PR (a varying column added, or pixels re-exported as doubles) makes "
-    "every locator-paired base record count as kept, so a release holding none of its base's 300 records in 150 "
-    "passes max_removed_fraction (exit 0)",
-)
+# re-encodes to a base digest, so all 150 pair by locator. A30a-1 was a strict xfail; fixed by removals.shrunk
+# counting every base digest the candidate lacks but the ones paired by content (removals.removed_from_base).
 @pytest.mark.parametrize("change", ["note", "doubles"])
 def test_a30a_1_a_schema_change_does_not_hide_a_release_that_dropped_its_base(prov, workdir, store, keypair, change):
     code, rule = _shrink_checked(prov, workdir, keypair, change)
     assert code == 1 and rule["status"] == "block", rule
     assert rule["statistic"]["test"] == "shrunk" and rule["statistic"]["removed"] == 300, rule
+    assert rule["statistic"]["located"] == 150 and "share a row number" in rule["reason"], rule
 
 
 # --- the carried featuriser request: a thief's re-signed parent of another kind ----------------------------------
@@ -123,11 +119,8 @@ def test_control_without_the_thief_v2_reads_the_pixels_and_the_poison_blocks(pro
 # re-signs v1's featurizerRequested as another built-in kind -- the hashed text featuriser over the 'caption' column
 # -- and the maintainer's v2 carries it without a word (exit 0): v2's profile reads the constant caption and no pixel,
 # so 30 digits with 21 pixels at 200 pass prov check against v2, as A28d-1 did with a numeric request of one column.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30a-2 (medium): a stolen commit key's re-signed request of another featuriser kind (text over a caption) "
-    "is carried unchecked against v1's numeric profile, and a pixel poison passes against the maintainer's v2",
-)
+# A30a-2 was a strict xfail; fixed by carried_request.hold_carried_request: a carried request must name the profile's
+# featuriser, and one other than its stored spec must resolve on the parent's signed schema to the profile's identity.
 def test_a30a_2_a_request_of_another_kind_than_the_parents_profile_is_not_carried(prov, workdir, store, keypair):
     request_ = {"name": "text", "options": {"column": "caption"}}
     r = _v3_poisoned_after_v2_on_resigned_v1(prov, workdir, keypair, request_)
@@ -163,11 +156,8 @@ def test_control_a_list_of_one_column_is_taken(prov, workdir, store, keypair):
 # no features ('numeric/v1:cols='); every later check against v1 then exits 3 (spectral: IndexError at spectral.py),
 # and the next commit's carry refusal says v1's profile "keeps no numeric column list". It should be refused at the
 # commit in one line naming the option, exit 2, nothing written.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30a-3 (low): an empty numeric columns list is committed (numpy warnings, a profile of no features that "
-    "makes every check against it exit 3) instead of refused in one line, exit 2",
-)
+# A30a-3 was a strict xfail; fixed by features.numeric refusing an empty or repeating columns list (and
+# check_named_columns a list naming no content column: tests/cli/test_numeric_columns_named.py).
 def test_a30a_3_an_empty_columns_list_is_refused_at_the_commit(prov, workdir, store, keypair):
     before = store_fingerprint(workdir / ".prov")
     r = _commit_columns(prov, workdir, keypair, [])
@@ -200,10 +190,8 @@ def test_control_a_nan_is_refused_as_one(prov, workdir, store, keypair):
 # refused with the NaN line's words, "feature values null, NaN or infinite in column px20 ... (rows 7)": the user
 # who opens row 7 finds a finite number the message says is not there. It should say the value is past float32's
 # range (about 3.4e38), as features.numeric knows when the cast, not the data, made the infinity.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30a-4 (low): a finite 1e39 is refused as 'null, NaN or infinite', not as a value past float32's range",
-)
+# A30a-4 was a strict xfail; fixed by NumericFeaturizer naming the rows the float32 cast made infinite
+# (FeatureError.past_float32) and the refusal saying so (features.base.non_finite_words).
 def test_a30a_4_a_finite_value_past_float32_is_named_as_such(prov, workdir, store, keypair):
     _doubles_with(workdir, 1e39)
     r = _commit(prov, keypair, "big.parquet", "v1")
@@ -242,11 +230,8 @@ def test_control_the_advised_share_lifts_the_block_of_180_removed(prov, workdir,
 # math.ceil(100 * share) / 100, and removals.shrunk compares removed <= max_removed_fraction * base in floating point
 # too: 171 of 300 removed (57%) is advised "raise [removals] max_removed_fraction to at least 0.57", and with 0.57
 # the check still blocks, since 0.57 * 300 is 170.99999999999997 (so are 207 and 246 of 300, 57 and 58 of 100).
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30a-5 (low): following the shrink block's advice (max_removed_fraction 0.57 for 171 of 300 removed) "
-    "still blocks: both sides are compared in floating point",
-)
+# A30a-5 was a strict xfail; fixed by gate/shrink_bound.py: the bound compares removed / base with the fraction, and
+# the advice is the smallest two-place value that comparison accepts (tests/unit/gate/test_shrink_bound.py).
 def test_a30a_5_the_advised_share_lifts_the_block_of_171_removed(prov, workdir, store, keypair):
     advised, rule = _advice_followed(prov, workdir, keypair, 129)
     assert advised == "0.57" and rule["status"] != "block", rule

@@ -47,8 +47,10 @@ def test_demo_end_to_end(prov, workdir):
     assert facts["tamper_detected"][0].startswith("relabeled ")
     assert facts["lineage"]["relabeled_after_source"] == 1
     gate = facts["gate"]
+    # the winsorised column scale (session 30, A29b-4) flags 8 of the 10 planted outliers where the plain std flagged 9
+    # (bench/results/robust-scale-s30.md: outliers lose 1-3 records in each bench, the price of that fix)
     for kind, (caught, planted) in gate["caught"].items():
-        assert caught >= 0.9 * planted, kind
+        assert caught >= (0.8 if kind == "outlier" else 0.9) * planted, kind
     assert gate["rc1"] == "blocked" and gate["rc2"] == "pass" and gate["attestation"]
     _a_rerun_deletes_only_the_demos_own_unchanged_files(prov, workdir / "d")
     # the demo folder is a working store a user can explore

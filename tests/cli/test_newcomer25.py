@@ -140,7 +140,9 @@ def test_a_class_growing_on_purpose_is_named_in_the_headline_with_the_budget_of_
     verdict of 7 detectors (a clean delta flags at most 0 at FPR 0.01)": at most 0 for 45 records, since the rule
     judged none of them, which only its reason in the Rules table said. The headline now says whose budget it is.
     The base holds 3 of the class (fewer than knn_label's voters): with as many as the first 600 digits hold (60),
-    the listed class is judged (newcomer review 29, finding 1; tests/cli/test_expected_new_classes_base_holds.py)."""
+    the listed class is judged (newcomer review 29, finding 1; tests/cli/test_expected_new_classes_base_holds.py),
+    and stays in the class-mix test, which 45 threes on 62 block (attack review 30a), saying listing it changes
+    nothing."""
     table = digits_table()
     labels = table.column("label").to_pylist()
     threes = [i for i in range(600, len(labels)) if labels[i] == "3"][:45]
@@ -162,8 +164,13 @@ def test_a_class_growing_on_purpose_is_named_in_the_headline_with_the_budget_of_
     said = f"(a clean delta flags at most 0 of the 0 judged at FPR 0.01); {flagged} of them in expected new classes"
     assert said in headline, headline
     r = prov("check", "held2", "--base", "held1", "--policy", "grow.toml", "--no-save", *PINNED, env={"COLUMNS": "200"})
-    assert r.exit_code == 0, r.output
-    headline = " ".join(r.stdout.split("\nPolicy ")[0].split("\n")[1:])  # the headline: all 45 judged, and why
+    assert r.exit_code == 1 and r.stdout.splitlines()[0].endswith(
+        ": BLOCKED by 1 of 27 rules: class_mix.min_p_value"
+    ), r.output
+    advice, listed_again = " ".join(r.stdout.split("To release:")[1].split("\nPolicy ")[0].split()), '= ["3"]'
+    assert "class '3' is in [class_mix] expected_new_classes, but the base already holds" in advice, advice
+    assert listed_again not in advice
+    headline = " ".join(r.stdout.split("To release:")[0].split("\n")[1:])  # the headline: all 45 judged, and why
     assert "expected new classes" not in headline
     assert "the policy's expected_new_classes lists '3' (" in headline and "which the base already holds" in headline
     r = prov("check", "held2", "--base", "held1", "--policy", "grow.toml", "--no-save", *PINNED, "--format", "json")

@@ -107,7 +107,7 @@ def test_the_readme_tour_runs_as_written(tmp_path):
     tour = doc_section("A tour")
     said = " ".join(tour[tour.index("What it prints, in short") :].split("\n\n")[0].split())
     diff_out = printed[next(i for i, (c, _) in enumerate(lines) if c.startswith("prov diff v3 v4 --detect"))]
-    assert "FLAGGED: 59 of 60 records flagged by the combined verdict of 7 detectors" in diff_out
+    assert "FLAGGED: 60 of 60 records flagged by the combined verdict of 7 detectors" in diff_out
     # the tour's data has no source column: reports name the batch prov add registered (newcomer review 3, item 1)
     assert "suspicious source: scraper (unsigned batch)" in " ".join(diff_out.split())
     assert "names `scraper (unsigned batch)` as the suspicious source" in said
@@ -115,12 +115,12 @@ def test_the_readme_tour_runs_as_written(tmp_path):
     blocked = "BLOCKED by 3 of 27 rules: class_mix.min_p_value, detectors.combined, detectors.extreme"
     assert blocked in check_out and blocked in said
     after_waiver = json.loads((tmp_path / "tour" / "v4-check.json").read_text())
-    assert after_waiver["decision"] == "blocked" and len(after_waiver["findings"]) == 58
+    assert after_waiver["decision"] == "blocked" and len(after_waiver["findings"]) == 59
     det = detection(after_waiver)  # the text and Markdown reports of this JSON say det.sentence
     assert det is not None
     headline = det.sentence
-    assert headline.startswith("59 of 60 records flagged by the combined verdict of 7 detectors (")
-    assert headline.endswith("; 1 waived, 58 count") and "1 waived, 58 count" in said
+    assert headline.startswith("60 of 60 records flagged by the combined verdict of 7 detectors (")
+    assert headline.endswith("; 1 waived, 59 count") and "1 waived, 59 count" in said
     final = " ".join(r.stdout.split())
     assert "60 records removed, 700 kept" in final and "passed all 27 rules" in final
     assert "release attestation ok: release" in final and "against v3" in final

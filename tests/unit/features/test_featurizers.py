@@ -168,6 +168,8 @@ def test_sentence_extra_missing_is_a_clear_error(monkeypatch):
         ({"exclude": {"label": 1, "px20": 1}}, "exclude"),
         ({"exclude": "label"}, "exclude"),
         ({"columns": ["a", 1]}, "columns"),
+        ({"columns": []}, "columns"),  # attack review 30a, A30a-3: a profile of no features
+        ({"columns": ["px20", "px30", "px20"]}, "columns"),
     ],
 )
 def test_numeric_options_that_are_not_lists_of_names_are_refused(options, named):
@@ -178,3 +180,15 @@ def test_numeric_options_that_are_not_lists_of_names_are_refused(options, named)
     with pytest.raises(InputError, match=f"option '{named}' must be a list of column names"):
         get_featurizer("numeric", **options)
     assert get_featurizer("numeric", exclude=["label", "px20"]).exclude == ("label", "px20")
+
+
+def test_an_empty_or_repeating_columns_list_is_named_as_such_and_an_empty_exclude_is_taken():
+    from provenance.features.numeric import check_options
+    from provenance.features.registry import get_featurizer
+
+    with pytest.raises(InputError, match=r"not an empty list \(a profile of no features\)"):
+        check_options({"columns": []})
+    with pytest.raises(InputError, match="not a list naming px20 more than once"):
+        check_options({"columns": ["px20", "px30", "px20"]})
+    check_options({"exclude": []})  # every numeric column: the automatic featuriser with nothing left out
+    assert get_featurizer("numeric", exclude=[]).exclude == ()

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from provenance.detectors.registry import available_detectors
-from provenance.gate import detection, rules, rules_lineage
+from provenance.gate import class_mix, detection, rules, rules_lineage
 from support import crashing_detector
 
 N_CROWD = 150
@@ -121,11 +121,11 @@ def test_max_relabels_bounds_relabels_from_all_sources(gate_world):
 
 
 def test_class_mix_blocks_a_flood_of_one_class_not_a_faithful_sample(gate_world):
-    blocked = only(rules.MinClassMixPValue(1e-6), gate_world.context("crowd"))
+    blocked = only(class_mix.MinClassMixPValue(1e-6), gate_world.context("crowd"))
     assert blocked.status == "block" and blocked.statistic["p_value"] < 1e-6
     assert blocked.statistic["test"].startswith("chi-square test of homogeneity")
-    assert only(rules.MinClassMixPValue(1e-6), gate_world.context("clean")).status == "pass"
-    assert only(rules.MinClassMixPValue(0.0), gate_world.context("crowd")).status == "pass"
+    assert only(class_mix.MinClassMixPValue(1e-6), gate_world.context("clean")).status == "pass"
+    assert only(class_mix.MinClassMixPValue(0.0), gate_world.context("crowd")).status == "pass"
 
 
 # --- detectors -------------------------------------------------------------------------

@@ -95,3 +95,37 @@ def test_bounding_the_standardised_space_leaves_ordinary_values_bit_for_bit():
     X, y, digests = _gaussian_base(300)
     profile = build_profile(X, y, digests, featurizer="numeric/v1", max_per_class=200)
     np.testing.assert_array_equal(profile.standardize(X), ((X - profile.mean) / profile.scale).astype(np.float32))
+
+
+@pytest.mark.parametrize("glitch", [1e38, 1e6])
+def test_a_few_huge_records_in_the_base_do_not_set_their_columns_scale(glitch):
+    # attack review 29b, A29b-4: a glitch waived into the base (1e38, or 1e6 where the rest are pixels) set its
+    # column's plain std, so a trigger in a column the base holds at 0 stood ~1e-36 scales out. BULK_TRIM_MIN such
+    # records leave the column's centre at 0 and its scale at the floor, where a trigger of 16 stands far out
+    from provenance.profiles.reference import BULK_TRIM_MIN
+
+    X, y, digests = _gaussian_base(500)
+    X[:, 0] = 0.0
+    clean = build_profile(X, y, digests, featurizer="numeric/v1", max_per_class=200)
+    X[:BULK_TRIM_MIN, 0] = glitch
+    glitched = build_profile(X, y, digests, featurizer="numeric/v1", max_per_class=200)
+    assert glitched.mean[0] == clean.mean[0] == 0.0 and glitched.scale[0] == clean.scale[0] < 0.1
+    trigger = np.zeros((1, 8), dtype=np.float32)
+    trigger[0, 0] = 16.0
+    assert glitched.standardize(trigger)[0, 0] > 100
+    # the other columns' scales move only as the glitch records' other values leave the bulk
+    np.testing.assert_allclose(glitched.scale[1:], clean.scale[1:], rtol=0.02)
+
+
+def test_the_winsorised_scale_keeps_an_ordinary_columns_spread():
+    # the centre and scale of a column with no extreme records are within a few percent of its plain mean and std
+    # (so detection on clean data keeps its geometry), and a trimmed end holds only the few most extreme values
+    from provenance.profiles.reference import bulk_trimmed, within_bulk
+
+    X, y, digests = _gaussian_base(5000)
+    profile = build_profile(X, y, digests, featurizer="numeric/v1", max_per_class=2000)
+    np.testing.assert_allclose(profile.scale, X.astype(np.float64).std(axis=0), rtol=0.02)
+    np.testing.assert_allclose(profile.mean, X.astype(np.float64).mean(axis=0), atol=0.01)
+    assert [bulk_trimmed(n) for n in (1, 4, 5, 8, 9, 500, 1000, 1001, 8000)] == [0, 0, 1, 1, 2, 2, 2, 3, 16]
+    column = np.arange(10, dtype=np.float64)[:, None]
+    assert within_bulk(column)[:, 0].tolist() == [2, 2, 2, 3, 4, 5, 6, 7, 7, 7]

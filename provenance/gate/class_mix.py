@@ -1,0 +1,96 @@
+"""The release policy's class-mix rule: do the additions, all together and each source's, keep the base's class mix?
+
+Classes the policy expects (``[class_mix] expected_new_classes``: new, or growing from a record or two) leave every
+test while the base holds too few of them to say what their share should be, by the same count the detectors use
+(``gate.detection_common.expected_classes_held``: at least ``JUDGED_FROM`` records in the base's signed profile
+sample); a listed class the base already holds in number stays in, so listing it cannot carry a flood of it past the
+gate (attack review 30a).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from provenance.delta.signals import class_mix_signals
+from provenance.errors import InputError, VerificationError
+from provenance.gate.base import Rule, Setting, Settings
+from provenance.gate.detection_common import JUDGED_FROM, expected_classes_held, held_words
+from provenance.gate.results import RuleResult, Status
+from provenance.gate.rules import EXPECTED_NEW_CLASSES, FRACTION, ParameterRule, setting_value
+
+if TYPE_CHECKING:
+    from provenance.gate.context import GateContext
+
+IN_THE_TEST = "stay in the class-mix test"  # what held_words says of a listed class the base holds
+
+
+class MinClassMixPValue(ParameterRule):
+    """Block when the additions' class mix differs from the base's with p below ``min_p``.
+
+    The tests are the diff's ``class_mix_shift`` signals (chi-square test of homogeneity, ``provenance.stats``): all
+    additions, and each source's own (``delta.signals.class_mix_signals``). The rule blocks on the worst one, and only
+    when the signal itself is flagged (significant *and* a large enough effect), so a huge delta's harmless shift does
+    not block. Labels the policy expects (``expected_new_classes``) that the base holds fewer than ``JUDGED_FROM``
+    of (``listed_classes_held``) leave every test, which is then made again, all additions' and each source's,
+    without them.
+    """
+
+    key = "class_mix.min_p_value"
+    settings = (
+        Setting(
+            "class_mix",
+            "min_p_value",
+            FRACTION,
+            1e-6,
+            "block when the additions' class mix differs from the base with p below this",
+        ),
+        EXPECTED_NEW_CLASSES,
+    )
+
+    def __init__(self, min_p: float, expected: list[str] | None = None):
+        self.min_p, self.expected = min_p, list(expected or [])
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Rule | None:
+        """The rule with the policy's ``min_p_value`` and ``expected_new_classes``; None when unset."""
+        min_p = setting_value(settings, cls.settings[0])
+        return None if min_p is None else cls(min_p, setting_value(settings, EXPECTED_NEW_CLASSES))
+
+    def check(self, ctx: GateContext) -> RuleResult:
+        """Pass with nothing to test; else pass or block on the worst class-mix shift. With expected classes, the
+        statistic carries ``expected_classes_judged`` (``{label: base records}``, the listed classes kept in)."""
+        held, counted_in = listed_classes_held(ctx, self.expected) if self.expected else ({}, "")
+        left_out = [label for label in dict.fromkeys(self.expected) if label not in held]
+        if left_out:
+            base = {r["label"]: r["base"] for r in ctx.report["by_class"]}
+            shifts = [s.to_dict() for s in class_mix_signals(ctx.diff.added_by_source_class, base, left_out)]
+        else:
+            shifts = [s for s in ctx.report["signals"] if s["name"] == "class_mix_shift"]
+        worst = min(
+            (s for s in shifts if s["statistic"].get("p_value") is not None),
+            key=lambda s: s["statistic"]["p_value"],
+            default=None,
+        )
+        expected = f"p at least {self.min_p:g}"
+        judged = held_words(held, IN_THE_TEST, counted_in)
+        if worst is None:
+            outside = f" outside the expected new classes ({', '.join(sorted(left_out))})" if left_out else ""
+            return RuleResult(self.key, "pass", f"no additions{outside} to test{judged}", expected=expected)
+        p = worst["statistic"]["p_value"]
+        status: Status = "block" if p < self.min_p and worst["flagged"] else "pass"
+        reason = f"{worst['explanation']} (p={p:.3g}, block below {self.min_p:g}){judged}"
+        statistic = worst["statistic"] | ({"expected_classes_judged": held} if self.expected else {})
+        return RuleResult(self.key, status, reason, statistic=statistic, expected=expected)
+
+
+def listed_classes_held(ctx: GateContext, expected: list[str]) -> tuple[dict[str, int], str]:
+    """The listed classes the base holds at least ``JUDGED_FROM`` records of, ``{label: records}``, and where they
+    were counted: the base's signed profile sample, as the detectors count them (``expected_classes_held``), or,
+    when the base has no profile (or one that does not verify: the detector rules say so), its manifest, verified
+    against its signed root (the diff's base counts), which holds at least as many as a sample of it."""
+    try:
+        return expected_classes_held(ctx.base_profile, expected), "its profile sample"
+    except (InputError, VerificationError):
+        base = {r["label"]: r["base"] for r in ctx.report["by_class"]}
+        held = {label: base[label] for label in dict.fromkeys(expected) if base.get(label, 0) >= JUDGED_FROM}
+        return held, "its signed manifest, as it has no profile to count in"
