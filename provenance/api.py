@@ -95,7 +95,9 @@ def commit(
     written) when the audit log no longer holds one, before any work or under the write lock;
     ``result.retype_note`` why records are unattributed when a trusted signed batch signed other
     column types than this data has (cast them back, e.g. ``schema={"x": "double"}``), and ``result.schema_note``
-    the columns whose type changed since the parent (one line, old -> new types; None when none did).
+    the columns whose type changed since the parent (one line, old -> new types; None when none did), and
+    ``result.unfeatured_note`` the content columns the automatic numeric featuriser left out as not numeric
+    (at most five named; None when none were, or the featuriser was given columns or exclusions).
     Data with no records is ``InputError`` unless ``allow_empty=True`` (``--allow-empty``).
 
     Returns a :class:`~provenance.versions.CommitResult` (``.to_dict()`` is

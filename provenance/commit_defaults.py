@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from provenance.carried_request import SignedProfile, hold_carried_request
 from provenance.commit_schema_note import retyped_since_parent
+from provenance.commit_unfeatured_note import unfeatured_columns_note
 from provenance.errors import InputError, VerificationError
 from provenance.escaping import name_in_sentence, visible
 from provenance.features.numeric import AbsentFeatureColumns, check_options, identity_columns
@@ -328,6 +329,7 @@ def commit_on_parent(
         retype_note=_retype_note(store, result),
         schema_note=retyped_since_parent(store, result.tag, result.parent),
         features_note=_features_note(store, result),
+        unfeatured_note=unfeatured_columns_note(store, result),
     )
 
 

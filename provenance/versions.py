@@ -128,6 +128,8 @@ class CommitResult:
     schema_note: str | None = None
     # the parent's numeric feature columns this version's profile no longer reads, and why (newcomer review 27, #4)
     features_note: str | None = None
+    # content columns the automatic numeric featuriser left out as not numeric, and how to include one (review 30, #6)
+    unfeatured_note: str | None = None
     # the checkpoint written outside .prov/ (--checkpoint-out): {"path", "treeSize", "rootHash", "keyid"}
     checkpoint_out: dict | None = None
     # the first commit to sign a store id: how many logged trust entries naming no store it signs over (17b)

@@ -208,6 +208,8 @@ def _echo_commit(result: CommitResult, store: Store) -> None:
         echo(f"  {result.schema_note}")
     if result.features_note:
         echo(f"  {result.features_note}")
+    if result.unfeatured_note:
+        echo(f"  {result.unfeatured_note}")
     for line in kept_log_lines(result.to_dict()):
         echo(line)
 

@@ -19,8 +19,9 @@ batches blocked 60 -> 68 of 112, at 1.61 -> 1.78% of clean records flagged and 1
 
 Cross-fitting keeps a clean delta from flagging itself: records are split in two folds
 by digest and each fold is scored on the direction found in the other, whitened by one
-half of the base's file order (its first or last pseudo-batches), and base records are
-scored whitened by the half they are not in. So a base record faces a covariance
+half of the base's file order (its first or last pseudo-batches; a class with too few records in
+either, as in a base listed class by class, by the first or last half of its own records in file
+order), and base records are scored whitened by the half they are not in. So a base record faces a covariance
 estimated without its writers, as a new batch's records do (with even against odd
 pseudo-batches its neighbours' batches, which hold its own writers, whitened it), and
 under no attack a delta record's projection is distributed like a base record's, which
@@ -64,12 +65,43 @@ def _whitener(Zc: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return mean, inv_sqrt
 
 
+WHITENING_MIN = 3
+"""Base records of a class a half needs to whiten the other half by."""
+
+
 def file_order_halves(profile: ReferenceProfile) -> np.ndarray:
-    """Fold 0 or 1 of each sample record: the first or the last half of the base's
-    pseudo-batches in file order (at random for a profile built without file positions)."""
+    """Fold 0 or 1 of each sample record (int64, (m,)): the first or the last half of the base's
+    pseudo-batches in file order (at random for a profile built without file positions).
+
+    A class with fewer than ``WHITENING_MIN`` records in either half (a base listed class by class,
+    as an image folder is, puts each class wholly in one half) is cut into its own file-order
+    halves instead (``class_halves``), so only a class with too few records goes unwhitened."""
     batches = profile.sample_batches.astype(np.int64)
     count = int(batches.max()) + 1 if len(batches) else 0
-    return (batches >= (count + 1) // 2).astype(np.int64)
+    halves = (batches >= (count + 1) // 2).astype(np.int64)
+    for c in np.unique(profile.sample_labels):
+        members = np.flatnonzero(profile.sample_labels == c)
+        if min(np.count_nonzero(halves[members] == 0), np.count_nonzero(halves[members] == 1)) < WHITENING_MIN:
+            halves[members] = class_halves(batches[members])
+    return halves
+
+
+def class_halves(batches: np.ndarray) -> np.ndarray:
+    """Fold 0 or 1 (int64) of one class's records, given their pseudo-batches ``batches`` (n,):
+    cut at the boundary between pseudo-batches that splits the class most evenly (lowest on a tie),
+    so each pseudo-batch's records (its writers) stay on one side; a class whose records lie in too
+    few pseudo-batches for that to leave ``WHITENING_MIN`` on each side is cut by count instead, the
+    first half of its records in file order (ties in sample order) against the rest."""
+    n = len(batches)
+    cuts = np.unique(batches)[1:]
+    if len(cuts):
+        before = np.array([np.count_nonzero(batches < cut) for cut in cuts])
+        best = int(np.argmin(np.abs(2 * before - n)))
+        if min(before[best], n - before[best]) >= WHITENING_MIN:
+            return (batches >= cuts[best]).astype(np.int64)
+    halves = np.zeros(n, dtype=np.int64)
+    halves[np.argsort(batches, kind="stable")[(n + 1) // 2 :]] = 1
+    return halves
 
 
 def _top_direction(residuals: np.ndarray) -> np.ndarray | None:
@@ -106,7 +138,7 @@ class SpectralDetector(Detector):
                 # by the base half it was not drawn from, so both are out of sample.
                 train = in_class & (ref_folds != fold)
                 held_out = in_class & (ref_folds == fold)
-                if train.sum() < 3 or not held_out.any():
+                if train.sum() < WHITENING_MIN or not held_out.any():
                     continue
                 mean, inv_sqrt = _whitener(profile.sample_Z[train], totals[fold])
                 residuals = (Z[rows] - mean) @ inv_sqrt
@@ -130,7 +162,7 @@ class SpectralDetector(Detector):
             if unknown[i]:
                 return f"label {delta.labels[i]!r} has no base records to compare with (see knn_label)"
             if too_few[i]:
-                return f"not scored: the base has too few {delta.labels[i]!r} records (fewer than 6) to whiten"
+                return f"not scored: the base has too few {delta.labels[i]!r} records (fewer than {2 * WHITENING_MIN}) to whiten"
             return (
                 f"projection on the shared direction of new {delta.labels[i]!r} records is "
                 f"{np.sqrt(value):.1f} base standard deviations (a shared shift suggests a trigger)"
@@ -138,8 +170,8 @@ class SpectralDetector(Detector):
 
         if len(profile.sample_Z) and not np.isfinite(reference_raw).any():
             raise ValueError(
-                "the base is too small for spectral: no class has 3 base records in each half of the base's "
-                "file order to whiten by (6 or more records of a class); commit a larger base, or leave spectral "
-                "out of the policy's [detectors] run"
+                f"the base is too small for spectral: no class has {2 * WHITENING_MIN} base records to whiten by "
+                f"({WHITENING_MIN} in each half of the class's file order); commit a base with {2 * WHITENING_MIN} "
+                "or more records of a class, or leave spectral out of the policy's [detectors] run"
             )
         return build_result(self.name, delta, raw, reference_raw, fpr, explain, {"drift": effect})

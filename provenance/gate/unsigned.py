@@ -192,12 +192,19 @@ class UnattributedBesideSigned(SwitchedRule):
             added_columns, other = added_and_other(ctx.report["summary"].get("schema_delta"))
             if not retyped:
                 added_columns = []
+            types_only: dict[str, tuple[str, str]] = {}
             if retyped:  # newcomer review 11, finding 9: a cast in the team's own pipeline, not an edit
                 way = _schema_ways(added_columns, other)
                 why = (
                     f"added records without a trusted signature, while {what} ({missing_batches(missing)}); "
                     f"{retyped}. {way}; if records were "
                     "really edited, account for the missing ones with `prov withdraw` or `prov quarantine`"
+                )
+            elif types_only := type_differences(ctx, missing):
+                why = (
+                    f"added records without a trusted signature, while {what} ({missing_batches(missing)}); "
+                    f"{types_only_reason(ctx.new, types_only)}; if records were really edited, account for the missing ones with `prov withdraw` "
+                    "or `prov quarantine`"
                 )
             else:
                 why = (
@@ -215,6 +222,8 @@ class UnattributedBesideSigned(SwitchedRule):
             records = lineage_records(ctx, added_unattributed)
             # signed_missing: `prov withdraw` applies (the report's "To release:" offers it only then)
             statistic = {"rekeyed": rekeyed, "signed_missing": gone} if retyped else {"signed_missing": gone}
+            if types_only:
+                statistic["signed_types"] = {c: signed for c, (signed, _) in types_only.items()}
             if added_columns:
                 statistic.update(added_columns=added_columns, other_schema_changes=other)
             return bounded_count(self.key, k, 0, why, records, statistic)
@@ -261,6 +270,35 @@ def _schema_ways(added_columns: list[str], other: bool) -> str:
     ways += [added_columns_way(added_columns)] if added_columns else []
     text = "; ".join(ways)
     return text[:1].upper() + text[1:]
+
+
+def type_differences(ctx: GateContext, missing: list[dict]) -> dict[str, tuple[str, str]]:
+    """``{column: (signed type, the new version's type)}`` when the ``missing`` batches' signed columns are the new
+    version's with other types only (``lineage.retyped.types_only_differences``; both schemas signed), else empty."""
+    from provenance.lineage.retyped import types_only_differences
+    from provenance.version_facts import verified_statement
+
+    schema = verified_statement(ctx.store, ctx.store.version(ctx.new))["predicate"].get("schema") or {}
+    return types_only_differences(ctx.store, schema, [b["batch"] for b in missing])
+
+
+def types_only_reason(new: str, differences: dict[str, tuple[str, str]], shown: int = 5) -> str:
+    """Why the added records match none of the missing signed batches' when version ``new`` was read with other
+    column types than the batches signed (:func:`type_differences`; newcomer review 30, #4: a CSV's whole numbers
+    read as int64, the vendor's Parquet signed double): ``"the signed batches have the same columns as v2 with other
+    types (magnesium: double signed, int64 in v2): ...; commit the data read with the signed types (--schema
+    magnesium:double)"``, naming at most ``shown`` columns."""
+    from provenance.escaping import name_in_sentence
+    from provenance.lineage.retyped import schema_flags
+
+    listed = list(differences.items())[:shown]
+    named = "; ".join(f"{name_in_sentence(c)}: {signed} signed, {now} in {new}" for c, (signed, now) in listed)
+    more = f"; and {len(differences) - len(listed)} more" if len(differences) > len(listed) else ""
+    return (
+        f"the signed batches have the same columns as {new} with other types ({named}{more}): a record's digest "
+        "includes its column types, so data read with other types matches none of their records; commit the data "
+        f"read with the signed types ({schema_flags({c: s for c, (s, _) in differences.items()})})"
+    )
 
 
 def rekeyed_counted(ctx: GateContext, mask) -> int:

@@ -27,15 +27,7 @@ def retyped_batches(store: Store, schema: dict, shown: int = 3) -> str | None:
     if not now:
         return None
     differing: list[tuple[str, dict, dict[str, str], list[str]]] = []
-    for batch, _source, signed, envelope, _manifest in registered_batches(store):
-        if not signed:
-            continue
-        judged = judge_envelope(store, batch, envelope)
-        signed_schema = ((judged.statement or {}).get("predicate") or {}).get("schema") or {}
-        # a batch prov add took before it refused malformed schema facts (attack review 25a, A25a-6) says nothing
-        if judged.statement is None or schema_problem(signed_schema) is not None or not signed_schema.get("types"):
-            continue
-        old = signed_schema["types"]
+    for batch, old in signed_batch_types(store):
         retyped = {c: t for c, t in sorted(old.items()) if c in now and now[c] != t}
         if retyped or (old.keys() < now.keys()):  # a cast, or a column added to the batch's: not another dataset
             added = sorted(set(now) - set(old))
@@ -55,6 +47,41 @@ def retyped_batches(store: Store, schema: dict, shown: int = 3) -> str | None:
         f"({'; '.join(grouped_schema_changes(changes, shown))}, from the batch to this data), and a record's "
         f"digest includes its column names and types, so those records match no signed batch: {'; '.join(ways)}"
     )
+
+
+def signed_batch_types(store: Store, only: set[str] | None = None) -> list[tuple[str, dict[str, str]]]:
+    """``(batch, {column: type})`` of each registered signed batch (or of the batches ``only``) whose envelope
+    verifies under ``store.pins`` (``standing.judge_envelope``) and signs well-formed column types, in
+    registration order."""
+    out = []
+    for batch, _source, signed, envelope, _manifest in registered_batches(store):
+        if not signed or (only is not None and batch not in only):
+            continue
+        judged = judge_envelope(store, batch, envelope)
+        signed_schema = ((judged.statement or {}).get("predicate") or {}).get("schema") or {}
+        # a batch prov add took before it refused malformed schema facts (attack review 25a, A25a-6) says nothing
+        if judged.statement is None or schema_problem(signed_schema) is not None or not signed_schema.get("types"):
+            continue
+        out.append((batch, dict(signed_schema["types"])))
+    return out
+
+
+def types_only_differences(store: Store, schema: dict, batches: list[str]) -> dict[str, tuple[str, str]]:
+    """``{column: (signed type, data's type)}`` where the trusted signed ``batches`` sign the same columns as
+    ``schema`` (a version's signed ``schema``) with other types, and nothing else differs (no column added or
+    removed); empty when any of them differs otherwise, signs no types, or none differs. A record's digest
+    includes its column types, so data read with other types (a CSV column of whole numbers read as int64
+    where the vendor's Parquet holds double) matches none of the batch's records (newcomer review 30, #4)."""
+    now = schema.get("types") or {}
+    found = dict(signed_batch_types(store, set(batches)))
+    if not now or set(found) != set(batches):
+        return {}
+    differences: dict[str, tuple[str, str]] = {}
+    for types in found.values():
+        if set(types) != set(now):
+            return {}
+        differences.update({c: (t, now[c]) for c, t in sorted(types.items()) if now[c] != t})
+    return differences
 
 
 MAX_SCHEMA_FLAGS = 8  # more columns than this are named as one COLUMN:TYPE pattern with an example

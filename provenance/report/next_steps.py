@@ -149,6 +149,18 @@ def _steps(rule: dict, report: dict) -> list[Step]:
                 f" and check {NEW} against {base}",
             )
         )
+    signed_types = statistic.get("signed_types") if name == "lineage.unattributed_beside_signed" else None
+    if signed_types:  # the data read with other column types than the signed batches (newcomer review 30, #4)
+        from provenance.lineage.retyped import schema_flags
+
+        retype.append(
+            Step(
+                "the data was read with other column types than its signed batches: commit it again read with the "
+                "signed types",
+                f"prov commit DATA --parent {base} --tag {NEW} {schema_flags(signed_types)} {KEY}",
+                f" and check {NEW} against {base}",
+            )
+        )
     if rekeyed and rekeyed >= int(rule.get("count") or 0):  # every record counted: withdraw or add do not apply
         return retype
     # lineage is signed at commit: a batch registered now changes nothing until the data is committed again
