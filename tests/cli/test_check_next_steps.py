@@ -24,6 +24,11 @@ import pyarrow.parquet as pq
 from support import digits_table, one_line, tour_with_a_scrape
 
 WIDE = {"COLUMNS": "200"}
+CUT_FLAGGED = "or cut only the flagged records out, which keeps every record the verdict missed"
+CUT_SOURCE = (
+    "cut out the source most of them come from"
+    " (they are evidence against it; its records the verdict did not flag are suspect too)"
+)
 
 
 def base_and_new(prov, keypair, base: pa.Table, new: pa.Table) -> tuple[str, str]:
@@ -57,7 +62,7 @@ def test_a_blocked_check_says_what_to_do_next_and_the_commands_run(prov, demo):
     assert r.exit_code == 1, r.output
     head = r.stdout.split("\nPolicy ", 1)[0]
     assert "\nTo release:\n" in head, head
-    steps = [line.strip().removeprefix("- ") for line in head.split("\nTo release:\n", 1)[1].splitlines()]
+    steps = [words(line).removeprefix("- ") for line in head.split("\nTo release:\n", 1)[1].split("\n  - ")]
     assert steps[0] == "review the flagged records: prov findings rc1"
     assert (
         "accept a record you reviewed: prov waive DIGEST --version rc1 --detector combined --reason R --key K" in steps
@@ -68,7 +73,7 @@ def test_a_blocked_check_says_what_to_do_next_and_the_commands_run(prov, demo):
     assert passed.exit_code == 0 and "To release" not in passed.stdout
     assert "To release" not in prov("check", "rc2", "--base", "r1", "--format", "md").stdout
     # the printed commands work as printed, once their placeholders are filled in
-    cut = next(s for s in steps if s.startswith("or cut the flagged records out: "))
+    cut = next(s for s in steps if s.startswith(f"{CUT_FLAGGED}: "))
     for command, last_of_chain in shell_commands(cut.split(": ", 1)[1]):
         args = shlex.split(command.replace("NEW", "rc1q").replace("--key K", "--key maintainer.key"))
         assert args[0] == "prov"
@@ -223,7 +228,7 @@ def test_near_copies_of_a_signed_vendor_point_at_the_unsigned_crowd_not_the_vend
     assert flagged["vendor"] > 0 and flagged[None] > 0, flagged  # the trap: only the vendor's records name a source
     steps = r.stdout.split("\nTo release:\n", 1)[1].split("\n\n", 1)[0]
     assert "--source vendor" not in steps, steps
-    assert "or cut the flagged records out: " in steps, steps
+    assert f"{CUT_FLAGGED}: " in steps, steps
 
 
 def _attested(prov, version: str, pinned: tuple[str, ...]) -> dict:
@@ -259,7 +264,7 @@ def test_an_unsigned_batch_named_after_a_signing_vendor_is_not_cut_by_cutting_th
     ) in steps
 
     # the flagged records cut out, as printed: the vendor's signed records stay
-    cut = next(s for s in steps if s.startswith("or cut the flagged records out: "))
+    cut = next(s for s in steps if s.startswith(f"{CUT_FLAGGED}: "))
     for command, last_of_chain in shell_commands(cut.split(": ", 1)[1]):
         args = shlex.split(command.replace("NEW", "v4f").replace("--key K", "--key maintainer.key"))
         done = prov(*args[1:], *pinned)
@@ -357,10 +362,10 @@ def test_names_that_hold_shell_syntax_are_quoted_so_the_printed_steps_run_as_pri
     assert argvs["accept a record you reviewed"] == [
         ["waive", "DIGEST", "--version", EVIL_TAG, "--detector", "combined", "--reason", "R", "--key", "maintainer.key"]
     ]
-    cut_source = argvs["or cut out the source most of them come from"]
+    cut_source = argvs[CUT_SOURCE]
     assert cut_source == [["quarantine", "--from", EVIL_TAG, "--source", EVIL_SOURCE, "--tag", "v5", "--key",
                            "maintainer.key"]]  # fmt: skip
-    assert argvs["or cut the flagged records out"][0][:4] == ["check", EVIL_TAG, "--base", "v3"]
+    assert argvs[CUT_FLAGGED][0][:4] == ["check", EVIL_TAG, "--base", "v3"]
 
     # the flagged records cut out by sh with the real prov, as printed
     real = workdir / "real"
@@ -370,14 +375,14 @@ def test_names_that_hold_shell_syntax_are_quoted_so_the_printed_steps_run_as_pri
     repo = str(Path(__file__).parents[2])
     env = {**os.environ, "PATH": f"{real}{os.pathsep}{os.environ['PATH']}", "PROV_SIGNERS": "maintainer.pub",
            "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))}  # fmt: skip
-    done = subprocess.run(["sh", "-c", filled(commands["or cut the flagged records out"])], env=env)
+    done = subprocess.run(["sh", "-c", filled(commands[CUT_FLAGGED])], env=env)
     assert done.returncode == 0 and not Path("PWNED").exists()
     assert json.loads(Path("F.json").read_text())["version"] == EVIL_TAG
     assert "v5" in prov("log").stdout
 
     md = prov("check", EVIL_TAG, "--base", "v3", "--no-save", *pinned, "--format", "md").stdout
     assert f"- review the flagged records: `{commands['review the flagged records']}`\n" in md
-    assert f"`{commands['or cut the flagged records out']}`" in md
+    assert f"`{commands[CUT_FLAGGED]}`" in md
     # the listing commands the Flagged records table points to, quoted the same way
     listing = f"prov check {shlex.quote(EVIL_TAG)} --base v3 --format json"
     assert f"all: prov findings {shlex.quote(EVIL_TAG)}, or {listing};" in words(r.stdout), r.stdout
