@@ -103,7 +103,7 @@ def flagged_section(records: list[FlaggedRecord], see_all: str) -> list[str]:
     lines += [f"- {markdown(line)}" for line in groups] + ([""] if groups else [])
     rows = []
     for r in shown:
-        by = f"{len(r.detectors)}: {', '.join(r.detectors)}" if r.detectors else "combined evidence only"
+        by = r.flagged_by_cell("combined evidence only")
         digest = Markup(f"{_code(r.digest[:12])} extreme") if r.extreme else _code(r.digest[:12])
         rows.append([digest, f"{r.score:.3f}", r.label_text, r.source_text, r.lineage_words])
         rows[-1] += [r.where, by, r.headline]
