@@ -261,7 +261,7 @@ def _detector_steps(name: str, v: str, base: str, source: str | None, cut_source
         ),
         *([missed] if "knn_label" in ran else []),
         Step(
-            "or cut only the flagged records out, which keeps every record the verdict missed",
+            "or cut only the flagged records out (the records the verdict missed stay)",
             # "; " not "&&": the check exits 1 when it blocks, which is when this step is shown
             f"prov check {v} --base {base} --format json --out F.json; "
             f"prov quarantine --from {v} --findings F.json --tag {NEW} {KEY}",

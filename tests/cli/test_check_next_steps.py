@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from support import digits_table, one_line, tour_with_a_scrape
 
 WIDE = {"COLUMNS": "200"}
-CUT_FLAGGED = "or cut only the flagged records out, which keeps every record the verdict missed"
+CUT_FLAGGED = "or cut only the flagged records out (the records the verdict missed stay)"
 CUT_SOURCE = (
     "cut out the source most of them come from"
     " (they are evidence against it; its records the verdict did not flag are suspect too)"

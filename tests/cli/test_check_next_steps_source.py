@@ -60,4 +60,4 @@ def test_flipped_labels_in_an_unsigned_batch_point_at_cutting_the_source_first(p
     )
     assert cut_source < review_all < cut_flagged, steps
     assert "evidence against it; its records the verdict did not flag are suspect too" in whats[cut_source]
-    assert whats[cut_flagged] == "or cut only the flagged records out, which keeps every record the verdict missed"
+    assert whats[cut_flagged] == "or cut only the flagged records out (the records the verdict missed stay)"
