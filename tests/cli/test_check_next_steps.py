@@ -432,3 +432,29 @@ def test_a_second_source_signing_conflicting_labels_is_not_answered_by_cutting_t
     report = json.loads(r.stdout)
     assert {x["rule"]: x["status"] for x in report["rules"]}["lineage.max_conflicting_signed_labels"] == "pass"
     assert r.exit_code == 0 and report["decision"] == "pass", report["rules"]
+
+
+def test_a_lineage_rules_records_come_before_flagged_records_no_rule_judged(prov, keypair, workdir):
+    """Newcomer review 30, finding 5: the records a lineage rule blocked on came after a 20-row Flagged records
+    table of an expected new class's records, which count for nothing, and the headline called them flagged."""
+    base, new = _digits_without_nines()
+    pq.write_table(base, "b.parquet")
+    pq.write_table(new, "n.parquet")
+    pq.write_table(new.slice(base.num_rows), "nines.parquet")
+    key, pinned = str(keypair.private_path), ("--signer", str(keypair.public_path))
+    assert prov("init").exit_code == 0
+    assert prov("-q", "commit", "b.parquet", "--tag", "b", "--key", key, *pinned).exit_code == 0
+    assert prov("add", "nines.parquet", "--source", "scraper", "--unsigned").exit_code == 0
+    assert prov("-q", "commit", "n.parquet", "--tag", "n", "--key", key, *pinned).exit_code == 0
+    policy = '[class_mix]\nexpected_new_classes = ["9"]\n[lineage]\nforbidden_sources = ["scraper"]\n'
+    Path("strict.toml").write_text(policy)
+    r = prov("check", "n", "--base", "b", "--policy", "strict.toml", "--no-save", *pinned, env=WIDE)
+    assert r.exit_code == 1 and r.stdout.startswith("prov check n --base b: BLOCKED by 1 of"), r.output
+    assert "lineage.forbidden_sources" in r.stdout.splitlines()[0]
+    assert "\nFlagged records (" in r.stdout  # the trap: flagged records of the new class, judged by no rule
+    assert r.stdout.index("\nlineage.forbidden_sources: 300 records") < r.stdout.index("\nFlagged records ("), r.stdout
+    headline = words(r.stdout.split("\nTo release:", 1)[0].split("\n", 1)[1])
+    nines = [str(x) for x in new.slice(base.num_rows).column("label").to_pylist()].count("9")
+    assert re.match(rf"\d+ of the {300 - nines} judged records flagged by the combined verdict", headline), headline
+    assert f"; {nines} records in expected new classes, not judged against the base" in headline
+    assert "of them in expected new classes" not in headline
