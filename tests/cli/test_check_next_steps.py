@@ -458,3 +458,7 @@ def test_a_lineage_rules_records_come_before_flagged_records_no_rule_judged(prov
     assert re.match(rf"\d+ of the {300 - nines} judged records flagged by the combined verdict", headline), headline
     assert f"; {nines} records in expected new classes, not judged against the base" in headline
     assert "of them in expected new classes" not in headline
+    md = prov("check", "n", "--base", "b", "--policy", "strict.toml", "--no-save", *pinned, "--format", "md").stdout
+    headings = [line for line in md.splitlines() if line.startswith("####")]
+    assert headings[0].startswith("#### lineage.forbidden\\_sources: 300 records"), headings
+    assert headings[1].startswith("#### Flagged records ("), headings
