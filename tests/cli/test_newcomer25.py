@@ -162,7 +162,7 @@ def test_a_class_growing_on_purpose_is_named_in_the_headline_with_the_budget_of_
         "0 of the 0 judged records flagged by the combined verdict of 7 detectors (a clean delta flags at most 0 at FPR"
         " 0.01); 45 records in expected new classes, not judged against the base"
     )
-    assert headline == said, headline
+    assert headline == f"{said}.", headline
     r = prov("check", "held2", "--base", "held1", "--policy", "grow.toml", "--no-save", *PINNED, env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
     headline = " ".join(r.stdout.split("\nPolicy ")[0].split("\n")[1:])  # the headline: all 45 judged, and why
