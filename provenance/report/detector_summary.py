@@ -107,23 +107,25 @@ class Detection:
     def sentence(self) -> str:
         """``"29 of 390 records flagged by the combined verdict of 7 detectors (a clean delta flags at most
         11 at FPR 0.01)"``, after waivers ``"...; 1 waived, 28 count"`` (the verdict flagged 29; the rules
-        count 28); for an empty delta ``"no record added or relabeled to score; 7 detectors ran on
-        none"`` (not "0 of 0 records flagged")."""
+        count 28); with records of expected new classes ``"0 of the 23 judged records flagged ... (...); 45 records
+        in expected new classes, not judged against the base"``; for an empty delta ``"no record added or relabeled
+        to score; 7 detectors ran on none"`` (not "0 of 0 records flagged")."""
         if self.scored == 0 and not self.failed:
             return f"no record added or relabeled to score; {plural(self.ran, 'detector')} ran on none"
-        out = f"{self.flagged + self.waived + self.new_classes} of {plural(self.scored, 'record')} flagged by the "
-        out += f"combined verdict of {plural(self.ran, 'detector')}"
+        # records of expected new classes are not judged, so not called flagged: "45 of 68 records flagged ...; 45 of
+        # them in expected new classes; 0 count" read as 45 flagged (newcomer review 30, finding 5); the budget is of
+        # the records judged (newcomer review 25: "0 of 22 flagged (... at most 0)")
+        judged = self.scored - self.not_judged
+        counted = f"the {plural(judged, 'judged record')}" if self.not_judged else plural(self.scored, "record")
+        out = f"{self.flagged + self.waived} of {counted} flagged by the combined verdict"
+        out += f" of {plural(self.ran, 'detector')}"
         if self.expected_at_most is not None:
             out += f" (a clean delta flags at most {self.expected_at_most}"
-            # "0 of 22 flagged (... at most 0)": the budget is of the records judged (newcomer review 25)
-            out += f" of the {self.scored - self.not_judged} judged" if self.not_judged else ""
             out += f" at FPR {self.fpr:g})" if self.fpr is not None else ")"
-        if self.new_classes:  # newcomer review 11, finding 14: "34 flagged, at most 21" read as over budget
-            out += f"; {self.new_classes} of them in expected new classes (not judged against the base)"
-        elif self.not_judged:  # "0 of 22 flagged (... at most 0)": the 22 were left out, unflagged (newcomer review 25)
+        if self.not_judged:
             out += f"; {plural(self.not_judged, 'record')} in expected new classes, not judged against the base"
-        if self.waived or self.new_classes:
-            out += f"; {self.waived} waived, {self.flagged} count" if self.waived else f"; {self.flagged} count"
+        if self.waived:
+            out += f"; {self.waived} waived, {self.flagged} count"
         if self.held:  # newcomer review 29, finding 1: a listed class the base holds is judged, and the policy says so
             named = ", ".join(f"{label!r} ({n} records)" for label, n in self.held.items())
             out += f"; the policy's expected_new_classes lists {named}, which the base already holds: judged against it"

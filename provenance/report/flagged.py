@@ -62,14 +62,39 @@ class FlaggedRecord:
     location: dict | None = None
     extreme: bool = False
     flagged: bool = True  # False only where a report lists every scored record (``prov findings --all``)
+    # whether the combined verdict flags it: ``flagged`` but in ``prov findings --detector NAME``, where ``flagged``
+    # is NAME's own flag and the two views must not disagree on one record (newcomer review 30, finding 3)
+    verdict: bool | None = None
     waived: dict | None = None  # the honoured waiver that takes it out (``prov findings``; a check lists none)
 
     @property
+    def by_verdict(self) -> bool:
+        """Whether the combined verdict flags the record (``verdict``, else ``flagged``)."""
+        return self.flagged if self.verdict is None else self.verdict
+
+    @property
     def flagged_by(self) -> str:
-        """``"flagged by 3 detectors: knn_label, collision, gradient"``, or the combined evidence alone."""
+        """``"flagged by 3 detectors: knn_label, collision, gradient"``, or the combined evidence alone; for a
+        record the combined verdict does not flag, ``"not flagged by the combined verdict; 2 detectors would flag
+        it alone: collision, knn_label"`` or ``"not flagged"``."""
+        if not self.by_verdict:
+            if not self.detectors:
+                return "not flagged"
+            alone = f"{plural(len(self.detectors), 'detector')} would flag it alone: {', '.join(self.detectors)}"
+            return f"not flagged by the combined verdict; {alone}"
         if not self.detectors:
             return f"flagged by the combined evidence of {plural(self.scored_by, 'detector')} (none alone)"
         return f"flagged by {plural(len(self.detectors), 'detector')}: {', '.join(self.detectors)}"
+
+    def flagged_by_cell(self, combined_only: str = "combined only") -> str:
+        """The "flagged by" column's cell: ``"3: collision, gradient, knn_label"`` (the detectors that flag it
+        alone) for a record the combined verdict flags, ``combined_only`` where none does alone; for one it does
+        not flag, ``"not flagged"``, or ``"alone: collision, knn_label"`` where detectors flag it
+        alone. The same words in every view (``prov findings``, ``--all``, ``--detector NAME``, check, diff)."""
+        names = ", ".join(self.detectors)
+        if not self.by_verdict:
+            return f"alone: {names}" if names else "not flagged"
+        return f"{len(self.detectors)}: {names}" if names else combined_only
 
     @property
     def label_text(self) -> str:
@@ -176,13 +201,14 @@ def one_detector(finding: dict, detector: str) -> FlaggedRecord:
     record = flagged_record(finding)
     own = detector_entry(finding, detector) or {}
     evidence = tuple(e for e in record.evidence if e.detector == detector)
-    missing = f"{detector}'s evidence not stored (the run keeps the strongest only)"
+    missing = f"{detector}'s evidence not stored (the run keeps each record's strongest evidence only)"
     return replace(
         record,
         score=detector_score(own),
         evidence=evidence,
         explanation=record.explanation if evidence else missing,
         flagged=detector_flagged(own),
+        verdict=record.flagged,
     )
 
 

@@ -103,7 +103,7 @@ def flagged_section(records: list[FlaggedRecord], see_all: str) -> list[str]:
     lines += [f"- {markdown(line)}" for line in groups] + ([""] if groups else [])
     rows = []
     for r in shown:
-        by = f"{len(r.detectors)}: {', '.join(r.detectors)}" if r.detectors else "combined evidence only"
+        by = r.flagged_by_cell("combined evidence only")
         digest = Markup(f"{_code(r.digest[:12])} extreme") if r.extreme else _code(r.digest[:12])
         rows.append([digest, f"{r.score:.3f}", r.label_text, r.source_text, r.lineage_words])
         rows[-1] += [r.where, by, r.headline]
@@ -279,18 +279,13 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
     if passed:
         lines += [f"<details><summary>{plural(len(passed), 'rule')} passed</summary>", ""]
         lines += _table(headers, [row(x) for x in passed]) + ["</details>", ""]
-    lines += flagged_section(flagged_records(r), see_all)
+    # the records that block first, as in text (newcomer review 30, finding 5)
+    detectors_block = any(x.rule.startswith("detectors.") and x.status == "block" for x in rules)
+    flagged = flagged_section(flagged_records(r), see_all)
     if (elsewhere := waived_elsewhere_text(r.get("findings") or [], r["version"])) is not None:
-        lines += [f"**{markdown(elsewhere)}.**", ""]
-    for rule in deciding:
-        if rule.rule.startswith("detectors.") or not rule.records:
-            continue
-        shown = rule.records[:LISTED]
-        cut = _cut(len(shown), rule.count, see_all)
-        if len(rule.records) < rule.count:  # the JSON names only the first 20 too (records_truncated): say so
-            cut = f"first {len(shown)} of {rule.count}; {_command_span(see_all)} lists {len(rule.records)}"
-        lines += [f"#### {markdown(rule.rule)}: {plural(rule.count, 'record')}{f' ({cut})' if cut else ''}", ""]
-        lines += [f"- {markdown(record_text(rec))}" for rec in shown] + [""]
+        flagged += [f"**{markdown(elsewhere)}.**", ""]
+    lines += [] if detectors_block else _rule_records(deciding, see_all)
+    lines += flagged + (_rule_records(deciding, see_all) if detectors_block else [])
     lines += sources_section(r)
     lines += detectors_section(r)
     if drift_warned(r):
@@ -308,3 +303,18 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
 
 
 FORMATTER = Formatter(diff=render_diff, check=render_check)
+
+
+def _rule_records(deciding: list, see_all: str) -> list[str]:
+    """Each deciding rule's records (not a detector rule's: the Flagged records section lists those)."""
+    lines: list[str] = []
+    for rule in deciding:
+        if rule.rule.startswith("detectors.") or not rule.records:
+            continue
+        shown = rule.records[:LISTED]
+        cut = _cut(len(shown), rule.count, see_all)
+        if len(rule.records) < rule.count:  # the JSON names only the first 20 too (records_truncated): say so
+            cut = f"first {len(shown)} of {rule.count}; {_command_span(see_all)} lists {len(rule.records)}"
+        lines += [f"#### {markdown(rule.rule)}: {plural(rule.count, 'record')}{f' ({cut})' if cut else ''}", ""]
+        lines += [f"- {markdown(record_text(rec))}" for rec in shown] + [""]
+    return lines

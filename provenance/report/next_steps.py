@@ -76,26 +76,9 @@ def _steps(rule: dict, report: dict) -> list[Step]:
         f" (prov quarantine --source {source} would cut {source}'s signed records too)",
     )
     if name.startswith("detectors."):
-        detector = shlex.quote(
-            "combined"
-            if name in ("detectors.combined", "detectors.extreme", "detectors.relabels")
-            else name.split(".", 1)[1]
+        return _detector_steps(name, v, base, source if named and not signs else None, cut_source, report) + (
+            [leave_out] if signs else []
         )
-        return [
-            Step("review the flagged records", f"prov findings {v}"),
-            Step(
-                "accept a record you reviewed",
-                f"prov waive DIGEST --version {v} --detector {detector} --reason R {KEY}",
-            ),
-            *([Step("or cut out the source most of them come from", cut_source)] if named and not signs else []),
-            Step(
-                "or cut the flagged records out",
-                # "; " not "&&": the check exits 1 when it blocks, which is when this step is shown
-                f"prov check {v} --base {base} --format json --out F.json; "
-                f"prov quarantine --from {v} --findings F.json --tag {NEW} {KEY}",
-            ),
-            *([leave_out] if signs else []),
-        ]
     if name == "class_mix.min_p_value":
         cells = [c for c in (rule.get("statistic") or {}).get("cells") or [] if c.get("residual", 0) > 0]
         top = max(cells, key=lambda c: c["residual"], default=None)  # the most over-represented class
@@ -270,6 +253,47 @@ def _steps(rule: dict, report: dict) -> list[Step]:
             Step("see what does not verify", f"prov verify {v}", "; pin the keys that signed it (--signer KEY.pub)")
         ]
     return []
+
+
+def _detector_steps(name: str, v: str, base: str, source: str | None, cut_source: str, report: dict) -> list[Step]:
+    """The steps for a blocking detector rule; ``source`` (quoted) is the unsigned source most flagged records
+    come from, or ``None``.
+
+    Flagged records are evidence against the source that delivered them: a verdict that flags 4 of 6 flipped
+    labels leaves 2 behind, so cutting only the flagged records out released poison (newcomer review 30,
+    finding 2). The source's cut comes first, with why; the records-only cut says what it leaves, after the
+    review that ranks the records the verdict did not flag."""
+    detector = shlex.quote(
+        "combined"
+        if name in ("detectors.combined", "detectors.extreme", "detectors.relabels")
+        else name.split(".", 1)[1]
+    )
+    cut_source_step = Step(
+        "cut out the source most of them come from (they are evidence against it; its records the verdict did"
+        " not flag are suspect too)",
+        cut_source,
+    )
+    ran = {d.get("detector") for d in report.get("detectors") or [] if d.get("status") == "ran"}
+    # the Known gaps' review: every record knn_label scored, highest score first (flips the verdict missed)
+    missed = Step(
+        "review the records the verdict did not flag too, the most doubted labels first",
+        f"prov findings {v} --detector knn_label --all --wide",
+    )
+    return [
+        Step("review the flagged records", f"prov findings {v}"),
+        *([cut_source_step] if source is not None else []),
+        Step(
+            "accept a record you reviewed",
+            f"prov waive DIGEST --version {v} --detector {detector} --reason R {KEY}",
+        ),
+        *([missed] if "knn_label" in ran else []),
+        Step(
+            "or cut only the flagged records out (the records the verdict missed stay)",
+            # "; " not "&&": the check exits 1 when it blocks, which is when this step is shown
+            f"prov check {v} --base {base} --format json --out F.json; "
+            f"prov quarantine --from {v} --findings F.json --tag {NEW} {KEY}",
+        ),
+    ]
 
 
 def _new_types(report: dict) -> str:

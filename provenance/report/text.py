@@ -15,7 +15,7 @@ from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.terminal import Writer
 from provenance.report.text_check import render_check
 from provenance.report.text_diff import render_diff
-from provenance.report.text_tables import detectors_grid, flagged_blocks, flagged_grid
+from provenance.report.text_tables import alone_note, detectors_grid, flagged_blocks, flagged_grid
 from provenance.report.waiver_words import waived_elsewhere_text
 from provenance.report.wording import plural
 
@@ -99,9 +99,10 @@ def render_findings(result: dict, medium: Medium = PLAIN) -> str:
     if result.get("detector"):
         listed.title = f"Records {result['detector']} {'scored' if every else 'flags'}"
         combined_too = sum(1 for f in result["findings"] if f.get("flagged"))
-        listed.note = (
+        listed.note = alone_note(
+            records,
             f"({len(records)}, by its score; score and evidence are {result['detector']}'s; "
-            f"the combined verdict flags {combined_too} of them)"
+            f"the combined verdict flags {combined_too} of them)",
         )
     elif every:
         listed.title = "Scored records (flagged first)"

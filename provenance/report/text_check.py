@@ -10,6 +10,7 @@ import shlex
 from provenance.gate.base_release import standing_line
 from provenance.lineage.standing import not_trusted_line
 from provenance.report.audit_words import audit_line
+from provenance.report.detector_summary import detection
 from provenance.report.drift_words import DRIFT_GUIDE, drift_warned
 from provenance.report.flagged import flagged_records, label_groups
 from provenance.report.interface import PLAIN, Medium
@@ -96,27 +97,14 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
     out.grid(grid)
 
     see_all = f"{check_command(r)} --format json"
-    # the listing command, as prov diff's hint names it (newcomer review 9, finding 4); it marks the waived ones
-    flagged = flagged_records(r)
-    for line in label_groups(flagged):
-        out.line(line)
-    listed = flagged_grid(flagged, f"prov findings {shlex.quote(r['version'])}, or {see_all}", wide=medium.wide)
-    out.grid(listed)
-    if medium.wide:  # the records the table lists, each whole (newcomer review 16, finding 7)
-        flagged_blocks(out, flagged[:FLAGGED_LISTED])
-    if (elsewhere := waived_elsewhere_text(r.get("findings") or [], r["version"])) is not None:
-        out.line((elsewhere, "yellow"))
-    for rule in rule_rows(r):
-        if rule.status == "pass" or rule.rule.startswith("detectors.") or not rule.records:
-            continue
-        shown = rule.records[:LISTED]
-        note = cut(len(shown), rule.count, see_all) if rule.count > len(shown) else ""
-        if len(rule.records) < rule.count:  # the JSON names only the first 20 too (records_truncated): say so
-            note = f"(first {len(shown)} of {rule.count}; {see_all} lists {len(rule.records)})"
-        grid = Grid(f"{rule.rule}: {plural(rule.count, 'record')}", [Col("record", "flex")], note=note)
-        for rec in shown:
-            grid.add(escaped_cell(record_text(rec)), wrap=True)
-        out.grid(grid)
+    # the records that block first: a lineage rule's 3 records came after 20 flagged records of expected new classes
+    # that count for nothing (newcomer review 30, finding 5); a detector rule's records are the flagged ones
+    detectors_block = any(x["rule"].startswith("detectors.") and x["status"] == "block" for x in r.get("rules") or [])
+    if not detectors_block:
+        _rule_records(out, r, see_all)
+    _flagged_table(out, r, see_all, medium)
+    if detectors_block:
+        _rule_records(out, r, see_all)
     out.grid(sources_grid(r))
     out.grid(detectors_grid(r))
 
@@ -132,3 +120,36 @@ def render_check(r: dict, medium: Medium = PLAIN) -> str:
     if r.get("audit"):
         out.line(audit_line(r["audit"]))
     return out.text()
+
+
+def _flagged_table(out: Writer, r: dict, see_all: str, medium: Medium) -> None:
+    """The Flagged records table (its label groups over it, ``--wide`` blocks under it); its note counts the records
+    of expected new classes it lists, which no rule judged."""
+    # the listing command, as prov diff's hint names it (newcomer review 9, finding 4); it marks the waived ones
+    flagged = flagged_records(r)
+    for line in label_groups(flagged):
+        out.line(line)
+    listed = flagged_grid(flagged, f"prov findings {shlex.quote(r['version'])}, or {see_all}", wide=medium.wide)
+    new_classes = detection(r)
+    if new_classes is not None and new_classes.new_classes and listed.note.endswith(")"):
+        listed.note = f"{listed.note[:-1]}; {new_classes.new_classes} in expected new classes, not judged)"
+    out.grid(listed)
+    if medium.wide:  # the records the table lists, each whole (newcomer review 16, finding 7)
+        flagged_blocks(out, flagged[:FLAGGED_LISTED])
+    if (elsewhere := waived_elsewhere_text(r.get("findings") or [], r["version"])) is not None:
+        out.line((elsewhere, "yellow"))
+
+
+def _rule_records(out: Writer, r: dict, see_all: str) -> None:
+    """Each blocking or warning rule's records (not a detector rule's: the Flagged records table lists those)."""
+    for rule in rule_rows(r):
+        if rule.status == "pass" or rule.rule.startswith("detectors.") or not rule.records:
+            continue
+        shown = rule.records[:LISTED]
+        note = cut(len(shown), rule.count, see_all) if rule.count > len(shown) else ""
+        if len(rule.records) < rule.count:  # the JSON names only the first 20 too (records_truncated): say so
+            note = f"(first {len(shown)} of {rule.count}; {see_all} lists {len(rule.records)})"
+        grid = Grid(f"{rule.rule}: {plural(rule.count, 'record')}", [Col("record", "flex")], note=note)
+        for rec in shown:
+            grid.add(escaped_cell(record_text(rec)), wrap=True)
+        out.grid(grid)

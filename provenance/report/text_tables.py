@@ -46,6 +46,17 @@ SOURCE_FOLD = 16
 across lines: a source is never cut with "…" (newcomer review 17, F7: ``vendor-acme-imaging-2026-…``)."""
 
 
+ALONE_NOTE = "flagged by: the detectors that flag it alone, after 'alone:' where the combined verdict does not"
+
+
+def alone_note(records: list[FlaggedRecord], note: str) -> str:
+    """``note`` (``"(N, ...)"``), with what "flagged by" says when a listed record is not flagged by the combined
+    verdict (newcomer review 30, finding 3: ``3: ...`` and ``not flagged`` for one record in two views)."""
+    if not any(not r.by_verdict for r in records):
+        return note
+    return f"{note[:-1]}; {ALONE_NOTE})" if note.endswith(")") else f"{note} ({ALONE_NOTE})"
+
+
 def flagged_grid(
     records: list[FlaggedRecord], see_all: str, limit: int | None = FLAGGED_LISTED, wide: bool | None = None
 ) -> Grid:
@@ -68,12 +79,14 @@ def flagged_grid(
             Col("flagged by", "fixed", max_width=44, narrow_wrap=True),  # at 80 columns it wraps
             Col("strongest evidence", "flex", drop=2, min_width=20),
         ],
-        note=cut(len(shown), len(records), see_all) if len(records) > len(shown) else f"({len(records)}, worst first)",
+        note=alone_note(
+            records,
+            cut(len(shown), len(records), see_all) if len(records) > len(shown) else f"({len(records)}, worst first)",
+        ),
         hint=WIDE_HINT if wide is False else "",
     )
     for r in shown:
-        by = f"{len(r.detectors)}: {', '.join(r.detectors)}" if r.detectors else "combined only"
-        by = by if r.flagged else "not flagged"
+        by = r.flagged_by_cell()
         grid.add(
             # prov findings: a reviewer's waiver took it out; a check: detectors.extreme blocks on it
             r.digest[:12] + (" waived" if r.waived else "") + (" extreme" if r.extreme else ""),
@@ -109,7 +122,7 @@ def flagged_blocks(out: Writer, records: list[FlaggedRecord]) -> None:
         marks = (" waived" if r.waived else "") + (" extreme" if r.extreme else "")
         facts = [f"score {r.score:.3f}", f"label {r.label_text}", f"source {r.source_text}", r.lineage_words, r.where]
         out.line((r.digest[:12] + marks, "bold"), "  " + "  ".join(facts))
-        out.line(r.flagged_by if r.flagged else "not flagged", indent=2)
+        out.line(r.flagged_by, indent=2)
         for e in r.evidence:
             out.line(f"{e.detector} (p = {e.p_value}): {e.text}", indent=2)
         if not r.evidence:

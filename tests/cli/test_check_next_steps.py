@@ -24,6 +24,11 @@ import pyarrow.parquet as pq
 from support import digits_table, one_line, tour_with_a_scrape
 
 WIDE = {"COLUMNS": "200"}
+CUT_FLAGGED = "or cut only the flagged records out (the records the verdict missed stay)"
+CUT_SOURCE = (
+    "cut out the source most of them come from"
+    " (they are evidence against it; its records the verdict did not flag are suspect too)"
+)
 
 
 def base_and_new(prov, keypair, base: pa.Table, new: pa.Table) -> tuple[str, str]:
@@ -57,7 +62,7 @@ def test_a_blocked_check_says_what_to_do_next_and_the_commands_run(prov, demo):
     assert r.exit_code == 1, r.output
     head = r.stdout.split("\nPolicy ", 1)[0]
     assert "\nTo release:\n" in head, head
-    steps = [line.strip().removeprefix("- ") for line in head.split("\nTo release:\n", 1)[1].splitlines()]
+    steps = [words(line).removeprefix("- ") for line in head.split("\nTo release:\n", 1)[1].split("\n  - ")]
     assert steps[0] == "review the flagged records: prov findings rc1"
     assert (
         "accept a record you reviewed: prov waive DIGEST --version rc1 --detector combined --reason R --key K" in steps
@@ -68,7 +73,7 @@ def test_a_blocked_check_says_what_to_do_next_and_the_commands_run(prov, demo):
     assert passed.exit_code == 0 and "To release" not in passed.stdout
     assert "To release" not in prov("check", "rc2", "--base", "r1", "--format", "md").stdout
     # the printed commands work as printed, once their placeholders are filled in
-    cut = next(s for s in steps if s.startswith("or cut the flagged records out: "))
+    cut = next(s for s in steps if s.startswith(f"{CUT_FLAGGED}: "))
     for command, last_of_chain in shell_commands(cut.split(": ", 1)[1]):
         args = shlex.split(command.replace("NEW", "rc1q").replace("--key K", "--key maintainer.key"))
         assert args[0] == "prov"
@@ -132,8 +137,11 @@ def test_a_new_class_points_at_the_policy_key_and_its_records_are_not_counted_as
     nines = combined["flagged"] - combined["waived"] - st["flagged"]
     assert nines > 0  # flagged records of the new class, which the rule leaves out
     text = words(prov("check", "n", "--base", "b", "--policy", "nines.toml", *pinned, env=WIDE).stdout)
-    said = f"{nines} of them in expected new classes (not judged against the base); {st['flagged']} count"
-    assert said in text, text[:600]
+    judged, not_judged = int(st["n"]), combined["scored"] - int(st["n"])
+    said = f"{st['flagged']} of the {judged} judged records flagged by the combined verdict"
+    assert said in text and f"; {not_judged} records in expected new classes, not judged against the base" in text
+    assert f"{nines} of them" not in text, text[:600]  # newcomer review 30, finding 5: not called flagged
+    assert f"{nines} in expected new classes, not judged;" in text  # the Flagged records table's note
     verdict = "passed" if st["flagged"] <= st["allowed"] else "blocked: over budget"  # newcomer review 16, #6
     assert f"combined {verdict} {st['flagged']} {st['allowed']}" in text
 
@@ -223,7 +231,7 @@ def test_near_copies_of_a_signed_vendor_point_at_the_unsigned_crowd_not_the_vend
     assert flagged["vendor"] > 0 and flagged[None] > 0, flagged  # the trap: only the vendor's records name a source
     steps = r.stdout.split("\nTo release:\n", 1)[1].split("\n\n", 1)[0]
     assert "--source vendor" not in steps, steps
-    assert "or cut the flagged records out: " in steps, steps
+    assert f"{CUT_FLAGGED}: " in steps, steps
 
 
 def _attested(prov, version: str, pinned: tuple[str, ...]) -> dict:
@@ -259,7 +267,7 @@ def test_an_unsigned_batch_named_after_a_signing_vendor_is_not_cut_by_cutting_th
     ) in steps
 
     # the flagged records cut out, as printed: the vendor's signed records stay
-    cut = next(s for s in steps if s.startswith("or cut the flagged records out: "))
+    cut = next(s for s in steps if s.startswith(f"{CUT_FLAGGED}: "))
     for command, last_of_chain in shell_commands(cut.split(": ", 1)[1]):
         args = shlex.split(command.replace("NEW", "v4f").replace("--key K", "--key maintainer.key"))
         done = prov(*args[1:], *pinned)
@@ -357,10 +365,10 @@ def test_names_that_hold_shell_syntax_are_quoted_so_the_printed_steps_run_as_pri
     assert argvs["accept a record you reviewed"] == [
         ["waive", "DIGEST", "--version", EVIL_TAG, "--detector", "combined", "--reason", "R", "--key", "maintainer.key"]
     ]
-    cut_source = argvs["or cut out the source most of them come from"]
+    cut_source = argvs[CUT_SOURCE]
     assert cut_source == [["quarantine", "--from", EVIL_TAG, "--source", EVIL_SOURCE, "--tag", "v5", "--key",
                            "maintainer.key"]]  # fmt: skip
-    assert argvs["or cut the flagged records out"][0][:4] == ["check", EVIL_TAG, "--base", "v3"]
+    assert argvs[CUT_FLAGGED][0][:4] == ["check", EVIL_TAG, "--base", "v3"]
 
     # the flagged records cut out by sh with the real prov, as printed
     real = workdir / "real"
@@ -370,14 +378,14 @@ def test_names_that_hold_shell_syntax_are_quoted_so_the_printed_steps_run_as_pri
     repo = str(Path(__file__).parents[2])
     env = {**os.environ, "PATH": f"{real}{os.pathsep}{os.environ['PATH']}", "PROV_SIGNERS": "maintainer.pub",
            "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))}  # fmt: skip
-    done = subprocess.run(["sh", "-c", filled(commands["or cut the flagged records out"])], env=env)
+    done = subprocess.run(["sh", "-c", filled(commands[CUT_FLAGGED])], env=env)
     assert done.returncode == 0 and not Path("PWNED").exists()
     assert json.loads(Path("F.json").read_text())["version"] == EVIL_TAG
     assert "v5" in prov("log").stdout
 
     md = prov("check", EVIL_TAG, "--base", "v3", "--no-save", *pinned, "--format", "md").stdout
     assert f"- review the flagged records: `{commands['review the flagged records']}`\n" in md
-    assert f"`{commands['or cut the flagged records out']}`" in md
+    assert f"`{commands[CUT_FLAGGED]}`" in md
     # the listing commands the Flagged records table points to, quoted the same way
     listing = f"prov check {shlex.quote(EVIL_TAG)} --base v3 --format json"
     assert f"all: prov findings {shlex.quote(EVIL_TAG)}, or {listing};" in words(r.stdout), r.stdout
@@ -424,3 +432,33 @@ def test_a_second_source_signing_conflicting_labels_is_not_answered_by_cutting_t
     report = json.loads(r.stdout)
     assert {x["rule"]: x["status"] for x in report["rules"]}["lineage.max_conflicting_signed_labels"] == "pass"
     assert r.exit_code == 0 and report["decision"] == "pass", report["rules"]
+
+
+def test_a_lineage_rules_records_come_before_flagged_records_no_rule_judged(prov, keypair, workdir):
+    """Newcomer review 30, finding 5: the records a lineage rule blocked on came after a 20-row Flagged records
+    table of an expected new class's records, which count for nothing, and the headline called them flagged."""
+    base, new = _digits_without_nines()
+    pq.write_table(base, "b.parquet")
+    pq.write_table(new, "n.parquet")
+    pq.write_table(new.slice(base.num_rows), "nines.parquet")
+    key, pinned = str(keypair.private_path), ("--signer", str(keypair.public_path))
+    assert prov("init").exit_code == 0
+    assert prov("-q", "commit", "b.parquet", "--tag", "b", "--key", key, *pinned).exit_code == 0
+    assert prov("add", "nines.parquet", "--source", "scraper", "--unsigned").exit_code == 0
+    assert prov("-q", "commit", "n.parquet", "--tag", "n", "--key", key, *pinned).exit_code == 0
+    policy = '[class_mix]\nexpected_new_classes = ["9"]\n[lineage]\nforbidden_sources = ["scraper"]\n'
+    Path("strict.toml").write_text(policy)
+    r = prov("check", "n", "--base", "b", "--policy", "strict.toml", "--no-save", *pinned, env=WIDE)
+    assert r.exit_code == 1 and r.stdout.startswith("prov check n --base b: BLOCKED by 1 of"), r.output
+    assert "lineage.forbidden_sources" in r.stdout.splitlines()[0]
+    assert "\nFlagged records (" in r.stdout  # the trap: flagged records of the new class, judged by no rule
+    assert r.stdout.index("\nlineage.forbidden_sources: 300 records") < r.stdout.index("\nFlagged records ("), r.stdout
+    headline = words(r.stdout.split("\nTo release:", 1)[0].split("\n", 1)[1])
+    nines = [str(x) for x in new.slice(base.num_rows).column("label").to_pylist()].count("9")
+    assert re.match(rf"\d+ of the {300 - nines} judged records flagged by the combined verdict", headline), headline
+    assert f"; {nines} records in expected new classes, not judged against the base" in headline
+    assert "of them in expected new classes" not in headline
+    md = prov("check", "n", "--base", "b", "--policy", "strict.toml", "--no-save", *pinned, "--format", "md").stdout
+    headings = [line for line in md.splitlines() if line.startswith("####")]
+    assert headings[0].startswith("#### lineage.forbidden\\_sources: 300 records"), headings
+    assert headings[1].startswith("#### Flagged records ("), headings
