@@ -62,12 +62,6 @@ def test_control_a_value_past_uint32_in_a_float_column_is_an_edit_status_names_a
 # records' 0 to 4294967296 gets `prov status` "300 re-keyed by the schema change ...: 300 unchanged", and prov diff
 # pairs the 30 as the base's own records (kept, never scored): prov check v2 --base v1 exits 0 on 30 records 4.3e9
 # out in a column the base holds at 0, where the next float32 up blocks (the control).
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30b-1 (high): float32 2^32 passes bridge._cast as an exact uint32 (it wraps to 0), so 30 records edited "
-    "from 0 to 4294967296 in a column exported as float32 are 're-keyed ... unchanged' in prov status and kept "
-    "(unscored) by prov check, which exits 0",
-)
 def test_a30b_1_a_value_that_wraps_in_the_cast_is_not_paired_as_unchanged(prov, workdir, store, keypair):
     _v1_counts_then_edited_as_floats(prov, workdir, keypair, WRAPS)
     doc = _status(prov, keypair)
@@ -76,18 +70,24 @@ def test_a30b_1_a_value_that_wraps_in_the_cast_is_not_paired_as_unchanged(prov, 
     assert _check(prov, "v2", "v1").exit_code == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30b-1 (high), its root: bridge._cast calls float32 2^32 an exact uint32 and 2^31 an exact int32 "
-    "(they wrap to 0 and -2^31)",
-)
 @pytest.mark.parametrize(("target", "value"), [("uint32", 2.0**32), ("int32", 2.0**31)])
-@pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")
 def test_a30b_1_root_a_float32_past_a_32_bit_integer_is_not_exact(target, value):
     from provenance.delta.bridge import _cast
 
     _, exact = _cast(pa.array([value], pa.float32()), "float", target)
     assert exact.tolist() == [False]
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "value"),
+    [("double", "uint32", 2.0**32 - 1), ("float", "int32", -(2.0**31)), ("double", "int32", 2.0**31 - 1)],
+)
+def test_a30b_1_root_control_a_32_bit_integer_type_s_own_ends_stay_exact(source, target, value):
+    # the fix compares in float64, which holds these ends exactly: each still converts, to itself
+    from provenance.delta.bridge import _cast
+
+    out, exact = _cast(pa.array([value], pa.float32() if source == "float" else pa.float64()), source, target)
+    assert exact.tolist() == [True] and out.to_pylist() == [int(value)]
 
 
 def test_a30b_1_root_control_the_next_float32_up_is_not_exact():
