@@ -173,11 +173,6 @@ def test_control_eight_triggered_digits_block_against_the_base_without_the_glitc
 # premise) 8 (and 3) digits carrying the trigger pass prov check r3 --base r2 (exit 0, only the drift warning), where
 # against r1 detectors.extreme and detectors.combined block them. fix30b's replay used 30 records, which the combined
 # count still catches.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30b-6 (medium, fix30b): one waived glitch (px00 = 1e38) in the base still disarms detectors.extreme: it "
-    "sits at Z_LIMIT in the profile's sample, so 8 digits with A29b-4's trigger pass prov check r3 --base r2 (exit 0)",
-)
 def test_a30b_6_one_waived_glitch_does_not_let_a_few_triggered_digits_pass(prov, workdir, store, keypair):
     t = _glitches_waived_into_r2(prov, workdir, keypair, 1)
     assert _trigger_on_r2(prov, t, keypair, triggered=8) == 1
