@@ -259,11 +259,6 @@ def test_control_v2_on_an_honest_v1_keeps_the_bilinear_grid(prov, workdir, store
 # word, and every check based on v2 or later takes a batch that moved as a whole off as drift (the brightened batch the
 # bilinear grid blocks: tests/cli/test_check_shifted_image_tree.py). A fix of A30a-2 that compares only the kind would
 # still carry it; the request's built identity must be the parent profile's.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30b-4 (medium): a stolen commit key's re-signed request of the image kind with resample=box is carried "
-    "into the maintainer's v2 while v1's signed profile is the bilinear grid",
-)
 def test_a30b_4_a_box_request_the_parents_profile_contradicts_is_not_carried(prov, workdir, store, keypair):
     r = _v2_on_v1(prov, workdir, keypair, BOX_REQUEST)
     if r.exit_code == 0:
