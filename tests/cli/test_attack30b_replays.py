@@ -203,11 +203,6 @@ def test_control_status_names_records_moved_to_another_source(prov, workdir, sto
 # when no record was re-keyed ("unchanged = ... and not rekeyed"), and status_rekey._result compares the pairs' labels
 # alone: the same 50 records re-attributed from 'acme' to 'mallory' beside a column cast to double (another writer's
 # export) read "200 re-keyed by the schema change ...: 200 unchanged", with no word of the sources.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30b-3 (low): prov status calls 200 re-keyed records 'unchanged' when 50 of them moved to another source "
-    "beside a column cast to double; without the cast it names the 50",
-)
 def test_a30b_3_status_names_a_source_change_among_re_keyed_records(prov, workdir, store, keypair):
     moved = _v1_by_vendor_then_fifty_moved(prov, workdir, keypair)
     at = moved.schema.get_field_index("px12")
@@ -301,11 +296,6 @@ def test_control_status_lists_thirty_edited_records_as_changed(prov, workdir, st
 # locator: status's first line reads "30 re-keyed by the schema change", says "(a record's digest includes its column
 # types)" of a cast that changed no digest, and no longer lists the 30 rows as changed. Pairing by locator after a
 # bridgeable schema paired nothing by content is the diff's rule too (delta/schema.rekey), where the pairs are scored.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30b-5 (low): 30 edited records beside an int64 -> int32 cast (which re-keys no record) read '30 re-keyed "
-    "by the schema change' in prov status, not '30 changed' listed row by row",
-)
 def test_a30b_5_edits_beside_a_cast_that_re_keys_nothing_are_changed_records(prov, workdir, store, keypair):
     out = _thirty_edited(prov, workdir, keypair, pa.int32())
     assert out.startswith("train.parquet: 30 changed since v1"), out
