@@ -112,7 +112,7 @@ def working_status(
     }
 
 
-REKEYED_KEYS = ("rekeyed", "rekeyed_relabeled", "rekeyed_by", "rekeyed_note")
+REKEYED_KEYS = ("rekeyed", "rekeyed_relabeled", "rekeyed_by", "rekeyed_note", "rekeyed_sources_changed")
 
 
 def _changes_beside(signed: Manifest, current: Manifest, rekeyed: Rekeyed | None) -> Changes:

@@ -117,10 +117,13 @@ def _cast(column: pa.ChunkedArray | pa.Array, source: str, target: str) -> tuple
     else:
         info = np.iinfo(dst)
         if src.kind == "f":
+            # compared in float64, which holds every bound of a type up to 32 bits exactly: in float32, uint32's max
+            # rounds up to 2^32, so 2^32 passed as exact and wrapped to 0 (attack review 30b, A30b-1)
+            wide = v.astype(np.float64)
             with np.errstate(invalid="ignore"):
                 # float(info.max) rounds up for 64-bit types: keep strictly below it there
-                top = v < float(info.max) if info.bits == 64 else v <= info.max
-                ok = np.isfinite(v) & (v == np.floor(v)) & (v >= info.min) & top
+                top = wide < float(info.max) if info.bits == 64 else wide <= float(info.max)
+                ok = np.isfinite(wide) & (wide == np.floor(wide)) & (wide >= float(info.min)) & top
         else:
             ok = (v >= int(info.min)) & (v <= int(info.max))  # numpy 2 compares beyond a dtype's range exactly
         w = np.where(ok, v, 0).astype(dst)

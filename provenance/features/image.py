@@ -25,15 +25,27 @@ from provenance.features.png import SIGNATURE, open_simple_png
 ImageInput = str | os.PathLike | bytes
 PNG_READ_LIMIT = 64 << 20  # bytes: a larger PNG is left to Image.open rather than read whole first
 DEFAULT_RESAMPLE = "bilinear"
+MAX_GRID_SIZE = 256  # pixels per side: 256 x 256 RGB is 196,612 features per image
 RESAMPLE_FILTERS = ("bilinear", "box")  # names of Pillow's ``Image.Resampling`` members the grid may use
+
+
+def grid_size(size: object) -> int:
+    """``size`` as the grid's pixels per side: an integer (or its decimal digits) in 1..MAX_GRID_SIZE; FeatureError
+    naming the option otherwise. ``int()`` took 16.7 as 16 and true as 1, and raised ValueError or OverflowError on
+    "abc" or 1e400, an internal error at commit (attack review 30b, A30b-7)."""
+    if isinstance(size, str) and size.isascii() and size.isdigit():
+        size = int(size)
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_GRID_SIZE:
+        raise FeatureError(f"image size must be an integer from 1 to {MAX_GRID_SIZE}, not {size!r}")
+    return size
 
 
 class ImageFeaturizer(Featurizer):
     """Image paths or bytes -> grid pixels in [0, 1] plus mean, std, min and max.
 
     ``size``: the grid's pixels per side; ``mode``: ``"L"`` (grey) or ``"RGB"``; ``resample``: ``"bilinear"`` (the
-    default) or ``"box"`` (each cell the mean of its own pixels; module docstring). An unknown mode or resample is
-    a FeatureError naming it.
+    default) or ``"box"`` (each cell the mean of its own pixels; module docstring). An unknown mode or resample, or a
+    size that is no integer from 1 to ``MAX_GRID_SIZE``, is a FeatureError naming it.
     """
 
     def __init__(self, size: int = 16, mode: str = "L", resample: str = DEFAULT_RESAMPLE):
@@ -41,7 +53,7 @@ class ImageFeaturizer(Featurizer):
             raise FeatureError(f"image mode must be 'L' or 'RGB', not {mode!r}")
         if resample not in RESAMPLE_FILTERS:
             raise FeatureError(f"image resample must be 'bilinear' or 'box', not {resample!r}")
-        self.size = int(size)
+        self.size = grid_size(size)
         self.mode = mode
         self.resample = resample
 

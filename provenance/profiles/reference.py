@@ -60,6 +60,14 @@ _SCALE_MAX = float(np.finfo(np.float32).max)  # a scale float32 holds (the sprea
 # the records profiled).
 BULK_TRIM_SHARE = 0.002
 BULK_TRIM_MIN = 2
+# The profile's sample is held within SAMPLE_HOLD_SCALES scales beyond the bulk's ends: a waived glitch (1e38) kept raw
+# stood Z_LIMIT scales out, and the calibrations over the sample ("beyond every reference record") no longer reached a
+# trigger some tens of scales out (attack review 30b, A30b-6: px00 = 16 is ~75 floored scales out in digits). Held at
+# the bulk's ends themselves, a clean base's own rare values went too and clean deliveries drew more false alarms
+# (tests/unit/detectors/test_beyond.py); at 10 scales a borderline clean record flipped in
+# tests/attacks/test_review26i_reference_lengths.py; 20 moves 1 value of the 1,797 sklearn digits, none of wine's or
+# breast cancer's.
+SAMPLE_HOLD_SCALES = 20.0
 
 _ARRAYS = (
     "mean",
@@ -94,12 +102,19 @@ def within_bulk(X: np.ndarray) -> np.ndarray:
     it and those above its ``k``-th largest lowered to it, ``k = bulk_trimmed(n)``; a new array. The profile's
     centre, scale and class means are taken on it, so a few records with huge values (a glitch waived into the
     base) cannot set a column's scale (attack review 29b, A29b-4)."""
+    low, high = bulk_ends(X)
+    return np.clip(X, low, high)
+
+
+def bulk_ends(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ends of each column's bulk: its ``k``-th smallest and ``k``-th largest value, ``k = bulk_trimmed(n)``
+    (``X`` n x d; two (d,) arrays of ``X``'s dtype; ``-inf``/``inf`` where ``k`` is 0, so nothing is held)."""
     n = len(X)
     k = bulk_trimmed(n)
     if k == 0:
-        return X.copy()
+        return np.full(X.shape[1:], -np.inf, X.dtype), np.full(X.shape[1:], np.inf, X.dtype)
     ends = np.partition(X, (k, n - 1 - k), axis=0)
-    return np.clip(X, ends[k], ends[n - 1 - k])
+    return ends[k], ends[n - 1 - k]
 
 
 def bulk_trimmed(n: int) -> int:
@@ -140,7 +155,7 @@ class ReferenceProfile:
     mean: np.ndarray  # (d,) column centres: winsorised means (within_bulk; plain means in profiles before session 30)
     scale: np.ndarray  # (d,) column scales: winsorised std (plain std before session 30), floored
     class_means: np.ndarray  # (k, d) in standardised space, over the whole base (winsorised as mean and scale)
-    sample_X: np.ndarray  # (m, d) raw features of the sample
+    sample_X: np.ndarray  # (m, d) raw features of the sample, held within SAMPLE_HOLD_SCALES of the bulk
     sample_labels: np.ndarray  # (m,) class index into ``classes``
     sample_digests: np.ndarray  # (m, 32) uint8
     sample_batches: np.ndarray  # (m,) pseudo-batch of each sample record, in the base's file order
@@ -367,7 +382,8 @@ def build_profile(
             COPY_PSEUDO_BATCHES,
         )
 
-    bulk = within_bulk(X.astype(np.float64))
+    low, high = bulk_ends(X.astype(np.float64))
+    bulk = np.clip(X.astype(np.float64), low, high)  # within_bulk
     mean = bulk.mean(axis=0)
     std = bulk.std(axis=0)
     floor = max(_SCALE_FLOOR_SHARE * float(np.median(std)), 1e-6)
@@ -377,7 +393,9 @@ def build_profile(
     )
 
     chosen = first_per_class(digest_array, label_index, len(classes), max_per_class, max_total)
-    sample_X = X[chosen]
+    # held within SAMPLE_HOLD_SCALES scales of the bulk's ends (A30b-6); values within them keep their bits
+    margin = SAMPLE_HOLD_SCALES * scale
+    sample_X = np.clip(X[chosen], (low - margin).astype(X.dtype), (high + margin).astype(X.dtype))
     sample_labels = label_index[chosen].astype(np.int32)
     sample_digests = digest_array[chosen]
     sample_batches = pseudo_batches(ranks[chosen], PSEUDO_BATCHES, sample_labels)

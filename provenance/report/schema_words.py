@@ -22,9 +22,11 @@ def rekeyed_text(summary: dict) -> str | None:
             f"{plural(n, 'record')} re-keyed by the schema change, each paired with its base record by content "
             "(re-encoded under the base's signed types without loss)"
         )
-        unchanged = n - (relabeled or 0)
+        # prov status's pairs of one label under another source (attack review 30b, A30b-3); a diff has no such key
+        moved = summary.get("rekeyed_sources_changed") or 0
+        unchanged = n - (relabeled or 0) - moved
         text += f": {unchanged} unchanged" + (f", {relabeled} relabeled (scored as relabels)" if relabeled else "")
-        return text
+        return text + (f", {moved} under another source" if moved else "")
     text = f"{plural(n, 'record')} re-keyed by the schema change (same locator, new digest; scored as changed records)"
     if relabeled:
         text += (

@@ -62,12 +62,6 @@ def test_control_a_value_past_uint32_in_a_float_column_is_an_edit_status_names_a
 # records' 0 to 4294967296 gets `prov status` "300 re-keyed by the schema change ...: 300 unchanged", and prov diff
 # pairs the 30 as the base's own records (kept, never scored): prov check v2 --base v1 exits 0 on 30 records 4.3e9
 # out in a column the base holds at 0, where the next float32 up blocks (the control).
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30b-1 (high): float32 2^32 passes bridge._cast as an exact uint32 (it wraps to 0), so 30 records edited "
-    "from 0 to 4294967296 in a column exported as float32 are 're-keyed ... unchanged' in prov status and kept "
-    "(unscored) by prov check, which exits 0",
-)
 def test_a30b_1_a_value_that_wraps_in_the_cast_is_not_paired_as_unchanged(prov, workdir, store, keypair):
     _v1_counts_then_edited_as_floats(prov, workdir, keypair, WRAPS)
     doc = _status(prov, keypair)
@@ -76,18 +70,24 @@ def test_a30b_1_a_value_that_wraps_in_the_cast_is_not_paired_as_unchanged(prov, 
     assert _check(prov, "v2", "v1").exit_code == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30b-1 (high), its root: bridge._cast calls float32 2^32 an exact uint32 and 2^31 an exact int32 "
-    "(they wrap to 0 and -2^31)",
-)
 @pytest.mark.parametrize(("target", "value"), [("uint32", 2.0**32), ("int32", 2.0**31)])
-@pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")
 def test_a30b_1_root_a_float32_past_a_32_bit_integer_is_not_exact(target, value):
     from provenance.delta.bridge import _cast
 
     _, exact = _cast(pa.array([value], pa.float32()), "float", target)
     assert exact.tolist() == [False]
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "value"),
+    [("double", "uint32", 2.0**32 - 1), ("float", "int32", -(2.0**31)), ("double", "int32", 2.0**31 - 1)],
+)
+def test_a30b_1_root_control_a_32_bit_integer_type_s_own_ends_stay_exact(source, target, value):
+    # the fix compares in float64, which holds these ends exactly: each still converts, to itself
+    from provenance.delta.bridge import _cast
+
+    out, exact = _cast(pa.array([value], pa.float32() if source == "float" else pa.float64()), source, target)
+    assert exact.tolist() == [True] and out.to_pylist() == [int(value)]
 
 
 def test_a30b_1_root_control_the_next_float32_up_is_not_exact():
@@ -173,11 +173,6 @@ def test_control_eight_triggered_digits_block_against_the_base_without_the_glitc
 # premise) 8 (and 3) digits carrying the trigger pass prov check r3 --base r2 (exit 0, only the drift warning), where
 # against r1 detectors.extreme and detectors.combined block them. fix30b's replay used 30 records, which the combined
 # count still catches.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30b-6 (medium, fix30b): one waived glitch (px00 = 1e38) in the base still disarms detectors.extreme: it "
-    "sits at Z_LIMIT in the profile's sample, so 8 digits with A29b-4's trigger pass prov check r3 --base r2 (exit 0)",
-)
 def test_a30b_6_one_waived_glitch_does_not_let_a_few_triggered_digits_pass(prov, workdir, store, keypair):
     t = _glitches_waived_into_r2(prov, workdir, keypair, 1)
     assert _trigger_on_r2(prov, t, keypair, triggered=8) == 1
@@ -208,11 +203,6 @@ def test_control_status_names_records_moved_to_another_source(prov, workdir, sto
 # when no record was re-keyed ("unchanged = ... and not rekeyed"), and status_rekey._result compares the pairs' labels
 # alone: the same 50 records re-attributed from 'acme' to 'mallory' beside a column cast to double (another writer's
 # export) read "200 re-keyed by the schema change ...: 200 unchanged", with no word of the sources.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30b-3 (low): prov status calls 200 re-keyed records 'unchanged' when 50 of them moved to another source "
-    "beside a column cast to double; without the cast it names the 50",
-)
 def test_a30b_3_status_names_a_source_change_among_re_keyed_records(prov, workdir, store, keypair):
     moved = _v1_by_vendor_then_fifty_moved(prov, workdir, keypair)
     at = moved.schema.get_field_index("px12")
@@ -264,11 +254,6 @@ def test_control_v2_on_an_honest_v1_keeps_the_bilinear_grid(prov, workdir, store
 # word, and every check based on v2 or later takes a batch that moved as a whole off as drift (the brightened batch the
 # bilinear grid blocks: tests/cli/test_check_shifted_image_tree.py). A fix of A30a-2 that compares only the kind would
 # still carry it; the request's built identity must be the parent profile's.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30b-4 (medium): a stolen commit key's re-signed request of the image kind with resample=box is carried "
-    "into the maintainer's v2 while v1's signed profile is the bilinear grid",
-)
 def test_a30b_4_a_box_request_the_parents_profile_contradicts_is_not_carried(prov, workdir, store, keypair):
     r = _v2_on_v1(prov, workdir, keypair, BOX_REQUEST)
     if r.exit_code == 0:
@@ -311,11 +296,6 @@ def test_control_status_lists_thirty_edited_records_as_changed(prov, workdir, st
 # locator: status's first line reads "30 re-keyed by the schema change", says "(a record's digest includes its column
 # types)" of a cast that changed no digest, and no longer lists the 30 rows as changed. Pairing by locator after a
 # bridgeable schema paired nothing by content is the diff's rule too (delta/schema.rekey), where the pairs are scored.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30b-5 (low): 30 edited records beside an int64 -> int32 cast (which re-keys no record) read '30 re-keyed "
-    "by the schema change' in prov status, not '30 changed' listed row by row",
-)
 def test_a30b_5_edits_beside_a_cast_that_re_keys_nothing_are_changed_records(prov, workdir, store, keypair):
     out = _thirty_edited(prov, workdir, keypair, pa.int32())
     assert out.startswith("train.parquet: 30 changed since v1"), out
@@ -338,12 +318,7 @@ def test_control_an_unknown_resample_leaves_the_version_without_a_profile(prov, 
 # features.registry.get_featurizer does not catch (TypeError only), so prov commit exits 3 "internal error" instead of
 # naming the option (exit 2, or no reference profile as for a bad resample). size=true builds a 1x1 grid and size=16.7
 # a 16-pixel one, each signed as requested.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30b-7 (low): prov commit --featurizer image --featurizer-option size=abc exits 3 (internal error: "
-    "ValueError from int('abc')) instead of naming the option",
-)
-@pytest.mark.parametrize("size", ["abc", '"16,resample=box"', "1e400"])
+@pytest.mark.parametrize("size", ["abc", '"16,resample=box"', "1e400", "true", "16.7", "100000", "0", "-3"])
 def test_a30b_7_an_image_size_that_is_no_integer_is_named_not_an_internal_error(prov, workdir, store, keypair, size):
     _digit_tree(workdir, range(20))
     r = _commit(prov, keypair, "digits", "v1", "--featurizer", "image", "--featurizer-option", f"size={size}")
@@ -353,3 +328,10 @@ def test_a30b_7_an_image_size_that_is_no_integer_is_named_not_an_internal_error(
         assert "size" in line, line
     else:
         assert "no reference profile (image size" in " ".join(r.output.split()), r.output
+
+
+def test_control_an_image_size_that_is_an_integer_in_range_is_the_grid(prov, workdir, store, keypair):
+    # A30b-7's fix refuses only sizes that are no integer from 1 to 256: size=8 commits with an 8 x 8 profile
+    _digit_tree(workdir, range(20))
+    r = _commit(prov, keypair, "digits", "v1", "--featurizer", "image", "--featurizer-option", "size=8", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["featurizer"] == "image/v1:mode=L,size=8", r.output
