@@ -7,6 +7,11 @@ base holds blank, and the move then read as a class's way toward another's (``de
 ``toward_class``), which is never taken off. With ``--featurizer-option resample=box`` each grid cell
 averages its own pixels, the move is taken off and the check passes with the warning; label flips planted
 in the same shifted batch still block.
+
+Since the profile's winsorised scale (session 30, A29b-4), this batch (base 900 shuffled digits) is taken off on
+the bilinear grid too, so the default grid's gap is no longer asserted here; across the bench's 13 brightened
+batches it still shows (1 of 13 pass on the bilinear grid, 10 of 13 on the box grid:
+bench/results/image-inorder-s30.md).
 """
 
 import numpy as np
@@ -53,14 +58,6 @@ def test_a_brightened_image_batch_passes_with_the_warning_on_the_box_grid(prov, 
     assert shift["removed"] and shift["classes"] == 10, shift
     shown = prov("show", "b", "--json", "--signer", keypair.public_path)
     assert "image/v1:mode=L,size=16,resample=box" in shown.stdout  # the grid the profile was made with, signed
-
-
-def test_the_bilinear_grid_reads_the_same_brightening_as_a_move_toward_another_class(prov, workdir, keypair):
-    """The default grid's outcome, kept visible: the gap the box grid closes (bench/results/image-inorder-s30.md)."""
-    r, report, drift = _check(prov, keypair, workdir)
-    shift = drift["statistic"]["shared_shift"]
-    assert shift["outcome"] == "toward_class" and not shift["removed"], shift
-    assert r.exit_code == 1, r.stdout
 
 
 def test_flips_inside_a_brightened_image_batch_still_block_on_the_box_grid(prov, workdir, keypair):
