@@ -344,11 +344,16 @@ def _source(rule: dict, report: dict) -> str | None:
     rule so the reader gets one suggestion (newcomer review 14, finding 6). Records a trusted source
     signed count only when nothing else is flagged: near copies of a vendor's records flag the vendor's
     originals too (``duplicates`` flags both halves of a pair), and cutting the source that signs its
-    data out keeps the poison. Records with no source count against every source. The name is the one a
+    data out keeps the poison. Relabeled base records count against none (the relabel is not the source's).
+    Records with no source count against every source. The name is the one a
     record's batch was registered under, a registrant's claim for an unsigned batch: whether the source
     signs is :func:`_signing_sources`'."""
     if rule["rule"].startswith("detectors."):
-        findings = [f for f in report.get("findings") or [] if f.get("flagged", True)]
+        # a relabel of a base record is the act of whoever made the new version, not evidence against the source
+        # that delivered the record with its label (attack review 30c, A30c-1): only added records count
+        findings = [
+            f for f in report.get("findings") or [] if f.get("flagged", True) and f.get("change") != "relabeled"
+        ]
         unsigned = [f for f in findings if f.get("lineage") != "attested"]
         judged = unsigned or findings
         counts = Counter(f.get("source") for f in judged if f.get("source"))

@@ -99,3 +99,33 @@ def test_a_record_reads_the_same_in_every_findings_view(prov, keypair, workdir):
         block = whole.split(f"\n{digest[:12]}  score", 1)[1].splitlines()[1].strip()
         assert block.startswith("not flagged by the combined verdict; "), block
         assert block.endswith(f"would flag it alone: {names}"), block
+
+
+def test_labels_flipped_after_delivery_never_point_at_cutting_the_delivering_source(prov, keypair, workdir):
+    """Attack review 30c, A30c-1: whoever makes the new version flips 8 labels of records an unsigned source
+    ("crowd") delivered correctly into the base. The block stands, but its steps must not offer cutting crowd
+    (its 169 base records, and the blame): the flagged records are relabels, not crowd's delivery."""
+    a, crowd_rows = _breast_cancer(np.arange(400)), np.arange(400, 569)
+    crowd = _breast_cancer(crowd_rows)
+    malignant = [i for i, label in enumerate(crowd.column("diagnosis").to_pylist()) if label == "malignant"]
+    flipped = sorted(np.random.default_rng(1).choice(malignant, 8, replace=False).tolist())
+    pq.write_table(a, "a.parquet")
+    pq.write_table(crowd, "crowd.parquet")
+    pq.write_table(pa.concat_tables([a, crowd]), "v2.parquet")
+    pq.write_table(pa.concat_tables([a, _breast_cancer(crowd_rows, flipped)]), "v3.parquet")
+    key, pin = str(keypair.private_path), ("--signer", str(keypair.public_path))
+    label = ("--label-column", "diagnosis")
+    assert prov("init").exit_code == 0
+    assert prov("add", "a.parquet", "--source", "labA", "--unsigned", *label).exit_code == 0
+    assert prov("add", "crowd.parquet", "--source", "crowd", "--unsigned", *label).exit_code == 0
+    for tag in ("v2", "v3"):
+        assert prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", key, *pin, *label).exit_code == 0
+    r = prov("check", "v3", "--base", "v2", "--no-save", *pin, "--format", "json")
+    assert r.exit_code == 1, r.output
+    report = json.loads(r.stdout)
+    flagged = [f for f in report["findings"] if f.get("flagged", True)]
+    assert flagged and all(f.get("change") == "relabeled" for f in flagged), flagged  # the block is the relabels
+    steps = " ".join(str(step) for step in report.get("next_steps") or [])
+    text = prov("check", "v3", "--base", "v2", "--no-save", *pin, env=WIDE)
+    assert text.exit_code == 1
+    assert "--source crowd" not in steps and "--source crowd" not in text.stdout, text.stdout
