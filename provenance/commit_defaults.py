@@ -26,7 +26,13 @@ from provenance.commit_schema_note import retyped_since_parent
 from provenance.commit_unfeatured_note import unfeatured_columns_note
 from provenance.errors import InputError, VerificationError
 from provenance.escaping import name_in_sentence, visible
-from provenance.features.numeric import AbsentFeatureColumns, check_options, identity_columns
+from provenance.features.numeric import (
+    AbsentFeatureColumns,
+    check_options,
+    identity_columns,
+    numeric_type,
+    signed_columns,
+)
 from provenance.features.registry import FeaturizerSpec, legacy_spec
 from provenance.kept_log import KeptLog
 from provenance.profiles.non_finite import NonFiniteValues
@@ -138,18 +144,6 @@ def parent_defaults(store: Store, parent: str | None) -> ParentDefaults | None:
     return ParentDefaults(tag, options, featurizer, read)
 
 
-def signed_columns(predicate: dict) -> tuple[str, ...] | None:
-    """The columns a version's numeric profile reads, from its verified ``predicate``'s featuriser identity, split
-    only into the column names its signed schema holds (``features.numeric.identity_columns``: exact unless two splits
-    fit); None for another featuriser or an identity that does not split one way. Read where the profile itself
-    (whose ``featurizer_spec`` lists them exactly) is not loaded."""
-    schema = predicate.get("schema")
-    names = schema.get("columns") if isinstance(schema, dict) else None
-    if not isinstance(names, list):  # a statement without a signed schema: the plain split
-        return identity_columns(str(predicate.get("featurizer") or ""))
-    return identity_columns(str(predicate.get("featurizer") or ""), [str(n) for n in names])
-
-
 def _profile_columns(stored: Any) -> tuple[str, ...] | None:
     """The exact columns a numeric profile reads, from its stored ``featurizer_spec`` (``{"name": "numeric",
     "options": {"columns": [...]}}``); None for another featuriser or a profile written before the spec was kept."""
@@ -181,7 +175,7 @@ def _left_out(resolved: FeaturizerSpec, schema: Any) -> FeaturizerSpec | None:
     types = (schema or {}).get("types") if isinstance(schema, dict) else None
     if not isinstance(read, list) or not read or not isinstance(types, dict):
         return None
-    left = sorted(str(c) for c, t in types.items() if _numeric_type(str(t)) and c not in {str(r) for r in read})
+    left = sorted(str(c) for c, t in types.items() if numeric_type(str(t)) and c not in {str(r) for r in read})
     return FeaturizerSpec("numeric", {"exclude": left}) if left else None
 
 
@@ -362,7 +356,7 @@ def _features_note(store: Store, result: CommitResult) -> str | None:
     )
     one = len(left) == 1
     # a --schema flag reads a column of text as numbers; one that is numbers already left on purpose (an exclude)
-    still = {c: "double" for c in left if c in types and not _numeric_type(str(types[c]))}
+    still = {c: "double" for c in left if c in types and not numeric_type(str(types[c]))}
     # the parent's profile reads a column of text as numbers, so every check against it refuses this version's
     # records (exit 2, unscorable._not_numeric): said here, at commit, not first by that check (newcomer review 29, #5)
     them = "it" if len(still) == 1 else "them"
@@ -377,11 +371,6 @@ def _features_note(store: Store, result: CommitResult) -> str | None:
         f"column{'' if one else 's'} {named} left the features {result.parent}'s profile read: no detector scores "
         f"{'it' if one else 'them'} in this version{way}"
     )
-
-
-def _numeric_type(arrow_type: str) -> bool:
-    """Whether a signed column type (Arrow's name: ``double``, ``int64``, ``bool``) holds numbers."""
-    return arrow_type in {"double", "float", "halffloat", "bool"} or arrow_type.startswith(("int", "uint", "decimal"))
 
 
 def _retype_note(store: Store, result: CommitResult) -> str | None:

@@ -29,7 +29,7 @@ def unfeatured_columns_note(store: Store, result: CommitResult) -> str | None:
     ``and N more``. None when there are none, when the featuriser is another or was given its columns or exclusions
     (then the choice was the user's), or when the version is no longer in the store. Columns the parent's profile read
     are left to ``features_note``, which says they left the features."""
-    from provenance.commit_defaults import _numeric_type, signed_columns
+    from provenance.features.numeric import numeric_type, signed_columns
     from provenance.lineage.retyped import schema_flags
     from provenance.version_facts import verified_statement
 
@@ -45,7 +45,7 @@ def unfeatured_columns_note(store: Store, result: CommitResult) -> str | None:
     if read is None or not isinstance(types, dict):
         return None
     said = set(read) | set(signed_columns(parent) or ())
-    left = [c for c, t in sorted(types.items()) if c not in said and not _numeric_type(str(t))]
+    left = [c for c, t in sorted(types.items()) if c not in said and not numeric_type(str(t))]
     if not left:
         return None
     one = len(left) == 1

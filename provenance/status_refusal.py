@@ -6,8 +6,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from provenance.commit_defaults import signed_columns
 from provenance.escaping import name_in_sentence
+from provenance.features.numeric import signed_columns
 from provenance.sources.interface import DatasetSpec
 
 # status reads every record's feature values only when the commit's profile sample would hold every record (the

@@ -46,6 +46,23 @@ def identity_columns(identity: str, names: Collection[str] | None = None) -> tup
     return _only_split(rest, sorted(set(names)))
 
 
+def signed_columns(predicate: dict) -> tuple[str, ...] | None:
+    """The columns a version's numeric profile reads, from its verified ``predicate``'s featuriser identity, split
+    only into the column names its signed schema holds (``features.numeric.identity_columns``: exact unless two splits
+    fit); None for another featuriser or an identity that does not split one way. Read where the profile itself
+    (whose ``featurizer_spec`` lists them exactly) is not loaded."""
+    schema = predicate.get("schema")
+    names = schema.get("columns") if isinstance(schema, dict) else None
+    if not isinstance(names, list):  # a statement without a signed schema: the plain split
+        return identity_columns(str(predicate.get("featurizer") or ""))
+    return identity_columns(str(predicate.get("featurizer") or ""), [str(n) for n in names])
+
+
+def numeric_type(arrow_type: str) -> bool:
+    """Whether a signed column type (Arrow's name: ``double``, ``int64``, ``bool``) holds numbers."""
+    return arrow_type in {"double", "float", "halffloat", "bool"} or arrow_type.startswith(("int", "uint", "decimal"))
+
+
 def _only_split(joined: str, names: Sequence[str]) -> tuple[str, ...] | None:
     """The one way ``joined`` is ``names`` members joined with ``,`` in sorted order (a resolved featuriser sorts
     its columns); None when there is none or more than one. Dynamic programming from the end: ``ways[i]`` counts the
