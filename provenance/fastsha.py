@@ -233,6 +233,29 @@ def merkle_root(blob: bytes | memoryview, portable: bool = False) -> bytes:
     return level[0]
 
 
+def sha256_files(files: list, limit: int, magics: tuple[bytes, ...] | None) -> tuple[bytes, bytes]:
+    """SHA-256 of the small local files a tree listing admitted, as far as the compiled extension takes them.
+
+    ``files`` holds, per record, its ``listing.Seen`` (path, device, inode, size) or None; ``limit`` is the
+    largest size (bytes) hashed here; ``magics`` (None, or byte strings of at most 16 bytes each) are the
+    starts an image must have. Returns ``(digests, done)``: 32 bytes per file and one flag byte per file. A
+    file is done (flag 1, its digest in place) only when it was opened without following a link, was the
+    regular file its Seen names (device, inode, size), at most ``limit`` bytes, read whole in one read of
+    its size, and started with one of ``magics`` when given; every other file has flag 0 and zero bytes,
+    for the caller's reference path (``tree_hashing.hash_files``) to hash or refuse with its own error. The
+    pure-Python twin, and an extension built before this function, leave every file to the caller: the
+    digests are the reference path's either way (tests compare). ``ValueError`` for a magic past 16 bytes.
+    """
+    n = len(files)
+    ext = _extension()
+    batch = getattr(ext, "sha256_files", None)  # an extension built before session 31 lacks it: all left
+    if batch is None or n == 0:
+        if magics is not None and any(len(m) > 16 for m in magics):
+            raise ValueError("each magic must be bytes of at most 16")
+        return bytes(32 * n), bytes(n)
+    return batch(files, limit, magics)
+
+
 def build(target_dir: Path | None = None) -> Path:
     """Compile the extension with ``$CC`` (default ``cc``) next to this file, or into ``target_dir``;
     returns its path.

@@ -16,9 +16,11 @@ import io
 import os
 import stat
 import threading
+from collections.abc import Iterator
 
 import pyarrow as pa
 
+from provenance import fastsha
 from provenance.errors import InputError
 from provenance.sources.listing import Seen, check_link
 from provenance.sources.tables import HashedPart
@@ -78,21 +80,29 @@ def hash_files(
         InputError: a file that cannot be read, is not a regular file, changed since it was
             listed, or (``images``) is not an image; the message names it.
     """
-    digests = bytearray()
     root_real = os.path.realpath(root) if fs is None else root
     # os.path.join(root, rel) for a relative ``rel``, without its per-call checks (20,000 files: ~0.1 s)
     prefix = (root if root.endswith(os.sep) or not root else root + os.sep) if fs is None else f"{root.rstrip('/')}/"
-    for i, (rel, _) in enumerate(entries):
+    if fs is None and seen is not None:
+        # the compiled extension hashes the small files that are as listed, without a Python call per file; the
+        # loop below, the reference, takes the rest (larger files, links, errors) as it takes every file
+        hashed, done = fastsha.sha256_files(list(seen), SMALL_FILE, _IMAGE_MAGIC if images else None)
+        digests = bytearray(hashed)
+    else:
+        digests, done = bytearray(32 * len(entries)), bytes(len(entries))
+    for i in _left(done):
+        rel = entries[i][0]
         full = prefix + rel if fs is not None or not rel.startswith(os.sep) else rel  # as os.path.join
         try:
             if fs is None:
-                digests += _hash_local(root, root_real, full, seen[i] if seen is not None else None, images)
-                continue
-            with fs.open(full, "rb") as fh:
-                if images:
-                    _check_image(fh.read(16), fh, full)
-                fh.seek(0)
-                digests += hashlib.file_digest(fh, "sha256").digest()
+                digest = _hash_local(root, root_real, full, seen[i] if seen is not None else None, images)
+            else:
+                with fs.open(full, "rb") as fh:
+                    if images:
+                        _check_image(fh.read(16), fh, full)
+                    fh.seek(0)
+                    digest = hashlib.file_digest(fh, "sha256").digest()
+            digests[32 * i : 32 * i + 32] = digest
         except IsADirectoryError as exc:
             raise InputError(f"{full}: is a folder, not a file") from exc
         except OSError as exc:
@@ -105,6 +115,15 @@ def hash_files(
         label_type="string",
         label_kind="string",
     )
+
+
+def _left(done: bytes) -> Iterator[int]:
+    """The positions of the zero flags in ``done`` (files ``fastsha.sha256_files`` left to the reference path),
+    in order, found at C speed (a tree's files are nearly all done)."""
+    i = done.find(0)
+    while i >= 0:
+        yield i
+        i = done.find(0, i + 1)
 
 
 def admit(root: str, root_real: str, full: str) -> Seen:

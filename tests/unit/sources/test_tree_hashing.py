@@ -19,14 +19,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from provenance import merkle
+from provenance import fastsha, merkle
 from provenance.errors import InputError
 from provenance.executor import InlineExecutor, LocalExecutor
 from provenance.sources import build
 from provenance.sources.build import build_manifest, hash_listed_tree
 from provenance.sources.interface import DatasetSpec
 from provenance.sources.tables import TableOptions
-from provenance.sources.tree_hashing import hash_files
+from provenance.sources.tree_hashing import _IMAGE_MAGIC, SMALL_FILE, hash_files
 from provenance.sources.trees import list_tree
 
 SECRET = b"SECRET-OUTSIDE-THE-TREE"
@@ -189,3 +189,92 @@ def test_a_small_image_tree_is_hashed_in_this_process_as_the_pool_hashes_it(tmp_
         monkeypatch.setattr(build, "SMALL_TREE_BYTES", small)
         with pytest.raises(InputError, match=r"c0/bad\.png: the loader would read this file as an image"):
             build_manifest(spec, executor=LocalExecutor(2))
+
+
+SHA_PATHS = [
+    "python",
+    pytest.param(
+        "compiled", marks=pytest.mark.skipif(not fastsha.available(), reason="the fastsha extension is not built")
+    ),
+]
+
+
+def mixed_tree(tmp_path: Path) -> Path:
+    """Files each of ``sha256_files``'s ways: PNGs (hashed in C), an image with no magic bytes (TGA: Pillow
+    decides), an empty file, a file past ``SMALL_FILE``, a link inside the tree, a name that is no ASCII."""
+    tree = tmp_path / "tree"
+    for folder in ("c0", "c1"):
+        (tree / folder).mkdir(parents=True)
+    for i in range(40):
+        (tree / f"c{i % 2}" / f"{i:02d}.png").write_bytes(png(i))
+    tga = io.BytesIO()
+    Image.new("RGB", (5, 5), (1, 2, 3)).save(tga, format="TGA", compression=None)
+    (tree / "c0" / "t.png").write_bytes(tga.getvalue())
+    (tree / "c1" / "big.png").write_bytes(png(7) + bytes(SMALL_FILE))
+    (tree / "c1" / "é-ü.png").write_bytes(png(9))
+    os.symlink("../c0/00.png", tree / "c1" / "alias.png")
+    return tree
+
+
+@pytest.mark.parametrize("images", [True, False])
+def test_the_compiled_batch_and_the_reference_loop_sign_the_same_digests(tmp_path, images):
+    tree = mixed_tree(tmp_path)
+    (tree / "c0" / "empty.png").write_bytes(b"")  # no image: only a tree of plain files has it
+    if images:
+        (tree / "c0" / "empty.png").unlink()
+    listing = list_tree(str(tree), reader="imagefolder" if images else "files")
+    runs = {}
+    for path in ("python", "compiled") if fastsha.available() else ("python",):
+        with fastsha.forced(path):
+            runs[path] = hash_files(str(tree), listing.records, None, images, listing.seen()).digests
+    files = [tree / rel for rel, _ in listing.records]
+    assert runs["python"] == b"".join(hashlib.sha256(p.read_bytes()).digest() for p in files)
+    assert len(set(runs.values())) == 1
+    if fastsha.available():  # the C batch took the small files (a link's resolved target too), the loop the rest
+        hashed, done = fastsha.sha256_files(listing.seen(), SMALL_FILE, _IMAGE_MAGIC if images else None)
+        left = {rel for (rel, _), flag in zip(listing.records, done) if not flag}
+        assert left == {"c1/big.png"} | ({"c0/t.png"} if images else set())
+        assert all(hashed[32 * i : 32 * i + 32] == bytes(32) for i, flag in enumerate(done) if not flag)
+
+
+@pytest.mark.parametrize("sha_path", SHA_PATHS)
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ("link", r"c1/05\.png: changed while the commit read the tree \(now a symbolic link"),
+        ("replaced", r"c1/05\.png: changed .*another file than the one it listed"),
+        ("grown", r"c1/05\.png: changed .*bytes, listed with"),
+        ("junk", r"c1/05\.png: the loader would read this file as an image, but Pillow cannot open it"),
+        ("folder", r"c1/05\.png: is a folder, not a file"),
+        ("gone", r"c1/05\.png: cannot read file \(No such file or directory\)"),
+    ],
+)
+def test_each_change_after_the_listing_is_refused_with_the_same_message_on_both_paths(
+    tmp_path, sha_path, change, message
+):
+    tree = mixed_tree(tmp_path)
+    listing = list_tree(str(tree))
+    target = tree / "c1" / "05.png"
+    if change == "link":
+        swap_for_link(target, tree / "c0" / "00.png")
+    elif change == "replaced":
+        (tree / "c1" / "new").write_bytes(target.read_bytes())
+        os.replace(tree / "c1" / "new", target)
+    elif change == "grown":
+        with open(target, "ab") as fh:
+            fh.write(b"more")
+    elif change == "junk":  # same size and inode, no longer an image
+        target.write_bytes(b"\0" * target.stat().st_size)
+    elif change == "folder":
+        target.unlink()
+        target.mkdir()
+    else:
+        target.unlink()
+    with fastsha.forced(sha_path), pytest.raises(InputError, match=message):
+        hash_files(str(tree), listing.records, None, True, listing.seen())
+
+
+def test_the_batch_refuses_a_magic_it_cannot_compare_on_both_paths():
+    for path in ("python", "compiled") if fastsha.available() else ("python",):
+        with fastsha.forced(path), pytest.raises(ValueError, match="at most 16"):
+            fastsha.sha256_files([None], SMALL_FILE, (b"x" * 17,))
