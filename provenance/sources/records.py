@@ -14,7 +14,6 @@ import os
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
 import numpy as np
 import pyarrow as pa
@@ -181,16 +180,17 @@ def read_tree_records(spec: DatasetSpec, locators: list[str], digests: list[byte
     fs, root = _open(spec)
     blobs = []
     for loc in locators:
-        rel = PurePosixPath(loc)
-        if rel.is_absolute() or ".." in rel.parts:
+        # PurePosixPath(loc).is_absolute() or ".." in its parts, without a path object per record (a profile
+        # reads 4,000 images: a third of this loop's CPU): parts are the "/"-separated names, ".." kept
+        if loc.startswith("/") or ".." in loc.split("/"):
             raise VerificationError(f"{spec.path}: manifest locator {loc!r} climbs out of the tree")
         try:
             if fs is not None:
                 with fs.open(f"{root}/{loc}", "rb") as fh:
                     blobs.append(fh.read())
             else:
-                with open(os.path.join(root, loc), "rb") as fh:
-                    blobs.append(fh.read())
+                with open(os.path.join(root, loc), "rb", buffering=0) as fh:  # read whole: no buffer to fill
+                    blobs.append(fh.readall())
         except OSError as exc:
             raise VerificationError(
                 f"{os.path.join(root, loc)}: record of the version cannot be read ({exc.strerror})"

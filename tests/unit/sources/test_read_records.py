@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+from pathlib import PurePosixPath
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -10,7 +14,7 @@ import pytest
 from provenance.encoding import table_digest_blob
 from provenance.errors import VerificationError
 from provenance.sources.interface import DatasetSpec
-from provenance.sources.records import read_table_records
+from provenance.sources.records import read_table_records, read_tree_records
 
 
 def test_rows_from_many_row_groups_come_back_in_the_order_asked(tmp_path):
@@ -84,3 +88,33 @@ def test_records_of_a_hive_partitioned_folder_read_back_with_their_partition_col
     got = read_table_records(spec, [r["locator"] for r in rows], [r["digest"] for r in rows], ["split", "w", "x"])
     assert got.table.column_names == ["split", "w", "x"]
     assert sorted(got.table.column("split").to_pylist()) == sorted(r["locator"].split("/")[0][6:] for r in rows)
+
+
+@pytest.mark.parametrize(
+    "locator",
+    ["../out.png", "/etc/hostname", "//etc/hostname", "c/../../out.png", "c//../../out.png", "./../out.png", "c/.."],
+)
+def test_a_tree_locator_that_climbs_out_is_refused_as_its_path_object_says(tmp_path, locator):
+    """The string test stands for ``PurePosixPath(loc).is_absolute() or ".." in its parts`` (the check it replaced)."""
+    rel = PurePosixPath(locator)
+    assert rel.is_absolute() or ".." in rel.parts
+    (tmp_path / "tree" / "c").mkdir(parents=True)
+    (tmp_path / "out.png").write_bytes(b"outside")
+    with pytest.raises(VerificationError, match=f"manifest locator {re.escape(repr(locator))} climbs out of the tree"):
+        read_tree_records(DatasetSpec(str(tmp_path / "tree")), [locator], [hashlib.sha256(b"outside").digest()])
+
+
+def test_tree_locators_that_stay_inside_are_read_whole_and_checked(tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "c" / "..a").mkdir(parents=True)
+    files = {"c/x.png": b"x" * 70_000, "c/..a/y.png": b"", "c/./z..png": b"z", "c//w.png": b"w" * 3}
+    for loc, data in files.items():
+        (tree / loc).write_bytes(data)
+    for loc in files:
+        rel = PurePosixPath(loc)
+        assert not rel.is_absolute() and ".." not in rel.parts
+    digests = [hashlib.sha256(data).digest() for data in files.values()]
+    assert read_tree_records(DatasetSpec(str(tree)), list(files), digests).blobs == list(files.values())
+    digests[0] = bytes(32)
+    with pytest.raises(VerificationError, match=r"1 record\(s\) differ from the signed manifest \(at c/x\.png\)"):
+        read_tree_records(DatasetSpec(str(tree)), list(files), digests)
