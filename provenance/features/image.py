@@ -21,6 +21,7 @@ import numpy as np
 
 from provenance.features.base import FeatureError, Featurizer, finite_matrix
 from provenance.features.png import SIGNATURE, open_simple_png
+from provenance.features.png_grids import simple_png_grids
 
 ImageInput = str | os.PathLike | bytes
 PNG_READ_LIMIT = 64 << 20  # bytes: a larger PNG is left to Image.open rather than read whole first
@@ -90,23 +91,20 @@ class ImageFeaturizer(Featurizer):
         errors: set[str] = set()
         side = (self.size, self.size)
         grid_filter = Image.Resampling[self.resample.upper()]
-        for i, item in enumerate(records):
+        # simple PNGs given as bytes (a tree's records): decoded and resampled a size at a time (png_grids; the
+        # same bytes as one at a time); the rest, and any such PNG Pillow's decoder refuses, one at a time
+        blobs = [bytes(item) if isinstance(item, bytes | bytearray) else None for item in records]
+        batched, pixels = simple_png_grids(blobs, self.mode, side, grid_filter)
+        grids[batched] = pixels
+        left = np.ones(len(records), dtype=bool)
+        left[batched] = False
+        for i in np.flatnonzero(left).tolist():
+            item = records[i]
             try:
-                data = bytes(item) if isinstance(item, bytes | bytearray) else _png_bytes(item)
-                # a simple PNG skips Image.open's parser (features.png; the same decoder, the same pixels)
-                simple = None if data is None else open_simple_png(data)
-                with simple or Image.open(os.fspath(item) if data is None else io.BytesIO(data)) as image:
-                    image.load()
-                    # ``convert`` to the mode the image already has is a copy of it: skipped (same pixels)
-                    same = image if image.mode == self.mode else image.convert(self.mode)
-                    pixels = same.resize(side, grid_filter).tobytes()
+                grids[i] = np.frombuffer(grid_pixels(item, self.mode, side, grid_filter), dtype=np.uint8)
             except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
                 undecodable.append(i if isinstance(item, bytes | bytearray) else _describe(item, i))
                 errors.add(type(exc).__name__)
-                continue
-            # the raw bytes of an 8-bit L or RGB image are its pixels in row order, as ``np.asarray``
-            # gives them, without Pillow's array interface (per image, it cost as much as the resize)
-            grids[i] = np.frombuffer(pixels, dtype=np.uint8)
         # pixels in [0, 1] and each image's mean, std, min and max, for all images at once (per
         # image, numpy's call overhead on 256 values cost more than decoding the PNG)
         rows = np.empty((len(records), self.dim), dtype=np.float32)
@@ -119,6 +117,25 @@ class ImageFeaturizer(Featurizer):
         if undecodable:
             raise FeatureError(f"cannot decode image(s) ({', '.join(sorted(errors))})", undecodable)
         return finite_matrix(rows, self.name)
+
+
+def grid_pixels(item: ImageInput, mode: str, side: tuple[int, int], grid_filter: int) -> bytes:
+    """One image's grid, the reference path: ``item`` (a path or a file's bytes) decoded, converted to ``mode`` and
+    resized to ``side`` with ``grid_filter``; the raw bytes of an 8-bit L or RGB image, its pixels in row order, as
+    ``np.asarray`` gives them, without Pillow's array interface (per image, it cost as much as the resize).
+
+    Raises what Pillow raises for a file it cannot decode (``UnidentifiedImageError``, ``OSError``, ``ValueError``,
+    ``SyntaxError``), or ``OSError`` for a path that cannot be read."""
+    from PIL import Image
+
+    data = bytes(item) if isinstance(item, bytes | bytearray) else _png_bytes(item)
+    # a simple PNG skips Image.open's parser (features.png; the same decoder, the same pixels)
+    simple = None if data is None else open_simple_png(data)
+    with simple or Image.open(os.fspath(item) if data is None else io.BytesIO(data)) as image:
+        image.load()
+        # ``convert`` to the mode the image already has is a copy of it: skipped (same pixels)
+        same = image if image.mode == mode else image.convert(mode)
+        return same.resize(side, grid_filter).tobytes()
 
 
 def _png_bytes(path: str | os.PathLike) -> bytes | None:

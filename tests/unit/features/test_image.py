@@ -20,8 +20,9 @@ import pytest
 from PIL import Image, PngImagePlugin
 from sklearn.datasets import load_digits
 
+from provenance.features import png_grids
 from provenance.features.base import FeatureError
-from provenance.features.image import ImageFeaturizer
+from provenance.features.image import ImageFeaturizer, grid_pixels
 from provenance.features.png import open_simple_png, simple_png_parts
 
 
@@ -207,3 +208,60 @@ def test_parts_name_mode_size_and_the_joined_stream():
     mode, raw_mode, size, stream = simple_png_parts(data)
     assert (mode, raw_mode, size) == ("RGB", "RGB", (7, 5))
     assert len(zlib.decompress(stream)) == 5 * (1 + 7 * 3)
+
+
+@pytest.mark.parametrize("mode,resample", [("L", "bilinear"), ("RGB", "bilinear"), ("L", "box"), ("RGB", "box")])
+@pytest.mark.parametrize("grid", [16, 5])
+def test_pngs_of_one_size_resampled_together_are_the_definition_bit_for_bit(mode, resample, grid, monkeypatch):
+    """``png_grids``: the images of a size decoded into one tall image and resampled in two passes give each
+    image's own ``resize`` bytes: sizes below, at and above the grid, odd ones, batches cut in pieces."""
+    monkeypatch.setattr(png_grids, "BATCH_PIXEL_BYTES", 7 * 40 * 33)  # a few images a piece: cuts in every size
+    rng = np.random.default_rng(grid)
+    images = []
+    for h, w in [(32, 32), (33, 7), (5, 40), (16, 16), (3, 3), (64, 48), (1, 1), (70, 70), (17, 17)]:
+        for i in range(9):
+            pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            if i % 4 == 0:
+                pixels[: h // 2] = 0  # long runs: the encoder picks other row filters
+            images.append(png(pixels, (mode, mode, "L" if mode == "RGB" else "RGB", "LA")[i % 4]))
+    order = rng.permutation(len(images))  # sizes interleaved, as a profile's sample holds them
+    images = [images[i] for i in order]
+    got = ImageFeaturizer(grid, mode, resample).featurize(images)
+    want = np.stack([one_image(b, grid, mode, Image.Resampling[resample.upper()]) for b in images])
+    assert got.tobytes() == want.tobytes()
+    filter_ = Image.Resampling[resample.upper()]
+    done, pixels = png_grids.simple_png_grids(images, mode, (grid, grid), filter_)
+    taken = [Image.open(io.BytesIO(b)) for b in images]
+    assert len(done) == sum(i.mode == mode and i.width == i.height for i in taken)  # the others: one at a time
+    for i, row in zip(done.tolist(), pixels):
+        assert row.tobytes() == grid_pixels(images[i], mode, (grid, grid), filter_)
+
+
+def test_a_png_the_decoder_refuses_in_a_batch_is_named_and_leaves_the_others_whole():
+    good = [png(np.full((32, 32), v, np.uint8), "L") for v in (0, 90, 255)]
+    parts = chunks(good[1])
+    stream = dict(parts)[b"IDAT"]
+    damaged = build([(b"IHDR", parts[0][1]), (b"IDAT", stream[: len(stream) // 2]), (b"IEND", b"")])
+    assert simple_png_parts(damaged) is not None  # right CRCs: only the decoder finds the stream short
+    images = [good[0], damaged, good[1], good[2]]
+    done, pixels = png_grids.simple_png_grids(images, "L", (16, 16), Image.Resampling.BILINEAR)
+    assert done.tolist() == [0, 2, 3]
+    for i, row in zip(done.tolist(), pixels):
+        assert row.tobytes() == grid_pixels(images[i], "L", (16, 16), Image.Resampling.BILINEAR)
+    with pytest.raises(FeatureError, match="cannot decode image") as caught:
+        ImageFeaturizer().featurize(images)
+    assert caught.value.records == [1]
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_square_pngs_of_every_side_to_70_resampled_together_are_the_definition(mode):
+    """Square images (the ones ``png_grids`` takes) of every side from 1 to 70, three of each, onto both filters'
+    16 x 16 and 5 x 5 grids: each one's bytes as its own ``resize`` gives them."""
+    rng = np.random.default_rng(70)
+    images = [png(rng.integers(0, 256, (n, n, 3), dtype=np.uint8), mode) for n in range(1, 71) for _ in range(3)]
+    for resample in (Image.Resampling.BILINEAR, Image.Resampling.BOX):
+        for grid in (16, 5):
+            done, pixels = png_grids.simple_png_grids(images, mode, (grid, grid), resample)
+            assert done.tolist() == list(range(len(images)))
+            want = b"".join(grid_pixels(b, mode, (grid, grid), resample) for b in images)
+            assert pixels.tobytes() == want, (resample, grid)
