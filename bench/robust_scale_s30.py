@@ -33,29 +33,13 @@ BENCHES = ("detect", "inorder", "combined")
 
 
 def run_once(tree: Path, out: Path, bench: str) -> dict:
-    """One bench (``"detect"`` or ``"inorder"``) under ``tree``; its outputs copied into ``out``; wall and CPU
+    """One bench (``"detect"``, ``"combined"`` or ``"inorder"``) under ``tree``; its outputs copied into ``out``; wall and CPU
     seconds and ``uptime`` before and after."""
     out.mkdir(parents=True, exist_ok=True)
-    if bench == "detect":
-        command = [
-            sys.executable,
-            str(tree / "bench/detect_bench.py"),
-            "--quick",
-            "--part",
-            "quality",
-            "--out",
-            str(out),
-        ]
-    elif bench == "combined":
-        command = [
-            sys.executable,
-            str(tree / "bench/detect_bench.py"),
-            "--part",
-            "combined",
-            "--prov-only",
-            "--out",
-            str(out),
-        ]
+    # the detection bench's two parts: the quick quality part, and prov at its operating point
+    detect_parts = {"detect": ["--quick", "--part", "quality"], "combined": ["--part", "combined", "--prov-only"]}
+    if bench in detect_parts:
+        command = [sys.executable, str(tree / "bench/detect_bench.py"), *detect_parts[bench], "--out", str(out)]
     else:
         command = [sys.executable, str(tree / "bench/inorder_fpr_s29.py"), "--variants", "library"]
     env = {"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HOME": os.environ["HOME"]}
