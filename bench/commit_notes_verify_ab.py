@@ -63,6 +63,7 @@ result = provenance.commit(store, "train.parquet", tag="r2", key=str(pair.privat
 after = os.times()
 spent = sum(after[:4]) - sum(cpu[:4])
 assert result.schema_note and result.features_note, (result.schema_note, result.features_note)
+assert os.path.dirname(provenance.__file__) == os.path.join(os.environ["PYTHONPATH"], "provenance"), provenance.__file__
 print(json.dumps({
     "wall_s": round(time.perf_counter() - wall, 3),
     "cpu_s": round(spent, 3),
@@ -80,8 +81,8 @@ def run(rows: int):
     def once(_name: str, tree: str) -> dict:
         env = {"PYTHONPATH": tree, "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HOME": str(Path.home())}
         done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(rows)], env=env, capture_output=True, text=True, check=True
-        )
+            [sys.executable, "-c", CHILD, str(rows)], cwd=tree, env=env, capture_output=True, text=True, check=True
+        )  # cwd: ``-c`` puts the working folder first on the path, before PYTHONPATH
         return json.loads(done.stdout.strip().splitlines()[-1])
 
     return once
