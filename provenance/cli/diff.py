@@ -171,7 +171,7 @@ def diff(
     if prepared is not None:
         from provenance.detectors.findings import store_findings
 
-        storing = functools.partial(store_findings, store, prepared)
+        storing = functools.partial(store_findings, store, prepared)  # it starts the render: before_disk
     write_output(render_beside(lambda: render("diff", chosen, as_dict, medium_for(out)), storing), out)
     if store is not None:
         note_unpinned(pins)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any
@@ -283,18 +284,24 @@ def prepare_findings(
     return PreparedRun(run, new, rows, data, finding_rows, detail)
 
 
-def store_findings(store, prepared: PreparedRun) -> str:
-    """Store a run ``prepare_findings`` made, in one store write: the findings object, the ``detector_runs``
-    rows, the flagged records' ``findings`` rows and the ``detect`` audit entry naming the object. Returns the
-    run id. Raises what ``Store.write`` raises (the store is then as it was)."""
+def store_findings(store, prepared: PreparedRun, before_disk: Callable[[], None] | None = None) -> str:
+    """Store a run ``prepare_findings`` made, in one store write: the ``detector_runs`` rows, the flagged
+    records' ``findings`` rows, the findings object and the ``detect`` audit entry naming it. Returns the run
+    id. Raises what ``Store.write`` raises (the store is then as it was).
+
+    ``before_disk``, when given, is called once the rows are inserted: what remains (the object's write and
+    fsync, the audit entry, the transaction's commit) is a few calls that mostly wait on the disk with the GIL
+    released (``report.render_beside`` starts the report's render there)."""
     with store.write():
-        oid = store.put_object(prepared.data, "json")
         store.db["detector_runs"].insert_all(prepared.rows)
         if prepared.finding_rows:  # one executemany: sqlite-utils' per-value conversions cost ~10 us a value here
             store.db.conn.executemany(
                 f"insert into findings ({', '.join(FINDING_COLUMNS)}) values ({', '.join('?' * len(FINDING_COLUMNS))})",
                 prepared.finding_rows,
             )
+        if before_disk is not None:
+            before_disk()
+        oid = store.put_object(prepared.data, "json")
         store.audit("detect", prepared.version, {**prepared.detail, "findings": oid})
     return prepared.run
 
