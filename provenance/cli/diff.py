@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shlex
@@ -27,7 +26,6 @@ from provenance.report import (
     write_output,
 )
 from provenance.report.added_sample import DEFAULT_SAMPLE
-from provenance.report.render_beside import render_beside
 from provenance.store import Store
 from provenance.trust.pins import Pins
 
@@ -154,25 +152,15 @@ def diff(
             if store is not None:
                 note_unpinned(pins)
             return
-        prepared = None
         if detect:
-            from provenance.detectors.findings import prepare_findings
             from provenance.unscorable import detect_naming_file
 
             assert store is not None  # --detect with --path (no store needed) was refused above
             with progress.stage("detectors", unit="steps"):
-                detection = detect_naming_file(store, base, new, report.delta, fpr=fpr, save=False)
-                if not no_save and store.writable():  # stored below, beside the render (the findings as before)
-                    found = (detection.results, fpr, detection.labels, detection.verdicts, detection.columns)
-                    prepared = prepare_findings(base, new, *found)
+                detection = detect_naming_file(store, base, new, report.delta, fpr=fpr, save=not no_save)
                 report.add_detector_results(detection, flagged_only=flagged_only)
     as_dict = report.to_dict()
-    storing = None
-    if prepared is not None:
-        from provenance.detectors.findings import store_findings
-
-        storing = functools.partial(store_findings, store, prepared)  # it starts the render: before_disk
-    write_output(render_beside(lambda: render("diff", chosen, as_dict, medium_for(out)), storing), out)
+    write_output(render("diff", chosen, as_dict, medium_for(out)), out)
     if store is not None:
         note_unpinned(pins)
     if reading is not None and reading.carried():

@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 import math
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -181,22 +179,8 @@ def findings_object_bytes(
     return "".join(pieces).encode(), order
 
 
-@dataclass(frozen=True)
-class PreparedRun:
-    """One detector run's findings made ready to store (``prepare_findings``): its ``run`` id, the
-    ``detector_runs`` ``rows``, the findings object's bytes (``data``), the ``findings`` rows of the flagged
-    records (tuples in ``FINDING_COLUMNS`` order) and its audit entry's ``detail`` (``findings``: the object's
-    id, filled in when it is stored)."""
-
-    run: str
-    version: str
-    rows: list[dict[str, Any]]
-    data: bytes
-    finding_rows: list[tuple]
-    detail: dict[str, Any]
-
-
-def prepare_findings(
+def save_findings(
+    store,
     base: str,
     new: str,
     results: list[DetectorResult],
@@ -204,10 +188,9 @@ def prepare_findings(
     labels: list[str] | None = None,
     verdicts: Verdicts | None = None,
     columns: list[tuple[list[float], list[bool]]] | None = None,
-) -> PreparedRun:
-    """Everything ``save_findings`` stores of one run, computed without the store: the CPU part (the
-    findings object's text, ~0.1 s for 10,000 records x 7 detectors), so a caller can store it
-    (``store_findings``) while it renders its report.
+) -> str:
+    """Store one run: per-detector statuses, one object with every scored record's
+    finding, and rows for the records the combined verdict flags. Returns the run id.
 
     ``columns``: each result's ``columns()`` (scores, flags), in ``results``' order, when the caller read
     them already (``pipeline.run_detection``); else they are read here, once."""
@@ -274,55 +257,27 @@ def prepare_findings(
         for i in order
         if records[i].flagged
     ]
-    detail = {
-        "base": base,
-        "run": run,
-        "fpr": fpr,
-        "detectors": {r.detector: r.status for r in results},
-        "flagged": len(verdicts.flagged) if verdicts is not None else sum(len(r.flagged) for r in results),
-    }
-    return PreparedRun(run, new, rows, data, finding_rows, detail)
-
-
-def store_findings(store, prepared: PreparedRun, before_disk: Callable[[], None] | None = None) -> str:
-    """Store a run ``prepare_findings`` made, in one store write: the ``detector_runs`` rows, the flagged
-    records' ``findings`` rows, the findings object and the ``detect`` audit entry naming it. Returns the run
-    id. Raises what ``Store.write`` raises (the store is then as it was).
-
-    ``before_disk``, when given, is called once the rows are inserted: what remains (the object's write and
-    fsync, the audit entry, the transaction's commit) is a few calls that mostly wait on the disk with the GIL
-    released (``report.render_beside`` starts the report's render there)."""
     with store.write():
-        store.db["detector_runs"].insert_all(prepared.rows)
-        if prepared.finding_rows:  # one executemany: sqlite-utils' per-value conversions cost ~10 us a value here
+        oid = store.put_object(data, "json")
+        store.db["detector_runs"].insert_all(rows)
+        if finding_rows:  # one executemany: sqlite-utils' per-value conversions cost ~10 us a value here
             store.db.conn.executemany(
                 f"insert into findings ({', '.join(FINDING_COLUMNS)}) values ({', '.join('?' * len(FINDING_COLUMNS))})",
-                prepared.finding_rows,
+                finding_rows,
             )
-        if before_disk is not None:
-            before_disk()
-        oid = store.put_object(prepared.data, "json")
-        store.audit("detect", prepared.version, {**prepared.detail, "findings": oid})
-    return prepared.run
-
-
-def save_findings(
-    store,
-    base: str,
-    new: str,
-    results: list[DetectorResult],
-    fpr: float,
-    labels: list[str] | None = None,
-    verdicts: Verdicts | None = None,
-    columns: list[tuple[list[float], list[bool]]] | None = None,
-) -> str:
-    """Store one run: per-detector statuses, one object with every scored record's
-    finding, and rows for the records the combined verdict flags (``prepare_findings``, then
-    ``store_findings``). Returns the run id.
-
-    ``columns``: each result's ``columns()`` (scores, flags), in ``results``' order, when the caller read
-    them already (``pipeline.run_detection``); else they are read here, once."""
-    return store_findings(store, prepare_findings(base, new, results, fpr, labels, verdicts, columns))
+        store.audit(
+            "detect",
+            new,
+            {
+                "base": base,
+                "run": run,
+                "fpr": fpr,
+                "detectors": {r.detector: r.status for r in results},
+                "flagged": len(verdicts.flagged) if verdicts is not None else sum(len(r.flagged) for r in results),
+                "findings": oid,
+            },
+        )
+    return run
 
 
 # A ``detect`` entry's detail as SQLite's JSON functions read it: NULL unless it is valid JSON, so an entry a
