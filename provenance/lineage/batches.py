@@ -25,6 +25,7 @@ from provenance.errors import InputError, VerificationError
 from provenance.lineage.standing import PREDICATE_TYPE
 from provenance.lineage.standing import batch_id as batch_id  # callers name it here
 from provenance.manifest import Manifest
+from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.sources.tables import TableOptions
 from provenance.trust import source_keys as trust
@@ -58,9 +59,6 @@ def hash_batch(spec: DatasetSpec, source: str, executor=None) -> HashedDataset:
         InputError: the data cannot be read as its kind, or a record's source column names
             another source than ``source`` (exit 2).
     """
-    # here: judging a version's lineage (prov diff) reads stored manifests, never a batch's data
-    from provenance.sources.build import build_manifest
-
     hashed = build_manifest(spec, executor=executor, source=source)
     table = hashed.manifest.table
     for src, loc in zip(table.column("source").to_pylist(), table.column("locator").to_pylist()):
