@@ -22,7 +22,6 @@ Kept data: /tmp/gate31-shared-shift.pkl. Writes bench/results/gate31-shared-shif
 from __future__ import annotations
 
 import pickle
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -33,6 +32,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gate_pass_rate as bench
+from alternation import uptime
+from gate31_label_scan import reading
 
 from provenance.detectors.shared import delta_labels, delta_Z
 
@@ -128,7 +129,7 @@ def render() -> None:
         "",
         f"Collected between `{kept['uptime'][0]}` and `{kept['uptime'][1]}`; CPU time {kept['cpu_s']} s.",
         "",
-        *reading(),
+        *reading(RESULTS),
     ]
     for order in ("inorder", "random"):
         chosen = [r for r in rows if r["order"] == order]
@@ -175,19 +176,6 @@ def render() -> None:
         lines.append("")
     RESULTS.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-
-
-def reading() -> list[str]:
-    """The hand-written paragraphs between the "Collected" line and the first section, kept on a re-render."""
-    if not RESULTS.exists():
-        return []
-    text = RESULTS.read_text()
-    start, end = text.find("\n\n", text.find("Collected between")), text.find("\n## ")
-    return [text[start:end].strip("\n"), ""] if 0 <= start < end else []
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 if __name__ == "__main__":
