@@ -2,6 +2,7 @@
 
     python bench/gate31_label_scan.py collect     # runs the gate bench's batches once, keeps each test's p-value
     python bench/gate31_label_scan.py render      # the results file from what ``collect`` kept
+    python bench/gate31_label_scan.py one DATASET START PER SEED ORDER   # one poisoned batch's scan, by hand
 
 The gate bench's batches (bench/gate_pass_rate.py ``run`` with an ``inspect`` hook; 6 0, 10 0 and 12 1, 112 clean
 and 112 poisoned batches per order, file order and shuffled) are scored once by the library (``gate``'s outcome
@@ -206,8 +207,40 @@ def render() -> None:
     print("\n".join(lines))
 
 
+def one(dataset: str, start: int, per: int, seed: int, order: str) -> None:
+    """Print one poisoned batch's ``knn_label`` p-values on its poison, its flags against the budget, and each
+    class's scan with the held-out rate at 0.005 (the breast cancer case of the results file's reading)."""
+    names = bench.DEFAULT_DATASETS.split(",")
+    names = names[: names.index(dataset) + 1]  # the batches before it draw from the same generator
+
+    def inspect(batch) -> None:
+        if batch.dataset != dataset or batch.start != start:
+            return
+        o = batch.poisoned_outcome
+        p = np.asarray(next(r for r in o["results"] if r.detector == LABEL_DETECTOR).p_values)
+        labels = np.asarray(batch.poisoned.labels, dtype=object)
+        print(f"{batch.attack}: knn_label p on the poison {np.round(p[batch.poison], 4).tolist()}")
+        print(
+            f"flags {int(o['flags'].sum())} ({int(o['flags'][batch.poison].sum())} poison) of {len(p)}; {o['budget']}"
+        )
+        null = profile_null(batch.profile, o["results"], bench.FPR, o["verdicts"].held_out)
+        for c in np.unique(labels):
+            group = labels == c
+            held = null.p[LABEL_DETECTOR][null.labels == c]
+            held = held[np.isfinite(held)]
+            print(
+                f"class {c}: {int(group.sum())} records, {int((group & batch.poison).sum())} poison, "
+                f"{int((p[group] <= 0.005).sum())} at p <= 0.005; held-out base {len(held)} records, "
+                f"{np.mean(held <= 0.005):.3f} there; {scan_relabels({LABEL_DETECTOR: p}, labels, group, null, 1.0)}"
+            )
+
+    bench.run(names, per, seed, out=lambda *a, **k: None, order=order, inspect=inspect)
+
+
 if __name__ == "__main__":
-    if sys.argv[1:] == ["collect"]:
+    if sys.argv[1:2] == ["one"]:
+        one(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
+    elif sys.argv[1:] == ["collect"]:
         collect()
         render()
     elif sys.argv[1:] == ["render"]:
