@@ -91,11 +91,12 @@ def quality_table(rows: dict[str, list[dict]]) -> list[str]:
 
 def scale_moves() -> list[str]:
     """Per dataset of bench/real_datasets.py, at its first 30% (a small base) and whole: the median column's and the
-    most-moved column's scale under ``within_bulk`` over its plain std (both floored as ``build_profile`` floors)."""
+    most-moved column's scale winsorised as ``build_profile`` does (held at ``bulk_ends``) over its plain std (both
+    floored as ``build_profile`` floors)."""
     import numpy as np
     from real_datasets import LOADERS
 
-    from provenance.profiles.reference import within_bulk
+    from provenance.profiles.reference import bulk_ends
 
     def floored(std: np.ndarray) -> np.ndarray:
         return np.maximum(std, max(0.05 * float(np.median(std)), 1e-6))
@@ -104,7 +105,7 @@ def scale_moves() -> list[str]:
     for name in ("digits", "breast_cancer", "cells", "seattle_weather", "spam7", "doctor_aus", "attrition"):
         X = np.asarray(LOADERS[name]()[0], dtype=np.float64)
         for part in (X[: int(0.3 * len(X))], X):
-            ratio = floored(within_bulk(part).std(axis=0)) / floored(part.std(axis=0))
+            ratio = floored(np.clip(part, *bulk_ends(part)).std(axis=0)) / floored(part.std(axis=0))
             lines.append(f"| {name} | {len(part)} | {part.shape[1]} | {np.median(ratio):.3f} | {ratio.min():.2f} |")
     return lines
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from provenance import input_file, signing
 from provenance.changes import counts, describe, none_shared, record_changes, summary, where
 from provenance.errors import InputError, VerificationError
+from provenance.escaping import name_in_sentence, visible
 from provenance.lineage.standing import PREDICATE_TYPE
 from provenance.lineage.standing import batch_id as batch_id  # callers name it here
 from provenance.manifest import Manifest
@@ -336,7 +337,30 @@ def check_batch(
             details,
             report,
         )
+    _types_match_data(pred.get("schema"), hashed, spec.path, envelope.path)
     return check
+
+
+def _types_match_data(schema: object, hashed: HashedDataset, data: str, envelope: str) -> None:
+    """Raise ``VerificationError`` (exit 1) when the signed ``schema``'s column ``types`` are not the types of the
+    data as read now (``hashed.types``): a record's digest encodes a float and a double alike, so a source key could
+    sign ``m: float`` over a double column and every later note would repeat it (attack review 30c, A30c-3). Types
+    that are not an object of strings are left to the schema's shape check (``schema_delta.schema_problem``); a
+    batch signed before types has none to compare."""
+    types = schema.get("types") if isinstance(schema, dict) else None
+    if not isinstance(types, dict) or not all(isinstance(t, str) for t in types.values()):
+        return
+    differ = [c for c in sorted(set(types) | set(hashed.types)) if types.get(c) != hashed.types.get(c)]
+    if not differ:
+        return
+    column, more = differ[0], f" (and {len(differ) - 1} more columns)" if len(differ) > 1 else ""
+    signed, read = types.get(column), hashed.types.get(column)
+    raise VerificationError(
+        f"{envelope}: its signed schema does not match {data}: column {name_in_sentence(column)} is signed as "
+        f"{visible(signed) if signed is not None else 'absent'}, the data holds "
+        f"{visible(read) if read is not None else 'no such column'}{more}; ask the source to sign the batch again "
+        "with 'prov sign'"
+    )
 
 
 def _refuse_unknown_source(store: Store | None, given: str, signed: object, path: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from provenance.escaping import name_in_sentence, shell_word
 from provenance.lineage.standing import judge_envelope, registered_batches
-from provenance.sources.schema_delta import column_delta, schema_problem
+from provenance.sources.schema_delta import arrow_type_name, column_delta, schema_problem
 from provenance.store.store import Store
 
 
@@ -91,7 +91,10 @@ def schema_flags(types: dict[str, str]) -> str:
     """``--schema x:double --schema y:int64``: the exact flags that read each column as ``types`` gives it (newcomer
     review 27, finding 6: the note said only ``--schema COL:TYPE``), each word pasteable (``escaping.shell_word``:
     a column's name is whatever the data's writer chose); past ``MAX_SCHEMA_FLAGS`` columns, ``--schema COLUMN:TYPE
-    for each of the 64 columns (--schema px00:double ...)``."""
+    for each of the 64 columns (--schema px00:double ...)``. A type that is no Arrow type name (a signed string no
+    data gave: attack review 30c, A30c-3) is never offered: ``--schema COLUMN:TYPE`` then."""
+    if not all(arrow_type_name(t) for t in types.values()):
+        return "--schema COLUMN:TYPE"
     flags = [f"--schema {shell_word(f'{c}:{t}')}" for c, t in sorted(types.items())]
     if len(flags) <= MAX_SCHEMA_FLAGS:
         return " ".join(flags)

@@ -49,7 +49,7 @@ _SCALE_FLOOR_SHARE = 0.05
 # 1e17 at 1e5 features); values within the bound keep their bits exactly.
 Z_LIMIT = 1e6
 _SCALE_MAX = float(np.finfo(np.float32).max)  # a scale float32 holds (the spread of values near its limit is not)
-# The centre and scale of a column are its winsorised mean and standard deviation (within_bulk): the values of its
+# The centre and scale of a column are its winsorised mean and standard deviation (build_profile holds each column at bulk_ends): the values of its
 # BULK_TRIM_SHARE most extreme records at each end (at least BULK_TRIM_MIN, under a quarter) are held at the next
 # record's, so one record with a huge value accepted into the base (a waived glitch at 1e38, or 1e6 where the rest
 # are pixels) no longer sets its column's scale and blinds it to a trigger (attack review 29b, A29b-4). A robust
@@ -60,6 +60,15 @@ _SCALE_MAX = float(np.finfo(np.float32).max)  # a scale float32 holds (the sprea
 # the records profiled).
 BULK_TRIM_SHARE = 0.002
 BULK_TRIM_MIN = 2
+# Before that trim, a value more than FAR_SCALES units beyond its column's core (the 1% of records at each end, at least
+# CORE_TRIM_MIN, held at the next) counts as the core's end: a unit is the core's standard deviation, or the median
+# column's core deviation when larger (a sparse column's core is constant). Three waived glitch records of one delivery
+# (px00 = 1e38 in a 503-record base) were more than the trim holds and set px00's scale to ~1e37 again (attack review
+# 30b, A30b-2); a 1% trim of the bulk itself flagged 390 -> 436 clean records in order
+# (bench/results/robust-scale-a30b2-s30.md), where this moves only values far beyond every column's ordinary spread.
+FAR_SCALES = 40.0
+CORE_TRIM_SHARE = 0.01
+CORE_TRIM_MIN = 5
 # The profile's sample is held within SAMPLE_HOLD_SCALES scales beyond the bulk's ends: a waived glitch (1e38) kept raw
 # stood Z_LIMIT scales out, and the calibrations over the sample ("beyond every reference record") no longer reached a
 # trigger some tens of scales out (attack review 30b, A30b-6: px00 = 16 is ~75 floored scales out in digits). Held at
@@ -98,15 +107,6 @@ def bounded(Z: np.ndarray) -> np.ndarray:
     return np.clip(Z, -Z_LIMIT, Z_LIMIT, out=Z)
 
 
-def within_bulk(X: np.ndarray) -> np.ndarray:
-    """``X`` (n x d, float64) with each column winsorised: its values below the column's ``k``-th smallest raised to
-    it and those above its ``k``-th largest lowered to it, ``k = bulk_trimmed(n)``; a new array. The profile's
-    centre, scale and class means are taken on it, so a few records with huge values (a glitch waived into the
-    base) cannot set a column's scale (attack review 29b, A29b-4)."""
-    low, high = bulk_ends(X)
-    return np.clip(X, low, high)
-
-
 def bulk_ends(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The ends of each column's bulk: its ``k``-th smallest and ``k``-th largest value, ``k = bulk_trimmed(n)``
     (``X`` n x d; two (d,) arrays of ``X``'s dtype; ``-inf``/``inf`` where ``k`` is 0, so nothing is held)."""
@@ -118,8 +118,26 @@ def bulk_ends(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ends[k], ends[n - 1 - k]
 
 
+def without_far_values(X: np.ndarray) -> np.ndarray:
+    """``X`` (n x d, float64) with each value more than ``FAR_SCALES`` units beyond its column's core set to the core's
+    end (see ``FAR_SCALES``); a new array, equal to ``X`` when no value is that far (a base of fewer than 21 records
+    has no core: unchanged)."""
+    n = len(X)
+    k = min(max(CORE_TRIM_MIN, math.ceil(CORE_TRIM_SHARE * n)), (n - 1) // 4)
+    if k < CORE_TRIM_MIN:
+        return X.copy()
+    ends = np.partition(X, (k, n - 1 - k), axis=0)
+    core_low, core_high = ends[k], ends[n - 1 - k]
+    spread = np.clip(X, core_low, core_high).std(axis=0)
+    unit = np.maximum(spread, float(np.median(spread)))
+    with np.errstate(over="ignore"):  # a fence past float64 is inf: nothing beyond it
+        far_low, far_high = core_low - FAR_SCALES * unit, core_high + FAR_SCALES * unit
+    held = (unit > 0) & ((X < far_low) | (X > far_high))
+    return np.where(held, np.where(X > far_high, core_high, core_low), X)
+
+
 def bulk_trimmed(n: int) -> int:
-    """How many of ``n`` values (records) at each end of a column ``within_bulk`` holds at the next one:
+    """How many of ``n`` values (records) at each end of a column the profile (``build_profile``) holds at the next one:
     ``BULK_TRIM_SHARE`` of them rounded up, at least ``BULK_TRIM_MIN``, and fewer than a quarter (0 for n < 5), so
     a small base keeps its middle half's spread (holding all but the median would leave every column the floor)."""
     return min(max(BULK_TRIM_MIN, math.ceil(BULK_TRIM_SHARE * n)), (n - 1) // 4)
@@ -153,7 +171,9 @@ class ReferenceProfile:
     classes: list[str]
     class_counts: list[int]
     source_counts: dict[str, int]
-    mean: np.ndarray  # (d,) column centres: winsorised means (within_bulk; plain means in profiles before session 30)
+    mean: (
+        np.ndarray
+    )  # (d,) column centres: winsorised means (held at bulk_ends; plain means in profiles before session 30)
     scale: np.ndarray  # (d,) column scales: winsorised std (plain std before session 30), floored
     class_means: np.ndarray  # (k, d) in standardised space, over the whole base (winsorised as mean and scale)
     sample_X: np.ndarray  # (m, d) raw features of the sample, held within SAMPLE_HOLD_SCALES of the bulk
@@ -383,8 +403,9 @@ def build_profile(
             COPY_PSEUDO_BATCHES,
         )
 
-    low, high = bulk_ends(X.astype(np.float64))
-    bulk = np.clip(X.astype(np.float64), low, high)  # within_bulk
+    core = without_far_values(X.astype(np.float64))  # A30b-2: a few records far beyond the bulk set no scale
+    low, high = bulk_ends(core)
+    bulk = np.clip(core, low, high)  # each column winsorised: held at its bulk's ends
     mean = bulk.mean(axis=0)
     std = bulk.std(axis=0)
     floor = max(_SCALE_FLOOR_SHARE * float(np.median(std)), 1e-6)
