@@ -5,9 +5,32 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import pytest
 
 from provenance.demo.data import digits
-from support import tour_with_a_scrape, words
+from support import build_template, tour_with_a_scrape, words
+
+PINNED = ("--signer", "maintainer.pub")
+
+
+def _build(prov, folder) -> None:
+    """The tour (v3, v4 with the scrape), ``cv`` (a clean vendor batch on v3) and ``sv`` (the scrape, signed by the
+    vendor, on v3: every added record attested)."""
+    pinned = tour_with_a_scrape(prov)
+    _clean_vendor_batch(prov, pinned)
+    pq.write_table(pq.read_table("scraped.parquet"), "vendor-scrape.parquet")
+    for args in (
+        ("sign", "vendor-scrape.parquet", "--source", "vendor", "--key", "vendor.key"),
+        ("add", "vendor-scrape.parquet", "--source", "vendor", *pinned),
+        ("-q", "commit", "train-new.parquet", "--tag", "sv", "--parent", "v3", "--key", "maintainer.key", *pinned),
+    ):
+        r = prov(*args)
+        assert r.exit_code == 0, f"prov {' '.join(args)}: {r.output}"
+
+
+@pytest.fixture(scope="session")
+def template_newcomer31(tmp_path_factory):
+    return build_template(tmp_path_factory, "newcomer31", _build)
 
 
 def _clean_vendor_batch(prov, pinned: tuple[str, ...], zeros: int = 22) -> None:
@@ -29,11 +52,10 @@ def _clean_vendor_batch(prov, pinned: tuple[str, ...], zeros: int = 22) -> None:
         assert r.exit_code == 0, f"prov {' '.join(args)}: {r.output}"
 
 
-def test_a_class_mix_the_gate_passes_reads_as_a_warning_in_the_diff_headline(prov, workdir):
+def test_a_class_mix_the_gate_passes_reads_as_a_warning_in_the_diff_headline(prov, template_newcomer31, workdir):
     """Finding 1: `prov diff --detect` said FLAGGED on a clean, vendor-signed batch for a class-mix signal that `prov
     check` passes (it blocks below p 1e-06). The headline now says what the gate would do: a warning."""
-    pinned = tour_with_a_scrape(prov)
-    _clean_vendor_batch(prov, pinned)
+    pinned = PINNED
     check = prov("check", "cv", "--base", "v3", *pinned)
     assert check.exit_code == 0, check.output
     r = prov("diff", "v3", "cv", "--detect", *pinned)
@@ -44,3 +66,13 @@ def test_a_class_mix_the_gate_passes_reads_as_a_warning_in_the_diff_headline(pro
     assert (
         "1 class-mix signal flagged (p=6.5e-06): a warning, as prov check blocks a class mix only below p 1e-06" in head
     )
+
+
+def test_no_step_leaves_out_a_signing_source_s_unattested_records_when_it_has_none(prov, template_newcomer31, workdir):
+    """Finding 2: a blocked check of a batch the vendor signed whole (60 of 60 added records attested) offered "or
+    leave out vendor's records no signature of it attests": nothing to leave out. The step is gone; the others stay."""
+    r = prov("check", "sv", "--base", "v3", *PINNED)
+    assert r.exit_code == 1, r.output
+    text = words(r.stdout)
+    assert "To release: - review the flagged records: prov findings sv" in text, text
+    assert "no signature of it attests" not in text, text
