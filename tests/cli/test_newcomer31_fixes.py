@@ -76,3 +76,19 @@ def test_no_step_leaves_out_a_signing_source_s_unattested_records_when_it_has_no
     text = words(r.stdout)
     assert "To release: - review the flagged records: prov findings sv" in text, text
     assert "no signature of it attests" not in text, text
+
+
+def test_findings_of_the_user_s_own_diff_say_a_local_run_is_unsigned_not_tampered(prov, template_newcomer31, workdir):
+    """Finding 3: right after `prov diff --detect`, `prov findings` raised a "Not signed" alarm that read like
+    tampering. It now says the run is local, unsigned as usual, what signs it, and still how to re-check it."""
+    assert prov("diff", "v3", "cv", "--detect", *PINNED).exit_code == 0
+    r = prov("findings", "cv", *PINNED)
+    assert r.exit_code == 0, r.output
+    text = words(r.stdout)
+    assert "Not signed: a local run (its audit entry #" in text, text
+    assert "stores its findings unsigned, which is usual and not a sign of tampering" in text
+    assert "(prov check ... --attest --key K, the next commit, or prov audit checkpoint --key K)" in text
+    assert "prov findings cv --recompute re-runs the detectors" in text
+    # what it names signs it: after a checkpoint, the run is covered
+    assert prov("audit", "checkpoint", "--key", "maintainer.key", *PINNED).exit_code == 0
+    assert "Not signed:" not in prov("findings", "cv", *PINNED).stdout
