@@ -15,6 +15,7 @@ import base64
 import binascii
 import hashlib
 import os
+import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -177,10 +178,12 @@ class BatchMismatch(VerificationError):
     the records changed, added, removed and relabeled since signing.
     """
 
-    def __init__(self, message: str, details: list[str], report: dict):
-        """``message`` is the one line; ``details`` a line per differing record; ``report`` as above."""
+    def __init__(self, message: str, details: list[str], report: dict, next_step: str = ""):
+        """``message`` is the one line; ``details`` a line per differing record; ``report`` as above; ``next_step``
+        what to do (:func:`mismatch_next_step`), which ``prov verify`` and ``prov add`` print under the details."""
         super().__init__(message, details)
         self.report = report
+        self.next_step = next_step
 
 
 @dataclass
@@ -335,8 +338,25 @@ def check_batch(
             f"{key.keyid[:16]} in {envelope.path} ({summary(changes, carried, hashed.manifest)}): {first}",
             details,
             report,
+            mismatch_next_step(spec.path, envelope.path, pred["source"], other_file=bool(unrelated)),
         )
     return check
+
+
+def mismatch_next_step(data: str, envelope: str, source: object, other_file: bool = False) -> str:
+    """What to do when a batch no longer matches its signature (``prov verify`` and ``prov add`` exit 1): ``"next:
+    if source 'vendor' made this change, ask it to sign the file again (prov sign ...); if not, restore the file it
+    signed; every record that changed: prov verify batch.parquet --envelope batch.parquet.prov.json --json"``
+    (newcomer review 30: a failed verification ended without a way on). With ``other_file`` (no record shared),
+    that the envelope signs another file."""
+    d, e, who = shlex.quote(str(data)), shlex.quote(str(envelope)), shlex.quote(str(source))
+    if other_file:  # no record shared: another file, not an edit of the signed one
+        return f"next: {envelope} signs another file: give this file's own envelope (--envelope E), or verify the file it signed"
+    return (
+        f"next: if source {source!r} made this change, ask it to sign the file again (prov sign {d} --source {who} "
+        f"--key ITS.key); if not, the file was edited after signing: restore the file it signed; every record that "
+        f"changed: prov verify {d} --envelope {e} --json"
+    )
 
 
 def _refuse_unknown_source(store: Store | None, given: str, signed: object, path: str) -> None:

@@ -158,8 +158,9 @@ def _trust_lines(out: Writer, result: dict, version: str) -> None:
             ("Not signed: ", "bold"),
             f"a local run (its audit entry #{result.get('audit_entry')}): a prov diff --detect or prov check stores its "
             "findings unsigned, which is usual and not a sign of tampering; a signed checkpoint covers them once one is "
-            f"signed (prov check ... --attest --key K, the next commit, or prov audit checkpoint --key K). Whoever can write .prov/ can plant a run, so before you waive, prov "
-            f"findings {shlex.quote(version)} --recompute re-runs the detectors on the signed versions and compares",
+            "signed (prov check ... --attest --key K, the next commit, or prov audit checkpoint --key K). Whoever "
+            f"can write .prov/ can plant a run, so before you waive, prov findings {shlex.quote(version)} --recompute "
+            "re-runs the detectors on the signed versions and compares",
         )
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from provenance.demo.data import digits
-from support import build_template, tour_with_a_scrape, words
+from support import build_template, flip_label, tour_with_a_scrape, words
 
 PINNED = ("--signer", "maintainer.pub")
 
@@ -92,3 +94,40 @@ def test_findings_of_the_user_s_own_diff_say_a_local_run_is_unsigned_not_tampere
     # what it names signs it: after a checkpoint, the run is covered
     assert prov("audit", "checkpoint", "--key", "maintainer.key", *PINNED).exit_code == 0
     assert "Not signed:" not in prov("findings", "cv", *PINNED).stdout
+
+
+def test_a_batch_edited_after_its_source_signed_it_ends_with_what_to_do(prov, template_newcomer31, workdir):
+    """Finding 5: `prov verify` (exit 1) and `prov add` of a batch edited after the vendor signed it named the record
+    and stopped. Both now end with the way on: the source signs again, or the signed file is restored, and the
+    command that lists every changed record (which does list it)."""
+    pq.write_table(flip_label(pq.read_table("clean.parquet"), 3), "clean.parquet")
+    step = (
+        "next: if source 'vendor' made this change, ask it to sign the file again (prov sign clean.parquet --source "
+        "vendor --key ITS.key); if not, the file was edited after signing: restore the file it signed; every record "
+        "that changed: prov verify clean.parquet --envelope clean.parquet.prov.json --json"
+    )
+    for args in (("verify", "clean.parquet"), ("add", "clean.parquet", "--source", "vendor")):
+        r = prov(*args, *PINNED)
+        assert r.exit_code == 1, r.output
+        assert r.stderr.startswith("Error: clean.parquet: does not match the batch 'vendor' signed"), r.stderr
+        assert step in words(r.stderr), r.stderr
+    listed = json.loads(
+        prov("verify", "clean.parquet", "--envelope", "clean.parquet.prov.json", "--json", *PINNED).stdout
+    )
+    assert [c["locator"] for c in listed["changes"]["relabeled"]] == ["3"]
+
+
+def test_a_version_whose_data_changed_ends_with_what_to_do(prov, template_newcomer31, workdir):
+    """Finding 5: `prov verify V` exit 1 on data edited since V was signed now says: restore it, or commit and
+    review the edit, and where every changed record is listed; the --json document is unchanged."""
+    pq.write_table(flip_label(pq.read_table("train-clean.parquet"), 5), "train-clean.parquet")
+    r = prov("verify", "cv", *PINNED)
+    assert r.exit_code == 1, r.output
+    assert (
+        "next: restore the data cv signed (from git, DVC or a backup); if the edit is wanted, commit it as a new "
+        "version and review it: prov commit DATA --parent cv --tag NEW --key K, then prov diff cv NEW --detect; every "
+        "record that changed: prov verify cv --json"
+    ) in words(r.stderr), r.stderr
+    document = json.loads(prov("verify", "cv", "--json", *PINNED).stdout)
+    assert document["status"] == "failed" and not any("next:" in d for d in document["details"])
+    assert [c["locator"] for c in document["changes"]] == ["5"]
