@@ -131,3 +131,21 @@ def test_a_version_whose_data_changed_ends_with_what_to_do(prov, template_newcom
     document = json.loads(prov("verify", "cv", "--json", *PINNED).stdout)
     assert document["status"] == "failed" and not any("next:" in d for d in document["details"])
     assert [c["locator"] for c in document["changes"]] == ["5"]
+
+
+def test_a_check_of_a_findings_quarantine_says_once_what_it_left_in(prov, template_newcomer31, workdir):
+    """Finding 8: `prov check` of a version `prov quarantine --findings` made said nothing of the records the
+    verdict missed, which the cut kept. It now says so once, with the stronger option; other versions get no such
+    notice."""
+    assert prov("check", "v4", "--base", "v3", "--format", "json", "--out", "F.json", *PINNED).exit_code == 1
+    quarantine = ("quarantine", "--from", "v4", "--findings", "F.json", "--tag", "vf", "--key", "maintainer.key")
+    assert prov(*quarantine, *PINNED).exit_code == 0
+    r = prov("check", "vf", "--base", "v3", *PINNED)
+    notice = (
+        "Note: vf is a quarantine of v4 that cut only the records flagged in F.json (60 removed): the records the "
+        "verdict missed stay (this check judges them with the same detectors that missed them); the stronger option "
+        "cuts the source that delivered them: prov quarantine --from v4 --source S --tag NEW --key K"
+    )
+    assert words(r.stderr).count(notice) == 1, r.stderr
+    assert "quarantine of" not in words(r.stdout)
+    assert "cut only the records flagged" not in prov("check", "v4", "--base", "v3", *PINNED).stderr
