@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -149,3 +150,15 @@ def test_a_check_of_a_findings_quarantine_says_once_what_it_left_in(prov, templa
     assert words(r.stderr).count(notice) == 1, r.stderr
     assert "quarantine of" not in words(r.stdout)
     assert "cut only the records flagged" not in prov("check", "v4", "--base", "v3", *PINNED).stderr
+
+
+def test_near_copy_evidence_names_one_radius(prov, template_newcomer31, workdir):
+    """Finding 6: one finding's duplicates evidence said "near copies within 2.06" and "(near-copy radius 2.06)", and
+    the first could be another of its counting radii: two distances, each "the radius". It now names the one it
+    counted at, once."""
+    report = json.loads(prov("diff", "v3", "v4", "--detect", "--format", "json", *PINNED).stdout)
+    counted = [f["explanation"] for f in report["findings"] if "near copies within" in f["explanation"]]
+    assert len(counted) >= 10, counted  # the tour's near-copy flood
+    for explanation in counted:
+        assert re.search(r"near copies within (the near-copy radius|counting radius) \d", explanation), explanation
+        assert len(re.findall(r"radius \d", explanation)) == 1, explanation
