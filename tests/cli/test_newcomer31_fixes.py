@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 
 from provenance.demo.data import digits
 from support import build_template, flip_label, tour_with_a_scrape, words
@@ -162,3 +165,36 @@ def test_near_copy_evidence_names_one_radius(prov, template_newcomer31, workdir)
     for explanation in counted:
         assert re.search(r"near copies within (the near-copy radius|counting radius) \d", explanation), explanation
         assert len(re.findall(r"radius \d", explanation)) == 1, explanation
+
+
+def _image_tree(root: str, rows: range, flip: bool = False) -> None:
+    """Real digits as 16x16 PNGs in ``root/<label>/``, under long scanner file names."""
+    data = digits(shuffle_seed=0)
+    labels, pixels = data.column("label").to_pylist(), data.drop(["label"]).to_pandas().to_numpy()
+    for i in rows:
+        label = str((int(labels[i]) + 1) % 10) if flip else labels[i]
+        path = Path(root) / label / f"scanner-station-04-batch-2026-12-05-img-{i:05d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image = (pixels[i].reshape(8, 8) * 16).clip(0, 255).astype(np.uint8)
+        Image.fromarray(image).resize((16, 16)).save(path)
+
+
+def test_an_image_report_keeps_the_file_path_at_120_columns(prov, workdir, store, keypair):
+    """Finding 4: at 120 columns (a pipe, a file, a CI log) the Flagged records table of an image tree left out the
+    locator, the path a reviewer opens. It stays now, cut in the middle (its class folder and file name kept);
+    lineage goes first and "flagged by" wraps."""
+    _image_tree("v1", range(0, 300))
+    _image_tree("v2", range(0, 300))
+    _image_tree("v2", range(300, 330), flip=True)
+    key = ("--key", keypair.private_path, "--signer", keypair.public_path)
+    assert prov("-q", "commit", "v1", "--tag", "v1", *key).exit_code == 0
+    assert prov("-q", "commit", "v2", "--tag", "v2", "--parent", "v1", *key).exit_code == 0
+    r = prov("diff", "v1", "v2", "--detect", "--signer", keypair.public_path)
+    assert r.exit_code == 0, r.output
+    table = r.stdout.split("Flagged records", 1)[1]
+    assert "not shown at 120 columns: lineage;" in words(table), table[:400]
+    header = next(line for line in table.splitlines() if line.startswith("digest"))
+    assert "locator" in header, table[:400]
+    cells = re.findall(r"\d/scanner-s…05-img-003\d\d\.png", table)
+    assert len(cells) >= 10, table[:2000]
+    assert all(len(line) <= 120 for line in table.splitlines()), table
