@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -198,3 +199,19 @@ def test_an_image_report_keeps_the_file_path_at_120_columns(prov, workdir, store
     cells = re.findall(r"\d/scanner-s…05-img-003\d\d\.png", table)
     assert len(cells) >= 10, table[:2000]
     assert all(len(line) <= 120 for line in table.splitlines()), table
+
+
+def test_the_html_diff_says_first_what_the_text_and_markdown_say_first(prov, template_newcomer31, workdir):
+    """Finding 7: the text and Markdown reports lead the flagged records with what they have in common ("N flagged
+    records labelled '1' look like '7' ..."); the HTML page (the one HTML report: `prov check` has none) went
+    straight to the table. It now says the same lines first, in the same order, and the same "flagged by" words."""
+    said_first = words(prov("diff", "v3", "v4", "--detect", *PINNED).stdout.split("Flagged records", 1)[0])
+    assert prov("diff", "v3", "v4", "--detect", "--format", "html", "--out", "diff.html", *PINNED).exit_code == 0
+    page = Path("diff.html").read_text()
+    listed = re.search(r'<ul class="groups">(.*?)</ul>', page)
+    assert listed, page[:3000]
+    groups = [html.unescape(li) for li in re.findall(r"<li>(.*?)</li>", listed.group(1))]
+    assert groups and all(" flagged records labelled " in g for g in groups), groups
+    at = [said_first.find(g) for g in groups]
+    assert -1 not in at and at == sorted(at), (groups, said_first)
+    assert page.index('class="groups"') < page.index('class="records"')
