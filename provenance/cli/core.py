@@ -320,7 +320,7 @@ def verify(
     from provenance import api
     from provenance.errors import VerificationError
     from provenance.lineage.batches import BatchMismatch
-    from provenance.report.verify_text import failed_version_report
+    from provenance.report.verify_text import changed_data_next_step, failed_version_report
     from provenance.version_facts import is_version
 
     store = _store_or_none(target, envelope, pins)  # None: a vendor's folder, checking its own batch
@@ -366,10 +366,13 @@ def verify(
     except BatchMismatch as exc:
         if json_out:
             emit_json(exc.report)
+        exc.details.append(exc.next_step)
         raise
     except VerificationError as exc:
         if json_out and not batch:  # a CI job reading --json gets the failure too, not an empty standard output
             emit_json(failed_version_report(target, exc))
+        if not batch and exc.records:  # the data changed since it was signed: say what to do (people only)
+            exc.details.append(changed_data_next_step(target))
         raise
     state = (report.get("attestation") or {}).get("release_state") or {}
     if state.get("created"):  # a typo in --release-state would otherwise silently start from nothing

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from provenance import input_file, signing
 from provenance.changes import counts, describe, none_shared, record_changes, summary, where
 from provenance.errors import InputError, VerificationError
-from provenance.escaping import name_in_sentence, visible
+from provenance.escaping import name_in_sentence, shell_word, visible
 from provenance.lineage.standing import PREDICATE_TYPE
 from provenance.lineage.standing import batch_id as batch_id  # callers name it here
 from provenance.manifest import Manifest
@@ -178,10 +178,12 @@ class BatchMismatch(VerificationError):
     the records changed, added, removed and relabeled since signing.
     """
 
-    def __init__(self, message: str, details: list[str], report: dict):
-        """``message`` is the one line; ``details`` a line per differing record; ``report`` as above."""
+    def __init__(self, message: str, details: list[str], report: dict, next_step: str = ""):
+        """``message`` is the one line; ``details`` a line per differing record; ``report`` as above; ``next_step``
+        what to do (:func:`mismatch_next_step`), which ``prov verify`` and ``prov add`` print under the details."""
         super().__init__(message, details)
         self.report = report
+        self.next_step = next_step
 
 
 @dataclass
@@ -336,6 +338,7 @@ def check_batch(
             f"{key.keyid[:16]} in {envelope.path} ({summary(changes, carried, hashed.manifest)}): {first}",
             details,
             report,
+            mismatch_next_step(spec.path, envelope.path, pred["source"], other_file=bool(unrelated)),
         )
     _types_match_data(pred.get("schema"), hashed, spec.path, envelope.path)
     return check
@@ -360,6 +363,25 @@ def _types_match_data(schema: object, hashed: HashedDataset, data: str, envelope
         f"{visible(signed) if signed is not None else 'absent'}, the data holds "
         f"{visible(read) if read is not None else 'no such column'}{more}; ask the source to sign the batch again "
         "with 'prov sign'"
+    )
+
+
+def mismatch_next_step(data: str, envelope: str, source: object, other_file: bool = False) -> str:
+    """What to do when a batch no longer matches its signature (``prov verify`` and ``prov add`` exit 1): ``"next:
+    if source 'vendor' made this change, ask it to sign the file again (prov sign ...); if not, restore the file it
+    signed; every record that changed: prov verify batch.parquet --envelope batch.parquet.prov.json --json"``
+    (newcomer review 30: a failed verification ended without a way on). With ``other_file`` (no record shared),
+    that the envelope signs another file."""
+    d, e, who = shell_word(str(data)), shell_word(str(envelope)), shell_word(str(source))
+    if other_file:  # no record shared: another file, not an edit of the signed one
+        return (
+            f"next: {visible(envelope)} signs another file: give this file's own envelope (--envelope E), or verify "
+            "the file it signed"
+        )
+    return (
+        f"next: if source {name_in_sentence(source, quote_plain=True)} made this change, ask it to sign the file again (prov sign {d} --source {who} "
+        f"--key ITS.key); if not, the file was edited after signing: restore the file it signed; every record that "
+        f"changed: prov verify {d} --envelope {e} --json"
     )
 
 

@@ -27,7 +27,7 @@ from provenance.escaping import visible
 from provenance.report.audit_words import audit_line
 from provenance.report.detector_summary import detection, detector_rows
 from provenance.report.drift_words import drift_text
-from provenance.report.flagged import flagged_records
+from provenance.report.flagged import flagged_records, label_groups
 from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.schema_words import schema_change_lines
 from provenance.report.source_rows import COPIES_NOTE, copies_shown, source_origins, source_rows
@@ -85,6 +85,7 @@ td.wrap{max-width:640px}
 code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 details.record{margin:2px 0}details.record summary{cursor:pointer}
 details.record ul{margin:2px 0 6px 18px;padding:0}
+ul.groups{margin:2px 0 6px 18px;padding:0}
 .legend .swatch{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}
 footer{color:#868e96;font-size:12px;padding:12px 24px}
 """
@@ -248,6 +249,8 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
         "script_hash": SCRIPT_HASH,
         "detect": report["detect"],
         "flagged": flagged,
+        # what the text and Markdown reports say first of the flagged records (newcomer review 30)
+        "groups": label_groups(flagged),
         "top": flagged[:TOP],
         "all_flagged": flagged[:LISTED],
         "see_all": f"{diff_command(report)} --detect --format json",
