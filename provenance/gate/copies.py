@@ -228,7 +228,7 @@ class Copies:
     def clumping_summary(self) -> dict | None:
         """What the base's pseudo-batches showed (None without ``clumping``): ``pseudo_batches``, ``class_rates``
         (per class index, the copies per row of the most clumped one), ``total_rate`` (its share of copies in
-        all) and ``cap`` (``CLUMPING_CAP``)."""
+        all), ``cap`` (``CLUMPING_CAP``) and ``ratio`` (``clumping_ratio``)."""
         if self.clumping is None:
             return None
         return {
@@ -236,6 +236,7 @@ class Copies:
             "class_rates": [round(float(r), 6) for r in self.clumping.worst_rates()],
             "total_rate": round(self.clumping.worst_total_rate(), 6),
             "cap": CLUMPING_CAP,
+            "ratio": round(self.clumping_ratio, 6),
         }
 
     def classes(self) -> list[dict]:
