@@ -60,15 +60,6 @@ _SCALE_MAX = float(np.finfo(np.float32).max)  # a scale float32 holds (the sprea
 # the records profiled).
 BULK_TRIM_SHARE = 0.002
 BULK_TRIM_MIN = 2
-# Before that trim, a value more than FAR_SCALES units beyond its column's core (the 1% of records at each end, at least
-# CORE_TRIM_MIN, held at the next) counts as the core's end: a unit is the core's standard deviation, or the median
-# column's core deviation when larger (a sparse column's core is constant). Three waived glitch records of one delivery
-# (px00 = 1e38 in a 503-record base) were more than the trim holds and set px00's scale to ~1e37 again (attack review
-# 30b, A30b-2); a 1% trim of the bulk itself flagged 390 -> 436 clean records in order
-# (bench/results/robust-scale-a30b2-s30.md), where this moves only values far beyond every column's ordinary spread.
-FAR_SCALES = 40.0
-CORE_TRIM_SHARE = 0.01
-CORE_TRIM_MIN = 5
 # The profile's sample is held within SAMPLE_HOLD_SCALES scales beyond the bulk's ends: a waived glitch (1e38) kept raw
 # stood Z_LIMIT scales out, and the calibrations over the sample ("beyond every reference record") no longer reached a
 # trigger some tens of scales out (attack review 30b, A30b-6: px00 = 16 is ~75 floored scales out in digits). Held at
@@ -116,24 +107,6 @@ def bulk_ends(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.full(X.shape[1:], -np.inf, X.dtype), np.full(X.shape[1:], np.inf, X.dtype)
     ends = np.partition(X, (k, n - 1 - k), axis=0)
     return ends[k], ends[n - 1 - k]
-
-
-def without_far_values(X: np.ndarray) -> np.ndarray:
-    """``X`` (n x d, float64) with each value more than ``FAR_SCALES`` units beyond its column's core set to the core's
-    end (see ``FAR_SCALES``); a new array, equal to ``X`` when no value is that far (a base of fewer than 21 records
-    has no core: unchanged)."""
-    n = len(X)
-    k = min(max(CORE_TRIM_MIN, math.ceil(CORE_TRIM_SHARE * n)), (n - 1) // 4)
-    if k < CORE_TRIM_MIN:
-        return X.copy()
-    ends = np.partition(X, (k, n - 1 - k), axis=0)
-    core_low, core_high = ends[k], ends[n - 1 - k]
-    spread = np.clip(X, core_low, core_high).std(axis=0)
-    unit = np.maximum(spread, float(np.median(spread)))
-    with np.errstate(over="ignore"):  # a fence past float64 is inf: nothing beyond it
-        far_low, far_high = core_low - FAR_SCALES * unit, core_high + FAR_SCALES * unit
-    held = (unit > 0) & ((X < far_low) | (X > far_high))
-    return np.where(held, np.where(X > far_high, core_high, core_low), X)
 
 
 def bulk_trimmed(n: int) -> int:
@@ -403,9 +376,8 @@ def build_profile(
             COPY_PSEUDO_BATCHES,
         )
 
-    core = without_far_values(X.astype(np.float64))  # A30b-2: a few records far beyond the bulk set no scale
-    low, high = bulk_ends(core)
-    bulk = np.clip(core, low, high)  # each column winsorised: held at its bulk's ends
+    low, high = bulk_ends(X.astype(np.float64))
+    bulk = np.clip(X.astype(np.float64), low, high)  # each column winsorised: held at its bulk's ends
     mean = bulk.mean(axis=0)
     std = bulk.std(axis=0)
     floor = max(_SCALE_FLOOR_SHARE * float(np.median(std)), 1e-6)
