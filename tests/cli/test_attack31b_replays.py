@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from test_attack25a_replays import PIN, vendor_signs_schema
 from test_attack28d_replays import _commit
+from test_attack30b_replays import _glitches_waived_into_r2, _trigger_on_r2
 
 from support import commit_signed, one_line, store_fingerprint
 
@@ -65,6 +66,30 @@ def test_control_a_base_whose_rare_value_reaches_the_core_passes_a_delta_of_the_
 def test_a31b_1_a_rare_honest_value_in_the_base_does_not_block_a_delta_of_the_same_kind(prov, workdir, store, keypair):
     code, extreme = _extreme_verdict(prov, keypair, 6)
     assert (code, extreme) == (0, "pass"), (code, extreme)
+
+
+# --- A31b-4: how many waived glitches still set a column's scale ---------------------------------------------------
+
+
+def test_control_six_waived_glitches_leave_the_trigger_blocked(prov, workdir, store, keypair):
+    # r2 has 506 records: the core's k is max(5, ceil(0.01 * 506)) = 6, so six glitches are the core's top end's
+    # outside and held at the core's end; 30 digits with A29b-4's trigger (px00 = 16) block
+    t = _glitches_waived_into_r2(prov, workdir, keypair, 6)
+    assert _trigger_on_r2(prov, t, keypair) == 1
+
+
+# A31b-4 (medium): without_far_values (A30b-2's fix) moved the bound, not the attack: its core is the values inside
+# the k = max(5, ceil(1% of n)) most extreme at each end, so k + 1 glitch records of one delivery (px00 = 1e38, 7 at
+# 507 records; up to 81 at the profile's 8,000-record sample) are the core's own end, nothing is "far", the 0.2% trim
+# holds only 2, and px00's scale is ~1e37 again: 30 digits with the trigger pass prov check r3 --base r2, exit 0.
+@pytest.mark.xfail(
+    strict=True,
+    reason="A31b-4 (medium): seven waived glitch records (k + 1 of the far-value core's 1%) set px00's scale again, "
+    "and 30 triggered digits pass prov check, as three did before session 31",
+)
+def test_a31b_4_seven_waived_glitches_do_not_blind_their_column(prov, workdir, store, keypair):
+    t = _glitches_waived_into_r2(prov, workdir, keypair, 7)
+    assert _trigger_on_r2(prov, t, keypair) == 1
 
 
 # --- A31b-2: prov verify and a signed types object that is not one of type names ----------------------------------
