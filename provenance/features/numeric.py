@@ -181,9 +181,11 @@ def check_named_columns(
     columns read from ``path``); one among ``roles`` (the label, source, id and metadata columns) is said to be read
     as such. A commit with such a list made a version of no reference profile, exit 0 (attack review 30a, A30a-3).
     With ``types`` (each content column's signed type name, ``encoding.type_name``) a named column whose type holds
-    no numbers (``string``, ``list<double>``) is refused too, naming its type (attack review 30c, A30c-2)."""
+    no numbers (``string``, ``list<double>``) is refused too, naming its type (attack review 30c, A30c-2), and an
+    ``exclude`` list that leaves no numeric content column (attack review 31b, A31b-3)."""
     columns = options.get("columns")
     if not isinstance(columns, (list, tuple)):
+        _check_excluded_leaves_one(options.get("exclude"), content, types or {}, path)
         return
     absent = [c for c in columns if c not in set(content)]
     if not absent:
@@ -201,6 +203,22 @@ def check_named_columns(
     raise AbsentFeatureColumns(
         f"{path}: the numeric featuriser's option 'columns' names {'; and '.join(said)}; the data's content columns: "
         f"{capped(_quoted(sorted(content)))}"
+    )
+
+
+def _check_excluded_leaves_one(exclude: object, content: Collection[str], types: Mapping[str, str], path: str) -> None:
+    """Raise ``AbsentFeatureColumns`` naming ``path`` when an ``exclude`` list (a list of names) leaves none of the
+    numeric ``content`` columns (by ``types``) that there were before it: a version of no reference profile is a
+    flag's mistake here as with ``columns=[]`` (attack review 31b, A31b-3)."""
+    if not isinstance(exclude, (list, tuple)) or not exclude:
+        return
+    numeric = [c for c in content if c in types and numeric_type(types[c])]
+    if not numeric or any(c not in set(exclude) for c in numeric):
+        return
+    raise AbsentFeatureColumns(
+        f"{path}: the numeric featuriser's option 'exclude' leaves out every numeric content column "
+        f"({capped(_quoted(sorted(numeric)))}): a numeric profile needs at least one; exclude fewer or give another "
+        "--featurizer"
     )
 
 

@@ -28,6 +28,7 @@ from provenance.lineage.standing import batch_id as batch_id  # callers name it 
 from provenance.manifest import Manifest
 from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec, HashedDataset
+from provenance.sources.schema_delta import schema_problem
 from provenance.sources.tables import TableOptions
 from provenance.trust import source_keys as trust
 from provenance.trust.pins import Pins
@@ -348,11 +349,17 @@ def _types_match_data(schema: object, hashed: HashedDataset, data: str, envelope
     """Raise ``VerificationError`` (exit 1) when the signed ``schema``'s column ``types`` are not the types of the
     data as read now (``hashed.types``): a record's digest encodes a float and a double alike, so a source key could
     sign ``m: float`` over a double column and every later note would repeat it (attack review 30c, A30c-3). Types
-    that are not an object of strings are left to the schema's shape check (``schema_delta.schema_problem``); a
-    batch signed before types has none to compare."""
+    that are not an object of strings raise ``InputError`` (exit 2) naming the shape (``schema_delta.schema_problem``),
+    for ``prov verify`` as for ``prov add``; a batch signed before types has none to compare."""
     types = schema.get("types") if isinstance(schema, dict) else None
-    if not isinstance(types, dict) or not all(isinstance(t, str) for t in types.values()):
+    if types is None:  # signed before types
         return
+    if not isinstance(types, dict) or not all(isinstance(t, str) for t in types.values()):
+        # prov add refused this shape after the check and prov verify passed it (attack review 31b, A31b-2)
+        raise InputError(
+            f"{envelope}: its signed schema is not the shape prov sign writes ({schema_problem(schema)}); ask "
+            f"the source to sign the batch again with 'prov sign'"
+        )
     differ = [c for c in sorted(set(types) | set(hashed.types)) if types.get(c) != hashed.types.get(c)]
     if not differ:
         return

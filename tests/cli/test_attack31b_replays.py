@@ -1,5 +1,5 @@
 """Attack review 31b: replays against session 31's changes (sec31's signed-type check, numeric column types and far
-value hold; tidy31's verified-predicate memo and re-key pairing). A strict xfail is a finding, named in its reason;
+value hold, reverted; tidy31's verified-predicate memo and re-key pairing). A strict xfail is a finding, named in its reason;
 the plain test beside it shows the attack's setup is otherwise right."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import pyarrow.parquet as pq
 import pytest
 from test_attack25a_replays import PIN, vendor_signs_schema
 from test_attack28d_replays import _commit
-from test_attack30b_replays import _glitches_waived_into_r2, _trigger_on_r2
 
 from support import commit_signed, one_line, store_fingerprint
 
@@ -54,44 +53,18 @@ def test_control_a_base_whose_rare_value_reaches_the_core_passes_a_delta_of_the_
     assert (code, extreme) == (0, "pass"), (code, extreme)
 
 
-# A31b-1 (medium): without_far_values sets every value more than 40 units beyond a column's core (1% of records at each
-# end, at least 5) to the core's end; a feature that 6 of 1,000 base records hold honestly at ~500 (the median
-# column's spread ~1) is then constant in the profile (scale floored, the sample held at 0), and the next delivery's
-# 2 records of the same kind are blocked by detectors.extreme (exit 1); main (session 30's bulk trim alone) passed it.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A31b-1 (medium): the far-value hold erases an honest rare value (6 of 1,000 base records) from the "
-    "profile, so a clean delta holding it is blocked by detectors.extreme",
-)
+# A31b-1 (medium, fixed by reverting sec31's far-value hold): profiles.reference.without_far_values set every value
+# more than 40 units beyond a column's core (1% of records at each end, at least 5) to the core's end; a feature that 6
+# of 1,000 base records hold honestly at ~500 (the median column's spread ~1) was then constant in the profile, and the
+# next delivery's 2 records of the same kind were blocked by detectors.extreme (exit 1). The hold was reverted in
+# session 31 (it only moved A30b-2's bound: k + 1 waived glitches, A31b-4, still set the scale), so this guards it.
 def test_a31b_1_a_rare_honest_value_in_the_base_does_not_block_a_delta_of_the_same_kind(prov, workdir, store, keypair):
     code, extreme = _extreme_verdict(prov, keypair, 6)
     assert (code, extreme) == (0, "pass"), (code, extreme)
 
 
-# --- A31b-4: how many waived glitches still set a column's scale ---------------------------------------------------
-
-
-def test_control_six_waived_glitches_leave_the_trigger_blocked(prov, workdir, store, keypair):
-    # r2 has 506 records: the core's k is max(5, ceil(0.01 * 506)) = 6, so six glitches are the core's top end's
-    # outside and held at the core's end; 30 digits with A29b-4's trigger (px00 = 16) block
-    t = _glitches_waived_into_r2(prov, workdir, keypair, 6)
-    assert _trigger_on_r2(prov, t, keypair) == 1
-
-
-# A31b-4 (medium): without_far_values (A30b-2's fix) moved the bound, not the attack: its core is the values inside
-# the k = max(5, ceil(1% of n)) most extreme at each end, so k + 1 glitch records of one delivery (px00 = 1e38, 7 at
-# 507 records; up to 81 at the profile's 8,000-record sample) are the core's own end, nothing is "far", the 0.2% trim
-# holds only 2, and px00's scale is ~1e37 again: 30 digits with the trigger pass prov check r3 --base r2, exit 0.
-# README's Known gaps says such values "no longer count towards its scale however many records of one delivery hold
-# them".
-@pytest.mark.xfail(
-    strict=True,
-    reason="A31b-4 (medium): seven waived glitch records (k + 1 of the far-value core's 1%) set px00's scale again, "
-    "and 30 triggered digits pass prov check, as three did before session 31",
-)
-def test_a31b_4_seven_waived_glitches_do_not_blind_their_column(prov, workdir, store, keypair):
-    t = _glitches_waived_into_r2(prov, workdir, keypair, 7)
-    assert _trigger_on_r2(prov, t, keypair) == 1
+# --- A31b-4 (seven waived glitches set a column's scale despite the far-value hold) became A30b-2 again when the hold
+# was reverted: tests/cli/test_attack30b_replays.py keeps its strict xfail (three glitches).
 
 
 # --- A31b-2: prov verify and a signed types object that is not one of type names ----------------------------------
@@ -103,15 +76,10 @@ def test_control_prov_verify_passes_a_batch_signed_with_its_own_types(prov, work
     assert r.exit_code == 0, r.output
 
 
-# A31b-2 (low): lineage.batches._types_match_data leaves types that are not an object of strings "to the schema's
+# A31b-2 (low, fixed in session 31): lineage.batches._types_match_data leaves types that are not an object of strings "to the schema's
 # shape check" (schema_delta.schema_problem), which prov add runs (exit 2, "not the shape prov sign writes") but prov
 # verify DATA does not: a source key's envelope signing px00: 5 (or any non-string) verifies "ok", exit 0, and no type
 # of it is compared with the data.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A31b-2 (low): prov verify DATA passes an envelope whose signed types hold a non-string, which prov add "
-    "refuses as a shape prov sign never writes; no signed type is then compared with the data",
-)
 @pytest.mark.parametrize("value", [5, ["int64"]])
 def test_a31b_2_prov_verify_refuses_signed_types_that_are_not_type_names(prov, workdir, store, value):
     vendor_signs_schema(prov, lambda p: p["schema"]["types"].__setitem__("px00", value))
@@ -137,15 +105,10 @@ def test_control_an_exclude_list_leaving_a_numeric_column_commits_with_a_profile
     assert r.exit_code == 0 and "no reference profile" not in r.output, r.output
 
 
-# A31b-3 (low): sec31 refuses columns=[...] naming a column of no numbers, and check_options refuses columns=[] ("a
+# A31b-3 (low, fixed in session 31): sec31 refuses columns=[...] naming a column of no numbers, and check_options refuses columns=[] ("a
 # profile of no features"), but exclude=[...] naming every numeric column still commits a version of no reference
 # profile, exit 0 ("the numeric featuriser found no numeric feature columns ... excluded: y, z"): the same flag's
 # mistake A30a-3 / A30c-2 refuse, by the other option.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A31b-3 (low): a numeric exclude list naming every numeric column commits a version of no reference "
-    "profile, exit 0, where columns=[] and a non-numeric columns list are refused",
-)
 def test_a31b_3_an_exclude_list_leaving_no_numeric_column_is_refused(prov, workdir, store, keypair):
     pq.write_table(_two_numbers(), workdir / "e.parquet")
     before = store_fingerprint(workdir / ".prov")
