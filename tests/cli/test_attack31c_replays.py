@@ -79,10 +79,13 @@ def test_control_a_flood_of_copies_blocks_on_a_base_whose_repeats_are_spread(
 # (Copies.clumped_total_rate). A source whose delivery of 300 records sent twice each opens the base's file, each
 # record's two rows side by side (copies of records new to the rows before, in the class "held once"), gives the base
 # a ratio of 6 (so every class sits at the 4x cap), and on that base prov check passes (exit 0) a flood of 120 copies
-# of the 40 records the base holds 6 times, a class its pseudo-batches never showed clumped (the same rows spread
-# block it, about 36 pass; so did the rule before fpr31, which raised a class only by that class's own clumping), and
-# a re-delivery of 400 records held once with 200 new rows (the total test, its odds times 6: about 96 pass spread, 254
-# before fpr31 on this base; library count, bench-free). What passes is set by the order of a source's own rows.
+# of the 40 records the base holds 6 times (about 27 expected; quantile 138 at the capped rate), a class its
+# pseudo-batches never showed clumped, and a re-delivery of 400 records held once with 200 new rows (the total's
+# quantile: 660 copies on 200 unique rows). The same rows spread block both (the controls), and so did lead31 before
+# the fpr31 merge (its first parent e376cbaf, replayed through its prov CLI), which raised a class only by that class's
+# own clumping. Library counts on this base: 150 copies of records held 6 times pass (36 before), and 598 re-deliveries
+# with 200 new rows (254 before). What passes is set by the order of a source's own rows in the trusted base; a later
+# release cannot plant such a block (a delivery dense enough in its own repeats blocks at its own check).
 @pytest.mark.xfail(
     strict=True, reason="A31c-1 (medium): one class's clumped repeats raise every class's rate and the total's odds"
 )
