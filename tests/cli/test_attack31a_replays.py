@@ -64,11 +64,6 @@ def test_control_flips_alone_offer_no_source_to_cut(prov, keypair, workdir):
 # of the *added* flagged records: 8 flagged flips (A30c-1's attack, by whoever makes the version) and one flagged
 # record of an honest 30-record delivery from "newlab" make the first step "cut out the source most of them come
 # from ... prov quarantine --from v3 --source newlab" (1 of the 9 flagged records; the flips stay and block again).
-@pytest.mark.xfail(
-    strict=True,
-    reason="A31a-1 (medium): one flagged added record among eight flagged relabels points the first cut at its "
-    "innocent source",
-)
 def test_a31a_1_one_added_record_among_flagged_flips_does_not_point_the_cut_at_its_source(prov, keypair, workdir):
     steps = _flips_and_one_odd_delivery(prov, keypair, odd=True)
     assert "--source newlab" not in steps, steps
@@ -108,11 +103,6 @@ def test_control_a_signed_source_s_flagged_outliers_point_the_cut_at_it(prov, ke
 # so one flagged unsigned record outweighs any number of signed ones: a stolen vendor key's 20 flagged outliers and
 # one unusual record of an honest 30-record crowd batch make the first step "cut out the source most of them come
 # from ... --source crowd" (1 of 21 flagged), and the vendor's cut (the control's) is never offered.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A31a-2 (medium): one flagged unsigned record steers the first cut from a signed source's 20 flagged "
-    "outliers to its own innocent source",
-)
 def test_a31a_2_one_unsigned_record_does_not_steer_the_cut_from_the_signed_outliers(prov, keypair, workdir):
     steps = _signed_poison_and_one_odd_crowd_record(prov, keypair, odd=True)
     assert "--source crowd" not in steps, steps
