@@ -93,6 +93,15 @@ def _steps(rule: dict, report: dict) -> list[Step]:
                     f"purpose, lower [class_mix] min_p_value {POLICY}"
                 )
             ]
+        extreme = _class_free_extreme(report, str(top["class"])) if top is not None else 0
+        if top is not None and extreme:  # listing the class would not release them: not offered (A31a-3)
+            return [
+                Step(
+                    f"class {str(top['class'])!r}: {extreme} of its records lie far outside the base on evidence that "
+                    "does not read their class (detectors.extreme), which listing it in [class_mix] "
+                    "expected_new_classes does not excuse: review them first"
+                )
+            ]
         return [
             Step(f"a class new or growing on purpose: list it in [class_mix] expected_new_classes{listed} {POLICY}")
         ]
@@ -371,6 +380,15 @@ def _source(rule: dict, report: dict) -> str | None:
     if len(named) == 1:
         return str(named.pop())
     return None
+
+
+def _class_free_extreme(report: dict, label: str) -> int:
+    """How many of ``label``'s records ``detectors.extreme`` blocks on with class-free evidence alone (its
+    statistic's ``class_free_labels``, ``gate.class_free``): records no listing of their class would release."""
+    rule = next((r for r in report.get("rules") or [] if r["rule"] == "detectors.extreme"), None)
+    if rule is None or rule["status"] != "block":
+        return 0
+    return int(((rule.get("statistic") or {}).get("class_free_labels") or {}).get(label) or 0)
 
 
 def _signing_sources(report: dict) -> set[str]:

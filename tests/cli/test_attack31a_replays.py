@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 from test_check_next_steps_source import WIDE, _breast_cancer
 
 # --- next steps: the source to cut, counted among a subset of the flagged records ------------------------------------
@@ -143,15 +142,14 @@ def test_control_a_listed_new_class_of_ordinary_records_passes(prov, keypair, wo
 # own "To release" step says to list the class: 30 records a thousandfold beyond every base value ("far outside
 # anything the base or their batch explains", which blocks under the default policy) pass prov check v3 --base v2
 # once [class_mix] expected_new_classes = ["cat"] ("30 records in expected new classes, not judged against the base").
-@pytest.mark.xfail(
-    strict=True,
-    reason="A31a-3 (high): listing a new class (the block's own advice) takes its records out of detectors.extreme: 30 "
-    "records 1000x beyond the base pass",
-)
+# Fixed: listed-class records are judged on class-free evidence only (gate.class_free), and the steps offer no listing.
 def test_a31a_3_a_listed_new_class_s_extreme_records_still_block(prov, keypair, workdir):
     default, listed = _new_class_delivery(prov, keypair, 1000.0)
     assert "Blocked by detectors.extreme: 30 records" in default, default
-    assert 'list it in [class_mix] expected_new_classes = ["cat"]' in " ".join(default.split()), default
+    # the block's next steps no longer advise listing the class: the class-free evidence stands whatever the policy
+    steps = _steps(default)
+    assert "expected_new_classes = [" not in steps, steps
+    assert "class 'cat': 30 of its records lie far outside the base on evidence that does not read their class" in steps
     assert listed.exit_code == 1 and "detectors.extreme" in listed.stdout.splitlines()[0], listed.output
 
 
@@ -182,11 +180,7 @@ def _relabeled_into_a_listed_class(prov, keypair) -> tuple[object, object]:
 # judges (their base neighbours are malignant): 19 malignant records relabeled "cat" (under the 5% relabel rate)
 # block on detectors.combined under the default policy and pass once the policy lists "cat" ("19 records in expected
 # new classes, not judged against the base"): a relabel flood, kept under the rate, passes with one policy line.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A31a-4 (medium): relabels into a listed expected new class are not judged: 19 malignant records "
-    "relabeled to it pass",
-)
+# Fixed: only added records of a listed class are excused from class-conditional evidence (gate.class_free).
 def test_a31a_4_base_records_relabeled_into_a_listed_class_are_still_judged(prov, keypair, workdir):
     default, listed = _relabeled_into_a_listed_class(prov, keypair)
     assert default.exit_code == 1 and "detectors.combined" in default.stdout.splitlines()[0], default.output
