@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING
 
 from provenance.errors import VerificationError
 from provenance.gate.base import AllOf, RuleSet, Settings
-from provenance.gate.class_free import class_free_extreme_labels
 from provenance.gate.detection_budget import CombinedFlagBudget
 from provenance.gate.detection_common import (  # noqa: F401 - re-exported: other modules import them from here
     ALPHA,
@@ -191,6 +190,8 @@ class ExtremeRecords(RecordsAtLevelRule):
             else f"no record beyond extreme p {threshold:.2g} (extreme_alpha / n)"
         ) + self.not_judged(ctx, detection)
         statistic = {"test": "bonferroni", "n": n, "alpha": self.alpha, "p_threshold": threshold}
+        from provenance.gate.class_free import class_free_extreme_labels  # imports the detectors: when they ran
+
         # labels whose records stay extreme without the class-conditional detectors: listing the class in
         # expected_new_classes would not release them, so the next steps do not offer it (attack review 31a, A31a-3)
         statistic["class_free_labels"] = class_free_extreme_labels(detection, extreme, threshold)
