@@ -128,7 +128,7 @@ def flagged_records(
     is at most it) and no waiver covers, highest score first.
 
     A record is waived by a waiver naming its row (digest and label, ``Waivers.waived``) and
-    ``combined``, or one of the detectors that flag it on their own; records in ``left_out`` (of expected new classes)
+    ``combined``, or one of the detectors that flag it on their own; records in ``left_out`` (digests a caller excludes)
     are never listed. Each is ``{"digest": hex, "detector":
     "combined", "score": 1 - p rounded to 6 places, "p_value", "extreme_p", "explanation",
     "detectors": [{"detector", "score", "flagged"}]}``.
