@@ -93,6 +93,15 @@ def _steps(rule: dict, report: dict) -> list[Step]:
                     f"purpose, lower [class_mix] min_p_value {POLICY}"
                 )
             ]
+        extreme = _class_free_extreme(report, str(top["class"])) if top is not None else 0
+        if top is not None and extreme:  # listing the class would not release them: not offered (A31a-3)
+            return [
+                Step(
+                    f"class {str(top['class'])!r}: {extreme} of its records lie far outside the base on evidence that "
+                    "does not read their class (detectors.extreme), which listing it in [class_mix] "
+                    "expected_new_classes does not excuse: review them first"
+                )
+            ]
         return [
             Step(f"a class new or growing on purpose: list it in [class_mix] expected_new_classes{listed} {POLICY}")
         ]
@@ -345,21 +354,26 @@ def _source(rule: dict, report: dict) -> str | None:
     signed count only when nothing else is flagged: near copies of a vendor's records flag the vendor's
     originals too (``duplicates`` flags both halves of a pair), and cutting the source that signs its
     data out keeps the poison. Relabeled base records count against none (the relabel is not the source's).
-    Records with no source count against every source. The name is the one a
+    Records with no source count against every source. Whichever records count, the source named holds
+    more than half of ALL the flagged records, relabels and signed records included (attack review 31a,
+    A31a-1 and A31a-2): one odd record of an honest delivery never outweighs the rest. The name is the one a
     record's batch was registered under, a registrant's claim for an unsigned batch: whether the source
     signs is :func:`_signing_sources`'."""
     if rule["rule"].startswith("detectors."):
+        flagged = [f for f in report.get("findings") or [] if f.get("flagged", True)]
         # a relabel of a base record is the act of whoever made the new version, not evidence against the source
-        # that delivered the record with its label (attack review 30c, A30c-1): only added records count
-        findings = [
-            f for f in report.get("findings") or [] if f.get("flagged", True) and f.get("change") != "relabeled"
-        ]
-        unsigned = [f for f in findings if f.get("lineage") != "attested"]
-        judged = unsigned or findings
-        counts = Counter(f.get("source") for f in judged if f.get("source"))
+        # that delivered the record with its label (attack review 30c, A30c-1), so it counts towards no source; it
+        # stays among the flagged records the source must hold most of: one odd added record beside eight flagged
+        # flips made its innocent source the first cut (attack review 31a, A31a-1)
+        added = [f for f in flagged if f.get("change") != "relabeled"]
+        unsigned = [f for f in added if f.get("lineage") != "attested"]
+        # a signed source's records count only when no unsigned one is flagged (its originals beside near copies of
+        # them), but the source named must still hold most of ALL flagged records: one flagged unsigned record beside
+        # a signed source's 20 outliers made its own source the first cut (attack review 31a, A31a-2)
+        counts = Counter(f.get("source") for f in unsigned or added if f.get("source"))
         if counts:
             source, n = counts.most_common(1)[0]
-            if 2 * n > len(judged):
+            if 2 * n > len(flagged):
                 return str(source)
         return None
     named = {r.get("source") for r in rule.get("records") or [] if r.get("source")}
@@ -376,6 +390,15 @@ def _unattested_records(source: str | None, report: dict) -> bool:
     if row is None:
         return True
     return row["added"] > row["attested_added"] or bool(row.get("relabeled") or row.get("relabeled_after_source_added"))
+
+
+def _class_free_extreme(report: dict, label: str) -> int:
+    """How many of ``label``'s records ``detectors.extreme`` blocks on with class-free evidence alone (its
+    statistic's ``class_free_labels``, ``gate.class_free``): records no listing of their class would release."""
+    rule = next((r for r in report.get("rules") or [] if r["rule"] == "detectors.extreme"), None)
+    if rule is None or rule["status"] != "block":
+        return 0
+    return int(((rule.get("statistic") or {}).get("class_free_labels") or {}).get(label) or 0)
 
 
 def _signing_sources(report: dict) -> set[str]:
