@@ -76,8 +76,14 @@ def _steps(rule: dict, report: dict) -> list[Step]:
         f" (prov quarantine --source {source} would cut {source}'s signed records too)",
     )
     if name.startswith("detectors."):
+        # every added record of the signing source is attested: nothing to leave out (newcomer review 30), but most
+        # flagged records are its signed ones, so cutting it stays the way when its key is no longer trusted
+        distrust = Step(
+            f"or, if {source}'s key may be stolen (most flagged records are its signed ones), cut {source} out",
+            cut_source,
+        )
         return _detector_steps(name, v, base, source if named and not signs else None, cut_source, report) + (
-            [leave_out] if signs and _unattested_records(named, report) else []
+            ([leave_out] if _unattested_records(named, report) else [distrust]) if signs else []
         )
     if name == "class_mix.min_p_value":
         cells = [c for c in (rule.get("statistic") or {}).get("cells") or [] if c.get("residual", 0) > 0]

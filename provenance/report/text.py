@@ -157,10 +157,10 @@ def _trust_lines(out: Writer, result: dict, version: str) -> None:
         out.line(
             ("Not signed: ", "bold"),
             f"a local run (its audit entry #{result.get('audit_entry')}): a prov diff --detect or prov check stores its "
-            "findings unsigned, which is usual and not a sign of tampering; a signed checkpoint covers them once one is "
-            "signed (prov check ... --attest --key K, the next commit, or prov audit checkpoint --key K). Whoever "
-            f"can write .prov/ can plant a run, so before you waive, prov findings {shlex.quote(version)} --recompute "
-            "re-runs the detectors on the signed versions and compares",
+            "findings unsigned, so right after your own run this is usual; prov cannot tell it from a run planted by "
+            "whoever can write .prov/. A signed checkpoint covers them once one is signed (prov check ... --attest "
+            f"--key K, the next commit, or prov audit checkpoint --key K); before you waive, prov findings "
+            f"{shlex.quote(version)} --recompute re-runs the detectors on the signed versions and compares",
         )
 
 

@@ -126,13 +126,12 @@ def test_control_a_planted_run_is_still_named_unsigned(prov, template_trust, wor
     assert "Not signed: a local run" in text and "--recompute" in text, text
 
 
-# A31c-2 (low): report/text._trust_lines says of every unsigned run "a local run ...: a prov diff --detect or prov
+# A31c-2 (low, fixed in session 31): report/text._trust_lines says of every unsigned run "a local run ...: a prov diff --detect or prov
 # check stores its findings unsigned, which is usual and not a sign of tampering" (ux31, newcomer 30 low 3). prov
 # cannot tell the user's own run from one a .prov/ writer planted (the control: a planted run that clears every
 # record gets the same words), so the note vouches for what it does not know: "not a sign of tampering" is said of a
 # planted run. Its later sentence (whoever can write .prov/ can plant a run) contradicts the first; say the first
 # conditionally ("after your own prov diff --detect this is usual; prov cannot tell it from a planted run").
-@pytest.mark.xfail(strict=True, reason="A31c-2 (low): a planted run's note says it is not a sign of tampering")
 def test_a31c_2_the_note_on_an_unsigned_run_does_not_say_it_is_no_tampering(prov, template_trust, workdir):
     succeeded(prov, "diff", "v1", "v2", "--detect", *TRUST_PINNED)
     plant_findings(workdir, "v2", _cleared)

@@ -93,7 +93,7 @@ def test_findings_of_the_user_s_own_diff_say_a_local_run_is_unsigned_not_tampere
     assert r.exit_code == 0, r.output
     text = words(r.stdout)
     assert "Not signed: a local run (its audit entry #" in text, text
-    assert "stores its findings unsigned, which is usual and not a sign of tampering" in text
+    assert "stores its findings unsigned, so right after your own run this is usual" in text
     assert "(prov check ... --attest --key K, the next commit, or prov audit checkpoint --key K)" in text
     assert "prov findings cv --recompute re-runs the detectors" in text
     # what it names signs it: after a checkpoint, the run is covered
