@@ -122,15 +122,17 @@ def ab_parser(description: str | None, rows: int, rounds: int, out: str, table_u
 
 
 def write_ab(out: str, result: dict, title: str, paragraph: str, fields: Sequence[tuple[str, str]]) -> None:
-    """``result`` (its ``codes``, ``rows``, the ``recorded_rounds`` stamps, ``medians`` and ``runs``) to
+    """``result`` (its ``codes``: old, new and any other sides; ``rows``, the ``recorded_rounds`` stamps, ``medians``,
+    ``runs``) to
     ``bench/results/OUT.json``, and to ``OUT.md``: ``# TITLE, OLD against NEW, alternated (ROWS rows)``, then
     ``paragraph`` with when the bench started and ended and the load then, then the tables (``ab_tables`` of
     ``fields``)."""
     results = Path(__file__).resolve().parent / "results"
     (results / f"{out}.json").write_text(json.dumps(result, indent=2) + "\n")
-    old, new = result["codes"]
+    old, new, *others = result["codes"]  # a third side (image_tree_ab's `dvc add`) is named after the two codes
+    also = f" with {', '.join(others)}" if others else ""
     lines = [
-        f"# {title}, {old} against {new}, alternated ({result['rows']:,} rows)",
+        f"# {title}, {old} against {new}{also}, alternated ({result['rows']:,} rows)",
         "",
         f"{paragraph} Started {result['started']}, load (1/5/15 min) {result['load_start']}; ended "
         f"{result['ended']}, load {result['load_end']}.",
