@@ -91,25 +91,27 @@ def column_moves(profile: ReferenceProfile, delta: Delta) -> list[ColumnMove] | 
     return [ColumnMove(names[j], float(effect[j]), float(effect[j] ** 2 / total), bool(beyond[j])) for j in order]
 
 
-def columns_sentence(moves: list[ColumnMove]) -> str:
-    """The columns that moved most, for the warning's reason (no leading separator; "" when none):
+def columns_sentence(moves: list[dict]) -> str:
+    """The columns that moved most, for the warning's reason and ``prov diff --detect``'s batch drift line, from
+    ``moves`` (``ColumnMove.to_dict()`` each, largest share first; no leading separator; "" when none):
     ``"it moved most in year (+3.1 within-class SD, 93% of the move), body_mass_g (+0.4, 3%)"``, then, when one
     column carries ``MOST_OF_MOVE`` of it with every added value beyond the base's, what to do if it is no
     measurement."""
     if not moves:
         return ""
-    said = [m for i, m in enumerate(moves[:COLUMNS_SAID]) if i == 0 or m.share >= SAID_FROM]
+    said = [m for i, m in enumerate(moves[:COLUMNS_SAID]) if i == 0 or m["share"] >= SAID_FROM]
     words = ", ".join(
-        f"{name_in_sentence(m.column)} ({m.effect:+.1f}{' within-class SD' if i == 0 else ''}, {m.share:.0%}"
+        f"{name_in_sentence(m['column'])} ({m['effect']:+.1f}{' within-class SD' if i == 0 else ''}, {m['share']:.0%}"
         f"{' of the move' if i == 0 else ''})"
         for i, m in enumerate(said)
     )
     sentence = f"it moved most in {words}"
     first = moves[0]
-    if first.share >= MOST_OF_MOVE and first.beyond_base:
-        name, exclude = shell_word(first.column), shell_word("exclude=" + json.dumps([first.column]))
+    if first["share"] >= MOST_OF_MOVE and first["beyond_base"]:
+        column = str(first["column"])
+        name, exclude = shell_word(column), shell_word("exclude=" + json.dumps([column]))
         sentence += (
-            f"; {name_in_sentence(first.column)} carries most of it and every added record lies beyond the base's "
+            f"; {name_in_sentence(column)} carries most of it and every added record lies beyond the base's "
             "values in it: if it is a time, an id or a collection tag rather than a measurement, commit the base "
             f"and this batch with --metadata {name} (out of the digest and the features; a batch signed with it as "
             f"content then attests no record) or --featurizer numeric --featurizer-option {exclude} (out of the "

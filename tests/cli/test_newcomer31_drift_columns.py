@@ -9,6 +9,8 @@ says how to leave it out if it is no measurement.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -57,6 +59,13 @@ def test_a_batch_of_a_later_year_names_year_and_how_to_leave_it_out(prov, workdi
     ) in reason
     text = " ".join(prov("check", "n", "--base", "b", "--signer", keypair.public_path).stdout.split())
     assert "it moved most in year (+" in text and "--metadata year" in text
+    # prov diff --detect says it too: its batch drift line and detection.drift_columns
+    r = prov("diff", "b", "n", "--detect", "--signer", keypair.public_path, "--format", "json")
+    diff = json.loads(r.stdout)
+    validate_output("diff", diff)
+    assert diff["detection"]["drift_columns"] == columns
+    text = " ".join(prov("diff", "b", "n", "--detect", "--signer", keypair.public_path).stdout.split())
+    assert "batch drift: WARNING" in text and "it moved most in year (+" in text, text
 
     # the way on works: year read as metadata, the same birds pass without the warning
     for tag, data, parent in (("b2", "base.parquet", ()), ("n2", "train.parquet", ("--parent", "b2"))):
