@@ -225,6 +225,9 @@ class BatchDrift(DetectorRule):
             "test": "range of the base's pseudo-batches",
             "signals": [s.to_dict() for s in detection.drift],
             "shared_shift": detection.shift.to_dict() if detection.shift is not None else None,
+            # the feature columns the added records moved in most (detectors.drift_columns), when it warns; null
+            # when it passes or the profile's dimensions name no columns (an embedding, pixels)
+            "columns": None,
         }
         shifted = [s for s in detection.drift if s.shifted]
         if not shifted:
@@ -243,6 +246,12 @@ class BatchDrift(DetectorRule):
             f"the batch is shifted beyond the base's own batches, Nx the largest shift between them: {words}; "
             "a warning about the batch, not a verdict on its records"
         )
+        if detection.drift_columns is not None:
+            from provenance.detectors.drift_columns import columns_sentence
+
+            statistic["columns"] = [m.to_dict() for m in detection.drift_columns]
+            if detection.drift_columns:
+                reason += "; " + columns_sentence(statistic["columns"])
         if detection.shift is not None:
             reason += "; " + detection.shift.sentence
         return RuleResult(self.key, "warn", reason, [], 0, statistic)

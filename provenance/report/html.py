@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from provenance.escaping import visible
 from provenance.report.audit_words import audit_line
 from provenance.report.detector_summary import detection, detector_rows
-from provenance.report.drift_words import drift_text
+from provenance.report.drift_words import drift_text, shift_and_columns
 from provenance.report.flagged import flagged_records, label_groups
 from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.schema_words import schema_change_lines
@@ -242,9 +242,7 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
         "sides": f"{side_text(base)} → {side_text(new)}",
         "changes": f"Changes: {changes or 'none'}",
         "notes": _notes(report),
-        "drift": drift_text(report.get("drift"), (report.get("detection") or {}).get("shared_shift"))
-        if report["detect"]
-        else None,
+        "drift": drift_text(report.get("drift"), *shift_and_columns(report)) if report["detect"] else None,
         "script": _markup(SCRIPT),
         "script_hash": SCRIPT_HASH,
         "detect": report["detect"],

@@ -11,7 +11,7 @@ import shlex
 
 from provenance.lineage.standing import not_trusted_line
 from provenance.report.audit_words import audit_line
-from provenance.report.drift_words import drift_text
+from provenance.report.drift_words import drift_text, shift_and_columns
 from provenance.report.flagged import flagged_records, label_groups
 from provenance.report.interface import PLAIN, Medium
 from provenance.report.schema_words import schema_change_lines
@@ -76,7 +76,7 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     out.grid(sources_grid(report))
     out.grid(detectors_grid(report))
     if report["detect"]:
-        out.line(drift_text(report.get("drift"), (report.get("detection") or {}).get("shared_shift")))
+        out.line(drift_text(report.get("drift"), *shift_and_columns(report)))
         out.line()
     _signals(out, report["signals"])
     out.grid(_classes_grid(report))
