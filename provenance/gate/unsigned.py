@@ -193,6 +193,7 @@ class UnattributedBesideSigned(SwitchedRule):
             if not retyped:
                 added_columns = []
             types_only: dict[str, tuple[str, str]] = {}
+            data_parquet: dict[str, bool] = {}
             if retyped:  # newcomer review 11, finding 9: a cast in the team's own pipeline, not an edit
                 way = _schema_ways(added_columns, other)
                 why = (
@@ -201,9 +202,11 @@ class UnattributedBesideSigned(SwitchedRule):
                     "really edited, account for the missing ones with `prov withdraw` or `prov quarantine`"
                 )
             elif types_only := type_differences(ctx, missing):
+                data_parquet = _parquet_only(ctx, "data_parquet", ctx.new)
+                reason = types_only_reason(ctx.new, types_only, parquet=data_parquet.get("data_parquet", False))
                 why = (
                     f"added records without a trusted signature, while {what} ({missing_batches(missing)}); "
-                    f"{types_only_reason(ctx.new, types_only)}; if records were really edited, account for the missing ones with `prov withdraw` "
+                    f"{reason}; if records were really edited, account for the missing ones with `prov withdraw` "
                     "or `prov quarantine`"
                 )
             else:
@@ -222,8 +225,11 @@ class UnattributedBesideSigned(SwitchedRule):
             records = lineage_records(ctx, added_unattributed)
             # signed_missing: `prov withdraw` applies (the report's "To release:" offers it only then)
             statistic = {"rekeyed": rekeyed, "signed_missing": gone} if retyped else {"signed_missing": gone}
+            if retyped:
+                statistic.update(_parquet_only(ctx, "base_parquet", ctx.base))
             if types_only:
                 statistic["signed_types"] = {c: signed for c, (signed, _) in types_only.items()}
+                statistic.update(data_parquet)
             if added_columns:
                 statistic.update(added_columns=added_columns, other_schema_changes=other)
             return bounded_count(self.key, k, 0, why, records, statistic)
@@ -257,8 +263,19 @@ class UnattributedBesideSigned(SwitchedRule):
         statistic = {
             "rekeyed": rekeyed,
             **({"added_columns": added_columns, "other_schema_changes": other} if added_columns else {}),
+            **(_parquet_only(ctx, "base_parquet", ctx.base) if retyped else {}),
         }
         return bounded_count(self.key, k, 0, why, lineage_records(ctx, mask), statistic if retyped else None)
+
+
+def _parquet_only(ctx: GateContext, key: str, tag: str) -> dict[str, bool]:
+    """``{key: True}`` when version ``tag``'s data is Parquet only, ``{key: False}`` when it reads CSV or JSON Lines,
+    ``{}`` when unknown (``lineage.retyped.reads_parquet_only``): "To release:" offers ``--schema`` only where it
+    re-reads the data with other types (newcomer review 31, #1)."""
+    from provenance.lineage.retyped import reads_parquet_only
+
+    parquet = reads_parquet_only(ctx.store, tag)
+    return {} if parquet is None else {key: parquet}
 
 
 def _schema_ways(added_columns: list[str], other: bool) -> str:
@@ -282,22 +299,31 @@ def type_differences(ctx: GateContext, missing: list[dict]) -> dict[str, tuple[s
     return types_only_differences(ctx.store, schema, [b["batch"] for b in missing])
 
 
-def types_only_reason(new: str, differences: dict[str, tuple[str, str]], shown: int = 5) -> str:
+def types_only_reason(
+    new: str, differences: dict[str, tuple[str, str]], shown: int = 5, *, parquet: bool = False
+) -> str:
     """Why the added records match none of the missing signed batches' when version ``new`` was read with other
     column types than the batches signed (:func:`type_differences`; newcomer review 30, #4: a CSV's whole numbers
     read as int64, the vendor's Parquet signed double): ``"the signed batches have the same columns as v2 with other
     types (magnesium: double signed, int64 in v2): ...; commit the data read with the signed types (--schema
-    magnesium:double)"``, naming at most ``shown`` columns."""
+    magnesium:double)"``, naming at most ``shown`` columns; for ``parquet`` data (read with its own types, where
+    ``--schema`` is refused: newcomer review 31, #1) ``"cast the columns in the file to the signed types
+    (magnesium:double)"``."""
     from provenance.escaping import name_in_sentence
     from provenance.lineage.retyped import schema_flags
 
     listed = list(differences.items())[:shown]
     named = "; ".join(f"{name_in_sentence(c)}: {signed} signed, {now} in {new}" for c, (signed, now) in listed)
     more = f"; and {len(differences) - len(listed)} more" if len(differences) > len(listed) else ""
+    flags = schema_flags({c: s for c, (s, _) in differences.items()})
+    way = (
+        f"cast the columns in the file to the signed types ({flags.replace('--schema ', '')})"
+        if parquet
+        else f"commit the data read with the signed types ({flags})"
+    )
     return (
         f"the signed batches have the same columns as {new} with other types ({named}{more}): a record's digest "
-        "includes its column types, so data read with other types matches none of their records; commit the data "
-        f"read with the signed types ({schema_flags({c: s for c, (s, _) in differences.items()})})"
+        f"includes its column types, so data read with other types matches none of their records; {way}"
     )
 
 

@@ -109,15 +109,32 @@ def _steps(rule: dict, report: dict) -> list[Step]:
     added_columns = [str(c) for c in statistic.get("added_columns") or []] if rekeyed else []
     retype = []
     if rekeyed and (not added_columns or statistic.get("other_schema_changes")):
-        # records a batch signed with the old types, re-keyed by a schema change (newcomer review 16, #2)
-        retype += [
-            Step(
-                f"a schema change re-keyed {rekeyed} base records: re-commit the base with the new types",
-                f"prov commit BASEDATA --tag B2 --parent {base} {_new_types(report)} {KEY}",
-                f" and check against it (to attest against B2, commit {v}'s data again with --parent B2)",
-            ),
-            Step("or keep the signed types: cast the columns back and commit the data again"),
-        ]
+        # records a batch signed with the old types, re-keyed by a schema change (newcomer review 16, #2); a Parquet
+        # base carries its own types, so --schema cannot re-read it and the re-commit looped (newcomer review 31, #1)
+        if statistic.get("base_parquet"):
+            retype += [
+                Step(
+                    f"a schema change re-keyed {rekeyed} base records: cast the columns back to the signed types"
+                    f"{_old_types(report)} in the data (Parquet carries its own types; --schema does not apply), "
+                    "then commit it again",
+                    f"prov commit DATA --tag {NEW} --parent {base} {KEY}",
+                    f" and check {NEW} against {base}",
+                ),
+                Step(
+                    "or keep the new types: write the base's data with them and re-commit it",
+                    f"prov commit BASEDATA --tag B2 --parent {base} {KEY}",
+                    f" and check against it (to attest against B2, commit {v}'s data again with --parent B2)",
+                ),
+            ]
+        else:
+            retype += [
+                Step(
+                    f"a schema change re-keyed {rekeyed} base records: re-commit the base with the new types",
+                    f"prov commit BASEDATA --tag B2 --parent {base} {_new_types(report)} {KEY}",
+                    f" and check against it (to attest against B2, commit {v}'s data again with --parent B2)",
+                ),
+                Step("or keep the signed types: cast the columns back and commit the data again"),
+            ]
     if added_columns:  # columns the data adds to the signed ones: no cast removes them (newcomer review 24)
         from provenance.lineage.retyped import added_column_flags, column_names_text
 
@@ -133,7 +150,19 @@ def _steps(rule: dict, report: dict) -> list[Step]:
             )
         )
     signed_types = statistic.get("signed_types") if name == "lineage.unattributed_beside_signed" else None
-    if signed_types:  # the data read with other column types than the signed batches (newcomer review 30, #4)
+    if signed_types and statistic.get("data_parquet"):  # Parquet is read with its own types (newcomer review 31)
+        from provenance.lineage.retyped import schema_flags
+
+        retype.append(
+            Step(
+                "the data holds other column types than its signed batches: cast the columns in the file to the "
+                f"signed types ({schema_flags(signed_types).replace('--schema ', '')}; --schema does not apply to "
+                "Parquet), then commit it again",
+                f"prov commit DATA --parent {base} --tag {NEW} {KEY}",
+                f" and check {NEW} against {base}",
+            )
+        )
+    elif signed_types:  # the data read with other column types than the signed batches (newcomer review 30, #4)
         from provenance.lineage.retyped import schema_flags
 
         retype.append(
@@ -294,6 +323,19 @@ def _detector_steps(name: str, v: str, base: str, source: str | None, cut_source
             f"prov quarantine --from {v} --findings F.json --tag {NEW} {KEY}",
         ),
     ]
+
+
+def _old_types(report: dict) -> str:
+    """`` (body_mass_g: int64)``: each column the schema change retyped with the type the base signed
+    (``summary.schema_delta.retyped``); nothing when none is known or there are many."""
+    from provenance.escaping import name_in_sentence, visible
+    from provenance.lineage.retyped import MAX_SCHEMA_FLAGS
+
+    retyped = ((report.get("summary") or {}).get("schema_delta") or {}).get("retyped") or {}
+    old = [(str(c), str(t[0])) for c, t in sorted(retyped.items()) if isinstance(t, list) and len(t) == 2 and t[0]]
+    if not 0 < len(old) <= MAX_SCHEMA_FLAGS:
+        return ""
+    return " (" + ", ".join(f"{name_in_sentence(c)}: {visible(t)}" for c, t in old) + ")"
 
 
 def _new_types(report: dict) -> str:
