@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from provenance.gate.base import Rule, Setting, Settings
 from provenance.gate.missing_signed import missing_batches, signed_batches_missing
+from provenance.gate.replaced import replaced_in_place, replaced_text
 from provenance.gate.results import RuleResult, bounded_count
 from provenance.gate.rules import BOOLEAN, SwitchedRule, setting_value
 from provenance.gate.rules_lineage import added_mask, count_status, lineage_records, rekeyed_unattributed_in_base
@@ -26,6 +27,9 @@ from provenance.sources.schema_delta import added_and_other
 
 if TYPE_CHECKING:
     from provenance.gate.context import GateContext
+
+
+LISTED_REPLACED = 10  # replaced records the rule's statistic lists (all are counted)
 
 
 class UnsignedFromSigningSources(Rule):
@@ -252,6 +256,18 @@ class UnattributedBesideSigned(SwitchedRule):
         added_columns, other = added_and_other(ctx.report["summary"].get("schema_delta"))
         if not retyped:
             added_columns = []
+        # a record edited in place (the removed and added pair at one locator prov status names "changed"): an edit
+        # of a base record, not a delivery to register (newcomer review 31, #3)
+        replaced = [] if retyped else replaced_in_place(ctx, mask)
+        if replaced:
+            return self._edited_in_place(
+                ctx,
+                mask,
+                k,
+                replaced,
+                f"{batches} trusted signed batch{'' if batches == 1 else 'es'}, none missing records",
+                noted,
+            )
         why = (
             f"added records from no registered batch where sources sign their batches ({batches} trusted signed "
             f"{'batch' if batches == 1 else 'batches'}, none missing records)"
@@ -266,6 +282,30 @@ class UnattributedBesideSigned(SwitchedRule):
             **(_parquet_only(ctx, "base_parquet", ctx.base) if retyped else {}),
         }
         return bounded_count(self.key, k, 0, why, lineage_records(ctx, mask), statistic if retyped else None)
+
+    def _edited_in_place(
+        self, ctx: GateContext, mask, k: int, replaced: list[dict], batches: str, noted: str
+    ) -> RuleResult:
+        """The block when ``replaced`` of the ``k`` counted records (``gate.replaced.replaced_in_place``) took the
+        place of a base record: named as an edit of the base, whose ways out are restoring the record or having its
+        source sign the corrected batch, not registering an unsigned batch (newcomer review 31, #3); the rule's
+        count and verdict are the same as for any addition of no batch. ``statistic``: ``replaced`` (how many) and
+        ``replaced_records`` (the first ``LISTED_REPLACED``: locator, digest, base_digest, base_label)."""
+        n = len(replaced)
+        what = (
+            f"{'record' if n == 1 else 'records'} of {ctx.base} edited in place ({replaced_text(replaced)}): "
+            f"{'it holds' if n == 1 else 'each holds'} content no registered batch carries where sources sign their "
+            f"batches ({batches}), at the place of the base record {'it' if n == 1 else 'each'} replaced; an edit, "
+            f"not a new delivery: restore {'it' if n == 1 else 'them'}, or, if the edit is intended, have the source "
+            "sign the corrected batch"
+        )
+        if n < k:
+            what = (
+                f"added records from no registered batch where sources sign their batches ({batches}); {n} of them "
+                f"are {what}; register the other intended additions with `prov add --unsigned --source NAME`"
+            )
+        statistic = {"replaced": n, "replaced_records": replaced[:LISTED_REPLACED]}
+        return bounded_count(self.key, k, 0, what + noted, lineage_records(ctx, mask), statistic)
 
 
 def _parquet_only(ctx: GateContext, key: str, tag: str) -> dict[str, bool]:

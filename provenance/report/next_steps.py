@@ -178,6 +178,9 @@ def _steps(rule: dict, report: dict) -> list[Step]:
     # lineage is signed at commit: a batch registered now changes nothing until the data is committed again
     # (newcomer review 17, F3: "register the batch" read as if it fixed the version checked)
     recommit = f" && prov commit DATA --parent {v} --tag {NEW} {KEY}"
+    replaced = int(statistic.get("replaced") or 0) if name == "lineage.unattributed_beside_signed" else 0
+    if replaced:  # records edited in place: not a batch to register (newcomer review 31, #3)
+        return _edit_steps(statistic, replaced, int(rule.get("count") or 0), v, base, recommit)
     if name in ("lineage.unattributed_beside_signed", "lineage.signed_batches_incomplete"):
         # withdraw applies only where a trusted signed batch has records missing (F3): the rule says so
         missing = name == "lineage.signed_batches_incomplete" or statistic.get("signed_missing")
@@ -323,6 +326,38 @@ def _detector_steps(name: str, v: str, base: str, source: str | None, cut_source
             f"prov quarantine --from {v} --findings F.json --tag {NEW} {KEY}",
         ),
     ]
+
+
+def _edit_steps(statistic: dict, replaced: int, counted: int, v: str, base: str, recommit: str) -> list[Step]:
+    """Steps for ``lineage.unattributed_beside_signed`` when ``replaced`` of the ``counted`` records replaced a base
+    record at the same place (``statistic["replaced_records"]``, ``gate.replaced``): restore them, or have the
+    source sign the corrected batch; registering the other additions only for those that are not edits."""
+    from provenance.gate.replaced import replaced_text
+
+    one = replaced == 1
+    listed = [r for r in statistic.get("replaced_records") or [] if isinstance(r, dict)]
+    where = f" ({replaced_text(listed)})" if listed and len(listed) == replaced else ""
+    steps = [
+        Step(
+            f"restore the record{'' if one else 's'} edited in place{where} as {base} holds "
+            f"{'it' if one else 'them'}, then commit again",
+            f"prov commit DATA --parent {v} --tag {NEW} {KEY}",
+            f" (prov diff {base} {v} lists {'it' if one else 'them'} as removed and added)",
+        ),
+        Step(
+            "or, if the edit is intended, have the source sign the corrected batch (prov sign BATCH --source S --key "
+            "S.key, where its key is), then register it and commit again (lineage is signed at commit)",
+            f"prov add BATCH --source S{recommit}",
+        ),
+    ]
+    if replaced < counted:
+        steps.append(
+            Step(
+                "and register the other added records' batch with its source's envelope",
+                "prov add BATCH2 --source S2",
+            )
+        )
+    return steps
 
 
 def _old_types(report: dict) -> str:
