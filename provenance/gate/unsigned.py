@@ -198,7 +198,15 @@ class UnattributedBesideSigned(SwitchedRule):
                 added_columns = []
             types_only: dict[str, tuple[str, str]] = {}
             data_parquet: dict[str, bool] = {}
-            if retyped:  # newcomer review 11, finding 9: a cast in the team's own pipeline, not an edit
+            if retyped and rekeyed == k:  # every one re-keyed: none was added (newcomer review 31, #2)
+                why = (
+                    f"records of {ctx.base} re-keyed by a schema change ({schema_changes_text(ctx)}) that lost their "
+                    "source's attestation: a record's digest includes its column types and names, so a record a batch "
+                    f"signed with the old types matches no batch now ({missing_batches(missing)}, under their old "
+                    f"digests). {_schema_ways(added_columns, other)}; if records were really edited, account for the "
+                    "missing ones with `prov withdraw` or `prov quarantine`"
+                )
+            elif retyped:  # newcomer review 11, finding 9: a cast in the team's own pipeline, not an edit
                 way = _schema_ways(added_columns, other)
                 why = (
                     f"added records without a trusted signature, while {what} ({missing_batches(missing)}); "
@@ -382,18 +390,23 @@ def rekeyed_counted(ctx: GateContext, mask) -> int:
     return int(pc.sum(pc.and_(pc.fill_null(mask, False), rekeyed)).as_py() or 0)
 
 
+def schema_changes_text(ctx: GateContext) -> str:
+    """The diff's schema changes, at most three named: ``column 'x' changed type: int64 -> double``."""
+    from provenance.report.schema_words import summary_schema_changes
+
+    return "; ".join(summary_schema_changes(ctx.report["summary"], shown=3))
+
+
 def schema_retype(ctx: GateContext, n: int) -> str | None:
     """Why ``n`` of the counted records match no signed batch when a schema change re-keyed them (None when
     ``n`` is 0 or no schema changed): ``"1200 of them are base records a schema change re-keyed (64 columns
     changed type int64 -> float: ...): a record's digest includes its column types and names, so a record
     a batch signed with the old types matches no batch now"``. Re-keyed records the base held unattributed
     and that pair by content are not counted (:func:`rekeyed_unattributed_in_base`)."""
-    from provenance.report.schema_words import summary_schema_changes
-
     summary = ctx.report["summary"]
     if not n or not summary.get("rekeyed"):
         return None
-    changes = "; ".join(summary_schema_changes(summary, shown=3))
+    changes = schema_changes_text(ctx)
     return (
         f"{n} of them {'is a base record' if n == 1 else 'are base records'} a schema change re-keyed ({changes}): "
         "a record's digest includes its column types and names, so a record a batch signed with the old types "

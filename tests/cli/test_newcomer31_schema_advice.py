@@ -66,6 +66,11 @@ def test_schema_on_parquet_is_refused_and_the_advice_is_to_cast_back(prov, workd
 
     rule = _rule(prov, "v3", "v2")
     assert rule["status"] == "block" and rule["statistic"]["base_parquet"] is True, rule
+    # finding 2: re-keyed records that lost their attestation, not "added records without a trusted signature"
+    assert rule["reason"].startswith(
+        "100 records of v2 re-keyed by a schema change (column 'body_mass_g' changed type: int64 -> double) that "
+        "lost their source's attestation"
+    ), rule["reason"]
     text = words(prov("check", "v3", "--base", "v2", *PINS).stdout)
     assert "re-commit the base with the new types" not in text and "--schema body_mass_g:double" not in text, text
     assert (

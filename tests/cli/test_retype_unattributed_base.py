@@ -114,11 +114,11 @@ def test_retyped_records_a_batch_signed_in_the_base_still_block_with_a_way_out(p
     rule = {r["rule"]: r for r in report["rules"]}[RULE]
     assert rule["status"] == "block" and rule["count"] == 600, rule
     assert rule["statistic"] == {"rekeyed": 600, "signed_missing": 600, "base_parquet": True}
-    assert rule["reason"].startswith("600 added records without a trusted signature, while 600 signed records")
-    assert (
-        "600 of them are base records a schema change re-keyed (64 columns changed type int64 -> double"
-        in (rule["reason"])
-    )
+    # every one re-keyed, none added: said so, not "600 added records" (newcomer review 31, #2)
+    assert rule["reason"].startswith(
+        "600 records of v2 re-keyed by a schema change (64 columns changed type int64 -> double"
+    ), rule["reason"]
+    assert "that lost their source's attestation" in rule["reason"] and "added" not in rule["reason"].split(".")[0]
     assert "600 600" not in rule["reason"] and "Keep the signed types" in rule["reason"]
     code, text = _text(prov, "check", "v2f", "--base", "v2", "--no-save", *PINS)
     assert code == 1
