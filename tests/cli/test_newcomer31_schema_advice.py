@@ -71,6 +71,11 @@ def test_schema_on_parquet_is_refused_and_the_advice_is_to_cast_back(prov, workd
         "100 records of v2 re-keyed by a schema change (column 'body_mass_g' changed type: int64 -> double) that "
         "lost their source's attestation"
     ), rule["reason"]
+    diff = words(prov("diff", "v2", "v3", *PINS).stdout)
+    assert (
+        "Records whose source changed: re-keyed by the schema change, they lost their source's attestation (a record "
+        "a batch signed with the old types matches no batch now), not re-sourced"
+    ) in diff, diff
     text = words(prov("check", "v3", "--base", "v2", *PINS).stdout)
     assert "re-commit the base with the new types" not in text and "--schema body_mass_g:double" not in text, text
     assert (
