@@ -13,11 +13,14 @@ import json
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 from test_newcomer24_hints import vendor_signed
 
-from support import store_fingerprint, words
+from provenance.lineage.classify import version_lineage
+from provenance.store import Store
+from support import store_fingerprint, validate_output, words
 
 PINS = ("--signer", "m.pub")
 RULE = "lineage.unattributed_beside_signed"
@@ -76,6 +79,21 @@ def test_schema_on_parquet_is_refused_and_the_advice_is_to_cast_back(prov, workd
         "Records whose source changed: re-keyed by the schema change, they lost their source's attestation (a record "
         "a batch signed with the old types matches no batch now), not re-sourced"
     ) in diff, diff
+    # prov lineage of a vendor record's v2 digest: v3 holds it re-keyed (a new digest), not "absent"
+    paired = json.loads(prov("diff", "v2", "v3", "--json", *PINS).stdout)["changes"]["source_changed"][0]
+    v2 = version_lineage(Store.open(workdir / ".prov"), "v2")
+    attested = v2.filter(pc.equal(v2.column("status"), "attested"))
+    digest = attested.column("digest")[0].as_py().hex()
+    info = json.loads(prov("lineage", digest, "--json", *PINS).stdout)
+    validate_output("lineage", info)
+    (v3,) = [v for v in info["versions"] if v["version"] == "v3"]
+    assert not v3["present"] and v3["rekeyed"]["from"] == "v2" and v3["rekeyed"]["status"] == "unattributed", v3
+    back = json.loads(prov("lineage", v3["rekeyed"]["digest"], "--json", *PINS).stdout)["versions"]
+    assert [v["present"] for v in back if v["version"] in ("v2", "v3")] == [False, True]
+    assert paired["new_sources"] == [None]
+    shown = words(prov("lineage", digest, *PINS).stdout)
+    assert f"v3 re-keyed by a schema change from v2: new digest {v3['rekeyed']['digest'][:12]}" in shown, shown
+    assert "v3 absent" not in shown
     text = words(prov("check", "v3", "--base", "v2", *PINS).stdout)
     assert "re-commit the base with the new types" not in text and "--schema body_mass_g:double" not in text, text
     assert (
