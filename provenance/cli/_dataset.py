@@ -105,6 +105,10 @@ class DatasetFlags:
             from provenance.extras import require_dvc
 
             require_dvc(path, rev)
+        elif self.kind != "tree":
+            from provenance.sources.schema_scope import refuse_schema_without_text
+
+            refuse_schema_without_text(path, types)
         return DatasetSpec(path=path, kind=self.kind, options=options, labels_csv=self.labels_csv, rev=rev)
 
 

@@ -104,6 +104,7 @@ def commit(
     from provenance.commit_checks import refuse_nothing_pinned
 
     refuse_nothing_pinned(store, tag)  # once the store holds a version (newcomer review 9, finding 1)
+    spec = flags.spec(data, rev)  # a flag this data cannot take (--schema on Parquet) before any note
     if parent is not None:
         from provenance.version_facts import newest_commit_entry, verifies
 
@@ -126,7 +127,6 @@ def commit(
     from provenance.commit_defaults import commit_on_parent
     from provenance.executor import executor_from
 
-    spec = flags.spec(data, rev)
     runner = executor_from(executor)
     try:
         with progress_shown():

@@ -214,6 +214,12 @@ def lineage_cmd(
                 extra += f" under your pins (signed as {v['signed_status']})"
                 reasons.append(v["not_trusted"] or UNVERIFIED)
             echo(f"  {v['version']:<12} label {visible('/'.join(v['labels']))}  {v['status']}{extra}")
+        elif v.get("rekeyed"):  # there under a new digest (newcomer review 31, #2)
+            r = v["rekeyed"]
+            echo(
+                f"  {v['version']:<12} re-keyed by a schema change from {r['from']}: new digest {r['digest'][:12]} "
+                f"(prov lineage {r['digest'][:12]}), label {visible('/'.join(r['labels']))}  {r['status']}"
+            )
         elif v["quarantined"] == "findings":
             echo(f"  {v['version']:<12} absent (cut by a signed prov quarantine --findings)")
         elif v["quarantined"]:

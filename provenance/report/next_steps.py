@@ -124,15 +124,32 @@ def _steps(rule: dict, report: dict) -> list[Step]:
     added_columns = [str(c) for c in statistic.get("added_columns") or []] if rekeyed else []
     retype = []
     if rekeyed and (not added_columns or statistic.get("other_schema_changes")):
-        # records a batch signed with the old types, re-keyed by a schema change (newcomer review 16, #2)
-        retype += [
-            Step(
-                f"a schema change re-keyed {rekeyed} base records: re-commit the base with the new types",
-                f"prov commit BASEDATA --tag B2 --parent {base} {_new_types(report)} {KEY}",
-                f" and check against it (to attest against B2, commit {v}'s data again with --parent B2)",
-            ),
-            Step("or keep the signed types: cast the columns back and commit the data again"),
-        ]
+        # records a batch signed with the old types, re-keyed by a schema change (newcomer review 16, #2); a Parquet
+        # base carries its own types, so --schema cannot re-read it and the re-commit looped (newcomer review 31, #1)
+        if statistic.get("base_parquet"):
+            retype += [
+                Step(
+                    f"a schema change re-keyed {rekeyed} base records: cast the columns back to the signed types"
+                    f"{_old_types(report)} in the data (Parquet carries its own types; --schema does not apply), "
+                    "then commit it again",
+                    f"prov commit DATA --tag {NEW} --parent {base} {KEY}",
+                    f" and check {NEW} against {base}",
+                ),
+                Step(
+                    "or keep the new types: write the base's data with them and re-commit it",
+                    f"prov commit BASEDATA --tag B2 --parent {base} {KEY}",
+                    f" and check against it (to attest against B2, commit {v}'s data again with --parent B2)",
+                ),
+            ]
+        else:
+            retype += [
+                Step(
+                    f"a schema change re-keyed {rekeyed} base records: re-commit the base with the new types",
+                    f"prov commit BASEDATA --tag B2 --parent {base} {_new_types(report)} {KEY}",
+                    f" and check against it (to attest against B2, commit {v}'s data again with --parent B2)",
+                ),
+                Step("or keep the signed types: cast the columns back and commit the data again"),
+            ]
     if added_columns:  # columns the data adds to the signed ones: no cast removes them (newcomer review 24)
         from provenance.lineage.retyped import added_column_flags, column_names_text
 
@@ -148,7 +165,19 @@ def _steps(rule: dict, report: dict) -> list[Step]:
             )
         )
     signed_types = statistic.get("signed_types") if name == "lineage.unattributed_beside_signed" else None
-    if signed_types:  # the data read with other column types than the signed batches (newcomer review 30, #4)
+    if signed_types and statistic.get("data_parquet"):  # Parquet is read with its own types (newcomer review 31)
+        from provenance.lineage.retyped import schema_flags
+
+        retype.append(
+            Step(
+                "the data holds other column types than its signed batches: cast the columns in the file to the "
+                f"signed types ({schema_flags(signed_types).replace('--schema ', '')}; --schema does not apply to "
+                "Parquet), then commit it again",
+                f"prov commit DATA --parent {base} --tag {NEW} {KEY}",
+                f" and check {NEW} against {base}",
+            )
+        )
+    elif signed_types:  # the data read with other column types than the signed batches (newcomer review 30, #4)
         from provenance.lineage.retyped import schema_flags
 
         retype.append(
@@ -164,6 +193,9 @@ def _steps(rule: dict, report: dict) -> list[Step]:
     # lineage is signed at commit: a batch registered now changes nothing until the data is committed again
     # (newcomer review 17, F3: "register the batch" read as if it fixed the version checked)
     recommit = f" && prov commit DATA --parent {v} --tag {NEW} {KEY}"
+    replaced = int(statistic.get("replaced") or 0) if name == "lineage.unattributed_beside_signed" else 0
+    if replaced:  # records edited in place: not a batch to register (newcomer review 31, #3)
+        return _edit_steps(statistic, replaced, int(rule.get("count") or 0), v, base, recommit)
     if name in ("lineage.unattributed_beside_signed", "lineage.signed_batches_incomplete"):
         # withdraw applies only where a trusted signed batch has records missing (F3): the rule says so
         missing = name == "lineage.signed_batches_incomplete" or statistic.get("signed_missing")
@@ -309,6 +341,51 @@ def _detector_steps(name: str, v: str, base: str, source: str | None, cut_source
             f"prov quarantine --from {v} --findings F.json --tag {NEW} {KEY}",
         ),
     ]
+
+
+def _edit_steps(statistic: dict, replaced: int, counted: int, v: str, base: str, recommit: str) -> list[Step]:
+    """Steps for ``lineage.unattributed_beside_signed`` when ``replaced`` of the ``counted`` records replaced a base
+    record at the same place (``statistic["replaced_records"]``, ``gate.replaced``): restore them, or have the
+    source sign the corrected batch; registering the other additions only for those that are not edits."""
+    from provenance.gate.replaced import replaced_text
+
+    one = replaced == 1
+    listed = [r for r in statistic.get("replaced_records") or [] if isinstance(r, dict)]
+    where = f" ({replaced_text(listed)})" if listed and len(listed) == replaced else ""
+    steps = [
+        Step(
+            f"restore the record{'' if one else 's'} edited in place{where} as {base} holds "
+            f"{'it' if one else 'them'}, then commit again",
+            f"prov commit DATA --parent {v} --tag {NEW} {KEY}",
+            f" (prov diff {base} {v} lists {'it' if one else 'them'} as removed and added)",
+        ),
+        Step(
+            "or, if the edit is intended, have the source sign the corrected batch (prov sign BATCH --source S --key "
+            "S.key, where its key is), then register it and commit again (lineage is signed at commit)",
+            f"prov add BATCH --source S{recommit}",
+        ),
+    ]
+    if replaced < counted:
+        steps.append(
+            Step(
+                "and register the other added records' batch with its source's envelope",
+                "prov add BATCH2 --source S2",
+            )
+        )
+    return steps
+
+
+def _old_types(report: dict) -> str:
+    """`` (body_mass_g: int64)``: each column the schema change retyped with the type the base signed
+    (``summary.schema_delta.retyped``); nothing when none is known or there are many."""
+    from provenance.escaping import name_in_sentence, visible
+    from provenance.lineage.retyped import MAX_SCHEMA_FLAGS
+
+    retyped = ((report.get("summary") or {}).get("schema_delta") or {}).get("retyped") or {}
+    old = [(str(c), str(t[0])) for c, t in sorted(retyped.items()) if isinstance(t, list) and len(t) == 2 and t[0]]
+    if not 0 < len(old) <= MAX_SCHEMA_FLAGS:
+        return ""
+    return " (" + ", ".join(f"{name_in_sentence(c)}: {visible(t)}" for c, t in old) + ")"
 
 
 def _new_types(report: dict) -> str:
