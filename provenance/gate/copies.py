@@ -68,15 +68,6 @@ its batches. A base whose profile was written before session 23, or that has no 
 from its manifest (the statistic depends on the manifest alone, so a base committed then is judged as the same
 data committed now). Data whose later rows repeat more than its
 earlier ones (spam7 in file order: spam first, then plain e-mails that repeat far more) still blocks.
-
-The rates above miss a sorted file's clumping in the classes of records the base holds many times: a pseudo-batch
-is counted on the rows before it, where such a record was held fewer times, so its copies fall in lower classes.
-Since fpr31 each class's rate is also raised to the whole base's times the base's *clumping ratio*
-(``gate.copies_ratio``: its pseudo-batches' copies, beyond the slack, over the copies the same rows carry in random
-order, the most but one), and the total's odds by the same ratio, at most ``CLUMPING_CAP`` times the whole base's
-rate as before. A class the base never repeats gets no room from it (a re-delivery of records held once still
-blocks). bench/results/fpr31-clumping-*.md: spam7 in file order 2 -> 6 of 12 clean batches pass, DoctorAUS
-unchanged (its in-order batches need twice the whole base's rates, its ratio is 1.3-1.5).
 """
 
 from __future__ import annotations
@@ -84,7 +75,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -92,7 +82,6 @@ import numpy as np
 from provenance.errors import VerificationError
 from provenance.gate.base import Setting
 from provenance.gate.copies_anchor import ANCHOR, Anchor, copies_since, find_anchor
-from provenance.gate.copies_ratio import clumping_ratio, raised_odds
 from provenance.gate.results import LISTED, RuleResult, Status
 from provenance.gate.rules import COUNT, FRACTION, ModeRule
 from provenance.profiles.batch_copies import CLUMPING_CAP, BatchCopies, copy_class
@@ -190,35 +179,21 @@ class Copies:
 
     def clumped_rates(self) -> dict[int, float]:
         """``rates()`` raised, class by class, to the copies per row of the base's most clumped file-order
-        pseudo-batch but one (``clumping``), or to the rate times the base's ``clumping_ratio`` when more, at most
-        ``CLUMPING_CAP`` times the whole base's rate (module docstring); ``rates()`` itself without ``clumping``."""
+        pseudo-batch (``clumping``), at most ``CLUMPING_CAP`` times the whole base's rate (module docstring);
+        ``rates()`` itself without ``clumping``."""
         rates = self.rates()
         if self.clumping is None:
             return rates
         worst = self.clumping.worst_rates()
-        ratio = self.clumping_ratio
-        return {
-            k: max(p, min(max(float(worst[k]) if k < len(worst) else 0.0, ratio * p), CLUMPING_CAP * p))
-            for k, p in rates.items()
-        }
+        return {k: max(p, min(float(worst[k]) if k < len(worst) else 0.0, CLUMPING_CAP * p)) for k, p in rates.items()}
 
     def clumped_total_rate(self) -> float:
         """The classes' summed rate ``P`` (``rates()``), raised to the share of copies among the rows of the
-        base's most clumped pseudo-batch but one, or to ``P`` with its odds times the base's ``clumping_ratio``
-        (``gate.copies_ratio.raised_odds``) when more, at most ``CLUMPING_CAP`` times ``P``."""
+        base's most clumped pseudo-batch, at most ``CLUMPING_CAP`` times ``P``."""
         p = sum(self.rates().values())
         if self.clumping is None:
             return p
-        clumped = max(self.clumping.worst_total_rate(), raised_odds(min(p, 1.0 - 1e-12), self.clumping_ratio))
-        return max(p, min(clumped, CLUMPING_CAP * p))
-
-    @cached_property
-    def clumping_ratio(self) -> float:
-        """How many times more the base's file-order pseudo-batches repeat records than its rows in random order
-        (``gate.copies_ratio.clumping_ratio``), 0 without ``clumping``."""
-        if self.clumping is None:
-            return 0.0
-        return clumping_ratio(self.clumping, self.base_rows, self.repeated)
+        return max(p, min(self.clumping.worst_total_rate(), CLUMPING_CAP * p))
 
     def beyond_slack(self, rate: float, least: int) -> Copies:
         """These copies with the base's clumping less the re-delivery slack (``BatchCopies.beyond_slack``): what
@@ -228,7 +203,7 @@ class Copies:
     def clumping_summary(self) -> dict | None:
         """What the base's pseudo-batches showed (None without ``clumping``): ``pseudo_batches``, ``class_rates``
         (per class index, the copies per row of the most clumped one), ``total_rate`` (its share of copies in
-        all), ``cap`` (``CLUMPING_CAP``) and ``ratio`` (``clumping_ratio``)."""
+        all) and ``cap`` (``CLUMPING_CAP``)."""
         if self.clumping is None:
             return None
         return {
@@ -236,7 +211,6 @@ class Copies:
             "class_rates": [round(float(r), 6) for r in self.clumping.worst_rates()],
             "total_rate": round(self.clumping.worst_total_rate(), 6),
             "cap": CLUMPING_CAP,
-            "ratio": round(self.clumping_ratio, 6),
         }
 
     def classes(self) -> list[dict]:
