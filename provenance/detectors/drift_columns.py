@@ -91,12 +91,14 @@ def column_moves(profile: ReferenceProfile, delta: Delta) -> list[ColumnMove] | 
     return [ColumnMove(names[j], float(effect[j]), float(effect[j] ** 2 / total), bool(beyond[j])) for j in order]
 
 
-def columns_sentence(moves: list[dict]) -> str:
+def columns_sentence(moves: list[dict], advise: bool = True) -> str:
     """The columns that moved most, for the warning's reason and ``prov diff --detect``'s batch drift line, from
     ``moves`` (``ColumnMove.to_dict()`` each, largest share first; no leading separator; "" when none):
     ``"it moved most in year (+3.1 within-class SD, 93% of the move), body_mass_g (+0.4, 3%)"``, then, when one
     column carries ``MOST_OF_MOVE`` of it with every added value beyond the base's, what to do if it is no
-    measurement."""
+    measurement. With ``advise`` False (the combined verdict flags a record of the delta) that way out is not
+    offered: a backdoor trigger column looks the same, and leaving it out of the features passed the records it
+    marks (attack review 31d, A31d-1); the sentence then says to review the flagged records first."""
     if not moves:
         return ""
     said = [m for i, m in enumerate(moves[:COLUMNS_SAID]) if i == 0 or m["share"] >= SAID_FROM]
@@ -107,7 +109,13 @@ def columns_sentence(moves: list[dict]) -> str:
     )
     sentence = f"it moved most in {words}"
     first = moves[0]
-    if first["share"] >= MOST_OF_MOVE and first["beyond_base"]:
+    if first["share"] >= MOST_OF_MOVE and first["beyond_base"] and not advise:
+        sentence += (
+            f"; {name_in_sentence(str(first['column']))} carries most of it and every added record lies beyond the "
+            "base's values in it, and records of this delta are flagged: review them before you read it as anything "
+            "but a measurement (a backdoor trigger column looks the same)"
+        )
+    elif first["share"] >= MOST_OF_MOVE and first["beyond_base"]:
         column = str(first["column"])
         name, exclude = shell_word(column), shell_word("exclude=" + json.dumps([column]))
         sentence += (

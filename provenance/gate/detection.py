@@ -251,7 +251,7 @@ class BatchDrift(DetectorRule):
 
             statistic["columns"] = [m.to_dict() for m in detection.drift_columns]
             if detection.drift_columns:
-                reason += "; " + columns_sentence(statistic["columns"])
+                reason += "; " + columns_sentence(statistic["columns"], advise=not detection.verdicts.flagged)
         if detection.shift is not None:
             reason += "; " + detection.shift.sentence
         return RuleResult(self.key, "warn", reason, [], 0, statistic)

@@ -67,7 +67,6 @@ def test_control_the_year_trigger_blocks_on_extreme_records(prov, keypair, workd
 # should withhold the leave-out advice when detectors.extreme or detectors.combined flag added records (or whenever
 # the column's added values do not share one value or span, as a year or collection tag of one batch does), and
 # an exclude list should not clear records whose extremeness lay in the excluded column.
-@pytest.mark.xfail(strict=True, reason="A31d-1 (high): drift advice to leave out the trigger column passes poison")
 def test_a31d_1_following_the_drift_advice_does_not_pass_the_trigger(prov, keypair, workdir):
     blocked, drift = _year_triggered_delivery(prov, keypair)
     assert blocked.exit_code == 1, blocked.output

@@ -51,14 +51,16 @@ def test_a_batch_of_a_later_year_names_year_and_how_to_leave_it_out(prov, workdi
     assert abs(sum(c["share"] for c in columns) - 1.0) < 1e-3  # all five feature columns listed
     reason = drift["reason"]
     assert "it moved most in year (+" in reason and "within-class SD, 9" in reason, reason
+    # the combined verdict flags a few of these clean birds (as a clean delta may), so the way out of reading year
+    # as metadata is not offered before they are reviewed: a trigger column looks the same (attack review 31d,
+    # A31d-1)
     assert (
-        "year carries most of it and every added record lies beyond the base's values in it: if it is a time, an "
-        "id or a collection tag rather than a measurement, commit the base and this batch with --metadata year "
-        "(out of the digest and the features; a batch signed with it as content then attests no record) or "
-        "--featurizer numeric --featurizer-option 'exclude=[\"year\"]' (out of the features only)"
-    ) in reason
+        "year carries most of it and every added record lies beyond the base's values in it, and records of this "
+        "delta are flagged: review them before you read it as anything but a measurement"
+    ) in reason, reason
+    assert "--featurizer-option" not in reason
     text = " ".join(prov("check", "n", "--base", "b", "--signer", keypair.public_path).stdout.split())
-    assert "it moved most in year (+" in text and "--metadata year" in text
+    assert "it moved most in year (+" in text and "review them before you read it" in text
     # prov diff --detect says it too: its batch drift line and detection.drift_columns
     r = prov("diff", "b", "n", "--detect", "--signer", keypair.public_path, "--format", "json")
     diff = json.loads(r.stdout)
