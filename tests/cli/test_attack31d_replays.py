@@ -186,18 +186,10 @@ def _edited_and_relabeled(prov, relabel: bool) -> dict:
     """v2: 300 penguin records, the vendor's 100 (rows 200-299) signed; v3: row 130 (a Chinstrap of no signed
     batch) with its body mass nudged to 3701 g and, when ``relabel``, labelled Adelie. prov check v3 --base v2's
     lineage.unattributed_beside_signed rule (JSON)."""
-    from test_newcomer24_hints import vendor_signed
     from test_newcomer31_edit_in_place import _edited
-    from test_newcomer31_schema_advice import PINS, RULE, _penguins
+    from test_newcomer31_schema_advice import PINS, RULE, _penguins, penguins_v1_v2
 
-    pq.write_table(_penguins(range(0, 200)), "base.parquet")
-    pq.write_table(_penguins(range(200, 300)), "vendor.parquet")
-    pq.write_table(_penguins(range(0, 300)), "train.parquet")
-    vendor_signed(
-        prov,
-        ("commit", "base.parquet", "--tag", "v1", "--key", "m.key", *PINS),
-        ("commit", "train.parquet", "--tag", "v2", "--key", "m.key", *PINS),
-    )
+    penguins_v1_v2(prov)
     edited = _edited(_penguins(range(0, 300)), 130, 3701)
     labels = edited.column("label").to_pylist()
     assert labels[130] == "Chinstrap"

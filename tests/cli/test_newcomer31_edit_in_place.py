@@ -12,8 +12,7 @@ import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from test_newcomer24_hints import vendor_signed
-from test_newcomer31_schema_advice import PINS, RULE, _penguins
+from test_newcomer31_schema_advice import PINS, RULE, _penguins, penguins_v1_v2
 
 from support import validate_output, words
 
@@ -26,14 +25,7 @@ def _edited(table: pa.Table, row: int, mass: int) -> pa.Table:
 
 
 def test_an_edit_in_place_is_named_as_one_with_restore_or_sign_as_the_way_out(prov, workdir, store):
-    pq.write_table(_penguins(range(0, 200)), "base.parquet")
-    pq.write_table(_penguins(range(200, 300)), "vendor.parquet")
-    pq.write_table(_penguins(range(0, 300)), "train.parquet")
-    vendor_signed(
-        prov,
-        ("commit", "base.parquet", "--tag", "v1", "--key", "m.key", *PINS),
-        ("commit", "train.parquet", "--tag", "v2", "--key", "m.key", *PINS),
-    )
+    penguins_v1_v2(prov)
     pq.write_table(_edited(_penguins(range(0, 300)), 130, 9999), "train-v3.parquet")
     assert "changed row 130" in words(prov("status", "train-v3.parquet", *PINS).stdout)  # against v2
     assert prov("commit", "train-v3.parquet", "--tag", "v3", "--key", "m.key", *PINS).exit_code == 0
@@ -76,14 +68,7 @@ def test_an_edit_in_place_is_named_as_one_with_restore_or_sign_as_the_way_out(pr
 
 def test_a_new_record_beside_no_removal_is_still_an_addition(prov, workdir, store):
     """A record added at a new row (nothing removed there) keeps the register advice: no edit to name."""
-    pq.write_table(_penguins(range(0, 200)), "base.parquet")
-    pq.write_table(_penguins(range(200, 300)), "vendor.parquet")
-    pq.write_table(_penguins(range(0, 300)), "train.parquet")
-    vendor_signed(
-        prov,
-        ("commit", "base.parquet", "--tag", "v1", "--key", "m.key", *PINS),
-        ("commit", "train.parquet", "--tag", "v2", "--key", "m.key", *PINS),
-    )
+    penguins_v1_v2(prov)
     extra = _edited(_penguins(range(0, 1)), 0, 9999)
     pq.write_table(pa.concat_tables([_penguins(range(0, 300)), extra]), "train-v3.parquet")
     assert prov("commit", "train-v3.parquet", "--tag", "v3", "--key", "m.key", *PINS).exit_code == 0

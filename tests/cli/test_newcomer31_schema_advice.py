@@ -43,6 +43,19 @@ def _penguins(rows: range) -> pa.Table:
     return table.slice(rows.start, len(rows))
 
 
+def penguins_v1_v2(prov) -> None:
+    """The vendor signs penguins 200-299; v1 is penguins 0-199 and v2 adds the vendor's 100, both Parquet and
+    committed under the maintainer's key m.key (``test_newcomer24_hints.vendor_signed``)."""
+    pq.write_table(_penguins(range(0, 200)), "base.parquet")
+    pq.write_table(_penguins(range(200, 300)), "vendor.parquet")
+    pq.write_table(_penguins(range(0, 300)), "train.parquet")
+    vendor_signed(
+        prov,
+        ("commit", "base.parquet", "--tag", "v1", "--key", "m.key", *PINS),
+        ("commit", "train.parquet", "--tag", "v2", "--key", "m.key", *PINS),
+    )
+
+
 def _as_double(table: pa.Table) -> pa.Table:
     i = table.column_names.index("body_mass_g")
     return table.set_column(i, "body_mass_g", table.column("body_mass_g").cast(pa.float64()))
@@ -56,14 +69,7 @@ def _rule(prov, new: str, base: str) -> dict:
 
 
 def test_schema_on_parquet_is_refused_and_the_advice_is_to_cast_back(prov, workdir, store):
-    pq.write_table(_penguins(range(0, 200)), "base.parquet")
-    pq.write_table(_penguins(range(200, 300)), "vendor.parquet")
-    pq.write_table(_penguins(range(0, 300)), "train.parquet")
-    vendor_signed(
-        prov,
-        ("commit", "base.parquet", "--tag", "v1", "--key", "m.key", *PINS),
-        ("commit", "train.parquet", "--tag", "v2", "--key", "m.key", *PINS),
-    )
+    penguins_v1_v2(prov)
     pq.write_table(_as_double(_penguins(range(0, 300))), "train-v3.parquet")
     assert prov("commit", "train-v3.parquet", "--tag", "v3", "--parent", "v2", "--key", "m.key", *PINS).exit_code == 0
 
