@@ -275,7 +275,6 @@ def test_control_malignant_records_relabeled_into_a_listed_class_block(prov, key
 # (or judge_class_free) should judge in full an added record of a listed class whose nearest base records are a
 # removed base record of another class (the pairing gate.replaced makes by place, made by content), or keep
 # knn_label's evidence when most of a listed class's records sit inside one base class.
-@pytest.mark.xfail(strict=True, reason="A31d-5 (medium): a relabel into a listed class passes as removal + addition")
 def test_a31d_5_removed_records_re_added_into_a_listed_class_still_block(prov, keypair, workdir):
     r = _malignant_moved_into_cat(prov, keypair, 1.08)
     assert r.exit_code == 1, r.output
