@@ -226,12 +226,24 @@ def test_control_an_edit_with_a_new_label_is_paired_with_the_base_record(prov, w
 # framed as a content edit, its way out "have the source sign the corrected batch". Fix: gate.unsigned (the edit
 # block's reason, via replaced_in_place's rows) and report.next_steps._edit_steps should say "relabeled Chinstrap ->
 # Adelie" when the paired labels differ and point to prov diff's relabel review, not to signing the edit.
-@pytest.mark.xfail(
-    strict=True, reason="A31d-4 (low): an edit in place that also flips the label is not named a relabel"
-)
 def test_a31d_4_an_edit_that_flips_the_label_says_so(prov, workdir, store):
     rule = _edited_and_relabeled(prov, relabel=True)
-    assert "Adelie" in rule["reason"] or "relabel" in rule["reason"], rule["reason"]
+    assert "relabeled Chinstrap -> Adelie" in rule["reason"], rule["reason"]
+    assert rule["statistic"]["replaced_records"][0]["label"] == "Adelie"
+    from test_newcomer31_schema_advice import PINS
+
+    from support import validate_output, words
+
+    validate_output(
+        "check", json.loads(prov("check", "v3", "--base", "v2", *PINS, "--no-save", "--format", "json").stdout)
+    )
+    steps = words(prov("check", "v3", "--base", "v2", *PINS, "--no-save").stdout).split("To release:")[1]
+    assert "relabeled Chinstrap -> Adelie" in steps and "review it as a relabel" in steps, steps
+
+
+def test_a31d_4_control_an_edit_keeping_its_label_names_no_relabel(prov, workdir, store):
+    rule = _edited_and_relabeled(prov, relabel=False)
+    assert rule["statistic"]["replaced"] == 1 and "relabel" not in rule["reason"], rule["reason"]
 
 
 # --- fix31a: a relabel into a listed class, disguised as a removal and an addition ------------------------------------
