@@ -167,7 +167,6 @@ def test_control_schema_on_a_parquet_path_is_refused(prov, keypair, workdir):
 # signs it onto the Parquet version, which every later commit inherits. Fix: schema_scope.refuse_schema_without_text
 # should resolve file:// (fsspec local) URLs, and commit_read_options (the carried options) should drop a carried
 # schema, saying so, when the new input holds no CSV or JSON Lines file.
-@pytest.mark.xfail(strict=True, reason="A31d-3 (low): --schema is signed onto Parquet via a file:// URL or a parent")
 def test_a31d_3_no_parquet_version_signs_a_schema_read_option(prov, keypair, workdir):
     parquet, csv = _parquet_and_csv(prov)
     key, pin = ("--key", str(keypair.private_path)), ("--signer", str(keypair.public_path))
@@ -177,6 +176,8 @@ def test_a31d_3_no_parquet_version_signs_a_schema_read_option(prov, keypair, wor
     assert carried.exit_code == 0, carried.output
     signed = [_signed_read_schema(prov, keypair, tag) for tag in ("p1", "p2") if prov("show", tag, *pin).exit_code == 0]
     assert url.exit_code == 2 and not any(signed), (url.output, carried.output, signed)
+    assert f"{workdir / parquet}: --schema applies to CSV and JSON Lines only" in url.output, url.output
+    assert "--schema x:double not carried (t.parquet is Parquet only" in carried.output, carried.output
 
 
 # --- fix31b: "edited in place" advice on a record whose label changed too ---------------------------------------------
