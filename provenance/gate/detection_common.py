@@ -164,6 +164,29 @@ def class_free_count(detection: Detection) -> int:
     return len(detection.rows) if isinstance(detection, ClassFreeJudged) else 0
 
 
+def removes_base_records(ctx: GateContext) -> bool:
+    """Whether the delta lacks any base record (``gate.removals.removed_from_base``). Then no added record of an
+    expected new class is judged on class-free evidence: base records removed and delivered again in a listed
+    class, their values nudged, are a relabel by content that no digest pairs (attack review 31d, A31d-5: 14
+    malignant records re-added as "cat", 8% larger, passed). Fail closed: a genuine new class arrives without
+    deleting base records, or is committed apart from the removal."""
+    from provenance.gate.removals import removed_from_base
+
+    return removed_from_base(ctx, ctx.report["summary"]) > 0
+
+
+def removal_words(ctx: GateContext, listed: bool) -> str:
+    """The words a rule's reason adds when the delta adds records of expected new classes (``listed``) that are
+    judged in full because it also removes base records (:func:`removes_base_records`)."""
+    if not listed or not removes_base_records(ctx):
+        return ""
+    return (
+        "; the delta also removes base records, so added records of [class_mix] expected_new_classes are judged "
+        "in full (removed records re-added in a listed class are a relabel); commit the removal and the new "
+        "class apart"
+    )
+
+
 def class_free_words(detection: Detection) -> str:
     """The words a rule's reason adds for the records of expected new classes judged on class-free evidence."""
     n = class_free_count(detection)
@@ -221,7 +244,7 @@ class RecordsAtLevelRule(DetectorRule):
         if isinstance(detection, ClassFreeJudged) or not self.expected_classes:
             return detection
         rows = expected_class_rows(detection, self.expected_classes, self.held(ctx))
-        if not rows:
+        if not rows or removes_base_records(ctx):
             return detection
         judged = judge_class_free(detection, ctx.base_profile, rows)
         self.ran(ctx).detection = judged
@@ -230,4 +253,5 @@ class RecordsAtLevelRule(DetectorRule):
     def not_judged(self, ctx: GateContext, detection: Detection) -> str:
         """The words the rule's reason adds for the records judged on class-free evidence and the listed classes
         the base holds (judged in full)."""
-        return class_free_words(detection) + held_words(self.held(ctx))
+        listed = self.expected_classes and expected_class_rows(detection, self.expected_classes, self.held(ctx))
+        return class_free_words(detection) + held_words(self.held(ctx)) + removal_words(ctx, bool(listed))

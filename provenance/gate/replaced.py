@@ -25,7 +25,8 @@ MAX_PAIRED = 1000  # past this many counted records the edit is no longer the qu
 
 def replaced_in_place(ctx: GateContext, mask: pa.Array) -> list[dict]:
     """For the new version's lineage rows ``mask`` selects, those that replaced a base record at the same locator:
-    ``[{"locator": "230", "digest": hex, "base_digest": hex, "base_label": str}]`` in the new manifest's order,
+    ``[{"locator": "230", "digest": hex, "label": str, "base_digest": hex, "base_label": str}]`` in the new
+    manifest's order,
     one per locator held by exactly one selected record and exactly one base record the candidate lacks
     (``removals.lacked``). Empty when more than ``MAX_PAIRED`` rows are selected or the diff read no locators."""
     import numpy as np
@@ -40,6 +41,7 @@ def replaced_in_place(ctx: GateContext, mask: pa.Array) -> list[dict]:
         return []
     added = [str(loc) for loc in records.fetch(rows.astype(np.int64))[0]]
     digests = ctx.lineage.column("digest").take(rows).to_pylist()
+    labels = ctx.lineage.column("label").take(rows).to_pylist()
     base = load_manifest(ctx.store, ctx.store.version(ctx.base)).table
     gone = base.filter(lacked(ctx, base.column("digest"))).select(["digest", "label", "locator"])
     wanted = {loc for loc, n in Counter(added).items() if n == 1}
@@ -51,8 +53,14 @@ def replaced_in_place(ctx: GateContext, mask: pa.Array) -> list[dict]:
         if held[loc] == 1
     }
     return [
-        {"locator": loc, "digest": d.hex(), "base_digest": removed[loc][0].hex(), "base_label": removed[loc][1]}
-        for loc, d in zip(added, digests)
+        {
+            "locator": loc,
+            "digest": d.hex(),
+            "label": label,
+            "base_digest": removed[loc][0].hex(),
+            "base_label": removed[loc][1],
+        }
+        for loc, d, label in zip(added, digests, labels)
         if loc in removed
     ]
 
@@ -64,13 +72,31 @@ def _strings(values: set[str]) -> pa.Array:
 
 
 def replaced_text(replaced: list[dict], shown: int = 3) -> str:
-    """``row 230 (base record 1a2b3c4d5e6f)``, the first ``shown`` of them and ``and N more`` (a locator is a path
-    whoever writes the data chose: ``escaping.visible``)."""
+    """``row 230 (base record 1a2b3c4d5e6f)``, or ``row 230 (base record 1a2b3c4d5e6f, relabeled Chinstrap ->
+    Adelie)`` when the pair's labels differ (an edit that also flips the label: attack review 31d, A31d-4), the
+    first ``shown`` of them and ``and N more`` (locators and labels are strings whoever writes the data chose:
+    ``escaping.visible``)."""
     from provenance.changes import where
     from provenance.escaping import visible
 
     first = [
-        f"{where(visible(str(r['locator'])))} (base record {str(r['base_digest'])[:12]})" for r in replaced[:shown]
+        f"{where(visible(str(r['locator'])))} (base record {str(r['base_digest'])[:12]}{relabel_text(r)})"
+        for r in replaced[:shown]
     ]
     more = f" and {len(replaced) - shown} more" if len(replaced) > shown else ""
     return ", ".join(first) + more
+
+
+def relabeled(replaced: list[dict]) -> list[dict]:
+    """Those of ``replaced`` (``replaced_in_place``'s rows) whose label differs from the base record's."""
+    return [r for r in replaced if "label" in r and r["label"] != r.get("base_label")]
+
+
+def relabel_text(r: dict) -> str:
+    """``, relabeled Chinstrap -> Adelie`` when ``r`` (one of ``replaced_in_place``'s rows) changed its label, else
+    ""."""
+    from provenance.escaping import visible
+
+    if not relabeled([r]):
+        return ""
+    return f", relabeled {visible(str(r['base_label']))} -> {visible(str(r['label']))}"

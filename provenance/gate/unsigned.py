@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from provenance.gate.base import Rule, Setting, Settings
 from provenance.gate.missing_signed import missing_batches, signed_batches_missing
-from provenance.gate.replaced import replaced_in_place, replaced_text
+from provenance.gate.replaced import relabeled, replaced_in_place, replaced_text
 from provenance.gate.results import RuleResult, bounded_count
 from provenance.gate.rules import BOOLEAN, SwitchedRule, setting_value
 from provenance.gate.rules_lineage import added_mask, count_status, lineage_records, rekeyed_unattributed_in_base
@@ -307,6 +307,12 @@ class UnattributedBesideSigned(SwitchedRule):
             f"not a new delivery: restore {'it' if n == 1 else 'them'}, or, if the edit is intended, have the source "
             "sign the corrected batch"
         )
+        flipped = len(relabeled(replaced))
+        if flipped:
+            what += (
+                f"; {flipped} of {'it' if n == 1 else 'them'} also changed the label (relabeled): a relabel of the "
+                "base, to review as one (prov diff) before any source signs it"
+            )
         if n < k:
             what = (
                 f"added records from no registered batch where sources sign their batches ({batches}); {n} of them "

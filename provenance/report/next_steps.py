@@ -347,7 +347,7 @@ def _edit_steps(statistic: dict, replaced: int, counted: int, v: str, base: str,
     """Steps for ``lineage.unattributed_beside_signed`` when ``replaced`` of the ``counted`` records replaced a base
     record at the same place (``statistic["replaced_records"]``, ``gate.replaced``): restore them, or have the
     source sign the corrected batch; registering the other additions only for those that are not edits."""
-    from provenance.gate.replaced import replaced_text
+    from provenance.gate.replaced import relabeled, replaced_text
 
     one = replaced == 1
     listed = [r for r in statistic.get("replaced_records") or [] if isinstance(r, dict)]
@@ -365,6 +365,15 @@ def _edit_steps(statistic: dict, replaced: int, counted: int, v: str, base: str,
             f"prov add BATCH --source S{recommit}",
         ),
     ]
+    if relabeled(listed):
+        steps.insert(
+            1,
+            Step(
+                "the edit also changes a label: review it as a relabel (the source that signed the base record "
+                "signs its labels) before any signing",
+                f"prov diff {base} {v}",
+            ),
+        )
     if replaced < counted:
         steps.append(
             Step(

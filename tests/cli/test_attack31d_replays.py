@@ -167,7 +167,6 @@ def test_control_schema_on_a_parquet_path_is_refused(prov, keypair, workdir):
 # signs it onto the Parquet version, which every later commit inherits. Fix: schema_scope.refuse_schema_without_text
 # should resolve file:// (fsspec local) URLs, and commit_read_options (the carried options) should drop a carried
 # schema, saying so, when the new input holds no CSV or JSON Lines file.
-@pytest.mark.xfail(strict=True, reason="A31d-3 (low): --schema is signed onto Parquet via a file:// URL or a parent")
 def test_a31d_3_no_parquet_version_signs_a_schema_read_option(prov, keypair, workdir):
     parquet, csv = _parquet_and_csv(prov)
     key, pin = ("--key", str(keypair.private_path)), ("--signer", str(keypair.public_path))
@@ -177,6 +176,8 @@ def test_a31d_3_no_parquet_version_signs_a_schema_read_option(prov, keypair, wor
     assert carried.exit_code == 0, carried.output
     signed = [_signed_read_schema(prov, keypair, tag) for tag in ("p1", "p2") if prov("show", tag, *pin).exit_code == 0]
     assert url.exit_code == 2 and not any(signed), (url.output, carried.output, signed)
+    assert f"{workdir / parquet}: --schema applies to CSV and JSON Lines only" in url.output, url.output
+    assert "--schema x:double not carried (t.parquet is Parquet only" in carried.output, carried.output
 
 
 # --- fix31b: "edited in place" advice on a record whose label changed too ---------------------------------------------
@@ -218,12 +219,24 @@ def test_control_an_edit_with_a_new_label_is_paired_with_the_base_record(prov, w
 # framed as a content edit, its way out "have the source sign the corrected batch". Fix: gate.unsigned (the edit
 # block's reason, via replaced_in_place's rows) and report.next_steps._edit_steps should say "relabeled Chinstrap ->
 # Adelie" when the paired labels differ and point to prov diff's relabel review, not to signing the edit.
-@pytest.mark.xfail(
-    strict=True, reason="A31d-4 (low): an edit in place that also flips the label is not named a relabel"
-)
 def test_a31d_4_an_edit_that_flips_the_label_says_so(prov, workdir, store):
     rule = _edited_and_relabeled(prov, relabel=True)
-    assert "Adelie" in rule["reason"] or "relabel" in rule["reason"], rule["reason"]
+    assert "relabeled Chinstrap -> Adelie" in rule["reason"], rule["reason"]
+    assert rule["statistic"]["replaced_records"][0]["label"] == "Adelie"
+    from test_newcomer31_schema_advice import PINS
+
+    from support import validate_output, words
+
+    validate_output(
+        "check", json.loads(prov("check", "v3", "--base", "v2", *PINS, "--no-save", "--format", "json").stdout)
+    )
+    steps = words(prov("check", "v3", "--base", "v2", *PINS, "--no-save").stdout).split("To release:")[1]
+    assert "relabeled Chinstrap -> Adelie" in steps and "review it as a relabel" in steps, steps
+
+
+def test_a31d_4_control_an_edit_keeping_its_label_names_no_relabel(prov, workdir, store):
+    rule = _edited_and_relabeled(prov, relabel=False)
+    assert rule["statistic"]["replaced"] == 1 and "relabel" not in rule["reason"], rule["reason"]
 
 
 # --- fix31a: a relabel into a listed class, disguised as a removal and an addition ------------------------------------
@@ -267,7 +280,6 @@ def test_control_malignant_records_relabeled_into_a_listed_class_block(prov, key
 # (or judge_class_free) should judge in full an added record of a listed class whose nearest base records are a
 # removed base record of another class (the pairing gate.replaced makes by place, made by content), or keep
 # knn_label's evidence when most of a listed class's records sit inside one base class.
-@pytest.mark.xfail(strict=True, reason="A31d-5 (medium): a relabel into a listed class passes as removal + addition")
 def test_a31d_5_removed_records_re_added_into_a_listed_class_still_block(prov, keypair, workdir):
     r = _malignant_moved_into_cat(prov, keypair, 1.08)
     assert r.exit_code == 1, r.output
