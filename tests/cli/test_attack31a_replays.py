@@ -110,6 +110,18 @@ def test_a31a_2_one_unsigned_record_does_not_steer_the_cut_from_the_signed_outli
 # --- expected_new_classes: a listed class's records leave the class-free outlier test too ----------------------------
 
 
+def _commit_v2_v3_listing_cat(prov, keypair) -> tuple[str, str]:
+    """policy.toml listing "cat" in ``[class_mix] expected_new_classes``, a store, v2.parquet and v3.parquet
+    committed under ``keypair``; returns the ``--signer`` pin."""
+    with open("policy.toml", "w") as fh:
+        fh.write('[class_mix]\nexpected_new_classes = ["cat"]\n')
+    key, pin = str(keypair.private_path), ("--signer", str(keypair.public_path))
+    assert prov("init").exit_code == 0
+    for tag in ("v2", "v3"):
+        assert prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", key, *pin, *LABEL).exit_code == 0
+    return pin
+
+
 def _new_class_delivery(prov, keypair, factor: float) -> tuple[str, object]:
     """v2: 400 breast-cancer records; v3: v2 plus 30 more real records (rows 400-429) labelled "cat", every value times
     ``factor``. prov check v3 --base v2 with the default policy (its text), and the result with a policy that lists
@@ -120,12 +132,7 @@ def _new_class_delivery(prov, keypair, factor: float) -> tuple[str, object]:
     cat = pa.table({**{n: pa.array(v) for n, v in values.items()}, "diagnosis": pa.array(["cat"] * new.num_rows)})
     pq.write_table(base, "v2.parquet")
     pq.write_table(pa.concat_tables([base, cat]), "v3.parquet")
-    with open("policy.toml", "w") as fh:
-        fh.write('[class_mix]\nexpected_new_classes = ["cat"]\n')
-    key, pin = str(keypair.private_path), ("--signer", str(keypair.public_path))
-    assert prov("init").exit_code == 0
-    for tag in ("v2", "v3"):
-        assert prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", key, *pin, *LABEL).exit_code == 0
+    pin = _commit_v2_v3_listing_cat(prov, keypair)
     default = prov("check", "v3", "--base", "v2", "--no-save", *pin, env=WIDE)
     assert default.exit_code == 1, default.output  # a new class blocks the class mix, listed or not
     return default.stdout, prov("check", "v3", "--base", "v2", "--no-save", "--policy", "policy.toml", *pin, env=WIDE)
@@ -165,12 +172,7 @@ def _relabeled_into_a_listed_class(prov, keypair) -> tuple[object, object]:
     pq.write_table(
         base.set_column(base.schema.get_field_index("diagnosis"), "diagnosis", pa.array(labels)), "v3.parquet"
     )
-    with open("policy.toml", "w") as fh:
-        fh.write('[class_mix]\nexpected_new_classes = ["cat"]\n')
-    key, pin = str(keypair.private_path), ("--signer", str(keypair.public_path))
-    assert prov("init").exit_code == 0
-    for tag in ("v2", "v3"):
-        assert prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", key, *pin, *LABEL).exit_code == 0
+    pin = _commit_v2_v3_listing_cat(prov, keypair)
     check = ("check", "v3", "--base", "v2", "--no-save", *pin)
     return prov(*check, env=WIDE), prov(*check, "--policy", "policy.toml", env=WIDE)
 

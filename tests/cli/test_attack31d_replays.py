@@ -85,6 +85,18 @@ def test_a31d_1_following_the_drift_advice_does_not_pass_the_trigger(prov, keypa
 BREAST_CANCER_LABEL = ("--label-column", "diagnosis")
 
 
+def _v2_v3_listing_cat(prov, keypair, v2: pa.Table, v3: pa.Table) -> None:
+    """A store with ``v2`` and ``v3`` committed under ``keypair`` (breast cancer's label column) and policy.toml
+    listing "cat" in ``[class_mix] expected_new_classes``."""
+    pq.write_table(v2, "v2.parquet")
+    pq.write_table(v3, "v3.parquet")
+    with open("policy.toml", "w") as fh:
+        fh.write('[class_mix]\nexpected_new_classes = ["cat"]\n')
+    assert prov("init").exit_code == 0
+    for tag in ("v2", "v3"):
+        commit_signed(prov, keypair, tag, f"{tag}.parquet", *BREAST_CANCER_LABEL)
+
+
 def _listed_cat_class_checked(prov, keypair) -> tuple[object, object]:
     """v2: 400 breast-cancer records; v3: v2 plus 30 more real records (rows 400-429) labelled "cat". prov check v3
     --base v2 with a policy listing "cat" in [class_mix] expected_new_classes, its run stored; then prov findings
@@ -93,13 +105,7 @@ def _listed_cat_class_checked(prov, keypair) -> tuple[object, object]:
 
     base, new = _breast_cancer(range(400)), _breast_cancer(range(400, 430))
     cat = new.set_column(new.schema.get_field_index("diagnosis"), "diagnosis", pa.array(["cat"] * new.num_rows))
-    pq.write_table(base, "v2.parquet")
-    pq.write_table(pa.concat_tables([base, cat]), "v3.parquet")
-    with open("policy.toml", "w") as fh:
-        fh.write('[class_mix]\nexpected_new_classes = ["cat"]\n')
-    assert prov("init").exit_code == 0
-    for tag in ("v2", "v3"):
-        commit_signed(prov, keypair, tag, f"{tag}.parquet", *BREAST_CANCER_LABEL)
+    _v2_v3_listing_cat(prov, keypair, base, pa.concat_tables([base, cat]))
     pin = ("--signer", str(keypair.public_path))
     check = prov("check", "v3", "--base", "v2", "--policy", "policy.toml", *pin, env=WIDE)
     return check, prov("findings", "v3", *pin, env=WIDE)
@@ -254,13 +260,7 @@ def _malignant_moved_into_cat(prov, keypair, scale: float) -> object:
     values = {c: [x * scale for x in moved.column(c).to_pylist()] for c in moved.column_names if c != "diagnosis"}
     cat = pa.table({**{c: pa.array(v) for c, v in values.items()}, "diagnosis": pa.array(["cat"] * len(malignant))})
     kept = base.take([i for i in range(base.num_rows) if i not in set(malignant)])
-    pq.write_table(base, "v2.parquet")
-    pq.write_table(pa.concat_tables([kept, cat]), "v3.parquet")
-    with open("policy.toml", "w") as fh:
-        fh.write('[class_mix]\nexpected_new_classes = ["cat"]\n')
-    assert prov("init").exit_code == 0
-    for tag in ("v2", "v3"):
-        commit_signed(prov, keypair, tag, f"{tag}.parquet", *BREAST_CANCER_LABEL)
+    _v2_v3_listing_cat(prov, keypair, base, pa.concat_tables([kept, cat]))
     pin = ("--signer", str(keypair.public_path))
     return prov("check", "v3", "--base", "v2", "--no-save", "--policy", "policy.toml", *pin, env=WIDE)
 
