@@ -33,29 +33,13 @@ BENCHES = ("detect", "inorder", "combined")
 
 
 def run_once(tree: Path, out: Path, bench: str) -> dict:
-    """One bench (``"detect"`` or ``"inorder"``) under ``tree``; its outputs copied into ``out``; wall and CPU
+    """One bench (``"detect"``, ``"combined"`` or ``"inorder"``) under ``tree``; its outputs copied into ``out``; wall and CPU
     seconds and ``uptime`` before and after."""
     out.mkdir(parents=True, exist_ok=True)
-    if bench == "detect":
-        command = [
-            sys.executable,
-            str(tree / "bench/detect_bench.py"),
-            "--quick",
-            "--part",
-            "quality",
-            "--out",
-            str(out),
-        ]
-    elif bench == "combined":
-        command = [
-            sys.executable,
-            str(tree / "bench/detect_bench.py"),
-            "--part",
-            "combined",
-            "--prov-only",
-            "--out",
-            str(out),
-        ]
+    # the detection bench's two parts: the quick quality part, and prov at its operating point
+    detect_parts = {"detect": ["--quick", "--part", "quality"], "combined": ["--part", "combined", "--prov-only"]}
+    if bench in detect_parts:
+        command = [sys.executable, str(tree / "bench/detect_bench.py"), *detect_parts[bench], "--out", str(out)]
     else:
         command = [sys.executable, str(tree / "bench/inorder_fpr_s29.py"), "--variants", "library"]
     env = {"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HOME": os.environ["HOME"]}
@@ -107,11 +91,12 @@ def quality_table(rows: dict[str, list[dict]]) -> list[str]:
 
 def scale_moves() -> list[str]:
     """Per dataset of bench/real_datasets.py, at its first 30% (a small base) and whole: the median column's and the
-    most-moved column's scale under ``within_bulk`` over its plain std (both floored as ``build_profile`` floors)."""
+    most-moved column's scale winsorised as ``build_profile`` does (held at ``bulk_ends``) over its plain std (both
+    floored as ``build_profile`` floors)."""
     import numpy as np
     from real_datasets import LOADERS
 
-    from provenance.profiles.reference import within_bulk
+    from provenance.profiles.reference import bulk_ends
 
     def floored(std: np.ndarray) -> np.ndarray:
         return np.maximum(std, max(0.05 * float(np.median(std)), 1e-6))
@@ -120,7 +105,7 @@ def scale_moves() -> list[str]:
     for name in ("digits", "breast_cancer", "cells", "seattle_weather", "spam7", "doctor_aus", "attrition"):
         X = np.asarray(LOADERS[name]()[0], dtype=np.float64)
         for part in (X[: int(0.3 * len(X))], X):
-            ratio = floored(within_bulk(part).std(axis=0)) / floored(part.std(axis=0))
+            ratio = floored(np.clip(part, *bulk_ends(part)).std(axis=0)) / floored(part.std(axis=0))
             lines.append(f"| {name} | {len(part)} | {part.shape[1]} | {np.median(ratio):.3f} | {ratio.min():.2f} |")
     return lines
 

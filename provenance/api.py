@@ -105,7 +105,8 @@ def commit(
     unreadable data or key, a label column the data lacks: ``label_column=``), ``VerificationError``
     (revoked key), ``StoreError``.
     """
-    from provenance.commit_defaults import READ_FLAGS, commit_on_parent
+    from provenance.commit_defaults import commit_on_parent
+    from provenance.commit_read_options import READ_FLAGS
     from provenance.errors import InputError
     from provenance.executor import executor_from
     from provenance.sources.interface import DatasetSpec

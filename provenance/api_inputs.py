@@ -120,7 +120,9 @@ def dataset(
     through DVC; ``encoding`` is a CSV/JSON Lines file's text encoding (``--encoding``) and
     ``tree_reader`` whose rules list a file tree (``--tree-reader``: imagefolder, files,
     hf-imagefolder). A ``DatasetSpec`` is returned as it is. Raises ``InputError`` for a
-    ``kind`` other than table, tree or auto, or an unknown ``tree_reader``.
+    ``kind`` other than table, tree or auto, an unknown ``tree_reader``, or a ``schema`` for a local
+    Parquet file or folder with no CSV or JSON Lines file (Parquet carries its own types: cast the
+    columns in the file; ``sources.schema_scope``).
     """
     from provenance.errors import InputError
     from provenance.sources.interface import DatasetSpec
@@ -143,6 +145,10 @@ def dataset(
         encoding=encoding,
         tree_reader=tree_reader,
     )
+    if rev is None and kind != "tree":
+        from provenance.sources.schema_scope import refuse_schema_without_text
+
+        refuse_schema_without_text(os.fspath(data), options.schema, "schema=")
     csv = os.fspath(labels_csv) if labels_csv is not None else None
     return DatasetSpec(path=os.fspath(data), kind=kind, options=options, labels_csv=csv, rev=rev)
 

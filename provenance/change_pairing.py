@@ -121,6 +121,26 @@ def _counts(group: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:
     return np.bincount(group[mask], minlength=size)
 
 
+def pair_equal_keys(old_keys: list[np.ndarray], new_keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Positions into each side of rows paired one to one on equal keys (each side's keys: int64 id columns of one
+    length, equal ids where the values are equal), the k-th row of a key on one side with its k-th on the other,
+    in the order given: ``(old positions, new positions)``, pair by pair. Rows of a key one side has more of than
+    the other are left unpaired. ``prov status`` pairs the records a retyped column re-keyed with it
+    (``status_rekey``); :func:`pair` ranks copies of one record in natural locator order instead."""
+    n_old, n_new = len(old_keys[0]), len(new_keys[0])
+    if not n_old or not n_new:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    group = _group(*(np.concatenate([o, n]).astype(np.int64) for o, n in zip(old_keys, new_keys)))
+    now = np.zeros(n_old + n_new, bool)
+    now[n_old:] = True
+    rank = _rank_within(group * 2 + now, np.arange(n_old + n_new))  # each side's rows in the order given
+    size = int(group.max(initial=-1)) + 1
+    old_n, new_n = _counts(group, ~now, size), _counts(group, now, size)
+    paired = rank < np.where(now, old_n[group], new_n[group])
+    new_at, old_at = _partners(np.flatnonzero(paired & now), np.flatnonzero(paired & ~now), group, rank)
+    return old_at, new_at - n_old
+
+
 def _order(rows: pa.Table, side: np.ndarray) -> np.ndarray:
     """Each row's place (0..n-1) in natural locator order; rows of one side at one place (an id column repeating
     a locator) by digest, then label. Rows of both sides at one place are never compared, so sorting digests,

@@ -22,14 +22,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from provenance.carried_request import SignedProfile, hold_carried_request
-from provenance.commit_schema_note import retyped_since_parent
-from provenance.commit_unfeatured_note import unfeatured_columns_note
+from provenance.commit_notes import with_notes
+from provenance.commit_read_options import read_options
 from provenance.errors import InputError, VerificationError
-from provenance.escaping import name_in_sentence, visible
+from provenance.escaping import visible
 from provenance.features.numeric import (
     AbsentFeatureColumns,
     check_options,
-    identity_columns,
     numeric_type,
     signed_columns,
 )
@@ -45,16 +44,6 @@ if TYPE_CHECKING:
     from provenance.sources.interface import DatasetSpec
     from provenance.versions import CommitResult
 
-# TableOptions field -> (the dataset flag's parameter name, the flag as typed)
-READ_FLAGS = {
-    "label_column": ("label_column", "--label-column"),
-    "source_column": ("source_column", "--source-column"),
-    "id_column": ("id_column", "--id-column"),
-    "metadata_columns": ("metadata", "--metadata"),
-    "schema": ("schema", "--schema"),
-    "encoding": ("encoding", "--encoding"),
-    "tree_reader": ("tree_reader", "--tree-reader"),
-}
 # what `--featurizer auto` picks: a table's numeric columns (re-resolved on each version's own columns), a tree's
 # pixels at the image featuriser's defaults; a parent made with either has nothing to carry
 AUTOMATIC = (FeaturizerSpec("numeric"), FeaturizerSpec("image", {"mode": "L", "size": 16}))
@@ -74,29 +63,6 @@ class ParentDefaults:
     feature_columns: tuple[str, ...] = ()
     # set when ``featurizer`` is the parent's signed request: what its signed profile says, held against it if carried
     profile: SignedProfile | None = None
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """The options a commit reads with, and what it says about them: ``carried`` flags taken from the
-    parent (``--metadata annotator, labelled_at``), ``differing`` flags given here that the parent
-    read otherwise (``--metadata item_id (v4: annotator, labelled_at)``)."""
-
-    options: TableOptions
-    carried: list[str]
-    differing: list[str]
-    carried_names: frozenset[str] = frozenset()  # the carried flags and the columns they name
-
-    def blamed(self, message: str) -> bool:
-        """Whether an error ``message`` names a carried flag or a column a carried option names."""
-        return any(name in message for name in self.carried_names)
-
-    def explained(self, exc: InputError, tag: str, way_out: str = "give the options this data needs") -> InputError:
-        """``exc`` with where its carried options came from (``tag``) and ``way_out`` when it names one of
-        them (a column the data no longer has), else ``exc`` itself."""
-        if not self.blamed(str(exc)):
-            return exc
-        return InputError(f"{exc} (read options as {tag}: {'; '.join(self.carried)}; {way_out})")
 
 
 def parent_defaults(store: Store, parent: str | None) -> ParentDefaults | None:
@@ -179,43 +145,6 @@ def _left_out(resolved: FeaturizerSpec, schema: Any) -> FeaturizerSpec | None:
     return FeaturizerSpec("numeric", {"exclude": left}) if left else None
 
 
-def read_options(given: TableOptions, explicit: set[str] | None, parent: ParentDefaults | None) -> ReadOptions:
-    """``given`` with every option not in ``explicit`` (the dataset flags' parameter names given on the
-    command line; None: all of them) taken from the parent's signed options; the carried and differing
-    flags as text."""
-    if parent is None or parent.options is None:
-        return ReadOptions(given, [], [])
-    default = TableOptions()
-    changes: dict[str, Any] = {}
-    carried: list[str] = []
-    differing: list[str] = []
-    names: set[str] = set()
-    # a column the options given name is not given another role by a carried one: `--metadata item_id` for a
-    # parent read with `--id-column item_id` (what the no-profile note advises) drops the carried id column
-    taken = _columns(
-        given, set(READ_FLAGS) if explicit is None else {n for n, (p, _) in READ_FLAGS.items() if p in explicit}
-    )
-    for name, (param, flag) in READ_FLAGS.items():
-        mine, theirs = getattr(given, name), getattr(parent.options, name)
-        if name == "tree_reader" and theirs == "legacy":  # a reader-version-1 listing: new versions read as today
-            continue
-        if explicit is None or param in explicit:
-            if _key(mine) != _key(theirs):
-                differing.append(f"{flag} {_shown(mine)} ({parent.tag}: {_shown(theirs)})")
-            continue
-        if name in ("source_column", "id_column") and theirs in taken:
-            theirs = None
-        elif name == "metadata_columns":
-            theirs = tuple(c for c in theirs if c not in taken)
-        if mine != theirs:
-            changes[name] = theirs
-            if theirs != getattr(default, name):
-                carried.append(f"{flag} {_shown(theirs)}")
-                names.add(flag)
-                names.update(repr(c) for c in (theirs if isinstance(theirs, (tuple, dict)) else [theirs]))
-    return ReadOptions(dataclasses.replace(given, **changes), carried, differing, frozenset(names))
-
-
 @first_id_commit()  # the parent's read options are read for a commit that may be the first to sign the store's id
 def commit_on_parent(
     store: Store,
@@ -272,6 +201,8 @@ def commit_on_parent(
         check_options(featurizer.options)  # a JSON object or a string as exclude: exit 2 before any work (A29b-1)
     defaults = parent_defaults(store, parent)
     chosen = read_options(spec.options, set(given) if carry and given is not None else None, defaults)
+    if spec.kind != "tree" and spec.rev is None:
+        chosen = chosen.without_carried_schema(spec.path)
     carried = defaults.featurizer if carry and featurizer is None and defaults is not None else None
     if carried is not None and defaults is not None and defaults.profile is not None:
         hold_carried_request(carried, defaults.profile, defaults.tag)
@@ -318,103 +249,4 @@ def commit_on_parent(
     # --checkpoint-out was kept inside the commit's write (KeptLog.keeper); a failure to keep it is said first, as
     # "committed, but ...", before anything is read back from the live store (attack review 19b, F19b-3)
     result = kept_log.finish(store, dataclasses.replace(result, from_parent=from_parent))
-    return dataclasses.replace(
-        result,
-        retype_note=_retype_note(store, result),
-        schema_note=retyped_since_parent(store, result.tag, result.parent),
-        features_note=_features_note(store, result),
-        unfeatured_note=unfeatured_columns_note(store, result),
-    )
-
-
-def _features_note(store: Store, result: CommitResult) -> str | None:
-    """``column 'x' left the features (r1's profile read it; it is string now)``: the parent's numeric feature columns
-    this version's profile does not read, named with their type now (newcomer review 27, finding 4: a CSV column
-    read as text dropped out of detection and nothing said so); None when none did, or either side has no numeric
-    profile. Read from both versions' verified statements."""
-    from provenance.lineage.retyped import schema_flags
-    from provenance.version_facts import verified_statement
-
-    if not result.parent or identity_columns(result.featurizer or "") is None:
-        return None
-    try:
-        parent = verified_statement(store, store.version(result.parent))["predicate"]
-        now = verified_statement(store, store.version(result.tag))["predicate"]
-    except InputError:  # erased after the commit's write: its --checkpoint-out says so, not this note
-        return None
-    # split into the signed schemas' column names: a column named 'x,y' is one (attack review 29b, A29b-3)
-    kept = signed_columns(now)
-    if kept is None:
-        return None
-    left = [c for c in signed_columns(parent) or () if c not in set(kept)]
-    if not left:
-        return None
-    types = (now.get("schema") or {}).get("types") or {}
-    named = ", ".join(
-        f"{name_in_sentence(c, quote_plain=True)} ({visible(types[c]) + ' now' if c in types else 'gone'})"
-        for c in left
-    )
-    one = len(left) == 1
-    # a --schema flag reads a column of text as numbers; one that is numbers already left on purpose (an exclude)
-    still = {c: "double" for c in left if c in types and not numeric_type(str(types[c]))}
-    # the parent's profile reads a column of text as numbers, so every check against it refuses this version's
-    # records (exit 2, unscorable._not_numeric): said here, at commit, not first by that check (newcomer review 29, #5)
-    them = "it" if len(still) == 1 else "them"
-    way = (
-        f"; prov check {result.tag} --base {result.parent} will refuse this version (exit 2: {result.parent}'s profile "
-        f"reads {them} as numbers); to read {them} as numbers: fix {'its' if len(still) == 1 else 'their'} values "
-        f"(a '?' or text), or, for a CSV or JSON Lines file read as text by mistake, commit with {schema_flags(still)}"
-        if still
-        else ""
-    )
-    return (
-        f"column{'' if one else 's'} {named} left the features {result.parent}'s profile read: no detector scores "
-        f"{'it' if one else 'them'} in this version{way}"
-    )
-
-
-def _retype_note(store: Store, result: CommitResult) -> str | None:
-    """Why ``result``'s unattributed records are so when trusted signed batches signed other column types
-    than the version's data has (newcomer review 11, finding 9: a cast drops every attestation); None
-    when nothing is unattributed or no such batch exists, or the version is no longer in the store (a
-    ``.prov/`` writer erased it once the lock was free: ``--checkpoint-out``'s state, kept before this
-    read, shows the erasure)."""
-    if not result.lineage or not result.lineage["unattributed"]:
-        return None
-    from provenance.lineage.retyped import retyped_batches
-    from provenance.version_facts import verified_statement
-
-    try:
-        row = store.version(result.tag)
-    except InputError:  # erased after the commit's write: a note is not the step that says so (F19b-3)
-        return None
-    schema = verified_statement(store, row)["predicate"].get("schema") or {}
-    return retyped_batches(store, schema)
-
-
-def _columns(options: TableOptions, fields: set[str]) -> set[str]:
-    """The columns ``options``' ``fields`` name (label, source, id and metadata columns)."""
-    out: set[str] = set()
-    for name in fields & {"label_column", "source_column", "id_column"}:
-        if getattr(options, name):
-            out.add(getattr(options, name))
-    if "metadata_columns" in fields:
-        out.update(options.metadata_columns)
-    return out
-
-
-def _key(value: object) -> object:
-    """A value compared as reading sees it: the metadata columns as a set (their order changes no digest)."""
-    return tuple(sorted(value)) if isinstance(value, tuple) else value
-
-
-def _shown(value: object) -> str:
-    """An option's value as a user would read it: ``annotator, labelled_at``, ``x:double``, ``none``; each column
-    name that is not plain quoted by ``escaping.name_in_sentence`` (``repr``), as whoever writes the
-    data chose it: a name holding a newline would start a line of prov commit's own (attack review 25a, A25a-5),
-    one holding ``, `` would read as two columns (attack review 26a, A26a-4)."""
-    if isinstance(value, dict):
-        return ", ".join(f"{name_in_sentence(str(k))}:{visible(v)}" for k, v in sorted(value.items())) or "none"
-    if isinstance(value, (tuple, list)):
-        return ", ".join(name_in_sentence(str(v)) for v in value) or "none"
-    return "none" if value is None else name_in_sentence(str(value))
+    return with_notes(store, result)

@@ -10,29 +10,34 @@ verified statements, never from a row.
 from __future__ import annotations
 
 import shlex
+from typing import TYPE_CHECKING
 
 from provenance.errors import InputError
 from provenance.report.schema_words import grouped_schema_changes
 from provenance.sources.schema_delta import column_delta, schema_problem
-from provenance.store.store import Store
+
+if TYPE_CHECKING:
+    from provenance.version_facts import VerifiedPredicates
 
 
-def retyped_since_parent(store: Store, tag: str, parent: str | None) -> str | None:
+def retyped_since_parent(statements: VerifiedPredicates, tag: str, parent: str | None) -> str | None:
     """``column 'magnesium' changed type: int64 -> double since v1 (a record's digest includes its column types: prov
     diff v1 v2 pairs the re-keyed records with v1's)`` for version ``tag`` against ``parent``, columns retyped alike
     grouped and each group joined with ``; ``; None without a parent, when no column both sides signed changed type,
     or when either side signed no column types (or malformed ones, ``schema_delta.schema_problem``) or is no longer
-    in the store (erased after the commit's write: its ``--checkpoint-out`` says so, not this note)."""
-    from provenance.version_facts import verified_statement
-
+    in the store (erased after the commit's write: its ``--checkpoint-out`` says so, not this note). Both read from
+    ``statements`` (verified under its store's pins); raises what ``VerifiedPredicates.predicate`` raises but
+    ``InputError``."""
     if not parent:
         return None
     try:
-        old = verified_statement(store, store.version(parent))["predicate"].get("schema")
-        now = verified_statement(store, store.version(tag))["predicate"].get("schema")
+        old = statements.predicate(parent).get("schema")
+        now = statements.predicate(tag).get("schema")
     except InputError:
         return None
-    if schema_problem(old) or schema_problem(now) or "types" not in old or "types" not in now:
+    if schema_problem(old) or schema_problem(now) or not isinstance(old, dict) or not isinstance(now, dict):
+        return None  # not the shape prov writes (a dict, schema_problem says, but the type checker needs telling)
+    if "types" not in old or "types" not in now:
         return None
     retyped = column_delta(old["types"], now["types"])["retyped"]
     if not retyped:

@@ -9,6 +9,14 @@ pair them; ``report.schema_words.rekeyed_text`` then words them as the diff does
 
 Only the records no longer in the version are read again (each re-hashed against the digest just computed), and
 only when the data's column types or columns differ from the signed schema.
+
+The pairing is not the diff's to the letter, and not ``change_pairing.pair``'s (tidy31 compared them): it pairs rows
+one to one, the k-th row of a key (a re-encoded digest and label, a digest, a locator) in manifest order with the
+k-th of the data's (``change_pairing.pair_equal_keys``, built from ``pair``'s own grouping, ranking and partnering).
+The diff pairs digests instead: a digest's copies are one entry, a re-encoded digest two added records share pairs
+with neither (``delta.content_pairs``), and by locator it keeps one digest per locator a side (``delta.schema``);
+``pair`` ranks a record's copies in natural locator order and pairs at most one added and one removed record per
+locator. Where no record is copied and no locator repeats, all three pair the same records.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from provenance.change_pairing import pair_equal_keys
 from provenance.changes import MAX_LISTED, natural_key
 from provenance.delta.bridge import bridged_digests, not_bridgeable
 from provenance.errors import NotRereadable
@@ -112,28 +121,6 @@ def _chunks(column: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
     return column.chunks if isinstance(column, pa.ChunkedArray) else [column]
 
 
-def _ranked(keys: list[np.ndarray]) -> np.ndarray:
-    """Each row's key (int64 columns) with its rank among the rows of the same key, in row order, as one
-    fixed-width byte string: equal keys on two sides then match first with first, second with second."""
-    matrix = np.column_stack(keys).astype(">i8")
-    rows = np.ascontiguousarray(matrix).view(f"S{8 * matrix.shape[1]}").ravel()
-    _, group = np.unique(rows, return_inverse=True)
-    order = np.argsort(group, kind="stable")
-    starts = np.r_[True, group[order][1:] != group[order][:-1]]
-    rank = np.empty(len(rows), np.int64)
-    rank[order] = np.arange(len(rows)) - np.flatnonzero(starts)[np.cumsum(starts) - 1]
-    ranked = np.column_stack([matrix, rank.astype(">i8")])
-    return np.ascontiguousarray(ranked).view(f"S{8 * ranked.shape[1]}").ravel()
-
-
-def _match(old_keys: list[np.ndarray], new_keys: list[np.ndarray]) -> Pairs:
-    """Positions into each side of rows paired one to one on equal keys (:func:`_ranked`)."""
-    if not len(old_keys[0]) or not len(new_keys[0]):
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    _, at_old, at_new = np.intersect1d(_ranked(old_keys), _ranked(new_keys), assume_unique=True, return_indices=True)
-    return at_old.astype(np.int64), at_new.astype(np.int64)
-
-
 def _by_content(
     signed: pa.Table,
     current: pa.Table,
@@ -159,10 +146,10 @@ def _by_content(
     theirs = signed.take(pa.array(old, pa.int64()))
     old_digest, new_digest = _ids(theirs.column("digest"), bridged)
     old_label, new_label = _ids(theirs.column("label"), rows.column("label").take(pa.array(at, pa.int64())))
-    same_old, same_new = _match([old_digest, old_label], [new_digest, new_label])
+    same_old, same_new = pair_equal_keys([old_digest, old_label], [new_digest, new_label])
     left_old = np.setdiff1d(np.arange(len(old)), same_old)
     left_new = np.setdiff1d(np.arange(len(at)), same_new)
-    other_old, other_new = _match([old_digest[left_old]], [new_digest[left_new]])
+    other_old, other_new = pair_equal_keys([old_digest[left_old]], [new_digest[left_new]])
     paired_old = np.concatenate([same_old, left_old[other_old]])
     paired_new = np.concatenate([same_new, left_new[other_new]])
     return old[paired_old], new[at[paired_new]]
@@ -174,7 +161,7 @@ def _by_locator(signed: pa.Table, current: pa.Table, old: np.ndarray, new: np.nd
         signed.column("locator").take(pa.array(old, pa.int64())),
         current.column("locator").take(pa.array(new, pa.int64())),
     )
-    paired_old, paired_new = _match([old_at], [new_at])
+    paired_old, paired_new = pair_equal_keys([old_at], [new_at])
     return old[paired_old], new[paired_new]
 
 

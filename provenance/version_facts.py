@@ -173,6 +173,28 @@ def _verify_statement(store: Store, row: dict) -> dict:
     return stmt
 
 
+class VerifiedPredicates:
+    """Versions' signed predicates, each verified once for one caller that reads it several times: ``prov commit``'s
+    notes read the version just written and its parent (four notes: up to seven verifications of two statements).
+
+    Owned by that one call and dropped with it, never shared: it keeps only what :func:`verified_statement` returned
+    in this object's life, under the same store and pins. A failure is not kept: the next read verifies again and
+    raises as that call would."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._kept: dict[str, dict] = {}
+
+    def predicate(self, tag: str) -> dict:
+        """Version ``tag``'s verified predicate (``verified_statement(store, store.version(tag))["predicate"]``),
+        verified at the first read only. Raises ``InputError`` for a version with no row and what
+        :func:`verified_statement` raises."""
+        kept = self._kept.get(tag)
+        if kept is None:
+            kept = self._kept[tag] = verified_statement(self.store, self.store.version(tag))["predicate"]
+        return kept
+
+
 def signed_ancestry(store: Store, tag: str) -> list[tuple[dict, dict]]:
     """``tag`` and its ancestors, newest first, as (row, verified statement), following signed parent links.
 

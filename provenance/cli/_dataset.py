@@ -17,7 +17,7 @@ from provenance.cli._flags import flag_group
 from provenance.errors import InputError
 
 if TYPE_CHECKING:
-    from provenance.commit_defaults import ReadOptions
+    from provenance.commit_read_options import ReadOptions
     from provenance.sources.interface import DatasetSpec
     from provenance.store import Store
 
@@ -105,6 +105,10 @@ class DatasetFlags:
             from provenance.extras import require_dvc
 
             require_dvc(path, rev)
+        elif self.kind != "tree":
+            from provenance.sources.schema_scope import refuse_schema_without_text
+
+            refuse_schema_without_text(path, types)
         return DatasetSpec(path=path, kind=self.kind, options=options, labels_csv=self.labels_csv, rev=rev)
 
 
@@ -146,7 +150,8 @@ def read_as_version(
     Taken only from the version's verified statement (``commit_defaults.parent_defaults``); a version that
     does not verify gives nothing (the command then judges it in its own words). Raises ``InputError`` for
     an unknown ``tag``."""
-    from provenance.commit_defaults import READ_FLAGS, parent_defaults, read_options
+    from provenance.commit_defaults import parent_defaults
+    from provenance.commit_read_options import READ_FLAGS, read_options
 
     defaults = parent_defaults(store, tag)
     if defaults is None or defaults.options is None:

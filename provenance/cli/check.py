@@ -145,11 +145,30 @@ def check(
     if attest and not result.attestation:
         why = "it could not be evaluated" if result.exit_code == 3 else "it did not pass"
         note(f"--attest: no attestation written ({version} against {base}: {why}, exit {result.exit_code})")
+    from provenance.report.quarantine_notice import findings_cut_notice
+
+    cut = findings_cut_notice(version, _quarantine_of(store, version))
+    if cut:  # a findings quarantine passes on what the verdict missed: say so once (newcomer review 30)
+        note(cut)
     logged = verdict_for_log("check", result.to_dict(), out)
     if logged:  # the report went to a file: the CI log's last line still says why the step passed or failed
         typer.echo(visible(logged), err=True)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+
+
+def _quarantine_of(store: Store, version: str) -> dict | None:
+    """What ``version``'s signed predicate says a ``prov quarantine`` cut (``version_show.quarantine_facts``), read
+    from its statement verified under the pins again; None for another version or one that does not verify (the
+    check has said why)."""
+    from provenance.errors import VerificationError
+    from provenance.version_facts import verified_statement
+    from provenance.version_show import quarantine_facts
+
+    try:
+        return quarantine_facts(verified_statement(store, store.version(version))["predicate"])
+    except (InputError, VerificationError):
+        return None
 
 
 def _exists(path: str) -> InputError:

@@ -104,6 +104,7 @@ def commit(
     from provenance.commit_checks import refuse_nothing_pinned
 
     refuse_nothing_pinned(store, tag)  # once the store holds a version (newcomer review 9, finding 1)
+    spec = flags.spec(data, rev)  # a flag this data cannot take (--schema on Parquet) before any note
     if parent is not None:
         from provenance.version_facts import newest_commit_entry, verifies
 
@@ -126,7 +127,6 @@ def commit(
     from provenance.commit_defaults import commit_on_parent
     from provenance.executor import executor_from
 
-    spec = flags.spec(data, rev)
     runner = executor_from(executor)
     try:
         with progress_shown():
@@ -320,7 +320,7 @@ def verify(
     from provenance import api
     from provenance.errors import VerificationError
     from provenance.lineage.batches import BatchMismatch
-    from provenance.report.verify_text import failed_version_report
+    from provenance.report.verify_text import changed_data_next_step, failed_version_report
     from provenance.version_facts import is_version
 
     store = _store_or_none(target, envelope, pins)  # None: a vendor's folder, checking its own batch
@@ -366,10 +366,13 @@ def verify(
     except BatchMismatch as exc:
         if json_out:
             emit_json(exc.report)
+        exc.details.append(exc.next_step)
         raise
     except VerificationError as exc:
         if json_out and not batch:  # a CI job reading --json gets the failure too, not an empty standard output
             emit_json(failed_version_report(target, exc))
+        if not batch and exc.records:  # the data changed since it was signed: say what to do (people only)
+            exc.details.append(changed_data_next_step(target))
         raise
     state = (report.get("attestation") or {}).get("release_state") or {}
     if state.get("created"):  # a typo in --release-state would otherwise silently start from nothing

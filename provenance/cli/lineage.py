@@ -102,6 +102,7 @@ def add(
     revoked key), are registered again as SOURCE@ROOT12.2.
     """
     from provenance.lineage import register
+    from provenance.lineage.batches import BatchMismatch
 
     spec = flags.spec(data)
     checkpoint = load_checkpoint_key(checkpoint_key)  # a bad key fails before any data is read
@@ -111,10 +112,14 @@ def add(
     # an unsigned batch is read as the newest version read its data (the next commit reads it so), flags winning;
     # not the options naming columns a batch need not have (the version's source, id and metadata columns)
     reading = read_as_version(store, None, spec, frozenset({"label_column", "encoding", "tree_reader"}))
-    with reading.errors_explained():
-        result = register.add_batch(
-            store, reading.spec, source, envelope, unsigned, checkpoint=checkpoint, force=force, kept_log=kept
-        )
+    try:
+        with reading.errors_explained():
+            result = register.add_batch(
+                store, reading.spec, source, envelope, unsigned, checkpoint=checkpoint, force=force, kept_log=kept
+            )
+    except BatchMismatch as exc:  # edited after its source signed it: say what to do (newcomer review 30)
+        exc.details.append(exc.next_step)
+        raise
     for warning in result.warnings:  # registered all the same (exit 0)
         typer.echo(f"Warning: {visible(warning)}", err=True)
     given = sorted(given_flags() - {"labels_csv", "kind"})  # a labels CSV named here is read (check_batch)
@@ -209,6 +214,12 @@ def lineage_cmd(
                 extra += f" under your pins (signed as {v['signed_status']})"
                 reasons.append(v["not_trusted"] or UNVERIFIED)
             echo(f"  {v['version']:<12} label {visible('/'.join(v['labels']))}  {v['status']}{extra}")
+        elif v.get("rekeyed"):  # there under a new digest (newcomer review 31, #2)
+            r = v["rekeyed"]
+            echo(
+                f"  {v['version']:<12} re-keyed by a schema change from {r['from']}: new digest {r['digest'][:12]} "
+                f"(prov lineage {r['digest'][:12]}), label {visible('/'.join(r['labels']))}  {r['status']}"
+            )
         elif v["quarantined"] == "findings":
             echo(f"  {v['version']:<12} absent (cut by a signed prov quarantine --findings)")
         elif v["quarantined"]:

@@ -100,6 +100,11 @@ def add_detection(report: DiffReport, detection, alpha: float = DEFAULT_ALPHA, f
         "feature_level": detection.verdicts.feature_level,
         # the batch's shared move when its mean shifted (detectors.drift.remove_shift)
         "shared_shift": detection.shift.to_dict() if detection.shift is not None else None,
+        # the feature columns a shifted batch moved in most (detectors.drift_columns); null when it did not shift
+        # or the profile's dimensions name no columns
+        "drift_columns": [m.to_dict() for m in detection.drift_columns]
+        if detection.drift_columns is not None
+        else None,
     }
     per_source = Counter(f.get("source") for f in findings if f["flagged"])
     for row in report.by_source:

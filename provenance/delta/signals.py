@@ -20,6 +20,7 @@ from provenance import stats
 from provenance.report.wording import NO_SOURCE_RECORDS, source_subject
 
 ALPHA = 1e-3
+HIGH_P = 1e-6  # a flagged signal below it is high severity; the default gate blocks a class-mix shift below it
 MIN_EFFECT_W = 0.1  # Cohen's w for a chi-square shift: "small" effect
 MIN_COUNT = 3  # fewer records than this never flag on a rate
 MIN_SOURCE_ADDITIONS = 20  # a source's own class-mix test needs this many additions (and another source adding)
@@ -102,7 +103,7 @@ class Signal:
         if not self.flagged:
             return "info"
         p = self.p_value
-        return "high" if p is not None and p < 1e-6 else "medium"
+        return "high" if p is not None and p < HIGH_P else "medium"
 
     @property
     def strength(self) -> float:

@@ -131,7 +131,7 @@ class DuplicatesDetector(Detector):
         constant = _is_constant(delta.X) if n else np.zeros(0, bool)
         raw = np.where(constant, CONSTANT_RAW, _closeness(nn, close, typical)) if n else np.zeros(0)
 
-        def explain(i: int, value: float, flagged: bool) -> str:
+        def explain(i: int, value: float, flagged: bool, radius_named: bool = False) -> str:
             if constant[i]:
                 return (
                     f"empty or constant record (all features equal {float(delta.X[i, 0]) if delta.X.shape[1] else 0:g}); "
@@ -149,10 +149,9 @@ class DuplicatesDetector(Detector):
                 parts.append(
                     f"nearest base record {profile.describe_sample(int(ref_idx[i, 0]), float(ref_dist[i, 0]))}"
                 )
-            return (
-                f"nearest neighbour at {nn[i]:.3g} vs the base's typical {typical:.3g} "
-                f"(near-copy radius {close_radius:.3g}); " + "; ".join(parts)
-            )
+            # one radius per evidence, named (newcomer review 30: two distances were each "the radius")
+            radius = "" if radius_named else f" (near-copy radius {close_radius:.3g})"
+            return f"nearest neighbour at {nn[i]:.3g} vs the base's typical {typical:.3g}{radius}; " + "; ".join(parts)
 
         copy_p, expected = copy_p_values(profile, delta)
         # A near-copy flood: several delta records within the near-copy radius of each
@@ -176,16 +175,23 @@ class DuplicatesDetector(Detector):
         cluster = own_tight - same_digest >= NEAR_FLOOD_MIN
 
         def explain_copies(i: int, value: float, flagged: bool) -> str:
-            text = explain(i, value, flagged)
+            counted = bool(np.isfinite(near_p[i]))  # the near-copy count names the radius it counted at
+            text = explain(i, value, flagged, radius_named=counted)
             if cluster[i]:
                 text = (
                     f"{int(own_tight[i])} other delta records closer to it than the closest two base records are "
                     f"to each other ({tight:.3g}): a flood of copies; " + text
                 )
-            if np.isfinite(near_p[i]):
+            if counted:
                 j = int(at[i])
+                within = (
+                    f"the near-copy radius {radii[j]:.3g}"
+                    if j == 0
+                    else f"counting radius {radii[j]:.3g} ({'second' if j == 1 else 'third'} of {len(radii)}, wider than "
+                    "the near-copy radius)"
+                )
                 text = (
-                    f"{int(counts[i, j])} near copies within {radii[j]:.3g} where a base record has "
+                    f"{int(counts[i, j])} near copies within {within} where a base record has "
                     f"{base_rate[j]:.2g} on average (count tail over {len(radii)} radii, p = {near_p[i]:.2g}); " + text
                 )
             if np.isfinite(copy_p[i]):

@@ -20,6 +20,7 @@ from provenance.delta.rows import DeltaRecords
 from provenance.detectors.base import ColumnFindings, Delta, DetectorResult
 from provenance.detectors.combine import Verdicts, combine
 from provenance.detectors.drift import BatchShift, batch_drift, remove_shift
+from provenance.detectors.drift_columns import ColumnMove, column_moves
 from provenance.detectors.extreme import batch_label_support
 from provenance.detectors.findings import flagged_count, save_findings
 from provenance.detectors.registry import DEFAULT_FPR, run_detectors
@@ -148,6 +149,9 @@ class Detection:
     # The shift the batch's classes share when its mean moved beyond the base's batches, and
     # whether the detectors scored its records without it (detectors.drift.remove_shift).
     shift: BatchShift | None = None
+    # The feature columns the batch's added records moved in most (detectors.drift_columns), None when the
+    # profile's dimensions name no columns or drift could not be measured.
+    drift_columns: list[ColumnMove] | None = None
     # Each record's kind ("added", "relabeled", "copied").
     kinds: list[str] | None = None
     # What computes ``relabel_null`` on first use: only a check's detectors.relabels rule reads it, so
@@ -253,14 +257,17 @@ def run_detection(
             if result.detector == "duplicates":
                 stand_down_tight_cluster(result)
     verdicts = combine(results, fpr, profile.sample_batches, batch_label_support(profile, delta), delta.hexes)
-    drift, drift_error, shift = None, None, None
+    drift, drift_error, shift, moved_columns = None, None, None, None
     try:
         drift = batch_drift(profile, delta)
         shift = remove_shift(profile, delta)  # run_detectors measured both already: cached
+        moved_columns = column_moves(profile, delta) if any(s.shifted for s in drift) else None
     except Exception as exc:  # reported (the gate fails closed on it), never skipped
         drift_error = f"{type(exc).__name__}: {exc}"
     null = (lambda: profile_null(profile, results, fpr, verdicts.held_out)) if "relabeled" in delta_rows.kinds else None
-    detection = Detection(results, verdicts, delta_rows.labels, drift, drift_error, shift, list(delta_rows.kinds), null)
+    detection = Detection(
+        results, verdicts, delta_rows.labels, drift, drift_error, shift, moved_columns, list(delta_rows.kinds), null
+    )
     if save and store.writable():  # a read-only store still gets its findings computed (the CLI says so)
         save_findings(store, base, new, results, fpr, delta_rows.labels, verdicts, detection.columns)
     return detection

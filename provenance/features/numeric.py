@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from provenance.errors import InputError
-from provenance.escaping import name_in_sentence, shell_word
+from provenance.escaping import name_in_sentence, shell_word, visible
 from provenance.features.base import FeatureError, Featurizer, finite_matrix, non_finite_words
 from provenance.names import capped
 
@@ -165,21 +165,31 @@ def _names(value: Any, option: str) -> list[str]:
 
 
 class AbsentFeatureColumns(InputError):
-    """A numeric featuriser's ``columns`` name columns that are not content columns of the data being committed."""
+    """A numeric featuriser's ``columns`` name columns the data being committed cannot give as features: columns
+    that are not its content columns, or content columns whose type holds no numbers."""
 
 
 def check_named_columns(
-    options: Mapping[str, Any], content: Collection[str], roles: Collection[str], path: str
+    options: Mapping[str, Any],
+    content: Collection[str],
+    roles: Collection[str],
+    path: str,
+    types: Mapping[str, str] | None = None,
 ) -> None:
     """Raise ``AbsentFeatureColumns`` (exit 2) naming ``path`` and the columns when the numeric featuriser's
     ``columns`` option (in ``options``, a spec's as given) names one that is not among ``content`` (the content
     columns read from ``path``); one among ``roles`` (the label, source, id and metadata columns) is said to be read
-    as such. A commit with such a list made a version of no reference profile, exit 0 (attack review 30a, A30a-3)."""
+    as such. A commit with such a list made a version of no reference profile, exit 0 (attack review 30a, A30a-3).
+    With ``types`` (each content column's signed type name, ``encoding.type_name``) a named column whose type holds
+    no numbers (``string``, ``list<double>``) is refused too, naming its type (attack review 30c, A30c-2), and an
+    ``exclude`` list that leaves no numeric content column (attack review 31b, A31b-3)."""
     columns = options.get("columns")
     if not isinstance(columns, (list, tuple)):
+        _check_excluded_leaves_one(options.get("exclude"), content, types or {}, path)
         return
     absent = [c for c in columns if c not in set(content)]
     if not absent:
+        _check_named_types(columns, types or {}, path)
         return
     kept = [c for c in absent if c in set(roles)]
     unknown = [c for c in absent if c not in set(roles)]
@@ -193,6 +203,35 @@ def check_named_columns(
     raise AbsentFeatureColumns(
         f"{path}: the numeric featuriser's option 'columns' names {'; and '.join(said)}; the data's content columns: "
         f"{capped(_quoted(sorted(content)))}"
+    )
+
+
+def _check_excluded_leaves_one(exclude: object, content: Collection[str], types: Mapping[str, str], path: str) -> None:
+    """Raise ``AbsentFeatureColumns`` naming ``path`` when an ``exclude`` list (a list of names) leaves none of the
+    numeric ``content`` columns (by ``types``) that there were before it: a version of no reference profile is a
+    flag's mistake here as with ``columns=[]`` (attack review 31b, A31b-3)."""
+    if not isinstance(exclude, (list, tuple)) or not exclude:
+        return
+    numeric = [c for c in content if c in types and numeric_type(types[c])]
+    if not numeric or any(c not in set(exclude) for c in numeric):
+        return
+    raise AbsentFeatureColumns(
+        f"{path}: the numeric featuriser's option 'exclude' leaves out every numeric content column "
+        f"({capped(_quoted(sorted(numeric)))}): a numeric profile needs at least one; exclude fewer or give another "
+        "--featurizer"
+    )
+
+
+def _check_named_types(columns: Sequence[str], types: Mapping[str, str], path: str) -> None:
+    """Raise ``AbsentFeatureColumns`` naming ``path`` and each of ``columns`` whose type in ``types`` holds no
+    numbers, with its type (printable-escaped: a type name is as the data's writer made it)."""
+    wrong = [(c, types[c]) for c in columns if c in types and not numeric_type(types[c])]
+    if not wrong:
+        return
+    named = capped([f"{name_in_sentence(c)} ({visible(t)})" for c, t in wrong])
+    raise AbsentFeatureColumns(
+        f"{path}: the numeric featuriser's option 'columns' names {named}, not numeric: a numeric profile reads "
+        "int, float, bool and decimal columns; leave it out of 'columns' or give another --featurizer"
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from provenance.delta.signals import class_mix_signals
+from provenance.delta.signals import HIGH_P, class_mix_signals
 from provenance.errors import InputError, VerificationError
 from provenance.gate.base import Rule, Setting, Settings
 from provenance.gate.detection_common import JUDGED_FROM, expected_classes_held, held_words
@@ -41,7 +41,7 @@ class MinClassMixPValue(ParameterRule):
             "class_mix",
             "min_p_value",
             FRACTION,
-            1e-6,
+            HIGH_P,
             "block when the additions' class mix differs from the base with p below this",
         ),
         EXPECTED_NEW_CLASSES,

@@ -46,11 +46,11 @@ from provenance.gate.detection_common import (  # noqa: F401 - re-exported: othe
     TIGHT_CLUSTER,
     DetectorRule,
     RecordsAtLevelRule,
-    expected_class_records,
+    class_free_words,
+    expected_class_rows,
     expected_classes_held,
     flag_budget,
     flagged_records,
-    not_judged,
 )
 from provenance.gate.detection_relabels import RELABEL_SCAN, RelabelScanRule
 from provenance.gate.results import RuleResult, Status
@@ -179,20 +179,22 @@ class ExtremeRecords(RecordsAtLevelRule):
         """Block naming every unwaived record at or below ``alpha / n`` (all of them: the report's
         ``records`` is not cut at ``LISTED`` for this rule)."""
         detection = self.detection(ctx)
-        left_out = self.left_out(ctx, detection)
-        n = len(detection.verdicts.records) - len(left_out)
+        n = len(detection.verdicts.records)
         threshold = self.alpha / max(n, 1)
-        extreme = sorted(
-            flagged_records(detection, ctx.waivers.waived, threshold, left_out), key=lambda x: x["extreme_p"]
-        )
+        extreme = sorted(flagged_records(detection, ctx.waivers.waived, threshold), key=lambda x: x["extreme_p"])
         reason = (
             f"{len(extreme)} {'record lies' if len(extreme) == 1 else 'records lie'} far outside anything the base "
             f"or their batch explains (extreme p <= "
             f"{threshold:.2g} = extreme_alpha / n); they block whatever the budget unless waived"
             if extreme
             else f"no record beyond extreme p {threshold:.2g} (extreme_alpha / n)"
-        ) + self.not_judged(ctx, left_out)
+        ) + self.not_judged(ctx, detection)
         statistic = {"test": "bonferroni", "n": n, "alpha": self.alpha, "p_threshold": threshold}
+        from provenance.gate.class_free import class_free_extreme_labels  # imports the detectors: when they ran
+
+        # labels whose records stay extreme without the class-conditional detectors: listing the class in
+        # expected_new_classes would not release them, so the next steps do not offer it (attack review 31a, A31a-3)
+        statistic["class_free_labels"] = class_free_extreme_labels(detection, extreme, threshold)
         status: Status = "block" if extreme else "pass"
         expected = f"none at p <= {threshold:.2g}"
         # every one, not the first LISTED: each is a finding of its own (SARIF's detectors.extreme results)
@@ -223,6 +225,9 @@ class BatchDrift(DetectorRule):
             "test": "range of the base's pseudo-batches",
             "signals": [s.to_dict() for s in detection.drift],
             "shared_shift": detection.shift.to_dict() if detection.shift is not None else None,
+            # the feature columns the added records moved in most (detectors.drift_columns), when it warns; null
+            # when it passes or the profile's dimensions name no columns (an embedding, pixels)
+            "columns": None,
         }
         shifted = [s for s in detection.drift if s.shifted]
         if not shifted:
@@ -241,6 +246,12 @@ class BatchDrift(DetectorRule):
             f"the batch is shifted beyond the base's own batches, Nx the largest shift between them: {words}; "
             "a warning about the batch, not a verdict on its records"
         )
+        if detection.drift_columns is not None:
+            from provenance.detectors.drift_columns import columns_sentence
+
+            statistic["columns"] = [m.to_dict() for m in detection.drift_columns]
+            if detection.drift_columns:
+                reason += "; " + columns_sentence(statistic["columns"], advise=not detection.verdicts.flagged)
         if detection.shift is not None:
             reason += "; " + detection.shift.sentence
         return RuleResult(self.key, "warn", reason, [], 0, statistic)

@@ -12,6 +12,7 @@ from provenance.gate.detection_common import (
     ALPHA,
     MAX_FLAGGED,
     RecordsAtLevelRule,
+    class_free_count,
     flagged_records,
 )
 from provenance.gate.results import LISTED, RuleResult, Status
@@ -57,10 +58,9 @@ class CombinedFlagBudget(RecordsAtLevelRule):
 
         detection = self.detection(ctx)
         verdicts = detection.verdicts
-        left_out = self.left_out(ctx, detection)
-        records = flagged_records(detection, ctx.waivers.waived, left_out=left_out)
-        n, k = len(verdicts.records) - len(left_out), len(records)
-        waived = len([v for v in verdicts.flagged if v.digest not in left_out]) - k
+        records = flagged_records(detection, ctx.waivers.waived)
+        n, k = len(verdicts.records), len(records)
+        waived = len(verdicts.flagged) - k
         budget = verdicts.budget(n, self.alpha)
         allowed = budget.flags if self.max_flagged is None else min(budget.flags, self.max_flagged)
         beyond = [r for r in records if r["p_value"] < verdicts.beyond_p]
@@ -75,7 +75,7 @@ class CombinedFlagBudget(RecordsAtLevelRule):
         if len(far) > budget.far:
             blocked_by.append("far_beyond_reference")
         try:  # None: one signed step and no version committed beside it since the base (attack reviews 13 G13-1, 14 A14-6)
-            steps = judge_steps(ctx, detection, self.alpha, left_out)
+            steps = judge_steps(ctx, detection, self.alpha, frozenset())
         except VerificationError as exc:  # a delivery it cannot judge: blocks, naming what does not verify
             return verification_block(self.key, exc)
         if steps is not None and steps.blocking:
@@ -104,7 +104,7 @@ class CombinedFlagBudget(RecordsAtLevelRule):
                 else ""
             )
             + (f"; {waived} waived" if waived else "")
-            + self.not_judged(ctx, left_out)
+            + self.not_judged(ctx, detection)
         )
         p_flags, p_beyond = budget.p_values(k, len(beyond))
         statistic = {
@@ -139,6 +139,8 @@ class CombinedFlagBudget(RecordsAtLevelRule):
             # listed in [class_mix] expected_new_classes but held by the base (its profile sample, at least
             # detection_common.JUDGED_FROM records): their records were judged, not left out
             "expected_classes_judged": self.held(ctx),
+            # added records of the other listed classes, judged on class-free evidence only (gate.class_free)
+            "class_free_judged": class_free_count(detection),
             # which clauses blocked: "flag_budget" (more flagged than a clean delta flags), "max_flagged"
             # (more than the policy's cap, below that budget), "beyond_reference", "far_beyond_reference";
             # empty when it passed

@@ -92,12 +92,15 @@ def expected_classes_held(profile: ReferenceProfile, expected: Sequence[str]) ->
     return {label: held[label] for label in dict.fromkeys(expected) if held.get(label, 0) >= JUDGED_FROM}
 
 
-def expected_class_records(detection: Detection, expected: Sequence[str], held: Collection[str] = ()) -> set[str]:
-    """Digests of the delta's records whose label the policy expects to be new
+def expected_class_rows(detection: Detection, expected: Sequence[str], held: Collection[str] = ()) -> list[int]:
+    """Positions of the delta's *added* records whose label the policy expects to be new
     (``class_mix.expected_new_classes``) and the base does not hold (labels in ``held``, from
-    ``expected_classes_held``, are judged): the base has (almost) nothing to judge them by."""
-    wanted = set(expected) - set(held)
-    return {v.digest for v, label in zip(detection.verdicts.records, detection.labels) if label in wanted}
+    ``expected_classes_held``, are judged in full): the base has (almost) nothing of their class to judge them
+    by, so they are judged on class-free evidence only (``gate.class_free``). A relabeled base record never is
+    (attack review 31a, A31a-4: 19 malignant records relabeled into a listed class passed every rule)."""
+    from provenance.gate.class_free import added_rows_of
+
+    return added_rows_of(detection, set(expected) - set(held))
 
 
 def held_words(
@@ -125,7 +128,7 @@ def flagged_records(
     is at most it) and no waiver covers, highest score first.
 
     A record is waived by a waiver naming its row (digest and label, ``Waivers.waived``) and
-    ``combined``, or one of the detectors that flag it on their own; records in ``left_out`` (of expected new classes)
+    ``combined``, or one of the detectors that flag it on their own; records in ``left_out`` (digests a caller excludes)
     are never listed. Each is ``{"digest": hex, "detector":
     "combined", "score": 1 - p rounded to 6 places, "p_value", "extreme_p", "explanation",
     "detectors": [{"detector", "score", "flagged"}]}``.
@@ -154,9 +157,45 @@ def flagged_records(
     return sorted(records, key=lambda x: -x["score"])
 
 
-def not_judged(left_out: set[str]) -> str:
-    """The words a rule's reason adds for records of expected new classes it left out."""
-    return f"; {len(left_out)} record(s) of expected new classes not judged against the base" if left_out else ""
+def class_free_count(detection: Detection) -> int:
+    """How many of ``detection``'s records were judged on class-free evidence only (``gate.class_free``)."""
+    from provenance.gate.class_free import ClassFreeJudged
+
+    return len(detection.rows) if isinstance(detection, ClassFreeJudged) else 0
+
+
+def removes_base_records(ctx: GateContext) -> bool:
+    """Whether the delta lacks any base record (``gate.removals.removed_from_base``). Then no added record of an
+    expected new class is judged on class-free evidence: base records removed and delivered again in a listed
+    class, their values nudged, are a relabel by content that no digest pairs (attack review 31d, A31d-5: 14
+    malignant records re-added as "cat", 8% larger, passed). Fail closed: a genuine new class arrives without
+    deleting base records, or is committed apart from the removal."""
+    from provenance.gate.removals import removed_from_base
+
+    return removed_from_base(ctx, ctx.report["summary"]) > 0
+
+
+def removal_words(ctx: GateContext, listed: bool) -> str:
+    """The words a rule's reason adds when the delta adds records of expected new classes (``listed``) that are
+    judged in full because it also removes base records (:func:`removes_base_records`)."""
+    if not listed or not removes_base_records(ctx):
+        return ""
+    return (
+        "; the delta also removes base records, so added records of [class_mix] expected_new_classes are judged "
+        "in full (removed records re-added in a listed class are a relabel); commit the removal and the new "
+        "class apart"
+    )
+
+
+def class_free_words(detection: Detection) -> str:
+    """The words a rule's reason adds for the records of expected new classes judged on class-free evidence."""
+    n = class_free_count(detection)
+    return (
+        f"; {n} added record(s) of expected new classes judged on class-free evidence only (not against their "
+        "class's base records)"
+        if n
+        else ""
+    )
 
 
 class DetectorRule(Rule):
@@ -182,9 +221,10 @@ class DetectorRule(Rule):
 
 class RecordsAtLevelRule(DetectorRule):
     """A detector rule that judges the delta's records at a level ``alpha`` (its own setting: the
-    policy's ``detectors.alpha`` or ``extreme_alpha``), leaving out records of the classes the policy
-    expects to be new (``expected_classes``, ``class_mix.expected_new_classes``) while the base has
-    (almost) nothing to judge them by (fewer than ``JUDGED_FROM`` in its profile sample)."""
+    policy's ``detectors.alpha`` or ``extreme_alpha``). Records added in the classes the policy expects to be
+    new (``expected_classes``, ``class_mix.expected_new_classes``) while the base has (almost) nothing to judge
+    them by (fewer than ``JUDGED_FROM`` in its profile sample) are judged on class-free evidence only
+    (``gate.class_free``), never left out."""
 
     def __init__(self, run: Sequence[str], fpr: float, alpha: float, expected_classes: Sequence[str] = ()):
         super().__init__(run, fpr)
@@ -194,10 +234,24 @@ class RecordsAtLevelRule(DetectorRule):
         """The expected new classes the base already holds enough of to judge (``expected_classes_held``)."""
         return expected_classes_held(ctx.base_profile, self.expected_classes) if self.expected_classes else {}
 
-    def left_out(self, ctx: GateContext, detection: Detection) -> set[str]:
-        """Digests of ``detection``'s records of expected new classes the base does not hold (``expected_class_records``)."""
-        return expected_class_records(detection, self.expected_classes, self.held(ctx))
+    def detection(self, ctx: GateContext) -> Detection:
+        """The run's detection, its added records of expected new classes the base does not hold judged on
+        class-free evidence (``class_free.judge_class_free``). Made once and kept in the run, so every rule after
+        this one, the report's findings and the waivers' effects read the verdicts the rules judged by."""
+        from provenance.gate.class_free import ClassFreeJudged, judge_class_free
 
-    def not_judged(self, ctx: GateContext, left_out: set[str]) -> str:
-        """The words the rule's reason adds for the records it left out and the listed classes it judged."""
-        return not_judged(left_out) + held_words(self.held(ctx))
+        detection = super().detection(ctx)
+        if isinstance(detection, ClassFreeJudged) or not self.expected_classes:
+            return detection
+        rows = expected_class_rows(detection, self.expected_classes, self.held(ctx))
+        if not rows or removes_base_records(ctx):
+            return detection
+        judged = judge_class_free(detection, ctx.base_profile, rows)
+        self.ran(ctx).detection = judged
+        return judged
+
+    def not_judged(self, ctx: GateContext, detection: Detection) -> str:
+        """The words the rule's reason adds for the records judged on class-free evidence and the listed classes
+        the base holds (judged in full)."""
+        listed = self.expected_classes and expected_class_rows(detection, self.expected_classes, self.held(ctx))
+        return class_free_words(detection) + held_words(self.held(ctx)) + removal_words(ctx, bool(listed))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from provenance.gate.base import Setting
-from provenance.gate.detection_common import COMBINED, RecordsAtLevelRule
+from provenance.gate.detection_common import COMBINED, RecordsAtLevelRule, held_words
 from provenance.gate.results import RuleResult, Status
 from provenance.gate.rules import BOOLEAN
 
@@ -50,13 +50,12 @@ class RelabelScanRule(RecordsAtLevelRule):
         verdicts = detection.verdicts
         labels = detection.labels or []
         kinds = detection.kinds or []
-        left_out_digests = self.left_out(ctx, detection)
         waived = ctx.waivers.waived
-        left_out = []
+        left_out = []  # the waived relabels; a relabel into an expected new class is judged (attack review 31a, A31a-4)
         for i, v in enumerate(verdicts.records):
             label = labels[i] if i < len(labels) else None
             names = (COMBINED, LABEL_DETECTOR)
-            if v.digest in left_out_digests or any((v.digest, name, label) in waived for name in names):
+            if any((v.digest, name, label) in waived for name in names):
                 left_out.append(i)
         scan = scan_delta(verdicts, detection.results, labels, kinds, detection.relabel_null, self.alpha, left_out)
         statistic = {
@@ -75,7 +74,7 @@ class RelabelScanRule(RecordsAtLevelRule):
             "contributors": [verdicts.records[i].digest for i in scan.contributors],
         }
         if not scan.tests:
-            reason = "no relabel of a class the base holds to judge" + self.not_judged(ctx, left_out_digests)
+            reason = "no relabel of a class the base holds to judge" + held_words(self.held(ctx))
             return RuleResult(self.key, "pass", reason, [], 0, statistic)
         status: Status = "block" if scan.blocked else "pass"
         words = (
@@ -88,7 +87,7 @@ class RelabelScanRule(RecordsAtLevelRule):
             f"(--detector {COMBINED}) or set [detectors] relabel_scan = false"
             if scan.blocked
             else f"relabels no further out than the base's batches: smallest of {scan.tests} tests: {words}"
-        ) + self.not_judged(ctx, left_out_digests)
+        ) + held_words(self.held(ctx))
         records = []
         if scan.blocked:
             for i in scan.contributors:

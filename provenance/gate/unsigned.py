@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from provenance.gate.base import Rule, Setting, Settings
 from provenance.gate.missing_signed import missing_batches, signed_batches_missing
+from provenance.gate.replaced import relabeled, replaced_in_place, replaced_text
 from provenance.gate.results import RuleResult, bounded_count
 from provenance.gate.rules import BOOLEAN, SwitchedRule, setting_value
 from provenance.gate.rules_lineage import added_mask, count_status, lineage_records, rekeyed_unattributed_in_base
@@ -26,6 +27,9 @@ from provenance.sources.schema_delta import added_and_other
 
 if TYPE_CHECKING:
     from provenance.gate.context import GateContext
+
+
+LISTED_REPLACED = 10  # replaced records the rule's statistic lists (all are counted)
 
 
 class UnsignedFromSigningSources(Rule):
@@ -193,7 +197,16 @@ class UnattributedBesideSigned(SwitchedRule):
             if not retyped:
                 added_columns = []
             types_only: dict[str, tuple[str, str]] = {}
-            if retyped:  # newcomer review 11, finding 9: a cast in the team's own pipeline, not an edit
+            data_parquet: dict[str, bool] = {}
+            if retyped and rekeyed == k:  # every one re-keyed: none was added (newcomer review 31, #2)
+                why = (
+                    f"records of {ctx.base} re-keyed by a schema change ({schema_changes_text(ctx)}) that lost their "
+                    "source's attestation: a record's digest includes its column types and names, so a record a batch "
+                    f"signed with the old types matches no batch now ({missing_batches(missing)}, under their old "
+                    f"digests). {_schema_ways(added_columns, other)}; if records were really edited, account for the "
+                    "missing ones with `prov withdraw` or `prov quarantine`"
+                )
+            elif retyped:  # newcomer review 11, finding 9: a cast in the team's own pipeline, not an edit
                 way = _schema_ways(added_columns, other)
                 why = (
                     f"added records without a trusted signature, while {what} ({missing_batches(missing)}); "
@@ -201,9 +214,11 @@ class UnattributedBesideSigned(SwitchedRule):
                     "really edited, account for the missing ones with `prov withdraw` or `prov quarantine`"
                 )
             elif types_only := type_differences(ctx, missing):
+                data_parquet = _parquet_only(ctx, "data_parquet", ctx.new)
+                reason = types_only_reason(ctx.new, types_only, parquet=data_parquet.get("data_parquet", False))
                 why = (
                     f"added records without a trusted signature, while {what} ({missing_batches(missing)}); "
-                    f"{types_only_reason(ctx.new, types_only)}; if records were really edited, account for the missing ones with `prov withdraw` "
+                    f"{reason}; if records were really edited, account for the missing ones with `prov withdraw` "
                     "or `prov quarantine`"
                 )
             else:
@@ -222,8 +237,11 @@ class UnattributedBesideSigned(SwitchedRule):
             records = lineage_records(ctx, added_unattributed)
             # signed_missing: `prov withdraw` applies (the report's "To release:" offers it only then)
             statistic = {"rekeyed": rekeyed, "signed_missing": gone} if retyped else {"signed_missing": gone}
+            if retyped:
+                statistic.update(_parquet_only(ctx, "base_parquet", ctx.base))
             if types_only:
                 statistic["signed_types"] = {c: signed for c, (signed, _) in types_only.items()}
+                statistic.update(data_parquet)
             if added_columns:
                 statistic.update(added_columns=added_columns, other_schema_changes=other)
             return bounded_count(self.key, k, 0, why, records, statistic)
@@ -246,6 +264,18 @@ class UnattributedBesideSigned(SwitchedRule):
         added_columns, other = added_and_other(ctx.report["summary"].get("schema_delta"))
         if not retyped:
             added_columns = []
+        # a record edited in place (the removed and added pair at one locator prov status names "changed"): an edit
+        # of a base record, not a delivery to register (newcomer review 31, #3)
+        replaced = [] if retyped else replaced_in_place(ctx, mask)
+        if replaced:
+            return self._edited_in_place(
+                ctx,
+                mask,
+                k,
+                replaced,
+                f"{batches} trusted signed batch{'' if batches == 1 else 'es'}, none missing records",
+                noted,
+            )
         why = (
             f"added records from no registered batch where sources sign their batches ({batches} trusted signed "
             f"{'batch' if batches == 1 else 'batches'}, none missing records)"
@@ -257,8 +287,49 @@ class UnattributedBesideSigned(SwitchedRule):
         statistic = {
             "rekeyed": rekeyed,
             **({"added_columns": added_columns, "other_schema_changes": other} if added_columns else {}),
+            **(_parquet_only(ctx, "base_parquet", ctx.base) if retyped else {}),
         }
         return bounded_count(self.key, k, 0, why, lineage_records(ctx, mask), statistic if retyped else None)
+
+    def _edited_in_place(
+        self, ctx: GateContext, mask, k: int, replaced: list[dict], batches: str, noted: str
+    ) -> RuleResult:
+        """The block when ``replaced`` of the ``k`` counted records (``gate.replaced.replaced_in_place``) took the
+        place of a base record: named as an edit of the base, whose ways out are restoring the record or having its
+        source sign the corrected batch, not registering an unsigned batch (newcomer review 31, #3); the rule's
+        count and verdict are the same as for any addition of no batch. ``statistic``: ``replaced`` (how many) and
+        ``replaced_records`` (the first ``LISTED_REPLACED``: locator, digest, base_digest, base_label)."""
+        n = len(replaced)
+        what = (
+            f"{'record' if n == 1 else 'records'} of {ctx.base} edited in place ({replaced_text(replaced)}): "
+            f"{'it holds' if n == 1 else 'each holds'} content no registered batch carries where sources sign their "
+            f"batches ({batches}), at the place of the base record {'it' if n == 1 else 'each'} replaced; an edit, "
+            f"not a new delivery: restore {'it' if n == 1 else 'them'}, or, if the edit is intended, have the source "
+            "sign the corrected batch"
+        )
+        flipped = len(relabeled(replaced))
+        if flipped:
+            what += (
+                f"; {flipped} of {'it' if n == 1 else 'them'} also changed the label (relabeled): a relabel of the "
+                "base, to review as one (prov diff) before any source signs it"
+            )
+        if n < k:
+            what = (
+                f"added records from no registered batch where sources sign their batches ({batches}); {n} of them "
+                f"are {what}; register the other intended additions with `prov add --unsigned --source NAME`"
+            )
+        statistic = {"replaced": n, "replaced_records": replaced[:LISTED_REPLACED]}
+        return bounded_count(self.key, k, 0, what + noted, lineage_records(ctx, mask), statistic)
+
+
+def _parquet_only(ctx: GateContext, key: str, tag: str) -> dict[str, bool]:
+    """``{key: True}`` when version ``tag``'s data is Parquet only, ``{key: False}`` when it reads CSV or JSON Lines,
+    ``{}`` when unknown (``lineage.retyped.reads_parquet_only``): "To release:" offers ``--schema`` only where it
+    re-reads the data with other types (newcomer review 31, #1)."""
+    from provenance.lineage.retyped import reads_parquet_only
+
+    parquet = reads_parquet_only(ctx.store, tag)
+    return {} if parquet is None else {key: parquet}
 
 
 def _schema_ways(added_columns: list[str], other: bool) -> str:
@@ -282,22 +353,31 @@ def type_differences(ctx: GateContext, missing: list[dict]) -> dict[str, tuple[s
     return types_only_differences(ctx.store, schema, [b["batch"] for b in missing])
 
 
-def types_only_reason(new: str, differences: dict[str, tuple[str, str]], shown: int = 5) -> str:
+def types_only_reason(
+    new: str, differences: dict[str, tuple[str, str]], shown: int = 5, *, parquet: bool = False
+) -> str:
     """Why the added records match none of the missing signed batches' when version ``new`` was read with other
     column types than the batches signed (:func:`type_differences`; newcomer review 30, #4: a CSV's whole numbers
     read as int64, the vendor's Parquet signed double): ``"the signed batches have the same columns as v2 with other
     types (magnesium: double signed, int64 in v2): ...; commit the data read with the signed types (--schema
-    magnesium:double)"``, naming at most ``shown`` columns."""
+    magnesium:double)"``, naming at most ``shown`` columns; for ``parquet`` data (read with its own types, where
+    ``--schema`` is refused: newcomer review 31, #1) ``"cast the columns in the file to the signed types
+    (magnesium:double)"``."""
     from provenance.escaping import name_in_sentence
     from provenance.lineage.retyped import schema_flags
 
     listed = list(differences.items())[:shown]
     named = "; ".join(f"{name_in_sentence(c)}: {signed} signed, {now} in {new}" for c, (signed, now) in listed)
     more = f"; and {len(differences) - len(listed)} more" if len(differences) > len(listed) else ""
+    flags = schema_flags({c: s for c, (s, _) in differences.items()})
+    way = (
+        f"cast the columns in the file to the signed types ({flags.replace('--schema ', '')})"
+        if parquet
+        else f"commit the data read with the signed types ({flags})"
+    )
     return (
         f"the signed batches have the same columns as {new} with other types ({named}{more}): a record's digest "
-        "includes its column types, so data read with other types matches none of their records; commit the data "
-        f"read with the signed types ({schema_flags({c: s for c, (s, _) in differences.items()})})"
+        f"includes its column types, so data read with other types matches none of their records; {way}"
     )
 
 
@@ -316,18 +396,23 @@ def rekeyed_counted(ctx: GateContext, mask) -> int:
     return int(pc.sum(pc.and_(pc.fill_null(mask, False), rekeyed)).as_py() or 0)
 
 
+def schema_changes_text(ctx: GateContext) -> str:
+    """The diff's schema changes, at most three named: ``column 'x' changed type: int64 -> double``."""
+    from provenance.report.schema_words import summary_schema_changes
+
+    return "; ".join(summary_schema_changes(ctx.report["summary"], shown=3))
+
+
 def schema_retype(ctx: GateContext, n: int) -> str | None:
     """Why ``n`` of the counted records match no signed batch when a schema change re-keyed them (None when
     ``n`` is 0 or no schema changed): ``"1200 of them are base records a schema change re-keyed (64 columns
     changed type int64 -> float: ...): a record's digest includes its column types and names, so a record
     a batch signed with the old types matches no batch now"``. Re-keyed records the base held unattributed
     and that pair by content are not counted (:func:`rekeyed_unattributed_in_base`)."""
-    from provenance.report.schema_words import summary_schema_changes
-
     summary = ctx.report["summary"]
     if not n or not summary.get("rekeyed"):
         return None
-    changes = "; ".join(summary_schema_changes(summary, shown=3))
+    changes = schema_changes_text(ctx)
     return (
         f"{n} of them {'is a base record' if n == 1 else 'are base records'} a schema change re-keyed ({changes}): "
         "a record's digest includes its column types and names, so a record a batch signed with the old types "

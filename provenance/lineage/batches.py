@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING, Any
 from provenance import input_file, signing
 from provenance.changes import counts, describe, none_shared, record_changes, summary, where
 from provenance.errors import InputError, VerificationError
+from provenance.escaping import name_in_sentence, shell_word, visible
 from provenance.lineage.standing import PREDICATE_TYPE
 from provenance.lineage.standing import batch_id as batch_id  # callers name it here
 from provenance.manifest import Manifest
 from provenance.sources.build import build_manifest
 from provenance.sources.interface import DatasetSpec, HashedDataset
+from provenance.sources.schema_delta import schema_problem
 from provenance.sources.tables import TableOptions
 from provenance.trust import source_keys as trust
 from provenance.trust.pins import Pins
@@ -177,10 +179,12 @@ class BatchMismatch(VerificationError):
     the records changed, added, removed and relabeled since signing.
     """
 
-    def __init__(self, message: str, details: list[str], report: dict):
-        """``message`` is the one line; ``details`` a line per differing record; ``report`` as above."""
+    def __init__(self, message: str, details: list[str], report: dict, next_step: str = ""):
+        """``message`` is the one line; ``details`` a line per differing record; ``report`` as above; ``next_step``
+        what to do (:func:`mismatch_next_step`), which ``prov verify`` and ``prov add`` print under the details."""
         super().__init__(message, details)
         self.report = report
+        self.next_step = next_step
 
 
 @dataclass
@@ -335,8 +339,57 @@ def check_batch(
             f"{key.keyid[:16]} in {envelope.path} ({summary(changes, carried, hashed.manifest)}): {first}",
             details,
             report,
+            mismatch_next_step(spec.path, envelope.path, pred["source"], other_file=bool(unrelated)),
         )
+    _types_match_data(pred.get("schema"), hashed, spec.path, envelope.path)
     return check
+
+
+def _types_match_data(schema: object, hashed: HashedDataset, data: str, envelope: str) -> None:
+    """Raise ``VerificationError`` (exit 1) when the signed ``schema``'s column ``types`` are not the types of the
+    data as read now (``hashed.types``): a record's digest encodes a float and a double alike, so a source key could
+    sign ``m: float`` over a double column and every later note would repeat it (attack review 30c, A30c-3). Types
+    that are not an object of strings raise ``InputError`` (exit 2) naming the shape (``schema_delta.schema_problem``),
+    for ``prov verify`` as for ``prov add``; a batch signed before types has none to compare."""
+    types = schema.get("types") if isinstance(schema, dict) else None
+    if types is None:  # signed before types
+        return
+    if not isinstance(types, dict) or not all(isinstance(t, str) for t in types.values()):
+        # prov add refused this shape after the check and prov verify passed it (attack review 31b, A31b-2)
+        raise InputError(
+            f"{envelope}: its signed schema is not the shape prov sign writes ({schema_problem(schema)}); ask "
+            f"the source to sign the batch again with 'prov sign'"
+        )
+    differ = [c for c in sorted(set(types) | set(hashed.types)) if types.get(c) != hashed.types.get(c)]
+    if not differ:
+        return
+    column, more = differ[0], f" (and {len(differ) - 1} more columns)" if len(differ) > 1 else ""
+    signed, read = types.get(column), hashed.types.get(column)
+    raise VerificationError(
+        f"{envelope}: its signed schema does not match {data}: column {name_in_sentence(column)} is signed as "
+        f"{visible(signed) if signed is not None else 'absent'}, the data holds "
+        f"{visible(read) if read is not None else 'no such column'}{more}; ask the source to sign the batch again "
+        "with 'prov sign'"
+    )
+
+
+def mismatch_next_step(data: str, envelope: str, source: object, other_file: bool = False) -> str:
+    """What to do when a batch no longer matches its signature (``prov verify`` and ``prov add`` exit 1): ``"next:
+    if source 'vendor' made this change, ask it to sign the file again (prov sign ...); if not, restore the file it
+    signed; every record that changed: prov verify batch.parquet --envelope batch.parquet.prov.json --json"``
+    (newcomer review 30: a failed verification ended without a way on). With ``other_file`` (no record shared),
+    that the envelope signs another file."""
+    d, e, who = shell_word(str(data)), shell_word(str(envelope)), shell_word(str(source))
+    if other_file:  # no record shared: another file, not an edit of the signed one
+        return (
+            f"next: {visible(envelope)} signs another file: give this file's own envelope (--envelope E), or verify "
+            "the file it signed"
+        )
+    return (
+        f"next: if source {name_in_sentence(source, quote_plain=True)} made this change, ask it to sign the file again (prov sign {d} --source {who} "
+        f"--key ITS.key); if not, the file was edited after signing: restore the file it signed; every record that "
+        f"changed: prov verify {d} --envelope {e} --json"
+    )
 
 
 def _refuse_unknown_source(store: Store | None, given: str, signed: object, path: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -112,8 +113,54 @@ def record_lineage(store: Store, query: str) -> dict:
             }
         )
     _mark_quarantines(store, out_versions)
+    _mark_rekeyed(store, digest, out_versions, tables)
     first = next((v["version"] for v in out_versions if v["present"]), None)
     return {"digest": digest.hex(), "batches": batches, "first_version": first, "versions": out_versions}
+
+
+MAX_REKEY_DIFFS = 3  # schema changes a record's lineage follows (each a diff of two versions)
+
+
+def _mark_rekeyed(store: Store, digest: bytes, versions: list[dict], tables: dict[str, pa.Table]) -> None:
+    """Set each version's ``rekeyed``: where the record is absent right after a version that held it and a schema
+    change re-keyed it there, ``{"digest": new hex, "from": the version that held it, "label", "status"}`` as
+    ``prov diff`` pairs it (by content, without loss: ``delta.compare``'s ``kept_base``/``rekeyed``), else None; a
+    record re-keyed is there under a new digest, not absent (newcomer review 31, #2). At most ``MAX_REKEY_DIFFS``
+    diffs are run."""
+    from provenance.delta.compare import diff_versions
+    from provenance.sources.schema_delta import schema_problem
+    from provenance.version_facts import verified_statement
+
+    def types(tag: str) -> object:
+        schema = verified_statement(store, store.version(tag))["predicate"].get("schema") or {}
+        return None if schema_problem(schema) is not None else schema.get("types")
+
+    runs, before = 0, None
+    for v in versions:
+        v["rekeyed"] = None
+        held = before
+        before = v["version"] if v["present"] else None
+        if v["present"] or held is None or v["quarantined"] or runs >= MAX_REKEY_DIFFS:
+            continue
+        if types(held) == types(v["version"]):
+            continue
+        runs += 1
+        delta = diff_versions(store, held, v["version"]).delta
+        kept, rekeyed = delta.get("kept_base"), delta.get("rekeyed")
+        if kept is None or rekeyed is None or len(kept) != len(rekeyed):
+            continue
+        hits = np.flatnonzero(np.asarray(kept, dtype="S32") == np.bytes_(digest))
+        if not len(hits):
+            continue
+        new = bytes(np.asarray(rekeyed, dtype="S32")[hits[0]])
+        table = tables[v["version"]]
+        rows = table.filter(pc.equal(table.column("digest"), pa.scalar(new, pa.binary(32)))).to_pylist()
+        v["rekeyed"] = {
+            "digest": new.hex(),
+            "from": held,
+            "labels": sorted({r["label"] for r in rows}),
+            "status": rows[0]["status"] if rows else None,
+        }
 
 
 def _source_locators(store: Store, batch: str, envelope: str | None, digest: bytes) -> list[str]:

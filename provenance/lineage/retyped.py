@@ -10,9 +10,10 @@ from the version's, so the commit can say so.
 
 from __future__ import annotations
 
+from provenance.errors import InputError
 from provenance.escaping import name_in_sentence, shell_word
 from provenance.lineage.standing import judge_envelope, registered_batches
-from provenance.sources.schema_delta import column_delta, schema_problem
+from provenance.sources.schema_delta import arrow_type_name, column_delta, schema_problem
 from provenance.store.store import Store
 
 
@@ -91,7 +92,10 @@ def schema_flags(types: dict[str, str]) -> str:
     """``--schema x:double --schema y:int64``: the exact flags that read each column as ``types`` gives it (newcomer
     review 27, finding 6: the note said only ``--schema COL:TYPE``), each word pasteable (``escaping.shell_word``:
     a column's name is whatever the data's writer chose); past ``MAX_SCHEMA_FLAGS`` columns, ``--schema COLUMN:TYPE
-    for each of the 64 columns (--schema px00:double ...)``."""
+    for each of the 64 columns (--schema px00:double ...)``. A type that is no Arrow type name (a signed string no
+    data gave: attack review 30c, A30c-3) is never offered: ``--schema COLUMN:TYPE`` then."""
+    if not all(arrow_type_name(t) for t in types.values()):
+        return "--schema COLUMN:TYPE"
     flags = [f"--schema {shell_word(f'{c}:{t}')}" for c, t in sorted(types.items())]
     if len(flags) <= MAX_SCHEMA_FLAGS:
         return " ".join(flags)
@@ -126,3 +130,29 @@ def added_columns_way(added: list[str]) -> str:
         f"{'its' if one else 'their'} values are then signed by no source and scored by no detector); if not, drop "
         f"{'it' if one else 'them'}"
     )
+
+
+def reads_parquet_only(store: Store, tag: str) -> bool | None:
+    """Whether version ``tag``'s signed data location is Parquet only (a ``.parquet`` file, or a folder whose table
+    files are all Parquet): ``--schema`` cannot re-read it with other types, as Parquet carries its own (newcomer
+    review 31, #1: "re-commit the base with --schema" on a Parquet base changed nothing). False when a CSV or JSON
+    Lines file is read; None when unknown (no such folder here, a URL, a revision). Advice only: no check relies
+    on it."""
+    import os
+
+    from provenance.sources.table_files import list_table_files, table_format
+    from provenance.version_facts import verified_statement
+
+    dataset = (verified_statement(store, store.version(tag)).get("predicate") or {}).get("dataset") or {}
+    path = str(dataset.get("path") or "")
+    if not path or dataset.get("rev") or "://" in path or dataset.get("kind") == "tree":
+        return None
+    fmt = table_format(path)
+    if fmt is not None:
+        return fmt == "parquet"
+    local = os.path.join(store.base, path)
+    try:
+        formats = {f.format for f in list_table_files(local).files} if os.path.isdir(local) else set()
+    except (InputError, OSError):
+        return None
+    return formats == {"parquet"} if formats else None

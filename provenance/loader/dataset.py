@@ -19,7 +19,7 @@ from __future__ import annotations
 import atexit
 import functools
 import weakref
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,7 @@ from provenance.loader.reading import (
 from provenance.loader.signed_version import SignedVersion
 from provenance.loader.signed_version import open_signed_version as open_signed_version  # its home before session 15
 from provenance.loader.verified_pass import FirstPass, SecondPass
+from provenance.names import capped
 from provenance.sources.trees import TreeListing
 
 if TYPE_CHECKING:
@@ -241,14 +242,22 @@ class VerifiedDataset:
         shuffle: bool = False,
         seed: int | None = None,
         batch_size: int | None = None,
+        columns: Sequence[str] | None = None,
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Verified ``(X, y)`` batches for a training loop (``partial_fit``, a hand-written SGD): the content
-        columns as an ``n x d`` array of ``dtype`` (columns in :attr:`columns` order) and the labels as
-        class indices (``int64``) into :attr:`classes`. ``verify_first``, ``shuffle``, ``seed`` and
-        ``batch_size`` (e.g. 256; None: the data's own batches) as :meth:`batches`.
+        columns as an ``n x d`` array of ``dtype`` and the labels as class indices (``int64``) into
+        :attr:`classes`. ``verify_first``, ``shuffle``, ``seed`` and ``batch_size`` (e.g. 256; None: the data's
+        own batches) as :meth:`batches`.
 
-        Tables of numeric columns only; raises ``TypeError`` for a file tree (its content is bytes) or a
-        content column that is not numeric (text: use :meth:`to_table`, :meth:`batches` or :meth:`torch`).
+        ``columns``: the content columns to read, in the order given (``["bill_length_mm", "year"]``); None
+        (default) reads every content column in :attr:`columns` order, which is **name order, not the file's
+        column order** (the order records are hashed in). Each record is verified whole whichever columns
+        are read.
+
+        Raises ``TypeError`` for a file tree (its content is bytes) or a column read that is not numeric
+        (the message names the numeric columns to pass as ``columns=``; text: use :meth:`to_table`,
+        :meth:`batches` or :meth:`torch`); ``InputError`` when ``columns`` names a column that is not a content
+        column of the version (the label is ``y``, not a column), or one twice.
         """
         if self.kind != "table":
             raise TypeError(
@@ -256,24 +265,58 @@ class VerifiedDataset:
                 "numpy_batches() need a table: decode each file in torch(transform=...), or read "
                 "record.content and record.label in `for record in data`"
             )
+        read = self._read_columns(columns)
         labelled = (h.batch.append_column(LABELS, h.labels) for h in self._hashed(verify_first, shuffle, seed))
         for batch in sized_batches(labelled, batch_size):
-            for c in self.columns:  # numpy's "could not convert string to float: '<a record's text>'" named neither
-                kind = batch.schema.field(c).type
-                if not _numeric(kind.value_type if pa.types.is_dictionary(kind) else kind):
-                    raise TypeError(
-                        f"version {self.version}: content column {c!r} is {kind}, not numeric; arrays() and "
-                        "numpy_batches() need numbers: use to_table(), batches() or torch()"
-                    )
-            columns = [batch.column(c).to_numpy(zero_copy_only=False) for c in self.columns]
-            X = np.column_stack(columns).astype(dtype, copy=False) if columns else np.zeros((0, 0), dtype)
+            # numpy's "could not convert string to float: '<a record's text>'" named neither
+            self._refuse_non_numeric(batch.schema, read)
+            arrays = [batch.column(c).to_numpy(zero_copy_only=False) for c in read]
+            X = np.column_stack(arrays).astype(dtype, copy=False) if arrays else np.zeros((0, 0), dtype)
             yield X, self.class_indices(batch.column(LABELS))
 
-    def arrays(self, dtype: Any = np.float64) -> tuple[np.ndarray, np.ndarray]:
-        """The whole version as one verified ``(X, y)`` (see :meth:`numpy_batches`), for ``fit``."""
-        pairs = list(self.numpy_batches(dtype, verify_first=False))  # nothing is returned before the pass ends
+    def _read_columns(self, columns: Sequence[str] | None) -> list[str]:
+        """The content columns ``numpy_batches`` reads: ``columns`` as given, or every content column."""
+        if columns is None:
+            return list(self.columns)
+        if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
+            raise InputError(f"version {self.version}: columns= takes a list of column names, not {columns!r}")
+        unknown = [c for c in columns if c not in set(self.columns)]
+        twice = sorted({c for c in columns if list(columns).count(c) > 1})
+        if unknown or twice:
+            said = [f"{capped([repr(c) for c in unknown])}, not a content column" * bool(unknown)]
+            said += [f"{capped([repr(c) for c in twice])} more than once" * bool(twice)]
+            problem = "; and ".join(p for p in said if p)
+            raise InputError(
+                f"version {self.version}: columns= names {problem}; its content columns: "
+                f"{capped([repr(c) for c in self.columns])} (the label is y, not a column)"
+            )
+        return list(columns)
+
+    def _refuse_non_numeric(self, schema: pa.Schema, read: Sequence[str]) -> None:
+        """Raise ``TypeError`` naming the first of ``read`` whose type in ``schema`` holds no numbers, and the
+        numeric content columns to pass as ``columns=`` instead."""
+        wrong = [c for c in read if not _numeric_field(schema.field(c).type)]
+        if not wrong:
+            return
+        numeric = [c for c in self.columns if _numeric_field(schema.field(c).type)]
+        way = (
+            f"pass the numeric ones, e.g. arrays(columns={numeric!r}), or "
+            if numeric
+            else "no content column holds numbers: "
+        )
+        raise TypeError(
+            f"version {self.version}: content column {wrong[0]!r} is {schema.field(wrong[0]).type}, not numeric; "
+            f"arrays() and numpy_batches() need numbers: {way}use to_table(), batches() or torch()"
+        )
+
+    def arrays(self, dtype: Any = np.float64, columns: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The whole version as one verified ``(X, y)``, for ``fit``: ``X`` (n x d, ``dtype``) holds ``columns``
+        in the order given, or every content column in name order (not the file's order) when None; ``y``
+        (n, int64) indexes :attr:`classes`. Errors as :meth:`numpy_batches`."""
+        read = self._read_columns(columns)
+        pairs = list(self.numpy_batches(dtype, verify_first=False, columns=read))  # nothing returned before the end
         if not pairs:
-            return np.zeros((0, len(self.columns)), dtype), np.zeros(0, np.int64)
+            return np.zeros((0, len(read)), dtype), np.zeros(0, np.int64)
         return np.concatenate([x for x, _ in pairs]), np.concatenate([y for _, y in pairs])
 
     def class_indices(self, label_texts: pa.Array) -> np.ndarray:
@@ -335,6 +378,11 @@ def hf_records(signed: SignedVersion) -> Iterator[dict]:
     dataset = VerifiedDataset(signed)
     for batch in dataset.batches(verify_first=False):  # datasets writes every record to its cache before use
         yield from batch.to_pylist()
+
+
+def _numeric_field(kind: pa.DataType) -> bool:
+    """Whether numpy turns a column of ``kind`` (a dictionary column: its values') into numbers (``numpy_batches``)."""
+    return _numeric(kind.value_type if pa.types.is_dictionary(kind) else kind)
 
 
 def _numeric(kind: pa.DataType) -> bool:

@@ -48,7 +48,8 @@ class NonFiniteValues(InputError):
         where = f" in column{'s' if len(shown) > 1 else ''} {', '.join(shown)}" if shown else ""
         named = sorted((str(r) for r in self.problem.records), key=natural_key)  # the data's order: row 5 first
         more = f" (and {len(named) - 10} more)" if len(named) > 10 else ""
-        rows = "rows " if all(n.isdigit() for n in named) else ""  # a folder's locators say file#row themselves
+        # a folder's locators say file#row themselves; a bare number is a 0-based row of the file (newcomer review 31)
+        rows = "0-based rows " if all(n.isdigit() for n in named) else ""
         read = [c for c in columns if c in set(parent_reads)]
         leave_out = ""
         if read and parent is not None:
@@ -65,7 +66,9 @@ class NonFiniteValues(InputError):
             )
         # a finite double past float32's range is named as such, not as a NaN (attack review 30a, A30a-4)
         past = sorted({str(r) for r in self.problem.past_float32}, key=natural_key)
-        some_past = f"; past float32: {rows}{', '.join(past[:10])}" if past and len(past) < len(named) else ""
+        some_past = (
+            f"; past float32: {'rows ' * bool(rows)}{', '.join(past[:10])}" if past and len(past) < len(named) else ""
+        )
         fix = "fill or drop them" if not past else "scale or drop them" if not some_past else "fill, scale or drop them"
         return (
             f"{visible(str(self.path))}: feature values {non_finite_words(named, past)}{where} in {len(named)} "

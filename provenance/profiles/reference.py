@@ -49,7 +49,7 @@ _SCALE_FLOOR_SHARE = 0.05
 # 1e17 at 1e5 features); values within the bound keep their bits exactly.
 Z_LIMIT = 1e6
 _SCALE_MAX = float(np.finfo(np.float32).max)  # a scale float32 holds (the spread of values near its limit is not)
-# The centre and scale of a column are its winsorised mean and standard deviation (within_bulk): the values of its
+# The centre and scale of a column are its winsorised mean and standard deviation (build_profile holds each column at bulk_ends): the values of its
 # BULK_TRIM_SHARE most extreme records at each end (at least BULK_TRIM_MIN, under a quarter) are held at the next
 # record's, so one record with a huge value accepted into the base (a waived glitch at 1e38, or 1e6 where the rest
 # are pixels) no longer sets its column's scale and blinds it to a trigger (attack review 29b, A29b-4). A robust
@@ -98,15 +98,6 @@ def bounded(Z: np.ndarray) -> np.ndarray:
     return np.clip(Z, -Z_LIMIT, Z_LIMIT, out=Z)
 
 
-def within_bulk(X: np.ndarray) -> np.ndarray:
-    """``X`` (n x d, float64) with each column winsorised: its values below the column's ``k``-th smallest raised to
-    it and those above its ``k``-th largest lowered to it, ``k = bulk_trimmed(n)``; a new array. The profile's
-    centre, scale and class means are taken on it, so a few records with huge values (a glitch waived into the
-    base) cannot set a column's scale (attack review 29b, A29b-4)."""
-    low, high = bulk_ends(X)
-    return np.clip(X, low, high)
-
-
 def bulk_ends(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The ends of each column's bulk: its ``k``-th smallest and ``k``-th largest value, ``k = bulk_trimmed(n)``
     (``X`` n x d; two (d,) arrays of ``X``'s dtype; ``-inf``/``inf`` where ``k`` is 0, so nothing is held)."""
@@ -119,7 +110,7 @@ def bulk_ends(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def bulk_trimmed(n: int) -> int:
-    """How many of ``n`` values (records) at each end of a column ``within_bulk`` holds at the next one:
+    """How many of ``n`` values (records) at each end of a column the profile (``build_profile``) holds at the next one:
     ``BULK_TRIM_SHARE`` of them rounded up, at least ``BULK_TRIM_MIN``, and fewer than a quarter (0 for n < 5), so
     a small base keeps its middle half's spread (holding all but the median would leave every column the floor)."""
     return min(max(BULK_TRIM_MIN, math.ceil(BULK_TRIM_SHARE * n)), (n - 1) // 4)
@@ -153,7 +144,9 @@ class ReferenceProfile:
     classes: list[str]
     class_counts: list[int]
     source_counts: dict[str, int]
-    mean: np.ndarray  # (d,) column centres: winsorised means (within_bulk; plain means in profiles before session 30)
+    mean: (
+        np.ndarray
+    )  # (d,) column centres: winsorised means (held at bulk_ends; plain means in profiles before session 30)
     scale: np.ndarray  # (d,) column scales: winsorised std (plain std before session 30), floored
     class_means: np.ndarray  # (k, d) in standardised space, over the whole base (winsorised as mean and scale)
     sample_X: np.ndarray  # (m, d) raw features of the sample, held within SAMPLE_HOLD_SCALES of the bulk
@@ -384,7 +377,7 @@ def build_profile(
         )
 
     low, high = bulk_ends(X.astype(np.float64))
-    bulk = np.clip(X.astype(np.float64), low, high)  # within_bulk
+    bulk = np.clip(X.astype(np.float64), low, high)  # each column winsorised: held at its bulk's ends
     mean = bulk.mean(axis=0)
     std = bulk.std(axis=0)
     floor = max(_SCALE_FLOOR_SHARE * float(np.median(std)), 1e-6)

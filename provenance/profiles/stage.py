@@ -217,7 +217,9 @@ class ProfileStage:
         if hashed.kind == "table":  # a list naming no content column is a flag's mistake, not a version's (A30a-3)
             requested = requested_spec(self.featurizer, hashed.kind, job.spec)
             if requested.name == "numeric":
-                check_named_columns(requested.options, hashed.columns, job.spec.options.excluded(), job.spec.path)
+                check_named_columns(
+                    requested.options, hashed.columns, job.spec.options.excluded(), job.spec.path, hashed.types
+                )
         try:
             profile = build_version_profile(
                 hashed.manifest,

@@ -92,6 +92,8 @@ class Detection:
     not_judged: int = 0
     # a check: {label: base sample records} of listed expected new classes the base already holds, so judged
     held: dict[str, int] = field(default_factory=dict)
+    # a check: added records of expected new classes judged on class-free evidence only (gate.class_free)
+    class_free: int = 0
 
     @property
     def beyond_chance(self) -> bool:
@@ -124,6 +126,11 @@ class Detection:
             out += f" at FPR {self.fpr:g})" if self.fpr is not None else ")"
         if self.not_judged:
             out += f"; {plural(self.not_judged, 'record')} in expected new classes, not judged against the base"
+        if self.class_free:
+            out += (
+                f"; {plural(self.class_free, 'added record')} in expected new classes judged on class-free evidence "
+                "only"
+            )
         if self.waived:
             out += f"; {self.waived} waived, {self.flagged} count"
         if self.held:  # newcomer review 29, finding 1: a listed class the base holds is judged, and the policy says so
@@ -288,6 +295,7 @@ def detection(report: dict) -> Detection | None:
     summary = report.get("detection") or {}
     new_classes = not_judged = 0
     held: dict[str, int] = {}
+    statistic: dict = {}
     if combined is not None:  # a check: the combined row carries the budget
         waived = int(combined.get("waived", 0))
         scored, flagged = int(combined["scored"]), int(combined["flagged"]) - waived
@@ -319,4 +327,5 @@ def detection(report: dict) -> Detection | None:
         next((r["status"] for r in report.get("rules") or [] if r["rule"] == COMBINED_RULE), None),
         not_judged,
         held,
+        int(statistic.get("class_free_judged") or 0) if combined is not None else 0,
     )

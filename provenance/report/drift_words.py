@@ -5,9 +5,13 @@ whole batch moved together. Used by the text, Markdown and HTML formats and the 
 from __future__ import annotations
 
 
-def drift_text(drift: list[dict] | None, shift: dict | None = None) -> str:
-    """The delta as a batch against the base's own batches, in one line (``detect`` only), with
-    the move its classes share when its mean shifted (``shift``, the diff's ``detection.shared_shift``)."""
+def drift_text(
+    drift: list[dict] | None, shift: dict | None = None, columns: list[dict] | None = None, advise: bool = True
+) -> str:
+    """The delta as a batch against the base's own batches, in one line (``detect`` only), with the columns it
+    moved in most (``columns``, the diff's ``detection.drift_columns``) and the move its classes share when its
+    mean shifted (``shift``, the diff's ``detection.shared_shift``). ``advise``: whether the columns' sentence may
+    offer reading a column as metadata (``drift_columns.columns_sentence``: not when a record is flagged)."""
     if not drift:
         return "batch drift: not measured"
     if drift[0].get("signal") == "error":
@@ -22,9 +26,21 @@ def drift_text(drift: list[dict] | None, shift: dict | None = None) -> str:
         for d in shifted
     )
     moved = ""
+    if columns:
+        from provenance.detectors.drift_columns import columns_sentence
+
+        moved = "; " + columns_sentence(columns, advise)
     if shift and shift.get("whole_batch"):
-        moved = f"; its classes moved together by {shift['size']:.1f} times the base's spread within a class: {shift['why']}"
+        moved += f"; its classes moved together by {shift['size']:.1f} times the base's spread within a class: {shift['why']}"
     return f"batch drift: WARNING, shifted beyond the base's own batches (not a verdict on records): {words}{moved}"
+
+
+def shift_and_columns(report: dict) -> tuple[dict | None, list[dict] | None, bool]:
+    """A diff report's ``detection.shared_shift`` and ``detection.drift_columns`` (None each when absent) and
+    whether no finding of it is flagged (``advise``), the arguments ``drift_text`` takes after the drift signals."""
+    detection = report.get("detection") or {}
+    flagged = any(f.get("flagged") is True for f in report.get("findings") or [])
+    return detection.get("shared_shift"), detection.get("drift_columns"), not flagged
 
 
 # What a reader does with a ``detectors.drift`` warning (``gate.detection.BatchDrift``): its reason

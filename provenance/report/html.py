@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 from provenance.escaping import visible
 from provenance.report.audit_words import audit_line
 from provenance.report.detector_summary import detection, detector_rows
-from provenance.report.drift_words import drift_text
-from provenance.report.flagged import flagged_records
+from provenance.report.drift_words import drift_text, shift_and_columns
+from provenance.report.flagged import flagged_records, label_groups
 from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.schema_words import schema_change_lines
 from provenance.report.source_rows import COPIES_NOTE, copies_shown, source_origins, source_rows
@@ -85,6 +85,7 @@ td.wrap{max-width:640px}
 code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 details.record{margin:2px 0}details.record summary{cursor:pointer}
 details.record ul{margin:2px 0 6px 18px;padding:0}
+ul.groups{margin:2px 0 6px 18px;padding:0}
 .legend .swatch{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}
 footer{color:#868e96;font-size:12px;padding:12px 24px}
 """
@@ -241,13 +242,13 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
         "sides": f"{side_text(base)} → {side_text(new)}",
         "changes": f"Changes: {changes or 'none'}",
         "notes": _notes(report),
-        "drift": drift_text(report.get("drift"), (report.get("detection") or {}).get("shared_shift"))
-        if report["detect"]
-        else None,
+        "drift": drift_text(report.get("drift"), *shift_and_columns(report)) if report["detect"] else None,
         "script": _markup(SCRIPT),
         "script_hash": SCRIPT_HASH,
         "detect": report["detect"],
         "flagged": flagged,
+        # what the text and Markdown reports say first of the flagged records (newcomer review 30)
+        "groups": label_groups(flagged),
         "top": flagged[:TOP],
         "all_flagged": flagged[:LISTED],
         "see_all": f"{diff_command(report)} --detect --format json",

@@ -19,7 +19,7 @@ from provenance.lineage.standing import not_trusted_line
 from provenance.names import short_digest
 from provenance.report.audit_words import audit_line
 from provenance.report.detector_summary import detection, detector_rows
-from provenance.report.drift_words import DRIFT_GUIDE, drift_text, drift_warned
+from provenance.report.drift_words import DRIFT_GUIDE, drift_text, drift_warned, shift_and_columns
 from provenance.report.flagged import FlaggedRecord, flagged_records, label_groups
 from provenance.report.interface import PLAIN, Formatter, Medium
 from provenance.report.next_steps import Step, release_steps
@@ -182,7 +182,7 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     lines += sources_section(report)
     lines += detectors_section(report)
     if report["detect"]:
-        lines += [markdown(drift_text(report.get("drift"), (report.get("detection") or {}).get("shared_shift"))), ""]
+        lines += [markdown(drift_text(report.get("drift"), *shift_and_columns(report))), ""]
     lines += ["#### Changes", ""] + _table(["change", "records"], [[label, s[key]] for key, label in SUMMARY_ROWS])
     flagged = [g for g in report["signals"] if g["flagged"]]
     if flagged:

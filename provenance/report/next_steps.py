@@ -76,8 +76,14 @@ def _steps(rule: dict, report: dict) -> list[Step]:
         f" (prov quarantine --source {source} would cut {source}'s signed records too)",
     )
     if name.startswith("detectors."):
+        # every added record of the signing source is attested: nothing to leave out (newcomer review 30), but most
+        # flagged records are its signed ones, so cutting it stays the way when its key is no longer trusted
+        distrust = Step(
+            f"or, if {source}'s key may be stolen (most flagged records are its signed ones), cut {source} out",
+            cut_source,
+        )
         return _detector_steps(name, v, base, source if named and not signs else None, cut_source, report) + (
-            [leave_out] if signs else []
+            ([leave_out] if _unattested_records(named, report) else [distrust]) if signs else []
         )
     if name == "class_mix.min_p_value":
         cells = [c for c in (rule.get("statistic") or {}).get("cells") or [] if c.get("residual", 0) > 0]
@@ -91,6 +97,15 @@ def _steps(rule: dict, report: dict) -> list[Step]:
                     f"class {str(top['class'])!r} is in [class_mix] expected_new_classes, but the base already holds {n} "
                     "of it, so its share is tested: check where its records came from (Sources); for a growth made on "
                     f"purpose, lower [class_mix] min_p_value {POLICY}"
+                )
+            ]
+        extreme = _class_free_extreme(report, str(top["class"])) if top is not None else 0
+        if top is not None and extreme:  # listing the class would not release them: not offered (A31a-3)
+            return [
+                Step(
+                    f"class {str(top['class'])!r}: {extreme} of its records lie far outside the base on evidence that "
+                    "does not read their class (detectors.extreme), which listing it in [class_mix] "
+                    "expected_new_classes does not excuse: review them first"
                 )
             ]
         return [
@@ -109,15 +124,32 @@ def _steps(rule: dict, report: dict) -> list[Step]:
     added_columns = [str(c) for c in statistic.get("added_columns") or []] if rekeyed else []
     retype = []
     if rekeyed and (not added_columns or statistic.get("other_schema_changes")):
-        # records a batch signed with the old types, re-keyed by a schema change (newcomer review 16, #2)
-        retype += [
-            Step(
-                f"a schema change re-keyed {rekeyed} base records: re-commit the base with the new types",
-                f"prov commit BASEDATA --tag B2 --parent {base} {_new_types(report)} {KEY}",
-                f" and check against it (to attest against B2, commit {v}'s data again with --parent B2)",
-            ),
-            Step("or keep the signed types: cast the columns back and commit the data again"),
-        ]
+        # records a batch signed with the old types, re-keyed by a schema change (newcomer review 16, #2); a Parquet
+        # base carries its own types, so --schema cannot re-read it and the re-commit looped (newcomer review 31, #1)
+        if statistic.get("base_parquet"):
+            retype += [
+                Step(
+                    f"a schema change re-keyed {rekeyed} base records: cast the columns back to the signed types"
+                    f"{_old_types(report)} in the data (Parquet carries its own types; --schema does not apply), "
+                    "then commit it again",
+                    f"prov commit DATA --tag {NEW} --parent {base} {KEY}",
+                    f" and check {NEW} against {base}",
+                ),
+                Step(
+                    "or keep the new types: write the base's data with them and re-commit it",
+                    f"prov commit BASEDATA --tag B2 --parent {base} {KEY}",
+                    f" and check against it (to attest against B2, commit {v}'s data again with --parent B2)",
+                ),
+            ]
+        else:
+            retype += [
+                Step(
+                    f"a schema change re-keyed {rekeyed} base records: re-commit the base with the new types",
+                    f"prov commit BASEDATA --tag B2 --parent {base} {_new_types(report)} {KEY}",
+                    f" and check against it (to attest against B2, commit {v}'s data again with --parent B2)",
+                ),
+                Step("or keep the signed types: cast the columns back and commit the data again"),
+            ]
     if added_columns:  # columns the data adds to the signed ones: no cast removes them (newcomer review 24)
         from provenance.lineage.retyped import added_column_flags, column_names_text
 
@@ -133,7 +165,19 @@ def _steps(rule: dict, report: dict) -> list[Step]:
             )
         )
     signed_types = statistic.get("signed_types") if name == "lineage.unattributed_beside_signed" else None
-    if signed_types:  # the data read with other column types than the signed batches (newcomer review 30, #4)
+    if signed_types and statistic.get("data_parquet"):  # Parquet is read with its own types (newcomer review 31)
+        from provenance.lineage.retyped import schema_flags
+
+        retype.append(
+            Step(
+                "the data holds other column types than its signed batches: cast the columns in the file to the "
+                f"signed types ({schema_flags(signed_types).replace('--schema ', '')}; --schema does not apply to "
+                "Parquet), then commit it again",
+                f"prov commit DATA --parent {base} --tag {NEW} {KEY}",
+                f" and check {NEW} against {base}",
+            )
+        )
+    elif signed_types:  # the data read with other column types than the signed batches (newcomer review 30, #4)
         from provenance.lineage.retyped import schema_flags
 
         retype.append(
@@ -149,6 +193,9 @@ def _steps(rule: dict, report: dict) -> list[Step]:
     # lineage is signed at commit: a batch registered now changes nothing until the data is committed again
     # (newcomer review 17, F3: "register the batch" read as if it fixed the version checked)
     recommit = f" && prov commit DATA --parent {v} --tag {NEW} {KEY}"
+    replaced = int(statistic.get("replaced") or 0) if name == "lineage.unattributed_beside_signed" else 0
+    if replaced:  # records edited in place: not a batch to register (newcomer review 31, #3)
+        return _edit_steps(statistic, replaced, int(rule.get("count") or 0), v, base, recommit)
     if name in ("lineage.unattributed_beside_signed", "lineage.signed_batches_incomplete"):
         # withdraw applies only where a trusted signed batch has records missing (F3): the rule says so
         missing = name == "lineage.signed_batches_incomplete" or statistic.get("signed_missing")
@@ -296,6 +343,60 @@ def _detector_steps(name: str, v: str, base: str, source: str | None, cut_source
     ]
 
 
+def _edit_steps(statistic: dict, replaced: int, counted: int, v: str, base: str, recommit: str) -> list[Step]:
+    """Steps for ``lineage.unattributed_beside_signed`` when ``replaced`` of the ``counted`` records replaced a base
+    record at the same place (``statistic["replaced_records"]``, ``gate.replaced``): restore them, or have the
+    source sign the corrected batch; registering the other additions only for those that are not edits."""
+    from provenance.gate.replaced import relabeled, replaced_text
+
+    one = replaced == 1
+    listed = [r for r in statistic.get("replaced_records") or [] if isinstance(r, dict)]
+    where = f" ({replaced_text(listed)})" if listed and len(listed) == replaced else ""
+    steps = [
+        Step(
+            f"restore the record{'' if one else 's'} edited in place{where} as {base} holds "
+            f"{'it' if one else 'them'}, then commit again",
+            f"prov commit DATA --parent {v} --tag {NEW} {KEY}",
+            f" (prov diff {base} {v} lists {'it' if one else 'them'} as removed and added)",
+        ),
+        Step(
+            "or, if the edit is intended, have the source sign the corrected batch (prov sign BATCH --source S --key "
+            "S.key, where its key is), then register it and commit again (lineage is signed at commit)",
+            f"prov add BATCH --source S{recommit}",
+        ),
+    ]
+    if relabeled(listed):
+        steps.insert(
+            1,
+            Step(
+                "the edit also changes a label: review it as a relabel (the source that signed the base record "
+                "signs its labels) before any signing",
+                f"prov diff {base} {v}",
+            ),
+        )
+    if replaced < counted:
+        steps.append(
+            Step(
+                "and register the other added records' batch with its source's envelope",
+                "prov add BATCH2 --source S2",
+            )
+        )
+    return steps
+
+
+def _old_types(report: dict) -> str:
+    """`` (body_mass_g: int64)``: each column the schema change retyped with the type the base signed
+    (``summary.schema_delta.retyped``); nothing when none is known or there are many."""
+    from provenance.escaping import name_in_sentence, visible
+    from provenance.lineage.retyped import MAX_SCHEMA_FLAGS
+
+    retyped = ((report.get("summary") or {}).get("schema_delta") or {}).get("retyped") or {}
+    old = [(str(c), str(t[0])) for c, t in sorted(retyped.items()) if isinstance(t, list) and len(t) == 2 and t[0]]
+    if not 0 < len(old) <= MAX_SCHEMA_FLAGS:
+        return ""
+    return " (" + ", ".join(f"{name_in_sentence(c)}: {visible(t)}" for c, t in old) + ")"
+
+
 def _new_types(report: dict) -> str:
     """``--schema x:string --schema y:double``: the flags that read the base's data with the candidate's types for
     each column the schema change retyped (``summary.schema_delta.retyped``, old and new type); ``--schema
@@ -345,27 +446,51 @@ def _source(rule: dict, report: dict) -> str | None:
     signed count only when nothing else is flagged: near copies of a vendor's records flag the vendor's
     originals too (``duplicates`` flags both halves of a pair), and cutting the source that signs its
     data out keeps the poison. Relabeled base records count against none (the relabel is not the source's).
-    Records with no source count against every source. The name is the one a
+    Records with no source count against every source. Whichever records count, the source named holds
+    more than half of ALL the flagged records, relabels and signed records included (attack review 31a,
+    A31a-1 and A31a-2): one odd record of an honest delivery never outweighs the rest. The name is the one a
     record's batch was registered under, a registrant's claim for an unsigned batch: whether the source
     signs is :func:`_signing_sources`'."""
     if rule["rule"].startswith("detectors."):
+        flagged = [f for f in report.get("findings") or [] if f.get("flagged", True)]
         # a relabel of a base record is the act of whoever made the new version, not evidence against the source
-        # that delivered the record with its label (attack review 30c, A30c-1): only added records count
-        findings = [
-            f for f in report.get("findings") or [] if f.get("flagged", True) and f.get("change") != "relabeled"
-        ]
-        unsigned = [f for f in findings if f.get("lineage") != "attested"]
-        judged = unsigned or findings
-        counts = Counter(f.get("source") for f in judged if f.get("source"))
+        # that delivered the record with its label (attack review 30c, A30c-1), so it counts towards no source; it
+        # stays among the flagged records the source must hold most of: one odd added record beside eight flagged
+        # flips made its innocent source the first cut (attack review 31a, A31a-1)
+        added = [f for f in flagged if f.get("change") != "relabeled"]
+        unsigned = [f for f in added if f.get("lineage") != "attested"]
+        # a signed source's records count only when no unsigned one is flagged (its originals beside near copies of
+        # them), but the source named must still hold most of ALL flagged records: one flagged unsigned record beside
+        # a signed source's 20 outliers made its own source the first cut (attack review 31a, A31a-2)
+        counts = Counter(f.get("source") for f in unsigned or added if f.get("source"))
         if counts:
             source, n = counts.most_common(1)[0]
-            if 2 * n > len(judged):
+            if 2 * n > len(flagged):
                 return str(source)
         return None
     named = {r.get("source") for r in rule.get("records") or [] if r.get("source")}
     if len(named) == 1:
         return str(named.pop())
     return None
+
+
+def _unattested_records(source: str | None, report: dict) -> bool:
+    """Whether ``source``'s row in the check's Sources holds an added record its signatures do not attest, or a
+    relabel: something to leave out. True when the report has no row for it (the step is then offered, not lost);
+    a step that leaves out nothing (60 of 60 added records attested) is not one (newcomer review 30)."""
+    row = next((r for r in report.get("sources") or [] if r.get("source") == source), None)
+    if row is None:
+        return True
+    return row["added"] > row["attested_added"] or bool(row.get("relabeled") or row.get("relabeled_after_source_added"))
+
+
+def _class_free_extreme(report: dict, label: str) -> int:
+    """How many of ``label``'s records ``detectors.extreme`` blocks on with class-free evidence alone (its
+    statistic's ``class_free_labels``, ``gate.class_free``): records no listing of their class would release."""
+    rule = next((r for r in report.get("rules") or [] if r["rule"] == "detectors.extreme"), None)
+    if rule is None or rule["status"] != "block":
+        return 0
+    return int(((rule.get("statistic") or {}).get("class_free_labels") or {}).get(label) or 0)
 
 
 def _signing_sources(report: dict) -> set[str]:

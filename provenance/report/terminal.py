@@ -49,6 +49,8 @@ class Col:
     fold: int | None = (
         None  # wrapping: a word longer than this may break across lines (a source name: whole, never cut)
     )
+    # droppable, but kept while the ``narrow_wrap`` columns wrapping between words makes room for it
+    wrap_others_first: bool = False
 
 
 @dataclass
@@ -89,10 +91,21 @@ def need(col: Col, texts: list[str]) -> int:
 
 def fitted(grid: Grid, width: int) -> list[int]:
     """Indices of the columns kept at ``width``: the highest ``drop`` go first until the minimums fit."""
-    needs = [need(c, [c.header] + [plain(r[i]) for r in grid.rows]) for i, c in enumerate(grid.columns)]
+    texts = [[c.header] + [plain(r[i]) for r in grid.rows] for i, c in enumerate(grid.columns)]
+    needs = [need(c, texts[i]) for i, c in enumerate(grid.columns)]
+    # what the columns need with "flagged by" wrapping (not a source name: it folds, and only where nothing else fits)
+    wrapped = [
+        need(replace(c, kind="wrap"), texts[i]) if c.narrow_wrap and c.fold is None else needs[i]
+        for i, c in enumerate(grid.columns)
+    ]
     kept = list(range(len(grid.columns)))
     droppable = sorted((i for i, c in enumerate(grid.columns) if c.drop), key=lambda i: -grid.columns[i].drop)
     while sum(needs[i] for i in kept) + GAP * (len(kept) - 1) > width and droppable:
+        if (
+            grid.columns[droppable[0]].wrap_others_first
+            and sum(wrapped[i] for i in kept) + GAP * (len(kept) - 1) <= width
+        ):
+            break  # ``narrowed`` wraps the others: this column stays (an image's path, newcomer review 30)
         kept.remove(droppable.pop(0))
     return kept
 

@@ -156,9 +156,11 @@ def _trust_lines(out: Writer, result: dict, version: str) -> None:
     elif not result.get("from_rows"):
         out.line(
             ("Not signed: ", "bold"),
-            f"this run is what .prov/ says (its audit entry #{result.get('audit_entry')} is covered by no signature "
-            f"you pinned), and whoever can write .prov/ can plant one; prov findings {shlex.quote(version)} --recompute re-runs "
-            "the detectors on the signed versions and compares before you waive",
+            f"a local run (its audit entry #{result.get('audit_entry')}): a prov diff --detect or prov check stores its "
+            "findings unsigned, so right after your own run this is usual; prov cannot tell it from a run planted by "
+            "whoever can write .prov/. A signed checkpoint covers them once one is signed (prov check ... --attest "
+            f"--key K, the next commit, or prov audit checkpoint --key K); before you waive, prov findings "
+            f"{shlex.quote(version)} --recompute re-runs the detectors on the signed versions and compares",
         )
 
 

@@ -11,7 +11,7 @@ import shlex
 
 from provenance.lineage.standing import not_trusted_line
 from provenance.report.audit_words import audit_line
-from provenance.report.drift_words import drift_text
+from provenance.report.drift_words import drift_text, shift_and_columns
 from provenance.report.flagged import flagged_records, label_groups
 from provenance.report.interface import PLAIN, Medium
 from provenance.report.schema_words import schema_change_lines
@@ -76,7 +76,7 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     out.grid(sources_grid(report))
     out.grid(detectors_grid(report))
     if report["detect"]:
-        out.line(drift_text(report.get("drift"), (report.get("detection") or {}).get("shared_shift")))
+        out.line(drift_text(report.get("drift"), *shift_and_columns(report)))
         out.line()
     _signals(out, report["signals"])
     out.grid(_classes_grid(report))
@@ -147,6 +147,19 @@ CHANGE_LISTS = (
 """The record lists of a diff: (``changes`` key, title, ``summary`` count)."""
 
 
+def _lost_attestation_title(report: dict, items: list[dict]) -> str:
+    """The source-changed list's title: after a schema change, records that went from a source to none were not
+    re-sourced, they lost their source's attestation (their new digests match no batch signed with the old types;
+    newcomer review 31, #2), and the title says so when every listed one is such a record."""
+    lost = all(c.get("new_sources") == [None] and any(c.get("old_sources") or []) for c in items)
+    if not (report.get("summary") or {}).get("rekeyed") or not lost:
+        return "Records whose source changed"
+    return (
+        "Records whose source changed: re-keyed by the schema change, they lost their source's attestation (a record "
+        "a batch signed with the old types matches no batch now), not re-sourced"
+    )
+
+
 def _change_lists(out: Writer, report: dict, see_all: str) -> None:
     origins = source_origins(report)
     for kind, title, count in CHANGE_LISTS:
@@ -155,7 +168,7 @@ def _change_lists(out: Writer, report: dict, see_all: str) -> None:
             continue
         shown = items[:LISTED]
         grid = Grid(
-            title,
+            _lost_attestation_title(report, items) if kind == "source_changed" else title,
             [
                 Col("digest", "fixed"),
                 # as wide as its longest cell, as the other tables' columns (finding 11: a flex column

@@ -46,6 +46,19 @@ SOURCE_FOLD = 16
 across lines: a source is never cut with "…" (newcomer review 17, F7: ``vendor-acme-imaging-2026-…``)."""
 
 
+LOCATOR_WIDTH = 28  # the locator column: "7/scanner-stat…-img-00412.png" keeps the class folder and the file's end
+
+
+def middle_cut(text: str, width: int) -> str:
+    """``text`` at most ``width`` characters (escaped as shown), its middle replaced by "…" when longer: a path
+    keeps its first folder and its file name (``"7/scanner-stat…-img-00412.png"``)."""
+    shown = visible(text)
+    if len(shown) <= width:
+        return shown
+    tail = (width - 1) * 3 // 5  # more of the end: the file name tells records apart
+    return shown[: width - 1 - tail] + "…" + shown[-tail:]
+
+
 ALONE_NOTE = "flagged by: the detectors that flag it alone, after 'alone:' where the combined verdict does not"
 
 
@@ -74,8 +87,10 @@ def flagged_grid(
             Col("label", "fixed", max_width=16),
             # whole: a source cut to "vendor-acme-imaging-2026-…" names none (newcomer review 17, F7)
             Col("source", "fixed", narrow_wrap=True, fold=SOURCE_FOLD),
-            Col("lineage", "fixed", drop=3),
-            Col("locator", "fixed", max_width=24, drop=4),
+            # the locator (an image's path) is what a reviewer opens: lineage goes first, "flagged by" wraps before
+            # it goes, and a long path keeps its start and file name, cut in the middle (newcomer review 30)
+            Col("lineage", "fixed", drop=4),
+            Col("locator", "fixed", max_width=LOCATOR_WIDTH, drop=3, wrap_others_first=True),
             Col("flagged by", "fixed", max_width=44, narrow_wrap=True),  # at 80 columns it wraps
             Col("strongest evidence", "flex", drop=2, min_width=20),
         ],
@@ -94,7 +109,7 @@ def flagged_grid(
             escaped_cell(r.label_text),
             escaped_cell(r.source_text),
             r.lineage_words,
-            escaped_cell(r.where),
+            escaped_cell(middle_cut(r.where, LOCATOR_WIDTH)),
             escaped_cell(by, "red" if r.extreme else ""),
             escaped_cell(r.headline),
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from provenance.delta.signals import HIGH_P
 from provenance.report.detector_summary import detection
 from provenance.report.drift_words import batch_shift_line
 from provenance.report.wording import DECISION, NO_SOURCE_RECORDS, plural, side_text, source_name
@@ -37,21 +38,43 @@ def diff_verdict(report: dict) -> Verdict:
     # a store where no source signs anything: every addition is unattributed, which flags nothing by itself
     unsigned_store = (report.get("lineage") or {}).get("signed_sources") is False
     note_only = unsigned_store and bool(flagged_names) and set(flagged_names) == {"unattributed_additions"}
+    warned_only = _class_mix_warnings(report, flagged_names)
     if note_only:
         parts.append("no signal flagged (no signed sources: every addition is unattributed)")
+    elif warned_only:
+        parts.append(warned_only)
     elif s["signals_flagged"]:
         parts.append(f"{plural(s['signals_flagged'], 'signal')} flagged{_where_flagged(report, flagged_names)}")
     else:
         parts.append("no signal flagged")
     if det is not None and det.failed:
         tone, word = "error", "incomplete"
-    elif (s["signals_flagged"] and not note_only) or (det is not None and det.flagged and not det.within_budget):
+    elif (s["signals_flagged"] and not note_only and not warned_only) or (
+        det is not None and det.flagged and not det.within_budget
+    ):
         tone, word = "bad", "flagged"
+    elif warned_only:  # what the gate would do: a class mix it passes is a warning, not a red verdict (newcomer 30)
+        tone, word = "warn", "warning"
     elif det is not None and det.flagged:  # no more than a clean delta flags: not a red verdict (newcomer 11, #10)
         tone, word = "warn", "within budget"  # the Detectors table's combined word (newcomer review 16, #6)
     else:
         tone, word = "ok", "nothing flagged"
     return Verdict(tone, word, "; ".join(parts) + ".")
+
+
+def _class_mix_warnings(report: dict, flagged_names: list[str]) -> str | None:
+    """``"1 class-mix signal flagged (p=6.5e-06): a warning, as prov check blocks ..."`` when the
+    only flagged signals are class-mix shifts the default gate passes (``class_mix.min_p_value`` blocks below p 1e-06,
+    which is a signal's ``high`` severity); None otherwise, the verdict then flags them."""
+    flagged = [g for g in report.get("signals") or [] if g["flagged"]]
+    if not flagged or set(flagged_names) != {"class_mix_shift"} or any(g["severity"] == "high" for g in flagged):
+        return None
+    p = min(g["statistic"]["p_value"] for g in flagged)
+    shifts = plural(len(flagged), "class-mix signal")
+    return (
+        f"{shifts} flagged (p={p:.2g}): a warning, as prov check blocks a class mix only below p {HIGH_P:g} "
+        f"by default{_where_flagged(report, flagged_names)}"
+    )
 
 
 def _where_flagged(report: dict, flagged_names: list[str]) -> str:

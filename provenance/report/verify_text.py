@@ -8,6 +8,7 @@ starts a line and indented two spaces under it.
 
 from __future__ import annotations
 
+import shlex
 from typing import TYPE_CHECKING
 
 from provenance.escaping import visible
@@ -144,3 +145,15 @@ def failed_version_report(version: str, exc: VerificationError) -> dict:
         "count": exc.count,
         "changes": list(exc.records),
     }
+
+
+def changed_data_next_step(version: str) -> str:
+    """The line ``prov verify VERSION`` ends with when the version's data no longer matches its signed manifest
+    (exit 1): restore it, or commit the edit as a new version and review it, and where every changed record is
+    listed (newcomer review 30: a failed verification ended without a way on). ``version`` is the name given."""
+    v = shlex.quote(version)
+    return (
+        f"next: restore the data {version} signed (from git, DVC or a backup); if the edit is wanted, commit it as a "
+        f"new version and review it: prov commit DATA --parent {v} --tag NEW --key K, then prov diff {v} NEW "
+        f"--detect; every record that changed: prov verify {v} --json"
+    )

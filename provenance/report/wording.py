@@ -297,15 +297,21 @@ def record_text(rec: dict) -> str:
     return " ".join(p for p in parts if p)
 
 
+ALL_COLUMNS_SHOWN = 6  # featurizer_text names every column up to this many: "..." hid one name of five
+
+
 def featurizer_text(featurizer: str, shown: int = 3) -> str:
     """A featuriser id as a one-line message gives it: ``numeric/v1:cols=px00,...,px63``
     becomes ``numeric/v1 over 64 columns (px00, px01, px02, ..., px63)``, so 64 column
-    names do not make a 400-character line. Ids with at most ``shown`` + 1 columns, or
-    without a ``cols=`` list, are returned whole."""
+    names do not make a 400-character line; up to ``ALL_COLUMNS_SHOWN`` columns are all named
+    (``numeric/v1 over 5 columns (a, b, c, d, year)``; newcomer review 31, finding 4). Ids with at most
+    ``shown`` + 1 columns, or without a ``cols=`` list, are returned whole."""
     head, sep, cols = featurizer.partition(":cols=")
     names = cols.split(",") if sep else []
     if len(names) <= shown + 1:
         return featurizer
+    if len(names) <= max(ALL_COLUMNS_SHOWN, shown + 1):
+        return f"{head} over {len(names)} columns ({', '.join(names)})"
     return f"{head} over {len(names)} columns ({', '.join(names[:shown])}, ..., {names[-1]})"
 
 

@@ -12,6 +12,7 @@ way round.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from provenance.escaping import name_in_sentence, visible
@@ -24,8 +25,27 @@ def _strings(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
+# An Arrow type name as ``encoding.type_name`` writes it: a plain or parametrised type on one line, or a nested type
+# (``list<``, ``struct<`` ...) whose field names are whatever the data's writer chose. The same pattern is the published
+# schema's (``schemas/version-statement.schema.json``, held equal by tests/unit/test_schema_problem_contract.py). Attack
+# review 30c, A30c-3: a source key signed ``double\x1b[2J\nRELEASED: ok`` as a column's type, and advice repeated it.
+TYPE_NAME_PATTERN = (
+    r"^((?![^\n]*\n)(null|bool|u?int(8|16|32|64)|halffloat|float|double|string|binary|date32\[day\]|date64\[ms\]"
+    r"|month_day_nano_interval|(time32|time64|duration)\[(s|ms|us|ns)\]|timestamp\[(s|ms|us|ns)(, tz=[^\x00-\x1f\x7f]+)?\]"
+    r"|decimal(32|64|128|256)\([0-9]+, -?[0-9]+\)|fixed_size_binary\[[0-9]+\])$"
+    r"|(list|fixed_size_list|map|struct|extension)<)"
+)
+_TYPE_NAME = re.compile(TYPE_NAME_PATTERN)
+
+
+def arrow_type_name(value: object) -> bool:
+    """Whether ``value`` is a column type name Arrow gives (``double``, ``timestamp[us, tz=UTC]``, ``list<...>``):
+    not ``Double``, ``float64`` or a name holding a newline outside a nested type's field names."""
+    return isinstance(value, str) and _TYPE_NAME.search(value) is not None
+
+
 def _type_names(value: object) -> bool:
-    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+    return isinstance(value, dict) and all(arrow_type_name(v) for v in value.values())
 
 
 LABEL_KINDS = ("string", "int", "float", "bool")  # encoding.values.label_kind's

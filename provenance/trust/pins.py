@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from provenance import keys
 from provenance.errors import InputError
+from provenance.escaping import visible
 from provenance.trust.revocations import (
     maintainer_revocations,
     retired_source_keys,
@@ -119,6 +120,9 @@ class Pins:
     earlier_roots: tuple[Root, ...] = ()
     store_pin: str | None = None
     store_pin_origin: str = ""
+    # PROV_SIGNERS paths a --signer replaced (the flag replaces the variable, never adds to it: trust is never
+    # widened silently); messages that a key is not pinned say so (newcomer review 31, finding 3)
+    replaced_env: tuple[str, ...] = ()
 
     # --- building -------------------------------------------------------------------------
 
@@ -169,14 +173,18 @@ class Pins:
         if root_paths and not pinned:
             raise InputError(f"{root_paths[0]}: a root file needs its root keys pinned; {HOW_TO_PIN}")
         store_pin, store_origin = _store_pin(store_id, env)
+        given = {os.path.abspath(p) for p in signer_paths}
+        replaced = (
+            () if from_env else tuple(p for p in split_paths(env.get(SIGNERS_ENV)) if os.path.abspath(p) not in given)
+        )
         if not root_paths:
-            return cls(pinned, store_pin=store_pin, store_pin_origin=store_origin)
+            return cls(pinned, store_pin=store_pin, store_pin_origin=store_origin, replaced_env=replaced)
         chain = load_chain_history(root_paths, {k: p.key for k, p in pinned.items()}, threshold)
         if store_pin is not None and chain[-1].store not in (None, store_pin):
             raise InputError(
                 f"{store_origin}: store id {store_pin} differs from the one {chain[-1].path} pins ({chain[-1].store})"
             )
-        return cls(pinned, chain[-1], tuple(chain[:-1]), store_pin, store_origin)
+        return cls(pinned, chain[-1], tuple(chain[:-1]), store_pin, store_origin, replaced)
 
     # --- what is pinned -------------------------------------------------------------------
 
@@ -193,6 +201,18 @@ class Pins:
         if self.store_pin is not None:
             return self.store_pin_origin
         return f"root file {self.root.path}" if self.root is not None else ""
+
+    @property
+    def replaced_note(self) -> str:
+        """For a message that a key is not pinned, when a ``--signer`` replaced a set ``PROV_SIGNERS``
+        (:attr:`replaced_env`): ``" (--signer replaced PROV_SIGNERS=keys/maintainer.pub: ...)"``; else ``""``."""
+        if not self.replaced_env:
+            return ""
+        named = ":".join(visible(p) for p in self.replaced_env)
+        return (
+            f" (--signer replaced {SIGNERS_ENV}={named}, whose keys are then not pinned: give every key you trust as "
+            "--signer, or drop --signer to pin PROV_SIGNERS)"
+        )
 
     @property
     def pinned(self) -> bool:
@@ -252,6 +272,7 @@ class Pins:
                 1,
                 PINNED,
                 {k: Path(p.path).name for k, p in self.signers.items()},
+                note=self.replaced_note,
             )
         else:
             cached = store.trusted_keys() if store is not None else {}
@@ -263,7 +284,7 @@ class Pins:
         how = maintainer_revocations(store) if store is not None else {}
         left_out = {k: (v, how.get(k, "revoked in this store")) for k, v in found.keys.items() if k in revoked}
         origin = f"{found.origin}; revoked in the store: excluded"
-        return RoleKeys(role, kept, found.threshold, origin, found.names, left_out)
+        return RoleKeys(role, kept, found.threshold, origin, found.names, left_out, found.note)
 
     def fact_role_keys(self, role: str, store: Store | None = None) -> tuple[RoleKeys, ...]:
         """The key sets under which a ``role`` signature is a *fact* the verifier vouches for, newest first.
@@ -283,7 +304,9 @@ class Pins:
             return (self.root.role_keys(role), *(r.role_keys(role) for r in reversed(self.earlier_roots)))
         if self.signers:
             names = {k: Path(p.path).name for k, p in self.signers.items()}
-            return (RoleKeys(role, {k: p.key for k, p in self.signers.items()}, 1, PINNED, names),)
+            return (
+                RoleKeys(role, {k: p.key for k, p in self.signers.items()}, 1, PINNED, names, note=self.replaced_note),
+            )
         if store is None:
             return ()
         every = {

@@ -59,6 +59,8 @@ class RoleKeys:
     names: Mapping[str, str] = field(default_factory=dict)
     # keys the role would hold but that are revoked in the store: key id -> (key, how it was revoked)
     revoked: Mapping[str, tuple[Ed25519PublicKey, str]] = field(default_factory=dict)
+    # said after "is not among the keys you pinned" (``Pins.replaced_note``: a --signer replaced PROV_SIGNERS)
+    note: str = ""
 
     def name(self, keyid: str) -> str:
         """``keyid`` shortened, with its name when known: ``3f2a9c1d00aa11bb (maintainer.pub)``."""
@@ -139,7 +141,7 @@ def not_trusted(role: RoleKeys) -> str:
     """How a key outside ``role`` is described: ``is not among the keys you pinned`` (pinned one by
     one), else ``is not trusted for role commit (root v3 (root.json, ...))``."""
     if role.origin == PINNED:
-        return "is not among the keys you pinned"
+        return f"is not among the keys you pinned{role.note}"
     return f"is not trusted for role {role.role} ({role.origin})"
 
 
@@ -156,5 +158,5 @@ def _below_threshold(env: Mapping, role: RoleKeys, name: str, found: Mapping, ot
     who = f"key {claimed[0][:16]}" if claimed and claimed[0] else "an unnamed key"
     allowed = ", ".join(role.name(k) for k in sorted(role.keys))
     if role.origin == PINNED:
-        return f"{name}: signed by {who}, which is not among the keys you pinned ({allowed})"
+        return f"{name}: signed by {who}, which is not among the keys you pinned ({allowed}){role.note}"
     return f"{name}: signed by {who}, which is not trusted for role {role.role} ({role.origin}: {allowed})"

@@ -225,7 +225,7 @@ def _no_trusted_key(store: Store, env: Mapping, source: str, name: str, pins: Pi
     elif signers:
         named = ", ".join(k[:16] for k in signers)
         why = (
-            f"its trust entries are signed by key {named}, which you did not pin "
+            f"its trust entries are signed by key {named}, which you did not pin{pins.replaced_note} "
             f"(pin it with --signer if it is your maintainer's key, or re-sign the entry with a pinned key: {add})"
         )
     else:  # `prov trust add --unsigned` only: verifiers who pin keys ignore such entries

@@ -191,13 +191,13 @@ def _add_is_refused(prov, workdir) -> None:
 @pytest.mark.parametrize(
     "change, shown",
     [
-        (lambda p: p["schema"]["types"].__setitem__("note", "string\ud800"), "string\\ud800"),
+        (lambda p: p["schema"]["types"].__setitem__("note", "struct<a\ud800: string>"), "a\\ud800"),
         (lambda p: p["schema"].__setitem__("label", {"type": "x\n  lineage: 60 attested", "kind": "int"}), "x\\x0a"),
     ],
     ids=["type-with-a-lone-surrogate", "label-type-with-a-newline"],
 )
 def test_held_well_shaped_odd_strings_are_shown_escaped_and_crash_nothing(prov, workdir, store, change, shown):
-    """A commit-key holder's type strings that pass ``schema_problem``: a lone surrogate (JSON's ``\\ud800``, which
+    """A commit-key holder's type strings that pass ``schema_problem``: a lone surrogate in a struct's field name (JSON's ``\\ud800``, which
     no UTF-8 encoder writes) and a newline. Every diff format and check runs; text shows them escaped."""
     import base64
     import hashlib

@@ -259,7 +259,7 @@ def test_a_double_past_float32s_range_in_a_delivery_is_refused_naming_file_colum
     (line,) = r.stderr.strip().splitlines()  # one line: no overflow warning before it
     assert line.startswith("Error: train.parquet: feature values finite but past float32's range"), line  # A30a-4
     assert "in column px00" in line, line
-    assert "(rows 500)" in line, line
+    assert "(0-based rows 500)" in line, line
     assert store_fingerprint(workdir / ".prov") == before
 
 
@@ -271,7 +271,7 @@ def test_huge_float64_pixels_past_float32_are_refused_where_they_enter(prov, wor
     r = _commit(prov, keypair, "train.parquet", "r1")
     assert r.exit_code == 2, r.output
     assert r.stderr.startswith("Error: train.parquet: feature values finite but past float32's range"), r.stderr
-    assert "in column px10 in 1 record(s) (rows 5)" in r.stderr, r.stderr
+    assert "in column px10 in 1 record(s) (0-based rows 5)" in r.stderr, r.stderr
     assert store_fingerprint(workdir / ".prov") == before
 
 

@@ -238,7 +238,7 @@ def _glitch_waived_into_r2(prov, workdir, keypair) -> pa.Table:
 # on r2: the profile's scale was the column's plain standard deviation (std ~4.5e36), so 30 new digits carrying a patch
 # trigger px00 = 16 stood 3.6e-36 scales out and passed prov check r3 --base r2 (exit 0), where against r1 they block
 # -- was a strict xfail; fixed by fix30b: the profile's column centre and scale are winsorised
-# (profiles.reference.within_bulk), so the glitch is held at the bulk's edge and px00 keeps the floored scale r1 has
+# (profiles.reference.bulk_ends), so the glitch is held at the bulk's edge and px00 keeps the floored scale r1 has
 def test_a_waived_glitch_in_the_base_does_not_blind_its_column(prov, workdir, store, keypair):
     t = _glitch_waived_into_r2(prov, workdir, keypair)
     r2 = pq.read_table("train.parquet")

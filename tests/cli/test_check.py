@@ -681,7 +681,9 @@ def test_a_new_class_or_one_growing_from_one_record_passes_when_the_policy_expec
         (x["rule"], x["reason"]) for x in report["rules"] if x["status"] != "pass"
     ]
     combined = next(x for x in report["rules"] if x["rule"] == "detectors.combined")
-    assert "150 record(s) of expected new classes not judged" in combined["reason"]
+    # judged on class-free evidence only (attack review 31a, A31a-3), not left out: all 250 counted
+    assert "150 added record(s) of expected new classes judged on class-free evidence only" in combined["reason"]
+    assert combined["statistic"]["n"] == 250 and combined["statistic"]["class_free_judged"] == 150
 
 
 def test_a_waiver_that_could_not_apply_is_refused(prov, workdir, keypair, base):

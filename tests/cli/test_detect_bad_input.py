@@ -41,7 +41,7 @@ def test_nan_in_a_feature_column_names_the_record_s_row(prov, workdir, store, ke
     r = prov("commit", "v2.parquet", "--tag", "v2", "--key", keypair.private_path, "--signer", keypair.public_path)
     assert r.exit_code == 2, r.output
     assert r.stderr == (
-        "Error: v2.parquet: feature values null, NaN or infinite in column px20 in 2 record(s) (rows 1003, 1042): "
+        "Error: v2.parquet: feature values null, NaN or infinite in column px20 in 2 record(s) (0-based rows 1003, 1042): "
         "no detector can score them; fill or drop them and commit again (v1's signed profile reads px20: a check of "
         "this version against v1 reads it too, so leaving it out of the features would not let it pass)\n"
     )

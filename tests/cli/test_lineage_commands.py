@@ -92,6 +92,7 @@ def test_commit_classifies_every_record(prov, registered: World):
             "batch": rec["batch"],
             "signed_label": signed_label,
             "quarantined": None,
+            "rekeyed": None,  # fix31b: the version a schema change re-keyed it from, when it did
         }
     ]
     text = prov("lineage", rec["digest"].hex()[:12])

@@ -159,10 +159,10 @@ def test_a_class_growing_on_purpose_is_named_in_the_headline_with_the_budget_of_
     r = prov("check", "few2", "--base", "few1", "--policy", "grow.toml", "--no-save", *PINNED, env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
     headline = r.stdout.splitlines()[1]
-    # records not judged are not called flagged (newcomer review 30, finding 5: "45 of 68 records flagged")
+    # the 45 are judged on class-free evidence only (attack review 31a, A31a-3), and the headline says so
     said = (
-        "0 of the 0 judged records flagged by the combined verdict of 7 detectors (a clean delta flags at most 0 at FPR"
-        " 0.01); 45 records in expected new classes, not judged against the base"
+        "0 of 45 records flagged by the combined verdict of 7 detectors (a clean delta flags at most 6 at FPR"
+        " 0.01); 45 added records in expected new classes judged on class-free evidence only"
     )
     assert headline == f"{said}.", headline
     r = prov("check", "held2", "--base", "held1", "--policy", "grow.toml", "--no-save", *PINNED, env={"COLUMNS": "200"})

@@ -88,7 +88,7 @@ def test_nan_in_a_feature_column_is_refused_at_commit_so_no_check_meets_a_base_w
     r = _commit(prov, keypair, "train.parquet", "r1")
     assert r.exit_code == 2, r.output
     assert r.stderr.startswith(
-        "Error: train.parquet: feature values null, NaN or infinite in column px05 in 3 record(s) (rows 7, 12, 40): "
+        "Error: train.parquet: feature values null, NaN or infinite in column px05 in 3 record(s) (0-based rows 7, 12, 40): "
         "no detector can score them; fill or drop them and commit again"
     ), r.stderr
     assert len(r.stderr.strip().splitlines()) == 1

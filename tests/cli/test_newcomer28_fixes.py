@@ -33,7 +33,7 @@ def test_nan_refusal_does_not_offer_exclude_when_the_parents_profile_reads_the_c
     r = _commit(prov, keypair, "train.parquet", "v3")
     assert r.exit_code == 2, r.output
     assert r.stderr.strip() == (
-        "Error: train.parquet: feature values null, NaN or infinite in column px05 in 2 record(s) (rows 7, 12): "
+        "Error: train.parquet: feature values null, NaN or infinite in column px05 in 2 record(s) (0-based rows 7, 12): "
         "no detector can score them; fill or drop them and commit again (v2's signed profile reads px05: a check "
         "of this version against v2 reads it too, so leaving it out of the features would not let it pass)"
     ), r.stderr

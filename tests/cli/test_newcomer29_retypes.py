@@ -35,19 +35,32 @@ def _status(prov, keypair, *args: str):
     return r.stdout.splitlines()
 
 
+def _status_json(prov, keypair) -> dict:
+    """`prov status --json`, validated against its schema."""
+    doc = json.loads(prov("status", "--json", "--signer", keypair.public_path).stdout)
+    validate_output("status", doc)
+    return doc
+
+
+def _status_of_a_retype(prov, keypair, column: str, to: str) -> list[str]:
+    """`prov status` of r1's 200 records with ``column`` (int64 in r1) now of type ``to``: its lines, the first two
+    checked to say every record was re-keyed by that one retype."""
+    lines = _status(prov, keypair)
+    assert lines[0] == "train.parquet: 200 re-keyed by the schema change since r1 (200 records now)", lines
+    assert lines[1] == f"  column '{column}' changed type: int64 -> {to} (a record's digest includes its column types)"
+    return lines
+
+
 def test_status_of_a_column_cast_to_double_pairs_every_record_by_content(prov, workdir, store, keypair):
     t = _r1(prov, keypair)
     pq.write_table(_cast(t, "px12", pa.float64()), "train.parquet")  # another writer: the same numbers as doubles
-    lines = _status(prov, keypair)
-    assert lines[0] == "train.parquet: 200 re-keyed by the schema change since r1 (200 records now)", lines
-    assert lines[1] == "  column 'px12' changed type: int64 -> double (a record's digest includes its column types)"
+    lines = _status_of_a_retype(prov, keypair, "px12", "double")
     assert lines[2] == (
         "  200 records re-keyed by the schema change, each paired with its base record by content (re-encoded under "
         "the base's signed types without loss): 200 unchanged"
     )
     assert not any("added" in line or "removed" in line or "every record replaced" in line for line in lines), lines
-    doc = json.loads(prov("status", "--json", "--signer", keypair.public_path).stdout)
-    validate_output("status", doc)
+    doc = _status_json(prov, keypair)
     assert doc["counts"] == {"changed": 0, "added": 0, "removed": 0, "relabeled": 0} and doc["changes"] == []
     rekeyed = (doc["rekeyed"], doc["rekeyed_relabeled"], doc["rekeyed_by"], doc["rekeyed_note"])
     assert rekeyed == (200, 0, "content", None)
@@ -65,8 +78,7 @@ def test_status_beside_a_cast_counts_what_else_changed_as_prov_diff_does(prov, w
     px10[7] += 100  # a value edited: not the base record under any cast
     edited = set_column(edited, "px10", px10)
     pq.write_table(pa.concat_tables([edited, edited.slice(150, 5)]), "train.parquet")  # and 5 copies
-    doc = json.loads(prov("status", "--json", "--signer", keypair.public_path).stdout)
-    validate_output("status", doc)
+    doc = _status_json(prov, keypair)
     assert doc["rekeyed"] == 199 and doc["rekeyed_relabeled"] == 2 and doc["rekeyed_by"] == "content"
     assert doc["counts"]["relabeled"] == 2 and doc["counts"]["removed"] == 1, doc["counts"]
     relabels = [c for c in doc["changes"] if c["kind"] == "relabeled"]
@@ -85,15 +97,12 @@ def test_status_beside_a_cast_counts_what_else_changed_as_prov_diff_does(prov, w
 def test_status_of_a_column_turned_to_text_pairs_by_locator_and_says_why(prov, workdir, store, keypair):
     t = _r1(prov, keypair)
     pq.write_table(_cast(t, "px13", pa.string()), "train.parquet")
-    lines = _status(prov, keypair)
-    assert lines[0] == "train.parquet: 200 re-keyed by the schema change since r1 (200 records now)", lines
-    assert lines[1] == "  column 'px13' changed type: int64 -> string (a record's digest includes its column types)"
+    lines = _status_of_a_retype(prov, keypair, "px13", "string")
     assert lines[2] == (
         "  200 records re-keyed by the schema change (same locator, new digest; scored as changed records); not "
         "paired by content: column 'px13' changed type: int64 -> string, which is not a numeric cast"
     )
-    doc = json.loads(prov("status", "--json", "--signer", keypair.public_path).stdout)
-    validate_output("status", doc)
+    doc = _status_json(prov, keypair)
     assert doc["rekeyed_by"] == "locator" and doc["rekeyed"] == 200 and "not a numeric cast" in doc["rekeyed_note"]
 
 
@@ -102,8 +111,7 @@ def test_status_without_a_schema_change_has_no_rekeyed_records(prov, workdir, st
     pq.write_table(t.slice(0, 190), "train.parquet")
     lines = _status(prov, keypair)
     assert lines[0] == "train.parquet: 10 removed since r1 (190 records now)", lines
-    doc = json.loads(prov("status", "--json", "--signer", keypair.public_path).stdout)
-    validate_output("status", doc)
+    doc = _status_json(prov, keypair)
     assert doc["rekeyed"] is None and doc["rekeyed_by"] is None
 
 
@@ -116,8 +124,7 @@ def test_status_against_a_version_signed_before_column_types_calls_an_edit_an_ed
     pq.write_table(set_column(t, "px10", px10), "train.parquet")
     lines = _status(prov, keypair)
     assert lines[0] == "train.parquet: 1 changed since r1 (200 records now)", lines
-    doc = json.loads(prov("status", "--json", "--signer", keypair.public_path).stdout)
-    validate_output("status", doc)
+    doc = _status_json(prov, keypair)
     assert doc["rekeyed"] is None and doc["counts"]["changed"] == 1
 
 

@@ -25,7 +25,7 @@ def test_a_nan_and_a_1e39_in_one_file_are_each_named_at_the_commit(prov, workdir
     assert r.exit_code == 2 and store_fingerprint(workdir / ".prov") == before, r.output
     assert r.stderr.startswith(
         "Error: mixed.parquet: feature values null, NaN or infinite, or finite but past float32's range (beyond about "
-        "±3.4e38, the most a float32 feature holds) in columns px20, px21 in 2 record(s) (rows 7, 9; past float32: "
+        "±3.4e38, the most a float32 feature holds) in columns px20, px21 in 2 record(s) (0-based rows 7, 9; past float32: "
         "rows 7): no detector can score them; fill, scale or drop them and commit again, or leave them out"
     ), r.stderr
 

@@ -106,28 +106,34 @@ def test_new_content_beside_the_retype_still_blocks(prov, template_trust, workdi
 def test_retyped_records_a_batch_signed_in_the_base_still_block_with_a_way_out(prov, template_trust, workdir):
     """v2 holds v1's 1000 unattributed records and the vendor's 600 signed ones; all retyped to double. The
     600 no longer match the batch the vendor signed (the security case): they block, alone (was: 1600),
-    the reason says once how many were re-keyed, and "To release:" says to re-commit the base with the new
-    types or keep the signed types, not to withdraw a batch."""
+    the reason says once how many were re-keyed, and "To release:" says to keep the signed types (cast back: the
+    base is Parquet, so not --schema) or re-commit the base written with the new types, not to withdraw a batch."""
     _commit(prov, _double(pq.read_table("v2.parquet")), "v2f", "v2")
     report = json.loads(ok_or_blocked(prov, "check", "v2f", "--base", "v2", "--format", "json", "--no-save", *PINS))
     validate_output("check", report)  # the rule's statistic, as schemas/check.schema.json says
     rule = {r["rule"]: r for r in report["rules"]}[RULE]
     assert rule["status"] == "block" and rule["count"] == 600, rule
-    assert rule["statistic"] == {"rekeyed": 600, "signed_missing": 600}
-    assert rule["reason"].startswith("600 added records without a trusted signature, while 600 signed records")
-    assert (
-        "600 of them are base records a schema change re-keyed (64 columns changed type int64 -> double"
-        in (rule["reason"])
-    )
+    assert rule["statistic"] == {"rekeyed": 600, "signed_missing": 600, "base_parquet": True}
+    # every one re-keyed, none added: said so, not "600 added records" (newcomer review 31, #2)
+    assert rule["reason"].startswith(
+        "600 records of v2 re-keyed by a schema change (64 columns changed type int64 -> double"
+    ), rule["reason"]
+    assert "that lost their source's attestation" in rule["reason"] and "added" not in rule["reason"].split(".")[0]
     assert "600 600" not in rule["reason"] and "Keep the signed types" in rule["reason"]
     code, text = _text(prov, "check", "v2f", "--base", "v2", "--no-save", *PINS)
     assert code == 1
     steps = text.split("To release:")[1].split(" Policy ")[0]
+    # a Parquet base carries its own types: no --schema re-commit (newcomer review 31, #1: it changed nothing)
     assert (
-        "a schema change re-keyed 600 base records: re-commit the base with the new types: "
-        "prov commit BASEDATA --tag B2 --parent v2 --schema COLUMN:TYPE --key K and check against it"
+        "a schema change re-keyed 600 base records: cast the columns back to the signed types in the data (Parquet "
+        "carries its own types; --schema does not apply), then commit it again: prov commit DATA --tag NEW --parent "
+        "v2 --key K and check NEW against v2"
     ) in steps
-    assert "or keep the signed types: cast the columns back and commit the data again" in steps
+    assert (
+        "or keep the new types: write the base's data with them and re-commit it: prov commit BASEDATA --tag B2 "
+        "--parent v2 --key K and check against it"
+    ) in steps
+    assert "--schema COLUMN:TYPE" not in steps
     assert "prov withdraw BATCH" not in steps and "prov add DATA --source S" not in steps
 
 

@@ -151,3 +151,12 @@ def test_type_strings_in_the_lines_are_escaped_and_columns_retyped_alike_group_b
         "column 'b' changed type: int64 -> struct<a\\x0ab: int64>",
         "column 'm' changed type: int64 -> double",
     ]
+
+
+def test_schema_advice_offers_only_arrow_type_names():
+    # A30c-3: a signed type no data gave is never repeated as a flag to paste (it could hold a terminal escape)
+    from provenance.lineage.retyped import schema_flags
+
+    assert schema_flags({"m": "double", "x y": "int64"}) == "--schema m:double --schema 'x y:int64'"
+    assert schema_flags({"m": "double\x1b[2J\nRELEASED: ok"}) == "--schema COLUMN:TYPE"
+    assert schema_flags({"m": "Float64"}) == "--schema COLUMN:TYPE"

@@ -49,6 +49,13 @@ VALUES = [
     ["a", None],
     {},
     {"a": "int64"},
+    {"a": "timestamp[us, tz=Europe/Paris]"},
+    {"a": "decimal128(10, 2)"},
+    {"a": "list<struct<x\ny: double>>"},
+    {"a": "float64"},  # numpy's name, not Arrow's (A30c-3: a type no data of this column has)
+    {"a": "Double"},
+    {"a": "double\x1b[2J\nRELEASED: ok"},
+    {"a": "double\n"},
     {"a": 5},
     {"a": None},
     {"type": "string", "kind": "string"},

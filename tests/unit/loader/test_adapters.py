@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import provenance as prov
-from provenance.errors import VerificationError
+from provenance.errors import InputError, VerificationError
 from support import digits_table
 
 
@@ -110,3 +110,37 @@ def test_arrays_of_a_text_column_names_the_version_and_column_and_the_way_on(wor
     with pytest.raises(TypeError, match=r"use to_table\(\), batches\(\) or torch\(\)$"):
         next(data.numpy_batches())
     assert data.to_table().num_rows == 20  # the way on works
+
+
+def test_arrays_reads_the_columns_given_in_their_order(workdir, store, keypair, pins):
+    """Newcomer review 31, finding 2: the README's ``X, y = data.arrays()`` raised TypeError on any table with a
+    text column (palmerpenguins' 'island'), with no way to choose columns. ``columns=`` reads those given, in
+    that order; without it every content column is read in name order, not the file's."""
+    import pyarrow as pa
+
+    rows = [{"species": "A" if i % 2 else "B", "island": f"isle {i % 3}", "year": 2007 + i % 2, "bill": 30.0 + i}
+            for i in range(20)]  # fmt: skip
+    pq.write_table(pa.Table.from_pylist(rows), workdir / "peng.parquet")
+    prov.commit(store, "peng.parquet", tag="p1", key=keypair.private_path, label_column="species")
+    data = prov.load("p1", store=store, pins=pins)
+    assert data.columns == ["bill", "island", "year"]  # name order, not the file's (island, year, bill)
+    assert data.to_table().column_names == ["bill", "island", "year", "species"]
+    with pytest.raises(TypeError) as raised:
+        data.arrays()
+    assert str(raised.value) == (
+        "version p1: content column 'island' is string, not numeric; arrays() and numpy_batches() need numbers: "
+        "pass the numeric ones, e.g. arrays(columns=['bill', 'year']), or use to_table(), batches() or torch()"
+    )
+    X, y = data.arrays(columns=["year", "bill"])
+    by_bill = {row["bill"]: row for row in rows}
+    assert X.shape == (20, 2)
+    assert all(by_bill[b]["year"] == year for year, b in X)  # each row's year beside its own bill
+    assert [data.classes[i] for i in y] == [by_bill[b]["species"] for _, b in X]
+    batches = list(data.numpy_batches(columns=["bill"], batch_size=8))
+    assert [len(x) for x, _ in batches] == [8, 8, 4] and batches[0][0].shape[1] == 1
+    with pytest.raises(InputError) as refused:
+        data.arrays(columns=["species", "bill", "bill"])
+    assert str(refused.value) == (
+        "version p1: columns= names 'species', not a content column; and 'bill' more than once; its content "
+        "columns: 'bill', 'island', 'year' (the label is y, not a column)"
+    )

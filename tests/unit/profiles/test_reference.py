@@ -120,12 +120,18 @@ def test_a_few_huge_records_in_the_base_do_not_set_their_columns_scale(glitch):
 def test_the_winsorised_scale_keeps_an_ordinary_columns_spread():
     # the centre and scale of a column with no extreme records are within a few percent of its plain mean and std
     # (so detection on clean data keeps its geometry), and a trimmed end holds only the few most extreme values
-    from provenance.profiles.reference import bulk_trimmed, within_bulk
+    from provenance.profiles.reference import bulk_trimmed
 
     X, y, digests = _gaussian_base(5000)
     profile = build_profile(X, y, digests, featurizer="numeric/v1", max_per_class=2000)
     np.testing.assert_allclose(profile.scale, X.astype(np.float64).std(axis=0), rtol=0.02)
     np.testing.assert_allclose(profile.mean, X.astype(np.float64).mean(axis=0), atol=0.01)
     assert [bulk_trimmed(n) for n in (1, 4, 5, 8, 9, 500, 1000, 1001, 8000)] == [0, 0, 1, 1, 2, 2, 2, 3, 16]
-    column = np.arange(10, dtype=np.float64)[:, None]
-    assert within_bulk(column)[:, 0].tolist() == [2, 2, 2, 3, 4, 5, 6, 7, 7, 7]
+    # ten records: the two at each end are held at the third (0, 1 at 2; 8 and the 1e6 glitch at 7), so the centre
+    # and scale are those of [2, 2, 2, 3, 4, 5, 6, 7, 7, 7] whatever the largest value is
+    column = np.array([*range(9), 1e6], dtype=np.float32)[:, None]
+    ten = [hashlib.sha256(f"ten-{i}".encode()).digest() for i in range(10)]
+    held = build_profile(column, np.array(["a", "b"] * 5), ten, featurizer="numeric/v1", max_per_class=10)
+    winsorised = np.array([2, 2, 2, 3, 4, 5, 6, 7, 7, 7], dtype=np.float64)
+    assert held.mean.tolist() == [4.5]
+    np.testing.assert_allclose(held.scale, [winsorised.std()], rtol=1e-6)  # kept as float32

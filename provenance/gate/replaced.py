@@ -1,0 +1,102 @@
+"""Added records that replaced a base record at the same place: an edit, named as one (newcomer review 31, #3).
+
+An in-place edit of one unsigned record (row 230's body mass changed) gives it a new digest: the diff lists it as
+one record added and one removed, ``prov status`` pairs the two as "changed row 230", and
+``lineage.unattributed_beside_signed`` counted "1 added record from no registered batch" and advised registering
+it as a new batch (``prov add --unsigned``), which passed every rule. The rule still blocks it; this names it as an
+edit: each counted record at a locator where exactly one base record is gone (the pairing ``prov status`` makes, at
+most one pair per locator), so the report can say which base record it replaced and offer restoring it, or having
+its source sign the corrected batch. Advice only: the pairing is recomputed from both versions' signed manifests
+(locators are in the manifest object each version signs by digest) and no rule relies on it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from provenance.gate.context import GateContext
+
+MAX_PAIRED = 1000  # past this many counted records the edit is no longer the question (and the base is not re-read)
+
+
+def replaced_in_place(ctx: GateContext, mask: pa.Array) -> list[dict]:
+    """For the new version's lineage rows ``mask`` selects, those that replaced a base record at the same locator:
+    ``[{"locator": "230", "digest": hex, "label": str, "base_digest": hex, "base_label": str}]`` in the new
+    manifest's order,
+    one per locator held by exactly one selected record and exactly one base record the candidate lacks
+    (``removals.lacked``). Empty when more than ``MAX_PAIRED`` rows are selected or the diff read no locators."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    from provenance.gate.removals import lacked
+    from provenance.version_facts import load_manifest
+
+    rows = np.flatnonzero(pc.fill_null(mask, False).to_numpy(zero_copy_only=False))
+    records = ctx.diff.records
+    if not len(rows) or len(rows) > MAX_PAIRED or records is None or records.fetch is None:
+        return []
+    added = [str(loc) for loc in records.fetch(rows.astype(np.int64))[0]]
+    digests = ctx.lineage.column("digest").take(rows).to_pylist()
+    labels = ctx.lineage.column("label").take(rows).to_pylist()
+    base = load_manifest(ctx.store, ctx.store.version(ctx.base)).table
+    gone = base.filter(lacked(ctx, base.column("digest"))).select(["digest", "label", "locator"])
+    wanted = {loc for loc, n in Counter(added).items() if n == 1}
+    gone = gone.filter(pc.is_in(gone.column("locator"), value_set=_strings(wanted)))
+    held = Counter(gone.column("locator").to_pylist())
+    removed = {
+        loc: (d, label)
+        for d, label, loc in zip(*(gone.column(c).to_pylist() for c in ("digest", "label", "locator")))
+        if held[loc] == 1
+    }
+    return [
+        {
+            "locator": loc,
+            "digest": d.hex(),
+            "label": label,
+            "base_digest": removed[loc][0].hex(),
+            "base_label": removed[loc][1],
+        }
+        for loc, d, label in zip(added, digests, labels)
+        if loc in removed
+    ]
+
+
+def _strings(values: set[str]) -> pa.Array:
+    import pyarrow as pa
+
+    return pa.array(sorted(values), pa.string())
+
+
+def replaced_text(replaced: list[dict], shown: int = 3) -> str:
+    """``row 230 (base record 1a2b3c4d5e6f)``, or ``row 230 (base record 1a2b3c4d5e6f, relabeled Chinstrap ->
+    Adelie)`` when the pair's labels differ (an edit that also flips the label: attack review 31d, A31d-4), the
+    first ``shown`` of them and ``and N more`` (locators and labels are strings whoever writes the data chose:
+    ``escaping.visible``)."""
+    from provenance.changes import where
+    from provenance.escaping import visible
+
+    first = [
+        f"{where(visible(str(r['locator'])))} (base record {str(r['base_digest'])[:12]}{relabel_text(r)})"
+        for r in replaced[:shown]
+    ]
+    more = f" and {len(replaced) - shown} more" if len(replaced) > shown else ""
+    return ", ".join(first) + more
+
+
+def relabeled(replaced: list[dict]) -> list[dict]:
+    """Those of ``replaced`` (``replaced_in_place``'s rows) whose label differs from the base record's."""
+    return [r for r in replaced if "label" in r and r["label"] != r.get("base_label")]
+
+
+def relabel_text(r: dict) -> str:
+    """``, relabeled Chinstrap -> Adelie`` when ``r`` (one of ``replaced_in_place``'s rows) changed its label, else
+    ""."""
+    from provenance.escaping import visible
+
+    if not relabeled([r]):
+        return ""
+    return f", relabeled {visible(str(r['base_label']))} -> {visible(str(r['label']))}"
