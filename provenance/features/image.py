@@ -13,18 +13,15 @@ class's way to another's and the batch blocked (bench/results/image-inorder-s30.
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Sequence
 
 import numpy as np
 
 from provenance.features.base import FeatureError, Featurizer, finite_matrix
-from provenance.features.png import SIGNATURE, open_simple_png
+from provenance.features.image_grid import ImageInput, grid_pixels
 from provenance.features.png_grids import simple_png_grids
 
-ImageInput = str | os.PathLike | bytes
-PNG_READ_LIMIT = 64 << 20  # bytes: a larger PNG is left to Image.open rather than read whole first
 DEFAULT_RESAMPLE = "bilinear"
 MAX_GRID_SIZE = 256  # pixels per side: 256 x 256 RGB is 196,612 features per image
 RESAMPLE_FILTERS = ("bilinear", "box")  # names of Pillow's ``Image.Resampling`` members the grid may use
@@ -117,35 +114,6 @@ class ImageFeaturizer(Featurizer):
         if undecodable:
             raise FeatureError(f"cannot decode image(s) ({', '.join(sorted(errors))})", undecodable)
         return finite_matrix(rows, self.name)
-
-
-def grid_pixels(item: ImageInput, mode: str, side: tuple[int, int], grid_filter: int) -> bytes:
-    """One image's grid, the reference path: ``item`` (a path or a file's bytes) decoded, converted to ``mode`` and
-    resized to ``side`` with ``grid_filter``; the raw bytes of an 8-bit L or RGB image, its pixels in row order, as
-    ``np.asarray`` gives them, without Pillow's array interface (per image, it cost as much as the resize).
-
-    Raises what Pillow raises for a file it cannot decode (``UnidentifiedImageError``, ``OSError``, ``ValueError``,
-    ``SyntaxError``), or ``OSError`` for a path that cannot be read."""
-    from PIL import Image
-
-    data = bytes(item) if isinstance(item, bytes | bytearray) else _png_bytes(item)
-    # a simple PNG skips Image.open's parser (features.png; the same decoder, the same pixels)
-    simple = None if data is None else open_simple_png(data)
-    with simple or Image.open(os.fspath(item) if data is None else io.BytesIO(data)) as image:
-        image.load()
-        # ``convert`` to the mode the image already has is a copy of it: skipped (same pixels)
-        same = image if image.mode == mode else image.convert(mode)
-        return same.resize(side, grid_filter).tobytes()
-
-
-def _png_bytes(path: str | os.PathLike) -> bytes | None:
-    """The bytes of the file at ``path`` if it is a PNG file of at most ``PNG_READ_LIMIT`` bytes, else
-    ``None`` (read by ``Image.open``, which reads only what it needs). Raises ``OSError`` as ``open`` does."""
-    with open(path, "rb") as fh:
-        head = fh.read(len(SIGNATURE))
-        if head != SIGNATURE or os.fstat(fh.fileno()).st_size > PNG_READ_LIMIT:
-            return None
-        return head + fh.read()
 
 
 def _describe(item: ImageInput, index: int) -> str:

@@ -265,3 +265,72 @@ def test_square_pngs_of_every_side_to_70_resampled_together_are_the_definition(m
             assert done.tolist() == list(range(len(images)))
             want = b"".join(grid_pixels(b, mode, (grid, grid), resample) for b in images)
             assert pixels.tobytes() == want, (resample, grid)
+
+
+def grid_test_images() -> list[bytes]:
+    """Square PNGs of a few sizes in L and RGB (the fast path's), a non-square one and a palette one (one at a time)."""
+    rng = np.random.default_rng(32)
+    images = [png(rng.integers(0, 256, (n, n, 3), dtype=np.uint8), mode) for n in (8, 16, 29) for mode in ("L", "RGB")]
+    images += [png(rng.integers(0, 256, (9, 4, 3), dtype=np.uint8), "L"), png(np.zeros((5, 5, 3), np.uint8), "P")]
+    return images * 2
+
+
+@pytest.mark.parametrize("mode,resample", [("L", "bilinear"), ("RGB", "box")])
+def test_the_public_path_forced_gives_the_same_features_as_the_fast_path(mode, resample):
+    images = grid_test_images()
+    with png_grids.forced("public"):
+        done, _ = png_grids.simple_png_grids(images, mode, (16, 16), Image.Resampling[resample.upper()])
+        public = ImageFeaturizer(16, mode, resample).featurize(images)
+    assert done.size == 0  # every image through grid_pixels
+    with png_grids.forced("grids"):
+        done, _ = png_grids.simple_png_grids(images, mode, (16, 16), Image.Resampling[resample.upper()])
+        fast = ImageFeaturizer(16, mode, resample).featurize(images)
+    assert done.size == 6  # the square images of this mode
+    assert fast.tobytes() == public.tobytes()
+    with pytest.raises(ValueError, match="unknown path 'fast'"), png_grids.forced("fast"):
+        pass
+
+
+def test_a_pillow_without_the_private_decoder_call_takes_the_public_path(monkeypatch):
+    """A Pillow that renamed ``Image._getdecoder`` (simulated at png_grids' one lookup of it, which Pillow's own
+    public calls do not go through): the self-check says no, every image goes one at a time."""
+    want = ImageFeaturizer().featurize(grid_test_images())
+    monkeypatch.setattr(png_grids, "_ready", {})
+    monkeypatch.setattr(png_grids, "_private_decoder", lambda image_module: None)
+    assert not png_grids.fast_path_ready("L", (16, 16), Image.Resampling.BILINEAR)
+    assert ImageFeaturizer().featurize(grid_test_images()).tobytes() == want.tobytes()
+
+
+def test_a_pillow_whose_batch_bytes_differ_fails_the_self_check_and_each_batch_check(monkeypatch):
+    """A Pillow that resampled a tall image in another order (simulated: one byte of each batch's first grid off):
+    the self-check says no; and with the self-check skipped, each batch's check leaves the batch one at a time."""
+    want = ImageFeaturizer().featurize(grid_test_images())
+    batch_grids = png_grids._batch_grids
+
+    def another_order(*args):
+        decoded, grid = batch_grids(*args)
+        grid = grid.copy()
+        grid[decoded[0] if decoded else 0, 0] ^= 1
+        return decoded, grid
+
+    monkeypatch.setattr(png_grids, "_batch_grids", another_order)
+    monkeypatch.setattr(png_grids, "_ready", {})
+    assert not png_grids.fast_path_ready("L", (16, 16), Image.Resampling.BILINEAR)
+    assert ImageFeaturizer().featurize(grid_test_images()).tobytes() == want.tobytes()
+    with png_grids.forced("grids"):
+        done, _ = png_grids.simple_png_grids(grid_test_images(), "L", (16, 16), Image.Resampling.BILINEAR)
+        assert done.size == 0
+        assert ImageFeaturizer().featurize(grid_test_images()).tobytes() == want.tobytes()
+
+
+def test_a_private_decoder_call_that_raises_leaves_its_batch_to_the_public_path(monkeypatch):
+    want = ImageFeaturizer("16", "RGB").featurize(grid_test_images())
+
+    def changed(*args):
+        raise TypeError("_getdecoder() takes 2 positional arguments")  # what a changed private signature raises
+
+    monkeypatch.setattr(png_grids, "_ready", {})
+    monkeypatch.setattr(png_grids, "_private_decoder", lambda image_module: changed)
+    assert not png_grids.fast_path_ready("RGB", (16, 16), Image.Resampling.BILINEAR)
+    with png_grids.forced("grids"):
+        assert ImageFeaturizer("16", "RGB").featurize(grid_test_images()).tobytes() == want.tobytes()
