@@ -550,7 +550,11 @@ done:
  * and (``magics``) starting with one of them. Its SHA-256 goes to digests[32i:32i+32] and done[i] is 1.
  * Anything else (None, a larger file, an error of any kind, a changed file, another start) leaves done[i] 0
  * and 32 zero bytes: the caller's reference path then hashes or refuses that file, so every error message
- * is the reference's. Path strings are encoded as os.open encodes them (the file system encoding). */
+ * is the reference's. Path strings are encoded as os.open encodes them (the file system encoding). So this never
+ * hashes a file the reference refuses: tests/unit/sources/test_tree_hashing_parity.py replays each hostile change
+ * (links, a parent folder swapped, replaced or hard-linked files, a FIFO or device, a kernel file whose size lies,
+ * NUL, "..", undecodable names) on both paths and compares digests or errors. Like the reference, O_NOFOLLOW
+ * guards the last component; a swapped parent folder shows as another device/inode, the check both rely on. */
 static PyObject *sha256_files(PyObject *self, PyObject *args) {
     PyObject *files, *magics;
     Py_ssize_t limit;

@@ -107,14 +107,32 @@ def hash_files(
             raise InputError(f"{full}: is a folder, not a file") from exc
         except OSError as exc:
             raise InputError(f"{full}: cannot read file ({exc.strerror or exc})") from exc
+        except ValueError as exc:  # a NUL in the name (os.open's refusal): no file has it
+            raise InputError(f"{full!r}: cannot read file ({exc})") from exc
     return HashedPart(
         digests=bytes(digests),
         labels=pa.array([label for _, label in entries], pa.string()),
         sources=pa.nulls(len(entries), pa.string()),
-        locators=pa.array([rel for rel, _ in entries], pa.string()),
+        locators=_locators(prefix, entries),
         label_type="string",
         label_kind="string",
     )
+
+
+def _locators(prefix: str, entries: list[tuple[str, str]]) -> pa.Array:
+    """The relative paths as a manifest's UTF-8 ``locator`` column. Raises ``InputError`` naming the first file
+    whose name is not UTF-8 (a local name's undecodable bytes arrive as surrogates): a loader reads it, and a
+    manifest cannot name it, so it is refused, not skipped."""
+    try:
+        return pa.array([rel for rel, _ in entries], pa.string())
+    except UnicodeEncodeError:
+        for rel, _ in entries:
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = os.fsencode(prefix + rel).decode("utf-8", "backslashreplace")
+                raise InputError(f"{shown}: file name is not UTF-8; rename the file (a manifest names it)") from None
+        raise
 
 
 def _left(done: bytes) -> Iterator[int]:
