@@ -9,8 +9,10 @@ the content that was signed, never from data changed since.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -187,8 +189,7 @@ def read_tree_records(spec: DatasetSpec, locators: list[str], digests: list[byte
                 with fs.open(f"{root}/{loc}", "rb") as fh:
                     blobs.append(fh.read())
             else:
-                with open(os.path.join(root, loc), "rb", buffering=0) as fh:  # read whole: no buffer to fill
-                    blobs.append(fh.readall())
+                blobs.append(_read_regular(os.path.join(root, loc)))
         except OSError as exc:
             raise VerificationError(
                 f"{os.path.join(root, loc)}: record of the version cannot be read ({exc.strerror})"
@@ -197,6 +198,20 @@ def read_tree_records(spec: DatasetSpec, locators: list[str], digests: list[byte
             raise VerificationError(f"{spec.path}: manifest locator {loc!r} cannot name a file ({exc})") from exc
     _check_digests(b"".join(hashlib.sha256(b).digest() for b in blobs), digests, locators, spec.path)
     return Records(digests, blobs=blobs)
+
+
+def _read_regular(path: str) -> bytes:
+    """The whole of the regular file at ``path`` (links followed, as the loader follows them). Opened without
+    blocking and checked before it is read: a FIFO put at a record's path would otherwise hang ``prov check``
+    forever (a gate must fail, not wait). Raises ``OSError``: unreadable, a folder, or not a regular file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with open(fd, "rb", buffering=0) as fh:  # read whole: no buffer to fill
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, "not a regular file: a FIFO, socket or device", path)
+        return fh.readall()
 
 
 def climbs_out(locator: str) -> bool:

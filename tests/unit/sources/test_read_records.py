@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import re
 from pathlib import PurePosixPath
 
@@ -160,3 +161,12 @@ def test_hostile_locators_that_stay_inside_read_the_file_they_name_or_fail_close
         read_tree_records(DatasetSpec(str(tree)), ["a/"], [bytes(32)])
     with pytest.raises(VerificationError, match=r"manifest locator 'a\\x00/b' cannot name a file \(embedded null"):
         read_tree_records(DatasetSpec(str(tree)), ["a\0/b"], [bytes(32)])
+
+
+def test_a_fifo_at_a_records_path_is_refused_without_waiting_for_a_writer(tmp_path):
+    """``prov check`` re-reads the delta's files: a FIFO planted at one would block the read for ever."""
+    tree = tmp_path / "tree"
+    (tree / "c").mkdir(parents=True)
+    os.mkfifo(tree / "c" / "x.png")
+    with pytest.raises(VerificationError, match=r"tree/c/x\.png: record of the version cannot be read \(not a regular"):
+        read_tree_records(DatasetSpec(str(tree)), ["c/x.png"], [bytes(32)])
