@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import warnings
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
+import provenance as prov_api
+from provenance.loader.unreleased import UnreleasedVersionWarning
 from provenance.store import Store
 from support import digits_table, validate_output, with_source
 
@@ -79,3 +83,37 @@ def test_fsck_and_the_audit_line_know_check_entries(prov, workdir, keypair, monk
     assert fsck.exit_code == 0 and "'check'" not in fsck.output, fsck.output
     audit = [x for x in prov("show", "v2").stdout.splitlines() if x.startswith("  audit log: ")]
     assert audit and "1 check run" in audit[0] and "nothing relies on" in audit[0], audit
+
+
+def test_load_of_a_version_no_release_names_warns_and_names_a_blocked_check(prov, workdir, keypair, monkeypatch):
+    """Newcomer review 31: ``provenance.load`` of an unreleased version without an attestation was silent (as
+    documented). It still loads (the signature is what load checks), with a warning a job can filter."""
+    Store.init(workdir).close()
+    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
+    key = keypair.private_path
+    t = digits_table(600)
+    vendor, crowd = with_source(t.slice(0, 500), "vendor"), with_source(t.slice(500), "crowd")
+    pq.write_table(vendor, "v1.parquet")
+    pq.write_table(pa.concat_tables([vendor, crowd]), "v2.parquet")
+    for data, tag in (("v1.parquet", "v1"), ("v2.parquet", "v2"), ("v1.parquet", "v3")):
+        assert prov("-q", "commit", data, "--tag", tag, "--key", key, "--source-column", "source").exit_code == 0
+    assert prov("check", "v2", "--base", "v1").exit_code == 1
+    pins = str(keypair.public_path)
+    with pytest.warns(UnreleasedVersionWarning) as caught:
+        data = prov_api.load("v2", store=workdir, pins=pins)
+    (warned,) = caught
+    assert str(warned.message) == (
+        "version v2 loaded without a release attestation: its signature and records are checked, not that prov check "
+        "passed it; the last check run here blocked it (unsigned record in .prov). Give attestation=FILE (prov check "
+        "v2 --base B --attest writes one) to load a release only"
+    )
+    assert warned.filename == __file__ and data.to_table().num_rows == 600  # the job's line; it still loads
+    with pytest.warns(
+        UnreleasedVersionWarning, match=r"^version v3 loaded without a release attestation: .* passed it\. "
+    ):
+        prov_api.load("v3", store=workdir, pins=pins)  # never checked: nothing said of a check
+    assert prov("check", "v3", "--base", "v1", "--attest", "--key", key).exit_code == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # released (its attestation kept in the store verifies): nothing to say
+        prov_api.load("v3", store=workdir, pins=pins)
+        prov_api.load("v3", store=workdir, pins=pins, attestation="v3.attestation.json")
