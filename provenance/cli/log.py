@@ -140,7 +140,7 @@ def show(
     if info["last_check"]:
         from provenance.gate.check_record import last_check_line
 
-        echo(f"  {last_check_line(info['last_check'], rules=True)}")
+        echo(f"  {last_check_line(info['last_check'], full=True)}")
     dataset = info["dataset"]
     echo(
         f"  data {visible(str(dataset.get('path', '(not recorded)')))}"

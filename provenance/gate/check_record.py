@@ -84,13 +84,15 @@ def last_checks(store: Store) -> dict[str, dict[str, Any]]:
     return out
 
 
-def last_check_line(item: dict[str, Any], rules: bool = False) -> str:
-    """One line for people from a :func:`last_checks` item, escaped, e.g. ``last check here: blocked against v1,
-    2026-12-05 07:40 (unsigned record in .prov)``; with ``rules`` the rules that blocked follow the decision
-    (``blocked by detectors.extreme against v1``), as ``prov show`` prints it."""
+def last_check_line(item: dict[str, Any], full: bool = False) -> str:
+    """One line for people from a :func:`last_checks` item, escaped: ``last check here: blocked against v1 (unsigned
+    record in .prov)`` (``prov log``, under 80 columns); with ``full`` (``prov show``) the rules that blocked and the
+    time too: ``last check here: blocked by detectors.extreme against v1, 2026-12-05 07:40 (unsigned record in .prov)``."""
     words = DECISION_WORDS[item["decision"]]
-    if rules and item["blocking"]:
-        shown = item["blocking"][:3] + ([f"{len(item['blocking']) - 3} more"] if len(item["blocking"]) > 3 else [])
-        words += (" by " if item["decision"] == "blocked" else " in ") + ", ".join(shown)
-    when = str(item["checked_at"] or "?")[:16].replace("T", " ")
-    return visible(f"last check here: {words} against {item['base']}, {when} ({UNSIGNED})")
+    when = ""
+    if full:
+        if item["blocking"]:
+            rules = item["blocking"][:3] + ([f"{len(item['blocking']) - 3} more"] if len(item["blocking"]) > 3 else [])
+            words += (" by " if item["decision"] == "blocked" else " in ") + ", ".join(rules)
+        when = ", " + str(item["checked_at"] or "?")[:16].replace("T", " ")
+    return visible(f"last check here: {words} against {item['base']}{when} ({UNSIGNED})")
