@@ -154,17 +154,17 @@ class LazyGroup(typer.core.TyperGroup):
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if self.listing and cmd_name in COMMANDS:  # `prov --help` lists the table's help lines, whole
             return typer.core.TyperCommand(cmd_name, help=COMMANDS[cmd_name][1], short_help=COMMANDS[cmd_name][1])
-        if cmd_name in self.commands or cmd_name not in COMMANDS:
-            return self.commands.get(cmd_name)
-        module, _ = COMMANDS[cmd_name]
-        importlib.import_module(f"provenance.cli.{module}")
-        assert self.app is not None
-        self.commands.update(typer.main.get_group(self.app).commands)  # the module's commands, built by typer
-        for built in self.commands.values():
-            accept_global_options(built, self.late_options)
-        if self.freeze_imports:
-            gc.freeze()
-        return self.commands.get(cmd_name)
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, _ = COMMANDS[cmd_name]
+            importlib.import_module(f"provenance.cli.{module}")
+            assert self.app is not None
+            self.commands.update(typer.main.get_group(self.app).commands)  # the module's commands, built by typer
+            if self.freeze_imports:
+                gc.freeze()
+        found = self.commands.get(cmd_name)
+        if found is not None:  # however it was built (here, or a test's eager group): -q/-v after it too
+            accept_global_options(found, self.late_options)
+        return found
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         """The commands of ``prov --help``, one section per workflow panel (``PANELS``), in click's plain layout."""
