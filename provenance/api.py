@@ -409,7 +409,10 @@ def load(
     than ``min_release``, each when given (the rollback protection of ``prov verify V
     --attestation A --release-state F``). **Without ``attestation`` any version signed under
     ``pins`` loads, including one the gate blocked** (``prov check`` never attested it): the
-    gate's verdict is the attestation. A release holding records no longer attested under ``pins``
+    gate's verdict is the attestation; when no release attestation kept in the store names the version under
+    ``pins`` (as ``prov log`` marks releases), it loads with an ``UnreleasedVersionWarning``
+    (``provenance.loader.unreleased``, a ``UserWarning``; it names a blocked last check run here, an unsigned
+    record). A release holding records no longer attested under ``pins``
     (a source key revoked since it was attested) loads with a ``RuntimeWarning`` naming the batches,
     or, with ``fail_on_revoked=True`` (``prov verify --fail-on-revoked``), raises ``VerificationError``.
     ``kept_log_state``: a log state the job keeps outside the store (a checkpoint file, or a release

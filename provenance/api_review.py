@@ -132,7 +132,8 @@ def check(
     is refused before anything is evaluated (``output_file.AlreadyExists``, exit 2) unless
     ``replace_attestation=True`` (``--force``) replaces it. Raises ``InputError`` for a bad policy
     (before anything is evaluated) or a missing key; its messages name the Python parameters. ``save=False``
-    (``prov check --no-save``) leaves the store as it was: the detector run is not stored (the decision is
+    (``prov check --no-save``) leaves the store as it was: the detector run is not stored, nor the ``check`` audit
+    entry that ``prov log`` and ``prov show`` read as "last check here" (``gate.check_record``; the decision is
     the same); it cannot be combined with ``attest``, which records the attestation in the store.
     ``attest`` refuses (``InputError``, before anything is evaluated) a base that is not one of ``version``'s
     signed ancestors, naming them (asked first: no other way out works then), and a base that was never released
@@ -219,6 +220,10 @@ def check(
                 base_attestations=[os.fspath(base_attestation)] if base_attestation is not None else [],
                 kept_states=kept_states,
             )
+    if save and opened.writable():  # what prov log and prov show say of it: an unsigned record (gate.check_record)
+        from provenance.gate.check_record import record_check
+
+        record_check(opened, result)
     if attest and result.decision in ("pass", "warned"):
         assert key is not None and log_before is not None
         # the live log must still hold the state the check verified and the attestation signs

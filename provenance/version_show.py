@@ -116,7 +116,9 @@ def describe_version(store: Store, tag: str, batches: bool = False) -> dict:
     cut out (:func:`quarantine_facts`) come from the signed predicate; lineage counts are the signed ones judged under the pins,
     with ``batches`` also ``attested_by``, the batches that attest (:func:`lineage_under_pins`: it reads the signed lineage
     object, so it is asked for: ``prov show V --batches``); ``audit`` is ``AuditCoverage.to_dict()``, whose ``broken`` also says why
-    the log does not match a checkpoint signed by a key the verifier pins (``prov audit verify``'s check).
+    the log does not match a checkpoint signed by a key the verifier pins (``prov audit verify``'s check);
+    ``last_check`` is what the last ``prov check`` of it run here decided (``gate.check_record.last_checks``: an
+    unsigned audit entry, ``trust_decision`` false), or None.
     Raises ``InputError`` for an unknown version,
     ``VerificationError`` if its signature or objects do not check out.
 
@@ -166,6 +168,10 @@ def describe_version(store: Store, tag: str, batches: bool = False) -> dict:
 
     # batches a maintainer signed as not shipped, judged under the pins as the gate judges them
     info["withdrawals"] = withdrawal_summary(store)
+    from provenance.gate.check_record import last_checks
+
+    # what the last check here decided: an unsigned audit entry, shown as one (never a trusted fact)
+    info["last_check"] = last_checks(store).get(tag)
     return info
 
 

@@ -75,6 +75,28 @@ def global_options(
     _options["quiet"] = quiet
 
 
+def _late_global(name: str) -> Callable[[Any, Any, bool], None]:
+    def set_option(ctx: Any, param: Any, value: bool) -> None:
+        if value:
+            _options[name] = True
+
+    return set_option
+
+
+def late_global_options() -> list[Any]:
+    """``-q``/``--quiet`` and ``-v``/``--verbose`` given after the command (``prov init -q``): hidden options of each
+    command that set what ``prov -q init`` sets (``_lazy.accept_global_options``)."""
+    return [
+        typer.core.TyperOption(
+            param_decls=[long, short], is_flag=True, hidden=True, expose_value=False, callback=_late_global(name)
+        )
+        for name, long, short in (("quiet", "--quiet", "-q"), ("verbose", "--verbose", "-v"))
+    ]
+
+
+LazyGroup.late_options = staticmethod(late_global_options)
+
+
 def verbose() -> bool:
     """True when this invocation was given ``-v``/``--verbose``: full diagnostics, and the asides a log need not repeat."""
     return _options["verbose"]

@@ -143,6 +143,9 @@ class LazyGroup(typer.core.TyperGroup):
     # 61-68 ms -> 7-13 ms at exit of a ``prov diff --detect`` of 10,000 records (load 5). What the command
     # makes is collected as before; only objects of its start-up that became garbage since stay (until exit).
     freeze_imports = False
+    # ``-q``/``-v`` as options of each command too (``_app.late_global_options`` sets this): ``prov init -q`` as ``prov
+    # -q init``, as ``git init -q`` is (newcomer reviews 25 and 31)
+    late_options: Any = None
 
     def list_commands(self, ctx: Any) -> list[str]:
         listed = [n for names in PANELS.values() for n in names if n in COMMANDS]  # in the order of the work
@@ -151,15 +154,17 @@ class LazyGroup(typer.core.TyperGroup):
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if self.listing and cmd_name in COMMANDS:  # `prov --help` lists the table's help lines, whole
             return typer.core.TyperCommand(cmd_name, help=COMMANDS[cmd_name][1], short_help=COMMANDS[cmd_name][1])
-        if cmd_name in self.commands or cmd_name not in COMMANDS:
-            return self.commands.get(cmd_name)
-        module, _ = COMMANDS[cmd_name]
-        importlib.import_module(f"provenance.cli.{module}")
-        assert self.app is not None
-        self.commands.update(typer.main.get_group(self.app).commands)  # the module's commands, built by typer
-        if self.freeze_imports:
-            gc.freeze()
-        return self.commands.get(cmd_name)
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, _ = COMMANDS[cmd_name]
+            importlib.import_module(f"provenance.cli.{module}")
+            assert self.app is not None
+            self.commands.update(typer.main.get_group(self.app).commands)  # the module's commands, built by typer
+            if self.freeze_imports:
+                gc.freeze()
+        found = self.commands.get(cmd_name)
+        if found is not None:  # however it was built (here, or a test's eager group): -q/-v after it too
+            accept_global_options(found, self.late_options)
+        return found
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         """The commands of ``prov --help``, one section per workflow panel (``PANELS``), in click's plain layout."""
@@ -213,6 +218,9 @@ class LazyGroup(typer.core.TyperGroup):
             where = ctx.command_path if ctx is not None else "prov"
             hint = f" (see {where} --help)" if isinstance(exc, click.exceptions.UsageError) else ""
             hint = _global_option_hint(exc, where) or hint
+            if isinstance(exc, click.exceptions.NoSuchOption) and exc.possibilities:
+                # -q/-v are hidden on each command (accept_global_options): never offered for a mistyped option
+                exc.possibilities = [p for p in exc.possibilities if p not in GLOBAL_OPTIONS]
             typer.echo(f"Error: {visible(where)}: {visible(exc.format_message())}{hint}", err=True)
             sys.exit(exc.exit_code)
         except (typer.Abort, KeyboardInterrupt):
@@ -234,6 +242,19 @@ GLOBAL_OPTIONS = ("-q", "--quiet", "-v", "--verbose")
 """The options of ``prov`` itself that modify a command from before it (``prov -q init``). Not ``--version``: on a
 command that takes no ``--version V`` (``prov diff --version v1 v2``) the user meant a version, and ``prov --version
 diff`` prints prov's own version and compares nothing (attack review 25b, A25b-3)."""
+
+
+def accept_global_options(command: Any, make: Any) -> None:
+    """Give ``command`` (and each command of a group, such as ``prov keys generate``) hidden ``-q``/``--quiet`` and
+    ``-v``/``--verbose`` options that act as ``prov``'s own (``make()`` builds them), unless it has them already.
+    Click parses them as options, so a value that only looks like one (``--message -q``) stays a value."""
+    if make is None:
+        return
+    for sub in getattr(command, "commands", {}).values():
+        accept_global_options(sub, make)
+    names = {opt for param in command.params for opt in getattr(param, "opts", ())}
+    if not names & set(GLOBAL_OPTIONS) and not hasattr(command, "commands"):
+        command.params.extend(make())
 
 
 def _global_option_hint(exc: click.exceptions.ClickException, where: str) -> str:

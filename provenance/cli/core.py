@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from provenance.cli._app import JsonFlag, command, echo, emit_json, note, verbose
+from provenance.cli._app import JsonFlag, command, echo, emit_json, note, quiet, verbose
 from provenance.cli._dataset import DatasetFlags, dataset_flags
 from provenance.cli._kept_log import KeptLogFlags, kept_log_flags, kept_log_lines
 from provenance.cli._trust import trust_flags
@@ -35,6 +35,8 @@ def init(json_out: bool = JsonFlag) -> None:
     sid = store_id(store)
     if json_out:
         emit_json({"store": str(store.root), "store_id": sid})
+    elif quiet():  # a script's prov -q init (or prov init -q): the result, one line; the advice is in the README
+        echo(f"Initialised an empty prov store in {store.root}; store id {sid}")
     else:
         echo(f"Initialised an empty prov store in {store.root}")
         echo(f"  store id {sid}: pin it where checks and commits run (PROV_STORE_ID={sid},")

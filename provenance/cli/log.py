@@ -27,9 +27,11 @@ def log(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     """List versions, newest last, each with its releases and what a quarantine was cut from.
 
     A version is marked released by a release attestation kept in the store that verifies under the keys you
-    pin (--signer, PROV_SIGNERS, --root); one that does not verify is listed as not relied on.
+    pin (--signer, PROV_SIGNERS, --root); one that does not verify is listed as not relied on. The last prov
+    check run here of a version (passed, blocked) is shown as what it is: an unsigned record in .prov.
     """
     from provenance import clock
+    from provenance.gate.check_record import last_check_line, last_checks
     from provenance.version_facts import version_log
     from provenance.version_releases import kept_attestations, mark_lost_attestation, release_line
 
@@ -37,8 +39,10 @@ def log(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
     out = version_log(store)
     kept = kept_attestations(store)
     mark_lost_attestation(store, kept)  # a release whose source key was revoked since (newcomer review 22, item 9)
+    checks = last_checks(store)  # unsigned audit entries, said as such (newcomer review 31)
     for r in out:
         r["attestations"] = kept.get(r["tag"], [])
+        r["last_check"] = checks.get(r["tag"])
     if json_out:
         emit_json({"versions": out, "trust": pins.to_dict()})
         return
@@ -68,6 +72,8 @@ def log(pins: Pins = Pins(), json_out: bool = JsonFlag) -> None:
             echo(f"    {visible(release_line(item, now))}")
             if item.get("warning"):
                 echo(f"      {visible(item['warning'])}")
+        if r["last_check"]:
+            echo(f"    {last_check_line(r['last_check'])}")
         if r["message"]:  # as git log shows a commit's message (newcomer review 9, finding 11)
             echo(f"    {visible(r['message'])}")
     if any(r["attestations"] for r in out) and not pins.pinned:
@@ -131,6 +137,10 @@ def show(
             "  not released: no release attestation kept in this store names it under your pins "
             f"(one kept elsewhere: prov verify {shlex.quote(tag)} --attestation FILE)"
         )
+    if info["last_check"]:
+        from provenance.gate.check_record import last_check_line
+
+        echo(f"  {last_check_line(info['last_check'], full=True)}")
     dataset = info["dataset"]
     echo(
         f"  data {visible(str(dataset.get('path', '(not recorded)')))}"

@@ -42,7 +42,7 @@ import numpy as np
 from provenance.detectors.base import ColumnFindings, DetectorResult, built_ins_and_plug_ins
 from provenance.detectors.beyond import FAR_FACTOR, HeldOutFolds, OutOfFold, held_out, out_of_fold, trimmed_reference
 from provenance.detectors.budget import Budget, flag_budget
-from provenance.detectors.extreme import extreme_p_values
+from provenance.detectors.extreme import extreme_p_by_detector
 from provenance.detectors.feature_level import (
     DRIFTING_LABEL,
     held_out_level,
@@ -129,6 +129,9 @@ class RecordVerdict:
     # Evidence that blocks this record alone (``provenance.detectors.extreme``): the
     # smallest extreme p-value over the detectors that give one (Bonferroni), 1 for none.
     extreme_p: float = 1.0
+    # whose evidence that is: each detector's extreme p-value on this record (Bonferroni as counted), those below 1;
+    # empty for none (knn_label's label doubt is not outlier's distance: the words of detectors.extreme say which)
+    extreme_by: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """The finding as the JSON reports write it (``schemas/diff.schema.json`` ``findings``)."""
@@ -370,15 +373,24 @@ def combine(
             scored, P, p, weights, batches, len(ref_T), fpr, beyond_p, folds
         )
     with_extreme = [r for r in results if r.status == "ran" and r.extreme_p is not None]
-    extreme = extreme_p_values(
-        [np.asarray(r.extreme_p) for r in with_extreme],
-        [r.extreme_is_label_based for r in with_extreme],
-        batch_support if batch_support is not None else np.zeros(n, dtype=np.int64),
-        [r.extreme_is_rule for r in with_extreme],
-    )
-    if not with_extreme:
-        extreme = np.ones(n)
+    extreme, extreme_by = np.ones(n), {}
+    if with_extreme:
+        by_detector = extreme_p_by_detector(
+            [np.asarray(r.extreme_p) for r in with_extreme],
+            [r.extreme_is_label_based for r in with_extreme],
+            batch_support if batch_support is not None else np.zeros(n, dtype=np.int64),
+            [r.extreme_is_rule for r in with_extreme],
+        )
+        extreme = np.min(by_detector, axis=0)
+        # whose evidence it is, for the words (the verdict reads ``extreme`` alone): each detector's p on a record
+        # that has any, kept only for those
+        names = [r.detector for r in with_extreme]
+        for i in np.flatnonzero(extreme < 1.0).tolist():
+            column = by_detector[:, i].tolist()
+            extreme_by[i] = {name: p_j for name, p_j in zip(names, column) if p_j < 1.0}
     records = _record_verdicts(results, scored + plug_ins, P, p, flags, extreme, levels, n, digests)
+    for i, evidence in extreme_by.items():
+        records[i].extreme_by = evidence
     return Verdicts(
         records=records,
         fpr=fpr,

@@ -84,6 +84,19 @@ def extreme_p_values(
     record's label. Returns (n,) in [0, 1]; 1 without evidence."""
     if not extreme_p:
         return np.ones(0 if support is None else len(support))
+    return np.min(extreme_p_by_detector(extreme_p, needs_unsupported_label, support, is_rule), axis=0)
+
+
+def extreme_p_by_detector(
+    extreme_p: list[np.ndarray],
+    needs_unsupported_label: list[bool],
+    support: np.ndarray | None,
+    is_rule: list[bool] | None = None,
+) -> np.ndarray:
+    """Each detector's extreme p-values as :func:`extreme_p_values` counts them (Bonferroni, the label-based ones
+    gated by ``support``), one row per detector: (k, n), k = ``len(extreme_p)`` >= 1. Its column minimum is the
+    record's extreme p-value; the row that holds it names the detector whose evidence that is (a label doubt,
+    a distance, copies, a source spike), which the words of ``detectors.extreme`` say."""
     rules = is_rule if is_rule is not None else [False] * len(extreme_p)
     factor = max(sum(not r for r in rules), 1)
     stacked = []
@@ -92,4 +105,4 @@ def extreme_p_values(
         if label_based and support is not None:
             p = np.where(support > 0, 1.0, p)
         stacked.append(p if rule else np.minimum(1.0, factor * p))
-    return np.min(np.vstack(stacked), axis=0)
+    return np.vstack(stacked)

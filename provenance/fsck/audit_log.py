@@ -30,6 +30,7 @@ CHECKED_ACTIONS = {
     "quarantine",
     "quarantine.rows",
     "detect",
+    "check",  # a check's decision (gate.check_record): no row to replay; shown as an unsigned record
     "waiver",
     "attest",
 }

@@ -163,7 +163,7 @@ class AfterRun:
 
 
 class ExtremeRecords(RecordsAtLevelRule):
-    """No record far outside anything the base or its batch explains (``detectors.extreme``).
+    """No record whose evidence alone is extreme (``detectors.extreme``).
 
     A record whose extreme p-value (``provenance.detectors.extreme``: a label none of its
     nearest base records or base-supported batch-mates share, an empty record the base
@@ -182,14 +182,26 @@ class ExtremeRecords(RecordsAtLevelRule):
         n = len(detection.verdicts.records)
         threshold = self.alpha / max(n, 1)
         extreme = sorted(flagged_records(detection, ctx.waivers.waived, threshold), key=lambda x: x["extreme_p"])
+        from provenance.report.extreme_words import evidence_counts, record_evidence, rule_words
+
+        # which detector's evidence made each extreme: a label doubt (knn_label) is no distance (outlier), and the
+        # words said "far outside" for both (newcomer review 31); the verdict reads the p-values only
+        by: dict[tuple[str, str | None], list[str]] = {
+            (v.digest, label): [name for name, p in v.extreme_by.items() if p <= threshold]
+            for v, label in zip(detection.verdicts.records, detection.labels or [])
+            if v.extreme_p <= threshold
+        }
+        for record in extreme:
+            evidence = record_evidence(by.get((record["digest"], record.get("label"))) or [])
+            record["explanation"] = f"{evidence}; {record['explanation']}" if evidence else record["explanation"]
+        counts = evidence_counts(by.get((r["digest"], r.get("label"))) or [] for r in extreme)
         reason = (
-            f"{len(extreme)} {'record lies' if len(extreme) == 1 else 'records lie'} far outside anything the base "
-            f"or their batch explains (extreme p <= "
-            f"{threshold:.2g} = extreme_alpha / n); they block whatever the budget unless waived"
+            f"{rule_words(len(extreme), counts)}: extreme p <= {threshold:.2g} = extreme_alpha / n; "
+            "they block whatever the budget unless waived"
             if extreme
             else f"no record beyond extreme p {threshold:.2g} (extreme_alpha / n)"
         ) + self.not_judged(ctx, detection)
-        statistic = {"test": "bonferroni", "n": n, "alpha": self.alpha, "p_threshold": threshold}
+        statistic = {"test": "bonferroni", "n": n, "alpha": self.alpha, "p_threshold": threshold, "evidence": counts}
         from provenance.gate.class_free import class_free_extreme_labels  # imports the detectors: when they ran
 
         # labels whose records stay extreme without the class-conditional detectors: listing the class in

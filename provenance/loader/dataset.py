@@ -257,7 +257,8 @@ class VerifiedDataset:
         Raises ``TypeError`` for a file tree (its content is bytes) or a column read that is not numeric
         (the message names the numeric columns to pass as ``columns=``; text: use :meth:`to_table`,
         :meth:`batches` or :meth:`torch`); ``InputError`` when ``columns`` names a column that is not a content
-        column of the version (the label is ``y``, not a column), or one twice.
+        column of the version (the label is ``y``, not a column), or one twice, or is empty (an ``n x 0`` X trains
+        nothing: refused, not returned).
         """
         if self.kind != "table":
             raise TypeError(
@@ -280,6 +281,11 @@ class VerifiedDataset:
             return list(self.columns)
         if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
             raise InputError(f"version {self.version}: columns= takes a list of column names, not {columns!r}")
+        if not columns:  # X of n x 0 beside y trains nothing: fit raised far from the cause (newcomer review 31)
+            raise InputError(
+                f"version {self.version}: columns= is empty; name at least one content column "
+                f"({capped([repr(c) for c in self.columns])}), or leave columns= out to read them all"
+            )
         unknown = [c for c in columns if c not in set(self.columns)]
         twice = sorted({c for c in columns if list(columns).count(c) > 1})
         if unknown or twice:

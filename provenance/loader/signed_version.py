@@ -66,7 +66,9 @@ def open_signed_version(
     --attestation A`` checks them; records of the release no longer attested under ``pins`` (a source
     key revoked since) are a ``RuntimeWarning``, or with ``fail_on_revoked`` a ``VerificationError``; the audit
     log must extend each of ``kept_log_states`` (log state files the job keeps outside the store); a
-    ``release_state`` file this call created (no earlier release recorded: a mistyped path) is a ``RuntimeWarning``.
+    ``release_state`` file this call created (no earlier release recorded: a mistyped path) is a ``RuntimeWarning``;
+    without ``attestation``, a version no release attestation kept in the store names under ``pins`` is an
+    ``UnreleasedVersionWarning`` (``loader.unreleased``).
     Raises ``InputError`` (nothing pinned, unknown version, unreadable files, a release option without an attestation) or ``VerificationError`` (a
     signature, manifest or attestation that does not check out).
     """
@@ -120,6 +122,10 @@ def open_signed_version(
                     RuntimeWarning,
                     3,
                 )
+        else:  # a job that meant a release learnt nothing from a version never released (newcomer review 31)
+            from provenance.loader.unreleased import warn_if_unreleased
+
+            warn_if_unreleased(store, tag, 3)
         predicate = statement.get("predicate") or {}
         spec = dataset_from_predicate(store, row, predicate)
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 # what a pending entry is, in words (singular, plural); other actions are named as logged
 _PENDING_WORDS = {
     "detect": ("detector run", "detector runs"),
+    "check": ("check run", "check runs"),
     "waiver": ("waiver", "waivers"),
     "batch.add": ("batch added", "batches added"),
     "batch.withdraw": ("batch withdrawn", "batches withdrawn"),
@@ -15,6 +16,9 @@ _PENDING_WORDS = {
     "key.revoke": ("key revoked", "keys revoked"),
     "quarantine.rows": ("kept quarantine rows", "kept quarantine rows"),
 }
+
+
+_OWN_RUNS = ("detect", "check")  # the user's own diff --detect and check runs: nothing relies on them
 
 
 def _pending_kinds(pending: list[dict]) -> str:
@@ -32,8 +36,8 @@ def _pending_kinds(pending: list[dict]) -> str:
 def audit_line(cov: dict) -> str:
     """One line for people from ``AuditCoverage.to_dict()``, naming what is pending, e.g.
     ``audit log: 2 detector runs since checkpoint 3f2a… (unsigned; nothing relies on them)`` when
-    every pending entry is a detector run (the user's own ``diff --detect`` and ``check``:
-    newcomer review 9, finding 7), else ``audit log: 2 of 9 entries pending after checkpoint
+    every pending entry is a detector or check run (the user's own ``diff --detect`` and ``check``:
+    newcomer review 9, finding 7; ``audit log: 1 check run, 1 detector run since ...``), else ``audit log: 2 of 9 entries pending after checkpoint
     3f2a… (1 waiver, 1 batch added; not relied on until a checkpoint or version signs them)``.
 
     A log a trusted checkpoint says lost or changed entries (``broken``) is said to be broken first,
@@ -44,10 +48,9 @@ def audit_line(cov: dict) -> str:
         return f"audit log: BROKEN: {cov['broken']}; rely on nothing in it until prov audit verify passes{keys_note}"
     if not pending:
         return f"audit log: all {n} entries signed ({cov['by'] or 'empty log'}){keys_note}"
-    if cov["by"] and all(e["action"] == "detect" for e in pending):
-        runs = f"{len(pending)} detector run" + ("s" if len(pending) != 1 else "")
+    if cov["by"] and all(e["action"] in _OWN_RUNS for e in pending):
         them = "it" if len(pending) == 1 else "them"
-        return f"audit log: {runs} since {cov['by']} (unsigned; nothing relies on {them}){keys_note}"
+        return f"audit log: {_pending_kinds(pending)} since {cov['by']} (unsigned; nothing relies on {them}){keys_note}"
     # a version entry at or below the signed head that no commit key's head vouches for (A27d-4, session 28) is
     # pending too, but not "after" that head
     unvouched = [e for e in pending if e["seq"] <= cov.get("signed", 0)]

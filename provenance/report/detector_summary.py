@@ -160,7 +160,7 @@ class Detection:
         ``"within budget"`` (more, or no more, flagged than a clean delta flags); ``"no budget stored"`` for a
         stored run (``prov findings`` without ``--recompute``); ``"nothing to score"`` for an empty delta
         (newcomer review 9, finding 3: ``prov findings`` said ``combined flagged 0 - 0``). A clause of another
-        rule that blocked follows: ``"passed; blocked: 3 far outside the base (detectors.extreme)"``."""
+        rule that blocked follows: ``"passed; blocked: 3 blocking alone on label doubt (detectors.extreme)"``."""
         combined = [c.short for c in self.blocked if c.rule == COMBINED_RULE]
         others = [f"{c.short} ({c.rule})" for c in self.blocked if c.rule != COMBINED_RULE]
         if self.scored == 0 and not self.failed and not self.blocked:
@@ -205,12 +205,17 @@ def blocking_clauses(report: dict) -> tuple[Clause, ...]:
             out.append(Clause(COMBINED_RULE, combined["reason"], "blocked"))
     extreme = rules.get(EXTREME_RULE)
     if extreme and extreme["status"] == "block":
+        from provenance.report.extreme_words import rule_words, short_words
+
         n = int(extreme.get("count", 0))
+        # which detectors' evidence (statistic.evidence): a label doubt is not a distance (newcomer review 31)
+        counts = (extreme.get("statistic") or {}).get("evidence")
+        counts = {str(k): int(v) for k, v in counts.items() if isinstance(v, int)} if isinstance(counts, dict) else None
         out.append(
             Clause(
                 EXTREME_RULE,
-                f"{plural(n, 'record')} {'lies' if n == 1 else 'lie'} far outside anything the base or their batch explains",
-                f"{n} far outside the base",
+                rule_words(n, counts),
+                short_words(n, counts),
                 _named(extreme.get("records") or [], report, n),
             )
         )

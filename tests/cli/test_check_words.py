@@ -117,10 +117,20 @@ def test_a_check_blocked_by_the_budget_and_the_extreme_rule_names_both(prov, dem
         in text
     )
     n = extreme["count"]
-    assert (
-        f"Blocked by detectors.extreme: {n} records lie far outside anything the base or their batch explains." in text
-    )
-    assert "blocked: over budget" in text and f"{n} far outside the base (detectors.extreme)" in text
+    # the words say whose evidence made each record extreme: the demo's copies and its flips' label doubt, not
+    # "far outside anything the base explains" for both (newcomer review 31); the counts are the rule's statistic
+    evidence = extreme["statistic"]["evidence"]
+    assert evidence == {"duplicates": 19, "knn_label": 11}, evidence
+    said = f"{n} records block on their own evidence (duplicates' copies: 19, knn_label's label doubt: 11)"
+    assert f"Blocked by detectors.extreme: {said}." in text
+    assert "blocked: over budget" in text and f"{n} blocking alone on copies, label doubt (detectors.extreme)" in text
+    leads = {r["explanation"].split(";")[0] for r in extreme["records"]}
+    assert leads == {
+        "blocks alone on duplicates' copies (an empty or constant record the base never holds, a tight cluster of "
+        "copies, or extra exact copies)",
+        "blocks alone on knn_label's label doubt (none of its nearest base records, nor any batch-mate whose label "
+        "the base supports, carries its label)",
+    }, leads
 
 
 def test_a_check_over_the_policys_max_flagged_says_the_cap_not_a_clean_deltas_budget(prov, demo):

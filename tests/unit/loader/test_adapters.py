@@ -144,3 +144,11 @@ def test_arrays_reads_the_columns_given_in_their_order(workdir, store, keypair, 
         "version p1: columns= names 'species', not a content column; and 'bill' more than once; its content "
         "columns: 'bill', 'island', 'year' (the label is y, not a column)"
     )
+    # an empty list read X of shape (0, 0) beside y's 20 labels, which fit refused far from the cause (newcomer 31)
+    for call in (lambda: data.arrays(columns=[]), lambda: next(data.numpy_batches(columns=()))):
+        with pytest.raises(InputError) as empty:
+            call()
+        assert str(empty.value) == (
+            "version p1: columns= is empty; name at least one content column ('bill', 'island', 'year'), or leave "
+            "columns= out to read them all"
+        )
