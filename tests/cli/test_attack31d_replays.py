@@ -127,11 +127,34 @@ def test_control_a_listed_class_s_check_passes_and_stores_its_run(prov, keypair,
 # says "30 of 30 records flagged by the combined verdict" with knn_label over budget, so a reviewer is sent to
 # waive (or to distrust the check over) records the gate did not flag. Fix: store the ClassFreeJudged verdicts
 # (with its rows) where gate.context saves the run, or have detectors.findings re-judge the listed rows on read.
-@pytest.mark.xfail(strict=True, reason="A31d-2 (low): prov findings contradicts the class-free verdicts of the check")
+# Fixed (sec32): gate.context.GateContext.save_detection stores the run once the rules judged it, naming the
+# classes judged class-free (``class_free``), and prov findings --recompute judges them so again.
 def test_a31d_2_prov_findings_agrees_with_the_check_that_stored_the_run(prov, keypair, workdir):
     check, findings = _listed_cat_class_checked(prov, keypair)
     assert check.exit_code == 0, check.output
     assert "30 of 30 records flagged" not in findings.stdout, findings.stdout
+    assert "0 of 30 records flagged by the combined verdict" in findings.stdout, findings.stdout
+
+
+def test_a31d_2_recompute_judges_the_listed_class_as_the_check_did(prov, keypair, workdir):
+    from test_check_next_steps_source import WIDE
+
+    _listed_cat_class_checked(prov, keypair)
+    r = prov("findings", "v3", "--recompute", "--signer", str(keypair.public_path), env=WIDE)
+    assert r.exit_code == 0, r.output
+    said = " ".join(r.stdout.split())
+    assert "flag the same 0 of 30 records" in said and "Judged as its check did: added records of 'cat'" in said, said
+
+
+def test_a31d_2_a_run_naming_a_class_the_base_holds_is_not_recomputed_as_a_check_s(prov, keypair, workdir):
+    # a .prov/ writer who plants a run excusing 'benign' (which the base holds in number) is named: no check did that
+    from support import plant_findings
+
+    _listed_cat_class_checked(prov, keypair)
+    plant_findings(workdir, "v3", lambda doc: doc.update(class_free=["benign", "cat"]))
+    r = prov("findings", "v3", "--recompute", "--signer", str(keypair.public_path))
+    assert r.exit_code == 1, r.output
+    assert "holds enough of them to judge in full: no prov check stored that run" in r.output, r.output
 
 
 # --- fix31b: --schema refused on Parquet, yet signed onto Parquet versions another way ------------------------------
