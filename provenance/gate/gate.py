@@ -101,6 +101,7 @@ def evaluate(ctx: GateContext, rules: RuleSet, policy: policy_lib.Policy) -> Gat
                     if flagged_row or (w["digest"], w.get("label")) not in relabel_rows
                     else "detectors.relabels"
                 )
+        _count_signed_copies(ctx, results, run, threshold)
     if ctx.computed("diff") and result.findings:  # other versions' waivers naming a record flagged here: said
         from provenance.gate.waivers_elsewhere import mark_waived_elsewhere
 
@@ -111,6 +112,20 @@ def evaluate(ctx: GateContext, rules: RuleSet, policy: policy_lib.Policy) -> Gat
         result.describe_records(ctx.diff.records, ctx.report["by_source"], scored_rows(rows))
     result.audit = ctx.audit_coverage.to_dict()
     return result
+
+
+def _count_signed_copies(ctx: GateContext, results: list, run, threshold: float | None) -> None:
+    """Each blocking detector rule's statistic gains ``signed_copies`` (``gate.signed_copies``): whether its flagged
+    signed records are as their sources signed them, which ``report.next_steps`` reads before pointing at a
+    source's key (attack review 31d, A31d-6)."""
+    from provenance.gate.signed_copies import KEY, flagged_beyond_signed
+
+    blocking = [r for r in results if r.rule.startswith("detectors.") and r.status == "block"]
+    blocking = [r for r in blocking if isinstance(r.statistic, dict)]
+    if blocking:
+        counts = flagged_beyond_signed(ctx, run, threshold)
+        for r in blocking:
+            r.statistic[KEY] = counts
 
 
 def check(

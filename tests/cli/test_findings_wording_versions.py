@@ -88,7 +88,9 @@ def test_another_prov_s_name_does_not_hide_a_changed_detector_entry(prov, templa
 
     def moved(doc: dict) -> None:
         _reworded(OLDER)(doc)
-        doc["findings"][0]["detectors"][0]["score"] = 0.5 if doc["findings"][0]["detectors"][0]["score"] != 0.5 else 0.25
+        doc["findings"][0]["detectors"][0]["score"] = (
+            0.5 if doc["findings"][0]["detectors"][0]["score"] != 0.5 else 0.25
+        )
 
     plant_findings(workdir, "v2", moved)
     r = prov("findings", "v2", "--recompute", *PINNED)
