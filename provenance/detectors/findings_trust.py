@@ -101,9 +101,9 @@ def recompute(store: Any, version: str, base: str | None = None) -> dict:
     class_free = [str(c) for c in stored.get("class_free") or []]
     if class_free:  # judged as the check that stored the run judged them (gate.class_free; A31d-2)
         from provenance.gate.class_free import rejudged
-        from provenance.profiles.stage import load_profile
+        from provenance.profiles.waived import detection_profile
 
-        detection = rejudged(detection, load_profile(store, base), class_free)
+        detection = rejudged(detection, detection_profile(store, base), class_free)
     labels: list[str | None] = list(detection.labels) if detection.labels else [None] * len(detection.verdicts.records)
     now = {(v.digest, label): (bool(v.flagged), float(v.score)) for v, label in zip(detection.verdicts.records, labels)}
     was = {(f["digest"], f["label"]): (bool(f["flagged"]), float(f["score"])) for f in stored["findings"]}

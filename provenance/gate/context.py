@@ -270,10 +270,12 @@ class GateContext:
 
     @cached_property
     def base_profile(self) -> ReferenceProfile:
-        """``base``'s reference profile (``profiles.stage.load_profile``), read once; ``InputError`` when it has none."""
-        from provenance.profiles.stage import load_profile
+        """``base``'s reference profile without the records a pinned waive key waived
+        (``profiles.waived.detection_profile``: what the detectors judge by), read once; ``InputError`` when it has
+        none."""
+        from provenance.profiles.waived import detection_profile
 
-        return load_profile(self.store, self.base)
+        return detection_profile(self.store, self.base)
 
     @cached_property
     def delta_features(self) -> np.ndarray:

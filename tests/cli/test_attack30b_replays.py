@@ -146,11 +146,8 @@ def test_control_two_waived_glitches_leave_the_trigger_blocked(prov, workdir, st
 # so a delivery of three glitch records (px00 = 1e38) waived as one reviewed glitch sets px00's scale again (the third
 # largest value is 1e38): 30 digits with A29b-4's trigger px00 = 16 pass prov check r3 --base r2, as one glitch did
 # before fix30b. README's Known gaps says "more than two such records ... still would"; the bound is one delivery.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30b-2 (medium, fix30b): three waived glitch records (px00 = 1e38) in a 503-record base are more than "
-    "bulk_trimmed's k = 2, so px00's scale is ~1e37 again and A29b-4's trigger passes prov check (exit 0)",
-)
+# Fixed (sec32): the detectors judge by the base profile without the records a pinned waive key waived
+# (profiles.waived.detection_profile), so the waived glitches set no column's scale however many they are.
 def test_a30b_2_three_waived_glitches_do_not_blind_their_column(prov, workdir, store, keypair):
     t = _glitches_waived_into_r2(prov, workdir, keypair, 3)
     assert _trigger_on_r2(prov, t, keypair) == 1
