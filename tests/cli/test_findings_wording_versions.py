@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import provenance
 from support import plant_findings, succeeded, validate_output
 
@@ -69,30 +71,30 @@ def test_control_explanations_reworded_under_this_prov_s_name_are_an_edit(prov, 
     assert "the explanation of record" in r.output and EDITED in r.output, r.output
 
 
-def test_another_prov_s_name_does_not_hide_a_changed_verdict(prov, template_trust, workdir):
+def _flag_flipped(finding: dict) -> None:
+    finding["flagged"] = not finding["flagged"]
+
+
+def _detector_score_moved(finding: dict) -> None:
+    finding["detectors"][0]["score"] = 0.5 if finding["detectors"][0]["score"] != 0.5 else 0.25
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (_flag_flipped, "differs from the detectors re-run"),
+        (_detector_score_moved, "the per-detector scores of record"),
+    ],
+)
+def test_another_prov_s_name_does_not_hide_a_changed_verdict_or_score(prov, template_trust, workdir, change, named):
     # the version is what .prov/ says: a writer who also clears a flag (or moves a score) is still named an edit
     succeeded(prov, "diff", "v1", "v2", "--detect", *PINNED)
 
-    def cleared(doc: dict) -> None:
+    def edit(doc: dict) -> None:
         _reworded(OLDER)(doc)
-        doc["findings"][0]["flagged"] = not doc["findings"][0]["flagged"]
+        change(doc["findings"][0])
 
-    plant_findings(workdir, "v2", cleared)
+    plant_findings(workdir, "v2", edit)
     r = prov("findings", "v2", "--recompute", *PINNED)
     assert r.exit_code == 1, r.output
-    assert "differs from the detectors re-run" in r.output and EDITED in r.output, r.output
-
-
-def test_another_prov_s_name_does_not_hide_a_changed_detector_entry(prov, template_trust, workdir):
-    succeeded(prov, "diff", "v1", "v2", "--detect", *PINNED)
-
-    def moved(doc: dict) -> None:
-        _reworded(OLDER)(doc)
-        doc["findings"][0]["detectors"][0]["score"] = (
-            0.5 if doc["findings"][0]["detectors"][0]["score"] != 0.5 else 0.25
-        )
-
-    plant_findings(workdir, "v2", moved)
-    r = prov("findings", "v2", "--recompute", *PINNED)
-    assert r.exit_code == 1, r.output
-    assert "the per-detector scores of record" in r.output and EDITED in r.output, r.output
+    assert named in r.output and EDITED in r.output, r.output
