@@ -32,9 +32,12 @@ def waived_records(store: Store, base: str) -> set[tuple[bytes, str]]:
     ancestry, judged against the ``waive`` role of the verifier's pins (``store.pins``) and the audit entries a
     trusted signature covers; empty when nothing is pinned.
 
+    An ancestry these pins do not vouch for (a link that does not verify) leaves the base's own waivers only.
+
     Raises:
-        VerificationError: the base's signed ancestry does not hold, or a covered waiver's object is missing.
+        VerificationError: a covered waiver's object is missing (``judge_waivers``).
     """
+    from provenance.errors import VerificationError
     from provenance.gate.waiver_judging import judge_waivers
     from provenance.store.coverage import coverage
     from provenance.trust.pins import pins_of
@@ -42,15 +45,19 @@ def waived_records(store: Store, base: str) -> set[tuple[bytes, str]]:
     from provenance.version_facts import signed_ancestry
 
     pins = pins_of(store)
-    if pins.root is None and not pins.signers:
-        return set()
+    if (pins.root is None and not pins.signers) or not (store.db["waivers"].exists() and store.db["waivers"].count):
+        return set()  # nothing pinned, or no waiver stored at all: no ancestry walked
     role = pins.role_keys(WAIVE, store)
     trusted = pins.maintainer_keys(store)
     signed = coverage(store, store.trusted_keys() if trusted is None else trusted).signed
+    try:
+        tags = [row["tag"] for row, _ in signed_ancestry(store, base)]
+    except VerificationError:  # an ancestor these pins do not vouch for: its waivers count for nothing here
+        tags = [base]
     out: set[tuple[bytes, str]] = set()
-    for row, _ in signed_ancestry(store, base):
-        if store.db["waivers"].count_where("version = ?", [row["tag"]]):
-            waivers = judge_waivers(store, row["tag"], (), role, signed)
+    for tag in tags:
+        if store.db["waivers"].count_where("version = ?", [tag]):
+            waivers = judge_waivers(store, tag, (), role, signed)
             out |= {(bytes.fromhex(digest), str(label)) for digest, _, label in waivers.waived if label is not None}
     return out
 
