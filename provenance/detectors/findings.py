@@ -68,8 +68,11 @@ def findings_document(
     results: list[DetectorResult],
     labels: list[str] | None,
     verdicts: Verdicts | None,
+    columns: list[tuple[str, list[float], list[bool]]] | None = None,
+    written: dict | None = None,
 ) -> dict:
-    """Every scored record of a run, worst first: ``{"version", "run", "base", "detectors", "findings"}``.
+    """Every scored record of a run, worst first: ``{"version", "run", "base", "detectors", "findings"}`` and the
+    keys of ``written`` (:func:`run_facts`: the prov that wrote it, the classes a check judged class-free).
 
     A finding is ``{"digest", "label", "flagged", "score", "explanation", "detectors":
     [{"detector", "score", "flagged"}, ...]}`` (detectors by name), with its ``position``
@@ -79,7 +82,7 @@ def findings_document(
     """
     # column by column: each detector's scores and flags read once (10,000 records x 7
     # detectors in a 1% delta of 1 M), then one dict per record
-    columns = _detector_columns(results)
+    columns = _detector_columns(results) if columns is None else columns
     records = verdicts.records if verdicts is not None else []
     findings: list[dict[str, Any]] = [
         {
@@ -98,7 +101,7 @@ def findings_document(
         for i, v in enumerate(records)
     ]
     findings.sort(key=lambda f: (-f["score"], f["position"]))
-    return {"version": new, "run": run, "base": base, "detectors": detectors, "findings": findings}
+    return {"version": new, "run": run, "base": base, "detectors": detectors, "findings": findings} | (written or {})
 
 
 def document_bytes(document: dict) -> bytes:
@@ -126,6 +129,7 @@ def findings_object_bytes(
     labels: list[str] | None,
     verdicts: Verdicts | None,
     columns: list[tuple[str, list[float], list[bool]]] | None = None,
+    written: dict | None = None,
 ) -> tuple[bytes, list[int]]:
     """``document_bytes(findings_document(...))`` and the findings' positions in that order,
     written from the columns without building a dict per record and detector (tested
@@ -136,14 +140,15 @@ def findings_object_bytes(
     per record. Values are encoded as ``json.dumps`` encodes them (``encode_basestring``
     for strings: ``ensure_ascii=False``; ``float.__repr__`` for finite floats); a non-finite
     score (never a detector's: they are checked to lie in [0, 1]) takes the reference path.
-    ``columns``: ``results``' columns as ``_detector_columns`` reads them, when the caller read them already.
+    ``columns``: ``results``' columns as ``_detector_columns`` reads them, when the caller read them already;
+    ``written``: :func:`run_facts`, kept beside the run's other keys.
     """
     columns = _detector_columns(results) if columns is None else columns
     records = verdicts.records if verdicts is not None else []
     scores = [float(v.score) for v in records]
     order = sorted(range(len(records)), key=lambda i: (-scores[i], i))  # as findings_document sorts
     if not all(map(math.isfinite, scores)) or not all(all(map(math.isfinite, c[1])) for c in columns):
-        document = findings_document(run, base, new, detectors, results, labels, verdicts)
+        document = findings_document(run, base, new, detectors, results, labels, verdicts, columns, written)
         return document_bytes(document), [f["position"] for f in document["findings"]]
     text = encode_basestring
     entries = [
@@ -166,7 +171,7 @@ def findings_object_bytes(
         + f'"label":{label_text[i] if label_text else "null"},"position":{i},"score":{scores[i]!r}}}'
         for i in order
     )
-    head = {"version": new, "run": run, "base": base, "detectors": detectors}
+    head = {"version": new, "run": run, "base": base, "detectors": detectors} | (written or {})
     parts = [
         json.dumps(key) + ":" + json.dumps(head[key], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         for key in sorted(head)
@@ -179,6 +184,17 @@ def findings_object_bytes(
     return "".join(pieces).encode(), order
 
 
+def run_facts(class_free: list[str] | None = None) -> dict:
+    """What a stored run says of how it was made, beside its findings: ``prov_version``, the prov that wrote it
+    (``prov findings --recompute`` tells a wording change between versions from an edited run by it), and, for a
+    check that judged the added records of expected new classes on class-free evidence (``gate.class_free``),
+    ``class_free``: those classes, so the run holds the verdicts the check judged by and a recompute judges them
+    the same way. Both are what ``.prov/`` says: neither is trusted for a verdict, a score or a flag."""
+    from provenance import __version__
+
+    return {"prov_version": __version__} | ({"class_free": sorted(class_free)} if class_free else {})
+
+
 def save_findings(
     store,
     base: str,
@@ -188,12 +204,14 @@ def save_findings(
     labels: list[str] | None = None,
     verdicts: Verdicts | None = None,
     columns: list[tuple[list[float], list[bool]]] | None = None,
+    class_free: list[str] | None = None,
 ) -> str:
     """Store one run: per-detector statuses, one object with every scored record's
     finding, and rows for the records the combined verdict flags. Returns the run id.
 
     ``columns``: each result's ``columns()`` (scores, flags), in ``results``' order, when the caller read
-    them already (``pipeline.run_detection``); else they are read here, once."""
+    them already (``pipeline.run_detection``); else they are read here, once. ``class_free``: the classes whose
+    added records the check judged on class-free evidence (:func:`run_facts`)."""
     now = clock.now_iso()
     run = secrets.token_hex(8)  # two runs in the same second are still two runs
     # each detector's columns read once, for its row's count and the object: a read checks every finding made
@@ -236,7 +254,7 @@ def save_findings(
         )
     rows.sort(key=lambda r: r["detector"])
     by_name = [(r.detector, scores, flags) for r, scores, flags in sorted(read, key=lambda c: c[0].detector)]
-    data, order = findings_object_bytes(run, base, new, rows, results, labels, verdicts, by_name)
+    data, order = findings_object_bytes(run, base, new, rows, results, labels, verdicts, by_name, run_facts(class_free))
     # one tuple per row (FINDING_COLUMNS): the combined verdict of every flagged record, worst
     # first; each detector's score and flag are in the object (a row per detector and flagged
     # record, with explanations no command read, grew prov.db by ~13 MB per 10,000 findings)
@@ -371,7 +389,7 @@ def stored_findings(store, version: str, flagged_only: bool = True, base: str | 
             "from_rows": False,
             "audit_entry": seq,
             "bases": bases,
-        }
+        } | {key: document[key] for key in ("prov_version", "class_free") if key in document}
     detectors = list(store.db["detector_runs"].rows_where("run = ?", [run], order_by="detector"))
     for d in detectors:  # runs stored before "ran" replaced "ok" (which meant only that it ran)
         d["status"] = "ran" if d["status"] == "ok" else d["status"]

@@ -67,12 +67,17 @@ def recompute(store: Any, version: str, base: str | None = None) -> dict:
     "findings"}`` when they agree; ``expected_at_most`` is the combined verdict's flag budget
     (``detectors.budget``) of the re-run, which a stored run does not keep; ``findings`` the re-run's
     every scored record in the stored run's shape and order (``findings.findings_document``), which a
-    listing prints instead of the stored ones.
+    listing prints instead of the stored ones. A run a check stored with ``class_free`` classes (``gate.class_free``)
+    has the re-run's added records of those classes judged as that check judged them (``class_free.rejudged``), and
+    ``class_free`` is returned, in plain sight as the base is. ``wording``
+    (``{"written_by", "recomputed_with", "explanations_differ", "first"}``) when only explanations differ and the run
+    was written by another prov (its ``prov_version``, or none: older): a wording change, not an edit.
 
     Raises:
         InputError: no detector run is stored for ``version`` (against ``base``, when given) (exit 2).
         VerificationError: the stored run differs from the re-run (exit 1), naming how many
-            records and the first few; the versions' own checks raise as ``prov diff`` does.
+            records and the first few: a verdict, score, flag or Detectors row whatever prov wrote it, an
+            explanation when this prov did; the versions' own checks raise as ``prov diff`` does.
     """
     from provenance.delta.compare import diff_versions
     from provenance.detectors.findings import COMBINED, stored_findings
@@ -93,6 +98,12 @@ def recompute(store: Any, version: str, base: str | None = None) -> dict:
     detection = detect_diff(
         store, base, version, diff_versions(store, base, version, signed_delta=False).delta, names, fpr, save=False
     )
+    class_free = [str(c) for c in stored.get("class_free") or []]
+    if class_free:  # judged as the check that stored the run judged them (gate.class_free; A31d-2)
+        from provenance.gate.class_free import rejudged
+        from provenance.profiles.waived import detection_profile
+
+        detection = rejudged(detection, detection_profile(store, base), class_free)
     labels: list[str | None] = list(detection.labels) if detection.labels else [None] * len(detection.verdicts.records)
     now = {(v.digest, label): (bool(v.flagged), float(v.score)) for v, label in zip(detection.verdicts.records, labels)}
     was = {(f["digest"], f["label"]): (bool(f["flagged"]), float(f["score"])) for f in stored["findings"]}
@@ -108,8 +119,16 @@ def recompute(store: Any, version: str, base: str | None = None) -> dict:
             f"versions {base} and {version} in {len(differ)} record(s) (first: {first}); it is not what the detectors "
             f"say: decide from prov diff {shlex.quote(base)} {shlex.quote(version)} --detect, and look for who wrote .prov/"
         )
+    wording = None
     if not stored["from_rows"]:  # the listing prints more than flags and scores (attack review 10b, F10b-2)
-        what = _text_differs(stored, detection, labels) or _detectors_differ(stored["detectors"], detection)
+        columns = _named_columns(detection)
+        what = _entries_differ(stored, detection, labels, columns) or _detectors_differ(
+            stored["detectors"], detection, columns
+        )
+        reworded = _explanations_differ(stored, detection, labels)
+        if not what and reworded:
+            wording = _wording_note(stored, reworded)
+            what = "" if wording else f"the explanation of {reworded[0]}"
         if what:
             raise VerificationError(
                 f"prov findings {version}: stored run {stored['run']} has the detectors' flags and scores, but "
@@ -124,16 +143,27 @@ def recompute(store: Any, version: str, base: str | None = None) -> dict:
     budget = flag_budget(
         len(v.records), fpr, DEFAULT_ALPHA, v.reference_size, v.reference_batch_sizes, v.reference_batch_flags
     )
-    return {
-        "base": base,
-        "fpr": fpr,
-        "detectors": names,
-        "records": len(now),
-        "flagged": flagged,
-        "differences": 0,
-        "expected_at_most": budget.flags if v.records else None,
-        "findings": _rerun_findings(stored, version, detection),
-    }
+    return (
+        {
+            "base": base,
+            "fpr": fpr,
+            "detectors": names,
+            "records": len(now),
+            "flagged": flagged,
+            "differences": 0,
+            "expected_at_most": budget.flags if v.records else None,
+            "findings": _rerun_findings(stored, version, detection),
+        }
+        | ({"class_free": class_free} if class_free else {})
+        | ({"wording": wording} if wording else {})
+    )
+
+
+def _named_columns(detection: Any) -> list[tuple[str, list[float], list[bool]]]:
+    """The re-run's (detector, scores, flags), detectors by name, as the stored run keeps them (the columns of a
+    class-free re-judged run with the class-conditional flags it set aside cleared: ``ClassFreeJudged.columns``)."""
+    named = [(r.detector, *cols) for r, cols in zip(detection.results, detection.columns)]
+    return sorted(named, key=lambda c: c[0])
 
 
 def _rerun_findings(stored: dict, version: str, detection: Any) -> list[dict]:
@@ -142,43 +172,77 @@ def _rerun_findings(stored: dict, version: str, detection: Any) -> list[dict]:
 
     labels = list(detection.labels) if detection.labels else None
     document = findings_document(
-        stored["run"], stored["base"], version, stored["detectors"], detection.results, labels, detection.verdicts
+        stored["run"],
+        stored["base"],
+        version,
+        stored["detectors"],
+        detection.results,
+        labels,
+        detection.verdicts,
+        _named_columns(detection),
     )
     return [{k: x for k, x in f.items() if k != "position"} for f in document["findings"]]
 
 
-def _text_differs(stored: dict, detection: Any, labels: list[str | None]) -> str:
-    """The first record whose explanation or per-detector entries (name, flag, score) differ between
-    the stored run and the re-run, described; "" when none does. A listing prints them, so a run that
-    keeps every flag and score but rewrites the words must not pass as recomputed."""
-    by_name = {r.detector: r for r in detection.results}
+def _entries_differ(
+    stored: dict, detection: Any, labels: list[str | None], columns: list[tuple[str, list[float], list[bool]]]
+) -> str:
+    """The first record whose per-detector entries (name, flag, score) differ between the stored run and the
+    re-run, described; "" when none does. A listing prints them, so a run that keeps every combined flag and score
+    but rewrites a detector's must not pass as recomputed."""
     entries = {}
     for i, (v, label) in enumerate(zip(detection.verdicts.records, labels)):
-        mine = [
-            (name, bool(by_name[name].findings[i].flagged), float(by_name[name].findings[i].score))
-            for name in sorted(by_name)
-            if i < len(by_name[name].findings)
+        entries[(v.digest, label)] = [
+            (name, bool(flags[i]), float(scores[i])) for name, scores, flags in columns if i < len(scores)
         ]
-        entries[(v.digest, label)] = (v.explanation, mine)
     for f in stored["findings"]:
-        explanation, mine = entries[(f["digest"], f["label"])]
+        mine = entries[(f["digest"], f["label"])]
         theirs = [(d["detector"], bool(d["flagged"]), float(d["score"])) for d in f["detectors"]]
-        where = f"record {f['digest'][:12]} label {f['label']}"
-        if f["explanation"] != explanation:
-            return f"the explanation of {where}"
         if len(theirs) != len(mine) or any(
             a[0] != b[0] or a[1] != b[1] or abs(a[2] - b[2]) > SCORE_TOLERANCE for a, b in zip(theirs, mine)
         ):
-            return f"the per-detector scores of {where}"
+            return f"the per-detector scores of record {f['digest'][:12]} label {f['label']}"
     return ""
 
 
-def _detectors_differ(rows: list[dict], detection: Any) -> str:
+def _explanations_differ(stored: dict, detection: Any, labels: list[str | None]) -> list[str]:
+    """The records (described, stored order) whose explanation differs word for word between the stored run and
+    the re-run."""
+    explanations = {(v.digest, label): v.explanation for v, label in zip(detection.verdicts.records, labels)}
+    return [
+        f"record {f['digest'][:12]} label {f['label']}"
+        for f in stored["findings"]
+        if f["explanation"] != explanations[(f["digest"], f["label"])]
+    ]
+
+
+def _wording_note(stored: dict, reworded: list[str]) -> dict | None:
+    """``{"written_by", "recomputed_with", "explanations_differ", "first"}`` when the stored run was written by
+    another prov than this one (its ``prov_version``; None: a run from before prov kept it), whose words may differ:
+    only explanations differ, every verdict, score, flag and Detectors row being equal (checked before), and the
+    listing prints the re-run's words, not the stored ones. None when this prov wrote it: then a reworded
+    explanation is an edit (the caller says so). The version is what ``.prov/`` says, so it can turn only wording
+    into a note, never a changed verdict, score or flag (sec32)."""
+    from provenance import __version__
+
+    written_by = stored.get("prov_version")
+    if written_by == __version__:
+        return None
+    return {
+        "written_by": written_by if isinstance(written_by, str) else None,
+        "recomputed_with": __version__,
+        "explanations_differ": len(reworded),
+        "first": reworded[0],
+    }
+
+
+def _detectors_differ(rows: list[dict], detection: Any, columns: list[tuple[str, list[float], list[bool]]]) -> str:
     """The first detector whose stored row (status, records scored and flagged) differs from the re-run,
     the ``combined`` row included, described; "" when none does."""
     from provenance.detectors.findings import COMBINED
 
-    now = {r.detector: (r.status, len(r.findings), len(r.flagged)) for r in detection.results}
+    flagged = {name: sum(flags) for name, _, flags in columns}
+    now = {r.detector: (r.status, len(r.findings), flagged.get(r.detector, 0)) for r in detection.results}
     now[COMBINED] = ("ran", len(detection.verdicts.records), len(detection.verdicts.flagged))
     was = {d["detector"]: (d["status"], d["scored"], d["flagged"]) for d in rows}
     for name in sorted(now.keys() | was.keys()):

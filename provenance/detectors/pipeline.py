@@ -31,7 +31,7 @@ from provenance.profiles.base_clumping import with_version_clumping
 from provenance.profiles.featurize import delta_features
 from provenance.profiles.reference import ReferenceProfile
 from provenance.profiles.shift import Shift
-from provenance.profiles.stage import load_profile
+from provenance.profiles.waived import detection_profile
 from provenance.sources.records import Records, read_records
 from provenance.version_facts import load_manifest, verified_statement, version_dataset
 
@@ -219,10 +219,11 @@ def run_detection(
     InputError / FeatureError (exit 2) when the delta cannot be featurised, naming the
     records; a detector that crashes is an "error" result, never skipped. The profile's within-pseudo-batch
     arrays are replaced by the count of the base's signed manifest (``profiles.base_clumping``; a profile is
-    a fact only a commit key vouches for) when the delta has copies, and left out when it has none.
+    a fact only a commit key vouches for) when the delta has copies, and left out when it has none. The profile
+    leaves out the base records a pinned waive key waived (``profiles.waived.detection_profile``).
     VerificationError (exit 1) when that manifest does not verify.
     """
-    profile = load_profile(store, base)
+    profile = detection_profile(store, base)  # without the base records a pinned waive key waived (A30b-2)
     new_row = store.version(new)
     pred = verified_statement(store, new_row)["predicate"]
     if callable(rows):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,6 +45,28 @@ class ClassFreeJudged(Detection):
     without the class-conditional detectors' evidence (see the module)."""
 
     rows: tuple[int, ...] = ()
+
+    @cached_property
+    def columns(self) -> list[tuple[list[float], list[bool]]]:
+        """Each result's (scores, flags), the class-conditional detectors' flags on ``rows`` cleared as the verdicts'
+        own detector entries are (``judge_class_free``): the stored run (``prov findings``) lists what the check
+        judged by, not a knn_label flag the check set aside (attack review 31d, A31d-2)."""
+        out = []
+        for result in self.results:
+            scores, flags = result.columns()
+            if is_class_conditional(result) and self.rows:
+                flags = list(flags)
+                for i in self.rows:
+                    if i < len(flags):
+                        flags[i] = False
+            out.append((scores, flags))
+        return out
+
+    @property
+    def classes(self) -> list[str]:
+        """The labels of ``rows``, sorted: what the stored run names (``class_free``) so that ``prov findings
+        --recompute`` judges the same records the same way (:func:`rejudged`)."""
+        return sorted({str(self.labels[i]) for i in self.rows})
 
 
 def added_rows_of(detection: Detection, classes: Collection[str]) -> list[int]:
@@ -108,6 +131,29 @@ def judge_class_free(detection: Detection, profile: ReferenceProfile, rows: Sequ
         records[i] = v
     kept = {f.name: getattr(detection, f.name) for f in fields(Detection)}
     return ClassFreeJudged(**(kept | {"verdicts": replace(verdicts, records=records)}), rows=tuple(rows))
+
+
+def rejudged(detection: Detection, profile: ReferenceProfile, classes: Collection[str]) -> Detection:
+    """``detection`` (a re-run of the detectors, ``prov findings --recompute``) judged as the check that stored the
+    run judged it: its added records of ``classes`` (the stored run's ``class_free``) on class-free evidence;
+    ``detection`` itself when ``classes`` is empty.
+
+    Raises:
+        VerificationError: a class the base's signed profile holds enough of to judge (``JUDGED_FROM`` records
+            in its sample): no check excuses it, so a run that names it was not stored by a check.
+    """
+    from provenance.errors import VerificationError
+    from provenance.gate.detection_common import expected_classes_held
+
+    if not classes:
+        return detection
+    held = expected_classes_held(profile, list(classes))
+    if held:
+        raise VerificationError(
+            f"the stored run judges class(es) {', '.join(map(repr, held))} on class-free evidence, but the base's "
+            "signed profile holds enough of them to judge in full: no prov check stored that run"
+        )
+    return judge_class_free(detection, profile, added_rows_of(detection, classes))
 
 
 def class_free_extreme_labels(detection: Detection, records: Sequence[dict], threshold: float) -> dict[str, int]:

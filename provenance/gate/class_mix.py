@@ -1,10 +1,9 @@
 """The release policy's class-mix rule: do the additions, all together and each source's, keep the base's class mix?
 
 Classes the policy expects (``[class_mix] expected_new_classes``: new, or growing from a record or two) leave every
-test while the base holds too few of them to say what their share should be, by the same count the detectors use
-(``gate.detection_common.expected_classes_held``: at least ``JUDGED_FROM`` records in the base's signed profile
-sample); a listed class the base already holds in number stays in, so listing it cannot carry a flood of it past the
-gate (attack review 30a).
+test while the base holds too few of them to say what their share should be (fewer than ``JUDGED_FROM`` records in
+its signed manifest: ``listed_classes_held``); a listed class the base already holds in number stays in, so listing
+it cannot carry a flood of it past the gate (attack review 30a).
 """
 
 from __future__ import annotations
@@ -12,9 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from provenance.delta.signals import HIGH_P, class_mix_signals
-from provenance.errors import InputError, VerificationError
 from provenance.gate.base import Rule, Setting, Settings
-from provenance.gate.detection_common import JUDGED_FROM, expected_classes_held, held_words
+from provenance.gate.detection_common import JUDGED_FROM, held_words
 from provenance.gate.results import RuleResult, Status
 from provenance.gate.rules import EXPECTED_NEW_CLASSES, FRACTION, ParameterRule, setting_value
 
@@ -85,12 +83,11 @@ class MinClassMixPValue(ParameterRule):
 
 def listed_classes_held(ctx: GateContext, expected: list[str]) -> tuple[dict[str, int], str]:
     """The listed classes the base holds at least ``JUDGED_FROM`` records of, ``{label: records}``, and where they
-    were counted: the base's signed profile sample, as the detectors count them (``expected_classes_held``), or,
-    when the base has no profile (or one that does not verify: the detector rules say so), its manifest, verified
-    against its signed root (the diff's base counts), which holds at least as many as a sample of it."""
-    try:
-        return expected_classes_held(ctx.base_profile, expected), "its profile sample"
-    except (InputError, VerificationError):
-        base = {r["label"]: r["base"] for r in ctx.report["by_class"]}
-        held = {label: base[label] for label in dict.fromkeys(expected) if base.get(label, 0) >= JUDGED_FROM}
-        return held, "its signed manifest, as it has no profile to count in"
+    were counted: the base's manifest, verified against its signed Merkle root (the diff's base counts,
+    ``ctx.report["by_class"]``), never the profile's sample. The sample is signed too, but it is cut (per class and
+    in all, ``profiles.sample``), so a class the base holds in number could count fewer there and leave the test;
+    the manifest holds at least as many as any sample of it, so a listed class is left out only when the base
+    truly holds almost none (sec32)."""
+    base = {r["label"]: r["base"] for r in ctx.report["by_class"]}
+    held = {label: base[label] for label in dict.fromkeys(expected) if base.get(label, 0) >= JUDGED_FROM}
+    return held, "its signed manifest"

@@ -270,10 +270,12 @@ class GateContext:
 
     @cached_property
     def base_profile(self) -> ReferenceProfile:
-        """``base``'s reference profile (``profiles.stage.load_profile``), read once; ``InputError`` when it has none."""
-        from provenance.profiles.stage import load_profile
+        """``base``'s reference profile without the records a pinned waive key waived
+        (``profiles.waived.detection_profile``: what the detectors judge by), read once; ``InputError`` when it has
+        none."""
+        from provenance.profiles.waived import detection_profile
 
-        return load_profile(self.store, self.base)
+        return detection_profile(self.store, self.base)
 
     @cached_property
     def delta_features(self) -> np.ndarray:
@@ -312,8 +314,8 @@ class GateContext:
     def detection(self, names: Sequence[str], fpr: float, tight_cluster: bool = True) -> DetectionRun:
         """Run the detectors ``names`` on the delta and combine them into one verdict per
         record at ``fpr`` (``provenance.detectors.pipeline.detect_diff``), once; later
-        calls reuse the run. The findings are also saved in the store (``prov findings``) unless the context
-        was made with ``save_findings=False``; nothing the gate decides reads them. A failure of the
+        calls reuse the run. The findings are stored by :meth:`save_detection` once every rule has run, so the
+        stored run holds the verdicts the rules judged by; nothing the gate decides reads them. A failure of the
         run as a whole is kept in ``DetectionRun.failure``, not raised, except new records
         that cannot be featurised (NaN, an undecodable file, another feature dimension):
         that is the user's input to fix, so the ``FeatureError`` (exit 2) propagates.
@@ -343,7 +345,7 @@ class GateContext:
                 delta,
                 list(names),
                 fpr,
-                save=self.save_findings,
+                save=False,  # stored once the rules judged it (save_detection): the verdicts they judged by
                 features=features,
                 tight_cluster=tight_cluster,
             )
@@ -357,3 +359,29 @@ class GateContext:
             run.failure = exc
         self.detection_run = run
         return run
+
+    def save_detection(self) -> str | None:
+        """Store the detector run (``prov findings``) as the rules left it: the verdicts they judged by, the added
+        records of expected new classes judged on class-free evidence included (``gate.class_free``; attack review
+        31d, A31d-2: the run stored before that re-judging listed 30 of 30 flagged where the check flagged 0).
+        Nothing when the context was made with ``save_findings=False``, the detectors did not run (or failed),
+        or the store is read-only. Returns the run id, or None."""
+        run = self.detection_run
+        if not self.save_findings or run is None or run.detection is None or not self.store.writable():
+            return None
+        from provenance.detectors.findings import save_findings
+        from provenance.gate.class_free import ClassFreeJudged
+
+        detection = run.detection
+        classes = detection.classes if isinstance(detection, ClassFreeJudged) else None
+        return save_findings(
+            self.store,
+            self.base,
+            self.new,
+            detection.results,
+            run.fpr,
+            detection.labels,
+            detection.verdicts,
+            detection.columns,
+            classes,
+        )

@@ -101,6 +101,7 @@ def evaluate(ctx: GateContext, rules: RuleSet, policy: policy_lib.Policy) -> Gat
                     if flagged_row or (w["digest"], w.get("label")) not in relabel_rows
                     else "detectors.relabels"
                 )
+        _count_signed_copies(ctx, results, run, threshold)
     if ctx.computed("diff") and result.findings:  # other versions' waivers naming a record flagged here: said
         from provenance.gate.waivers_elsewhere import mark_waived_elsewhere
 
@@ -111,6 +112,20 @@ def evaluate(ctx: GateContext, rules: RuleSet, policy: policy_lib.Policy) -> Gat
         result.describe_records(ctx.diff.records, ctx.report["by_source"], scored_rows(rows))
     result.audit = ctx.audit_coverage.to_dict()
     return result
+
+
+def _count_signed_copies(ctx: GateContext, results: list, run, threshold: float | None) -> None:
+    """Each blocking detector rule's statistic gains ``signed_copies`` (``gate.signed_copies``): whether its flagged
+    signed records are as their sources signed them, which ``report.next_steps`` reads before pointing at a
+    source's key (attack review 31d, A31d-6)."""
+    from provenance.gate.signed_copies import KEY, flagged_beyond_signed
+
+    blocking = [r for r in results if r.rule.startswith("detectors.") and r.status == "block"]
+    blocking = [r for r in blocking if isinstance(r.statistic, dict)]
+    if blocking:
+        counts = flagged_beyond_signed(ctx, run, threshold)
+        for r in blocking:
+            r.statistic[KEY] = counts
 
 
 def check(
@@ -168,6 +183,7 @@ def check(
             if kept_states:  # whatever the policy turns off: the caller asked for these states to be held
                 rules = Requires(KeptLogStates(kept_states), rules)
             result = evaluate(ctx, rules, pol)
+            ctx.save_detection()  # after the rules: the run holds the verdicts they judged by (A31d-2)
             # a blocked version is no trusted base (newcomer review 12, finding 8): say what the base is
             result.base_release = base_release(store, base, new, base_attestations)
         if base_unreleased and result.base_release["standing"] == UNRELEASED:

@@ -82,6 +82,14 @@ def _steps(rule: dict, report: dict) -> list[Step]:
             f"or, if {source}'s key may be stolen (most flagged records are its signed ones), cut {source} out",
             cut_source,
         )
+        copied = _copied_beyond_signed(rule, named)
+        if copied:  # the version's maker repeated S's signed records: S's key is not what they point at (A31d-6)
+            distrust = Step(
+                f"or, as {copied} of the flagged records are {source}'s signed records held more times than "
+                f"{source}'s signed batches hold them (copies whoever made {v} added, not what {source} signed), "
+                "remove the copies and commit again",
+                f"prov commit DATA --parent {v} --tag {NEW} {KEY}",
+            )
         return _detector_steps(name, v, base, source if named and not signs else None, cut_source, report) + (
             ([leave_out] if _unattested_records(named, report) else [distrust]) if signs else []
         )
@@ -482,6 +490,15 @@ def _unattested_records(source: str | None, report: dict) -> bool:
     if row is None:
         return True
     return row["added"] > row["attested_added"] or bool(row.get("relabeled") or row.get("relabeled_after_source_added"))
+
+
+def _copied_beyond_signed(rule: dict, source: str | None) -> int:
+    """How many of ``source``'s flagged signed records the version holds beyond the rows its signed batches hold
+    (the rule's ``signed_copies`` statistic, ``gate.signed_copies``), when that is most of them; else 0: the
+    flagged records are the source's as it signed them, and its key is what they point at."""
+    counts = ((rule.get("statistic") or {}).get("signed_copies") or {}).get(source) or {}
+    beyond, flagged = int(counts.get("held_beyond_signed") or 0), int(counts.get("flagged_signed") or 0)
+    return beyond if beyond * 2 > flagged else 0
 
 
 def _class_free_extreme(report: dict, label: str) -> int:

@@ -144,6 +144,21 @@ def _trust_lines(out: Writer, result: dict, version: str) -> None:
             f"{recomputed['records']} records with the same scores as this stored run; the records below are the "
             "re-run's",
         )
+        if recomputed.get("class_free"):
+            out.line(
+                ("Judged as its check did: ", "bold"),
+                "added records of "
+                + ", ".join(repr(c) for c in recomputed["class_free"])
+                + " on class-free evidence only, as the stored run says its check judged them (expected new classes)",
+            )
+        wording = recomputed.get("wording")
+        if wording:
+            out.line(
+                ("Wording: ", "bold"),
+                f"written by prov {wording['written_by'] or '(an older one, no version kept)'}; recomputed with "
+                f"{wording['recomputed_with']}: {wording['explanations_differ']} explanation(s) differ in wording "
+                f"(first: {wording['first']}), verdicts/scores equal",
+            )
     elif result.get("signed_by"):
         # A signed head covers whatever the log held when it was signed, planted runs included
         # (attack review 10, F10-1): it dates the run, it does not vouch for it.

@@ -146,14 +146,53 @@ def test_control_two_waived_glitches_leave_the_trigger_blocked(prov, workdir, st
 # so a delivery of three glitch records (px00 = 1e38) waived as one reviewed glitch sets px00's scale again (the third
 # largest value is 1e38): 30 digits with A29b-4's trigger px00 = 16 pass prov check r3 --base r2, as one glitch did
 # before fix30b. README's Known gaps says "more than two such records ... still would"; the bound is one delivery.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A30b-2 (medium, fix30b): three waived glitch records (px00 = 1e38) in a 503-record base are more than "
-    "bulk_trimmed's k = 2, so px00's scale is ~1e37 again and A29b-4's trigger passes prov check (exit 0)",
-)
+# Fixed (sec32): the detectors judge by the base profile without the records a pinned waive key waived
+# (profiles.waived.detection_profile), so the waived glitches set no column's scale however many they are.
 def test_a30b_2_three_waived_glitches_do_not_blind_their_column(prov, workdir, store, keypair):
     t = _glitches_waived_into_r2(prov, workdir, keypair, 3)
     assert _trigger_on_r2(prov, t, keypair) == 1
+
+
+def _waived_in(workdir, base: str, pinned: list) -> set:
+    """``profiles.waived.waived_records`` of ``base`` in the test's store opened with ``pinned`` key files."""
+    from provenance.profiles.waived import waived_records
+    from provenance.store import Store
+    from provenance.trust.pins import Pins
+
+    store = Store.open(workdir, Pins.load(pinned) if pinned else None)
+    try:
+        return waived_records(store, base)
+    finally:
+        store.close()
+
+
+def test_a30b_2_only_waivers_a_pinned_key_signed_leave_base_records_out(prov, workdir, store, keypair):
+    import sqlite3
+
+    _glitches_waived_into_r2(prov, workdir, keypair, 3)
+    assert len(_waived_in(workdir, "r2", [keypair.public_path])) == 3
+    assert _waived_in(workdir, "r2", []) == set()  # nothing pinned: the store's waivers prove nothing
+    # a .prov/ writer moves one of r2's waiver rows to r1 (its signed statement names r2): it leaves nothing out of r1
+    with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
+        db.execute("update waivers set version = 'r1' where object = (select min(object) from waivers)")
+    assert _waived_in(workdir, "r1", [keypair.public_path]) == set()
+
+
+def test_a30b_2_a_base_with_no_waived_record_keeps_its_signed_profile_bit_for_bit(prov, workdir, store, keypair):
+    from provenance.profiles.stage import load_profile
+    from provenance.profiles.waived import detection_profile, without_waived
+    from provenance.store import Store
+    from provenance.trust.pins import Pins
+
+    _glitches_waived_into_r2(prov, workdir, keypair, 2)
+    opened = Store.open(workdir, Pins.load([keypair.public_path]))
+    try:
+        signed = load_profile(opened, "r1")
+        assert without_waived(signed, set()) is signed
+        assert detection_profile(opened, "r1").to_bytes() == signed.to_bytes()
+        assert detection_profile(opened, "r2").to_bytes() != load_profile(opened, "r2").to_bytes()
+    finally:
+        opened.close()
 
 
 def test_control_eight_triggered_digits_block_against_the_base_without_the_glitch(prov, workdir, store, keypair):

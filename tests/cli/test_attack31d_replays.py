@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 from test_newcomer31_drift_columns import _birds
 
 import provenance
@@ -125,11 +124,34 @@ def test_control_a_listed_class_s_check_passes_and_stores_its_run(prov, keypair,
 # says "30 of 30 records flagged by the combined verdict" with knn_label over budget, so a reviewer is sent to
 # waive (or to distrust the check over) records the gate did not flag. Fix: store the ClassFreeJudged verdicts
 # (with its rows) where gate.context saves the run, or have detectors.findings re-judge the listed rows on read.
-@pytest.mark.xfail(strict=True, reason="A31d-2 (low): prov findings contradicts the class-free verdicts of the check")
+# Fixed (sec32): gate.context.GateContext.save_detection stores the run once the rules judged it, naming the
+# classes judged class-free (``class_free``), and prov findings --recompute judges them so again.
 def test_a31d_2_prov_findings_agrees_with_the_check_that_stored_the_run(prov, keypair, workdir):
     check, findings = _listed_cat_class_checked(prov, keypair)
     assert check.exit_code == 0, check.output
     assert "30 of 30 records flagged" not in findings.stdout, findings.stdout
+    assert "0 of 30 records flagged by the combined verdict" in findings.stdout, findings.stdout
+
+
+def test_a31d_2_recompute_judges_the_listed_class_as_the_check_did(prov, keypair, workdir):
+    from test_check_next_steps_source import WIDE
+
+    _listed_cat_class_checked(prov, keypair)
+    r = prov("findings", "v3", "--recompute", "--signer", str(keypair.public_path), env=WIDE)
+    assert r.exit_code == 0, r.output
+    said = " ".join(r.stdout.split())
+    assert "flag the same 0 of 30 records" in said and "Judged as its check did: added records of 'cat'" in said, said
+
+
+def test_a31d_2_a_run_naming_a_class_the_base_holds_is_not_recomputed_as_a_check_s(prov, keypair, workdir):
+    # a .prov/ writer who plants a run excusing 'benign' (which the base holds in number) is named: no check did that
+    from support import plant_findings
+
+    _listed_cat_class_checked(prov, keypair)
+    plant_findings(workdir, "v3", lambda doc: doc.update(class_free=["benign", "cat"]))
+    r = prov("findings", "v3", "--recompute", "--signer", str(keypair.public_path))
+    assert r.exit_code == 1, r.output
+    assert "holds enough of them to judge in full: no prov check stored that run" in r.output, r.output
 
 
 # --- fix31b: --schema refused on Parquet, yet signed onto Parquet versions another way ------------------------------
@@ -286,14 +308,22 @@ def test_a31d_5_removed_records_re_added_into_a_listed_class_still_block(prov, k
 # --- the lead's 'distrust' step for a signing source --------------------------------------------------------------
 
 
-def _vendor_delivery_held(prov, times: int) -> str:
-    """v1: 400 breast-cancer records; v2: v1 plus a trusted vendor's signed batch of 70 (rows 400-469), each of its
-    records held ``times`` times (whoever makes the version repeated them; the vendor signed each once). The "To
-    release:" steps of prov check v2 --base v1 (on one line), or "" when it passes."""
+def _vendor_delivery_held(prov, times: int, scale: float = 1.0) -> str:
+    """v1: 400 breast-cancer records; v2: v1 plus a trusted vendor's signed batch of 70 (rows 400-469, every value
+    times ``scale`` as the vendor signed them), each of its records held ``times`` times (whoever makes the version
+    repeated them; the vendor signed each once). The "To release:" steps of prov check v2 --base v1 (on one line),
+    or "" when it passes."""
     from test_check_next_steps_source import WIDE, _breast_cancer
 
     pq.write_table(_breast_cancer(range(400)), "base.parquet")
     vendor = _breast_cancer(range(400, 470))
+    if scale != 1.0:
+        vendor = pa.table(
+            {
+                c: vendor.column(c) if c == "diagnosis" else pa.array([x * scale for x in vendor.column(c).to_pylist()])
+                for c in vendor.column_names
+            }
+        )
     pq.write_table(vendor, "vendor.parquet")
     pq.write_table(pa.concat_tables([_breast_cancer(range(400))] + [vendor] * times), "v2.parquet")
     pin = ("--signer", "m.pub")
@@ -328,8 +358,22 @@ def test_control_the_vendor_s_signed_batch_held_once_passes(prov, workdir):
 # signed records out, though nothing the vendor signed changed. Fix: next_steps._steps should not offer the
 # distrust step when the flagged signed records are held more times than the source's signed batches hold them
 # (copies the version's maker added: copies.max_copies_rate blocks on them), only the leave-out step.
-@pytest.mark.xfail(strict=True, reason="A31d-6 (low): copies a version maker added blame the signing vendor's key")
+# Fixed (sec32): gate.signed_copies counts the flagged signed records held beyond what their source signed, and
+# next_steps points at whoever added the copies instead.
 def test_a31d_6_copies_of_a_vendor_s_records_do_not_point_at_its_key(prov, workdir):
     steps = _vendor_delivery_held(prov, 4)
     assert "copies_added" in steps, steps  # the copies rule blocks too
     assert "key may be stolen" not in steps, steps
+    assert (
+        "or, as 70 of the flagged records are vendor's signed records held more times than vendor's signed batches "
+        "hold them (copies whoever made v2 added, not what vendor signed), remove the copies and commit again: "
+        "prov commit DATA --parent v2 --tag NEW --key K" in steps
+    ), steps
+
+
+def test_control_a_vendor_s_odd_records_as_it_signed_them_point_at_its_key(prov, workdir):
+    # A31d-6's other control: the vendor signed 70 records a thousandfold beyond the base and the version holds each
+    # once, as signed: its key is what they point at, so the step stays
+    steps = _vendor_delivery_held(prov, 1, 1000.0)
+    assert "or, if vendor's key may be stolen (most flagged records are its signed ones), cut vendor out" in steps
+    assert "copies whoever made" not in steps, steps
