@@ -575,8 +575,9 @@ class _Explainer:
             name, weight, read = self.evidence[j]
             # a built-in's own p-value; a plug-in's evidence as it entered the joined one
             evidence.append(f"{name}{w * weight:.2g}): {read(i)}")
+        shown = f"{p:.2g}"
         return (
-            f"flagged: combined p = {p:.2g} (a clean record scores this far out with probability {p:.2g}"
+            f"flagged: combined p = {shown} (a clean record scores this far out with probability {shown}"
             + tails[0]
             + "; ".join(evidence)
         )
