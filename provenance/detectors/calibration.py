@@ -12,6 +12,8 @@ scores of different detectors stay comparable (1 - score approximates a p-value)
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 TAIL_QUANTILE = 0.95
@@ -19,6 +21,29 @@ TAIL_QUANTILE = 0.95
 
 def _squash(raw: np.ndarray) -> np.ndarray:
     return 0.5 + np.arctan(raw) / np.pi  # strictly increasing into (0, 1)
+
+
+def sorted_quantile(reference: np.ndarray, q: float, higher: bool = False) -> float:
+    """``float(np.quantile(reference, q))`` (method "linear"; ``higher``: method "higher") of ``reference``, finite
+    float64 scores in order of value, ``q`` in [0, 1]: read at numpy's index with numpy's interpolation, the same
+    value (tested against ``np.quantile``), without its partition of a copy and its per-call set-up (~0.1 ms a
+    calibration, and a ``prov diff --detect`` fits ~120: the held-out refits of the combined verdict). The same
+    bits but for a zero's sign (numpy's partition may put 0.0 before -0.0), which nothing a calibration computes
+    from a quantile can see: it is compared, subtracted from scores and the result exponentiated.
+
+    numpy's "linear": index ``(n - 1) * q``; at or past the last, the last score; else between the scores at its
+    floor ``a`` and the next ``b``, with ``t`` its fraction, ``a + (b - a) * t``, or ``b - (b - a) * (1 - t)`` from
+    ``t = 0.5`` on (``numpy.lib._function_base_impl._lerp``). "higher": the score at ``ceil((n - 1) * q)``."""
+    at = (reference.size - 1) * q
+    if higher:
+        return float(reference[math.ceil(at)])
+    if at >= reference.size - 1:
+        return float(reference[-1])
+    below = math.floor(at)
+    a, b = float(reference[below]), float(reference[below + 1])
+    t = at - below
+    step = b - a
+    return b - step * (1 - t) if t >= 0.5 else a + step * t
 
 
 class Calibration:
@@ -53,9 +78,10 @@ class Calibration:
             raise ValueError("no reference scores to calibrate on (is the profile empty?)")
         self.reference = reference
         self.fpr = fpr
-        self.raw_threshold = float(np.quantile(self.reference, 1.0 - fpr, method="higher"))
-        self.tail_start = float(np.quantile(self.reference, TAIL_QUANTILE))
-        excess = self.reference[self.reference > self.tail_start] - self.tail_start
+        self.raw_threshold = sorted_quantile(reference, 1.0 - fpr, higher=True)
+        self.tail_start = sorted_quantile(reference, TAIL_QUANTILE)
+        # the scores above the tail's start are those after its last copy: ``reference[reference > tail_start]``
+        excess = reference[np.searchsorted(reference, self.tail_start, side="right") :] - self.tail_start
         self.tail_share = excess.size / self.reference.size
         self.tail_scale = float(excess.mean()) if excess.size else 0.0
 
