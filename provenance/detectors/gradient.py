@@ -77,6 +77,17 @@ def _cross_fitted(weights: np.ndarray, Z: np.ndarray, labels: np.ndarray, folds:
     return Xb, residual
 
 
+def projection_scores(Xb: np.ndarray, res: np.ndarray, direction: np.ndarray, offset: float) -> np.ndarray:
+    """Each record's loss gradient (factors ``Xb`` (n, d+1), ``res`` (n, k)) projected on the unit ``direction``
+    ((d+1, k)) less ``offset`` (the base's mean gradient's projection): ``(n,)``, in gradient units."""
+    return gradient_projections(Xb, res, direction) - offset
+
+
+direction_scores = projection_scores
+"""How a record is scored on the shared direction (bench/det32_variants.py swaps in other scores to measure them
+against this one)."""
+
+
 def _shared_direction_scores(
     Xb: np.ndarray, res: np.ndarray, halves: np.ndarray, ref_mean: np.ndarray
 ) -> tuple[np.ndarray, list[tuple[np.ndarray, float]]]:
@@ -100,7 +111,7 @@ def _shared_direction_scores(
         # whole false-positive budget on the side poisons are on.
         if (gradient_projections(Xb[other], res[other], direction) - offset).mean() < 0:
             direction, offset = -direction, -offset
-        out[scored] = gradient_projections(Xb[scored], res[scored], direction) - offset
+        out[scored] = direction_scores(Xb[scored], res[scored], direction, offset)
         directions.append((direction, offset))
     return out, directions
 

@@ -104,12 +104,21 @@ def class_halves(batches: np.ndarray) -> np.ndarray:
     return halves
 
 
-def _top_direction(residuals: np.ndarray) -> np.ndarray | None:
-    if len(residuals) == 0:
-        return None
-    # Uncentred: a shift of the poisons away from the base mean is itself the signal.
-    _, _, vt = np.linalg.svd(residuals, full_matrices=False)
-    return vt[0]
+def top_direction_scores(source: np.ndarray, scored: np.ndarray, held_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Squared projections of whitened rows ``scored`` (n, d) and ``held_out`` (m, d) on the top singular direction
+    of whitened rows ``source`` (k, d): ``(n,)`` and ``(m,)`` float64 arrays, in squared base standard deviations.
+    With no ``source`` rows (the delta has no records of the class) the first coordinate axis stands in."""
+    if len(source):
+        # Uncentred: a shift of the poisons away from the base mean is itself the signal.
+        direction = np.linalg.svd(source, full_matrices=False)[2][0]
+    else:
+        direction = np.eye(source.shape[1])[0]
+    return (scored @ direction) ** 2, (held_out @ direction) ** 2
+
+
+shift_scores = top_direction_scores
+"""How a class's whitened records are scored on the shift the delta's other fold shares (bench/det32_que.py swaps
+in other scores to measure them against this one)."""
 
 
 class SpectralDetector(Detector):
@@ -144,12 +153,9 @@ class SpectralDetector(Detector):
                 residuals = (Z[rows] - mean) @ inv_sqrt
                 scored = folds[rows] == fold
                 source = residuals[~scored] if (~scored).any() else residuals[scored]
-                direction = _top_direction(source)
-                if direction is None:  # the delta has no records of this class
-                    direction = np.eye(profile.dim)[0]
-                raw[rows[scored]] = (residuals[scored] @ direction) ** 2
+                held_out_residuals = (profile.sample_Z[held_out] - mean) @ inv_sqrt
+                raw[rows[scored]], reference_raw[held_out] = shift_scores(source, residuals[scored], held_out_residuals)
                 was_scored[rows[scored]] = True
-                reference_raw[held_out] = (((profile.sample_Z[held_out] - mean) @ inv_sqrt) @ direction) ** 2
         unknown = labels < 0
         too_few = ~unknown & ~was_scored  # a class with too few base records to whiten
         # Projections are squared, so a drifted batch shows as a larger median: scale it back.
