@@ -14,7 +14,7 @@ import provenance
 from provenance import version_facts
 from provenance.commit_notes import with_notes
 from provenance.errors import InputError
-from provenance.version_facts import VerifiedPredicates, verified_statement
+from provenance.version_facts import statement_cache, verified_predicate, verified_statement
 from support import digits_table
 
 
@@ -55,16 +55,18 @@ def test_the_notes_verify_each_version_once_and_say_what_they_said(workdir, stor
     assert [getattr(again, n) for n in notes] == [getattr(result, n) for n in notes]
 
 
-def test_a_memo_gives_the_verified_predicate_and_keeps_no_failure(workdir, store, pins, keypair, counted):
+def test_a_block_gives_the_verified_predicate_and_keeps_no_failure(workdir, store, pins, keypair, counted):
     store, _ = _retyped_commit(workdir, pins, keypair)
-    memo = VerifiedPredicates(store)
     counted.clear()
-    assert memo.predicate("r2") == verified_statement(store, store.version("r2"))["predicate"]
-    assert memo.predicate("r2") is memo.predicate("r2")
-    assert counted == ["r2", "r2"]  # the memo's one verification, and the direct call's
-    for _ in range(2):  # a version with no row: raised at every read, never kept as an answer
-        with pytest.raises(InputError, match="nope"):
-            memo.predicate("nope")
-    # a memo is one call's: a new one verifies again
-    VerifiedPredicates(store).predicate("r2")
+    with statement_cache():
+        assert verified_predicate(store, "r2") == verified_statement(store, store.version("r2"))["predicate"]
+        assert verified_predicate(store, "r2") is verified_predicate(store, "r2")
+        assert counted == ["r2"]  # the block's one verification, for every read in it
+        for _ in range(2):  # a version with no row: raised at every read, never kept as an answer
+            with pytest.raises(InputError, match="nope"):
+                verified_predicate(store, "nope")
+    # what a block kept ends with it: the next block, and a read outside any, verify again
+    with statement_cache():
+        verified_predicate(store, "r2")
+    verified_predicate(store, "r2")
     assert counted == ["r2", "r2", "r2"]
