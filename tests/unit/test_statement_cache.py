@@ -11,7 +11,7 @@ import sqlite3
 import pyarrow.parquet as pq
 import pytest
 
-from provenance import keys, version_facts, versions
+from provenance import keys, versions
 from provenance.errors import VerificationError
 from provenance.sources.interface import DatasetSpec
 from provenance.store.store import Store
@@ -47,21 +47,7 @@ def test_an_envelope_deleted_after_it_verified_is_refused_within_the_block(commi
             verified_statement(committed, row)
 
 
-@pytest.fixture
-def counted(monkeypatch) -> list[str]:
-    """The tags of the statements verified from now on (each a real verification, by the real function)."""
-    seen: list[str] = []
-    real = version_facts._verify_statement
-
-    def counting(store, row):
-        seen.append(row["tag"])
-        return real(store, row)
-
-    monkeypatch.setattr(version_facts, "_verify_statement", counting)
-    return seen
-
-
-def test_a_key_unpinned_between_two_calls_is_refused_and_the_failure_not_kept(committed, workdir, counted):
+def test_a_key_unpinned_between_two_calls_is_refused_and_the_failure_not_kept(committed, workdir, verified_tags):
     trusted = committed.pins
     other = keys.generate(workdir / "bob")
     with statement_cache():
@@ -72,17 +58,17 @@ def test_a_key_unpinned_between_two_calls_is_refused_and_the_failure_not_kept(co
                 verified_statement(committed, committed.version("v1"))
         committed.pins = trusted
         verified_statement(committed, committed.version("v1"))
-    assert counted == ["v1", "v1", "v1"]  # Alice's pins: one verification for both reads under them
+    assert verified_tags == ["v1", "v1", "v1"]  # Alice's pins: one verification for both reads under them
 
 
-def test_a_store_without_pins_is_verified_once_per_block(store, keypair, workdir, counted):
+def test_a_store_without_pins_is_verified_once_per_block(store, keypair, workdir, verified_tags):
     pq.write_table(digits_table(60), workdir / "d.parquet")
     versions.commit(store, DatasetSpec(str(workdir / "d.parquet")), "v1", keypair.private_path, stages=[])
-    counted.clear()
+    verified_tags.clear()
     with statement_cache():
         first = verified_statement(store, store.version("v1"))
         assert verified_statement(store, store.version("v1")) is first
-    assert counted == ["v1"]
+    assert verified_tags == ["v1"]
 
 
 def test_a_version_row_edited_with_sqlite3_between_two_blocks_is_refused(committed, workdir):
@@ -94,7 +80,7 @@ def test_a_version_row_edited_with_sqlite3_between_two_blocks_is_refused(committ
         verified_statement(committed, committed.version("v1"))
 
 
-def test_two_stores_in_one_process_are_verified_apart(committed, keypair, pins, workdir, counted):
+def test_two_stores_in_one_process_are_verified_apart(committed, keypair, pins, workdir, verified_tags):
     copy = workdir / "copy"
     copy.mkdir()
     shutil.copytree(workdir / ".prov", copy / ".prov")
@@ -108,4 +94,4 @@ def test_two_stores_in_one_process_are_verified_apart(committed, keypair, pins, 
         with pytest.raises(VerificationError, match="revoked"):
             verified_statement(second, second.version("v1"))
         verified_statement(committed, committed.version("v1"))
-    assert counted == ["v1", "v1"]  # one verification per store; the first store's answer is not the copy's
+    assert verified_tags == ["v1", "v1"]  # one verification per store; the first store's answer is not the copy's
