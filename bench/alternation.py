@@ -17,6 +17,7 @@ import platform
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -84,6 +85,44 @@ def recorded_rounds(
 
     alternate(list(trees), once, rounds, swap=True)
     return runs, stamps | {"ended": utc_minute(), "load_end": load()}
+
+
+def child_json(child: str, *argv: str) -> Callable[[str, str], dict]:
+    """``run(name, tree)`` for :func:`recorded_rounds`: ``python -c CHILD ARGV...`` in a fresh process whose
+    PYTHONPATH is ``tree`` (run from ``tree``: ``-c`` puts the working folder first on the path), one thread for
+    OpenMP; the JSON object on its last line of standard output."""
+
+    def once(_name: str, tree: str) -> dict:
+        env = {"PYTHONPATH": tree, "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HOME": str(Path.home())}
+        done = subprocess.run(
+            [sys.executable, "-c", child, *argv], cwd=tree, env=env, capture_output=True, text=True, check=True
+        )
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    return once
+
+
+def child_ab(
+    doc: str,
+    child: str,
+    title: str,
+    paragraph: str,
+    fields: Sequence[tuple[str, str]],
+    rows: int,
+    rounds: int,
+    out: str,
+) -> None:
+    """The whole of an A/B bench whose run is ``child`` (:func:`child_json`, given ``--rows``): OLD's tree (the
+    command line's, ``ab_parser`` with ``doc``'s first line and these defaults) against this checkout, alternated
+    (:func:`recorded_rounds`), the medians of ``fields``' keys written as ``write_ab`` does under ``title``."""
+    args = ab_parser(doc.splitlines()[0], rows, rounds, out, "(unused)").parse_args()
+    old, new = args.names.split(",")
+    trees = {old: str(Path(args.old).resolve()), new: str(Path(__file__).resolve().parent.parent)}
+    runs, stamps = recorded_rounds(trees, child_json(child, str(args.rows)), args.rounds)
+    keys = [key for key, _ in fields]
+    write_ab(
+        args.out, ab_result(trees, runs, stamps, keys, rows=args.rows, rounds=args.rounds), title, paragraph, fields
+    )
 
 
 def ab_medians(runs: Sequence[dict], codes: Sequence[str], keys: Sequence[str]) -> dict[str, dict]:

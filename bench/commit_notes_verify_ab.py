@@ -15,16 +15,14 @@ bench/results/OUT.json and OUT.md.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from alternation import ab_parser, ab_result, recorded_rounds, write_ab  # noqa: E402
+from alternation import child_ab  # noqa: E402
 
-# one run, in a child process whose PYTHONPATH is the tree measured: prints one JSON line
+# one run, in a child process whose PYTHONPATH is the tree measured (alternation.child_json): prints one JSON line
 CHILD = r"""
 import json, os, sys, tempfile, time
 import numpy as np, pyarrow as pa, pyarrow.parquet as pq
@@ -72,29 +70,8 @@ print(json.dumps({
 }))
 """
 
-KEYS = ("wall_s", "cpu_s", "verifications", "verify_cpu_ms")
-
-
-def run(rows: int):
-    """``run(name, tree)`` for ``recorded_rounds``: one child process under ``tree`` (see ``CHILD``)."""
-
-    def once(_name: str, tree: str) -> dict:
-        env = {"PYTHONPATH": tree, "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HOME": str(Path.home())}
-        done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(rows)], cwd=tree, env=env, capture_output=True, text=True, check=True
-        )  # cwd: ``-c`` puts the working folder first on the path, before PYTHONPATH
-        return json.loads(done.stdout.strip().splitlines()[-1])
-
-    return once
-
 
 def main() -> None:
-    ap = ab_parser(__doc__.splitlines()[0], 1000, 3, "commit-notes-verify-ab-1k", "(unused)")
-    args = ap.parse_args()
-    old, new = args.names.split(",")
-    trees = {old: str(Path(args.old).resolve()), new: str(HERE.parent)}
-    runs, stamps = recorded_rounds(trees, run(args.rows), args.rounds)
-    result = ab_result(trees, runs, stamps, KEYS, rows=args.rows, rounds=args.rounds)
     paragraph = (
         "The second commit of a table (r2: one int64 column turned to text, so every note of the commit reads both "
         "statements), in a fresh process each run: its wall and CPU seconds (workers included), the statements it "
@@ -106,7 +83,9 @@ def main() -> None:
         ("verifications", "statements verified"),
         ("verify_cpu_ms", "CPU verifying them (ms)"),
     )
-    write_ab(args.out, result, "prov commit's statement verifications", paragraph, fields)
+    child_ab(
+        __doc__, CHILD, "prov commit's statement verifications", paragraph, fields, 1000, 3, "commit-notes-verify-ab-1k"
+    )
 
 
 if __name__ == "__main__":

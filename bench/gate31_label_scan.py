@@ -82,12 +82,12 @@ def variant_tests(outcome, profile, delta) -> dict[str, tuple[float, int]]:
     return out
 
 
-def collect() -> None:
-    rows = []
-    cpu = time.process_time()
-    before = uptime()
+def batch_rows(configs, describe) -> list[dict]:
+    """One row per bench batch of ``gate_pass_rate.run`` (in file order, then at random, for each (per, seed) of
+    ``configs``): its order, config, dataset, start and attack, then what ``describe(batch)`` adds (a dict)."""
+    rows: list[dict] = []
     for order in ("inorder", "random"):
-        for per, seed in CONFIGS:
+        for per, seed in configs:
 
             def inspect(batch, per=per, seed=seed, order=order) -> None:
                 rows.append(
@@ -97,21 +97,37 @@ def collect() -> None:
                         "dataset": batch.dataset,
                         "start": batch.start,
                         "attack": batch.attack,
-                        "poison_n": int(batch.poison.sum()),
-                        "clean_blocking": list(batch.clean_outcome["blocking"]),
-                        "poisoned_blocking": list(batch.poisoned_outcome["blocking"]),
-                        "clean": variant_tests(batch.clean_outcome, batch.profile, batch.clean),
-                        "poisoned": variant_tests(batch.poisoned_outcome, batch.profile, batch.poisoned),
                     }
+                    | describe(batch)
                 )
 
             bench.run(
                 bench.DEFAULT_DATASETS.split(","), per, seed, out=lambda *a, **k: None, order=order, inspect=inspect
             )
             print(order, per, seed, len(rows), flush=True)
-    KEPT.write_bytes(
+    return rows
+
+
+def keep(path: Path, rows: list[dict], before, cpu: float) -> None:
+    """Write ``rows`` to ``path`` (pickle) with the load average before and now and the CPU seconds since ``cpu``."""
+    path.write_bytes(
         pickle.dumps({"rows": rows, "uptime": [before, uptime()], "cpu_s": round(time.process_time() - cpu)})
     )
+
+
+def collect() -> None:
+    cpu, before = time.process_time(), uptime()
+    rows = batch_rows(
+        CONFIGS,
+        lambda batch: {
+            "poison_n": int(batch.poison.sum()),
+            "clean_blocking": list(batch.clean_outcome["blocking"]),
+            "poisoned_blocking": list(batch.poisoned_outcome["blocking"]),
+            "clean": variant_tests(batch.clean_outcome, batch.profile, batch.clean),
+            "poisoned": variant_tests(batch.poisoned_outcome, batch.profile, batch.poisoned),
+        },
+    )
+    keep(KEPT, rows, before, cpu)
 
 
 def blocks(row: dict, side: str, variant: str | None, alpha: float) -> bool:

@@ -31,9 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import gate_pass_rate as bench
 from alternation import uptime
-from gate31_label_scan import reading
+from gate31_label_scan import batch_rows, keep, reading
 
 from provenance.detectors.shared import delta_labels, delta_Z
 
@@ -86,36 +85,17 @@ def gradient_ratio(outcome) -> float:
 
 
 def collect() -> None:
-    rows = []
     cpu, before = time.process_time(), uptime()
-    for order in ("inorder", "random"):
-        for per, seed in CONFIGS:
-
-            def inspect(batch, per=per, seed=seed, order=order) -> None:
-                rows.append(
-                    {
-                        "order": order,
-                        "config": (per, seed),
-                        "dataset": batch.dataset,
-                        "start": batch.start,
-                        "attack": batch.attack,
-                        "clean_blocked": bool(batch.clean_outcome["blocking"]),
-                        "poisoned_blocked": bool(batch.poisoned_outcome["blocking"]),
-                        "clean": (gradient_ratio(batch.clean_outcome), displacement(batch.profile, batch.clean)),
-                        "poisoned": (
-                            gradient_ratio(batch.poisoned_outcome),
-                            displacement(batch.profile, batch.poisoned),
-                        ),
-                    }
-                )
-
-            bench.run(
-                bench.DEFAULT_DATASETS.split(","), per, seed, out=lambda *a, **k: None, order=order, inspect=inspect
-            )
-            print(order, per, seed, len(rows), flush=True)
-    KEPT.write_bytes(
-        pickle.dumps({"rows": rows, "uptime": [before, uptime()], "cpu_s": round(time.process_time() - cpu)})
+    rows = batch_rows(
+        CONFIGS,
+        lambda batch: {
+            "clean_blocked": bool(batch.clean_outcome["blocking"]),
+            "poisoned_blocked": bool(batch.poisoned_outcome["blocking"]),
+            "clean": (gradient_ratio(batch.clean_outcome), displacement(batch.profile, batch.clean)),
+            "poisoned": (gradient_ratio(batch.poisoned_outcome), displacement(batch.profile, batch.poisoned)),
+        },
     )
+    keep(KEPT, rows, before, cpu)
 
 
 STATISTICS = ("gradient ratio", "displacement")

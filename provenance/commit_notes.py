@@ -3,7 +3,7 @@ wrote and of its parent, never from a row.
 
 Four notes read the same two statements; each verified them itself, so one commit checked the same signatures up to
 seven times (session 30's own review). :func:`with_notes` verifies each version once for all four
-(``version_facts.VerifiedPredicates``, owned by that call).
+(``version_facts.statement_cache``, for that call only).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from provenance.errors import InputError
 from provenance.escaping import name_in_sentence, visible
 from provenance.features.numeric import identity_columns, numeric_type, signed_columns
 from provenance.store.store import Store
-from provenance.version_facts import VerifiedPredicates
+from provenance.version_facts import statement_cache, verified_predicate
 
 if TYPE_CHECKING:
     from provenance.versions import CommitResult
@@ -28,28 +28,28 @@ def with_notes(store: Store, result: CommitResult) -> CommitResult:
     ``schemas/commit.schema.json``), each None when it has nothing to say. Reads the version ``result.tag`` and its
     parent from ``store`` under its pins, each verified once; raises what ``version_facts.verified_statement`` raises
     where a note does not say None for it (a version erased since the write is None)."""
-    statements = VerifiedPredicates(store)
-    return dataclasses.replace(
-        result,
-        retype_note=retype_note(statements, result),
-        schema_note=retyped_since_parent(statements, result.tag, result.parent),
-        features_note=features_left_note(statements, result),
-        unfeatured_note=unfeatured_columns_note(statements, result),
-    )
+    with statement_cache():
+        return dataclasses.replace(
+            result,
+            retype_note=retype_note(store, result),
+            schema_note=retyped_since_parent(store, result.tag, result.parent),
+            features_note=features_left_note(store, result),
+            unfeatured_note=unfeatured_columns_note(store, result),
+        )
 
 
-def features_left_note(statements: VerifiedPredicates, result: CommitResult) -> str | None:
+def features_left_note(store: Store, result: CommitResult) -> str | None:
     """``column 'x' left the features (r1's profile read it; it is string now)``: the parent's numeric feature columns
     this version's profile does not read, named with their type now (newcomer review 27, finding 4: a CSV column
     read as text dropped out of detection and nothing said so); None when none did, or either side has no numeric
-    profile. Read from both versions' verified statements (``statements``)."""
+    profile. Read from both versions' statements, verified under ``store``'s pins."""
     from provenance.lineage.retyped import schema_flags
 
     if not result.parent or identity_columns(result.featurizer or "") is None:
         return None
     try:
-        parent = statements.predicate(result.parent)
-        now = statements.predicate(result.tag)
+        parent = verified_predicate(store, result.parent)
+        now = verified_predicate(store, result.tag)
     except InputError:  # erased after the commit's write: its --checkpoint-out says so, not this note
         return None
     # split into the signed schemas' column names: a column named 'x,y' is one (attack review 29b, A29b-3)
@@ -83,7 +83,7 @@ def features_left_note(statements: VerifiedPredicates, result: CommitResult) -> 
     )
 
 
-def retype_note(statements: VerifiedPredicates, result: CommitResult) -> str | None:
+def retype_note(store: Store, result: CommitResult) -> str | None:
     """Why ``result``'s unattributed records are so when trusted signed batches signed other column types
     than the version's data has (newcomer review 11, finding 9: a cast drops every attestation); None
     when nothing is unattributed or no such batch exists, or the version is no longer in the store (a
@@ -94,8 +94,8 @@ def retype_note(statements: VerifiedPredicates, result: CommitResult) -> str | N
     from provenance.lineage.retyped import retyped_batches
 
     try:
-        statements.store.version(result.tag)
+        store.version(result.tag)
     except InputError:  # erased after the commit's write: a note is not the step that says so (F19b-3)
         return None
-    schema = statements.predicate(result.tag).get("schema") or {}
-    return retyped_batches(statements.store, schema)
+    schema = verified_predicate(store, result.tag).get("schema") or {}
+    return retyped_batches(store, schema)

@@ -14,29 +14,31 @@ from typing import TYPE_CHECKING
 
 from provenance.errors import InputError
 from provenance.report.schema_words import grouped_schema_changes
-from provenance.sources.schema_delta import column_delta, schema_problem
+from provenance.sources.schema_delta import column_delta
+from provenance.version_facts import verified_predicate
 
 if TYPE_CHECKING:
-    from provenance.version_facts import VerifiedPredicates
+    from provenance.store.store import Store
 
 
-def retyped_since_parent(statements: VerifiedPredicates, tag: str, parent: str | None) -> str | None:
+def retyped_since_parent(store: Store, tag: str, parent: str | None) -> str | None:
     """``column 'magnesium' changed type: int64 -> double since v1 (a record's digest includes its column types: prov
     diff v1 v2 pairs the re-keyed records with v1's)`` for version ``tag`` against ``parent``, columns retyped alike
     grouped and each group joined with ``; ``; None without a parent, when no column both sides signed changed type,
-    or when either side signed no column types (or malformed ones, ``schema_delta.schema_problem``) or is no longer
+    or when either side signed no column types or is no longer
     in the store (erased after the commit's write: its ``--checkpoint-out`` says so, not this note). Both read from
-    ``statements`` (verified under its store's pins); raises what ``VerifiedPredicates.predicate`` raises but
-    ``InputError``."""
+    ``store`` and verified under its pins (``version_facts.verified_predicate``, which refuses signed types that are not the
+    shape prov writes); raises what that raises but ``InputError``."""
     if not parent:
         return None
     try:
-        old = statements.predicate(parent).get("schema")
-        now = statements.predicate(tag).get("schema")
+        old = verified_predicate(store, parent).get("schema")
+        now = verified_predicate(store, tag).get("schema")
     except InputError:
         return None
-    if schema_problem(old) or schema_problem(now) or not isinstance(old, dict) or not isinstance(now, dict):
-        return None  # not the shape prov writes (a dict, schema_problem says, but the type checker needs telling)
+    # verified_predicate refused a signed schema that is not the shape prov writes (schema_problem): one is a dict
+    if not isinstance(old, dict) or not isinstance(now, dict):
+        return None
     if "types" not in old or "types" not in now:
         return None
     retyped = column_delta(old["types"], now["types"])["retyped"]

@@ -13,31 +13,32 @@ from typing import TYPE_CHECKING
 
 from provenance.errors import InputError
 from provenance.escaping import name_in_sentence, shell_word, visible
+from provenance.version_facts import verified_predicate
 
 if TYPE_CHECKING:
-    from provenance.version_facts import VerifiedPredicates
+    from provenance.store.store import Store
     from provenance.versions import CommitResult
 
 NAMED = 5  # columns named in the line; more are counted ("and 3 more")
 
 
-def unfeatured_columns_note(statements: VerifiedPredicates, result: CommitResult) -> str | None:
+def unfeatured_columns_note(store: Store, result: CommitResult) -> str | None:
     """``column 'mean_radius' (string) is not in the features: not numeric, so no detector scores it; to include it,
     fix its values (a '?' or text) and commit with --schema mean_radius:double, or leave it out on purpose with
     --featurizer numeric --featurizer-option 'exclude=["mean_radius"]'`` for version ``result.tag``: its content
     columns of a non-numeric type that its automatic numeric featuriser does not read, at most ``NAMED`` named then
     ``and N more``. None when there are none, when the featuriser is another or was given its columns or exclusions
     (then the choice was the user's), or when the version is no longer in the store. Columns the parent's profile read
-    are left to ``features_note``, which says they left the features. Both versions read from ``statements``
-    (verified under its store's pins); raises what ``VerifiedPredicates.predicate`` raises but ``InputError``."""
+    are left to ``features_note``, which says they left the features. Both versions read from ``store``
+    and verified under its pins (``version_facts.verified_predicate``); raises what that raises but ``InputError``."""
     from provenance.features.numeric import numeric_type, signed_columns
     from provenance.lineage.retyped import schema_flags
 
     if (result.featurizer_requested or {}).get("options"):  # columns or exclusions the user chose
         return None
     try:
-        now = statements.predicate(result.tag)
-        parent = statements.predicate(result.parent) if result.parent else {}
+        now = verified_predicate(store, result.tag)
+        parent = verified_predicate(store, result.parent) if result.parent else {}
     except InputError:  # erased after the commit's write: its --checkpoint-out says so, not this note
         return None
     read = signed_columns(now)

@@ -32,13 +32,15 @@ if TYPE_CHECKING:  # imported where used: `prov log` and `prov show` need neithe
     from provenance.sources.records import Records
     from provenance.store.coverage import AuditCoverage
 
-# Statements verified during one check or one listing of releases (``statement_cache``), keyed by the store, its
-# pins, the state prov.db was read in (``identity.read_state``: a change through this connection or committed by
-# another process is read afresh) and every row field verified_statement compares: a check reads the same
-# versions from many rules (42 verifications of 4 versions in one check of a quarantine's successor), `prov log`
-# each release's whole signed ancestry (209 of 20 versions for 19 releases). Outside a block every call
-# verifies again; inside, a hit still reads the envelope's object and re-hashes it, so one deleted or altered
-# since is refused as when first verified.
+# Statements verified during one block of work (``statement_cache``: a check, one listing of releases, the notes
+# of one commit), keyed by everything verified_statement's answer depends on: the store handle, the state prov.db
+# was read in and the verifier's pins (``identity.read_state``: a change through this connection or committed by
+# another process is read afresh; other pins are another key), whether a commit may be the store's first to sign
+# its id (``first_id_commit``) and every row field verified_statement compares. A check reads the same versions
+# from many rules (42 verifications of 4 versions in one check of a quarantine's successor), `prov log` each
+# release's whole signed ancestry (209 of 20 versions for 19 releases), a commit's four notes the version and its
+# parent (7 of 2). Outside a block every call verifies again; inside, a hit still reads the envelope's object and
+# re-hashes it, so one deleted or altered since is refused as when first verified. A failure is never kept.
 _VERIFIED: ContextVar[dict[tuple, tuple] | None] = ContextVar("prov_verified_statements", default=None)
 _ROW_FIELDS = ("tag", "envelope_object", "keyid", "merkle_root", "manifest_object", "parent", "kind")
 
@@ -62,8 +64,9 @@ def first_id_commit() -> Iterator[None]:
 @contextmanager
 def statement_cache() -> Iterator[None]:
     """Within the block, :func:`verified_statement` verifies each version once per store, pins and state of
-    ``prov.db`` (a check; ``prov log``'s and ``show``'s release lines), re-reading its envelope's bytes at each
-    use."""
+    ``prov.db`` (a check; ``prov log``'s and ``show``'s release lines; ``prov commit``'s notes), re-reading its
+    envelope's bytes at each use. What it kept is dropped when the block ends; a block inside another starts
+    empty."""
     token = _VERIFIED.set({})
     try:
         yield
@@ -104,15 +107,22 @@ def verified_statement(store: Store, row: dict) -> dict:
     is not trusted for commit. Inside :func:`statement_cache` a row verified before in the same state of ``prov.db``
     is not verified again (its envelope's object is read and re-hashed again).
     """
-    cache, pins = _VERIFIED.get(), getattr(store, "pins", None)
-    if cache is None or pins is None:
+    cache = _VERIFIED.get()
+    if cache is None:
         return _verify_statement(store, row)
-    key = (id(store), id(pins), identity.read_state(store), *(row.get(f) for f in _ROW_FIELDS))
+    key = (id(store), identity.read_state(store), _FIRST_ID.get(), *(row.get(f) for f in _ROW_FIELDS))
     if key in cache:  # the same bytes still there (content-addressed, re-hashed): they verified under these pins
         store.objects.get(row["envelope_object"], f"envelope of {row['tag']}")
     else:  # the store, pins and connection are kept with the statement, so their ids are not reused meanwhile
-        cache[key] = (store, pins, store.db.conn, _verify_statement(store, row))
+        cache[key] = (store, getattr(store, "pins", None), store.db.conn, _verify_statement(store, row))
     return cache[key][3]
+
+
+def verified_predicate(store: Store, tag: str) -> dict:
+    """Version ``tag``'s verified predicate: ``verified_statement(store, store.version(tag))["predicate"]`` (verified
+    once per :func:`statement_cache` block). Raises ``InputError`` for a version with no row and what
+    :func:`verified_statement` raises."""
+    return verified_statement(store, store.version(tag))["predicate"]
 
 
 def _verify_statement(store: Store, row: dict) -> dict:
@@ -171,28 +181,6 @@ def _verify_statement(store: Store, row: dict) -> dict:
         if problem is not None:
             raise VerificationError(f"{name}: {problem}")
     return stmt
-
-
-class VerifiedPredicates:
-    """Versions' signed predicates, each verified once for one caller that reads it several times: ``prov commit``'s
-    notes read the version just written and its parent (four notes: up to seven verifications of two statements).
-
-    Owned by that one call and dropped with it, never shared: it keeps only what :func:`verified_statement` returned
-    in this object's life, under the same store and pins. A failure is not kept: the next read verifies again and
-    raises as that call would."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._kept: dict[str, dict] = {}
-
-    def predicate(self, tag: str) -> dict:
-        """Version ``tag``'s verified predicate (``verified_statement(store, store.version(tag))["predicate"]``),
-        verified at the first read only. Raises ``InputError`` for a version with no row and what
-        :func:`verified_statement` raises."""
-        kept = self._kept.get(tag)
-        if kept is None:
-            kept = self._kept[tag] = verified_statement(self.store, self.store.version(tag))["predicate"]
-        return kept
 
 
 def signed_ancestry(store: Store, tag: str) -> list[tuple[dict, dict]]:

@@ -95,3 +95,20 @@ def digits_parquet(workdir) -> Path:
     path = workdir / "digits.parquet"
     pq.write_table(digits_table(600), path, row_group_size=128)
     return path
+
+
+@pytest.fixture
+def verified_tags(monkeypatch) -> list[str]:
+    """The tags of the version statements verified from now on, in order: the real ``version_facts._verify_statement``
+    wrapped in a counter that calls it, so every signature is still checked against the pins."""
+    from provenance import version_facts
+
+    seen: list[str] = []
+    real = version_facts._verify_statement
+
+    def counting(store, row):
+        seen.append(row["tag"])
+        return real(store, row)
+
+    monkeypatch.setattr(version_facts, "_verify_statement", counting)
+    return seen

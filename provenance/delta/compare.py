@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from provenance.delta.base_removed import BaseRemoved
 from provenance.delta.merge import DEFAULT_LIMIT, fill_rows, merge_manifests
 from provenance.delta.report import build_report
 from provenance.delta.rows import RowMemo, delta_records_of, rows_taker
@@ -86,6 +87,8 @@ def diff_versions(
             raise VerificationError(f"manifest of {side.name}: its per-label counts differ from the signed ones")
     # one schema change, not every record: paired by content where the new records re-encode without loss
     read = functools.partial(_read_records, store, new) if path is None and b.kind == "version" else None
+    # the base rows only the base holds, as merged (a schema change's pairing below takes some out of removed)
+    removed = BaseRemoved.of(changes, a.take) if delta is None else None
     none = np.zeros(0, "S32")
     scored, rekeyed, kept = rekey(changes, a, b, read) if schema else (none, none, none)
     memo = RowMemo(b.take)
@@ -113,6 +116,7 @@ def diff_versions(
         # every record a schema change re-keyed: lineage counts it as added (no batch signed its new digest)
         "rekeyed": rekeyed,
         "kept_base": kept,  # base records paired by content: the new version holds their content (not removed)
+        "base_removed": removed,  # every base row of a record the new manifest lacks (None from a signed delta)
         "relabeled": changes.array("relabeled", "digests"),
         # records with more rows than the base had (beyond one if new), and how many more
         "copies": (changes.array("duplicates", "digests"), changes.array("duplicates", "rows")),

@@ -7,7 +7,8 @@ it as a new batch (``prov add --unsigned``), which passed every rule. The rule s
 edit: each counted record at a locator where exactly one base record is gone (the pairing ``prov status`` makes, at
 most one pair per locator), so the report can say which base record it replaced and offer restoring it, or having
 its source sign the corrected batch. Advice only: the pairing is recomputed from both versions' signed manifests
-(locators are in the manifest object each version signs by digest) and no rule relies on it.
+(locators are in the manifest object each version signs by digest), the base's rows of its removed records as the
+check's diff found them in the manifest it verified (``delta.base_removed``), and no rule relies on it.
 """
 
 from __future__ import annotations
@@ -28,22 +29,25 @@ def replaced_in_place(ctx: GateContext, mask: pa.Array) -> list[dict]:
     ``[{"locator": "230", "digest": hex, "label": str, "base_digest": hex, "base_label": str}]`` in the new
     manifest's order,
     one per locator held by exactly one selected record and exactly one base record the candidate lacks
-    (``removals.lacked``). Empty when more than ``MAX_PAIRED`` rows are selected or the diff read no locators."""
+    (``removals.lacked``, of the base rows the diff found removed: ``DiffReport.delta["base_removed"]``). Empty when
+    more than ``MAX_PAIRED`` rows are selected or the diff read no locators or no removed rows (a signed delta's)."""
     import numpy as np
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     from provenance.gate.removals import lacked
-    from provenance.version_facts import load_manifest
 
     rows = np.flatnonzero(pc.fill_null(mask, False).to_numpy(zero_copy_only=False))
-    records = ctx.diff.records
-    if not len(rows) or len(rows) > MAX_PAIRED or records is None or records.fetch is None:
+    records, removed = ctx.diff.records, ctx.diff.delta.get("base_removed")
+    if not len(rows) or len(rows) > MAX_PAIRED or records is None or records.fetch is None or removed is None:
         return []
     added = [str(loc) for loc in records.fetch(rows.astype(np.int64))[0]]
     digests = ctx.lineage.column("digest").take(rows).to_pylist()
     labels = ctx.lineage.column("label").take(rows).to_pylist()
-    base = load_manifest(ctx.store, ctx.store.version(ctx.base)).table
-    gone = base.filter(lacked(ctx, base.column("digest"))).select(["digest", "label", "locator"])
+    found = removed.columns(["digest", "label", "locator"])
+    types = {"digest": pa.binary(32), "label": pa.string(), "locator": pa.string()}
+    base = pa.table({name: pa.array(found[name], t) for name, t in types.items()})
+    gone = base.filter(lacked(ctx, base.column("digest")))
     wanted = {loc for loc, n in Counter(added).items() if n == 1}
     gone = gone.filter(pc.is_in(gone.column("locator"), value_set=_strings(wanted)))
     held = Counter(gone.column("locator").to_pylist())

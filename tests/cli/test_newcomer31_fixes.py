@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from provenance.demo.data import digits
-from support import build_template, flip_label, tour_with_a_scrape, words
+from support import build_template, flip_label, ok, tour_with_a_scrape, words
 
 PINNED = ("--signer", "maintainer.pub")
 
@@ -26,13 +26,7 @@ def _build(prov, folder) -> None:
     pinned = tour_with_a_scrape(prov)
     _clean_vendor_batch(prov, pinned)
     pq.write_table(pq.read_table("scraped.parquet"), "vendor-scrape.parquet")
-    for args in (
-        ("sign", "vendor-scrape.parquet", "--source", "vendor", "--key", "vendor.key"),
-        ("add", "vendor-scrape.parquet", "--source", "vendor", *pinned),
-        ("-q", "commit", "train-new.parquet", "--tag", "sv", "--parent", "v3", "--key", "maintainer.key", *pinned),
-    ):
-        r = prov(*args)
-        assert r.exit_code == 0, f"prov {' '.join(args)}: {r.output}"
+    _vendor_batch_on_v3(prov, "vendor-scrape.parquet", "train-new.parquet", "sv", pinned)
 
 
 @pytest.fixture(scope="session")
@@ -50,13 +44,18 @@ def _clean_vendor_batch(prov, pinned: tuple[str, ...], zeros: int = 22) -> None:
     )
     pq.write_table(batch, "clean.parquet")
     pq.write_table(pa.concat_tables([pq.read_table("train.parquet"), batch]), "train-clean.parquet")
+    _vendor_batch_on_v3(prov, "clean.parquet", "train-clean.parquet", "cv", pinned)
+
+
+def _vendor_batch_on_v3(prov, batch: str, train: str, tag: str, pinned: tuple[str, ...]) -> None:
+    """``batch`` signed by the vendor and added, then ``train`` committed as ``tag`` on v3 under the maintainer's key,
+    each exit 0."""
     for args in (
-        ("sign", "clean.parquet", "--source", "vendor", "--key", "vendor.key"),
-        ("add", "clean.parquet", "--source", "vendor", *pinned),
-        ("-q", "commit", "train-clean.parquet", "--tag", "cv", "--parent", "v3", "--key", "maintainer.key", *pinned),
+        ("sign", batch, "--source", "vendor", "--key", "vendor.key"),
+        ("add", batch, "--source", "vendor", *pinned),
+        ("-q", "commit", train, "--tag", tag, "--parent", "v3", "--key", "maintainer.key", *pinned),
     ):
-        r = prov(*args)
-        assert r.exit_code == 0, f"prov {' '.join(args)}: {r.output}"
+        ok(prov, *args)
 
 
 def test_a_class_mix_the_gate_passes_reads_as_a_warning_in_the_diff_headline(prov, template_newcomer31, workdir):

@@ -43,16 +43,18 @@ def _penguins(rows: range) -> pa.Table:
     return table.slice(rows.start, len(rows))
 
 
-def penguins_v1_v2(prov) -> None:
-    """The vendor signs penguins 200-299; v1 is penguins 0-199 and v2 adds the vendor's 100, both Parquet and
-    committed under the maintainer's key m.key (``test_newcomer24_hints.vendor_signed``)."""
-    pq.write_table(_penguins(range(0, 200)), "base.parquet")
+def penguins_v1_v2(prov, written: str = "parquet") -> None:
+    """The vendor signs penguins 200-299 (Parquet); v1 is penguins 0-199 and v2 adds the vendor's 100, both written as
+    ``written`` (``parquet`` or ``csv``) and committed under the maintainer's key m.key
+    (``test_newcomer24_hints.vendor_signed``)."""
+    write = pq.write_table if written == "parquet" else pcsv.write_csv
+    write(_penguins(range(0, 200)), f"base.{written}")
     pq.write_table(_penguins(range(200, 300)), "vendor.parquet")
-    pq.write_table(_penguins(range(0, 300)), "train.parquet")
+    write(_penguins(range(0, 300)), f"train.{written}")
     vendor_signed(
         prov,
-        ("commit", "base.parquet", "--tag", "v1", "--key", "m.key", *PINS),
-        ("commit", "train.parquet", "--tag", "v2", "--key", "m.key", *PINS),
+        ("commit", f"base.{written}", "--tag", "v1", "--key", "m.key", *PINS),
+        ("commit", f"train.{written}", "--tag", "v2", "--key", "m.key", *PINS),
     )
 
 
@@ -139,14 +141,7 @@ def test_a_folder_holding_a_csv_file_takes_schema(prov, workdir, store, keypair)
 
 
 def test_for_a_csv_base_the_advice_re_reads_it_with_schema_and_that_leads_out(prov, workdir, store):
-    pcsv.write_csv(_penguins(range(0, 200)), "base.csv")
-    pq.write_table(_penguins(range(200, 300)), "vendor.parquet")
-    pcsv.write_csv(_penguins(range(0, 300)), "train.csv")
-    vendor_signed(
-        prov,
-        ("commit", "base.csv", "--tag", "v1", "--key", "m.key", *PINS),
-        ("commit", "train.csv", "--tag", "v2", "--key", "m.key", *PINS),
-    )
+    penguins_v1_v2(prov, "csv")
     assert prov("show", "v2", "--json", *PINS).exit_code == 0
     r = prov("commit", "train.csv", "--tag", "v3", "--parent", "v2", "--schema", "body_mass_g:double",
              "--key", "m.key", *PINS)  # fmt: skip

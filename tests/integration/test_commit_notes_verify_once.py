@@ -11,25 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 import provenance
-from provenance import version_facts
 from provenance.commit_notes import with_notes
 from provenance.errors import InputError
-from provenance.version_facts import VerifiedPredicates, verified_statement
+from provenance.version_facts import statement_cache, verified_predicate, verified_statement
 from support import digits_table
-
-
-@pytest.fixture
-def counted(monkeypatch) -> list[str]:
-    """The tags of the statements verified from now on (each a real verification under the pins)."""
-    seen: list[str] = []
-    real = version_facts._verify_statement
-
-    def counting(store, row):
-        seen.append(row["tag"])
-        return real(store, row)
-
-    monkeypatch.setattr(version_facts, "_verify_statement", counting)
-    return seen
 
 
 def _retyped_commit(workdir, pins, keypair):
@@ -44,27 +29,29 @@ def _retyped_commit(workdir, pins, keypair):
     return store, provenance.commit(store, str(workdir / "train.parquet"), tag="r2", key=str(keypair.private_path))
 
 
-def test_the_notes_verify_each_version_once_and_say_what_they_said(workdir, store, pins, keypair, counted):
+def test_the_notes_verify_each_version_once_and_say_what_they_said(workdir, store, pins, keypair, verified_tags):
     store, result = _retyped_commit(workdir, pins, keypair)
     assert result.schema_note and result.schema_note.startswith("column 'px13' changed type: int64 -> string since r1")
     assert result.features_note and result.features_note.startswith("column 'px13' (string now) left the features")
-    counted.clear()
+    verified_tags.clear()
     again = with_notes(store, result)
-    assert sorted(counted) == ["r1", "r2"], counted  # seven verifications before: r2 four times, r1 three
+    assert sorted(verified_tags) == ["r1", "r2"], verified_tags  # seven verifications before: r2 four times, r1 three
     notes = ("retype_note", "schema_note", "features_note", "unfeatured_note")
     assert [getattr(again, n) for n in notes] == [getattr(result, n) for n in notes]
 
 
-def test_a_memo_gives_the_verified_predicate_and_keeps_no_failure(workdir, store, pins, keypair, counted):
+def test_a_block_gives_the_verified_predicate_and_keeps_no_failure(workdir, store, pins, keypair, verified_tags):
     store, _ = _retyped_commit(workdir, pins, keypair)
-    memo = VerifiedPredicates(store)
-    counted.clear()
-    assert memo.predicate("r2") == verified_statement(store, store.version("r2"))["predicate"]
-    assert memo.predicate("r2") is memo.predicate("r2")
-    assert counted == ["r2", "r2"]  # the memo's one verification, and the direct call's
-    for _ in range(2):  # a version with no row: raised at every read, never kept as an answer
-        with pytest.raises(InputError, match="nope"):
-            memo.predicate("nope")
-    # a memo is one call's: a new one verifies again
-    VerifiedPredicates(store).predicate("r2")
-    assert counted == ["r2", "r2", "r2"]
+    verified_tags.clear()
+    with statement_cache():
+        assert verified_predicate(store, "r2") == verified_statement(store, store.version("r2"))["predicate"]
+        assert verified_predicate(store, "r2") is verified_predicate(store, "r2")
+        assert verified_tags == ["r2"]  # the block's one verification, for every read in it
+        for _ in range(2):  # a version with no row: raised at every read, never kept as an answer
+            with pytest.raises(InputError, match="nope"):
+                verified_predicate(store, "nope")
+    # what a block kept ends with it: the next block, and a read outside any, verify again
+    with statement_cache():
+        verified_predicate(store, "r2")
+    verified_predicate(store, "r2")
+    assert verified_tags == ["r2", "r2", "r2"]
