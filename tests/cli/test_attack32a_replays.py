@@ -389,7 +389,7 @@ def _new_class_beside_removal(prov, keypair, removed: int) -> object:
 
 def test_control_a_new_class_alone_passes_and_beside_a_removal_blocks(prov, keypair, workdir):
     # A32a-6's control: the 30 "cat" records pass alone (class-free evidence); beside 5 removed base records they are
-    # judged in full and block, the rule's reason saying to commit the removal and the new class apart (fix31e)
+    # judged in full and block, the steps saying to commit the new class and the removal apart, the new class first
     assert _new_class_beside_removal(prov, keypair, 0).exit_code == 0
     r = _new_class_beside_removal(prov, keypair, 5)
     assert r.exit_code == 1 and "commit the new class and the removal apart" in " ".join(r.stdout.split()), r.stdout
