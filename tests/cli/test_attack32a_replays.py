@@ -5,11 +5,13 @@ in its reason; the plain test beside it shows the attack's setup is otherwise ri
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from support import commit_signed
+from support import commit_signed, validate_output
 
 # --- fix31e (A31d-5): a listed class's additions judged in full when the delta also removes base records ----------
 
@@ -77,6 +79,11 @@ def test_a32a_1_a_removal_committed_apart_does_not_excuse_its_records(prov, keyp
     said = " ".join(r.stdout.split())
     assert "v1, a signed ancestor of the base, held 14 record(s) the candidate lacks" in said, said
     assert "no order of commits makes them new again" in said, said
+    report = json.loads(_check_listing_cat(prov, "v3", "v2", (*pin, "--format", "json")).stdout)
+    validate_output("check", report)
+    (combined,) = [x for x in report["rules"] if x["rule"] == "detectors.combined"]
+    removal = combined["statistic"]["listed_in_full"]["removal"]
+    assert (removal["removed_from_base"], removal["ancestor"], removal["ancestor_records"]) == (0, "v1", 14), removal
 
 
 def test_control_copies_of_malignant_records_labelled_an_unlisted_class_block(prov, keypair, workdir):
