@@ -25,6 +25,7 @@ from provenance.detectors.extreme import batch_label_support
 from provenance.detectors.findings import flagged_count, save_findings
 from provenance.detectors.registry import DEFAULT_FPR, run_detectors
 from provenance.detectors.relabel_scan import HeldOutNull, profile_null
+from provenance.detectors.shared import reference_neighbours
 from provenance.detectors.tight_cluster import stand_down_tight_cluster
 from provenance.features.base import FeatureError
 from provenance.profiles.base_clumping import with_version_clumping
@@ -157,6 +158,11 @@ class Detection:
     # What computes ``relabel_null`` on first use: only a check's detectors.relabels rule reads it, so
     # `prov diff --detect` never pays for scoring the base's sample once per pseudo-batch.
     relabel_null_of: Callable[[], HeldOutNull | None] | None = field(default=None, repr=False, compare=False)
+    # What gives each record's nearest base sample records (``shared.reference_neighbours``: (n x K) indexes and
+    # distances), read on first use by the gate's test of a listed new class (``gate.class_inside``).
+    base_neighbours_of: Callable[[], tuple[np.ndarray, np.ndarray]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @cached_property
     def relabel_null(self) -> HeldOutNull | None:
@@ -164,6 +170,12 @@ class Detection:
         out (the null of detectors.relabels, ``detectors.relabel_scan.profile_null``), computed on first
         use and kept; None when there is no relabel."""
         return self.relabel_null_of() if self.relabel_null_of is not None else None
+
+    @cached_property
+    def base_neighbours(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Each record's nearest base sample records, ``(idx, dist)`` (n x K, -1 / inf where none; the neighbours
+        ``knn_label`` votes with), computed on first use and kept; None when the run does not say."""
+        return self.base_neighbours_of() if self.base_neighbours_of is not None else None
 
     @cached_property
     def columns(self) -> list[tuple[list[float], list[bool]]]:
@@ -267,7 +279,16 @@ def run_detection(
         drift_error = f"{type(exc).__name__}: {exc}"
     null = (lambda: profile_null(profile, results, fpr, verdicts.held_out)) if "relabeled" in delta_rows.kinds else None
     detection = Detection(
-        results, verdicts, delta_rows.labels, drift, drift_error, shift, moved_columns, list(delta_rows.kinds), null
+        results,
+        verdicts,
+        delta_rows.labels,
+        drift,
+        drift_error,
+        shift,
+        moved_columns,
+        list(delta_rows.kinds),
+        null,
+        lambda: reference_neighbours(profile, delta),
     )
     if save and store.writable():  # a read-only store still gets its findings computed (the CLI says so)
         save_findings(store, base, new, results, fpr, delta_rows.labels, verdicts, detection.columns)

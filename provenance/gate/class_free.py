@@ -139,21 +139,32 @@ def rejudged(detection: Detection, profile: ReferenceProfile, classes: Collectio
     ``detection`` itself when ``classes`` is empty.
 
     Raises:
-        VerificationError: a class the base's signed profile holds enough of to judge (``JUDGED_FROM`` records
-            in its sample): no check excuses it, so a run that names it was not stored by a check.
+        VerificationError: a class no check excuses: one the base's signed profile holds enough of to judge
+            (``JUDGED_FROM`` records in its sample), a base class spelled otherwise (``spelled_as_base``), or one
+            whose added records sit inside a base class (``gate.class_inside``), so a run that names it was not
+            stored by a check.
     """
+    from provenance.detectors.knn_label import VOTERS
     from provenance.errors import VerificationError
-    from provenance.gate.detection_common import expected_classes_held
+    from provenance.gate.class_inside import inside_classes
+    from provenance.gate.detection_common import expected_classes_held, spelled_as_base
 
     if not classes:
         return detection
-    held = expected_classes_held(profile, list(classes))
-    if held:
+    rows = added_rows_of(detection, classes)
+    inside = inside_classes(profile, detection.base_neighbours, detection.labels, rows, VOTERS)
+    refused = [
+        *expected_classes_held(profile, list(classes)),
+        *spelled_as_base(profile.classes, classes),
+        *(label for label, sits in inside.items() if sits is not None),
+    ]
+    if refused:
         raise VerificationError(
-            f"the stored run judges class(es) {', '.join(map(repr, held))} on class-free evidence, but the base's "
-            "signed profile holds enough of them to judge in full: no prov check stored that run"
+            f"the stored run judges class(es) {', '.join(map(repr, dict.fromkeys(refused)))} on class-free "
+            "evidence, but their added records sit inside a base class, or the base's signed profile holds them "
+            "spelled otherwise or holds enough of them to judge in full: no prov check stored that run"
         )
-    return judge_class_free(detection, profile, added_rows_of(detection, classes))
+    return judge_class_free(detection, profile, rows)
 
 
 def class_free_extreme_labels(detection: Detection, records: Sequence[dict], threshold: float) -> dict[str, int]:

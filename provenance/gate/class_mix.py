@@ -3,7 +3,9 @@
 Classes the policy expects (``[class_mix] expected_new_classes``: new, or growing from a record or two) leave every
 test while the base holds too few of them to say what their share should be (fewer than ``JUDGED_FROM`` records in
 its signed manifest: ``listed_classes_held``); a listed class the base already holds in number stays in, so listing
-it cannot carry a flood of it past the gate (attack review 30a).
+it cannot carry a flood of it past the gate (attack review 30a), and so does one that is a base class spelled
+otherwise (``detection_common.spelled_as_base``: "malignant " or "Malignant" beside "malignant", attack review 32a,
+A32a-5), which the rule's statistic names (``spelled_as_base``) so that the next steps do not offer to list it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from provenance.delta.signals import HIGH_P, class_mix_signals
 from provenance.gate.base import Rule, Setting, Settings
-from provenance.gate.detection_common import JUDGED_FROM, held_words
+from provenance.gate.detection_common import JUDGED_FROM, held_words, spelled_as_base, spelled_words
 from provenance.gate.results import RuleResult, Status
 from provenance.gate.rules import EXPECTED_NEW_CLASSES, FRACTION, ParameterRule, setting_value
 
@@ -56,9 +58,15 @@ class MinClassMixPValue(ParameterRule):
 
     def check(self, ctx: GateContext) -> RuleResult:
         """Pass with nothing to test; else pass or block on the worst class-mix shift. With expected classes, the
-        statistic carries ``expected_classes_judged`` (``{label: base records}``, the listed classes kept in)."""
+        statistic carries ``expected_classes_judged`` (``{label: base records}``, the listed classes kept in); it
+        always carries ``spelled_as_base`` (``{added label: base class}``, added classes that are base classes
+        spelled otherwise)."""
         held, counted_in = listed_classes_held(ctx, self.expected) if self.expected else ({}, "")
-        left_out = [label for label in dict.fromkeys(self.expected) if label not in held]
+        in_base = [r["label"] for r in ctx.report["by_class"] if r["base"]]
+        # added classes that are base classes spelled otherwise: listed, they stay in; the step offers no listing
+        spelled = spelled_as_base(in_base, [r["label"] for r in ctx.report["by_class"] if r["added"]])
+        spelled_listed = spelled_as_base(in_base, self.expected)
+        left_out = [label for label in dict.fromkeys(self.expected) if label not in {**held, **spelled_listed}]
         if left_out:
             base = {r["label"]: r["base"] for r in ctx.report["by_class"]}
             shifts = [s.to_dict() for s in class_mix_signals(ctx.diff.added_by_source_class, base, left_out)]
@@ -70,7 +78,7 @@ class MinClassMixPValue(ParameterRule):
             default=None,
         )
         expected = f"p at least {self.min_p:g}"
-        judged = held_words(held, IN_THE_TEST, counted_in)
+        judged = held_words(held, IN_THE_TEST, counted_in) + spelled_words(spelled_listed, IN_THE_TEST)
         if worst is None:
             outside = f" outside the expected new classes ({', '.join(sorted(left_out))})" if left_out else ""
             return RuleResult(self.key, "pass", f"no additions{outside} to test{judged}", expected=expected)
@@ -78,6 +86,7 @@ class MinClassMixPValue(ParameterRule):
         status: Status = "block" if p < self.min_p and worst["flagged"] else "pass"
         reason = f"{worst['explanation']} (p={p:.3g}, block below {self.min_p:g}){judged}"
         statistic = worst["statistic"] | ({"expected_classes_judged": held} if self.expected else {})
+        statistic["spelled_as_base"] = spelled
         return RuleResult(self.key, status, reason, statistic=statistic, expected=expected)
 
 

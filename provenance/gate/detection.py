@@ -202,6 +202,7 @@ class ExtremeRecords(RecordsAtLevelRule):
             else f"no record beyond extreme p {threshold:.2g} (extreme_alpha / n)"
         ) + self.not_judged(ctx, detection)
         statistic = {"test": "bonferroni", "n": n, "alpha": self.alpha, "p_threshold": threshold, "evidence": counts}
+        statistic["listed_in_full"] = self.listed_in_full(ctx, detection)  # detection_common.listed_in_full
         from provenance.gate.class_free import class_free_extreme_labels  # imports the detectors: when they ran
 
         # labels whose records stay extreme without the class-conditional detectors: listing the class in

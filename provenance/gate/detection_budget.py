@@ -141,6 +141,8 @@ class CombinedFlagBudget(RecordsAtLevelRule):
             "expected_classes_judged": self.held(ctx),
             # added records of the other listed classes, judged on class-free evidence only (gate.class_free)
             "class_free_judged": class_free_count(detection),
+            # the listed classes' added records judged in full all the same, and why (detection_common.listed_in_full)
+            "listed_in_full": self.listed_in_full(ctx, detection),
             # which clauses blocked: "flag_budget" (more flagged than a clean delta flags), "max_flagged"
             # (more than the policy's cap, below that budget), "beyond_reference", "far_beyond_reference";
             # empty when it passed

@@ -6,7 +6,8 @@ to keep each module small; ``gate.detection`` re-exports every name here.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import unicodedata
+from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,6 +18,7 @@ from provenance.gate.rules import BOOLEAN, COUNT
 
 if TYPE_CHECKING:
     from provenance.detectors.pipeline import Detection
+    from provenance.gate.class_inside import Inside
     from provenance.gate.context import DetectionRun, GateContext
     from provenance.profiles.reference import ReferenceProfile
 
@@ -92,6 +94,38 @@ def expected_classes_held(profile: ReferenceProfile, expected: Sequence[str]) ->
     return {label: held[label] for label in dict.fromkeys(expected) if held.get(label, 0) >= JUDGED_FROM}
 
 
+def class_key(label: str) -> str:
+    """``label`` as labels are compared when deciding whether a class is new: NFKC-normalised, case folded and
+    stripped of surrounding white space. A training pipeline that strips or lower-cases its labels reads
+    "malignant " and "Malignant" as "malignant" (attack review 32a, A32a-5)."""
+    return unicodedata.normalize("NFKC", label).casefold().strip()
+
+
+def spelled_as_base(base_classes: Iterable[str], labels: Iterable[str]) -> dict[str, str]:
+    """``{label: base class}`` for each of ``labels`` that equals another of ``base_classes`` under
+    :func:`class_key` (the first such, in sorted order): not a new class, whatever the policy lists."""
+    by_key: dict[str, list[str]] = {}
+    for base in sorted(map(str, base_classes)):
+        by_key.setdefault(class_key(base), []).append(base)
+    out = {}
+    for label in dict.fromkeys(map(str, labels)):
+        other = [b for b in by_key.get(class_key(label), []) if b != label]
+        if other:
+            out[label] = other[0]
+    return out
+
+
+def spelled_words(spelled: dict[str, str], then: str = "are judged against the base") -> str:
+    """The words a rule's reason adds when the policy lists a base class spelled otherwise (``spelled``)."""
+    if not spelled:
+        return ""
+    named = ", ".join(f"{label!r} (base class {base!r} spelled otherwise)" for label, base in spelled.items())
+    return (
+        f"; [class_mix] expected_new_classes lists {named}: labels are compared after NFKC, case folding and "
+        f"stripping, so it is not a new class and its records {then}"
+    )
+
+
 def expected_class_rows(detection: Detection, expected: Sequence[str], held: Collection[str] = ()) -> list[int]:
     """Positions of the delta's *added* records whose label the policy expects to be new
     (``class_mix.expected_new_classes``) and the base does not hold (labels in ``held``, from
@@ -165,25 +199,55 @@ def class_free_count(detection: Detection) -> int:
 
 
 def removes_base_records(ctx: GateContext) -> bool:
-    """Whether the delta lacks any base record (``gate.removals.removed_from_base``). Then no added record of an
-    expected new class is judged on class-free evidence: base records removed and delivered again in a listed
-    class, their values nudged, are a relabel by content that no digest pairs (attack review 31d, A31d-5: 14
-    malignant records re-added as "cat", 8% larger, passed). Fail closed: a genuine new class arrives without
-    deleting base records, or is committed apart from the removal."""
+    """Whether the delta lacks any base record (``gate.removals.removed_from_base``) or the candidate lacks records
+    a signed ancestor of the base held (``gate.ancestry_removed``). Then no added record of an expected new class
+    is judged on class-free evidence: base records removed and delivered again in a listed class, their values
+    nudged, are a relabel by content that no digest pairs (attack review 31d, A31d-5: 14 malignant records re-added
+    as "cat", 8% larger, passed), whether the removal is in this delta or was committed apart before the base
+    (attack review 32a, A32a-1). Fail closed: a genuine new class arrives on a version whose history removed
+    nothing, or its records are reviewed and waived."""
+    from provenance.gate.ancestry_removed import ancestry_removal
     from provenance.gate.removals import removed_from_base
 
-    return removed_from_base(ctx, ctx.report["summary"]) > 0
+    return removed_from_base(ctx, ctx.report["summary"]) > 0 or ancestry_removal(ctx) is not None
+
+
+def removal_facts(ctx: GateContext) -> dict:
+    """What :func:`removes_base_records` found, for a rule's statistic (``listed_in_full.removal``):
+    ``{"removed_from_base": n, "ancestor": tag or None, "ancestor_records": n, "problem": str or None}``."""
+    from provenance.gate.ancestry_removed import ancestry_removal
+    from provenance.gate.removals import removed_from_base
+
+    found = ancestry_removal(ctx)
+    return {
+        "removed_from_base": removed_from_base(ctx, ctx.report["summary"]),
+        "ancestor": found.version if found is not None else None,
+        "ancestor_records": found.records if found is not None else 0,
+        "problem": (found.problem or None) if found is not None else None,
+    }
 
 
 def removal_words(ctx: GateContext, listed: bool) -> str:
     """The words a rule's reason adds when the delta adds records of expected new classes (``listed``) that are
-    judged in full because it also removes base records (:func:`removes_base_records`)."""
+    judged in full because the delta or the base's signed ancestry removes base records
+    (:func:`removes_base_records`)."""
     if not listed or not removes_base_records(ctx):
         return ""
+    facts = removal_facts(ctx)
+    where = []
+    if facts["removed_from_base"]:
+        where.append(f"the delta removes {facts['removed_from_base']} base record(s)")
+    if facts["problem"]:
+        where.append(f"the base's signed ancestry does not verify ({facts['problem']})")
+    elif facts["ancestor"]:
+        where.append(
+            f"{facts['ancestor']}, a signed ancestor of the base, held {facts['ancestor_records']} record(s) "
+            "the candidate lacks"
+        )
     return (
-        "; the delta also removes base records, so added records of [class_mix] expected_new_classes are judged "
-        "in full (removed records re-added in a listed class are a relabel); commit the removal and the new "
-        "class apart"
+        f"; {' and '.join(where)}, so added records of [class_mix] expected_new_classes are judged in full "
+        "(removed records re-added in a listed class are a relabel no digest pairs, whether removed in this delta "
+        "or in a version before)"
     )
 
 
@@ -195,6 +259,26 @@ def class_free_words(detection: Detection) -> str:
         "class's base records)"
         if n
         else ""
+    )
+
+
+def listed_inside(ctx: GateContext, detection: Detection, rows: Sequence[int]) -> dict[str, Inside | None]:
+    """For each label of ``rows`` (added records of listed classes the base does not hold), the base class its
+    records sit inside (``gate.class_inside``: judged in full), or None (judged on class-free evidence)."""
+    from provenance.detectors.knn_label import VOTERS
+    from provenance.gate.class_inside import inside_classes
+
+    return inside_classes(ctx.base_profile, detection.base_neighbours, detection.labels, rows, VOTERS)
+
+
+def inside_words(inside: dict[str, Inside | None]) -> str:
+    """The words a rule's reason adds for listed classes whose added records sit inside one base class."""
+    named = [i for i in inside.values() if i is not None]
+    if not named:
+        return ""
+    return (
+        f"; [class_mix] expected_new_classes lists {', '.join(i.words for i in named)}: a new class is not a copy "
+        f"of one base class, so {'their' if len(named) > 1 else 'its'} added records are judged in full"
     )
 
 
@@ -229,29 +313,61 @@ class RecordsAtLevelRule(DetectorRule):
     def __init__(self, run: Sequence[str], fpr: float, alpha: float, expected_classes: Sequence[str] = ()):
         super().__init__(run, fpr)
         self.alpha, self.expected_classes = alpha, list(expected_classes)
+        self._inside: tuple[tuple, dict[str, Inside | None]] | None = None
 
     def held(self, ctx: GateContext) -> dict[str, int]:
         """The expected new classes the base already holds enough of to judge (``expected_classes_held``)."""
         return expected_classes_held(ctx.base_profile, self.expected_classes) if self.expected_classes else {}
 
+    def spelled(self, ctx: GateContext) -> dict[str, str]:
+        """The expected new classes that are base classes spelled otherwise (:func:`spelled_as_base`)."""
+        return spelled_as_base(ctx.base_profile.classes, self.expected_classes) if self.expected_classes else {}
+
     def detection(self, ctx: GateContext) -> Detection:
         """The run's detection, its added records of expected new classes the base does not hold judged on
-        class-free evidence (``class_free.judge_class_free``). Made once and kept in the run, so every rule after
-        this one, the report's findings and the waivers' effects read the verdicts the rules judged by."""
+        class-free evidence (``class_free.judge_class_free``), but for a class whose added records sit inside one
+        base class (``gate.class_inside``) and all of them when the delta or the base's signed ancestry removes
+        base records (:func:`removes_base_records`). Made once and kept in the run, so every rule after this one,
+        the report's findings and the waivers' effects read the verdicts the rules judged by."""
         from provenance.gate.class_free import ClassFreeJudged, judge_class_free
 
         detection = super().detection(ctx)
         if isinstance(detection, ClassFreeJudged) or not self.expected_classes:
             return detection
-        rows = expected_class_rows(detection, self.expected_classes, self.held(ctx))
+        rows, inside = self.listed(ctx, detection)
+        rows = [i for i in rows if inside.get(str(detection.labels[i])) is None]
         if not rows or removes_base_records(ctx):
             return detection
         judged = judge_class_free(detection, ctx.base_profile, rows)
         self.ran(ctx).detection = judged
         return judged
 
+    def listed(self, ctx: GateContext, detection: Detection) -> tuple[list[int], dict[str, Inside | None]]:
+        """The added records of expected new classes the base does not hold (``expected_class_rows``) and, per
+        label, the base class they sit inside (:func:`listed_inside`; read once per run)."""
+        rows = expected_class_rows(detection, self.expected_classes, {**self.held(ctx), **self.spelled(ctx)})
+        if not rows:
+            return rows, {}
+        key = (id(self.ran(ctx)), tuple(rows))
+        if self._inside is None or self._inside[0] != key:
+            self._inside = (key, listed_inside(ctx, detection, rows))
+        return rows, self._inside[1]
+
+    def listed_in_full(self, ctx: GateContext, detection: Detection) -> dict:
+        """Why added records of listed classes the base does not hold were judged in full all the same, for the
+        rule's statistic (the next steps read it): ``{"records": n, "removal": removal_facts or None, "inside":
+        {label: base class its records sit inside}, "spelled_as_base": {label: base class}}``; ``records`` counts
+        the listed classes' added records judged in full (0: none)."""
+        rows, inside = self.listed(ctx, detection) if self.expected_classes else ([], {})
+        removal = removal_facts(ctx) if rows and removes_base_records(ctx) else None
+        sits = {label: i.base_class for label, i in inside.items() if i is not None}
+        judged = len(rows) if removal else sum(1 for i in rows if str(detection.labels[i]) in sits)
+        return {"records": judged, "removal": removal, "inside": sits, "spelled_as_base": self.spelled(ctx)}
+
     def not_judged(self, ctx: GateContext, detection: Detection) -> str:
-        """The words the rule's reason adds for the records judged on class-free evidence and the listed classes
-        the base holds (judged in full)."""
-        listed = self.expected_classes and expected_class_rows(detection, self.expected_classes, self.held(ctx))
-        return class_free_words(detection) + held_words(self.held(ctx)) + removal_words(ctx, bool(listed))
+        """The words the rule's reason adds for the records judged on class-free evidence, the listed classes the
+        base holds and those whose records sit inside a base class (judged in full), and a removal."""
+        rows, inside = self.listed(ctx, detection) if self.expected_classes else ([], {})
+        removal = removal_words(ctx, bool(rows))
+        said = class_free_words(detection) + held_words(self.held(ctx)) + spelled_words(self.spelled(ctx))
+        return said + (removal or inside_words(inside))

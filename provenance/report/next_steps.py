@@ -90,8 +90,10 @@ def _steps(rule: dict, report: dict) -> list[Step]:
                 "remove the copies and commit again",
                 f"prov commit DATA --parent {v} --tag {NEW} {KEY}",
             )
-        return _detector_steps(name, v, base, source if named and not signs else None, cut_source, report) + (
-            ([leave_out] if _unattested_records(named, report) else [distrust]) if signs else []
+        return (
+            _listed_in_full(rule, v, base)
+            + _detector_steps(name, v, base, source if named and not signs else None, cut_source, report)
+            + (([leave_out] if _unattested_records(named, report) else [distrust]) if signs else [])
         )
     if name == "class_mix.min_p_value":
         cells = [c for c in (rule.get("statistic") or {}).get("cells") or [] if c.get("residual", 0) > 0]
@@ -105,6 +107,17 @@ def _steps(rule: dict, report: dict) -> list[Step]:
                     f"class {str(top['class'])!r} is in [class_mix] expected_new_classes, but the base already holds {n} "
                     "of it, so its share is tested: check where its records came from (Sources); for a growth made on "
                     f"purpose, lower [class_mix] min_p_value {POLICY}"
+                )
+            ]
+        spelled = ((rule.get("statistic") or {}).get("spelled_as_base") or {}).get(str(top["class"])) if top else None
+        if top is not None and spelled is not None:  # not a new class: listing it would excuse nothing (A32a-5)
+            return [
+                Step(
+                    f"class {str(top['class'])!r} is base class {str(spelled)!r} spelled otherwise (labels are compared "
+                    "after NFKC normalisation, case folding and stripping): not a new class, so listing it in "
+                    "[class_mix] expected_new_classes would excuse nothing; correct the labels in the data and "
+                    "commit again",
+                    f"prov commit DATA --parent {v} --tag {NEW} {KEY}",
                 )
             ]
         extreme = _class_free_extreme(report, str(top["class"])) if top is not None else 0
@@ -308,6 +321,43 @@ def _steps(rule: dict, report: dict) -> list[Step]:
             Step("see what does not verify", f"prov verify {v}", "; pin the keys that signed it (--signer KEY.pub)")
         ]
     return []
+
+
+def _listed_in_full(rule: dict, v: str, base: str) -> list[Step]:
+    """The step for a detector rule whose listed new classes' records were judged in full because records were
+    removed (its statistic's ``listed_in_full``, ``gate.detection_common``): in this delta alone, commit the new
+    class first, on the base, and the removal after it, each checked; in the base's signed ancestry, no order of
+    commits makes them new again, so the records are reviewed and accepted one by one (attack review 32a, A32a-6:
+    the steps offered waiving or cutting out the new class, and the reason's "commit the removal and the new class
+    apart" was the attack's own way once removals committed before the base counted for nothing, A32a-1)."""
+    listed = (rule.get("statistic") or {}).get("listed_in_full") or {}
+    removal, records = listed.get("removal"), int(listed.get("records") or 0)
+    if not removal or not records:
+        return []
+    if removal.get("ancestor") or removal.get("problem"):
+        where = (
+            f"{removal['ancestor']}, a signed ancestor of {base}, held records {v} lacks"
+            if removal.get("ancestor")
+            else f"{base}'s signed ancestry does not verify"
+        )
+        return [
+            Step(
+                f"{records} added record(s) of [class_mix] expected_new_classes were judged in full because {where} "
+                "(removed records re-added under a new name are a relabel no digest pairs): no order of commits "
+                "makes them new again; review them and accept each one that is the new class's with a waive key "
+                "(the steps below), not by listing or cutting the class"
+            )
+        ]
+    return [
+        Step(
+            f"{records} added record(s) of [class_mix] expected_new_classes were judged in full because {v} also "
+            f"removes base records: commit the new class and the removal apart, the new class first, on {base} "
+            "(its records are then judged against a base that still holds every record), then the removal on it",
+            f"prov commit DATA --parent {base} --tag {NEW} {KEY}",
+            f" (DATA: {base}'s records and the new class), check {NEW} against {base}, then commit {v}'s data "
+            f"with --parent {NEW}",
+        )
+    ]
 
 
 def _detector_steps(name: str, v: str, base: str, source: str | None, cut_source: str, report: dict) -> list[Step]:

@@ -1,0 +1,95 @@
+"""How often gate.class_inside judges a listed new class in full (attack review 32a, A32a-7), on real data.
+
+    python bench/class_inside_new_classes.py [datasets, default digits,wine,iris,seattle_weather,breast_cancer]
+
+Per dataset, a seeded shuffle, and per class C:
+- genuine: C held out of the base entirely, then 30 of its records delivered as a listed new class. Judged in full
+  here means the honest delivery is judged by knn_label too (fail closed, likely blocked): the cost.
+- copies: 14 of the base's own C records, every value 8% larger, delivered as a listed class, the originals kept
+  (A32a-7's shape). Judged in full: caught.
+- mix: 30 records drawn at random from the rest of the file (every class, as the base mixes them), as a listed
+  class (review 31d's control, generalised). Judged in full: the cost of a class that looks like the base's mix.
+The neighbours are the pipeline's (``detectors.shared.reference_neighbours`` on ``real_datasets.pipeline_delta``).
+Writes bench/results/class-inside-new-classes.md with the load average. Seconds of CPU.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gate_pass_rate import logged_run
+from real_datasets import LOADERS, pipeline_delta, row_digests
+
+from provenance.detectors.knn_label import VOTERS
+from provenance.detectors.shared import reference_neighbours
+from provenance.gate.class_inside import inside_classes
+from provenance.profiles.reference import build_profile
+
+SEED = 32
+GENUINE, COPIES, SCALE = 30, 14, 1.08
+
+
+def judged_in_full(Xb: np.ndarray, yb: np.ndarray, Xd: np.ndarray) -> tuple[bool, str]:
+    """Whether ``Xd`` delivered as listed class "new" on a base (``Xb``, ``yb``) sits inside a base class; its words."""
+    profile = build_profile(
+        Xb, [str(v) for v in yb], row_digests(Xb), featurizer="numeric/v1", positions=np.arange(len(Xb))
+    )
+    delta, _ = pipeline_delta(Xb, Xd, np.array(["new"] * len(Xd)))
+    rows = [i for i, kind in enumerate(delta.kinds) if kind == "added"]
+    inside = inside_classes(profile, reference_neighbours(profile, delta), delta.labels, rows, VOTERS).get("new")
+    return inside is not None, inside.words if inside is not None else "class-free"
+
+
+def run(name: str, out) -> dict[str, list[int]]:
+    X, y = LOADERS[name]()
+    order = np.random.default_rng(SEED).permutation(len(X))
+    X, y = X[order], y[order]
+    counts = {"genuine": [0, 0], "copies": [0, 0], "mix": [0, 0]}
+    classes = sorted(set(y.tolist()))
+    for c in classes:
+        if len(classes) > 2:  # with two classes, holding one out leaves a base of one class: no case
+            rest = y != c
+            full, words = judged_in_full(X[rest], y[rest], X[~rest][:GENUINE])
+            counts["genuine"][0] += full
+            counts["genuine"][1] += 1
+            out(f"{name} genuine class {c}: {'IN FULL ' + words if full else words}")
+        keep = np.arange(len(X)) >= GENUINE  # the first 30 rows are the mix's, never in the base
+        base_X, base_y = X[keep], y[keep]
+        own = np.flatnonzero(base_y == c)[:COPIES]
+        full, words = judged_in_full(base_X, base_y, base_X[own] * SCALE)
+        counts["copies"][0] += full
+        counts["copies"][1] += 1
+        out(f"{name} copies of {c}: {'caught, ' + words if full else 'MISSED, ' + words}")
+    full, words = judged_in_full(X[GENUINE:], y[GENUINE:], X[:GENUINE])
+    counts["mix"][0] += full
+    counts["mix"][1] += 1
+    out(f"{name} mix of {GENUINE}: {'IN FULL ' + words if full else words}")
+    return counts
+
+
+def main(argv: list[str]) -> None:
+    names = (argv[0] if argv else "digits,wine,iris,seattle_weather,breast_cancer").split(",")
+
+    def body(out) -> None:
+        total = {"genuine": [0, 0], "copies": [0, 0], "mix": [0, 0]}
+        for name in names:
+            for kind, (k, n) in run(name, out).items():
+                total[kind][0] += k
+                total[kind][1] += n
+        out("")
+        out(f"genuine new classes judged in full (cost): {total['genuine'][0]} of {total['genuine'][1]}")
+        out(f"copies of one base class 8% larger judged in full (caught): {total['copies'][0]} of {total['copies'][1]}")
+        out(f"random mixes of the base judged in full (cost): {total['mix'][0]} of {total['mix'][1]}")
+
+    logged_run(
+        "class-inside-new-classes.md", "# gate.class_inside on real data (bench/class_inside_new_classes.py)\n", body
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,82 @@
+"""gate.class_inside and the label comparison of gate.detection_common: when a listed new class is judged in full
+(attack review 32a: A32a-7, copies of one base class's records under a new name; A32a-5, a base class spelled
+otherwise). A real profile built from two well-separated classes; each delta's neighbours found as knn_label
+finds them (nearest sample records in the profile's standardised space)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from provenance.detectors.knn_label import VOTERS
+from provenance.gate.class_inside import inside_classes
+from provenance.gate.detection_common import class_key, spelled_as_base
+from provenance.profiles.reference import NEIGHBOURS_KEPT, ReferenceProfile, build_profile
+
+PER_CLASS = 150
+
+
+@pytest.fixture(scope="module")
+def profile() -> ReferenceProfile:
+    """Classes "a" (around 0) and "b" (around 3) in four dimensions, 150 records each, in file order."""
+    rng = np.random.default_rng(7)
+    X = np.vstack([rng.normal(0, 1, (PER_CLASS, 4)), rng.normal(3, 1, (PER_CLASS, 4))])
+    labels = ["a"] * PER_CLASS + ["b"] * PER_CLASS
+    digests = [hashlib.sha256(str(i).encode()).digest() for i in range(len(X))]
+    return build_profile(X, labels, digests, featurizer="numeric/v1", positions=np.arange(len(X)))
+
+
+def _neighbours(profile: ReferenceProfile, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``NEIGHBOURS_KEPT`` nearest sample records (idx, dist), nearest first."""
+    Z = profile.standardize(X).astype(np.float64)
+    d = np.sqrt(((Z[:, None, :] - profile.sample_Z[None, :, :].astype(np.float64)) ** 2).sum(axis=2))
+    idx = np.argsort(d, axis=1, kind="stable")[:, :NEIGHBOURS_KEPT]
+    return idx, np.take_along_axis(d, idx, axis=1)
+
+
+def _judge(profile: ReferenceProfile, X: np.ndarray, label: str = "cat"):
+    rows = list(range(len(X)))
+    return inside_classes(profile, _neighbours(profile, X), [label] * len(X), rows, VOTERS)[label]
+
+
+def test_copies_of_one_base_class_scaled_sit_inside_it(profile):
+    # A32a-7's shape: 14 of b's sample records, every value 8% larger
+    copies = profile.sample_X[profile.sample_labels == 1][:14] * 1.08
+    inside = _judge(profile, copies)
+    assert inside is not None and inside.base_class == "b" and inside.records == 14
+    assert inside.inside >= inside.purity * 14 and "sit inside base class 'b'" in inside.words
+
+
+def test_a_mix_of_the_base_classes_is_not_one_of_them(profile):
+    rng = np.random.default_rng(8)
+    mix = np.vstack([rng.normal(0, 1, (15, 4)), rng.normal(3, 1, (15, 4))])
+    assert _judge(profile, mix) is None
+
+
+def test_a_class_apart_from_every_base_class_is_new(profile):
+    # between the two classes, beyond either's own neighbour distances (and a thousandfold out: A31a-3's records)
+    rng = np.random.default_rng(9)
+    assert _judge(profile, rng.normal(1.5, 0.3, (20, 4)) + np.array([0, 0, 12, -12])) is None
+    assert _judge(profile, profile.sample_X[:20] * 1000) is None
+
+
+def test_a_run_without_neighbours_judges_every_listed_class_in_full(profile):
+    # fail closed: nothing to tell the class from a base class with
+    inside = inside_classes(profile, None, ["cat", "cat", "dog"], [0, 1, 2], VOTERS)
+    assert set(inside) == {"cat", "dog"} and all(i is not None and not i.base_class for i in inside.values())
+    assert "no neighbours" in inside["cat"].words
+
+
+@pytest.mark.parametrize("spelled", ["malignant ", "Malignant", "MALIGNANT", " malignant", "ｍａｌｉｇｎａｎｔ"])
+def test_a_base_class_spelled_otherwise_is_that_class(spelled):
+    assert class_key(spelled) == class_key("malignant") == "malignant"
+    assert spelled_as_base(["benign", "malignant"], [spelled, "cat"]) == {spelled: "malignant"}
+
+
+def test_a_base_class_under_its_own_name_or_a_new_name_is_not_spelled_otherwise():
+    # wine's class "2", which the base holds a few of, may grow on purpose under its own name
+    assert spelled_as_base(["0", "1", "2"], ["2", "3"]) == {}
+    # but beside a base class it equals once normalised, even one the base holds, it is that class
+    assert spelled_as_base(["Cat", "cat"], ["Cat"]) == {"Cat": "cat"}
