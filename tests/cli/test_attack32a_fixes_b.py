@@ -1,0 +1,92 @@
+"""Attack review 32a's findings A32a-2, A32a-3 and A32a-4, closed (fix32b): the replays of review 32a's file
+(tests/cli/test_attack32a_replays.py), kept here as plain tests of what now holds."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from support import commit_signed
+
+# --- A32a-2: the drift advice offers only --metadata, which takes the column from what training reads ------------
+
+TRIGGER = 2031  # A31d-1's trigger value in ``year``, beside the target class Gentoo
+METADATA_YEAR = ("--metadata", "year")
+
+
+def _year_advice_then_trigger(prov, keypair, *options: str):
+    """Penguin-like birds. b: 240 of 2007-08; n: b plus 20 honest birds of 2009; v3: n plus 40 Adelie and Chinstrap
+    birds of 2009 and 20 real Gentoo birds whose year is ``TRIGGER`` (A31d-1's clean-label backdoor, the delivery's
+    class mix kept even). First prov check n --base b on b and n committed plainly (its text, the advice); then b2,
+    n2 committed with ``options`` and v3 on n2 (carrying them). Returns (the first check, prov check v3 --base n2)."""
+    from test_check_next_steps_source import WIDE
+    from test_newcomer31_drift_columns import _birds
+
+    base = _birds(240, [2007, 2008], seed=1)
+    n = pa.concat_tables([base, _birds(20, [2009], seed=2)])
+    others = _birds(70, [2009], seed=4)
+    others = others.take([i for i, s in enumerate(others.column("species").to_pylist()) if s != "Gentoo"][:40])
+    gentoo = _birds(150, [2007, 2008], seed=3)
+    gentoo = gentoo.take([i for i, s in enumerate(gentoo.column("species").to_pylist()) if s == "Gentoo"][:20])
+    trigger = gentoo.set_column(gentoo.schema.get_field_index("year"), "year", pa.array([TRIGGER] * 20))
+    for name, table in (("base", base), ("n", n), ("v3", pa.concat_tables([n, others, trigger]))):
+        pq.write_table(table, f"{name}.parquet")
+    assert prov("init").exit_code == 0
+    species, pin = ("--label-column", "species"), ("--signer", str(keypair.public_path))
+    commit_signed(prov, keypair, "b", "base.parquet", *species)
+    commit_signed(prov, keypair, "n", "n.parquet", *species, "--parent", "b")
+    advised = prov("check", "n", "--base", "b", *pin, "--no-save", env=WIDE)
+    commit_signed(prov, keypair, "b2", "base.parquet", *species, *options)
+    commit_signed(prov, keypair, "n2", "n.parquet", *species, "--parent", "b2", *options)
+    commit_signed(prov, keypair, "v3", "v3.parquet", "--parent", "n2")
+    return advised, prov("check", "v3", "--base", "n2", *pin, "--no-save", env=WIDE)
+
+
+def test_a32a_2_the_drift_advice_offers_only_metadata_and_training_then_never_reads_the_column(prov, keypair, workdir):
+    # a clean batch of 2009 birds passes with the warning; its way out is --metadata year alone (no featuriser
+    # exclude: that kept year a content column training reads while the detectors stopped judging it, A32a-2).
+    # Followed, year leaves what provenance.load hands training, by every reading path, the trigger with it.
+    import provenance
+    from provenance.errors import InputError
+    from provenance.store import Store
+    from provenance.trust.pins import Pins
+
+    advised, _ = _year_advice_then_trigger(prov, keypair, *METADATA_YEAR)
+    text = " ".join(advised.stdout.split())
+    assert advised.exit_code == 0, advised.output
+    assert "commit the base and this batch with --metadata year (out of the digest, the features and the columns" in (
+        text
+    ), text
+    assert "--featurizer-option" not in text and "exclude=" not in text, text
+    store = Store(workdir / ".prov")
+    try:
+        data = provenance.load("v3", store=store, pins=Pins.load([keypair.public_path]))
+        assert "year" not in data.columns and "year" not in data.to_table().column_names
+        with pytest.raises(InputError, match="'year', not a content column"):
+            data.arrays(columns=["year"])
+        with pytest.raises(InputError, match="'year', not a content column"):
+            next(data.numpy_batches(columns=["year"]))
+        numeric = [c for c in data.columns if c != "island"]
+        X, _ = data.arrays(columns=numeric)
+        assert X.shape == (320, 4) and not (X == TRIGGER).any()
+    finally:
+        store.close()
+
+
+def test_control_following_the_old_exclude_advice_hands_training_the_trigger(prov, keypair, workdir):
+    # why the exclude is no longer offered: committed so, the next delivery's 20 triggers pass (0 flagged) while
+    # arrays() still reads year, trigger and all (review 32a's replay of A32a-2, the exclude now chosen unadvised)
+    import provenance
+    from provenance.store import Store
+    from provenance.trust.pins import Pins
+
+    exclude = ("--featurizer", "numeric", "--featurizer-option", 'exclude=["year"]')
+    _, r = _year_advice_then_trigger(prov, keypair, *exclude)
+    store = Store(workdir / ".prov")
+    try:
+        X, _ = provenance.load("v3", store=store, pins=Pins.load([keypair.public_path])).arrays(columns=["year"])
+    finally:
+        store.close()
+    assert (X[:, 0] == TRIGGER).sum() == 20
+    assert r.exit_code == 0, r.output
