@@ -90,3 +90,61 @@ def test_control_following_the_old_exclude_advice_hands_training_the_trigger(pro
         store.close()
     assert (X[:, 0] == TRIGGER).sum() == 20
     assert r.exit_code == 0, r.output
+
+
+# --- A32a-3: --schema refused on Parquet whatever spells its path, at a --rev too -------------------------------------
+
+
+def test_a32a_3_no_spelling_signs_a_schema_onto_parquet(prov, keypair, workdir):
+    # local:// and simplecache::file:// (fsspec's other names for the local file) and a DVC --rev of a Parquet file
+    # are refused as the plain path is: exit 2, one line naming the input, no version written
+    from test_attack31d_replays import _parquet_and_csv
+
+    from support import digits_table, make_dvc_repo
+
+    parquet, _ = _parquet_and_csv(prov)
+    make_dvc_repo(workdir / "repo", {"d1": digits_table(60)}, digits_table(60))
+    key, pin = ("--key", str(keypair.private_path)), ("--signer", str(keypair.public_path))
+    for tag, path, rev, schema, where in (
+        ("p1", f"local://{workdir / parquet}", (), "x:double", "a Parquet file"),
+        ("p2", f"simplecache::file://{workdir / parquet}", (), "x:double", "a Parquet file"),
+        ("p3", "repo/data/train.parquet", ("--rev", "d1"), "px00:double", "a Parquet file at d1"),
+    ):
+        r = prov("commit", path, *rev, "--tag", tag, *key, *pin, "--schema", schema)
+        assert r.exit_code == 2, r.output
+        assert r.output.strip() == (
+            f"Error: {path}: --schema applies to CSV and JSON Lines only, and this is {where}, which carries its own "
+            "column types (read as they are): cast the columns in the file instead (pyarrow: table.cast; pandas: "
+            "astype)"
+        ), r.output
+        assert prov("show", tag, *pin).exit_code == 2  # nothing written
+
+
+def test_a32a_3_a_carried_schema_is_dropped_at_a_rev_of_parquet(prov, keypair, workdir):
+    # a CSV parent's --schema, carried to a DVC --rev of a Parquet file, is not carried (said so) nor signed
+    import pyarrow.csv as pcsv
+    from test_attack31d_replays import _signed_read_schema
+
+    from support import digits_table, make_dvc_repo
+
+    make_dvc_repo(workdir / "repo", {"d1": digits_table(60)}, digits_table(60))
+    pcsv.write_csv(digits_table(60), "c.csv")
+    key, pin = ("--key", str(keypair.private_path)), ("--signer", str(keypair.public_path))
+    assert prov("init").exit_code == 0
+    assert prov("commit", "c.csv", "--tag", "c1", *key, *pin, "--schema", "px00:double").exit_code == 0
+    assert _signed_read_schema(prov, keypair, "c1") == {"px00": "double"}
+    r = prov("commit", "repo/data/train.parquet", "--rev", "d1", "--tag", "p1", "--parent", "c1", *key, *pin)
+    assert r.exit_code == 0, r.output
+    assert "--schema px00:double not carried (repo/data/train.parquet is Parquet only" in r.output, r.output
+    assert not _signed_read_schema(prov, keypair, "p1")
+
+
+def test_control_schema_on_csv_at_any_spelling_is_kept(prov, keypair, workdir):
+    # the refusal's other side: a CSV by local:// is typed by --schema and signs it
+    from test_attack31d_replays import _parquet_and_csv, _signed_read_schema
+
+    _, csv = _parquet_and_csv(prov)
+    key, pin = ("--key", str(keypair.private_path)), ("--signer", str(keypair.public_path))
+    r = prov("commit", f"local://{workdir / csv}", "--tag", "c1", *key, *pin, "--schema", "x:double")
+    assert r.exit_code == 0, r.output
+    assert _signed_read_schema(prov, keypair, "c1") == {"x": "double"}
