@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from support import commit_signed
+from support import commit_signed, validate_output
 
 # --- A32a-2: the drift advice offers only --metadata, which takes the column from what training reads ------------
 
@@ -148,3 +148,79 @@ def test_control_schema_on_csv_at_any_spelling_is_kept(prov, keypair, workdir):
     r = prov("commit", f"local://{workdir / csv}", "--tag", "c1", *key, *pin, "--schema", "x:double")
     assert r.exit_code == 0, r.output
     assert _signed_read_schema(prov, keypair, "c1") == {"x": "double"}
+
+
+# --- A32a-4: an edit that flips the label is named so when its row moved --------------------------------------------
+
+
+def _edit_relabel_check(prov, moved: bool, mass: int | None = 3701) -> dict:
+    """v2: 300 penguin records, the vendor's 100 (rows 200-299) signed; v3: row 130 (a Chinstrap of no signed batch)
+    with its body mass set to ``mass`` g (None: 1 g more) and labelled Adelie, left at row 130 or, when ``moved``,
+    written last (a pipeline that re-sorts). prov check v3 --base v2's report (JSON)."""
+    import json
+
+    from test_newcomer31_edit_in_place import _edited
+    from test_newcomer31_schema_advice import PINS, _penguins, penguins_v1_v2
+
+    penguins_v1_v2(prov)
+    table = _penguins(range(0, 300))
+    edited = _edited(table, 130, mass if mass is not None else table.column("body_mass_g")[130].as_py() + 1)
+    labels = edited.column("label").to_pylist()
+    assert labels[130] == "Chinstrap"
+    labels[130] = "Adelie"
+    v3 = edited.set_column(edited.column_names.index("label"), "label", pa.array(labels))
+    if moved:
+        v3 = pa.concat_tables([v3.slice(0, 130), v3.slice(131), v3.slice(130, 1)])
+    pq.write_table(v3, "v3.parquet")
+    assert prov("commit", "v3.parquet", "--tag", "v3", "--key", "m.key", *PINS).exit_code == 0
+    r = prov("check", "v3", "--base", "v2", *PINS, "--no-save", "--format", "json")
+    assert r.exit_code == 1, r.output
+    validate_output("check", json.loads(r.stdout))
+    return json.loads(r.stdout)
+
+
+def _rule(report: dict) -> dict:
+    from test_newcomer31_schema_advice import RULE
+
+    (rule,) = [x for x in report["rules"] if x["rule"] == RULE]
+    return rule
+
+
+def test_a32a_4_an_edit_that_flips_the_label_says_so_when_its_row_moved(prov, workdir, store):
+    # written last, the edit is paired by content with the Chinstrap it replaced (equal in all but body mass) and
+    # named an edit and a relabel, not a delivery to register
+    rule = _rule(_edit_relabel_check(prov, moved=True))
+    reason = " ".join(rule["reason"].split())
+    assert rule["status"] == "block" and rule["statistic"]["replaced"] == 1, rule
+    assert "row 299 (base record " in reason and " at row 130, moved, relabeled Chinstrap -> Adelie)" in reason, reason
+    assert "an edit, not a new delivery" in reason and "prov add --unsigned" not in reason, reason
+    (paired,) = rule["statistic"]["replaced_records"]
+    assert paired["base_locator"] == "130" and paired["base_label"] == "Chinstrap" and paired["label"] == "Adelie"
+
+
+def test_control_an_edit_in_place_that_flips_the_label_says_so(prov, workdir, store):
+    # at its own row the edit is paired by row number, as before (no base row named: it is the same)
+    rule = _rule(_edit_relabel_check(prov, moved=False))
+    assert "relabeled Chinstrap -> Adelie" in rule["reason"] and "moved" not in rule["reason"], rule["reason"]
+    assert "base_locator" not in rule["statistic"]["replaced_records"][0]
+
+
+def test_a32a_4_a_moved_one_gram_relabel_is_paired_and_its_twin_named_by_collision(prov, workdir, store):
+    # the review's words: nudged 1 g. Paired by content as above; the detectors flag the record itself (collision:
+    # 'labelled Adelie but ... closer to another class', its Chinstrap twin at d=0.00), while knn_label, one vote of
+    # its k neighbours, does not: the twin is one Chinstrap among Adelie neighbours
+    import json
+
+    from test_newcomer31_schema_advice import PINS
+
+    report = _edit_relabel_check(prov, moved=True, mass=None)
+    reason = " ".join(_rule(report)["reason"].split())
+    assert " at row 130, moved, relabeled Chinstrap -> Adelie)" in reason, reason
+    r = prov("diff", "v2", "v3", "--detect", "--format", "json", *PINS)
+    (finding,) = json.loads(r.stdout)["findings"]
+    alone = {d["detector"]: d["flagged"] for d in finding["detectors"]}
+    assert finding["flagged"] and alone["collision"] and not alone["knn_label"], finding
+    assert (
+        "nearest other-class base record" in finding["explanation"]
+        and "label Chinstrap, d=0.00" in (finding["explanation"])
+    ), finding["explanation"]
