@@ -145,10 +145,10 @@ def dataset(
         encoding=encoding,
         tree_reader=tree_reader,
     )
-    if rev is None and kind != "tree":
+    if kind != "tree":  # at a rev too, listed through DVC (attack review 32a, A32a-3)
         from provenance.sources.schema_scope import refuse_schema_without_text
 
-        refuse_schema_without_text(os.fspath(data), options.schema, "schema=")
+        refuse_schema_without_text(os.fspath(data), options.schema, "schema=", rev)
     csv = os.fspath(labels_csv) if labels_csv is not None else None
     return DatasetSpec(path=os.fspath(data), kind=kind, options=options, labels_csv=csv, rev=rev)
 

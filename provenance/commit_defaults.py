@@ -201,8 +201,8 @@ def commit_on_parent(
         check_options(featurizer.options)  # a JSON object or a string as exclude: exit 2 before any work (A29b-1)
     defaults = parent_defaults(store, parent)
     chosen = read_options(spec.options, set(given) if carry and given is not None else None, defaults)
-    if spec.kind != "tree" and spec.rev is None:
-        chosen = chosen.without_carried_schema(spec.path)
+    if spec.kind != "tree":
+        chosen = chosen.without_carried_schema(spec.path, spec.rev)
     carried = defaults.featurizer if carry and featurizer is None and defaults is not None else None
     if carried is not None and defaults is not None and defaults.profile is not None:
         hold_carried_request(carried, defaults.profile, defaults.tag)

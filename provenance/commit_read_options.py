@@ -42,16 +42,17 @@ class ReadOptions:
     differing: list[str]
     carried_names: frozenset[str] = frozenset()  # the carried flags and the columns they name
 
-    def without_carried_schema(self, path: str) -> ReadOptions:
-        """These options without a ``--schema`` carried from the parent when ``path`` (the new input) holds
-        Parquet files only (``sources.schema_scope.parquet_only``): it would type nothing, yet be signed and
-        inherited (attack review 31d, A31d-3: a CSV parent's schema signed onto a Parquet version). The carried
-        text then says it was not carried; a schema given here, or none carried, leaves them as they are."""
+    def without_carried_schema(self, path: str, rev: str | None = None) -> ReadOptions:
+        """These options without a ``--schema`` carried from the parent when ``path`` (the new input, at git
+        revision ``rev`` through DVC when given: attack review 32a, A32a-3) holds Parquet files only
+        (``sources.schema_scope.parquet_only``): it would type nothing, yet be signed and inherited (attack review
+        31d, A31d-3: a CSV parent's schema signed onto a Parquet version). The carried text then says it was not
+        carried; a schema given here, or none carried, leaves them as they are."""
         from provenance.sources.schema_scope import parquet_only
 
         flag = READ_FLAGS["schema"][1]
         entry = next((c for c in self.carried if c.startswith(f"{flag} ")), None)
-        if entry is None or not parquet_only(path):
+        if entry is None or not parquet_only(path, rev):
             return self
         note = f"{entry} not carried ({visible(path)} is Parquet only, which carries its own column types)"
         return dataclasses.replace(

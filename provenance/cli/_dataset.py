@@ -105,10 +105,10 @@ class DatasetFlags:
             from provenance.extras import require_dvc
 
             require_dvc(path, rev)
-        elif self.kind != "tree":
+        if self.kind != "tree":  # at a --rev too, listed through DVC (attack review 32a, A32a-3)
             from provenance.sources.schema_scope import refuse_schema_without_text
 
-            refuse_schema_without_text(path, types)
+            refuse_schema_without_text(path, types, rev=rev)
         return DatasetSpec(path=path, kind=self.kind, options=options, labels_csv=self.labels_csv, rev=rev)
 
 

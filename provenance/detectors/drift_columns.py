@@ -12,7 +12,6 @@ embedding, pixels, hashed text) name no column, and nothing is named.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,9 +95,12 @@ def columns_sentence(moves: list[dict], advise: bool = True) -> str:
     ``moves`` (``ColumnMove.to_dict()`` each, largest share first; no leading separator; "" when none):
     ``"it moved most in year (+3.1 within-class SD, 93% of the move), body_mass_g (+0.4, 3%)"``, then, when one
     column carries ``MOST_OF_MOVE`` of it with every added value beyond the base's, what to do if it is no
-    measurement. With ``advise`` False (the combined verdict flags a record of the delta) that way out is not
-    offered: a backdoor trigger column looks the same, and leaving it out of the features passed the records it
-    marks (attack review 31d, A31d-1); the sentence then says to review the flagged records first."""
+    measurement: ``--metadata COLUMN`` only, never the numeric featuriser's ``exclude`` (attack review 32a, A32a-2:
+    that left the column out of the features the detectors judge but kept it a content column training reads, and was
+    carried to later commits, so a later delivery's trigger values in it passed unseen). With ``advise`` False (the
+    combined verdict flags a record of the delta) that way out is not offered: a backdoor trigger column looks the
+    same, and leaving it out of the features passed the records it marks (attack review 31d, A31d-1); the sentence
+    then says to review the flagged records first."""
     if not moves:
         return ""
     said = [m for i, m in enumerate(moves[:COLUMNS_SAID]) if i == 0 or m["share"] >= SAID_FROM]
@@ -117,12 +119,10 @@ def columns_sentence(moves: list[dict], advise: bool = True) -> str:
         )
     elif first["share"] >= MOST_OF_MOVE and first["beyond_base"]:
         column = str(first["column"])
-        name, exclude = shell_word(column), shell_word("exclude=" + json.dumps([column]))
         sentence += (
             f"; {name_in_sentence(column)} carries most of it and every added record lies beyond the base's "
             "values in it: if it is a time, an id or a collection tag rather than a measurement, commit the base "
-            f"and this batch with --metadata {name} (out of the digest and the features; a batch signed with it as "
-            f"content then attests no record) or --featurizer numeric --featurizer-option {exclude} (out of the "
-            "features only)"
+            f"and this batch with --metadata {shell_word(column)} (out of the digest, the features and the columns "
+            "provenance.load hands training; a batch signed with it as content then attests no record)"
         )
     return sentence

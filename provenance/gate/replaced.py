@@ -29,8 +29,10 @@ def replaced_in_place(ctx: GateContext, mask: pa.Array) -> list[dict]:
     ``[{"locator": "230", "digest": hex, "label": str, "base_digest": hex, "base_label": str}]`` in the new
     manifest's order,
     one per locator held by exactly one selected record and exactly one base record the candidate lacks
-    (``removals.lacked``, of the base rows the diff found removed: ``DiffReport.delta["base_removed"]``). Empty when
-    more than ``MAX_PAIRED`` rows are selected or the diff read no locators or no removed rows (a signed delta's)."""
+    (``removals.lacked``, of the base rows the diff found removed: ``DiffReport.delta["base_removed"]``); then those
+    left that ``gate.replaced_content`` pairs by content with a lacked base record at another row (an edit written
+    elsewhere, attack review 32a, A32a-4), each with that record's row as ``base_locator``. Empty when more than
+    ``MAX_PAIRED`` rows are selected or the diff read no locators or no removed rows (a signed delta's)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -47,16 +49,16 @@ def replaced_in_place(ctx: GateContext, mask: pa.Array) -> list[dict]:
     found = removed.columns(["digest", "label", "locator"])
     types = {"digest": pa.binary(32), "label": pa.string(), "locator": pa.string()}
     base = pa.table({name: pa.array(found[name], t) for name, t in types.items()})
-    gone = base.filter(lacked(ctx, base.column("digest")))
+    all_gone = base.filter(lacked(ctx, base.column("digest")))
     wanted = {loc for loc, n in Counter(added).items() if n == 1}
-    gone = gone.filter(pc.is_in(gone.column("locator"), value_set=_strings(wanted)))
+    gone = all_gone.filter(pc.is_in(all_gone.column("locator"), value_set=_strings(wanted)))
     held = Counter(gone.column("locator").to_pylist())
     removed = {
         loc: (d, label)
         for d, label, loc in zip(*(gone.column(c).to_pylist() for c in ("digest", "label", "locator")))
         if held[loc] == 1
     }
-    return [
+    paired = [
         {
             "locator": loc,
             "digest": d.hex(),
@@ -66,6 +68,34 @@ def replaced_in_place(ctx: GateContext, mask: pa.Array) -> list[dict]:
         }
         for loc, d, label in zip(added, digests, labels)
         if loc in removed
+    ]
+    return paired + _moved(ctx, list(zip(added, digests, labels)), all_gone, set(removed))
+
+
+def _moved(ctx: GateContext, added: list[tuple[str, bytes, str]], gone: pa.Table, at_rows: set[str]) -> list[dict]:
+    """The pairs ``gate.replaced_content`` finds by content among ``added`` and ``gone`` records no row pairing
+    matched (attack review 32a, A32a-4: an edit written at another row), each with its base row as
+    ``base_locator``."""
+    from provenance.gate.replaced_content import paired_by_content
+
+    unpaired = [a for a in added if a[0] not in at_rows]
+    lacked = [
+        (loc, d, label)
+        for d, label, loc in zip(*(gone.column(c).to_pylist() for c in ("digest", "label", "locator")))
+        if loc not in at_rows
+    ]
+    pairs = paired_by_content(ctx, unpaired, lacked)
+    return [
+        {
+            "locator": loc,
+            "digest": d.hex(),
+            "label": label,
+            "base_digest": pairs[d][1].hex(),
+            "base_label": pairs[d][2],
+            "base_locator": pairs[d][0],
+        }
+        for loc, d, label in unpaired
+        if d in pairs
     ]
 
 
@@ -77,18 +107,28 @@ def _strings(values: set[str]) -> pa.Array:
 
 def replaced_text(replaced: list[dict], shown: int = 3) -> str:
     """``row 230 (base record 1a2b3c4d5e6f)``, or ``row 230 (base record 1a2b3c4d5e6f, relabeled Chinstrap ->
-    Adelie)`` when the pair's labels differ (an edit that also flips the label: attack review 31d, A31d-4), the
+    Adelie)`` when the pair's labels differ (an edit that also flips the label: attack review 31d, A31d-4), with
+    `` at row 130, moved`` after the digest for a pair found by content (attack review 32a, A32a-4), the
     first ``shown`` of them and ``and N more`` (locators and labels are strings whoever writes the data chose:
     ``escaping.visible``)."""
     from provenance.changes import where
     from provenance.escaping import visible
 
     first = [
-        f"{where(visible(str(r['locator'])))} (base record {str(r['base_digest'])[:12]}{relabel_text(r)})"
+        f"{where(visible(str(r['locator'])))} (base record {str(r['base_digest'])[:12]}{_moved_text(r)}"
+        f"{relabel_text(r)})"
         for r in replaced[:shown]
     ]
     more = f" and {len(replaced) - shown} more" if len(replaced) > shown else ""
     return ", ".join(first) + more
+
+
+def _moved_text(r: dict) -> str:
+    """`` at row 130, moved`` when ``r`` was paired by content with a base record at another row, else ""."""
+    from provenance.changes import where
+    from provenance.escaping import visible
+
+    return f" at {where(visible(str(r['base_locator'])))}, moved" if "base_locator" in r else ""
 
 
 def relabeled(replaced: list[dict]) -> list[dict]:
