@@ -195,20 +195,8 @@ def test_one_trigger_under_the_budget_withholds_the_advice(prov, keypair, workdi
 # detectors.drift_columns.columns_sentence should offer only --metadata (which takes the column out of what the loader
 # hands training) and not the featurizer exclude, or the numeric featurizer's exclude should keep the excluded
 # columns in detectors.extreme's evidence (an excluded column whose added values lie far beyond the base's blocks).
-@pytest.mark.xfail(strict=True, reason="A32a-2 (high): following a clean batch's drift advice passes a later trigger")
-def test_a32a_2_the_drift_advice_does_not_blind_the_next_check(prov, keypair, workdir):
-    import provenance
-    from provenance.store import Store
-    from provenance.trust.pins import Pins
-
-    advised, r = _year_advice_then_trigger(prov, keypair, *EXCLUDE_YEAR)
-    assert advised.exit_code == 0, advised.output
-    assert "--featurizer-option 'exclude=[\"year\"]' (out of the features only)" in " ".join(advised.stdout.split())
-    store = Store(workdir / ".prov")
-    X, _ = provenance.load("v3", store=store, pins=Pins.load([keypair.public_path])).arrays(columns=["year"])
-    store.close()
-    assert (X[:, 0] == TRIGGER).sum() == 20  # the trigger reaches a training job that reads v3 through prov
-    assert r.exit_code == 1, r.output
+# Fixed (fix32b): the advice now offers only --metadata; tests/cli/test_attack32a_fixes_b.py replays the advice
+# followed and the exclude chosen anyway.
 
 
 # --- fix31b/A31d-3: --schema refused on a Parquet input, whatever spells its path ----------------------------------
@@ -236,9 +224,7 @@ def test_control_schema_on_parquet_by_file_url_is_refused(prov, keypair, workdir
 # when --rev is given: not replayed). Fix: schema_scope.parquet_only should resolve any URL through sources.build.split_url (refusing on the
 # listing of the filesystem it returns, local or not), and the refusal (cli._dataset, api_inputs) and
 # ReadOptions.without_carried_schema should list a --rev input through the DVC filesystem instead of skipping it.
-@pytest.mark.xfail(
-    strict=True, reason="A32a-3 (low): --schema still signed on Parquet by local://, simplecache::, --rev"
-)
+# Fixed (fix32b): sources.schema_scope.parquet_holding resolves any URL and lists a --rev input.
 def test_a32a_3_no_spelling_signs_a_schema_onto_parquet(prov, keypair, workdir):
     from test_attack31d_replays import _parquet_and_csv, _signed_read_schema
 
@@ -302,7 +288,7 @@ def test_control_an_edit_in_place_that_flips_the_label_says_so(prov, workdir, st
 # Chinstrap gone and its content back as an Adelie. Fix: gate.replaced.replaced_in_place should also pair, when the
 # locators do not, an added record with a lacked base record whose content differs from it in one column (or is its
 # nearest by the profile's features), and gate.unsigned should then name the relabel as the control's words do.
-@pytest.mark.xfail(strict=True, reason="A32a-4 (low): an edit that flips the label hides it once its row moves")
+# Fixed (fix32b): gate.replaced_content pairs a moved edit by content.
 def test_a32a_4_an_edit_that_flips_the_label_says_so_when_its_row_moved(prov, workdir, store):
     rule = _edit_relabel_rule(prov, moved=True)
     assert "relabeled Chinstrap -> Adelie" in rule["reason"], rule["reason"]
