@@ -98,4 +98,10 @@ def retype_note(store: Store, result: CommitResult) -> str | None:
     except InputError:  # erased after the commit's write: a note is not the step that says so (F19b-3)
         return None
     schema = verified_predicate(store, result.tag).get("schema") or {}
-    return retyped_batches(store, schema)
+    parent_types = None
+    if result.parent:
+        try:
+            parent_types = (verified_predicate(store, result.parent).get("schema") or {}).get("types")
+        except InputError:  # erased after the commit's write: the note then offers the cast, as before
+            parent_types = None
+    return retyped_batches(store, schema, parent_types=parent_types)

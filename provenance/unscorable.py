@@ -47,6 +47,12 @@ def name_file(store: Store, new: str, exc: FeatureError, base: str | None = None
     todo = (
         f"; fill or drop them in {path}, commit it again and check that version" if cause.non_finite is not None else ""
     )
+    if cause.missing_columns:  # a featuriser whose profile cannot be narrowed to the columns left (not numeric)
+        them = "it" if len(cause.missing_columns) == 1 else "them"
+        todo = (
+            f" ({base or 'the base'}'s profile reads {them}); put {them} back in {path}, commit it again and check "
+            "that version"
+        )
     return UnscorableRecords(f"{path} ({new}'s data): {exc}{todo}", exc)
 
 

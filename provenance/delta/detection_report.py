@@ -105,6 +105,8 @@ def add_detection(report: DiffReport, detection, alpha: float = DEFAULT_ALPHA, f
         "drift_columns": [m.to_dict() for m in detection.drift_columns]
         if detection.drift_columns is not None
         else None,
+        # feature columns of the base's profile the new version dropped: scored on the others (profiles.shared_columns)
+        "columns_left_out": list(detection.columns_left_out),
     }
     per_source = Counter(f.get("source") for f in findings if f["flagged"])
     for row in report.by_source:

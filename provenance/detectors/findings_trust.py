@@ -103,7 +103,7 @@ def recompute(store: Any, version: str, base: str | None = None) -> dict:
         from provenance.gate.class_free import rejudged
         from provenance.profiles.waived import detection_profile
 
-        detection = rejudged(detection, detection_profile(store, base), class_free)
+        detection = rejudged(detection, detection_profile(store, base, version), class_free)
     labels: list[str | None] = list(detection.labels) if detection.labels else [None] * len(detection.verdicts.records)
     now = {(v.digest, label): (bool(v.flagged), float(v.score)) for v, label in zip(detection.verdicts.records, labels)}
     was = {(f["digest"], f["label"]): (bool(f["flagged"]), float(f["score"])) for f in stored["findings"]}

@@ -128,10 +128,14 @@ def featurize_delta(profile: ReferenceProfile, kind: str, records, delta_rows: D
                 # each once, in the data's order (row 2 before row 10)
                 for r in sorted({int(r) for r in named}, key=lambda r: natural_bytes(str(delta_rows.locators[r])))
             ]
-        elif not named:
+        elif not named and not exc.missing_columns:  # a missing column is named in the problem, not per record
             named = [f"{loc} ({bytes(d).hex()[:12]})" for loc, d in zip(delta_rows.locators, delta_rows.digests)]
         # the featuriser's problem may end by introducing its own list ("...; rows"): this one names the records
         problem = exc.problem.removesuffix("; rows").removesuffix("; records")
+        if exc.missing_columns:
+            raise FeatureError(
+                f"new records of the delta cannot be scored: {problem}", missing_columns=exc.missing_columns
+            ) from exc
         raise FeatureError(f"new records of the delta cannot be scored: {problem}; records", named) from exc
     return X
 
@@ -158,11 +162,17 @@ class Detection:
     # What computes ``relabel_null`` on first use: only a check's detectors.relabels rule reads it, so
     # `prov diff --detect` never pays for scoring the base's sample once per pseudo-batch.
     relabel_null_of: Callable[[], HeldOutNull | None] | None = field(default=None, repr=False, compare=False)
+<<<<<<< HEAD
     # What gives each record's nearest base sample records (``shared.reference_neighbours``: (n x K) indexes and
     # distances), read on first use by the gate's test of a listed new class (``gate.class_inside``).
     base_neighbours_of: Callable[[], tuple[np.ndarray, np.ndarray]] | None = field(
         default=None, repr=False, compare=False
     )
+=======
+    # Feature columns of the base's profile the new version dropped: the delta was scored on the others
+    # (profiles.shared_columns), and the reports name these.
+    columns_left_out: tuple[str, ...] = ()
+>>>>>>> fix32c
 
     @cached_property
     def relabel_null(self) -> HeldOutNull | None:
@@ -235,7 +245,7 @@ def run_detection(
     leaves out the base records a pinned waive key waived (``profiles.waived.detection_profile``).
     VerificationError (exit 1) when that manifest does not verify.
     """
-    profile = detection_profile(store, base)  # without the base records a pinned waive key waived (A30b-2)
+    profile = detection_profile(store, base, new)  # without the base records a pinned waive key waived (A30b-2)
     new_row = store.version(new)
     pred = verified_statement(store, new_row)["predicate"]
     if callable(rows):
@@ -288,7 +298,11 @@ def run_detection(
         moved_columns,
         list(delta_rows.kinds),
         null,
+<<<<<<< HEAD
         lambda: reference_neighbours(profile, delta),
+=======
+        profile.columns_left_out,
+>>>>>>> fix32c
     )
     if save and store.writable():  # a read-only store still gets its findings computed (the CLI says so)
         save_findings(store, base, new, results, fpr, delta_rows.labels, verdicts, detection.columns)

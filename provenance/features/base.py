@@ -25,7 +25,8 @@ class FeatureError(InputError):
 
     ``records`` names the offending records (row indexes, file names or digests) so a
     user can go and fix exactly those. ``non_numeric`` names feature columns no longer numeric, with their type
-    now (newcomer review 28, finding 3). ``non_finite`` is set when their values are null, NaN or
+    now (newcomer review 28, finding 3); ``missing_columns`` feature columns the records lack (newcomer review 32,
+    finding 1). ``non_finite`` is set when their values are null, NaN or
     infinite: the feature columns holding them (empty when not known, a plug-in's output), so a commit
     can refuse such data where it enters, naming the file (newcomer review 27, finding 2). ``past_float32`` names
     the records among them whose values are finite but past float32's range (:func:`non_finite_words`).
@@ -38,8 +39,11 @@ class FeatureError(InputError):
         non_finite: Sequence[str] | None = None,
         non_numeric: Sequence[tuple[str, str]] | None = None,
         past_float32: Sequence[Any] = (),
+        missing_columns: Sequence[str] = (),
     ):
         self.records = list(records)
+        # feature columns the records lack (a column dropped since the profile was made): columns, not records
+        self.missing_columns = tuple(missing_columns)
         self.non_finite = tuple(non_finite) if non_finite is not None else None
         # of ``records``, those whose values are finite in the data but past float32's range (about 3.4e38), which
         # features are held in: a 1e39 is no NaN, and the refusal must not say it is (attack review 30a, A30a-4)

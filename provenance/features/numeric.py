@@ -288,8 +288,11 @@ class NumericFeaturizer(Featurizer):
         resolved = self.resolve(records.schema)
         columns = resolved.columns or []
         missing = [c for c in columns if c not in records.schema.names]
-        if missing:
-            raise FeatureError("the table lacks feature columns", missing)
+        if missing:  # columns, not records: named in the message (newcomer review 32, finding 1: "records: skin")
+            named = ", ".join(name_in_sentence(c, quote_plain=True) for c in missing)
+            raise FeatureError(
+                f"the table lacks feature column{'' if len(missing) == 1 else 's'} {named}", missing_columns=missing
+            )
         non_numeric = [
             (c, str(records.schema.field(c).type)) for c in columns if not _is_numeric(records.schema.field(c).type)
         ]

@@ -275,7 +275,7 @@ class GateContext:
         none."""
         from provenance.profiles.waived import detection_profile
 
-        return detection_profile(self.store, self.base)
+        return detection_profile(self.store, self.base, self.new)
 
     @cached_property
     def delta_features(self) -> np.ndarray:

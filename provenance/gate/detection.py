@@ -94,6 +94,11 @@ class DetectorsRun(DetectorRule):
             f"{ran} {'detector' if ran == 1 else 'detectors'} scored {n} {'record' if n == 1 else 'records'} "
             f"of the delta, one verdict per record at FPR {self.fpr:g}"
         )
+        if run.detection.columns_left_out:  # never in silence: said as a warning (newcomer review 32, finding 1)
+            from provenance.profiles.shared_columns import left_out_sentence
+
+            gone = left_out_sentence(run.detection.columns_left_out, ctx.base, ctx.new)
+            return RuleResult(self.key, "warn", f"{reason}; {gone}", expected="every required detector runs")
         return RuleResult(self.key, "pass", reason, expected="every required detector runs")
 
 

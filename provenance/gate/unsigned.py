@@ -197,6 +197,7 @@ class UnattributedBesideSigned(SwitchedRule):
             if not retyped:
                 added_columns = []
             types_only: dict[str, tuple[str, str]] = {}
+            conflicts: dict[str, dict[str, str]] = {}
             data_parquet: dict[str, bool] = {}
             if retyped and rekeyed == k:  # every one re-keyed: none was added (newcomer review 31, #2)
                 why = (
@@ -212,6 +213,14 @@ class UnattributedBesideSigned(SwitchedRule):
                     f"added records without a trusted signature, while {what} ({missing_batches(missing)}); "
                     f"{retyped}. {way}; if records were "
                     "really edited, account for the missing ones with `prov withdraw` or `prov quarantine`"
+                )
+            elif conflicts := batch_type_conflicts(ctx, missing):  # no file matches both (newcomer review 32, #2)
+                from provenance.lineage.retyped import type_conflict_way
+
+                keep = base_types(ctx)
+                why = (
+                    f"added records without a trusted signature, while {what} ({missing_batches(missing)}); "
+                    f"{type_conflict_way(conflicts, keep, ctx.base)}"
                 )
             elif types_only := type_differences(ctx, missing):
                 data_parquet = _parquet_only(ctx, "data_parquet", ctx.new)
@@ -239,6 +248,8 @@ class UnattributedBesideSigned(SwitchedRule):
             statistic = {"rekeyed": rekeyed, "signed_missing": gone} if retyped else {"signed_missing": gone}
             if retyped:
                 statistic.update(_parquet_only(ctx, "base_parquet", ctx.base))
+            if conflicts:
+                statistic["type_conflicts"] = conflicts
             if types_only:
                 statistic["signed_types"] = {c: signed for c, (signed, _) in types_only.items()}
                 statistic.update(data_parquet)
@@ -341,6 +352,31 @@ def _schema_ways(added_columns: list[str], other: bool) -> str:
     ways += [added_columns_way(added_columns)] if added_columns else []
     text = "; ".join(ways)
     return text[:1].upper() + text[1:]
+
+
+def base_types(ctx: GateContext) -> dict[str, str]:
+    """The base version's signed column types (``{column: type}``; empty for a tree or a version signed before
+    types were)."""
+    from provenance.version_facts import verified_statement
+
+    schema = verified_statement(ctx.store, ctx.store.version(ctx.base))["predicate"].get("schema") or {}
+    return dict(schema.get("types") or {})
+
+
+def batch_type_conflicts(ctx: GateContext, missing: list[dict]) -> dict[str, dict[str, str]]:
+    """``{batch: {column: signed type}}`` of the ``missing`` batches that sign a column with another type than the
+    base's, while a trusted signed batch whose records the new version holds attested signs the base's type
+    (``lineage.retyped.type_conflicts``): then no cast makes the data match both (newcomer review 32, #2)."""
+    import pyarrow.compute as pc
+
+    from provenance.lineage.retyped import type_conflicts
+
+    lineage = ctx.lineage
+    attested = lineage.filter(pc.equal(lineage.column("status"), "attested")).column("batch")
+    shipped = sorted({str(b) for b in attested.to_pylist() if b is not None})
+    names = [str(b["batch"]) for b in missing]
+    conflicts = type_conflicts(ctx.store, names + shipped, base_types(ctx))
+    return {batch: columns for batch, columns in conflicts.items() if batch in set(names)}
 
 
 def type_differences(ctx: GateContext, missing: list[dict]) -> dict[str, tuple[str, str]]:

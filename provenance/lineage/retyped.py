@@ -17,18 +17,21 @@ from provenance.sources.schema_delta import arrow_type_name, column_delta, schem
 from provenance.store.store import Store
 
 
-def retyped_batches(store: Store, schema: dict, shown: int = 3) -> str | None:
+def retyped_batches(store: Store, schema: dict, shown: int = 3, parent_types: dict | None = None) -> str | None:
     """A sentence naming trusted signed batches whose signed columns differ from ``schema`` (a version's
     signed ``schema``), with the differences grouped; None when every such batch matches its columns or
     no batch is signed. Judged under the store's pins (``standing.judge_envelope``), so a batch no
-    pinned key trusts says nothing here."""
+    pinned key trusts says nothing here. ``parent_types``: the parent version's signed types; where the data keeps
+    them and another trusted signed batch signs the data's types, the batches disagree and the way on is to withdraw
+    the differing one, not a cast (a cast to its types would re-key the parent's records: newcomer review 32, #2)."""
     from provenance.report.schema_words import grouped_schema_changes
 
     now = schema.get("types")
     if not now:
         return None
     differing: list[tuple[str, dict, dict[str, str], list[str]]] = []
-    for batch, old in signed_batch_types(store):
+    signed = signed_batch_types(store)
+    for batch, old in signed:
         retyped = {c: t for c, t in sorted(old.items()) if c in now and now[c] != t}
         if retyped or (old.keys() < now.keys()):  # a cast, or a column added to the batch's: not another dataset
             added = sorted(set(now) - set(old))
@@ -38,7 +41,19 @@ def retyped_batches(store: Store, schema: dict, shown: int = 3) -> str | None:
     batch, changes, retyped, added = differing[0]
     others = f" (and {len(differing) - 1} more signed batches)" if len(differing) > 1 else ""
     ways = []
-    if retyped:
+    kept = parent_types is not None and all(parent_types.get(c) == now[c] for c in retyped)
+    agreeing = [
+        b for b, types in signed if kept and b != batch and retyped and all(types.get(c) == now[c] for c in retyped)
+    ]
+    if agreeing:  # two signed batches disagree on the types: no cast matches both (newcomer review 32, finding 2)
+        ways.append(
+            f"signed batch {agreeing[0]} signs {'it' if len(retyped) == 1 else 'them'} as this data has "
+            f"{'it' if len(retyped) == 1 else 'them'}, and one column holds one type, so no cast matches both: "
+            f"if you ship {batch}'s records changed (filled, edited) or not at all, withdraw it (prov withdraw "
+            f"{shell_word(batch)} --reason R --key K) and register the records you ship as a batch of your own "
+            "(prov add FILE --source NAME --unsigned), then commit again"
+        )
+    elif retyped:
         flags = schema_flags(retyped)
         ways.append(f"keep the signed types (commit a CSV or JSON Lines file with {flags}, or cast the columns back)")
     if added:  # newcomer review 24: "cast the columns back" is no way on for a column the batch does not have
@@ -52,11 +67,16 @@ def retyped_batches(store: Store, schema: dict, shown: int = 3) -> str | None:
 
 def signed_batch_types(store: Store, only: set[str] | None = None) -> list[tuple[str, dict[str, str]]]:
     """``(batch, {column: type})`` of each registered signed batch (or of the batches ``only``) whose envelope
-    verifies under ``store.pins`` (``standing.judge_envelope``) and signs well-formed column types, in
-    registration order."""
+    verifies under ``store.pins`` (``standing.judge_envelope``) and signs well-formed column types, and that no
+    honoured ``prov withdraw`` withdrew (``withdraw.withdrawal_summary``), in registration order."""
+    from provenance.lineage.withdraw import withdrawal_summary
+
+    # a batch a maintainer withdrew (a signed `prov withdraw`, judged under the pins) is no longer advised on: the
+    # commit note kept naming it (newcomer review 32, finding 2)
+    withdrawn = {w["batch"] for w in withdrawal_summary(store) if w["status"] == "withdrawn"}
     out = []
     for batch, _source, signed, envelope, _manifest in registered_batches(store):
-        if not signed or (only is not None and batch not in only):
+        if not signed or (only is not None and batch not in only) or batch in withdrawn:
             continue
         judged = judge_envelope(store, batch, envelope)
         signed_schema = ((judged.statement or {}).get("predicate") or {}).get("schema") or {}
@@ -65,6 +85,63 @@ def signed_batch_types(store: Store, only: set[str] | None = None) -> list[tuple
             continue
         out.append((batch, dict(signed_schema["types"])))
     return out
+
+
+def type_conflicts(store: Store, batches: list[str], keep: dict[str, str]) -> dict[str, dict[str, str]]:
+    """``{batch: {column: its signed type}}`` of the trusted signed ``batches`` that sign a column with another type
+    than ``keep`` (the base version's signed ``types``) while another of ``batches`` signs it with ``keep``'s type:
+    two signed deliveries that disagree on a column's type (clinic A's 2023 batch int64, its 2024 batch double, as
+    NaNs made it). One column of a file holds one type, so no data matches both, and "cast the columns to the signed
+    types" sent the user back and forth (newcomer review 32, finding 2). Empty when they agree; judged from the
+    batches' envelopes under ``store.pins`` (:func:`signed_batch_types`), never from a row."""
+    found = signed_batch_types(store, set(batches))
+    out: dict[str, dict[str, str]] = {}
+    for column, kept in sorted(keep.items()):
+        signed = {batch: types[column] for batch, types in found if column in types}
+        if kept not in signed.values():
+            continue
+        for batch, t in signed.items():
+            if t != kept:
+                out.setdefault(batch, {})[column] = t
+    return out
+
+
+def type_conflict_way(conflicts: dict[str, dict[str, str]], keep: dict[str, str], base: str) -> str:
+    """The sentence for :func:`type_conflicts`: ``"the signed batches disagree on column types (bp: double in batch
+    A, int64 in v2's): one column holds one type, so no data matches them all; keep v2's types and withdraw the other
+    batch (prov withdraw A --reason R --key K), then register the records you ship in its place as a batch of your
+    own (prov add FILE --source NAME --unsigned, or with its source's envelope) and commit again"``."""
+    named = "; ".join(
+        f"{', '.join(name_in_sentence(c) for c in cols)}: {'/'.join(sorted(set(cols.values())))} in {batch}"
+        for batch, cols in conflicts.items()
+    )
+    columns = sorted({c for cols in conflicts.values() for c in cols})
+    kept = ", ".join(f"{name_in_sentence(c)}: {keep[c]}" for c in columns)
+    one = len(conflicts) == 1
+    batch = next(iter(conflicts)) if one else "BATCH"
+    return (
+        f"the signed batches disagree on column types ({named}; {kept} in {base}'s): one column of a file holds one "
+        f"type, so no data matches them all; keep {base}'s types and withdraw the other batch"
+        f"{'' if one else 'es'} (prov withdraw {shell_word(batch)} --reason R --key K{'' if one else ', for each'}), "
+        "then register the records you ship in its place as a batch of your own (prov add FILE --source NAME "
+        "--unsigned, or with its source's envelope) and commit again"
+    )
+
+
+def type_conflict_step(conflicts: dict[str, dict[str, str]], base: str, new: str) -> tuple[str, str, str]:
+    """The "To release:" step for :func:`type_conflicts` (``(what, command, after)``, ``report.next_steps.Step``'s
+    fields), in the words of :func:`type_conflict_way`."""
+    batches = list(conflicts)
+    columns = ", ".join(name_in_sentence(c) for c in sorted({c for cols in conflicts.values() for c in cols}))
+    withdraw = " && ".join(f"prov withdraw {shell_word(b)} --reason R --key K" for b in batches)
+    one = len(batches) == 1
+    return (
+        f"the signed batches disagree on column types ({columns}: {', '.join(batches)} against {base}'s): no file "
+        f"matches them all; keep {base}'s types, withdraw the other batch{'' if one else 'es'} and register the "
+        "records you ship in its place as a batch of your own, then commit again",
+        f"{withdraw} && prov add FILE --source NAME --unsigned && prov commit DATA --parent {new} --tag NEW --key K",
+        " (or add FILE with its source's envelope)",
+    )
 
 
 def types_only_differences(store: Store, schema: dict, batches: list[str]) -> dict[str, tuple[str, str]]:

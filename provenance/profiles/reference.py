@@ -170,6 +170,9 @@ class ReferenceProfile:
     batch_rows: np.ndarray | None = None
     batch_copies: np.ndarray | None = None
     batch_most_copies: np.ndarray | None = None
+    # Feature columns of the signed profile this one was narrowed without, because the candidate scored against it
+    # dropped them (profiles.shared_columns); never serialised: a profile object is always the signed one, whole.
+    columns_left_out: tuple[str, ...] = ()
 
     def batch_copies_problem(self) -> str | None:
         """What is wrong with the profile's within-pseudo-batch arrays (``BatchCopies.problem`` against the base's

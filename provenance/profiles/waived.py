@@ -100,10 +100,27 @@ def without_waived(profile: ReferenceProfile, waived: set[tuple[bytes, str]]) ->
     )
 
 
-def detection_profile(store: Store, base: str) -> ReferenceProfile:
+def detection_profile(store: Store, base: str, new: str | None = None) -> ReferenceProfile:
     """``base``'s signed reference profile (``profiles.stage.load_profile``) without the records a pinned waive key
     waived (:func:`waived_records`, :func:`without_waived`): what every detector run on a delta against ``base``
-    (``prov check``, ``prov diff --detect``, ``prov findings --recompute``) judges it by."""
+    (``prov check``, ``prov diff --detect``, ``prov findings --recompute``) judges it by. With ``new`` (the candidate
+    version), on the numeric feature columns ``new``'s verified schema still has
+    (``profiles.shared_columns.on_shared_columns``; newcomer review 32, finding 1), which
+    :func:`feature_columns_gone` names."""
+    from provenance.profiles.shared_columns import on_shared_columns
     from provenance.profiles.stage import load_profile
 
-    return without_waived(load_profile(store, base), waived_records(store, base))
+    profile = without_waived(load_profile(store, base), waived_records(store, base))
+    return on_shared_columns(profile, feature_columns_gone(store, profile, new)) if new is not None else profile
+
+
+def feature_columns_gone(store: Store, profile: ReferenceProfile, new: str) -> list[str]:
+    """The numeric feature columns ``profile`` reads that version ``new``'s verified schema lacks (columns it dropped),
+    in the profile's order; empty when none, or for another featuriser's profile."""
+    from provenance.profiles.shared_columns import columns_gone
+    from provenance.version_facts import verified_statement
+
+    schema = verified_statement(store, store.version(new))["predicate"].get("schema") or {}
+    if schema.get("kind", "table") != "table":
+        return []
+    return columns_gone(profile, schema.get("columns") or [])

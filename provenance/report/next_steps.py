@@ -217,6 +217,11 @@ def _steps(rule: dict, report: dict) -> list[Step]:
     replaced = int(statistic.get("replaced") or 0) if name == "lineage.unattributed_beside_signed" else 0
     if replaced:  # records edited in place: not a batch to register (newcomer review 31, #3)
         return _edit_steps(statistic, replaced, int(rule.get("count") or 0), v, base, recommit)
+    conflicts = statistic.get("type_conflicts") if name == "lineage.unattributed_beside_signed" else None
+    if conflicts:  # two signed batches disagree on a column's type: no cast helps (newcomer review 32, #2)
+        from provenance.lineage.retyped import type_conflict_step
+
+        return [Step(*type_conflict_step(conflicts, base, v))]
     if name in ("lineage.unattributed_beside_signed", "lineage.signed_batches_incomplete"):
         # withdraw applies only where a trusted signed batch has records missing (F3): the rule says so
         missing = name == "lineage.signed_batches_incomplete" or statistic.get("signed_missing")
@@ -232,6 +237,12 @@ def _steps(rule: dict, report: dict) -> list[Step]:
                 "register the added records' batch with its source's envelope, then commit again (lineage is signed "
                 "at commit)",
                 f"prov add BATCH --source S{recommit}",
+            )
+            if missing
+            else Step(  # as the rule's reason says it (newcomer review 32, #2: only the JSON named --unsigned)
+                "register the added records' batch, with its source's envelope or, for records of your own, "
+                "--unsigned, then commit again (lineage is signed at commit)",
+                f"prov add BATCH --source S --unsigned{recommit}",
             ),
         ]
     if name.startswith("lineage."):  # unattributed records, unsigned additions, unsigned batches of signing sources

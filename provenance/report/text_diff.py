@@ -66,6 +66,11 @@ def render_diff(report: dict, medium: Medium = PLAIN) -> str:
     out.line(_changes_line(report["summary"]))
     for line in schema_change_lines(report["summary"]):  # one line each, not every record added and removed
         out.line(line)
+    left_out = (report.get("detection") or {}).get("columns_left_out") if report["detect"] else None
+    if left_out:  # never in silence (newcomer review 32, finding 1)
+        from provenance.profiles.shared_columns import left_out_sentence
+
+        out.line(f"warning: {left_out_sentence(left_out, report['base']['name'], new)}")
     out.line()
     if report["detect"]:
         see_all = f"{diff_command(report)} --detect --format json, or prov findings {shlex.quote(new)}"
