@@ -104,7 +104,8 @@ def test_a_deeply_nested_audit_detail_is_no_internal_error_in_check_fsck_or_audi
         assert r.exit_code != 3 and "internal error" not in r.output, (command, r.output[-300:])
     # fixed (fix23c): read as malformed JSON is: fsck names the entry, check blocks (exit 1)
     fsck = prov("fsck", *PINNED)
-    assert fsck.exit_code == 1 and f"audit entry {seq} ({action}): detail is not JSON" in fsck.output, fsck.output[-300:]
+    named = f"audit entry {seq} ({action}): detail is not JSON"
+    assert fsck.exit_code == 1 and named in fsck.output, fsck.output[-300:]
     assert prov("check", "v3", "--base", "v2", *PINNED).exit_code == 1
 
 

@@ -188,7 +188,9 @@ def test_an_attestation_file_that_cannot_be_written_leaves_the_store_as_it_was(p
         with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
             return (
                 db.execute("select * from attestations order by object").fetchall(),
-                db.execute("select seq, action from audit where action not in ('detect', 'check') order by seq").fetchall(),
+                db.execute(
+                    "select seq, action from audit where action not in ('detect', 'check') order by seq"
+                ).fetchall(),
                 db.execute("select count(*) from checkpoints").fetchall(),
             )
 
