@@ -81,7 +81,7 @@ def last_checks(store: Store) -> dict[str, dict[str, Any]]:
     store, a blocking name is no gate rule key (:func:`is_rule_key`), or it does not chain: its hash is not its
     own or it does not follow the entry before it (attack review 32b, A32b-1: a planted base printed a release
     line's words). Only each check entry's own link is checked, not the whole chain (``prov audit verify``
-    does that): walking 20,000 entries costs ``prov log`` ~0.2 s.
+    does that): walking a log of 20,000 entries took 0.45 s (load 7.6, 2 cores), too much for ``prov log``.
     """
     import hashlib
 
