@@ -220,7 +220,10 @@ def check(
                 base_attestations=[os.fspath(base_attestation)] if base_attestation is not None else [],
                 kept_states=kept_states,
             )
-    if save and opened.writable():  # what prov log and prov show say of it: an unsigned record (gate.check_record)
+    # what prov log and prov show say of it: an unsigned record (gate.check_record), appended only beside the
+    # detector run the check stored: a check that wrote nothing (a broken log, detectors that did not run) leaves
+    # .prov byte for byte as it was
+    if result.detection_saved is not None:
         from provenance.gate.check_record import record_check
 
         record_check(opened, result)

@@ -26,7 +26,9 @@ def export_version(store: Store, tag: str, out: str | os.PathLike[str], executor
     poisoned version with their own key, which ``prov commit`` caches), so an export checked
     against it would hand the poison to training as signed. Returns
     ``schemas/export.schema.json``'s shape: ``{"version", "records", "merkle_root", "output",
-    "kind": "table" | "tree"}``. Raises ``InputError`` (exit 2) when ``out`` exists (an
+    "kind": "table" | "tree", "release"}``, ``release`` saying whether a release kept in the store covers
+    the version under the pins (``loader.unreleased.ReleaseStanding.to_dict``: what ``provenance.load``
+    warns of without ``attestation=``). Raises ``InputError`` (exit 2) when ``out`` exists (an
     export never overwrites) or its folder is missing, or ends in ``/`` for a table version, or names a table file
     ``.csv`` or ``.jsonl`` (the copy is Parquet), ``VerificationError`` (exit 1) when the
     data no longer matches the signed manifest (nothing is left at ``out``).
@@ -66,12 +68,16 @@ def export_version(store: Store, tag: str, out: str | os.PathLike[str], executor
     except BaseException:
         _remove(target)
         raise
+    from provenance.loader.unreleased import release_standing
+
     return {
         "version": tag,
         "records": kept,
         "merkle_root": row["merkle_root"],
         "output": str(target),
         "kind": written.kind,
+        # an export hands records to training as load does: whether a release covers them (attack review 32b, A32b-4)
+        "release": release_standing(store, tag, first=not stmt["predicate"].get("parent")).to_dict(tag),
     }
 
 

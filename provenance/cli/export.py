@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from provenance.cli._app import JsonFlag, command, echo, emit_json
+from provenance.cli._app import JsonFlag, command, echo, emit_json, note
 from provenance.cli._trust import trust_flags
 from provenance.escaping import visible
 from provenance.trust.pins import Pins
@@ -31,8 +31,10 @@ def export(
         result = export_version(Store.open(pins=pins), version, out)
     if json_out:
         emit_json(result)
-        return
-    echo(
-        f"Exported {version}: {result['records']} records to {visible(result['output'])}, "
-        f"Merkle root {result['merkle_root'][:16]}… as signed"
-    )
+    else:
+        echo(
+            f"Exported {version}: {result['records']} records to {visible(result['output'])}, "
+            f"Merkle root {result['merkle_root'][:16]}… as signed"
+        )
+    if result["release"]["note"]:  # on stderr, as load warns: the records are out, the job that trains should know
+        note(f"{version} exported without a release attestation: {result['release']['note']}")

@@ -183,7 +183,9 @@ def check(
             if kept_states:  # whatever the policy turns off: the caller asked for these states to be held
                 rules = Requires(KeptLogStates(kept_states), rules)
             result = evaluate(ctx, rules, pol)
-            ctx.save_detection()  # after the rules: the run holds the verdicts they judged by (A31d-2)
+            # after the rules: the run holds the verdicts they judged by (A31d-2); its id tells the caller whether
+            # the check wrote to the store (api_review records the check only then)
+            result.detection_saved = ctx.save_detection()
             # a blocked version is no trusted base (newcomer review 12, finding 8): say what the base is
             result.base_release = base_release(store, base, new, base_attestations)
         if base_unreleased and result.base_release["standing"] == UNRELEASED:

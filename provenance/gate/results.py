@@ -135,6 +135,9 @@ class GateResult:
             records as unattributed. Empty before diffing.
         base_release: whether the base was released (``provenance.gate.base_release.base_release``):
             ``{"standing": released|first|unreleased|declared, "release", "attestation", "newest_released"}``.
+        detection_saved: the id of the detector run the check stored (``prov findings``), None when it stored
+            none (``--no-save``, a read-only store, detectors that did not run); not in :meth:`to_dict`: the
+            caller records the check (``gate.check_record``) only when the check wrote to the store at all.
     """
 
     base: str
@@ -153,6 +156,7 @@ class GateResult:
     data: dict | None = None
     lineage_not_trusted: list[dict] = field(default_factory=list)
     base_release: dict | None = None
+    detection_saved: str | None = None
 
     @property
     def exit_code(self) -> int:

@@ -125,7 +125,7 @@ def open_signed_version(
         else:  # a job that meant a release learnt nothing from a version never released (newcomer review 31)
             from provenance.loader.unreleased import warn_if_unreleased
 
-            warn_if_unreleased(store, tag, 3)
+            warn_if_unreleased(store, tag, 3, first=not (statement.get("predicate") or {}).get("parent"))
         predicate = statement.get("predicate") or {}
         spec = dataset_from_predicate(store, row, predicate)
     finally:

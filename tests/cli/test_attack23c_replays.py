@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 
 import pytest
 
@@ -94,13 +95,17 @@ def test_a_deeply_nested_audit_detail_is_no_internal_error_in_check_fsck_or_audi
     prov, template_trust, workdir, action
 ):
     nested = "[" * 100_000 + "]" * 100_000
-    plant_raw_entry(workdir / ".prov" / "prov.db", action, "v2" if action == "commit" else "vendor", nested)
+    db_path = workdir / ".prov" / "prov.db"
+    planted = plant_raw_entry(db_path, action, "v2" if action == "commit" else "vendor", nested)
+    with sqlite3.connect(db_path) as db:  # its number: the fixture's own commands and checks came before it
+        (seq,) = db.execute("select seq from audit where hash = ?", [planted]).fetchone()
     for command in (("check", "v3", "--base", "v2"), ("fsck",), ("audit", "verify")):
         r = prov(*command, *PINNED)
         assert r.exit_code != 3 and "internal error" not in r.output, (command, r.output[-300:])
     # fixed (fix23c): read as malformed JSON is: fsck names the entry, check blocks (exit 1)
     fsck = prov("fsck", *PINNED)
-    assert fsck.exit_code == 1 and f"audit entry 12 ({action}): detail is not JSON" in fsck.output, fsck.output[-300:]
+    named = f"audit entry {seq} ({action}): detail is not JSON"
+    assert fsck.exit_code == 1 and named in fsck.output, fsck.output[-300:]
     assert prov("check", "v3", "--base", "v2", *PINNED).exit_code == 1
 
 

@@ -31,7 +31,15 @@ def test_a_table_version_exports_record_for_record(prov, workdir, digits_parquet
         "merkle_root": v1["merkle_root"],
         "output": "v1.parquet",
         "kind": "table",
+        "release": {  # a first version: no check can release it (as provenance.load warns)
+            "released": False,
+            "standing": "first_version",
+            "last_check": None,
+            "note": "it is a first version (no signed parent), which no check releases: its signature and records "
+            "are checked",
+        },
     }
+    assert r.stderr.startswith("Note: v1 exported without a release attestation: it is a first version"), r.stderr
     assert pq.read_table("v1.parquet").equals(pq.read_table(digits_parquet))
     # the copy is v1: committing it says so
     again = json.loads(
