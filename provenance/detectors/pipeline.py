@@ -162,17 +162,14 @@ class Detection:
     # What computes ``relabel_null`` on first use: only a check's detectors.relabels rule reads it, so
     # `prov diff --detect` never pays for scoring the base's sample once per pseudo-batch.
     relabel_null_of: Callable[[], HeldOutNull | None] | None = field(default=None, repr=False, compare=False)
-<<<<<<< HEAD
     # What gives each record's nearest base sample records (``shared.reference_neighbours``: (n x K) indexes and
     # distances), read on first use by the gate's test of a listed new class (``gate.class_inside``).
     base_neighbours_of: Callable[[], tuple[np.ndarray, np.ndarray]] | None = field(
         default=None, repr=False, compare=False
     )
-=======
     # Feature columns of the base's profile the new version dropped: the delta was scored on the others
     # (profiles.shared_columns), and the reports name these.
     columns_left_out: tuple[str, ...] = ()
->>>>>>> fix32c
 
     @cached_property
     def relabel_null(self) -> HeldOutNull | None:
@@ -298,11 +295,8 @@ def run_detection(
         moved_columns,
         list(delta_rows.kinds),
         null,
-<<<<<<< HEAD
         lambda: reference_neighbours(profile, delta),
-=======
         profile.columns_left_out,
->>>>>>> fix32c
     )
     if save and store.writable():  # a read-only store still gets its findings computed (the CLI says so)
         save_findings(store, base, new, results, fpr, delta_rows.labels, verdicts, detection.columns)
