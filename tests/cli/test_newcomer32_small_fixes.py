@@ -4,13 +4,14 @@ sources`` lists batch ids, and a refused batch verification inside a store is on
 
 from __future__ import annotations
 
-import pyarrow as pa
+import json
+
 import pyarrow.parquet as pq
 import pytest
 
 import provenance
 from provenance.errors import VerificationError
-from support import commit_signed, digits_table
+from support import commit_signed, digits_table, ok, validate_output
 
 
 def test_a_release_whose_file_moved_on_is_refused_with_the_way_to_restore_it(prov, workdir, keypair):
@@ -33,3 +34,26 @@ def test_a_release_whose_file_moved_on_is_refused_with_the_way_to_restore_it(pro
     pq.write_table(table.slice(0, 250), "train.parquet")  # restored: the same release loads
     X, y = provenance.load("v2", pins=[keypair.public_path]).arrays()
     assert len(X) == len(y) == 250
+
+
+def test_sources_lists_each_batch_id_that_withdraw_takes(prov, workdir, keypair):
+    table = digits_table(120)
+    pq.write_table(table.slice(0, 40), "crowd1.parquet")
+    pq.write_table(table.slice(40, 30), "crowd2.parquet")
+    assert prov("init").exit_code == 0
+    pins = ("--signer", keypair.public_path)
+    added = [
+        ok(prov, "add", name, "--source", "crowd", "--unsigned", *pins) for name in ("crowd1.parquet", "crowd2.parquet")
+    ]
+    first, second = (line.split()[2].rstrip(":") for line in added)  # "Added batch crowd@...: 40 records ..."
+    ok(prov, "withdraw", second, "--reason", "never shipped", "--key", keypair.private_path, *pins)
+    text = ok(prov, "sources", *pins)
+    assert "batches (the ids prov withdraw takes):" in text, text
+    rows = [line.split() for line in text.splitlines() if line.startswith("  crowd@")]
+    assert rows == [[first, "unsigned", "40", "records"], [second, "unsigned", "30", "records", "withdrawn"]], text
+    report = json.loads(ok(prov, "sources", "--json", *pins))
+    validate_output("sources", report)
+    assert report["sources"][0]["registered_batches"] == [
+        {"batch": first, "signed": False, "records": 40, "withdrawn": False},
+        {"batch": second, "signed": False, "records": 30, "withdrawn": True},
+    ]
