@@ -57,3 +57,28 @@ def test_sources_lists_each_batch_id_that_withdraw_takes(prov, workdir, keypair)
         {"batch": first, "signed": False, "records": 40, "withdrawn": False},
         {"batch": second, "signed": False, "records": 30, "withdrawn": True},
     ]
+
+
+def test_a_possibly_stolen_source_key_is_answered_batch_by_batch_before_cutting_the_source_out(prov, workdir):
+    # a trusted vendor signed 70 records a thousandfold beyond the base (attack review 31d's control): its key is
+    # what they point at, but cutting the vendor out would remove its clean earlier deliveries too
+    from test_attack31d_replays import _vendor_delivery_held
+
+    steps = _vendor_delivery_held(prov, 1, 1000.0)
+    retire = (
+        "or, if vendor's key may be stolen (most flagged records are its signed ones), end its trust from when it may "
+        "have been, so what it signed before stays attested, and have vendor sign with a new key: prov trust retire "
+        "vendor --key-id ID --at T --key K (prov trust revoke vendor --reason R --key K takes away all it signed; "
+        "docs/security-model.md, A stolen key)"
+    )
+    withdraw = (
+        "then leave out only the batches signed since, not vendor's whole history: remove their records, commit "
+        "again, and withdraw each by its id (vendor@ROOT12: prov sources lists them): prov withdraw BATCH --reason R "
+        "--key K"
+    )
+    cut = (
+        "or, if every batch of vendor is in doubt, cut vendor out (its clean history too): prov quarantine --from v2 "
+        "--source vendor --tag NEW --key K"
+    )
+    assert retire in steps and withdraw in steps and cut in steps, steps
+    assert steps.index(retire) < steps.index(withdraw) < steps.index(cut), steps
