@@ -128,6 +128,12 @@ def add(
         note(f"a signed batch is read with the options its envelope signs; {named} given here not used")
     if not result.signed and reading.carried():
         note(str(reading.carried()))
+    if not result.signed:  # a whole folder registered as one source makes the base's records its own too
+        from provenance.lineage.already_held import held_note
+
+        held = held_note(store, result.batch, source)
+        if held:
+            note(held)
     if json_out:
         emit_json(result.to_dict())
         return

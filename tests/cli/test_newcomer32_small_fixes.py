@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 import provenance
 from provenance.errors import VerificationError
-from support import commit_signed, digits_table, ok, validate_output
+from support import check_rules, commit_signed, digits_table, ok, validate_output
 
 
 def test_a_release_whose_file_moved_on_is_refused_with_the_way_to_restore_it(prov, workdir, keypair):
@@ -82,3 +83,47 @@ def test_a_possibly_stolen_source_key_is_answered_batch_by_batch_before_cutting_
     )
     assert retire in steps and withdraw in steps and cut in steps, steps
     assert steps.index(retire) < steps.index(withdraw) < steps.index(cut), steps
+
+
+def test_a_folder_added_as_one_source_and_quarantined_is_named_at_each_step(prov, workdir, keypair):
+    # v4: 400 records of no source; the newcomer registers a whole folder (240 of v4's records and 60 new ones) as
+    # one unsigned source, commits it, and quarantines that source as the check advised
+    rows = digits_table(500)
+    pq.write_table(rows.slice(0, 400), "v4.parquet")
+    pq.write_table(pa.concat_tables([rows.slice(160, 240), rows.slice(400, 60)]), "scrape.parquet")
+    pq.write_table(rows.slice(0, 460), "v5.parquet")
+    pins = ("--signer", keypair.public_path)
+    assert prov("init").exit_code == 0
+    commit_signed(prov, keypair, "v4", "v4.parquet")
+    r = prov("add", "scrape.parquet", "--source", "scraper", "--unsigned", *pins)
+    assert r.exit_code == 0, r.output
+    batch = r.stdout.split()[2].rstrip(":")
+    assert (
+        f"Note: 240 of batch {batch}'s 300 records are already in v4: the next commit gives them to scraper, so prov "
+        "quarantine --source scraper would cut them with the rest; to register only what is new, add a file of the "
+        "new records instead"
+    ) in " ".join(r.stderr.split()), r.stderr
+    commit_signed(prov, keypair, "v5", "v5.parquet")
+    r = prov("quarantine", "--from", "v5", "--source", "scraper", "--tag", "v6", "--key", keypair.private_path, *pins)
+    assert r.exit_code == 0, r.output
+    assert "Quarantined source 'scraper': 300 records removed, 160 kept" in r.stdout
+    assert (
+        "240 of the records cut were already in v4, v5's parent: --source cuts every record scraper's batches carry, "
+        "base records delivered again too; to cut only what v5 added, commit its data without them instead (prov "
+        "commit DATA --parent v5 --tag NEW --key K)"
+    ) in " ".join(r.stderr.split()), r.stderr
+    rules = check_rules(prov, "v6", "v4", *pins)
+    assert rules["removals.max_unsigned_removed_rate"]["status"] == "pass"
+    assert rules["removals.max_unsigned_removed_rate"]["reason"] == (
+        "no unsigned base records removed outside a signed quarantine; 240 removed by signed quarantine v6"
+    )
+
+
+def test_an_unsigned_batch_of_new_records_gets_no_note(prov, workdir, keypair):
+    rows = digits_table(300)
+    pq.write_table(rows.slice(0, 200), "v1.parquet")
+    pq.write_table(rows.slice(200, 100), "crowd.parquet")
+    assert prov("init").exit_code == 0
+    commit_signed(prov, keypair, "v1", "v1.parquet")
+    r = prov("add", "crowd.parquet", "--source", "crowd", "--unsigned", "--signer", keypair.public_path)
+    assert r.exit_code == 0 and "already in" not in r.stderr, r.output
