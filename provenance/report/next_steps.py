@@ -453,7 +453,7 @@ def _stolen_key_steps(source: str, cut_source: str) -> list[Step]:
             f"or, if {source}'s key may be stolen (most flagged records are its signed ones), end its trust from "
             f"when it may have been, so what it signed before stays attested, and have {source} sign with a new key",
             f"prov trust retire {source} --key-id ID --at T {KEY}",
-            f" (prov trust revoke {source} --reason R {KEY} takes away all it signed; docs/security-model.md, "
+            f" (prov trust revoke {source} --reason R --checkpoint-key K takes away all it signed; docs/security-model.md, "
             "A stolen key)",
         ),
         Step(

@@ -69,8 +69,8 @@ def test_a_possibly_stolen_source_key_is_answered_batch_by_batch_before_cutting_
     retire = (
         "or, if vendor's key may be stolen (most flagged records are its signed ones), end its trust from when it may "
         "have been, so what it signed before stays attested, and have vendor sign with a new key: prov trust retire "
-        "vendor --key-id ID --at T --key K (prov trust revoke vendor --reason R --key K takes away all it signed; "
-        "docs/security-model.md, A stolen key)"
+        "vendor --key-id ID --at T --key K (prov trust revoke vendor --reason R --checkpoint-key K takes away all it "
+        "signed; docs/security-model.md, A stolen key)"
     )
     withdraw = (
         "then leave out only the batches signed since, not vendor's whole history: remove their records, commit "
