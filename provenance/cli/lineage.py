@@ -128,6 +128,12 @@ def add(
         note(f"a signed batch is read with the options its envelope signs; {named} given here not used")
     if not result.signed and reading.carried():
         note(str(reading.carried()))
+    if not result.signed:  # a whole folder registered as one source makes the base's records its own too
+        from provenance.lineage.already_held import held_note
+
+        held = held_note(store, result.batch, source)
+        if held:
+            note(held)
     if json_out:
         emit_json(result.to_dict())
         return
@@ -267,6 +273,7 @@ def sources(
     if info["unattributed_without_source"]:  # a row of the table, not a line beside it
         n = info["unattributed_without_source"]
         echo(f"{'(no batch)':<16} {'-':>7} {n:>8} {'0%':>7}  0 / 0 / {n}")
+    _batch_lines(info["sources"])
     from provenance.lineage.standing import not_trusted_line
 
     for item in info["lineage_not_trusted"]:
@@ -280,6 +287,26 @@ def sources(
 
     for w in info["withdrawals"]:
         echo(withdrawal_line(w))
+
+
+_BATCHES_SHOWN = 10  # a source's batches listed in text; --json lists every one
+
+
+def _batch_lines(summaries: list[dict]) -> None:
+    """Each source's batch ids under the table, the ids ``prov withdraw`` takes (newcomer review 32: withdraw's help
+    and the check's "To release" said prov sources lists them, and it listed only counts)."""
+    if not any(s["registered_batches"] for s in summaries):
+        return
+    echo("batches (the ids prov withdraw takes):")
+    for s in summaries:
+        listed = s["registered_batches"]
+        for b in listed[:_BATCHES_SHOWN]:
+            signed = "signed" if b["signed"] else "unsigned"
+            withdrawn = "  withdrawn" if b["withdrawn"] else ""
+            echo(f"  {visible(b['batch']):<28} {signed:<8} {b['records']:>8} records{withdrawn}")
+        if len(listed) > _BATCHES_SHOWN:
+            more = len(listed) - _BATCHES_SHOWN
+            echo(f"  ... and {more} more of {visible(s['source'])} (prov sources --json lists every batch)")
 
 
 @command("quarantine")

@@ -300,6 +300,9 @@ def quarantine(
                 f"cut {len(rows)} label-flipped cop{'ies' if len(rows) > 1 else 'y'} of another source's signed "
                 f"records that {source} delivered (the signed originals are kept)"
             )
+        older = parent_held_note(store, row, source, drop)
+        if older:
+            notes.append(older)
         reason = {"source": source}
     else:
         assert findings is not None
@@ -352,4 +355,23 @@ def quarantine(
         result = kept_log.finish(store, result)  # after the commit: a failure says the version was made
     return QuarantineResult(
         new_tag, from_tag, reason, removed, kept, str(target), result.to_dict(), notes, kept_signed, partly_cut
+    )
+
+
+def parent_held_note(store: Store, row: dict, source: str, drop: set[bytes]) -> str | None:
+    """A note when a ``--source`` quarantine of version ``row`` cuts records its parent already held (newcomer
+    review 32: a whole folder registered as one unsigned source, then quarantined, cut 240 clean base records with
+    the 60 new ones), else None. ``drop``: the digests to cut; the parent's manifest is checked against its root."""
+    parent = row.get("parent")
+    if not parent:
+        return None
+    held = load_manifest(store, store.version(parent)).table.column("digest")
+    older = int(pc.sum(pc.is_in(pa.array(sorted(drop), pa.binary(32)), value_set=held)).as_py() or 0)
+    if not older:
+        return None
+    tag = shlex.quote(row["tag"])
+    return (
+        f"{older} of the records cut were already in {parent}, {row['tag']}'s parent: --source cuts every record "
+        f"{source}'s batches carry, base records delivered again too; to cut only what {row['tag']} added, commit its "
+        f"data without them instead (prov commit DATA --parent {tag} --tag NEW --key K)"
     )

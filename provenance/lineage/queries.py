@@ -205,7 +205,8 @@ def source_summary(store: Store, tag: str | None = None) -> dict:
     without ``source``, are its ``not_trusted``; ``batches_not_attesting``: every registered signed batch,
     in any version or none, that attests nothing under the pins, ``standing.untrusted_batches``: a revoked
     key's registration stays named there, with its revocation, after it was registered again);
-    each source has ``withdrawn_batches`` (how many of its batches a withdrawal the pins
+    each source has ``registered_batches`` (``[{"batch": "SOURCE@ROOT12", "signed", "records", "withdrawn"}]``, in
+    registration order: the ids ``prov withdraw`` takes), ``withdrawn_batches`` (how many of its batches a withdrawal the pins
     honour covers) and ``quarantined_in`` (the versions that are a signed ``prov quarantine
     --source`` of it), and ``withdrawals`` is ``withdraw.withdrawal_summary``: every
     ``prov withdraw`` entry with status ``withdrawn`` (reason, signing key id) or
@@ -234,17 +235,21 @@ def source_summary(store: Store, tag: str | None = None) -> dict:
     withdrawn = {(w["source"], w["batch"]) for w in withdrawals if w["status"] == "withdrawn"}
     out = []
     for name in sorted(names):
-        b = _deliveries(store, name)
+        delivered = _deliveries(store, name)
+        records = sum(d["records"] for d in delivered)
+        signed_records = sum(d["records"] for d in delivered if d["signed"])
         keys = [{"keyid": k.keyid, "status": k.status()} for k in trust_entries(store, name)]
         v = in_version.get(name, {s: 0 for s in STATUSES})
         out.append(
             {
                 "source": name,
-                "batches": b[0],
-                "signed_batches": b[1],
-                "records": b[2],
-                "signed_records": b[3],
-                "signed_fraction": round(b[3] / b[2], 6) if b[2] else None,
+                "batches": len(delivered),
+                "signed_batches": sum(1 for d in delivered if d["signed"]),
+                "records": records,
+                "signed_records": signed_records,
+                "signed_fraction": round(signed_records / records, 6) if records else None,
+                # the ids prov withdraw takes (newcomer review 32: withdraw's help said prov sources lists them)
+                "registered_batches": [{**d, "withdrawn": (name, d["batch"]) in withdrawn} for d in delivered],
                 "keys": keys,
                 "version_records": sum(v.values()),
                 **v,
@@ -270,27 +275,21 @@ def source_summary(store: Store, tag: str | None = None) -> dict:
     }
 
 
-def _deliveries(store: Store, source: str) -> tuple[int, int, int, int]:
-    """``(batches, signed batches, records, signed records)`` that ``source`` delivered, each batch counted once: its
-    newest registration (``SOURCE@ROOT12.N``, the same records registered again after a revocation:
-    ``lineage.batch_ids``) stands for the earlier ones, so re-signed records are not counted twice (newcomer
-    review 21: 800 records from a source that delivered 400)."""
+def _deliveries(store: Store, source: str) -> list[dict]:
+    """The batches ``source`` delivered, in registration order: ``{"batch": "SOURCE@ROOT12[.N]", "signed": bool,
+    "records": int}``, each batch once: its newest registration (``SOURCE@ROOT12.N``, the same records registered
+    again after a revocation: ``lineage.batch_ids``) stands for the earlier ones, so re-signed records are not
+    counted twice (newcomer review 21: 800 records from a source that delivered 400)."""
     from provenance.lineage.batch_ids import first_registration
 
-    newest: dict[str, tuple[int, bool, int]] = {}
+    newest: dict[str, tuple[int, dict]] = {}
     for batch, signed, records in store.db.execute(
-        "select batch, signed, records from batches where source = ?", [source]
+        "select batch, signed, records from batches where source = ? order by rowid", [source]
     ):
         first, n = first_registration(str(batch))
         if first not in newest or n > newest[first][0]:
-            newest[first] = (n, bool(signed), int(records or 0))
-    kept = newest.values()
-    return (
-        len(newest),
-        sum(1 for _, s, _ in kept if s),
-        sum(r for _, _, r in kept),
-        sum(r for _, s, r in kept if s),
-    )
+            newest[first] = (n, {"batch": str(batch), "signed": bool(signed), "records": int(records or 0)})
+    return [entry for _, entry in newest.values()]
 
 
 def _group_counts(table: pa.Table) -> dict[tuple[str | None, str], int]:

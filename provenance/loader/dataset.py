@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from provenance.errors import InputError, VerificationError
 from provenance.loader.buffer import VerifiedBuffer, budget
-from provenance.loader.matcher import ManifestMatcher
+from provenance.loader.matcher import ManifestMatcher, restore_step
 from provenance.loader.order import shuffled, sized_batches
 from provenance.loader.precheck import precheck
 from provenance.loader.reading import (
@@ -150,7 +150,15 @@ class VerifiedDataset:
         return reading
 
     def _hashed_batches(self, verify_first: bool | None = None) -> Generator[HashedBatch, None, None]:
-        """The generator behind :meth:`hashed_batches`."""
+        """The generator behind :meth:`hashed_batches`; a refusal ends with what to do (:func:`restore_step`)."""
+        try:
+            yield from self._verified_batches(verify_first)
+        except VerificationError as exc:
+            raise VerificationError(
+                f"{exc}; {restore_step(self.version)}", exc.details, exc.records, exc.count
+            ) from exc
+
+    def _verified_batches(self, verify_first: bool | None) -> Iterator[HashedBatch]:
         first = self.verify_first if verify_first is None else verify_first
         manifest = self._signed.manifest.table
         signed = replace(

@@ -11,6 +11,7 @@ as the Merkle root's).
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 
 import numpy as np
@@ -35,6 +36,17 @@ def _same(a: pa.Array, b: pa.Array) -> np.ndarray:
     equal = pc.fill_null(pc.equal(a, b), False)
     both_null = pc.and_(pc.is_null(a), pc.is_null(b))
     return np.asarray(pc.or_(equal, both_null).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def restore_step(version: str) -> str:
+    """What a job refused because ``version``'s data changed since it was signed does next (newcomer review 32:
+    a job trained on a release whose working file had moved on was told only that it changed): restore the data
+    that release signed, keep each release's data readable, and where every changed record is listed."""
+    return (
+        f"next: restore the data {version} signed (from git, DVC or a backup) and load again; a release loads only "
+        f"while its data stays as signed, so keep each release's data (one file per release, or DVC/git); every "
+        f"record that changed: prov verify {shlex.quote(version)} --json"
+    )
 
 
 class ManifestMatcher:

@@ -78,22 +78,21 @@ def _steps(rule: dict, report: dict) -> list[Step]:
     if name.startswith("detectors."):
         # every added record of the signing source is attested: nothing to leave out (newcomer review 30), but most
         # flagged records are its signed ones, so cutting it stays the way when its key is no longer trusted
-        distrust = Step(
-            f"or, if {source}'s key may be stolen (most flagged records are its signed ones), cut {source} out",
-            cut_source,
-        )
+        distrust = _stolen_key_steps(source, cut_source)
         copied = _copied_beyond_signed(rule, named)
         if copied:  # the version's maker repeated S's signed records: S's key is not what they point at (A31d-6)
-            distrust = Step(
-                f"or, as {copied} of the flagged records are {source}'s signed records held more times than "
-                f"{source}'s signed batches hold them (copies whoever made {v} added, not what {source} signed), "
-                "remove the copies and commit again",
-                f"prov commit DATA --parent {v} --tag {NEW} {KEY}",
-            )
+            distrust = [
+                Step(
+                    f"or, as {copied} of the flagged records are {source}'s signed records held more times than "
+                    f"{source}'s signed batches hold them (copies whoever made {v} added, not what {source} signed), "
+                    "remove the copies and commit again",
+                    f"prov commit DATA --parent {v} --tag {NEW} {KEY}",
+                )
+            ]
         return (
             _listed_in_full(rule, v, base)
             + _detector_steps(name, v, base, source if named and not signs else None, cut_source, report)
-            + (([leave_out] if _unattested_records(named, report) else [distrust]) if signs else [])
+            + (([leave_out] if _unattested_records(named, report) else distrust) if signs else [])
         )
     if name == "class_mix.min_p_value":
         cells = [c for c in (rule.get("statistic") or {}).get("cells") or [] if c.get("residual", 0) > 0]
@@ -503,6 +502,27 @@ def _conflict_steps(rule: dict, v: str, base: str) -> list[Step]:
             "or correct the records' labels in the data and commit again",
             f"prov commit DATA --parent {v} --tag {NEW} {KEY}",
         ),
+    ]
+
+
+def _stolen_key_steps(source: str, cut_source: str) -> list[Step]:
+    """The way on when ``source``'s signing key may be stolen (most flagged records are its signed ones), batch by
+    batch first: cutting the source out removed its whole clean history too (newcomer review 32: 372 records cut,
+    332 of them its clean earlier deliveries). ``source`` is quoted for the shell; ``cut_source`` the quarantine."""
+    return [
+        Step(
+            f"or, if {source}'s key may be stolen (most flagged records are its signed ones), end its trust from "
+            f"when it may have been, so what it signed before stays attested, and have {source} sign with a new key",
+            f"prov trust retire {source} --key-id ID --at T {KEY}",
+            f" (prov trust revoke {source} --reason R --checkpoint-key K takes away all it signed; docs/security-model.md, "
+            "A stolen key)",
+        ),
+        Step(
+            f"then leave out only the batches signed since, not {source}'s whole history: remove their records, "
+            f"commit again, and withdraw each by its id ({source}@ROOT12: prov sources lists them)",
+            f"prov withdraw BATCH --reason R {KEY}",
+        ),
+        Step(f"or, if every batch of {source} is in doubt, cut {source} out (its clean history too)", cut_source),
     ]
 
 

@@ -222,14 +222,17 @@ def _no_trusted_key(store: Store, env: Mapping, source: str, name: str, pins: Pi
     signers = claimed_signers(store, source)
     if not rows:
         why = f"it has no trust entry in this store (sign one with a pinned key: {add})"
+        short = f"no trust entry: {add}"
     elif signers:
         named = ", ".join(k[:16] for k in signers)
         why = (
             f"its trust entries are signed by key {named}, which you did not pin{pins.replaced_note} "
             f"(pin it with --signer if it is your maintainer's key, or re-sign the entry with a pinned key: {add})"
         )
+        short = f"its trust entries are signed by key {named}, which you did not pin{pins.replaced_note}: pin it"
     else:  # `prov trust add --unsigned` only: verifiers who pin keys ignore such entries
         why = f"its trust entries are unsigned (prov trust add --unsigned), which pinned verifiers ignore ({add})"
+        short = f"its trust entries are unsigned, which pinned verifiers ignore: {add}"
     own = signers_among(env, {kid: p.key for kid, p in pins.signers.items()})
     if own:
         kid = next(iter(own))
@@ -242,12 +245,12 @@ def _no_trusted_key(store: Store, env: Mapping, source: str, name: str, pins: Pi
             )
         # with $PROV_STORE set, a folder with no .prov/ still finds the store (A25b-7)
         unset = f"unset {STORE_ENV} and " if os.environ.get(STORE_ENV) else ""
+        # the gist first, in one short line (newcomer review 32: a 600-character line buried it); "outside the
+        # store" said not how (newcomer review 25): prov finds the store from the working folder
         return SourceKeyPinnedInStore(
-            f"{name}: signed by key {kid[:16]}, which you pinned, but in a store --signer pins maintainer keys "
-            f"and a source's keys come from the trust list, under which source {source!r} has no trusted keys: "
-            # "outside the store" said not how (newcomer review 25): prov finds the store from the working folder
-            f"{why}; or, to check the batch against its source's key alone as a vendor does, {unset}run this prov "
-            "verify from a folder with no .prov/ in it or above"
+            f"{name}: in a store --signer pins maintainer keys, not a source's (you pinned this batch's signer, key "
+            f"{kid[:16]}); source {source!r} has no trusted key here ({short}); or check it as its vendor does: "
+            f"{unset}run this prov verify from a folder with no .prov/ in it or above"
         )
     return VerificationError(
         f"{name}: source {source!r} has no trusted keys under your pins; signature by key {claimed[:16]} "

@@ -375,5 +375,5 @@ def test_control_a_vendor_s_odd_records_as_it_signed_them_point_at_its_key(prov,
     # A31d-6's other control: the vendor signed 70 records a thousandfold beyond the base and the version holds each
     # once, as signed: its key is what they point at, so the step stays
     steps = _vendor_delivery_held(prov, 1, 1000.0)
-    assert "or, if vendor's key may be stolen (most flagged records are its signed ones), cut vendor out" in steps
+    assert "or, if vendor's key may be stolen (most flagged records are its signed ones), end its trust" in steps
     assert "copies whoever made" not in steps, steps
