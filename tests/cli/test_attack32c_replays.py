@@ -195,9 +195,6 @@ def test_control_pinned_diff_detect_flags_the_triggered_digits(prov, workdir, st
 # nothing is pinned (as the unpinned diff judges every other signature, with its note), or the stored run
 # (detectors.findings.run_facts) should keep which waived records left the profile, so --recompute re-judges by
 # the same profile and says when its pins would leave out others.
-@pytest.mark.xfail(
-    strict=True, reason="A32c-3 (low): unpinned diff --detect judges by the profile with waived glitches"
-)
 def test_a32c_3_unpinned_diff_detect_judges_by_the_same_profile(prov, workdir, store, keypair):
     assert _triggered_r3_flagged(prov, workdir, keypair) == 30
 
@@ -215,7 +212,6 @@ def test_control_the_pinned_cut_of_the_check_s_findings_removes_the_30(prov, wor
 # judges by the profile with the waived glitches and refuses, exit 2: "F.json: 27 of its 30 flagged digests are not
 # flagged when prov re-runs the detectors ...; quarantine only what `prov diff r2 r3 --detect` flagged" (which, run
 # unpinned too, flags 3). Fails closed, but the step and the error send the reviewer to the blinded verdict.
-@pytest.mark.xfail(strict=True, reason="A32c-3 (low): the check's quarantine step, unpinned, is refused by the re-run")
 def test_a32c_3_the_check_s_quarantine_step_cuts_what_the_check_flagged(prov, workdir, store, keypair):
     r = _check_s_cut(prov, workdir, keypair)
     assert r.exit_code == 0, r.output
