@@ -68,9 +68,6 @@ def test_control_the_team_s_run_recomputes_with_the_cat_records_flagged(prov, ke
 # detectors.findings_trust.recompute should take the class-free classes from the verifier's policy
 # (prov findings --policy, its [class_mix] expected_new_classes, as gate.class_mix does), not from the stored run,
 # and fail (exit 1) when the stored run names a class that policy does not list.
-@pytest.mark.xfail(
-    strict=True, reason="A32c-1 (medium): --recompute passes a run's class_free list the check never used"
-)
 def test_a32c_1_recompute_does_not_take_class_free_classes_from_the_stored_run(prov, keypair, workdir):
     pin = _new_cat_class_checked(prov, keypair, workdir)
     attacker_s, _team_s = _detect_entries(workdir)
@@ -78,6 +75,31 @@ def test_a32c_1_recompute_does_not_take_class_free_classes_from_the_stored_run(p
     r = prov("findings", "v3", "--recompute", *pin, env=WIDE)
     said = " ".join(r.stdout.split())
     assert r.exit_code == 1 or "flag the same 30 of 30 records" in said, said
+
+
+def test_a32c_1_a_run_judging_an_unlisted_class_is_named_and_one_under_the_policy_recomputes(prov, keypair, workdir):
+    # the run the private policy's check stored: under the default policy (nothing listed) it is exit 1 naming the
+    # run, the class and the policy; under the policy that lists "cat" it recomputes as its check judged it
+    pin = _new_cat_class_checked(prov, keypair, workdir)
+    attacker_s, _team_s = _detect_entries(workdir)
+    plant_pending_entry(workdir / ".prov" / "prov.db", "detect", "v3", attacker_s)
+    r = prov("findings", "v3", "--recompute", *pin)
+    said = " ".join(r.output.split())
+    assert r.exit_code == 1, r.output
+    assert f"stored run {attacker_s['run']} judges the added records of 'cat' on class-free evidence" in said, said
+    assert "the default policy does not list it in [class_mix] expected_new_classes" in said, said
+    r = prov("findings", "v3", "--recompute", "--policy", "mine.toml", *pin, env=WIDE)
+    said = " ".join(r.stdout.split())
+    assert r.exit_code == 0 and "Judged as its check did: added records of 'cat'" in said, r.output
+    assert "flag the same 0 of 30 records" in said, said
+
+
+def test_a32c_1_policy_applies_only_with_recompute(prov, keypair, workdir):
+    pin = _new_cat_class_checked(prov, keypair, workdir)
+    r = prov("findings", "v3", "--policy", "mine.toml", *pin)
+    assert r.exit_code == 2 and "--policy applies only with --recompute" in r.output, r.output
+    r = prov("findings", "v3", "--recompute", "--policy", "missing.toml", *pin)
+    assert r.exit_code == 2 and "missing.toml" in r.output, r.output
 
 
 # A32c-4 (low): detectors.findings_trust.recompute reads the stored run's new keys without checking their shape: a
@@ -88,11 +110,15 @@ def test_a32c_1_recompute_does_not_take_class_free_classes_from_the_stored_run(p
 # detectors.findings.stored_findings (or recompute) should check the run's prov_version (a string) and class_free
 # (a list of strings) and each finding's keys, as schemas/findings.schema.json gives them, and raise
 # VerificationError naming the run when they do not hold.
-@pytest.mark.xfail(strict=True, reason="A32c-4 (low): a malformed class_free or finding crashes --recompute (exit 3)")
 @pytest.mark.parametrize(
     "edit",
-    [lambda doc: doc.update(class_free=5), lambda doc: doc["findings"][0].pop("explanation")],
-    ids=["class_free-not-a-list", "finding-without-explanation"],
+    [
+        lambda doc: doc.update(class_free=5),
+        lambda doc: doc.update(class_free="cat"),
+        lambda doc: doc["findings"][0].pop("explanation"),
+        lambda doc: doc["detectors"][0].update(fpr="x"),
+    ],
+    ids=["class_free-not-a-list", "class_free-a-string", "finding-without-explanation", "fpr-not-a-number"],
 )
 def test_a32c_4_a_malformed_stored_run_is_a_failed_verification(prov, keypair, workdir, edit):
     from support import plant_findings
@@ -101,6 +127,7 @@ def test_a32c_4_a_malformed_stored_run_is_a_failed_verification(prov, keypair, w
     plant_findings(workdir, "v3", edit)
     r = prov("findings", "v3", "--recompute", *pin)
     assert r.exit_code == 1 and "internal error" not in r.output, r.output
+    assert "the stored run is not what prov stores" in " ".join(r.output.split()), r.output
 
 
 # --- sec32 (3): the signed-copies step, for a thief's records delivered twice -----------------------------------------
