@@ -68,6 +68,8 @@ def test_control_the_team_s_run_recomputes_with_the_cat_records_flagged(prov, ke
 # detectors.findings_trust.recompute should take the class-free classes from the verifier's policy
 # (prov findings --policy, its [class_mix] expected_new_classes, as gate.class_mix does), not from the stored run,
 # and fail (exit 1) when the stored run names a class that policy does not list.
+# Fixed (fix32g): recompute keeps only the classes the verifier's policy lists (prov findings --recompute --policy P,
+# default: the built-in policy, none listed) and fails naming the run and the class otherwise.
 def test_a32c_1_recompute_does_not_take_class_free_classes_from_the_stored_run(prov, keypair, workdir):
     pin = _new_cat_class_checked(prov, keypair, workdir)
     attacker_s, _team_s = _detect_entries(workdir)
@@ -110,6 +112,7 @@ def test_a32c_1_policy_applies_only_with_recompute(prov, keypair, workdir):
 # detectors.findings.stored_findings (or recompute) should check the run's prov_version (a string) and class_free
 # (a list of strings) and each finding's keys, as schemas/findings.schema.json gives them, and raise
 # VerificationError naming the run when they do not hold.
+# Fixed (fix32g): detectors.stored_run_shape checks the object in stored_findings; exit 1 naming the run.
 @pytest.mark.parametrize(
     "edit",
     [
@@ -143,10 +146,11 @@ def _thief_s_batch_delivered_twice(prov) -> str:
 
 
 def test_control_the_thief_s_records_are_flagged_on_their_content(prov, workdir):
-    # A32c-2's control: the check blocks and each of the 70 is flagged by outlier on its own content (a copy
-    # removed, each is still a thousandfold beyond the base), yet the steps point at the copies
+    # A32c-2's control: the check blocks, its copies rule too (each record held twice), and each of the 70 is
+    # flagged by outlier on its own content (a copy removed, each is still a thousandfold beyond the base); the
+    # steps pointed at the copies before the fix
     steps = _thief_s_batch_delivered_twice(prov)
-    assert "copies whoever made v2 added, not what vendor signed" in steps, steps
+    assert "copies_added" in steps, steps
     r = prov("diff", "v1", "v2", "--detect", "--signer", "m.pub", "--format", "json")
     flagged = [f for f in json.loads(r.stdout)["findings"] if f["flagged"]]
     outlier = [f for f in flagged if any(d["detector"] == "outlier" and d["flagged"] for d in f["detectors"])]
@@ -164,11 +168,11 @@ def test_control_the_thief_s_records_are_flagged_on_their_content(prov, workdir)
 # the version's maker. Fix: gate.signed_copies.flagged_beyond_signed should count a record as "beyond signed" only
 # when its flag rests on its copies (the duplicates detector's evidence, or copies.max_copies_rate), and
 # next_steps._steps keep the distrust step beside the copies step otherwise.
-@pytest.mark.xfail(
-    strict=True, reason="A32c-2 (low): a stolen key's content-flagged records held twice blame the maker"
-)
+# Fixed (fix32g): gate.signed_copies.flagged_on_copies: duplicates flags it and no other detector's evidence is
+# extreme; the outlier's is, so the key step stays.
 def test_a32c_2_a_thief_s_records_delivered_twice_still_point_at_the_key(prov, workdir):
     steps = _thief_s_batch_delivered_twice(prov)
+    assert "copies whoever made v2 added" not in steps, steps
     assert "if vendor's key may be stolen (most flagged records are its signed ones), cut vendor out" in steps, steps
 
 
@@ -222,6 +226,7 @@ def test_control_pinned_diff_detect_flags_the_triggered_digits(prov, workdir, st
 # nothing is pinned (as the unpinned diff judges every other signature, with its note), or the stored run
 # (detectors.findings.run_facts) should keep which waived records left the profile, so --recompute re-judges by
 # the same profile and says when its pins would leave out others.
+# Fixed (fix32g): with nothing pinned, waived_records judges waivers against the store's keys (Pins.role_keys).
 def test_a32c_3_unpinned_diff_detect_judges_by_the_same_profile(prov, workdir, store, keypair):
     assert _triggered_r3_flagged(prov, workdir, keypair) == 30
 
@@ -289,7 +294,7 @@ def test_control_every_added_row_of_the_flood_is_the_vendor_s_signed_row(prov, w
 # 20 signed by the stolen key and 1 the base's own. Signing the flood is enough to have prov blame the version's
 # maker. Fix: gate.signed_copies.flagged_beyond_signed should compare the rows the version adds (held minus the
 # base's rows of the record) with the rows the source's signed batches hold.
-@pytest.mark.xfail(strict=True, reason="A32c-5 (low): a stolen key's flood of base copies blames the version's maker")
+# Fixed (fix32g): the rows the version adds (held minus the base's) are compared with the signed rows.
 def test_a32c_5_a_signed_flood_of_base_copies_points_at_the_key(prov, workdir):
     steps = _thief_s_batch_of_base_copies(prov)
     assert "copies whoever made v2 added" not in steps, steps
