@@ -246,9 +246,9 @@ EXPECTED_NEW_CLASSES = Setting(
     "expected_new_classes",
     {"type": "array", "items": {"type": "string", "minLength": 1}},
     [],
-    "labels that may be new or grow from almost nothing: while the base's profile sample holds fewer than 10 of one "
-    "(knn_label's voters; without a profile, its signed manifest), its records leave the class-mix tests (of all "
-    "additions and of each source) and its added records are judged only on evidence that does not read their class "
+    "labels that may be new or grow from almost nothing: while the base's signed manifest holds fewer than 10 of one, "
+    "its records leave the class-mix tests (of all additions and of each source), and while its profile sample holds "
+    "fewer than 10 (knn_label's voters) its added records are judged only on evidence that does not read their class "
     "(outlier, duplicates, volume, plug-ins; relabels into it are judged in full, and so are all of them when the "
     "delta also removes base records); once it holds 10, they are tested and judged in full",
     expects="a list of labels",
