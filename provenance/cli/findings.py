@@ -30,6 +30,12 @@ def findings(
         "--base",
         help="The run against this base (default: the newest run stored for VERSION, whatever its base).",
     ),
+    policy: str | None = typer.Option(
+        None,
+        "--policy",
+        help="With --recompute: the policy your checks run (default: the built-in policy); a run judging a class "
+        "on class-free evidence that its [class_mix] expected_new_classes does not list fails (exit 1).",
+    ),
     wide: bool = typer.Option(
         False,
         "--wide",
@@ -47,7 +53,12 @@ def findings(
     """List the stored detection of a version: which detectors ran, and the records the combined verdict flagged (worst first)."""
     from provenance.detectors.findings_trust import recompute as recompute_run
     from provenance.detectors.findings_trust import with_signature
+    from provenance.errors import InputError
+    from provenance.gate import policy as policy_lib
 
+    if policy is not None and not recompute:
+        raise InputError("--policy applies only with --recompute (the policy a recomputed run is judged under)")
+    verifier_policy = policy_lib.load(policy) if recompute else None  # a bad policy is exit 2 before anything is read
     store = Store.open_snapshot(pins=pins)  # the run listed and the run recomputed are one state of prov.db
     recomputed, rerun = None, None
     if recompute:
@@ -55,7 +66,7 @@ def findings(
         from provenance.cli._progress import progress_shown
 
         with progress_shown(), progress.stage("detectors", unit="steps"):
-            recomputed = recompute_run(store, version, base)
+            recomputed = recompute_run(store, version, base, verifier_policy)
         rerun = recomputed.pop("findings")  # listed below: the re-run's records, not the stored run's
     result = with_signature(
         store, findings_report(store, version, flagged_only=not all_records, rerun=rerun, base=base, detector=detector)

@@ -330,7 +330,8 @@ def stored_findings(store, version: str, flagged_only: bool = True, base: str | 
 
     Raises:
         InputError: ``base`` given and no run of ``version`` against it is stored (naming the bases there are).
-        VerificationError: the object names another run, version or base.
+        VerificationError: the object names another run, version or base, or is not shaped as a stored run
+            (``stored_run_shape.check_run_shape``: a mistyped ``class_free``, a finding without its explanation).
     """
     from provenance.errors import InputError, VerificationError
 
@@ -368,7 +369,13 @@ def stored_findings(store, version: str, flagged_only: bool = True, base: str | 
         }
     run, base, oid, seq = entry
     if oid is not None:
-        document = json.loads(store.objects.get(oid, f"findings of run {run}"))
+        from provenance.detectors.stored_run_shape import check_run_shape
+
+        try:
+            document = json.loads(store.objects.get(oid, f"findings of run {run}"))
+        except ValueError:  # UnicodeDecodeError and JSONDecodeError: bytes a .prov/ writer stored
+            document = None
+        check_run_shape(document, run, version)  # what .prov/ says, read before a key of it is trusted (A32c-4)
         if document.get("run") != run or document.get("version") != version or document.get("base", base) != base:
             raise VerificationError(
                 f"findings of run {run}: the object its audit entry names is of run {document.get('run')} "

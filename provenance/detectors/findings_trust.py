@@ -20,9 +20,12 @@ the recompute needs nothing but the signed versions and gives the same assurance
 from __future__ import annotations
 
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provenance.errors import InputError, VerificationError
+
+if TYPE_CHECKING:
+    from provenance.gate.policy import Policy
 
 # scores written by one run and recomputed by another agree to float64 rounding; a planted
 # object moves a score by far more to change what a reviewer reads
@@ -54,7 +57,7 @@ def with_signature(store: Any, result: dict) -> dict:
     return result | {"signed_by": signed_by(store, entry) if isinstance(entry, int) else None}
 
 
-def recompute(store: Any, version: str, base: str | None = None) -> dict:
+def recompute(store: Any, version: str, base: str | None = None, policy: Policy | None = None) -> dict:
     """Re-run the detectors the stored run names on the signed versions (its base and ``version``, at its
     FPR) and compare with the stored run, record by record (digest and label): its verdict and score. ``base``
     (``prov findings V --base B --recompute``): the newest stored run against B, not the newest run.
@@ -69,7 +72,10 @@ def recompute(store: Any, version: str, base: str | None = None) -> dict:
     every scored record in the stored run's shape and order (``findings.findings_document``), which a
     listing prints instead of the stored ones. A run a check stored with ``class_free`` classes (``gate.class_free``)
     has the re-run's added records of those classes judged as that check judged them (``class_free.rejudged``), and
-    ``class_free`` is returned, in plain sight as the base is. ``wording``
+    ``class_free`` is returned, in plain sight as the base is; only classes ``policy`` (the verifier's
+    ``gate.policy.Policy``, default: the built-in policy, which lists none) lists in ``[class_mix]
+    expected_new_classes``: the classes are what ``.prov/`` says, and a check under a policy of a writer's own stores
+    a run excusing any class (attack review 32c, A32c-1). ``wording``
     (``{"written_by", "recomputed_with", "explanations_differ", "first"}``) when only explanations differ and the run
     was written by another prov (its ``prov_version``, or none: older): a wording change, not an edit.
 
@@ -77,7 +83,8 @@ def recompute(store: Any, version: str, base: str | None = None) -> dict:
         InputError: no detector run is stored for ``version`` (against ``base``, when given) (exit 2).
         VerificationError: the stored run differs from the re-run (exit 1), naming how many
             records and the first few: a verdict, score, flag or Detectors row whatever prov wrote it, an
-            explanation when this prov did; the versions' own checks raise as ``prov diff`` does.
+            explanation when this prov did; it judges a class on class-free evidence that ``policy`` does not
+            list (exit 1, naming the run and the class); the versions' own checks raise as ``prov diff`` does.
     """
     from provenance.delta.compare import diff_versions
     from provenance.detectors.findings import COMBINED, stored_findings
@@ -98,7 +105,7 @@ def recompute(store: Any, version: str, base: str | None = None) -> dict:
     detection = detect_diff(
         store, base, version, diff_versions(store, base, version, signed_delta=False).delta, names, fpr, save=False
     )
-    class_free = [str(c) for c in stored.get("class_free") or []]
+    class_free = listed_class_free(stored, version, policy)
     if class_free:  # judged as the check that stored the run judged them (gate.class_free; A31d-2)
         from provenance.gate.class_free import rejudged
         from provenance.profiles.waived import detection_profile
@@ -157,6 +164,32 @@ def recompute(store: Any, version: str, base: str | None = None) -> dict:
         | ({"class_free": class_free} if class_free else {})
         | ({"wording": wording} if wording else {})
     )
+
+
+def listed_class_free(stored: dict, version: str, policy: Policy | None = None) -> list[str]:
+    """The stored run's ``class_free`` classes (``stored_findings``' dict), each one ``policy`` (default: the built-in
+    policy) lists in ``[class_mix] expected_new_classes``: the classes a check under that policy may have judged on
+    class-free evidence.
+
+    Raises:
+        VerificationError: the run names a class ``policy`` does not list: no check under it stored that run (exit 1).
+    """
+    from provenance.gate.policy import default_policy
+
+    chosen = policy if policy is not None else default_policy()
+    class_free = list(stored.get("class_free") or [])
+    listed = set(chosen["class_mix"]["expected_new_classes"] or [])
+    unlisted = [c for c in class_free if c not in listed]
+    if unlisted:
+        where = f"--policy {shlex.quote(chosen.path)}" if chosen.path else "the default policy"
+        raise VerificationError(
+            f"prov findings {version}: stored run {stored['run']} judges the added records of "
+            f"{', '.join(map(repr, unlisted))} on class-free evidence, but {where} does not list "
+            f"{'them' if len(unlisted) > 1 else 'it'} in [class_mix] expected_new_classes: no check under this policy "
+            "stored that run; recompute under the policy your checks run (prov findings --recompute --policy FILE), "
+            "and look for who wrote .prov/ or ran prov check under another policy"
+        )
+    return class_free
 
 
 def _named_columns(detection: Any) -> list[tuple[str, list[float], list[bool]]]:

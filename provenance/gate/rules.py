@@ -246,9 +246,9 @@ EXPECTED_NEW_CLASSES = Setting(
     "expected_new_classes",
     {"type": "array", "items": {"type": "string", "minLength": 1}},
     [],
-    "labels that may be new or grow from almost nothing: while the base's profile sample holds fewer than 10 of one "
-    "(knn_label's voters; without a profile, its signed manifest), its records leave the class-mix tests (of all "
-    "additions and of each source) and its added records are judged only on evidence that does not read their class "
+    "labels that may be new or grow from almost nothing: while the base's signed manifest holds fewer than 10 of one, "
+    "its records leave the class-mix tests (of all additions and of each source), and while its profile sample holds "
+    "fewer than 10 (knn_label's voters) its added records are judged only on evidence that does not read their class "
     "(outlier, duplicates, volume, plug-ins; relabels into it are judged in full, and so are all of them when the "
     "delta or the base's signed ancestry removed base records, or when at least as large a share of them sit inside "
     "one base class as of that class's own records); a label equal to a base class after NFKC, case folding and "

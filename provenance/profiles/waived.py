@@ -12,7 +12,11 @@ bit for bit (clean data changes nothing).
 
 Only waivers that count: signed by keys the verifier pins for the ``waive`` role (``gate.waiver_judging``), covered
 by a signed audit head, naming the base or a version of its signed ancestry (a glitch waived on v2 is still in v3).
-With nothing pinned nothing is left out: a waiver a ``.prov/`` writer stored changes nothing.
+With nothing pinned (``prov diff --detect`` or ``prov quarantine`` without ``--signer``) waivers are judged against
+the keys found in the store, as that run judges every other signature (and says so): the run judges by the profile
+a pinned check judges by when the store's keys are the pinned ones, so its stored run does not read as tampered to
+a pinned ``prov findings --recompute``, nor is a pinned check's quarantine step refused (attack review 32c, A32c-3).
+A pinned run never takes a store key: its waivers count only under its pins.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ if TYPE_CHECKING:
 def waived_records(store: Store, base: str) -> set[tuple[bytes, str]]:
     """``{(digest, label)}`` of the records honoured waivers let back in ``base`` or a version of its signed
     ancestry, judged against the ``waive`` role of the verifier's pins (``store.pins``) and the audit entries a
-    trusted signature covers; empty when nothing is pinned.
+    trusted signature covers; with nothing pinned, the unrevoked keys found in the store stand for the pins
+    (``Pins.role_keys``), as they do for every signature an unpinned run checks.
 
     An ancestry these pins do not vouch for (a link that does not verify) leaves the base's own waivers only.
 
@@ -45,8 +50,8 @@ def waived_records(store: Store, base: str) -> set[tuple[bytes, str]]:
     from provenance.version_facts import signed_ancestry
 
     pins = pins_of(store)
-    if (pins.root is None and not pins.signers) or not (store.db["waivers"].exists() and store.db["waivers"].count):
-        return set()  # nothing pinned, or no waiver stored at all: no ancestry walked
+    if not (store.db["waivers"].exists() and store.db["waivers"].count):
+        return set()  # no waiver stored at all: no ancestry walked
     role = pins.role_keys(WAIVE, store)
     trusted = pins.maintainer_keys(store)
     signed = coverage(store, store.trusted_keys() if trusted is None else trusted).signed

@@ -171,7 +171,10 @@ def test_a30b_2_only_waivers_a_pinned_key_signed_leave_base_records_out(prov, wo
 
     _glitches_waived_into_r2(prov, workdir, keypair, 3)
     assert len(_waived_in(workdir, "r2", [keypair.public_path])) == 3
-    assert _waived_in(workdir, "r2", []) == set()  # nothing pinned: the store's waivers prove nothing
+    # nothing pinned: the store's keys stand in, as for every signature an unpinned diff checks (A32c-3)
+    assert _waived_in(workdir, "r2", []) == _waived_in(workdir, "r2", [keypair.public_path])
+    assert prov("keys", "generate", "other").exit_code == 0  # pinned: a store key never counts, only the pins
+    assert _waived_in(workdir, "r2", [workdir / "other.pub"]) == set()
     # a .prov/ writer moves one of r2's waiver rows to r1 (its signed statement names r2): it leaves nothing out of r1
     with sqlite3.connect(workdir / ".prov" / "prov.db") as db:
         db.execute("update waivers set version = 'r1' where object = (select min(object) from waivers)")

@@ -137,7 +137,7 @@ def test_a31d_2_recompute_judges_the_listed_class_as_the_check_did(prov, keypair
     from test_check_next_steps_source import WIDE
 
     _listed_cat_class_checked(prov, keypair)
-    r = prov("findings", "v3", "--recompute", "--signer", str(keypair.public_path), env=WIDE)
+    r = prov("findings", "v3", "--recompute", "--policy", "policy.toml", "--signer", str(keypair.public_path), env=WIDE)
     assert r.exit_code == 0, r.output
     said = " ".join(r.stdout.split())
     assert "flag the same 0 of 30 records" in said and "Judged as its check did: added records of 'cat'" in said, said
@@ -149,7 +149,8 @@ def test_a31d_2_a_run_naming_a_class_the_base_holds_is_not_recomputed_as_a_check
 
     _listed_cat_class_checked(prov, keypair)
     plant_findings(workdir, "v3", lambda doc: doc.update(class_free=["benign", "cat"]))
-    r = prov("findings", "v3", "--recompute", "--signer", str(keypair.public_path))
+    (workdir / "both.toml").write_text('[class_mix]\nexpected_new_classes = ["benign", "cat"]\n')
+    r = prov("findings", "v3", "--recompute", "--policy", "both.toml", "--signer", str(keypair.public_path))
     assert r.exit_code == 1, r.output
     assert "holds enough of them to judge in full: no prov check stored that run" in r.output, r.output
 
