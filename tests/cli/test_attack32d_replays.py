@@ -1,0 +1,64 @@
+"""Attack review 32d: replays against session 32's fixes (fix32a's full judging of a listed new class whose records sit
+inside one base class). A strict xfail is a finding, named in its reason; the plain test beside it shows
+the attack's setup is otherwise right."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from support import commit_signed
+
+# --- fix32a: a listed new class judged in full when its added records sit inside one base class -------------------
+
+BREAST_CANCER_LABEL = ("--label-column", "diagnosis")
+
+
+def _cat_copies(prov, keypair, per_class: dict[str, int]) -> tuple[str, ...]:
+    """v1: 400 breast-cancer records; v2: v1 plus, for each base class, ``per_class[class]`` of its records delivered
+    again labelled "cat" with every value 8% larger (A32a-7's records). policy.toml lists "cat" in [class_mix]
+    expected_new_classes; returns the pin to pass."""
+    from test_check_next_steps_source import _breast_cancer
+
+    v1 = _breast_cancer(range(400))
+    labels = v1.column("diagnosis").to_pylist()
+    taken = [i for c, n in sorted(per_class.items()) for i in [j for j, x in enumerate(labels) if x == c][:n]]
+    moved = v1.take(taken)
+    nudged = {c: pa.array([x * 1.08 for x in moved.column(c).to_pylist()]) for c in moved.column_names[:-1]}
+    cat = pa.table({**nudged, "diagnosis": pa.array(["cat"] * len(taken))})
+    with open("policy.toml", "w") as fh:
+        fh.write('[class_mix]\nexpected_new_classes = ["cat"]\n')
+    assert prov("init").exit_code == 0
+    pq.write_table(v1, "v1.parquet")
+    commit_signed(prov, keypair, "v1", "v1.parquet", *BREAST_CANCER_LABEL)
+    pq.write_table(pa.concat_tables([v1, cat]), "v2.parquet")
+    commit_signed(prov, keypair, "v2", "v2.parquet", *BREAST_CANCER_LABEL)
+    return ("--signer", str(keypair.public_path))
+
+
+def _check_cat(prov, pin):
+    from test_check_next_steps_source import WIDE
+
+    return prov("check", "v2", "--base", "v1", "--no-save", "--policy", "policy.toml", *pin, env=WIDE)
+
+
+def test_control_cat_copies_of_one_base_class_block(prov, keypair, workdir):
+    r = _check_cat(prov, _cat_copies(prov, keypair, {"malignant": 14}))
+    assert r.exit_code == 1, r.output
+    assert "'cat' (14 of its 14 added record(s) sit inside base class 'malignant'" in " ".join(r.stdout.split())
+
+
+# A32d-1 (medium): gate.class_inside.inside_classes asks whether a listed class's records sit inside *one* base
+# class (at least that class's purity of them); A32a-7's scaled copies split across two base classes pass: 14
+# malignant and 14 benign base records delivered again labelled "cat", every value 8% larger, are judged on
+# class-free evidence only and the check passes (exit 0, "0 of 28 records flagged"; knn_label alone flags all 28),
+# while the control's 14 malignant copies block. Fix: gate.class_inside.inside_classes should judge a listed class in
+# full when the share of its records that sit inside *some* base class (any of them) reaches the base's own share
+# (the purity pooled over the classes they sit in), not one class's count alone.
+@pytest.mark.xfail(
+    strict=True, reason="A32d-1 (medium): scaled copies of two base classes labelled as a listed new class pass"
+)
+def test_a32d_1_cat_copies_split_across_two_base_classes_block(prov, keypair, workdir):
+    r = _check_cat(prov, _cat_copies(prov, keypair, {"malignant": 14, "benign": 14}))
+    assert r.exit_code == 1, r.output
