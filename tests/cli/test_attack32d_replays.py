@@ -15,9 +15,9 @@ from support import commit_signed
 BREAST_CANCER_LABEL = ("--label-column", "diagnosis")
 
 
-def _cat_copies(prov, keypair, per_class: dict[str, int]) -> tuple[str, ...]:
+def _cat_copies(prov, keypair, per_class: dict[str, int], scale: float = 1.08) -> tuple[str, ...]:
     """v1: 400 breast-cancer records; v2: v1 plus, for each base class, ``per_class[class]`` of its records delivered
-    again labelled "cat" with every value 8% larger (A32a-7's records). policy.toml lists "cat" in [class_mix]
+    again labelled "cat" with every value times ``scale`` (A32a-7's records: 8% larger). policy.toml lists "cat" in [class_mix]
     expected_new_classes; returns the pin to pass."""
     from test_check_next_steps_source import _breast_cancer
 
@@ -25,7 +25,7 @@ def _cat_copies(prov, keypair, per_class: dict[str, int]) -> tuple[str, ...]:
     labels = v1.column("diagnosis").to_pylist()
     taken = [i for c, n in sorted(per_class.items()) for i in [j for j, x in enumerate(labels) if x == c][:n]]
     moved = v1.take(taken)
-    nudged = {c: pa.array([x * 1.08 for x in moved.column(c).to_pylist()]) for c in moved.column_names[:-1]}
+    nudged = {c: pa.array([x * scale for x in moved.column(c).to_pylist()]) for c in moved.column_names[:-1]}
     cat = pa.table({**nudged, "diagnosis": pa.array(["cat"] * len(taken))})
     with open("policy.toml", "w") as fh:
         fh.write('[class_mix]\nexpected_new_classes = ["cat"]\n')
@@ -61,4 +61,20 @@ def test_control_cat_copies_of_one_base_class_block(prov, keypair, workdir):
 )
 def test_a32d_1_cat_copies_split_across_two_base_classes_block(prov, keypair, workdir):
     r = _check_cat(prov, _cat_copies(prov, keypair, {"malignant": 14, "benign": 14}))
+    assert r.exit_code == 1, r.output
+
+
+# A32d-2 (medium): the same 14 malignant copies 30% larger (not 8%) pass: their nearest base records are all
+# malignant (knn_label flags all 14), but the nearest lies beyond malignant's 95th-percentile own-class distance
+# (gate.class_inside.REACH_QUANTILE), so no record "sits inside" and "cat" is judged on class-free evidence only:
+# "0 of 14 records flagged", exit 0 (at 15% they block, and at 50% the outlier evidence blocks 4 of them). Fix:
+# gate.class_inside.inside_of should not cap the voters' class by a distance the attacker can step past: judge in full
+# a listed record whose voters are one base class's (the majority), however far, or judge in full any listed class
+# whose records knn_label, run with the class left out, would flag over its budget.
+@pytest.mark.xfail(
+    strict=True,
+    reason="A32d-2 (medium): one base class's copies moved past its 95th-percentile reach pass as a new class",
+)
+def test_a32d_2_cat_copies_just_beyond_the_class_reach_block(prov, keypair, workdir):
+    r = _check_cat(prov, _cat_copies(prov, keypair, {"malignant": 14}, scale=1.3))
     assert r.exit_code == 1, r.output
