@@ -4,11 +4,13 @@ the attack's setup is otherwise right."""
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from support import commit_signed
+from support import commit_signed, words
 
 # --- fix32a: a listed new class judged in full when its added records sit inside one base class -------------------
 
@@ -77,4 +79,84 @@ def test_a32d_1_cat_copies_split_across_two_base_classes_block(prov, keypair, wo
 )
 def test_a32d_2_cat_copies_just_beyond_the_class_reach_block(prov, keypair, workdir):
     r = _check_cat(prov, _cat_copies(prov, keypair, {"malignant": 14}, scale=1.3))
+    assert r.exit_code == 1, r.output
+
+
+# --- fix32c: the type-conflict advice (withdraw the vendor's batch, register its records as your own, commit) ------
+
+FLIPPED = range(0, 70, 5)  # 14 of the 2024 batch's 70 records whose vendor-signed label the candidate flips
+
+
+def _flip(table: pa.Table) -> pa.Table:
+    labels = table.column("label").to_pylist()
+    for i in FLIPPED:
+        labels[i] = {"No": "Yes", "Yes": "No"}[labels[i]]
+    return table.set_column(table.column_names.index("label"), "label", pa.array(labels))
+
+
+def _clinic_2024_flipped(prov, gaps: bool) -> tuple[str, str]:
+    """The clinic (source clinicA, trusted) signs its 2023 batch (bp int64) and its 2024 batch (bp double with gaps
+    when ``gaps``, else int64); v1 is the 2023 batch; train.parquet adds the 2024 batch, gaps filled, with 14 of its
+    labels flipped. Returns (the 2024 batch's id, v2's commit output)."""
+    import re
+
+    import numpy as np
+    from test_newcomer32_type_conflicts import PINS, _clinic, _ok
+
+    pq.write_table(_clinic(200, 1, gaps=False), "a2023.parquet")
+    delivered = _clinic(70, 2, gaps=gaps)
+    pq.write_table(delivered, "a2024.parquet")
+    bp = np.nan_to_num(delivered.column("bp").to_numpy(zero_copy_only=False).astype("float64"), nan=72.0)
+    filled = delivered.set_column(2, "bp", pa.array(bp.astype("int64")))
+    pq.write_table(_flip(filled), "a2024-filled.parquet")
+    pq.write_table(pa.concat_tables([_clinic(200, 1, gaps=False), _flip(filled)]), "train.parquet")
+    for args in (("keys", "generate", "clinic"), ("keys", "generate", "m")):
+        _ok(prov, *args)
+    _ok(prov, "trust", "add", "clinicA", "clinic.pub", "--key", "m.key", *PINS)
+    batches = []
+    for name in ("a2023.parquet", "a2024.parquet"):
+        _ok(prov, "sign", name, "--source", "clinicA", "--key", "clinic.key")
+        added = _ok(prov, "add", name, "--source", "clinicA", *PINS)
+        batches.append(re.search(r"Added batch (\S+):", added).group(1))
+    _ok(prov, "commit", "a2023.parquet", "--tag", "v1", "--key", "m.key", *PINS)
+    return batches[1], _ok(prov, "commit", "train.parquet", "--tag", "v2", "--key", "m.key", *PINS)
+
+
+def test_control_labels_flipped_in_a_signed_batch_block(prov, workdir, store):
+    from test_newcomer32_type_conflicts import PINS
+
+    _clinic_2024_flipped(prov, gaps=False)
+    r = prov("check", "v2", "--base", "v1", *PINS, "--format", "json")
+    assert r.exit_code == 1, r.output
+    blocked = [x["rule"] for x in json.loads(r.stdout)["rules"] if x["status"] == "block"]
+    assert blocked == ["lineage.max_relabeled_after_source"], blocked
+
+
+# A32d-3 (medium): the type-conflict advice fix32c added (gate.unsigned / lineage.retyped.type_conflict_way: "withdraw
+# the other batch and register the records you ship in its place as a batch of your own") launders a vendor's signed
+# labels. The clinic signs its 2024 batch (bp double, gaps); train.parquet holds it gaps filled (bp int64) with 14 of
+# its 70 labels flipped. prov check v2 gives the advice; followed word for word (prov withdraw BATCH, prov add
+# a2024-filled.parquet --source clinicA-filled --unsigned, prov commit), prov check v3 --base v1 "passed all 27
+# rules": nothing compares the records shipped "in its place" with the withdrawn batch's signed records, so 14 labels
+# the vendor signed otherwise pass (the labels are random against the features: only lineage can see them). The
+# control: the same flips in a signed batch with no type conflict block on lineage.max_relabeled_after_source.
+# Fix: lineage (gate.rules_lineage's relabeled-after-source count) should pair the records registered in a withdrawn
+# batch's place with the withdrawn batch's signed records by value under the base's types (lineage.retyped, the cast
+# the conflict is about) and count a differing label as relabeled after its source; or the advice should keep the
+# vendor's labels binding (withdraw only for the retyped column, not the batch's labels).
+@pytest.mark.xfail(
+    strict=True,
+    reason="A32d-3 (medium): the type-conflict advice (withdraw + add --unsigned) launders a signed batch's labels",
+)
+def test_a32d_3_following_the_type_conflict_advice_keeps_the_vendor_labels_binding(prov, workdir, store):
+    from test_newcomer32_type_conflicts import PINS, _ok
+
+    batch, _ = _clinic_2024_flipped(prov, gaps=True)
+    r = prov("check", "v2", "--base", "v1", *PINS)
+    assert r.exit_code == 1 and "the signed batches disagree on column types" in r.stdout, r.output
+    assert f"prov withdraw {batch} --reason R --key K && prov add FILE --source NAME --unsigned" in words(r.stdout)
+    _ok(prov, "withdraw", batch, "--reason", "gaps filled with the median", "--key", "m.key", *PINS)
+    _ok(prov, "add", "a2024-filled.parquet", "--source", "clinicA-filled", "--unsigned", *PINS)
+    _ok(prov, "commit", "train.parquet", "--tag", "v3", "--key", "m.key", *PINS)
+    r = prov("check", "v3", "--base", "v1", *PINS)
     assert r.exit_code == 1, r.output
