@@ -147,7 +147,7 @@ def rejudged(detection: Detection, profile: ReferenceProfile, classes: Collectio
     from provenance.detectors.knn_label import VOTERS
     from provenance.errors import VerificationError
     from provenance.gate.class_inside import inside_classes
-    from provenance.gate.detection_common import expected_classes_held, spelled_as_base
+    from provenance.gate.class_names import expected_classes_held, spelled_as_base
 
     if not classes:
         return detection

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from provenance.delta.signals import HIGH_P, class_mix_signals
 from provenance.gate.base import Rule, Setting, Settings
-from provenance.gate.detection_common import JUDGED_FROM, held_words, spelled_as_base, spelled_words
+from provenance.gate.class_names import JUDGED_FROM, spelled_as_base, spelled_words
+from provenance.gate.detection_common import held_words
 from provenance.gate.results import RuleResult, Status
 from provenance.gate.rules import EXPECTED_NEW_CLASSES, FRACTION, ParameterRule, setting_value
 

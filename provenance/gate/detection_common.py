@@ -6,21 +6,23 @@ to keep each module small; ``gate.detection`` re-exports every name here.
 
 from __future__ import annotations
 
-import unicodedata
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from provenance import stats
 from provenance.gate.base import Rule, Setting
+from provenance.gate.class_names import (
+    JUDGED_FROM,
+    expected_classes_held,
+    spelled_as_base,
+    spelled_words,
+)
 from provenance.gate.rules import BOOLEAN, COUNT
 
 if TYPE_CHECKING:
     from provenance.detectors.pipeline import Detection
     from provenance.gate.class_inside import Inside
     from provenance.gate.context import DetectionRun, GateContext
-    from provenance.profiles.reference import ReferenceProfile
 
 RUN = Setting(
     "detectors",
@@ -77,55 +79,6 @@ def flag_budget(n: int, fpr: float, alpha: float, max_flagged: int | None = None
 # judge it; with as many, its own class can fill its vote, and a record labelled into it that lies among
 # another class is what the detectors exist to catch (newcomer review 29, finding 1: listing a class excused
 # its records forever, and 15 class-0 wines labelled 2 passed against a base holding 48 of class 2).
-JUDGED_FROM = 10
-
-
-def base_class_records(profile: ReferenceProfile) -> dict[str, int]:
-    """``{label: records of it in the base's profile sample}`` (distinct records the detectors judge a delta by;
-    the profile is checked against the base's signed statement, ``profiles.stage.load_profile``)."""
-    counts = np.bincount(profile.sample_labels.astype(np.int64), minlength=len(profile.classes))
-    return {label: int(counts[i]) for i, label in enumerate(profile.classes)}
-
-
-def expected_classes_held(profile: ReferenceProfile, expected: Sequence[str]) -> dict[str, int]:
-    """``{label: base sample records}`` of the policy's expected new classes the base already holds at least
-    ``JUDGED_FROM`` records of: their records are judged against the base like any other's."""
-    held = base_class_records(profile)
-    return {label: held[label] for label in dict.fromkeys(expected) if held.get(label, 0) >= JUDGED_FROM}
-
-
-def class_key(label: str) -> str:
-    """``label`` as labels are compared when deciding whether a class is new: NFKC-normalised, case folded and
-    stripped of surrounding white space. A training pipeline that strips or lower-cases its labels reads
-    "malignant " and "Malignant" as "malignant" (attack review 32a, A32a-5)."""
-    return unicodedata.normalize("NFKC", label).casefold().strip()
-
-
-def spelled_as_base(base_classes: Iterable[str], labels: Iterable[str]) -> dict[str, str]:
-    """``{label: base class}`` for each of ``labels`` that equals another of ``base_classes`` under
-    :func:`class_key` (the first such, in sorted order): not a new class, whatever the policy lists."""
-    by_key: dict[str, list[str]] = {}
-    for base in sorted(map(str, base_classes)):
-        by_key.setdefault(class_key(base), []).append(base)
-    out = {}
-    for label in dict.fromkeys(map(str, labels)):
-        other = [b for b in by_key.get(class_key(label), []) if b != label]
-        if other:
-            out[label] = other[0]
-    return out
-
-
-def spelled_words(spelled: dict[str, str], then: str = "are judged against the base") -> str:
-    """The words a rule's reason adds when the policy lists a base class spelled otherwise (``spelled``)."""
-    if not spelled:
-        return ""
-    named = ", ".join(f"{label!r} (base class {base!r} spelled otherwise)" for label, base in spelled.items())
-    return (
-        f"; [class_mix] expected_new_classes lists {named}: labels are compared after NFKC, case folding and "
-        f"stripping, so it is not a new class and its records {then}"
-    )
-
-
 def expected_class_rows(detection: Detection, expected: Sequence[str], held: Collection[str] = ()) -> list[int]:
     """Positions of the delta's *added* records whose label the policy expects to be new
     (``class_mix.expected_new_classes``) and the base does not hold (labels in ``held``, from

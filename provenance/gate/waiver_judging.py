@@ -264,7 +264,7 @@ def with_effects(
         A new report dict; its ``honoured`` entries carry ``effect`` and, when nothing was
         waived, ``why``.
     """
-    from provenance.gate.detection import COMBINED
+    from provenance.detectors.findings import COMBINED  # the same name; gate.detection would close an import cycle
 
     records = list(verdicts)
     row_labels: Sequence[str | None] = labels if labels is not None else [None] * len(records)

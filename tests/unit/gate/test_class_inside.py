@@ -12,7 +12,7 @@ import pytest
 
 from provenance.detectors.knn_label import VOTERS
 from provenance.gate.class_inside import inside_classes
-from provenance.gate.detection_common import class_key, spelled_as_base
+from provenance.gate.class_names import class_key, spelled_as_base
 from provenance.profiles.reference import NEIGHBOURS_KEPT, ReferenceProfile, build_profile
 
 PER_CLASS = 150
