@@ -83,7 +83,10 @@ def rekey(
             if len(paired):
                 changes.rekeyed_by = "content"
                 return np.zeros(0, "S32"), paired, kept
-            why = f"no record of {new.name} re-encodes without loss under the base's signed types"
+            # a dropped column no record pairs on (two same-typed renames read as two drops): say what is gone
+            why = (gone and not_bridgeable(old, now)) or (
+                f"no record of {new.name} re-encodes without loss under the base's signed types"
+            )
     changes.rekeyed_note = why if columns_changed else None
     came = rekey_by_locator(changes, base, new)
     if changes.rekeyed:
