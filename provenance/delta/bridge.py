@@ -23,7 +23,12 @@ only its own record unpaired:
   one added column of the same signed type): its values are read under the base's name. A
   record whose values changed with the rename re-encodes to no base digest and stays added.
 
-Nothing else is bridged: a removed column (the base's values are not in its manifest), a rename
+A **removed** column cannot be bridged this way (the base's values are not in its manifest), so
+``delta.content_pairs`` compares both sides on the columns they share instead (:func:`dropped` and
+:func:`on_shared_columns`): the base's removed records are read again too, each re-hashed against
+its signed digest, and both sides re-encoded without the dropped columns.
+
+Nothing else is bridged: a rename
 that is ambiguous or changes the type, another type (strings, dates, decimals), or another row encoding. Then the
 records are paired by locator as before (``schema.rekey``) and scored as changed.
 
@@ -79,6 +84,25 @@ def not_bridgeable(base: dict, new: dict) -> str | None:
             # old -> new, as every schema line says it (newcomer review 27, finding 4: this one alone said new -> old)
             return f"column {column!r} changed type: {old[column]} -> {now[column]}, which is not a numeric cast"
     return None
+
+
+def dropped(base: dict, new: dict) -> list[str]:
+    """The columns of the base's signed ``types`` that the new side's lack and did not rename (sorted); empty
+    when the schemas carry no types. ``base``/``new`` are the two sides' signed ``schema`` facts."""
+    old, now = base.get("types"), new.get("types")
+    if not isinstance(old, dict) or not isinstance(now, dict):
+        return []
+    return sorted(old.keys() - now.keys() - renamed(old, now).keys())
+
+
+def on_shared_columns(base: dict, gone: list[str]) -> dict:
+    """The base's signed ``schema`` without the columns ``gone`` (``types`` and ``columns``): the schema both
+    sides are re-encoded under to pair records a dropped column re-keyed (newcomer review 32)."""
+    out = dict(base)
+    out["types"] = {c: t for c, t in base["types"].items() if c not in gone}
+    if isinstance(base.get("columns"), list):
+        out["columns"] = [c for c in base["columns"] if c not in gone]
+    return out
 
 
 def renamed(old: dict, now: dict) -> dict[str, str]:

@@ -87,10 +87,12 @@ def diff_versions(
             raise VerificationError(f"manifest of {side.name}: its per-label counts differ from the signed ones")
     # one schema change, not every record: paired by content where the new records re-encode without loss
     read = functools.partial(_read_records, store, new) if path is None and b.kind == "version" else None
+    # and the base's, when the new side dropped a column: both are compared on the columns they share
+    read_base = functools.partial(_read_records, store, base) if path is None and a.kind == "version" else None
     # the base rows only the base holds, as merged (a schema change's pairing below takes some out of removed)
     removed = BaseRemoved.of(changes, a.take) if delta is None else None
     none = np.zeros(0, "S32")
-    scored, rekeyed, kept = rekey(changes, a, b, read) if schema else (none, none, none)
+    scored, rekeyed, kept = rekey(changes, a, b, read, read_base) if schema else (none, none, none)
     memo = RowMemo(b.take)
     b.take, b.fetch = memo.take, memo.fetch
     rows = delta_records_of(changes, b.take) if detect else None

@@ -8,6 +8,12 @@ set differs (the ``relabeled`` arrays, ``relabel_pairs``, the relabel rate of it
 scored as a relabel, whatever row either side put it at), a source change, a lineage
 transition, and copies beyond the base's. Records that pair with nothing stay added (and
 their base partners removed): their content changed beyond the cast.
+
+A version that **dropped** a column (``bridge.dropped``) re-keys every record with nothing to cast:
+the base's removed records are read again as well (each re-hashed against its signed digest) and
+both sides are re-encoded on the columns they share (``bridge.on_shared_columns``). Records equal
+on those columns pair one to one, those of the same label first; a copy beyond the base's count
+stays added, and a pair whose labels differ is a relabel (newcomer review 32).
 """
 
 from __future__ import annotations
@@ -17,12 +23,19 @@ from collections.abc import Callable
 import numpy as np
 import pyarrow as pa
 
-from provenance.delta.bridge import bridged_digests
+from provenance.change_pairing import pair_equal_keys
+from provenance.delta.bridge import bridged_digests, dropped, on_shared_columns
 from provenance.delta.digests import locate
 from provenance.delta.merge import Changes
 from provenance.delta.statuses import LINEAGE_STATUSES
 
 COLUMNS = ("digests", "label", "source", "rows", "first_row", "status")
+Read = Callable[[list[str], list[bytes]], pa.Table]
+
+
+class BaseNotReread(Exception):
+    """The base's records a dropped column re-keyed could not be read again (gone, overwritten, not re-readable):
+    the records are then paired by locator, as before, and the message says why."""
 
 
 def _sorted_unique_owners(candidates: np.ndarray, exact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -58,39 +71,81 @@ def _label_sets(side, labels: list, first: np.ndarray, rows: np.ndarray, ids: np
 
 
 def pair_by_content(
-    changes: Changes, base, new, read: Callable[[list[str], list[bytes]], pa.Table]
+    changes: Changes, base, new, read: Read, read_base: Read | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pair added with removed records by re-encoded content; account for each pair (module doc).
 
     ``base``/``new`` are the diff's sides (their signed ``schema``, ``take``); ``read(locators,
     digests)`` gives the new side's content columns of those records, each re-hashed against its
-    digest (raises ``VerificationError``/``InputError`` when it cannot). Returns the paired
+    digest (raises ``VerificationError``/``InputError`` when it cannot); ``read_base`` the base's, read
+    only when the new side dropped a column (none given: nothing pairs then). Returns the paired
     digests (``S32``) of the base side and of the new side, and takes them out of
-    ``added``/``removed``."""
+    ``added``/``removed``. Raises :class:`BaseNotReread` when the base's records cannot be read again."""
     A = {c: changes.array("added", c) for c in COLUMNS}
     R = {c: changes.array("removed", c) for c in COLUMNS}
     none = np.zeros(0, "S32")
     if not len(A["digests"]) or not len(R["digests"]):
         return none, none
-    order = np.argsort(A["first_row"], kind="stable")
-    locators = new.take(A["first_row"][order], ["locator"])["locator"]
-    located = np.empty(len(order), object)
-    located[order] = locators
-    table = read([str(x) for x in located.tolist()], [d.ljust(32, b"\x00") for d in A["digests"].tolist()])
-    candidates, exact = bridged_digests(table, base.schema, new.schema)
-    needles, owners = _sorted_unique_owners(candidates, exact)
-    pos = locate(needles, R["digests"])
-    hit = pos >= 0
-    ia, ir = owners[hit], pos[hit]
+    table = read(_locators(new, A["first_row"]), _full(A["digests"]))
+    gone = dropped(base.schema, new.schema)
+    if gone:
+        if read_base is None:
+            return none, none
+        ia, ir = _pair_on_shared_columns(base, new, table, gone, A, R, read_base)
+    else:
+        candidates, exact = bridged_digests(table, base.schema, new.schema)
+        needles, owners = _sorted_unique_owners(candidates, exact)
+        pos = locate(needles, R["digests"])
+        hit = pos >= 0
+        ia, ir = owners[hit], pos[hit]
     if not len(ia):
         return none, none
     keep = np.argsort(A["digests"][ia], kind="stable")  # the pairs in the new digests' order
     ia, ir = ia[keep], ir[keep]
     _account(changes, base, new, {k: v[ia] for k, v in A.items()}, {k: v[ir] for k, v in R.items()})
-    gone, came = R["digests"][ir], A["digests"][ia]
-    drop(changes, "removed", gone)
+    gone_digests, came = R["digests"][ir], A["digests"][ia]
+    drop(changes, "removed", gone_digests)
     drop(changes, "added", came)
-    return gone, came
+    return gone_digests, came
+
+
+def _locators(side, first_row: np.ndarray) -> list[str]:
+    """The locators of a side's manifest rows ``first_row`` (any order), in that order."""
+    order = np.argsort(first_row, kind="stable")
+    located = np.empty(len(order), object)
+    located[order] = side.take(first_row[order], ["locator"])["locator"]
+    return [str(x) for x in located.tolist()]
+
+
+def _full(digests: np.ndarray) -> list[bytes]:
+    return [d.ljust(32, b"\x00") for d in digests.tolist()]
+
+
+def _pair_on_shared_columns(
+    base, new, table: pa.Table, gone: list[str], A: dict, R: dict, read_base: Read
+) -> tuple[np.ndarray, np.ndarray]:
+    """(added positions, removed positions) of records equal on the columns both sides share: one to one, the
+    same label first, then any (a relabel). Both sides' records are read from their signed data and re-hashed."""
+    from provenance.errors import InputError
+
+    shared = on_shared_columns(base.schema, gone)
+    try:
+        old_table = read_base(_locators(base, R["first_row"]), _full(R["digests"]))
+    except InputError as exc:  # gone, overwritten, not re-readable by design: no worse than pairing by locator
+        raise BaseNotReread(f"the records of {base.name} could not be read again ({exc})") from exc
+    new_keys, exact = bridged_digests(table, shared, new.schema)
+    old_keys, _ = bridged_digests(old_table, shared, shared)
+    at_new = np.flatnonzero(exact)
+    _, ids = np.unique(np.concatenate([new_keys[at_new], old_keys]), return_inverse=True)
+    new_ids, old_ids = ids[: len(at_new)].astype(np.int64), ids[len(at_new) :].astype(np.int64)
+    new_label, old_label = A["label"][at_new].astype(np.int64), R["label"].astype(np.int64)
+    old_same, new_same = pair_equal_keys([old_ids, old_label], [new_ids, new_label])
+    left_old = np.setdiff1d(np.arange(len(old_ids)), old_same)
+    left_new = np.setdiff1d(np.arange(len(new_ids)), new_same)
+    old_any, new_any = pair_equal_keys([old_ids[left_old]], [new_ids[left_new]])
+    ir = np.concatenate([old_same, left_old[old_any]])
+    ia = at_new[np.concatenate([new_same, left_new[new_any]])]
+    return ia, ir
 
 
 def drop(changes: Changes, kind: str, digests: np.ndarray) -> None:

@@ -22,8 +22,8 @@ import unicodedata
 
 import numpy as np
 
-from provenance.delta.bridge import Reader, not_bridgeable
-from provenance.delta.content_pairs import drop, pair_by_content
+from provenance.delta.bridge import Reader, dropped, not_bridgeable, on_shared_columns
+from provenance.delta.content_pairs import BaseNotReread, drop, pair_by_content
 from provenance.delta.merge import Changes
 from provenance.errors import DataUnavailable, InputError, NotRereadable
 
@@ -40,9 +40,12 @@ def _rows_of(side, wanted: set[bytes]) -> tuple[list[int], list[bytes]]:
     return rows, digests
 
 
-def rekey(changes: Changes, base, new, read: Reader | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rekey(
+    changes: Changes, base, new, read: Reader | None = None, read_base: Reader | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pair the records a schema change re-keyed: by content (``read``: the new side's records, as
-    ``content_pairs.pair_by_content`` reads them), else by locator.
+    ``content_pairs.pair_by_content`` reads them; ``read_base``: the base's, read only when the new side
+    dropped a column, to compare both on the columns they share), else by locator.
 
     Returns ``(scored, rekeyed, kept)`` (``S32`` digests): the new side's records paired by locator,
     which the detectors score as changed; every re-keyed record of the new side, which lineage still
@@ -57,14 +60,17 @@ def rekey(changes: Changes, base, new, read: Reader | None = None) -> tuple[np.n
     """
     old, now = base.schema, new.schema
     columns_changed = (old.get("types"), old.get("columns")) != (now.get("types"), now.get("columns"))
+    gone = dropped(old, now) if read_base is not None else []
     why = (
-        not_bridgeable(old, now)
+        not_bridgeable(on_shared_columns(old, gone) if gone else old, now)
         if read is not None
         else "a git revision's records are not re-read (commit both sides as versions to pair them by content)"
     )
     if why is None and read is not None and columns_changed:  # a label type or class list re-keys nothing
         try:
-            kept, paired = pair_by_content(changes, base, new, read)
+            kept, paired = pair_by_content(changes, base, new, read, read_base)
+        except BaseNotReread as exc:  # the base's data is gone or was overwritten: by locator, as before
+            why = str(exc)
         except NotRereadable as exc:  # not readable again by design (an old version, an id column)
             why = f"the records of {new.name} could not be read again ({exc})"
         except InputError as exc:  # gone, not fetched, no longer its format: no locator fallback (R13-1)
@@ -77,7 +83,10 @@ def rekey(changes: Changes, base, new, read: Reader | None = None) -> tuple[np.n
             if len(paired):
                 changes.rekeyed_by = "content"
                 return np.zeros(0, "S32"), paired, kept
-            why = f"no record of {new.name} re-encodes without loss under the base's signed types"
+            # a dropped column no record pairs on (two same-typed renames read as two drops): say what is gone
+            why = (gone and not_bridgeable(old, now)) or (
+                f"no record of {new.name} re-encodes without loss under the base's signed types"
+            )
     changes.rekeyed_note = why if columns_changed else None
     came = rekey_by_locator(changes, base, new)
     if changes.rekeyed:
