@@ -129,10 +129,11 @@ def type_conflict_way(conflicts: dict[str, dict[str, str]], keep: dict[str, str]
     kept = ", ".join(f"{name_in_sentence(c)}: {keep[c]}" for c in columns)
     one = len(conflicts) == 1
     batch = next(iter(conflicts)) if one else "BATCH"
+    place = "batch's" if one else "batches'"
     return (
         f"the signed batches disagree on column types ({named}; {kept} in {base}'s): one column of a file holds one "
         f"type, so no data matches them all; keep {base}'s types and have the source sign the records you ship in "
-        f"the other batch{'' if one else 'es'}' place ({SIGNED_AGAIN}), withdraw the other batch{'' if one else 'es'} "
+        f"the other {place} place ({SIGNED_AGAIN}), withdraw the other batch{'' if one else 'es'} "
         f"(prov withdraw {shell_word(batch)} --reason R --key K{'' if one else ', for each'}) and commit again; "
         "records registered as your own (--unsigned) would bind none of the labels the source signed"
     )
@@ -146,10 +147,11 @@ def type_conflict_step(conflicts: dict[str, dict[str, str]], base: str, new: str
     columns = ", ".join(name_in_sentence(c) for c in sorted({c for cols in conflicts.values() for c in cols}))
     withdraw = " && ".join(f"prov withdraw {shell_word(b)} --reason R --key K" for b in batches)
     one = len(batches) == 1
+    place = "batch's" if one else "batches'"
     return (
         f"the signed batches disagree on column types ({columns}: {', '.join(batches)} against {base}'s): no file "
         f"matches them all; keep {base}'s types, have the source sign the records you ship in the other "
-        f"batch{'' if one else 'es'}' place (prov sign FILE --source SOURCE --key SOURCE_KEY, on its side), withdraw "
+        f"{place} place (prov sign FILE --source SOURCE --key SOURCE_KEY, on its side), withdraw "
         f"the other batch{'' if one else 'es'}, then commit again",
         f"prov add FILE --source SOURCE && {withdraw} && prov commit DATA --parent {new} --tag NEW --key K",
         " (records added --unsigned instead would bind none of the labels the source signed)",

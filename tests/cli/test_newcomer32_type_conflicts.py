@@ -94,7 +94,7 @@ def test_check_says_the_signed_batches_disagree_and_the_way_it_gives_releases(pr
     assert "cast the columns" not in text
     assert (
         f"the signed batches disagree on column types (bp: {batch} against v1's): no file matches them all; keep "
-        "v1's types, have the source sign the records you ship in the other batch' place (prov sign FILE --source "
+        "v1's types, have the source sign the records you ship in the other batch's place (prov sign FILE --source "
         "SOURCE --key SOURCE_KEY, on its side), withdraw the other batch, then commit again: prov add FILE --source "
         f"SOURCE && prov withdraw {batch} --reason R --key K && prov commit DATA --parent v2 --tag NEW --key K"
     ) in text, text
