@@ -16,6 +16,13 @@ from provenance.lineage.standing import judge_envelope, registered_batches
 from provenance.sources.schema_delta import arrow_type_name, column_delta, schema_problem
 from provenance.store.store import Store
 
+# the way a corrected signed delivery comes back signed (the README's `prov sign` row): the source signs
+# the file it changed (filled gaps, fixed types), the maintainer registers it; never `prov add --unsigned`, which
+# would carry the source's labels over unsigned (attack review 32d, A32d-3)
+SIGNED_AGAIN = (
+    "on the source's side: prov sign FILE --source SOURCE --key SOURCE_KEY; here: prov add FILE --source SOURCE"
+)
+
 
 def retyped_batches(store: Store, schema: dict, shown: int = 3, parent_types: dict | None = None) -> str | None:
     """A sentence naming trusted signed batches whose signed columns differ from ``schema`` (a version's
@@ -49,9 +56,9 @@ def retyped_batches(store: Store, schema: dict, shown: int = 3, parent_types: di
         ways.append(
             f"signed batch {agreeing[0]} signs {'it' if len(retyped) == 1 else 'them'} as this data has "
             f"{'it' if len(retyped) == 1 else 'them'}, and one column holds one type, so no cast matches both: "
-            f"if you ship {batch}'s records changed (filled, edited) or not at all, withdraw it (prov withdraw "
-            f"{shell_word(batch)} --reason R --key K) and register the records you ship as a batch of your own "
-            "(prov add FILE --source NAME --unsigned), then commit again"
+            f"if you ship {batch}'s records changed (filled, edited), have its source sign the changed file "
+            f"({SIGNED_AGAIN}) and withdraw {shell_word(batch)} (prov withdraw {shell_word(batch)} --reason R --key K), "
+            "then commit again; if you do not ship them, withdraw it only"
         )
     elif retyped:
         flags = schema_flags(retyped)
@@ -108,9 +115,12 @@ def type_conflicts(store: Store, batches: list[str], keep: dict[str, str]) -> di
 
 def type_conflict_way(conflicts: dict[str, dict[str, str]], keep: dict[str, str], base: str) -> str:
     """The sentence for :func:`type_conflicts`: ``"the signed batches disagree on column types (bp: double in batch
-    A, int64 in v2's): one column holds one type, so no data matches them all; keep v2's types and withdraw the other
-    batch (prov withdraw A --reason R --key K), then register the records you ship in its place as a batch of your
-    own (prov add FILE --source NAME --unsigned, or with its source's envelope) and commit again"``."""
+    A, int64 in v2's): one column holds one type, so no data matches them all; keep v2's types and have the source
+    sign the records you ship in the other batch's place (on its side: prov sign FILE --source SOURCE --key
+    SOURCE_KEY; here: prov add FILE --source SOURCE), withdraw the other batch (prov withdraw A --reason R --key K)
+    and commit again"``. The source signs again, never the team: records registered ``--unsigned`` in a withdrawn
+    signed batch's place bound none of its signed labels, so labels flipped in the "filled" file passed every rule
+    (attack review 32d, A32d-3)."""
     named = "; ".join(
         f"{', '.join(name_in_sentence(c) for c in cols)}: {'/'.join(sorted(set(cols.values())))} in {batch}"
         for batch, cols in conflicts.items()
@@ -119,28 +129,32 @@ def type_conflict_way(conflicts: dict[str, dict[str, str]], keep: dict[str, str]
     kept = ", ".join(f"{name_in_sentence(c)}: {keep[c]}" for c in columns)
     one = len(conflicts) == 1
     batch = next(iter(conflicts)) if one else "BATCH"
+    place = "batch's" if one else "batches'"
     return (
         f"the signed batches disagree on column types ({named}; {kept} in {base}'s): one column of a file holds one "
-        f"type, so no data matches them all; keep {base}'s types and withdraw the other batch"
-        f"{'' if one else 'es'} (prov withdraw {shell_word(batch)} --reason R --key K{'' if one else ', for each'}), "
-        "then register the records you ship in its place as a batch of your own (prov add FILE --source NAME "
-        "--unsigned, or with its source's envelope) and commit again"
+        f"type, so no data matches them all; keep {base}'s types and have the source sign the records you ship in "
+        f"the other {place} place ({SIGNED_AGAIN}), withdraw the other batch{'' if one else 'es'} "
+        f"(prov withdraw {shell_word(batch)} --reason R --key K{'' if one else ', for each'}) and commit again; "
+        "records registered as your own (--unsigned) would bind none of the labels the source signed"
     )
 
 
 def type_conflict_step(conflicts: dict[str, dict[str, str]], base: str, new: str) -> tuple[str, str, str]:
     """The "To release:" step for :func:`type_conflicts` (``(what, command, after)``, ``report.next_steps.Step``'s
-    fields), in the words of :func:`type_conflict_way`."""
+    fields), in the words of :func:`type_conflict_way`: the source signs the records shipped in the differing
+    batch's place (``prov add FILE --source SOURCE`` registers its envelope), the batch is withdrawn beside that."""
     batches = list(conflicts)
     columns = ", ".join(name_in_sentence(c) for c in sorted({c for cols in conflicts.values() for c in cols}))
     withdraw = " && ".join(f"prov withdraw {shell_word(b)} --reason R --key K" for b in batches)
     one = len(batches) == 1
+    place = "batch's" if one else "batches'"
     return (
         f"the signed batches disagree on column types ({columns}: {', '.join(batches)} against {base}'s): no file "
-        f"matches them all; keep {base}'s types, withdraw the other batch{'' if one else 'es'} and register the "
-        "records you ship in its place as a batch of your own, then commit again",
-        f"{withdraw} && prov add FILE --source NAME --unsigned && prov commit DATA --parent {new} --tag NEW --key K",
-        " (or add FILE with its source's envelope)",
+        f"matches them all; keep {base}'s types, have the source sign the records you ship in the other "
+        f"{place} place (prov sign FILE --source SOURCE --key SOURCE_KEY, on its side), withdraw "
+        f"the other batch{'' if one else 'es'}, then commit again",
+        f"prov add FILE --source SOURCE && {withdraw} && prov commit DATA --parent {new} --tag NEW --key K",
+        " (records added --unsigned instead would bind none of the labels the source signed)",
     )
 
 

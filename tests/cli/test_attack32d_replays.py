@@ -109,6 +109,7 @@ def _clinic_2024_flipped(prov, gaps: bool) -> tuple[str, str]:
     bp = np.nan_to_num(delivered.column("bp").to_numpy(zero_copy_only=False).astype("float64"), nan=72.0)
     filled = delivered.set_column(2, "bp", pa.array(bp.astype("int64")))
     pq.write_table(_flip(filled), "a2024-filled.parquet")
+    pq.write_table(filled, "a2024-filled-by-clinic.parquet")  # what the clinic signs when asked: its own labels
     pq.write_table(pa.concat_tables([_clinic(200, 1, gaps=False), _flip(filled)]), "train.parquet")
     for args in (("keys", "generate", "clinic"), ("keys", "generate", "m")):
         _ok(prov, *args)
@@ -143,20 +144,26 @@ def test_control_labels_flipped_in_a_signed_batch_block(prov, workdir, store):
 # Fix: lineage (gate.rules_lineage's relabeled-after-source count) should pair the records registered in a withdrawn
 # batch's place with the withdrawn batch's signed records by value under the base's types (lineage.retyped, the cast
 # the conflict is about) and count a differing label as relabeled after its source; or the advice should keep the
-# vendor's labels binding (withdraw only for the retyped column, not the batch's labels).
-@pytest.mark.xfail(
-    strict=True,
-    reason="A32d-3 (medium): the type-conflict advice (withdraw + add --unsigned) launders a signed batch's labels",
-)
+# vendor's labels binding (withdraw only for the retyped column, not the batch's labels). Fixed (fix32j) the second
+# way: the advice has the source sign the records shipped in the batch's place, and never offers --unsigned there.
 def test_a32d_3_following_the_type_conflict_advice_keeps_the_vendor_labels_binding(prov, workdir, store):
     from test_newcomer32_type_conflicts import PINS, _ok
 
     batch, _ = _clinic_2024_flipped(prov, gaps=True)
     r = prov("check", "v2", "--base", "v1", *PINS)
     assert r.exit_code == 1 and "the signed batches disagree on column types" in r.stdout, r.output
-    assert f"prov withdraw {batch} --reason R --key K && prov add FILE --source NAME --unsigned" in words(r.stdout)
+    advice = words(r.stdout)
+    assert "--source NAME --unsigned" not in advice, (
+        advice
+    )  # the old way: records of one's own, bound to none of the clinic's labels
+    assert f"prov add FILE --source SOURCE && prov withdraw {batch} --reason R --key K" in advice, advice
+    # followed word for word: the clinic signs the filled batch (with its own labels), it is registered, the 2024
+    # batch withdrawn; the shipped file's 14 flipped labels then differ from what the clinic signed
+    _ok(prov, "sign", "a2024-filled-by-clinic.parquet", "--source", "clinicA", "--key", "clinic.key")
+    _ok(prov, "add", "a2024-filled-by-clinic.parquet", "--source", "clinicA", *PINS)
     _ok(prov, "withdraw", batch, "--reason", "gaps filled with the median", "--key", "m.key", *PINS)
-    _ok(prov, "add", "a2024-filled.parquet", "--source", "clinicA-filled", "--unsigned", *PINS)
     _ok(prov, "commit", "train.parquet", "--tag", "v3", "--key", "m.key", *PINS)
-    r = prov("check", "v3", "--base", "v1", *PINS)
+    r = prov("check", "v3", "--base", "v1", *PINS, "--format", "json")
     assert r.exit_code == 1, r.output
+    blocked = [x["rule"] for x in json.loads(r.stdout)["rules"] if x["status"] == "block"]
+    assert "lineage.max_relabeled_after_source" in blocked, blocked

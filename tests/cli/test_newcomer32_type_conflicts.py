@@ -2,8 +2,8 @@
 batches disagree on a column's type (2023 int64; 2024 double, as its NaNs made it). After the gaps were filled, `prov
 check` said "cast the columns in the file to the signed types (double)", and after that cast "cast the columns back
 to the signed types (int64)": one Parquet column cannot hold both. The advice now says the batches disagree and gives
-the way that works (withdraw the differing batch, register the records shipped in its place as a batch of your own,
-commit again), and a withdrawn batch is no longer advised on."""
+the way that works (the source signs the records shipped in the differing batch's place, that batch is withdrawn,
+commit again: never registered as one's own, attack review 32d, A32d-3), and a withdrawn batch is no longer advised on."""
 
 from __future__ import annotations
 
@@ -65,7 +65,13 @@ def _two_batches_v1_v2(prov) -> str:
     note = json.loads(_ok(prov, "commit", "train.parquet", "--tag", "v2", "--key", "m.key", "--json", *PINS))
     # the commit's note says the batches disagree, and does not offer the cast that would re-key v1's records
     assert f"signed batch {batches[0]} signs it as this data has it" in note["retype_note"], note["retype_note"]
-    assert f"withdraw it (prov withdraw {batches[1]} --reason R --key K)" in note["retype_note"]
+    assert (
+        "have its source sign the changed file (on the source's side: prov sign FILE --source SOURCE --key SOURCE_KEY; "
+        f"here: prov add FILE --source SOURCE) and withdraw {batches[1]} (prov withdraw {batches[1]} --reason R --key K)"
+    ) in note["retype_note"], note["retype_note"]
+    assert (
+        "--source NAME --unsigned" not in note["retype_note"]
+    )  # the source's labels stay signed (attack review 32d, A32d-3)
     assert "cast the columns back" not in note["retype_note"]
     return batches[1]
 
@@ -88,14 +94,18 @@ def test_check_says_the_signed_batches_disagree_and_the_way_it_gives_releases(pr
     assert "cast the columns" not in text
     assert (
         f"the signed batches disagree on column types (bp: {batch} against v1's): no file matches them all; keep "
-        "v1's types, withdraw the other batch and register the records you ship in its place as a batch of your own, "
-        f"then commit again: prov withdraw {batch} --reason R --key K && prov add FILE --source NAME --unsigned && "
-        "prov commit DATA --parent v2 --tag NEW --key K"
+        "v1's types, have the source sign the records you ship in the other batch's place (prov sign FILE --source "
+        "SOURCE --key SOURCE_KEY, on its side), withdraw the other batch, then commit again: prov add FILE --source "
+        f"SOURCE && prov withdraw {batch} --reason R --key K && prov commit DATA --parent v2 --tag NEW --key K"
     ) in text, text
+    assert (
+        "--source NAME --unsigned" not in text
+    )  # records of one's own would bind none of the clinic's labels (A32d-3)
 
-    # the way given: withdraw the 2024 batch, register the filled records as the team's own, commit again
+    # the way given: the clinic signs the filled file, the maintainer registers it, withdraws the 2024 batch, commits
+    _ok(prov, "sign", "a2024-filled.parquet", "--source", "clinicA", "--key", "clinic.key")
+    _ok(prov, "add", "a2024-filled.parquet", "--source", "clinicA", *PINS)
     _ok(prov, "withdraw", batch, "--reason", "gaps filled with the median", "--key", "m.key", *PINS)
-    _ok(prov, "add", "a2024-filled.parquet", "--source", "clinicA-filled", "--unsigned", *PINS)
     committed = json.loads(_ok(prov, "commit", "train.parquet", "--tag", "v3", "--key", "m.key", "--json", *PINS))
     assert committed["retype_note"] is None  # the withdrawn batch is no longer advised on
     r = prov("check", "v3", "--base", "v1", *PINS, "--format", "json")
