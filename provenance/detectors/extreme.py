@@ -23,7 +23,17 @@ and over the detectors that give such evidence), whatever the budget:
   nearest base records than any base record is from the rest (p = 0): on 48 clean
   batches of four real datasets no record went past 2.2 times;
 - ``volume`` (a range rule): every record of a known source that added more than five
-  times what growing like the other sources would give, at its Poisson tail.
+  times what growing like the other sources would give, at its Poisson tail;
+- ``collision``: an added record that is a near-copy of a base record of another class
+  (``other_class_copy_p``): the larger of two p-values, its collision p-value (far closer to
+  that class than to its own) and how rarely a base record comes as close to its nearest
+  other record (an intersection-union test: both must be small, so no Bonferroni between
+  them). A base record nudged by a gram and relabelled is the label-flip attack dressed as a
+  new delivery; the count rules cannot see one such record on a base of a few hundred (its
+  "far beyond" rate is at least 1 / (1 + held out), above ``alpha``), and knn_label cannot where
+  its twin is one vote among other-class neighbours (issue 14, fix32f). On the gate bench's
+  224 clean batches no record came within 240 times of the bar, and the bench's poisons never
+  reach it: they plant no such copy (bench/results/fix32f-copies.md).
 
 Why a p-value and not a flag: the level is the policy's (``detectors.extreme_alpha``),
 and ``alpha / n`` shrinks with the delta, so a clean delta has any extreme record with
@@ -37,7 +47,8 @@ from __future__ import annotations
 import numpy as np
 
 from provenance.detectors.base import Delta
-from provenance.detectors.shared import delta_labels, delta_neighbours, reference_neighbours
+from provenance.detectors.calibration import Calibration
+from provenance.detectors.shared import delta_labels, delta_neighbours, reference_neighbours, typical_distance
 from provenance.profiles.reference import ReferenceProfile
 
 BASE_VOTERS = 10  # nearest base records asked whether they share it (knn_label's voters)
@@ -106,3 +117,38 @@ def extreme_p_by_detector(
             p = np.where(support > 0, 1.0, p)
         stacked.append(p if rule else np.minimum(1.0, factor * p))
     return np.vstack(stacked)
+
+
+def other_class_copy_p(
+    profile: ReferenceProfile, delta: Delta, collision_p: np.ndarray, other_dist: np.ndarray, fpr: float
+) -> np.ndarray:
+    """Each record's extreme p-value as a near-copy of a base record of another class (``collision``'s).
+
+    Args:
+        profile: the base's reference profile (its sample's first-neighbour distances, ``loo_dist``).
+        delta: the records judged; only ``added`` ones can be such copies (a relabel is the base record
+            itself under its new label: the relabel rules judge it).
+        collision_p: (n,) collision's calibrated p-values (closer to another class than to its own).
+        other_dist: (n,) each record's distance to its nearest base sample record of another label
+            (standardised units; inf where none).
+        fpr: the calibration's rate (its threshold only; the p-values do not depend on it).
+
+    Returns:
+        (n,) in [0, 1]: ``max(collision_p, closeness p)`` for added records, the closeness p being how
+        rarely a base sample record lies as close to its nearest other record as this record lies to
+        that other-class record (calibrated on ``loo_dist[:, 0]``, with the exponential tail past them);
+        1 elsewhere and when the base has no finite distance. Both must be small: a record merely nearer
+        another class (a boundary digit) is not close enough, and a record close to a base record of its
+        own label is a copy, not a relabel.
+    """
+    first = profile.loo_dist[:, 0] if profile.loo_dist.shape[1] else np.zeros(0)
+    first = first[np.isfinite(first)]
+    added = np.array([kind == "added" for kind in delta.kinds], dtype=bool)
+    if not first.size or not added.any():
+        return np.ones(len(delta))
+    eps = 1e-3 * typical_distance(first)  # as duplicates' closeness: a distance of 0 stays finite
+    closeness = Calibration(-np.log(first + eps), fpr)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        near = closeness.p_values(-np.log(np.where(np.isfinite(other_dist), other_dist, np.inf) + eps))
+    p = np.maximum(np.asarray(collision_p, dtype=np.float64), near)
+    return np.where(added & np.isfinite(other_dist), np.clip(p, 0.0, 1.0), 1.0)
