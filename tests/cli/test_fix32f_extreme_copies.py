@@ -128,3 +128,17 @@ def test_control_a_one_gram_copy_under_its_own_label_is_no_relabel(prov, workdir
     assert report["exit_code"] == 0 and not _blocking(report), _blocking(report)
     assert rules["detectors.extreme"]["statistic"]["evidence"] == {}, rules["detectors.extreme"]
     assert rules["detectors.duplicates"]["count"] == 1, rules["detectors.duplicates"]
+
+
+def test_a_waiver_of_the_reviewed_copy_is_the_way_through(prov, workdir, store):
+    # the maintainer reviews the record (a corrected label after all) and waives it under the pinned key: the
+    # check then passes (issue 14: a waiver is the way through)
+    report = _signed_delivery_check(prov, _nudged("Adelie"))
+    (record,) = _rules(report)["detectors.extreme"]["records"]
+    waive = ("waive", record["digest"], "--version", "v3", "--detector", "combined", "--reason", "reviewed: a label")
+    r = prov(*waive, "--key", "m.key", *PINS)
+    assert r.exit_code == 0, r.output
+    r = prov("check", "v3", "--base", "v2", *PINS, "--no-save", "--format", "json")
+    assert r.exit_code == 0, r.output
+    rules = _rules(json.loads(r.stdout))
+    assert rules["detectors.extreme"]["status"] == "pass", rules["detectors.extreme"]
