@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult, Finding
-from provenance.detectors.extreme import other_class_copy_p
+from provenance.detectors.extreme import OTHER_CLASS_COPY_SHARE, other_class_copy_p
 from provenance.detectors.shared import build_result, delta_labels, reference_geometry, typical_distance
 from provenance.profiles.reference import ReferenceProfile
 
@@ -71,6 +71,7 @@ class CollisionDetector(Detector):
         result = build_result(self.name, delta, raw, reference_raw, fpr, explain)
         # Extreme evidence (provenance.detectors.extreme): an added near-copy of a base record of another class
         result.extreme_p = other_class_copy_p(profile, delta, np.asarray(result.p_values), other, fpr)
+        result.extreme_share = OTHER_CLASS_COPY_SHARE
         return result
 
 

@@ -31,9 +31,13 @@ and over the detectors that give such evidence), whatever the budget:
   them). A base record nudged by a gram and relabelled is the label-flip attack dressed as a
   new delivery; the count rules cannot see one such record on a base of a few hundred (its
   "far beyond" rate is at least 1 / (1 + held out), above ``alpha``), and knn_label cannot where
-  its twin is one vote among other-class neighbours (issue 14, fix32f). On the gate bench's
-  224 clean batches no record came within 240 times of the bar, and the bench's poisons never
-  reach it: they plant no such copy (bench/results/fix32f-copies.md).
+  its twin is one vote among other-class neighbours (issue 14, fix32f). It takes
+  ``OTHER_CLASS_COPY_SHARE`` (4%) of the level, a weighted Bonferroni: such a copy's p-values are
+  tiny (the issue's, 1.8e-7 on a base of 300, blocks in deltas of up to about 2,000 records),
+  while an equal third would have made knn_label's and duplicates' evidence 1.5 times weaker
+  (flipped digits at 0.9 of the bar went past it); the two split the other 96% (2.08 times
+  their p-value, where it was 2). On the gate bench's 224 clean batches no record came within
+  2,000 times of its bar, and no outcome moved (bench/results/fix32f-copies.md).
 
 Why a p-value and not a flag: the level is the policy's (``detectors.extreme_alpha``),
 and ``alpha / n`` shrinks with the delta, so a clean delta has any extreme record with
@@ -51,6 +55,7 @@ from provenance.detectors.calibration import Calibration
 from provenance.detectors.shared import delta_labels, delta_neighbours, reference_neighbours, typical_distance
 from provenance.profiles.reference import ReferenceProfile
 
+OTHER_CLASS_COPY_SHARE = 0.04  # collision's share of extreme_alpha (``other_class_copy_p``; the module docstring)
 BASE_VOTERS = 10  # nearest base records asked whether they share it (knn_label's voters)
 DEFAULT_EXTREME_ALPHA = 0.01
 OUTLIER_RANGE = 3.0  # times the base's own largest distance to its nearest records
@@ -88,14 +93,16 @@ def extreme_p_values(
     needs_unsupported_label: list[bool],
     support: np.ndarray | None,
     is_rule: list[bool] | None = None,
+    shares: list[float | None] | None = None,
 ) -> np.ndarray:
     """Each record's extreme p-value over the detectors that give one: the smallest, the
-    calibrated ones times their number (Bonferroni; range rules, ``is_rule``, are 0 or 1
+    calibrated ones divided by their share of the level (weighted Bonferroni, ``shares``;
+    equal shares without them: times their number; range rules, ``is_rule``, are 0 or 1
     and not counted); a label-based one counts only where no batch-mate shares the
     record's label. Returns (n,) in [0, 1]; 1 without evidence."""
     if not extreme_p:
         return np.ones(0 if support is None else len(support))
-    return np.min(extreme_p_by_detector(extreme_p, needs_unsupported_label, support, is_rule), axis=0)
+    return np.min(extreme_p_by_detector(extreme_p, needs_unsupported_label, support, is_rule, shares), axis=0)
 
 
 def extreme_p_by_detector(
@@ -103,18 +110,29 @@ def extreme_p_by_detector(
     needs_unsupported_label: list[bool],
     support: np.ndarray | None,
     is_rule: list[bool] | None = None,
+    shares: list[float | None] | None = None,
 ) -> np.ndarray:
-    """Each detector's extreme p-values as :func:`extreme_p_values` counts them (Bonferroni, the label-based ones
-    gated by ``support``), one row per detector: (k, n), k = ``len(extreme_p)`` >= 1. Its column minimum is the
-    record's extreme p-value; the row that holds it names the detector whose evidence that is (a label doubt,
-    a distance, copies, a source spike), which the words of ``detectors.extreme`` say."""
+    """Each detector's extreme p-values as :func:`extreme_p_values` counts them (weighted Bonferroni, the
+    label-based ones gated by ``support``), one row per detector: (k, n), k = ``len(extreme_p)`` >= 1. Its column
+    minimum is the record's extreme p-value; the row that holds it names the detector whose evidence that is (a
+    label doubt, a distance, copies, a source spike), which the words of ``detectors.extreme`` say.
+
+    A calibrated row with a share ``s`` in ``shares`` (``DetectorResult.extreme_share``) is divided by ``s``; the
+    others split what the shares leave equally (with no shares: each times their number). The shares of the
+    calibrated rows sum to at most 1, so the rule's level holds over the detectors."""
     rules = is_rule if is_rule is not None else [False] * len(extreme_p)
-    factor = max(sum(not r for r in rules), 1)
+    given = shares if shares is not None else [None] * len(extreme_p)
+    calibrated = [s for s, rule in zip(given, rules) if not rule]
+    reserved = sum(s for s in calibrated if s is not None)
+    equal = sum(s is None for s in calibrated)
+    if reserved >= 1.0 and equal:
+        raise ValueError(f"extreme shares sum to {reserved:g}, leaving nothing for {equal} other detector(s)")
     stacked = []
-    for p, label_based, rule in zip(extreme_p, needs_unsupported_label, rules):
+    for p, label_based, rule, share in zip(extreme_p, needs_unsupported_label, rules, given):
         p = np.asarray(p, dtype=np.float64)
         if label_based and support is not None:
             p = np.where(support > 0, 1.0, p)
+        factor = 1.0 / share if share is not None else max(equal, 1) / (1.0 - reserved)
         stacked.append(p if rule else np.minimum(1.0, factor * p))
     return np.vstack(stacked)
 
