@@ -5,7 +5,7 @@ of another class (``provenance.detectors.extreme.other_class_copy_p``).
 
 Replays the gate bench's batches (bench/gate_pass_rate.py, sets 6 0, 10 0 and 12 1: 112 clean + 112 poisoned batches
 per order, in file order and at random) and, for each batch, reads collision's extreme p-values as the gate counts
-them (times the 3 calibrated sources of extreme evidence, Bonferroni) against the rule's bar ``extreme_alpha / n``:
+them (divided by its share of the level, ``extreme.OTHER_CLASS_COPY_SHARE``: weighted Bonferroni) against the rule's bar ``extreme_alpha / n``:
 the smallest ratio over the batch's records (1 or below blocks), and how many clean and poisoned records reach it.
 Prints the five batches nearest the bar per order and side, with ``uptime`` before and after and the CPU time; the
 gate outcomes themselves come from ``bench/inorder_fpr_s29.py --variants library``.
@@ -24,9 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gate_pass_rate as bench
 
-from provenance.detectors.extreme import DEFAULT_EXTREME_ALPHA
-
-CALIBRATED_SOURCES = 3  # knn_label, duplicates, collision: the Bonferroni factor extreme_p_by_detector applies
+from provenance.detectors.extreme import DEFAULT_EXTREME_ALPHA, OTHER_CLASS_COPY_SHARE
 
 
 def collision_ratios(delta, outcome, poison: np.ndarray) -> tuple[float, int, int]:
@@ -34,7 +32,7 @@ def collision_ratios(delta, outcome, poison: np.ndarray) -> tuple[float, int, in
     (result,) = [r for r in outcome["results"] if r.detector == "collision"]
     if result.extreme_p is None:
         return float("inf"), 0, 0
-    ratio = np.asarray(result.extreme_p) * CALIBRATED_SOURCES * len(delta) / DEFAULT_EXTREME_ALPHA
+    ratio = np.asarray(result.extreme_p) / OTHER_CLASS_COPY_SHARE * len(delta) / DEFAULT_EXTREME_ALPHA
     return float(ratio.min()), int((ratio[poison] <= 1).sum()), int((ratio[~poison] <= 1).sum())
 
 
