@@ -315,6 +315,9 @@ class DetectorResult:
     # True when extreme_p comes from a range rule that fires only far beyond anything the
     # base shows (0 there, 1 elsewhere), not a calibrated tail: not counted in the Bonferroni factor.
     extreme_is_rule: bool = False
+    # The share of the extreme rule's level this calibrated evidence gets (weighted Bonferroni,
+    # ``extreme.extreme_p_by_detector``); None: an equal share of what the shared ones leave.
+    extreme_share: float | None = None
     # ``extreme_p`` without a rule the policy may stand down (duplicates' tight cluster:
     # ``[detectors] duplicates_tight_cluster = false``); None for a detector without one.
     extreme_p_rule_off: np.ndarray | None = field(default=None, repr=False)

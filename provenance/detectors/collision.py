@@ -4,7 +4,9 @@ A feature-collision poison (Shafahi et al. 2018) looks like its own class to a h
 is crafted so that, in the model's feature space, it lands on a target record of another
 class. The score is the log ratio of the distance to the nearest base record of its own
 label to the distance to the nearest base record of any other label; the explanation
-names that other record, the likely target. It works best on a user's model
+names that other record, the likely target. An added record that is a near-copy of a base record of
+another class (a base record nudged and relabelled) is extreme evidence, blocking alone
+(``extreme.other_class_copy_p``). It works best on a user's model
 embeddings (plug-in featuriser), where the collision happens.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult, Finding
+from provenance.detectors.extreme import OTHER_CLASS_COPY_SHARE, other_class_copy_p
 from provenance.detectors.shared import build_result, delta_labels, reference_geometry, typical_distance
 from provenance.profiles.reference import ReferenceProfile
 
@@ -65,7 +68,11 @@ class CollisionDetector(Detector):
                 f"nearest other-class base record {target}; nearest same-class base record {mine}"
             )
 
-        return build_result(self.name, delta, raw, reference_raw, fpr, explain)
+        result = build_result(self.name, delta, raw, reference_raw, fpr, explain)
+        # Extreme evidence (provenance.detectors.extreme): an added near-copy of a base record of another class
+        result.extreme_p = other_class_copy_p(profile, delta, np.asarray(result.p_values), other, fpr)
+        result.extreme_share = OTHER_CLASS_COPY_SHARE
+        return result
 
 
 def one_class_result(name: str, delta: Delta) -> DetectorResult:

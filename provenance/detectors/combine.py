@@ -381,6 +381,7 @@ def combine(
             [r.extreme_is_label_based for r in with_extreme],
             batch_support if batch_support is not None else np.zeros(n, dtype=np.int64),
             [r.extreme_is_rule for r in with_extreme],
+            [r.extreme_share for r in with_extreme],
         )
         extreme = np.min(by_detector, axis=0)
         # whose evidence it is, for the words (the verdict reads ``extreme`` alone): each detector's p on a record

@@ -193,6 +193,8 @@ def _own_result(returned: DetectorResult, name: str, built_in: bool) -> Detector
         summary,
         extreme_is_label_based=bool(returned.extreme_is_label_based),
         extreme_is_rule=bool(returned.extreme_is_rule),
+        # provenance's own detectors only: a plug-in's evidence takes an equal share of what they leave
+        extreme_share=extreme_share_of(returned) if built_in else None,
         **arrays,
     )
     result.plug_in = not built_in
@@ -297,3 +299,14 @@ def _check_p_values(result: DetectorResult, n: int, reference_size: int | None =
 def _named(finding: Finding) -> str:
     """A finding's record as an error names it: the first 12 characters of its digest."""
     return str(finding.digest)[:12]
+
+
+def extreme_share_of(returned: DetectorResult) -> float | None:
+    """``returned.extreme_share`` as a float in (0, 1), or None; anything else is a detector's error (a share of 0
+    or 1 would drop the evidence or every other detector's from the extreme rule)."""
+    share = getattr(returned, "extreme_share", None)
+    if share is None:
+        return None
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 < float(share) < 1.0:
+        raise RuntimeError(f"returned an extreme_share of {share!r}, not a number in (0, 1)")
+    return float(share)

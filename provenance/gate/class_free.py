@@ -190,6 +190,7 @@ def class_free_extreme_labels(detection: Detection, records: Sequence[dict], thr
         [r.extreme_is_label_based for r in with_extreme],
         None,
         [r.extreme_is_rule for r in with_extreme],
+        [r.extreme_share for r in with_extreme],
     )
     out: dict[str, int] = {}
     for i, label in rows.items():

@@ -172,7 +172,8 @@ class ExtremeRecords(RecordsAtLevelRule):
 
     A record whose extreme p-value (``provenance.detectors.extreme``: a label none of its
     nearest base records or base-supported batch-mates share, an empty record the base
-    never has, a flood of exact copies, a source spike) is at most ``alpha / n`` blocks
+    never has, a flood of exact copies, a source spike, a near-copy of a base record of another
+    class) is at most ``alpha / n`` blocks
     whatever the budget (Bonferroni over the delta); a waiver is the way through.
     ``alpha`` is the policy's ``extreme_alpha``.
     """

@@ -26,6 +26,11 @@ EVIDENCE: dict[str, tuple[str, str]] = {
         "copies",
         "an empty or constant record the base never holds, a tight cluster of copies, or extra exact copies",
     ),
+    "collision": (
+        "copy under another label",
+        "a near-copy of a base record of another class: closer to it than base records come to their nearest "
+        "neighbour, and far closer to it than to any base record of its own label",
+    ),
     "volume": ("source spike", "its source added over five times what growing like the other sources gives"),
 }
 

@@ -63,3 +63,49 @@ def test_an_empty_record_is_extreme_when_the_base_has_none(digits_split):
     delta = digits_split.delta(np.zeros((1, 64)), ["0"])
     verdicts = _verdicts(digits_split, delta)
     assert verdicts.records[-1].extreme_p == 0.0 and verdicts.records[-1].flagged
+
+
+def test_shares_weigh_the_bonferroni_and_keep_the_level():
+    # collision's near-copy evidence takes OTHER_CLASS_COPY_SHARE of extreme_alpha; the two other calibrated
+    # sources split the rest (each p / 0.48, not p * 3); a range rule is 0 or 1, never scaled
+    import pytest
+
+    from provenance.detectors.extreme import OTHER_CLASS_COPY_SHARE, extreme_p_by_detector
+
+    p = [np.array([1e-4]), np.array([1e-4]), np.array([1e-4]), np.array([0.0])]
+    rows = extreme_p_by_detector(p, [False] * 4, None, [False, False, False, True], [None, None, 0.04, None])
+    assert OTHER_CLASS_COPY_SHARE == 0.04
+    assert rows[:, 0].tolist() == pytest.approx([1e-4 * 2 / 0.96, 1e-4 * 2 / 0.96, 1e-4 / 0.04, 0.0])
+    equal = extreme_p_by_detector(p[:3], [False] * 3, None, [False] * 3)
+    assert equal[:, 0].tolist() == pytest.approx([3e-4] * 3)
+    with pytest.raises(ValueError, match="leaving nothing"):
+        extreme_p_by_detector(p[:2], [False, False], None, [False, False], [1.0, None])
+
+
+def test_an_added_near_copy_of_another_class_is_extreme_and_its_relabel_is_not(digits_split):
+    # a base record nudged and labelled with another class: collision's extreme evidence, beside 100 clean records
+    # none of which has any; the same record declared a relabel (kind "relabeled") is the relabel rules' business
+    from dataclasses import replace
+
+    X, labels = digits_split.Xb[:1] + 0.01, [_flip(str(digits_split.yb[0]))]
+    delta = digits_split.delta(X, labels)
+    keep = [*range(100), len(delta) - 1]
+    delta = replace(
+        delta,
+        digests=[delta.digests[i] for i in keep],
+        X=delta.X[keep],
+        labels=[delta.labels[i] for i in keep],
+        sources=[delta.sources[i] for i in keep],
+        kinds=[delta.kinds[i] for i in keep],
+        old_labels=[delta.old_labels[i] for i in keep],
+        extra_copies=delta.extra_copies[keep],
+        base_copies=delta.base_copies[keep],
+        cache={},
+    )
+    verdicts = _verdicts(digits_split, delta)
+    n = len(verdicts.records)
+    copy = verdicts.records[-1]
+    assert copy.extreme_p <= 0.01 / n and "collision" in copy.extreme_by, (copy.extreme_p, copy.extreme_by)
+    assert all("collision" not in v.extreme_by for v in verdicts.records[:-1])
+    relabel = replace(delta, kinds=[*delta.kinds[:-1], "relabeled"], cache={})
+    assert "collision" not in _verdicts(digits_split, relabel).records[-1].extreme_by
