@@ -9,7 +9,8 @@ A record *sits inside* base class C when most of its ``knn_label.VOTERS`` neares
 listed class itself aside, for a class the base holds a few of) are C's, however far they lie: a distance cap is a
 step the attacker takes (A32d-2: copies 30% larger lay beyond malignant's own distances, their voters all
 malignant). A listed class sits inside the base classes its records sit inside when the share of its added
-records that sit inside any of them reaches those classes' pooled *purity*, the share of their own sample records
+records that sit inside any of them reaches those classes' pooled *purity* (or the share inside one of them
+reaches that class's own), the share of their own sample records
 that sit inside their own class by the same test (their neighbours in the other pseudo-batches voting: the
 profile's ``nn_idx``): one class counted alone let copies split across two classes pass (A32d-1). It is then judged
 in full (its class-conditional evidence kept, as for a class the base holds). The test fails closed: a run that
@@ -92,13 +93,34 @@ def inside_classes(
         inside = inside_of(sample_labels, idx[at], classes, k, np.full(len(at), own))
         counts = np.bincount(inside[inside >= 0], minlength=classes)
         held = [c for c in sorted(range(classes), key=lambda c: (-counts[c], c)) if counts[c] and c != own]
-        of = np.isin(sample_labels, held)
-        purity = float((own_inside[of] == sample_labels[of]).mean()) if of.any() else 1.0
-        total = int(counts[held].sum())
-        fits = bool(held) and total >= purity * len(at)
-        names = tuple(str(profile.classes[c]) for c in held)
-        out[label] = Inside(label, names, total, len(at), purity) if fits else None
+        # all the classes its records sit inside, pooled, then each alone (a pure class beside an impure one)
+        out[label] = next(
+            (
+                i
+                for i in (
+                    _judged(profile, own_inside, counts, group, len(at), label)
+                    for group in [held, *([c] for c in held)]
+                )
+                if i
+            ),
+            None,
+        )
     return out
+
+
+def _judged(
+    profile: ReferenceProfile, own_inside: np.ndarray, counts: np.ndarray, group: list[int], n: int, label: str
+) -> Inside | None:
+    """``Inside`` when ``label``'s records inside the base classes ``group`` (``counts`` per class, of ``n``) are at
+    least the share of those classes' own sample records inside their own class (``own_inside``), else None."""
+    sample_labels = profile.sample_labels.astype(np.int64)
+    of = np.isin(sample_labels, group)
+    if not group or not of.any():
+        return None
+    purity = float((own_inside[of] == sample_labels[of]).mean())
+    total = int(counts[group].sum())
+    names = tuple(str(profile.classes[c]) for c in group)
+    return Inside(label, names, total, n, purity) if total >= purity * n else None
 
 
 def inside_of(sample_labels: np.ndarray, idx: np.ndarray, classes: int, k: int, own: np.ndarray) -> np.ndarray:
