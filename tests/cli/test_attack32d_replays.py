@@ -58,9 +58,7 @@ def test_control_cat_copies_of_one_base_class_block(prov, keypair, workdir):
 # while the control's 14 malignant copies block. Fix: gate.class_inside.inside_classes should judge a listed class in
 # full when the share of its records that sit inside *some* base class (any of them) reaches the base's own share
 # (the purity pooled over the classes they sit in), not one class's count alone.
-@pytest.mark.xfail(
-    strict=True, reason="A32d-1 (medium): scaled copies of two base classes labelled as a listed new class pass"
-)
+# Fixed (fix32i): the share inside any base class is weighed against those classes' pooled purity.
 def test_a32d_1_cat_copies_split_across_two_base_classes_block(prov, keypair, workdir):
     r = _check_cat(prov, _cat_copies(prov, keypair, {"malignant": 14, "benign": 14}))
     assert r.exit_code == 1, r.output
@@ -68,15 +66,12 @@ def test_a32d_1_cat_copies_split_across_two_base_classes_block(prov, keypair, wo
 
 # A32d-2 (medium): the same 14 malignant copies 30% larger (not 8%) pass: their nearest base records are all
 # malignant (knn_label flags all 14), but the nearest lies beyond malignant's 95th-percentile own-class distance
-# (gate.class_inside.REACH_QUANTILE), so no record "sits inside" and "cat" is judged on class-free evidence only:
+# (fix32a's gate.class_inside.REACH_QUANTILE), so no record "sits inside" and "cat" is judged on class-free evidence only:
 # "0 of 14 records flagged", exit 0 (at 15% they block, and at 50% the outlier evidence blocks 4 of them). Fix:
 # gate.class_inside.inside_of should not cap the voters' class by a distance the attacker can step past: judge in full
 # a listed record whose voters are one base class's (the majority), however far, or judge in full any listed class
 # whose records knn_label, run with the class left out, would flag over its budget.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A32d-2 (medium): one base class's copies moved past its 95th-percentile reach pass as a new class",
-)
+# Fixed (fix32i): no distance cap; a record whose voters are mostly one base class's sits inside it.
 def test_a32d_2_cat_copies_just_beyond_the_class_reach_block(prov, keypair, workdir):
     r = _check_cat(prov, _cat_copies(prov, keypair, {"malignant": 14}, scale=1.3))
     assert r.exit_code == 1, r.output

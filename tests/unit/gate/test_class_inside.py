@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from provenance.detectors.knn_label import VOTERS
-from provenance.gate.class_inside import inside_classes
+from provenance.gate.class_inside import inside_classes, inside_of
 from provenance.gate.class_names import class_key, spelled_as_base
 from provenance.profiles.reference import NEIGHBOURS_KEPT, ReferenceProfile, build_profile
 
@@ -49,17 +49,29 @@ def test_copies_of_one_base_class_scaled_sit_inside_it(profile):
     assert inside.inside >= inside.purity * 14 and "sit inside base class 'b'" in inside.words
 
 
-def test_a_mix_of_the_base_classes_is_not_one_of_them(profile):
+def test_a_mix_of_the_base_classes_sits_inside_them_and_is_judged_in_full(profile):
+    # A32d-1: records of both base classes under one listed name are judged in full (the pooled purity of both)
     rng = np.random.default_rng(8)
     mix = np.vstack([rng.normal(0, 1, (15, 4)), rng.normal(3, 1, (15, 4))])
-    assert _judge(profile, mix) is None
+    inside = _judge(profile, mix)
+    assert inside is not None and set(inside.base_classes) == {"a", "b"} and inside.inside >= inside.purity * 30
+    assert "sit inside base classes " in inside.words and "of those classes' own records do" in inside.words
 
 
-def test_a_class_apart_from_every_base_class_is_new(profile):
-    # between the two classes, beyond either's own neighbour distances (and a thousandfold out: A31a-3's records)
-    rng = np.random.default_rng(9)
-    assert _judge(profile, rng.normal(1.5, 0.3, (20, 4)) + np.array([0, 0, 12, -12])) is None
-    assert _judge(profile, profile.sample_X[:20] * 1000) is None
+def test_copies_beyond_a_class_s_own_distances_still_sit_inside_it(profile):
+    # A32d-2: no distance cap to step past; the voters are all b's however far (and a thousandfold out)
+    copies = profile.sample_X[profile.sample_labels == 1][:14]
+    for scale in (1.3, 1000):
+        inside = _judge(profile, copies * scale)
+        assert inside is not None and inside.base_classes == ("b",) and inside.inside == 14
+
+
+def test_a_record_whose_voters_split_sits_inside_no_class():
+    # five a's and five b's among its ten voters: no majority; its own class's voters left out
+    sample_labels = np.array([0] * 10 + [1] * 10)
+    idx = np.array([[0, 10, 1, 11, 2, 12, 3, 13, 4, 14], [0, 1, 2, 3, 4, 5, 6, 10, 11, 12]])
+    assert inside_of(sample_labels, idx, 2, VOTERS, np.array([-1, -1])).tolist() == [-1, 0]
+    assert inside_of(sample_labels, idx, 2, 3, np.array([-1, 0])).tolist() == [0, 1]
 
 
 def test_a_run_without_neighbours_judges_every_listed_class_in_full(profile):
