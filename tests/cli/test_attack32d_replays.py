@@ -8,7 +8,6 @@ import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from support import commit_signed, words
 
