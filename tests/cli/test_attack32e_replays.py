@@ -87,3 +87,43 @@ def test_control_a_relabelled_copy_of_a_sampled_base_record_blocks(prov, keypair
 def test_a_relabelled_copy_of_a_base_record_outside_the_sample_blocks(prov, keypair, store):
     r, report = _copy_check(prov, keypair, sampled=False)
     assert r.exit_code == 1 and "detectors.extreme" in _blocking(report), _blocking(report)
+
+
+# --- fix32f: the same flip declared as a relabel ------------------------------------------------------------------
+
+
+def _exact(label: str) -> pa.Table:
+    """fix32f's row (a Chinstrap of v1 and v2 that no signed batch holds) unchanged, labelled ``label``: one row."""
+    from test_fix32f_extreme_copies import ROW
+    from test_newcomer31_schema_advice import _penguins
+
+    one = _penguins(range(0, 300)).slice(ROW, 1)
+    return one.set_column(one.column_names.index("label"), "label", pa.array([label]))
+
+
+def test_control_the_vendors_one_gram_copy_under_another_label_blocks(prov, workdir, store):
+    from test_fix32f_extreme_copies import _nudged, _signed_delivery_check
+
+    report = _signed_delivery_check(prov, _nudged("Adelie"))
+    assert report["exit_code"] == 1 and _blocking(report) == ["detectors.extreme"], _blocking(report)
+
+
+# A32e-2 (medium): fix32f blocks a base record nudged by a gram and delivered under another label ("the label-flip attack
+# dressed as a new delivery"), but the undressed flip passes: the vendor signs the same base record *unchanged* under
+# the other label, v3 holds it so, and `prov check v3 --base v2` exits 0 (summary: relabeled 1; relabels.max_relabel_
+# rate_per_source 0.99% of the vendor's 101 records, allowed 5%; detectors.relabels and detectors.extreme pass). The
+# record is not the vendor's: v1's team delivered it and no signed batch held it, so a source flips labels of records
+# it never delivered, up to 5% of its own count, where a one-gram nudge of the same record blocks alone. Fix: a relabel
+# of a base record whose label the relabelling source never signed (another source's or an unattributed record) should
+# take the same extreme evidence as its near-copy (collision's other-class copy at d=0: its base twin is itself), or
+# count against a bound of its own (relabels of records of other sources), not the source's relabel rate.
+@pytest.mark.xfail(
+    strict=True,
+    reason="A32e-2 (medium): a vendor's signed relabel of a record it never delivered passes where its one-gram copy blocks",
+)
+def test_the_vendors_signed_relabel_of_a_record_it_never_delivered_blocks(prov, workdir, store):
+    from test_fix32f_extreme_copies import _signed_delivery_check
+
+    report = _signed_delivery_check(prov, _exact("Adelie"))
+    assert report["summary"]["relabeled"] == 1 and report["summary"]["added"] == 0, report["summary"]
+    assert report["exit_code"] == 1, _blocking(report)
