@@ -134,7 +134,10 @@ def test_a_source_quarantine_does_not_launder_another_sources_retagged_signed_re
     result = json.loads(r.stdout)
     assert result["removed"] == 70, result  # crowd's 70, not the vendor's 6 re-tagged records (76 before)
     assert result["kept_signed"] == {"vendor": 6}
-    assert result["notes"] == ["kept 6 records signed by vendor though version v2 gives them to crowd"]
+    assert result["notes"][0] == "kept 6 records signed by vendor though version v2 gives them to crowd"
+    # fix32d (newcomer review 32): a source cut also takes the records v2's parent already held, and says so
+    assert result["notes"][1:2] and result["notes"][1].startswith("40 of the records cut were already in v1"), result
+    assert len(result["notes"]) == 2, result
     v2q = pq.read_table("v2q.parquet")
     assert v2q.filter(pc.equal(v2q.column("src"), "crowd")).num_rows == 6
     store = Store(Path(".prov"))  # the signed predicate says what was kept, and why

@@ -200,8 +200,9 @@ def test_register_the_batch_says_to_commit_again_and_withdraw_is_offered_only_wh
 
     steps = _steps(prov, "g1")  # added records of no batch, no signed record missing: nothing to withdraw
     register = (
-        "register the added records' batch with its source's envelope, then commit again (lineage is signed at "
-        "commit): prov add BATCH --source S && prov commit DATA --parent g1 --tag NEW --key K"
+        "register the added records' batch, with its source's envelope or, for records of your own, --unsigned, "
+        "then commit again (lineage is signed at commit): prov add BATCH --source S --unsigned && prov commit DATA "
+        "--parent g1 --tag NEW --key K"
     )
     assert register in steps, steps
     assert not [s for s in steps if "prov withdraw" in s], steps
