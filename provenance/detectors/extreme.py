@@ -37,7 +37,11 @@ and over the detectors that give such evidence), whatever the budget:
   while an equal third would have made knn_label's and duplicates' evidence 1.5 times weaker
   (flipped digits at 0.9 of the bar went past it); the two split the other 96% (2.08 times
   their p-value, where it was 2). On the gate bench's 224 clean batches no record came within
-  2,000 times of its bar, and no outcome moved (bench/results/fix32f-copies.md).
+  2,000 times of its bar, and no outcome moved (bench/results/fix32f-copies.md). The closeness is
+  calibrated on each base record's distance to its nearest record of *another* class (A32e-4: two
+  honest same-class repeats in the base set a bar off its nearest of any class and switched the
+  evidence off); with it no clean record comes within 450 times of its bar, and no outcome moves
+  (bench/results/fix32k-copies.md).
 
 Why a p-value and not a flag: the level is the policy's (``detectors.extreme_alpha``),
 and ``alpha / n`` shrinks with the delta, so a clean delta has any extreme record with
