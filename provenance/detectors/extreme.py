@@ -27,7 +27,7 @@ and over the detectors that give such evidence), whatever the budget:
 - ``collision``: an added record that is a near-copy of a base record of another class
   (``other_class_copy_p``): the larger of two p-values, its collision p-value (far closer to
   that class than to its own) and how rarely a base record comes as close to its nearest
-  other record (an intersection-union test: both must be small, so no Bonferroni between
+  record of another class (an intersection-union test: both must be small, so no Bonferroni between
   them). A base record nudged by a gram and relabelled is the label-flip attack dressed as a
   new delivery; the count rules cannot see one such record on a base of a few hundred (its
   "far beyond" rate is at least 1 / (1 + held out), above ``alpha``), and knn_label cannot where
@@ -37,7 +37,11 @@ and over the detectors that give such evidence), whatever the budget:
   while an equal third would have made knn_label's and duplicates' evidence 1.5 times weaker
   (flipped digits at 0.9 of the bar went past it); the two split the other 96% (2.08 times
   their p-value, where it was 2). On the gate bench's 224 clean batches no record came within
-  2,000 times of its bar, and no outcome moved (bench/results/fix32f-copies.md).
+  2,000 times of its bar, and no outcome moved (bench/results/fix32f-copies.md). The closeness is
+  calibrated on each base record's distance to its nearest record of *another* class (A32e-4: two
+  honest same-class repeats in the base set a bar off its nearest of any class and switched the
+  evidence off); with it no clean record comes within 450 times of its bar, and no outcome moves
+  (bench/results/fix32k-copies.md).
 
 Why a p-value and not a flag: the level is the policy's (``detectors.extreme_alpha``),
 and ``alpha / n`` shrinks with the delta, so a clean delta has any extreme record with
@@ -143,7 +147,8 @@ def other_class_copy_p(
     """Each record's extreme p-value as a near-copy of a base record of another class (``collision``'s).
 
     Args:
-        profile: the base's reference profile (its sample's first-neighbour distances, ``loo_dist``).
+        profile: the base's reference profile (its sample's distances to their nearest record of another
+            class, ``other_class_nn_dist``).
         delta: the records judged; only ``added`` ones can be such copies (a relabel is the base record
             itself under its new label: the relabel rules judge it).
         collision_p: (n,) collision's calibrated p-values (closer to another class than to its own).
@@ -153,19 +158,23 @@ def other_class_copy_p(
 
     Returns:
         (n,) in [0, 1]: ``max(collision_p, closeness p)`` for added records, the closeness p being how
-        rarely a base sample record lies as close to its nearest other record as this record lies to
-        that other-class record (calibrated on ``loo_dist[:, 0]``, with the exponential tail past them);
+        rarely a base sample record lies as close to its nearest record of another class as this record
+        lies to that other-class record (calibrated on ``other_class_nn_dist``, with the exponential tail
+        past them; same-class repeats in the base do not raise the bar);
         1 elsewhere and when the base has no finite distance. Both must be small: a record merely nearer
         another class (a boundary digit) is not close enough, and a record close to a base record of its
         own label is a copy, not a relabel.
     """
-    first = profile.loo_dist[:, 0] if profile.loo_dist.shape[1] else np.zeros(0)
-    first = first[np.isfinite(first)]
+    # the event the evidence claims is "this close to a record of another class": calibrate on each base
+    # record's distance to its nearest record of another class, so same-class repeats in the base (a
+    # penguin weighed twice) do not set the bar (A32e-4; its nearest of any class did)
+    across = np.asarray(profile.other_class_nn_dist, dtype=np.float64)
+    across = across[np.isfinite(across)]
     added = np.array([kind == "added" for kind in delta.kinds], dtype=bool)
-    if not first.size or not added.any():
+    if not across.size or not added.any():
         return np.ones(len(delta))
-    eps = 1e-3 * typical_distance(first)  # as duplicates' closeness: a distance of 0 stays finite
-    closeness = Calibration(-np.log(first + eps), fpr)
+    eps = 1e-3 * typical_distance(across)  # as duplicates' closeness: a distance of 0 stays finite
+    closeness = Calibration(-np.log(across + eps), fpr)
     with np.errstate(divide="ignore", invalid="ignore"):
         near = closeness.p_values(-np.log(np.where(np.isfinite(other_dist), other_dist, np.inf) + eps))
     p = np.maximum(np.asarray(collision_p, dtype=np.float64), near)

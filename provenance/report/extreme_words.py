@@ -29,7 +29,7 @@ EVIDENCE: dict[str, tuple[str, str]] = {
     "collision": (
         "copy under another label",
         "a near-copy of a base record of another class: closer to it than base records come to their nearest "
-        "neighbour, and far closer to it than to any base record of its own label",
+        "record of another class, and far closer to it than to any base record of its own label",
     ),
     "volume": ("source spike", "its source added over five times what growing like the other sources gives"),
 }

@@ -252,10 +252,6 @@ def test_control_the_copy_blocks_on_a_base_with_one_repeated_weighing(prov, keyp
 # nearest base record of *another* class (the event the evidence claims), not to its nearest of any class; and
 # weigh the copy's closeness to the other-class record against its distance to its own class (a ratio), so
 # same-class repeats do not raise the bar.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A32e-4 (high): two honest same-class near-duplicates in the base turn fix32f's other-class copy evidence off",
-)
 def test_the_copy_blocks_on_a_base_with_two_repeated_weighings(prov, keypair, workdir, store):
     code, report = _twins_base_copy_check(prov, keypair, twins=2)
     assert code == 1 and "detectors.extreme" in _blocking(report), _blocking(report)

@@ -120,16 +120,27 @@ def test_a_check_blocked_by_the_budget_and_the_extreme_rule_names_both(prov, dem
     # the words say whose evidence made each record extreme: the demo's copies and its flips' label doubt, not
     # "far outside anything the base explains" for both (newcomer review 31); the counts are the rule's statistic
     evidence = extreme["statistic"]["evidence"]
-    assert evidence == {"duplicates": 19, "knn_label": 11}, evidence
-    said = f"{n} records block on their own evidence (duplicates' copies: 19, knn_label's label doubt: 11)"
+    # one planted scraper record (row 1003: a '1' labelled '0', 3.8x closer to it) blocks on collision's copy evidence
+    # since it calibrates on the base's distances to another class (A32e-4)
+    assert evidence == {"collision": 1, "duplicates": 19, "knn_label": 11}, evidence
+    said = (
+        f"{n} records block on their own evidence (duplicates' copies: 19, knn_label's label doubt: 11, "
+        "collision's copy under another label: 1)"
+    )
     assert f"Blocked by detectors.extreme: {said}." in text
-    assert "blocked: over budget" in text and f"{n} blocking alone on copies, label doubt (detectors.extreme)" in text
+    assert (
+        "blocked: over budget" in text
+        and f"{n} blocking alone on copies, label doubt, copy under another label (detectors.extreme)" in text
+    )
     leads = {r["explanation"].split(";")[0] for r in extreme["records"]}
     assert leads == {
         "blocks alone on duplicates' copies (an empty or constant record the base never holds, a tight cluster of "
         "copies, or extra exact copies)",
         "blocks alone on knn_label's label doubt (none of its nearest base records, nor any batch-mate whose label "
         "the base supports, carries its label)",
+        "blocks alone on collision's copy under another label (a near-copy of a base record of another class: closer "
+        "to it than base records come to their nearest record of another class, and far closer to it than to any base record of its "
+        "own label)",
     }, leads
 
 

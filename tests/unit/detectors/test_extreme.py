@@ -84,7 +84,7 @@ def test_shares_weigh_the_bonferroni_and_keep_the_level():
 
 def test_an_added_near_copy_of_another_class_is_extreme_and_its_relabel_is_not(digits_split):
     # a base record nudged and labelled with another class: collision's extreme evidence, beside 100 clean records
-    # none of which has any; the same record declared a relabel (kind "relabeled") is the relabel rules' business
+    # none of which comes near the bar; the same record declared a relabel (kind "relabeled") is the relabel rules' business
     from dataclasses import replace
 
     X, labels = digits_split.Xb[:1] + 0.01, [_flip(str(digits_split.yb[0]))]
@@ -106,6 +106,8 @@ def test_an_added_near_copy_of_another_class_is_extreme_and_its_relabel_is_not(d
     n = len(verdicts.records)
     copy = verdicts.records[-1]
     assert copy.extreme_p <= 0.01 / n and "collision" in copy.extreme_by, (copy.extreme_p, copy.extreme_by)
-    assert all("collision" not in v.extreme_by for v in verdicts.records[:-1])
+    # calibrated on the base's distances to another class (A32e-4), a clean record may carry some collision
+    # evidence (0.78 here, one of 100), never near the bar: at least 100 times above it
+    assert all(v.extreme_by.get("collision", 1.0) > 100 * 0.01 / n for v in verdicts.records[:-1])
     relabel = replace(delta, kinds=[*delta.kinds[:-1], "relabeled"], cache={})
     assert "collision" not in _verdicts(digits_split, relabel).records[-1].extreme_by
