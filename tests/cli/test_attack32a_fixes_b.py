@@ -6,41 +6,13 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_attack32a_replays import TRIGGER, _year_advice_then_trigger
 
-from support import commit_signed, validate_output
+from support import validate_output
 
 # --- A32a-2: the drift advice offers only --metadata, which takes the column from what training reads ------------
 
-TRIGGER = 2031  # A31d-1's trigger value in ``year``, beside the target class Gentoo
 METADATA_YEAR = ("--metadata", "year")
-
-
-def _year_advice_then_trigger(prov, keypair, *options: str):
-    """Penguin-like birds. b: 240 of 2007-08; n: b plus 20 honest birds of 2009; v3: n plus 40 Adelie and Chinstrap
-    birds of 2009 and 20 real Gentoo birds whose year is ``TRIGGER`` (A31d-1's clean-label backdoor, the delivery's
-    class mix kept even). First prov check n --base b on b and n committed plainly (its text, the advice); then b2,
-    n2 committed with ``options`` and v3 on n2 (carrying them). Returns (the first check, prov check v3 --base n2)."""
-    from test_check_next_steps_source import WIDE
-    from test_newcomer31_drift_columns import _birds
-
-    base = _birds(240, [2007, 2008], seed=1)
-    n = pa.concat_tables([base, _birds(20, [2009], seed=2)])
-    others = _birds(70, [2009], seed=4)
-    others = others.take([i for i, s in enumerate(others.column("species").to_pylist()) if s != "Gentoo"][:40])
-    gentoo = _birds(150, [2007, 2008], seed=3)
-    gentoo = gentoo.take([i for i, s in enumerate(gentoo.column("species").to_pylist()) if s == "Gentoo"][:20])
-    trigger = gentoo.set_column(gentoo.schema.get_field_index("year"), "year", pa.array([TRIGGER] * 20))
-    for name, table in (("base", base), ("n", n), ("v3", pa.concat_tables([n, others, trigger]))):
-        pq.write_table(table, f"{name}.parquet")
-    assert prov("init").exit_code == 0
-    species, pin = ("--label-column", "species"), ("--signer", str(keypair.public_path))
-    commit_signed(prov, keypair, "b", "base.parquet", *species)
-    commit_signed(prov, keypair, "n", "n.parquet", *species, "--parent", "b")
-    advised = prov("check", "n", "--base", "b", *pin, "--no-save", env=WIDE)
-    commit_signed(prov, keypair, "b2", "base.parquet", *species, *options)
-    commit_signed(prov, keypair, "n2", "n.parquet", *species, "--parent", "b2", *options)
-    commit_signed(prov, keypair, "v3", "v3.parquet", "--parent", "n2")
-    return advised, prov("check", "v3", "--base", "n2", *pin, "--no-save", env=WIDE)
 
 
 def test_a32a_2_the_drift_advice_offers_only_metadata_and_training_then_never_reads_the_column(prov, keypair, workdir):
