@@ -24,7 +24,7 @@ import time
 STAGES = {  # module: the functions timed, as that module names them
     "provenance.cli.diff": ("diff_versions", "render", "write_output"),
     "provenance.detectors.pipeline": (
-        "load_profile",
+        "detection_profile",
         "delta_features",
         "run_detectors",
         "combine",
