@@ -6,7 +6,8 @@ group. A genuinely new class has a shape of its own: no such map lays its record
 records are matched to base sample records and the map fitted by least squares on the best-fitting quarter of the
 pairs (trimmed, refitted until the quarter settles, so records of another shape in the group do not pull the fit),
 the matching redone under the map, until it settles. It starts four ways (nearest as is; both sides standardised on their own, as a common map of
-every column would leave them; the same against each base class alone; nearest in direction in the raw columns, as
+every column would leave them; the same against each of the (at most three) base classes most of the group sits
+inside, alone; nearest in direction in the raw columns, as
 one factor on every value leaves it) and keeps the start that finds the most copies.
 
 A record *is a copy* when its distance to its matched base record under the map is at most ``COPY_BAR`` of that
@@ -18,23 +19,32 @@ the group (a map near 0) makes no copies.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 COPY_BAR = 0.25  # a copy lies within a quarter of its match's spacing to the base's other records
 GROUP_CAP = 128  # records the map is fitted on and judged (the first ones given), so the cost stays bounded
 ROUNDS = 10  # matching rounds from each start, and fitting rounds within each, at most
+CLASS_STARTS = 3  # base classes a fit starts from alone, at most (the ones most of the group sits inside)
 TRIM = 4  # the map is fitted on the best-fitting quarter of the pairs: copies a quarter of the records or more
 
 
 def copies_of(
-    group: np.ndarray, base: np.ndarray, base_classes: np.ndarray, centre: np.ndarray, scale: np.ndarray
+    group: np.ndarray,
+    base: np.ndarray,
+    base_classes: np.ndarray,
+    centre: np.ndarray,
+    scale: np.ndarray,
+    start_classes: Sequence[int] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Which rows of ``group`` are copies of ``base`` rows under one per-column scale and shift (see the module).
 
-    ``group`` (n x d) and ``base`` (m x d): standardised features (the profile's space, raw = z * ``scale`` +
-    ``centre``, each (d,)); ``base_classes`` (m,): the class index of each base row. Returns a bool array (n,); only
-    the first ``GROUP_CAP`` rows can be True; all False when either side has fewer than 2 rows. With it, the base
-    row each row is matched to (n,), -1 where none."""
+        ``group`` (n x d) and ``base`` (m x d): standardised features (the profile's space, raw = z * ``scale`` +
+        ``centre``, each (d,)); ``base_classes`` (m,): the class index of each base row; ``start_classes``: the classes
+    to start from alone (at most ``CLASS_STARTS`` of them, first first). Returns a bool array (n,); only
+        the first ``GROUP_CAP`` rows can be True; all False when either side has fewer than 2 rows. With it, the base
+        row each row is matched to (n,), -1 where none."""
     n = len(group)
     out, matched = np.zeros(n, dtype=bool), np.full(n, -1, dtype=np.int64)
     if n < 2 or len(base) < 2:
@@ -46,7 +56,7 @@ def copies_of(
         _sq(_own_scale(Zg), _own_scale(Zc)).argmin(1),
         (_direction(Zg * scale + centre) @ _direction(Zc * scale + centre).T).argmax(1),
     ]
-    for c in np.unique(base_classes):
+    for c in list(start_classes)[:CLASS_STARTS]:
         at = np.flatnonzero(base_classes == c)
         if len(at) >= 2:
             starts.append(at[_sq(_own_scale(Zg), _own_scale(Zc[at])).argmin(1)])

@@ -103,17 +103,21 @@ def inside_classes(
     for label, at in sorted(by_label.items()):
         own = int(profile.label_indexes([label])[0])  # -1 when the base has none of it
         inside = inside_of(sample_labels, idx[at], classes, k, np.full(len(at), own))
-        out[label] = _copied(profile, np.asarray(features)[np.asarray(at)[inside >= 0]], label, len(at))
+        sits = inside >= 0
+        out[label] = _copied(profile, np.asarray(features)[np.asarray(at)[sits]], inside[sits], label, len(at))
     return out
 
 
-def _copied(profile: ReferenceProfile, Z: np.ndarray, label: str, records: int) -> Inside | None:
+def _copied(profile: ReferenceProfile, Z: np.ndarray, inside: np.ndarray, label: str, records: int) -> Inside | None:
     """``Inside`` when more of the records ``Z`` (standardised: those of ``label``'s ``records`` added records that
-    sit inside base classes) are copies of base sample records than chance allows (see the module), else None."""
+    sit inside base classes, ``inside`` the class each sits inside) are copies of base sample records than chance
+    allows (see the module), else None."""
     if len(Z) < MIN_COPIES:
         return None
     sample_labels = profile.sample_labels.astype(np.int64)
-    copies, matched = copies_of(Z, profile.sample_Z, sample_labels, profile.mean, profile.scale)
+    held = np.bincount(inside, minlength=len(profile.classes))
+    most = sorted((int(c) for c in np.flatnonzero(held)), key=lambda c: (-held[c], c))
+    copies, matched = copies_of(Z, profile.sample_Z, sample_labels, profile.mean, profile.scale, most)
     bound = max(MIN_COPIES, chance_bound(min(len(Z), GROUP_CAP)))
     if int(copies.sum()) < bound:
         return None
