@@ -5,10 +5,12 @@ profile's standardising, at ``a * z + b`` of their originals ``z`` with one ``a`
 group. A genuinely new class has a shape of its own: no such map lays its records onto base records. So the group's
 records are matched to base sample records and the map fitted by least squares on the best-fitting quarter of the
 pairs (trimmed, refitted until the quarter settles, so records of another shape in the group do not pull the fit),
-the matching redone under the map, until it settles. It starts four ways (nearest as is; both sides standardised on their own, as a common map of
-every column would leave them; the same against each of the (at most three) base classes most of the group sits
-inside, alone; nearest in direction in the raw columns, as
-one factor on every value leaves it) and keeps the start that finds the most copies.
+the matching redone under the map, until it settles. It starts up to six ways (nearest as is; both sides
+standardised on their own, as a common map of every column would leave them; nearest in direction in the raw
+columns, as one factor on every value leaves it; standardised on their own against each of the at most three base
+classes most of the group sits inside, alone) and keeps the start that finds the most copies. The fit follows the
+copies while they are at least a quarter of the group (``TRIM``); more records of another shape than that beside
+them can pull it away.
 
 A record *is a copy* when its distance to its matched base record under the map is at most ``COPY_BAR`` of that
 record's distance to its nearest other distinct base record under the same map: closer to its match than the
