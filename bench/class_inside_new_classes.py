@@ -6,7 +6,10 @@ Per dataset, a seeded shuffle, and per class C:
 - genuine: C held out of the base entirely, then 30 of its records delivered as a listed new class. Judged in full
   here means the honest delivery is judged by knn_label too (fail closed, likely blocked): the cost.
 - copies: 14 of the base's own C records, every value 8% larger, delivered as a listed class, the originals kept
-  (A32a-7's shape). Judged in full: caught.
+  (A32a-7's shape). Judged in full: caught. Variants, each caught when judged in full: 30% larger (A32d-2); 8%
+  larger plus two decoys, midpoints between a C record and its nearest record of another class (A32e-3's shape);
+  7 copies of C and 7 of the next class (A32d-1's shape); 8% larger plus noise of 5% of each column's spread
+  (copies jittered: the bound the shape test states).
 - mix: 30 records drawn at random from the rest of the file (every class, as the base mixes them), as a listed
   class (review 31d's control, generalised). Judged in full: the cost of a class that looks like the base's mix.
 The neighbours are the pipeline's (``detectors.shared.reference_neighbours`` on ``real_datasets.pipeline_delta``).
@@ -26,12 +29,13 @@ from gate_pass_rate import logged_run
 from real_datasets import LOADERS, pipeline_delta, row_digests
 
 from provenance.detectors.knn_label import VOTERS
-from provenance.detectors.shared import reference_neighbours
+from provenance.detectors.shared import delta_Z, reference_neighbours
 from provenance.gate.class_inside import inside_classes
 from provenance.profiles.reference import build_profile
 
 SEED = 32
 GENUINE, COPIES, SCALE = 30, 14, 1.08
+ATTACKS = ("copies", "copies 30%", "copies + 2 decoys", "copies of two classes", "copies jittered 5%")
 
 
 def judged_in_full(Xb: np.ndarray, yb: np.ndarray, Xd: np.ndarray) -> tuple[bool, str]:
@@ -41,15 +45,32 @@ def judged_in_full(Xb: np.ndarray, yb: np.ndarray, Xd: np.ndarray) -> tuple[bool
     )
     delta, _ = pipeline_delta(Xb, Xd, np.array(["new"] * len(Xd)))
     rows = [i for i, kind in enumerate(delta.kinds) if kind == "added"]
-    inside = inside_classes(profile, reference_neighbours(profile, delta), delta.labels, rows, VOTERS).get("new")
+    inside = inside_classes(
+        profile, reference_neighbours(profile, delta), delta_Z(profile, delta), delta.labels, rows, VOTERS
+    ).get("new")
     return inside is not None, inside.words if inside is not None else "class-free"
+
+
+def attacks(X: np.ndarray, y: np.ndarray, c, classes: list) -> dict[str, np.ndarray]:
+    """The copy attacks on class ``c`` of the base (``X``, ``y``): rows delivered as the listed class, per kind."""
+    own = np.flatnonzero(y == c)[:COPIES]
+    other = np.flatnonzero(y == classes[(classes.index(c) + 1) % len(classes)])
+    nearest = other[((X[other][None, :, :] - X[own[:2]][:, None, :]) ** 2).sum(2).argmin(1)]
+    noise = np.random.default_rng(SEED).normal(0.0, 0.05, (len(own), X.shape[1])) * X.std(0)
+    return {
+        "copies": X[own] * SCALE,
+        "copies 30%": X[own] * 1.3,
+        "copies + 2 decoys": np.vstack([X[own] * SCALE, (X[own[:2]] + X[nearest]) / 2]),
+        "copies of two classes": np.vstack([X[own[: COPIES // 2]], X[other[: COPIES // 2]]]) * SCALE,
+        "copies jittered 5%": X[own] * SCALE + noise,
+    }
 
 
 def run(name: str, out) -> dict[str, list[int]]:
     X, y = LOADERS[name]()
     order = np.random.default_rng(SEED).permutation(len(X))
     X, y = X[order], y[order]
-    counts = {"genuine": [0, 0], "copies": [0, 0], "mix": [0, 0]}
+    counts = {kind: [0, 0] for kind in ("genuine", *ATTACKS, "mix")}
     classes = sorted(set(y.tolist()))
     for c in classes:
         if len(classes) > 2:  # with two classes, holding one out leaves a base of one class: no case
@@ -60,11 +81,11 @@ def run(name: str, out) -> dict[str, list[int]]:
             out(f"{name} genuine class {c}: {'IN FULL ' + words if full else words}")
         keep = np.arange(len(X)) >= GENUINE  # the first 30 rows are the mix's, never in the base
         base_X, base_y = X[keep], y[keep]
-        own = np.flatnonzero(base_y == c)[:COPIES]
-        full, words = judged_in_full(base_X, base_y, base_X[own] * SCALE)
-        counts["copies"][0] += full
-        counts["copies"][1] += 1
-        out(f"{name} copies of {c}: {'caught, ' + words if full else 'MISSED, ' + words}")
+        for kind, rows in attacks(base_X, base_y, c, classes).items():
+            full, words = judged_in_full(base_X, base_y, rows)
+            counts[kind][0] += full
+            counts[kind][1] += 1
+            out(f"{name} {kind} of {c}: {'caught, ' + words if full else 'MISSED, ' + words}")
     full, words = judged_in_full(X[GENUINE:], y[GENUINE:], X[:GENUINE])
     counts["mix"][0] += full
     counts["mix"][1] += 1
@@ -76,14 +97,15 @@ def main(argv: list[str]) -> None:
     names = (argv[0] if argv else "digits,wine,iris,seattle_weather,breast_cancer").split(",")
 
     def body(out) -> None:
-        total = {"genuine": [0, 0], "copies": [0, 0], "mix": [0, 0]}
+        total = {kind: [0, 0] for kind in ("genuine", *ATTACKS, "mix")}
         for name in names:
             for kind, (k, n) in run(name, out).items():
                 total[kind][0] += k
                 total[kind][1] += n
         out("")
         out(f"genuine new classes judged in full (cost): {total['genuine'][0]} of {total['genuine'][1]}")
-        out(f"copies of one base class 8% larger judged in full (caught): {total['copies'][0]} of {total['copies'][1]}")
+        for kind in ATTACKS:
+            out(f"{kind} judged in full (caught): {total[kind][0]} of {total[kind][1]}")
         out(f"random mixes of the base judged in full (cost): {total['mix'][0]} of {total['mix'][1]}")
 
     logged_run(

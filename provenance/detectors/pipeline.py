@@ -25,7 +25,7 @@ from provenance.detectors.extreme import batch_label_support
 from provenance.detectors.findings import flagged_count, save_findings
 from provenance.detectors.registry import DEFAULT_FPR, run_detectors
 from provenance.detectors.relabel_scan import HeldOutNull, profile_null
-from provenance.detectors.shared import reference_neighbours
+from provenance.detectors.shared import delta_Z, reference_neighbours
 from provenance.detectors.tight_cluster import stand_down_tight_cluster
 from provenance.features.base import FeatureError
 from provenance.profiles.base_clumping import with_version_clumping
@@ -170,6 +170,9 @@ class Detection:
     # Feature columns of the base's profile the new version dropped: the delta was scored on the others
     # (profiles.shared_columns), and the reports name these.
     columns_left_out: tuple[str, ...] = ()
+    # What gives each record's standardised features as the detectors scored them (``shared.delta_Z``), read on
+    # first use by the gate's test of a listed new class (``gate.class_copies``: copies of base records).
+    features_of: Callable[[], np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def relabel_null(self) -> HeldOutNull | None:
@@ -183,6 +186,12 @@ class Detection:
         """Each record's nearest base sample records, ``(idx, dist)`` (n x K, -1 / inf where none; the neighbours
         ``knn_label`` votes with), computed on first use and kept; None when the run does not say."""
         return self.base_neighbours_of() if self.base_neighbours_of is not None else None
+
+    @cached_property
+    def features(self) -> np.ndarray | None:
+        """Each record's standardised features (n x d, float32, the profile's space), computed on first use and
+        kept; None when the run does not say."""
+        return self.features_of() if self.features_of is not None else None
 
     @cached_property
     def columns(self) -> list[tuple[list[float], list[bool]]]:
@@ -297,6 +306,7 @@ def run_detection(
         null,
         lambda: reference_neighbours(profile, delta),
         profile.columns_left_out,
+        lambda: delta_Z(profile, delta),
     )
     if save and store.writable():  # a read-only store still gets its findings computed (the CLI says so)
         save_findings(store, base, new, results, fpr, delta_rows.labels, verdicts, detection.columns)

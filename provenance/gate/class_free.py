@@ -152,7 +152,7 @@ def rejudged(detection: Detection, profile: ReferenceProfile, classes: Collectio
     if not classes:
         return detection
     rows = added_rows_of(detection, classes)
-    inside = inside_classes(profile, detection.base_neighbours, detection.labels, rows, VOTERS)
+    inside = inside_classes(profile, detection.base_neighbours, detection.features, detection.labels, rows, VOTERS)
     refused = [
         *expected_classes_held(profile, list(classes)),
         *spelled_as_base(profile.classes, classes),

@@ -1,46 +1,57 @@
-"""Whether a listed new class's added records lie where base classes' records lie, as those classes' own do.
+"""Whether a listed new class's added records are copies of base classes' records: then it is judged in full.
 
 A class the policy lists (``[class_mix] expected_new_classes``) is judged on class-free evidence only
 (``gate.class_free``) because the base cannot say where its records should lie. That holds for a class that is
-new, not for records that sit among base classes' records: 14 malignant base records copied with every value
-8% larger and labelled "cat" passed as a new class (attack review 32a, A32a-7), the originals kept.
+new, not for copies of base records: 14 malignant base records copied with every value 8% larger and labelled
+"cat" passed as a new class (attack review 32a, A32a-7), the originals kept.
 
 A record *sits inside* base class C when most of its ``knn_label.VOTERS`` nearest base records (records of the
-listed class itself aside, for a class the base holds a few of) are C's, however far they lie: a distance cap is a
-step the attacker takes (A32d-2: copies 30% larger lay beyond malignant's own distances, their voters all
-malignant). A listed class sits inside the base classes its records sit inside when the share of its added
-records that sit inside any of them reaches those classes' pooled *purity* (or the share inside one of them
-reaches that class's own), the share of their own sample records
-that sit inside their own class by the same test (their neighbours in the other pseudo-batches voting: the
-profile's ``nn_idx``): one class counted alone let copies split across two classes pass (A32d-1). It is then judged
-in full (its class-conditional evidence kept, as for a class the base holds). The test fails closed: a run that
-does not give the records' neighbours judges every listed class in full. Its price: a genuine new class whose
-records have one base class's records for most of their neighbours, or a mix of the base's classes (review 31d's 30
-real breast-cancer records labelled "cat"), is judged in full too; ``bench/class_inside_new_classes.py`` counts it.
+listed class itself aside, for a class the base holds a few of) are C's, however far they lie (a distance cap is a
+step the attacker takes: A32d-2, copies 30% larger). Most records of a genuinely new class sit inside some base
+class too (a class the base lacks has base records for neighbours), so sitting inside is not the test (fix32i's
+share test judged 10 of 21 genuine held-out classes in full), and a share of the class is one decoys dilute
+(A32e-3: two records whose voters split 5/5 took 14 copies below it). The test is the copies' shape: of the
+records that sit inside base classes, those that are copies of those classes' sample records under one scale and
+shift per column (``gate.class_copies``) are counted, and the listed class is judged in full (its
+class-conditional evidence kept, as for a class the base holds) when their number is at least ``MIN_COPIES`` and
+more than a new class of that many records inside shows by chance (a binomial bound at ``CHANCE``, level
+``ALPHA``). Records that sit inside no class neither count nor dilute. Copies split across two classes are one
+group (A32d-1). The test fails closed: a run that does not give the records' neighbours and features judges every
+listed class in full. Its bounds: fewer than ``MIN_COPIES`` copies, copies jittered by more than a quarter of the
+base's own spacing, or copies fewer than the chance bound among a class's (capped) records inside base classes
+pass on class-free evidence; ``bench/class_inside_new_classes.py`` counts what is caught and what honest classes
+pay.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from provenance.gate.class_copies import GROUP_CAP, copies_of
 from provenance.profiles.reference import ReferenceProfile
+
+MIN_COPIES = 3  # fewer copies than this never make a listed class judged in full
+CHANCE = 0.05  # the share of a new class's records inside base classes that may be copies by chance
+ALPHA = 0.001  # the level of the bound at CHANCE
 
 
 @dataclass(frozen=True)
 class Inside:
-    """A listed class ``label`` whose added records sit inside base classes ``base_classes`` (most-held first):
-    ``inside`` of its ``records`` added records sit inside one of them, at least the share ``purity`` of those
-    classes' own sample records that do (pooled). ``base_classes`` is empty when the run gave no neighbours (judged
-    in full, unexamined)."""
+    """A listed class ``label`` judged in full: ``copies`` of its ``records`` added records are copies of records of
+    ``base_classes`` (most copied first), of ``inside`` that sit inside base classes, at least ``bound`` (more than a
+    new class of ``inside`` records shows by chance). ``base_classes`` is empty when the run gave no neighbours or
+    features (judged in full, unexamined)."""
 
     label: str
     base_classes: tuple[str, ...]
+    copies: int
     inside: int
     records: int
-    purity: float
+    bound: int
 
     @property
     def base_class(self) -> str:
@@ -49,78 +60,81 @@ class Inside:
 
     @property
     def words(self) -> str:
-        """``"'cat' (14 of its 14 added record(s) sit inside base class 'malignant'; 88% of that class's own
-        records do)"``; with several classes ``"... sit inside base classes 'benign', 'malignant'; 93% of those
-        classes' own records do)"``."""
+        """``"'cat' (14 of its 16 added record(s) are copies of records of base class 'malignant' under one scale and
+        shift per column, where a new class of 14 record(s) inside base classes shows fewer than 5)"``; with several
+        classes ``"... copies of records of base classes 'malignant', 'benign' ..."``."""
         if not self.base_classes:
             return f"{self.label!r} (the run gave no neighbours to tell it from a base class)"
-        if len(self.base_classes) == 1:
-            where, whose = f"base class {self.base_classes[0]!r}", "that class's"
-        else:
-            where, whose = "base classes " + ", ".join(map(repr, self.base_classes)), "those classes'"
+        where = ("base class " if len(self.base_classes) == 1 else "base classes ") + ", ".join(
+            map(repr, self.base_classes)
+        )
         return (
-            f"{self.label!r} ({self.inside} of its {self.records} added record(s) sit inside {where}; "
-            f"{self.purity:.0%} of {whose} own records do)"
+            f"{self.label!r} ({self.copies} of its {self.records} added record(s) are copies of records of {where} "
+            f"under one scale and shift per column, where a new class of {self.inside} record(s) inside base classes "
+            f"shows fewer than {self.bound})"
         )
 
 
 def inside_classes(
     profile: ReferenceProfile,
     neighbours: tuple[np.ndarray, np.ndarray] | None,
+    features: np.ndarray | None,
     labels: Sequence[str | None],
     rows: Sequence[int],
     k: int,
 ) -> dict[str, Inside | None]:
-    """For each label of ``rows`` (positions of added records of listed classes in the delta), the base classes it
-    sits inside (``Inside``: judge its records in full), or None (judge them on class-free evidence).
+    """For each label of ``rows`` (positions of added records of listed classes in the delta), the base classes its
+    records are copies of (``Inside``: judge its records in full), or None (judge them on class-free evidence).
 
     ``neighbours`` is each delta record's nearest base sample records, ``(idx, dist)`` (n x K, -1 / inf where
-    none; ``detectors.shared.reference_neighbours``); None when the run did not say: every label is then
-    ``Inside`` with no base class (fail closed). ``k`` voters per record (``knn_label.VOTERS``).
+    none; ``detectors.shared.reference_neighbours``) and ``features`` the delta's standardised features (n x d,
+    ``detectors.shared.delta_Z``); when either is None every label is ``Inside`` with no base class (fail closed).
+    ``k`` voters per record (``knn_label.VOTERS``).
     """
     by_label: dict[str, list[int]] = {}
     for i in rows:
         by_label.setdefault(str(labels[i]), []).append(i)
-    if neighbours is None:
-        return {label: Inside(label, (), 0, len(at), 1.0) for label, at in by_label.items()}
+    if neighbours is None or features is None:
+        return {label: Inside(label, (), 0, 0, len(at), 0) for label, at in by_label.items()}
     sample_labels = profile.sample_labels.astype(np.int64)
     classes = len(profile.classes)
-    own_inside = inside_of(sample_labels, profile.nn_idx, classes, k, np.full(len(sample_labels), -1))
     idx, _ = neighbours
     out: dict[str, Inside | None] = {}
     for label, at in sorted(by_label.items()):
         own = int(profile.label_indexes([label])[0])  # -1 when the base has none of it
         inside = inside_of(sample_labels, idx[at], classes, k, np.full(len(at), own))
-        counts = np.bincount(inside[inside >= 0], minlength=classes)
-        held = [c for c in sorted(range(classes), key=lambda c: (-counts[c], c)) if counts[c] and c != own]
-        # all the classes its records sit inside, pooled, then each alone (a pure class beside an impure one)
-        out[label] = next(
-            (
-                i
-                for i in (
-                    _judged(profile, own_inside, counts, group, len(at), label)
-                    for group in [held, *([c] for c in held)]
-                )
-                if i
-            ),
-            None,
-        )
+        sits = inside >= 0
+        out[label] = _copied(profile, np.asarray(features)[np.asarray(at)[sits]], inside[sits], label, len(at))
     return out
 
 
-def _judged(
-    profile: ReferenceProfile, own_inside: np.ndarray, counts: np.ndarray, group: list[int], n: int, label: str
-) -> Inside | None:
-    """``Inside`` when ``label``'s records inside the base classes ``group`` (``counts`` per class, of ``n``) are at
-    least the share of those classes' own sample records inside their own class (``own_inside``), else None."""
-    sample_labels = profile.sample_labels.astype(np.int64)
-    of = np.isin(sample_labels, group)
-    if not group or not of.any():
+def _copied(profile: ReferenceProfile, Z: np.ndarray, inside: np.ndarray, label: str, records: int) -> Inside | None:
+    """``Inside`` when more of the records ``Z`` (standardised: those of ``label``'s ``records`` added records that
+    sit inside base classes, ``inside`` the class each sits inside) are copies of base sample records than chance
+    allows (see the module), else None."""
+    if len(Z) < MIN_COPIES:
         return None
-    purity = float((own_inside[of] == sample_labels[of]).mean())
-    total = int(counts[group].sum())
-    names = tuple(str(profile.classes[c]) for c in group)
-    return Inside(label, names, total, n, purity) if total >= purity * n else None
+    sample_labels = profile.sample_labels.astype(np.int64)
+    held = np.bincount(inside, minlength=len(profile.classes))
+    most = sorted((int(c) for c in np.flatnonzero(held)), key=lambda c: (-held[c], c))
+    copies, matched = copies_of(Z, profile.sample_Z, sample_labels, profile.mean, profile.scale, most)
+    bound = max(MIN_COPIES, chance_bound(min(len(Z), GROUP_CAP)))
+    if int(copies.sum()) < bound:
+        return None
+    counts = np.bincount(sample_labels[matched[copies]], minlength=len(profile.classes))
+    named = tuple(str(profile.classes[c]) for c in sorted(np.flatnonzero(counts), key=lambda c: (-counts[c], c)))
+    return Inside(label, named, int(copies.sum()), len(Z), records, bound)
+
+
+def chance_bound(n: int) -> int:
+    """The fewest copies among ``n`` records that a new class shows with probability at most ``ALPHA`` when each
+    record is a copy by chance at rate ``CHANCE`` (binomial upper tail); ``n + 1`` when none is that rare."""
+    tail = 1.0
+    for c in range(n + 1):
+        if tail <= ALPHA:
+            return c
+        tail -= math.comb(n, c) * CHANCE**c * (1 - CHANCE) ** (n - c)
+    return n + 1
 
 
 def inside_of(sample_labels: np.ndarray, idx: np.ndarray, classes: int, k: int, own: np.ndarray) -> np.ndarray:

@@ -221,7 +221,9 @@ def listed_inside(ctx: GateContext, detection: Detection, rows: Sequence[int]) -
     from provenance.detectors.knn_label import VOTERS
     from provenance.gate.class_inside import inside_classes
 
-    return inside_classes(ctx.base_profile, detection.base_neighbours, detection.labels, rows, VOTERS)
+    return inside_classes(
+        ctx.base_profile, detection.base_neighbours, detection.features, detection.labels, rows, VOTERS
+    )
 
 
 def inside_words(inside: dict[str, Inside | None]) -> str:

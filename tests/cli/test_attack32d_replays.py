@@ -47,7 +47,8 @@ def _check_cat(prov, pin):
 def test_control_cat_copies_of_one_base_class_block(prov, keypair, workdir):
     r = _check_cat(prov, _cat_copies(prov, keypair, {"malignant": 14}))
     assert r.exit_code == 1, r.output
-    assert "'cat' (14 of its 14 added record(s) sit inside base class 'malignant'" in " ".join(r.stdout.split())
+    said = " ".join(r.stdout.split())
+    assert "'cat' (14 of its 14 added record(s) are copies of records of base class 'malignant'" in said, said
 
 
 # A32d-1 (medium): gate.class_inside.inside_classes asks whether a listed class's records sit inside *one* base

@@ -130,6 +130,7 @@ def test_the_vendors_signed_relabel_of_a_record_it_never_delivered_blocks(prov, 
 
 
 # --- fix32i: a listed class judged in full when the share of its records inside base classes reaches their purity ---
+# (fix33c: when more of them are copies of base records than chance allows)
 
 
 def _split_points(v1: pa.Table, columns: list[str], want: int) -> list[np.ndarray]:
@@ -191,7 +192,8 @@ def _cat_copies_and_split_points(prov, keypair, split: int):
 def test_control_cat_copies_of_malignant_records_block(prov, keypair, workdir):
     r = _cat_copies_and_split_points(prov, keypair, split=0)
     assert r.exit_code == 1, r.output
-    assert "'cat' (14 of its 14 added record(s) sit inside base class 'malignant'" in " ".join(r.stdout.split())
+    said = " ".join(r.stdout.split())
+    assert "'cat' (14 of its 14 added record(s) are copies of records of base class 'malignant'" in said, said
 
 
 # A32e-3 (medium): fix32i judges a listed class in full when the share of its added records that sit inside base
@@ -204,13 +206,14 @@ def test_control_cat_copies_of_malignant_records_block(prov, keypair, workdir):
 # of the class (judge a listed class in full when the number inside a base class exceeds what a clean new class of that
 # size shows inside it, a binomial bound at the class's own rate), or judge the records that sit inside in full, one by
 # one, and the rest on class-free evidence.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A32e-3 (medium): two decoys whose voters split 5/5 bring a listed class's copies below purity: it passes",
-)
+# Fixed (fix33c): gate.class_inside counts the copies (records a single scale and shift per column lays onto base
+# records, gate.class_copies) among the records that sit inside base classes, against a binomial bound of what a new
+# class of that many shows by chance; records inside no class neither count nor dilute.
 def test_cat_copies_with_two_split_decoys_block(prov, keypair, workdir):
     r = _cat_copies_and_split_points(prov, keypair, split=2)
     assert r.exit_code == 1, r.output
+    said = " ".join(r.stdout.split())
+    assert "'cat' (14 of its 16 added record(s) are copies of records of base class 'malignant'" in said, said
 
 
 # --- fix32f: the closeness bar is the base's own closest pair, of any class ----------------------------------------

@@ -70,18 +70,17 @@ def wine_store(prov, workdir) -> Path:
     return workdir
 
 
-def test_a_listed_class_the_base_holds_few_of_sitting_inside_a_base_class_is_judged_in_full_and_v2_is_released(
-    prov, wine_store
-):
+def test_a_listed_class_the_base_holds_few_of_is_judged_on_class_free_evidence_and_v2_is_released(prov, wine_store):
     """v1 holds 5 wines of class 2 (fewer than knn_label's 10 voters); most of the 43 v2 adds have base class 1's or 0's
-    wines for most of their nearest base records, so they are judged in full (gate.class_inside, fix32i: the
-    price of closing A32d-1/2), and pass all the same (knn_label flags too few of them to block)."""
+    wines for most of their nearest base records (fix32i judged them in full for it), but none is a copy of a base
+    record under one scale and shift per column (gate.class_inside since fix33c): real wines of their own class, judged
+    on class-free evidence, and v2 is released."""
     blocked = prov("check", "v2", "--base", "v1", *PINNED, "--no-save", env={"COLUMNS": "200"})
     assert blocked.exit_code == 1 and 'expected_new_classes = ["2"]' in blocked.stdout, blocked.output
     code, report = check_json(prov, "v2", "v1")
     statistic = rule(report, "detectors.combined")["statistic"]
-    assert code == 0 and statistic["n"] == 43 and statistic["class_free_judged"] == 0, statistic
-    assert statistic["listed_in_full"]["records"] == 43 and statistic["listed_in_full"]["inside"] == {"2": "1, 0"}
+    assert code == 0 and statistic["n"] == 43 and statistic["class_free_judged"] == 43, statistic
+    assert statistic["listed_in_full"]["records"] == 0 and statistic["listed_in_full"]["inside"] == {}
     assert statistic["expected_classes_judged"] == {}
     ok(prov, "check", "v2", "--base", "v1", *POLICY, *PINNED, "--attest", "--key", "maintainer.key")
     assert Path("v2.attestation.json").is_file()

@@ -1,7 +1,8 @@
-"""gate.class_inside and the label comparison of gate.detection_common: when a listed new class is judged in full
-(attack review 32a: A32a-7, copies of one base class's records under a new name; A32a-5, a base class spelled
-otherwise). A real profile built from two well-separated classes; each delta's neighbours found as knn_label
-finds them (nearest sample records in the profile's standardised space)."""
+"""gate.class_inside, gate.class_copies and the label comparison of gate.detection_common: when a listed new class is
+judged in full (attack review 32a: A32a-7, copies of one base class's records under a new name; A32a-5, a base class
+spelled otherwise; review 32e: A32e-3, decoys beside the copies). A real profile built from two well-separated
+classes; each delta's neighbours found as knn_label finds them (nearest sample records in the profile's standardised
+space)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from provenance.detectors.knn_label import VOTERS
-from provenance.gate.class_inside import inside_classes, inside_of
+from provenance.gate.class_inside import MIN_COPIES, chance_bound, inside_classes, inside_of
 from provenance.gate.class_names import class_key, spelled_as_base
 from provenance.profiles.reference import NEIGHBOURS_KEPT, ReferenceProfile, build_profile
 
@@ -38,32 +39,57 @@ def _neighbours(profile: ReferenceProfile, X: np.ndarray) -> tuple[np.ndarray, n
 
 def _judge(profile: ReferenceProfile, X: np.ndarray, label: str = "cat"):
     rows = list(range(len(X)))
-    return inside_classes(profile, _neighbours(profile, X), [label] * len(X), rows, VOTERS)[label]
+    Z = profile.standardize(X)
+    return inside_classes(profile, _neighbours(profile, X), Z, [label] * len(X), rows, VOTERS)[label]
 
 
-def test_copies_of_one_base_class_scaled_sit_inside_it(profile):
+def _b_copies(profile: ReferenceProfile, n: int = 14) -> np.ndarray:
+    """``n`` of b's sample records (raw values)."""
+    return profile.sample_X[profile.sample_labels == 1][:n].astype(np.float64)
+
+
+def test_copies_of_one_base_class_scaled_are_judged_in_full(profile):
     # A32a-7's shape: 14 of b's sample records, every value 8% larger
-    copies = profile.sample_X[profile.sample_labels == 1][:14] * 1.08
+    inside = _judge(profile, _b_copies(profile) * 1.08)
+    assert inside is not None and inside.base_class == "b" and inside.records == 14 and inside.copies == 14
+    assert "14 of its 14 added record(s) are copies of records of base class 'b'" in inside.words
+
+
+def test_copies_split_across_both_base_classes_are_judged_in_full(profile):
+    # A32d-1: 7 copies of a's records and 7 of b's, 8% larger, under one listed name
+    copies = np.vstack([profile.sample_X[profile.sample_labels == 0][:7], _b_copies(profile, 7)]) * 1.08
     inside = _judge(profile, copies)
-    assert inside is not None and inside.base_class == "b" and inside.records == 14
-    assert inside.inside >= inside.purity * 14 and "sit inside base class 'b'" in inside.words
+    assert inside is not None and set(inside.base_classes) == {"a", "b"} and inside.copies == 14
+    assert "copies of records of base classes " in inside.words
 
 
-def test_a_mix_of_the_base_classes_sits_inside_them_and_is_judged_in_full(profile):
-    # A32d-1: records of both base classes under one listed name are judged in full (the pooled purity of both)
+def test_copies_beyond_a_class_s_own_distances_are_judged_in_full(profile):
+    # A32d-2: no distance cap to step past, and a scale and shift per column fitted, however far
+    for scale in (1.3, 3.0):
+        inside = _judge(profile, _b_copies(profile) * scale)
+        assert inside is not None and inside.base_classes == ("b",) and inside.copies == 14, scale
+
+
+def test_decoys_beside_the_copies_do_not_hide_them(profile):
+    # A32e-3: 30 points between the classes raise the bound a new class shows by chance, not past 14 copies
+    a_mean, b_mean = (profile.sample_X[profile.sample_labels == c].mean(0) for c in (0, 1))
+    decoys = (a_mean + b_mean) / 2 + np.random.default_rng(9).normal(0, 0.5, (30, 4))
+    inside = _judge(profile, np.vstack([_b_copies(profile) * 1.08, decoys]))
+    assert inside is not None and inside.copies == 14 and inside.records == 44 and inside.bound < 14
+
+
+def test_a_genuinely_new_class_is_judged_on_class_free_evidence(profile):
+    # 30 records of a third cluster, and 30 fresh draws like b's: their own shape, no map lays them on b's records
     rng = np.random.default_rng(8)
-    mix = np.vstack([rng.normal(0, 1, (15, 4)), rng.normal(3, 1, (15, 4))])
-    inside = _judge(profile, mix)
-    assert inside is not None and set(inside.base_classes) == {"a", "b"} and inside.inside >= inside.purity * 30
-    assert "sit inside base classes " in inside.words and "of those classes' own records do" in inside.words
+    assert _judge(profile, rng.normal([-3, 3, -3, 3], 1, (30, 4))) is None
+    assert _judge(profile, rng.normal(3, 1, (30, 4))) is None
 
 
-def test_copies_beyond_a_class_s_own_distances_still_sit_inside_it(profile):
-    # A32d-2: no distance cap to step past; the voters are all b's however far (and a thousandfold out)
-    copies = profile.sample_X[profile.sample_labels == 1][:14]
-    for scale in (1.3, 1000):
-        inside = _judge(profile, copies * scale)
-        assert inside is not None and inside.base_classes == ("b",) and inside.inside == 14
+def test_fewer_copies_than_the_chance_bound_are_not_enough(profile):
+    # two copies beside 28 fresh records of b's shape: under MIN_COPIES and the bound for 30 records
+    rng = np.random.default_rng(10)
+    assert _judge(profile, np.vstack([_b_copies(profile, 2) * 1.08, rng.normal(3, 1, (28, 4))])) is None
+    assert MIN_COPIES == 3 and chance_bound(14) == 5 and chance_bound(30) == 7
 
 
 def test_a_record_whose_voters_split_sits_inside_no_class():
@@ -74,11 +100,14 @@ def test_a_record_whose_voters_split_sits_inside_no_class():
     assert inside_of(sample_labels, idx, 2, 3, np.array([-1, 0])).tolist() == [0, 1]
 
 
-def test_a_run_without_neighbours_judges_every_listed_class_in_full(profile):
+def test_a_run_without_neighbours_or_features_judges_every_listed_class_in_full(profile):
     # fail closed: nothing to tell the class from a base class with
-    inside = inside_classes(profile, None, ["cat", "cat", "dog"], [0, 1, 2], VOTERS)
+    inside = inside_classes(profile, None, None, ["cat", "cat", "dog"], [0, 1, 2], VOTERS)
     assert set(inside) == {"cat", "dog"} and all(i is not None and not i.base_class for i in inside.values())
     assert "no neighbours" in inside["cat"].words
+    X = _b_copies(profile, 3)
+    no_features = inside_classes(profile, _neighbours(profile, X), None, ["cat"] * 3, [0, 1, 2], VOTERS)
+    assert no_features["cat"] is not None and not no_features["cat"].base_class
 
 
 @pytest.mark.parametrize("spelled", ["malignant ", "Malignant", "MALIGNANT", " malignant", "ｍａｌｉｇｎａｎｔ"])
