@@ -4,10 +4,10 @@ A maintainer's ``prov withdraw BATCH`` accounts for a signed delivery that is no
 signed type cannot be kept (the clinic signed ``bp`` double because of its NaN gaps; the training file holds int64),
 the records shipped in the batch's place have other digests, so no lineage rule pairs them with the batch: registered
 ``--unsigned`` they bound none of the labels the clinic signed, and 14 of 70 labels flipped in them passed every rule.
-Here the candidate's added records that no trusted signed batch attests are re-encoded under each withdrawn trusted
-batch's *signed* column types, without loss only (``delta.bridge.bridged_digests``: integer <-> float of exact
-values), and matched against the batch's signed manifest: a match under another label is a relabel after source,
-counted by ``lineage.max_relabeled_after_source``. A record whose content changed too (a filled gap) pairs with none.
+Here the candidate's added records that the batch's own source does not attest are re-encoded under each withdrawn
+trusted batch's *signed* column types, without loss only (``delta.bridge.bridged_digests``: integer <-> float of
+exact values), and matched against the batch's signed manifest: a match under another label is a relabel after
+source, counted by ``lineage.max_relabeled_after_source``. A record whose content changed too (a filled gap) pairs with none.
 
 Everything relied on is signed: the withdrawal is one a ``commit`` key of the verifier's pins signed and a signature
 covers (``lineage.withdraw.withdrawn_batches``), the batch's records, labels and types come from its envelope when it
@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 
 
 def relabeled_in_withdrawn_place(ctx: GateContext) -> list[dict]:
-    """The candidate's unattributed added records that re-encode, without loss, to a record of a withdrawn trusted
-    signed batch signed under another label.
+    """The candidate's added records that re-encode, without loss, to a record of a withdrawn trusted signed batch
+    signed under another label, unless the batch's own source attests them (its correction) or their lineage is
+    ``relabeled_after_source`` (counted already): records registered ``--unsigned`` or signed by another source.
 
     Each is ``{"digest": hex (the candidate's), "label", "source": the batch's signed source, "signed_label",
     "locator", "detail"}``, in the delta's order. Empty when no trusted signed batch is withdrawn, or the candidate is
@@ -38,7 +39,7 @@ def relabeled_in_withdrawn_place(ctx: GateContext) -> list[dict]:
     import pyarrow.compute as pc
 
     from provenance.delta.bridge import not_bridgeable
-    from provenance.lineage.classify import UNATTRIBUTED
+    from provenance.lineage.classify import ATTESTED, RELABELED
     from provenance.lineage.standing import registered_batches
     from provenance.lineage.withdraw import withdrawn_batches
     from provenance.trust.roles import COMMIT
@@ -57,10 +58,13 @@ def relabeled_in_withdrawn_place(ctx: GateContext) -> list[dict]:
                 batches.append((batch, *found))
     if not batches:
         return []
-    unattributed = pc.equal(ctx.lineage.column("status"), UNATTRIBUTED)
-    loose = {bytes(d) for d in ctx.lineage.filter(unattributed).column("digest").to_pylist()}
+    # who attests each record: relabels after source are counted already; a source's own attestation is its act
+    lineage = ctx.lineage.filter(pc.not_equal(ctx.lineage.column("status"), RELABELED))
+    attested_by: dict[bytes, str | None] = {}
+    for digest, status, source in zip(*(lineage.column(c).to_pylist() for c in ("digest", "status", "source"))):
+        attested_by.setdefault(digest, source if status == ATTESTED else None)
     rows = ctx.delta_rows
-    wanted = [i for i, (d, kind) in enumerate(zip(rows.digests, rows.kinds)) if kind == "added" and d in loose]
+    wanted = [i for i, (d, kind) in enumerate(zip(rows.digests, rows.kinds)) if kind == "added" and d in attested_by]
     if not wanted:
         return []
     digests = [rows.digests[i] for i in wanted]
@@ -69,7 +73,9 @@ def relabeled_in_withdrawn_place(ctx: GateContext) -> list[dict]:
         return []
     out = []
     for batch, source, schema, signed_labels in batches:
-        out += _paired(records.table, new_schema, batch, source, schema, signed_labels, wanted, rows)
+        theirs = [j for j, i in enumerate(wanted) if attested_by[rows.digests[i]] != source]
+        out += _paired(records.table.take(theirs), new_schema, batch, source, schema, signed_labels,
+                       [wanted[j] for j in theirs], rows)  # fmt: skip
     return out
 
 

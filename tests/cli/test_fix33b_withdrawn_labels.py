@@ -61,3 +61,18 @@ def test_control_the_same_records_under_their_signed_labels_are_no_relabel(prov,
     rule = next(x for x in report["rules"] if x["rule"] == RULE)
     assert rule["status"] == "pass" and rule["count"] == 0, rule
     assert r.exit_code == 0, [x["rule"] for x in report["rules"] if x["status"] == "block"]
+
+
+def test_the_flipped_records_signed_by_another_trusted_source_count_too(prov, workdir, store):
+    # a second trusted source signs the filled file with the flips: attested by it, yet the clinic signed the content
+    # under the other labels; only the clinic's own signature of the records is its correction
+    batch, _ = _clinic_2024_flipped(prov, gaps=True)
+    _ok(prov, "withdraw", batch, "--reason", "gaps filled with the median", "--key", "m.key", *PINS)
+    _ok(prov, "keys", "generate", "crowd")
+    _ok(prov, "trust", "add", "crowd", "crowd.pub", "--key", "m.key", *PINS)
+    _ok(prov, "sign", "a2024-filled.parquet", "--source", "crowd", "--key", "crowd.key")
+    _ok(prov, "add", "a2024-filled.parquet", "--source", "crowd", *PINS)
+    _ok(prov, "commit", "train.parquet", "--tag", "v3", "--key", "m.key", *PINS)
+    r = prov("check", "v3", "--base", "v1", *PINS, "--no-save", "--format", "json")
+    rule = next(x for x in json.loads(r.stdout)["rules"] if x["rule"] == RULE)
+    assert r.exit_code == 1 and rule["status"] == "block" and rule["count"] == 12, rule
