@@ -36,6 +36,7 @@ def relabeled_in_withdrawn_place(ctx: GateContext) -> list[dict]:
     ``VerificationError`` when the candidate's records are not the signed ones, ``InputError`` when its data cannot
     be read.
     """
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     from provenance.delta.bridge import not_bridgeable
@@ -74,8 +75,9 @@ def relabeled_in_withdrawn_place(ctx: GateContext) -> list[dict]:
     out = []
     for batch, source, schema, signed_labels in batches:
         theirs = [j for j, i in enumerate(wanted) if attested_by[rows.digests[i]] != source]
-        out += _paired(records.table.take(theirs), new_schema, batch, source, schema, signed_labels,
-                       [wanted[j] for j in theirs], rows)  # fmt: skip
+        if theirs:
+            table = records.table.take(pa.array(theirs, pa.int64()))
+            out += _paired(table, new_schema, batch, source, schema, signed_labels, [wanted[j] for j in theirs], rows)
     return out
 
 
