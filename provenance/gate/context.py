@@ -146,6 +146,17 @@ class GateContext:
         return trusted_lineage(self.store, self.new)
 
     @cached_property
+    def base_lineage(self) -> pa.Table:
+        """The base's lineage as :attr:`lineage` is the candidate's: what the base signed, re-judged under the
+        verifier's pins (``provenance.lineage.classify.trusted_lineage``); who delivered each base record.
+
+        Raises VerificationError if the stored lineage differs from the one the base signed.
+        """
+        from provenance.lineage.classify import trusted_lineage
+
+        return trusted_lineage(self.store, self.base)
+
+    @cached_property
     def record_sources(self) -> pa.ChunkedArray:
         """The source column of the new version's signed manifest, row for row with :attr:`lineage`
         (``provenance.lineage.classify.manifest_sources``; null where a record has none)."""

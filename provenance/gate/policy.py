@@ -33,6 +33,7 @@ from provenance.gate.base import AllOf, Requires, Rule, RuleSet, Setting
 from provenance.gate.class_mix import MinClassMixPValue
 from provenance.gate.conflicts import MaxConflictingSignedLabels
 from provenance.gate.copies import MaxCopiesRate
+from provenance.gate.relabel_owners import MaxRelabelsOfOthersRecords
 from provenance.gate.removals import MaxUnsignedRemovedRate
 from provenance.gate.rules import MaxRelabelRatePerSource, MaxRelabels, VerifyData, VerifySignatures
 from provenance.gate.rules_lineage import (
@@ -69,6 +70,7 @@ RULE_TYPES: tuple[type[Rule], ...] = (
     MaxCopiesRate,
     MaxRelabelRatePerSource,
     MaxRelabels,
+    MaxRelabelsOfOthersRecords,
     MinClassMixPValue,
     detection.DetectorsRun,
     detection.CombinedFlagBudget,
@@ -360,6 +362,7 @@ def rule_set(policy: Policy) -> RuleSet:
         MaxCopiesRate.from_settings(s),
         MaxRelabelRatePerSource.from_settings(s),
         MaxRelabels.from_settings(s),
+        MaxRelabelsOfOthersRecords.from_settings(s),
         MinClassMixPValue.from_settings(s),
         detection.rules(s),
     ]

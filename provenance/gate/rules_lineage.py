@@ -135,10 +135,26 @@ class MaxRelabeledAfterSource(CountBound):
     )
 
     def check(self, ctx: GateContext) -> RuleResult:
-        """Count lineage status ``relabeled_after_source``; block above the bound."""
+        """Count lineage status ``relabeled_after_source``, and the added records shipped in a withdrawn signed
+        batch's place under other labels than it signed (``gate.withdrawn_labels``, attack review 32d, A32d-3);
+        block above the bound."""
+        from provenance.errors import InputError, VerificationError
+        from provenance.gate.withdrawn_labels import relabeled_in_withdrawn_place
+
         k, mask = count_status(ctx, "relabeled_after_source")
         what = "records relabeled after their source signed them"
-        return bounded_count(self.key, k, self.bound, what, lineage_records(ctx, mask) if k else [])
+        try:
+            withdrawn = relabeled_in_withdrawn_place(ctx)
+        except VerificationError as exc:
+            why = f"records shipped in a withdrawn signed batch's place are not the signed ones: {exc}"
+            return RuleResult(self.key, "block", why, allowed=self.bound, expected=f"at most {self.bound}")
+        except InputError as exc:
+            why = f"records shipped in a withdrawn signed batch's place could not be read: {exc}"
+            return RuleResult(self.key, "error", why, allowed=self.bound, expected=f"at most {self.bound}")
+        if withdrawn:
+            what += f" ({len(withdrawn)} of them in the place of a withdrawn signed batch)"
+        records = (lineage_records(ctx, mask) if k else []) + withdrawn
+        return bounded_count(self.key, k + len(withdrawn), self.bound, what, records)
 
 
 class MaxUnattributed(CountBound):

@@ -261,6 +261,13 @@ def _steps(rule: dict, report: dict) -> list[Step]:
             *([leave_out] if signs else []),
             Step(f'copies delivered on purpose: [copies] copies_added = "warn" {POLICY}'),
         ]
+    if name == "relabels.max_relabels_of_others_records":  # a source flipped records it never delivered (A32e-2)
+        return [
+            Step("review the relabels: each record's detail names its base label and who delivered it",
+                 f"prov diff {base} {v}"),
+            Step("accept a relabel you reviewed", f"prov waive DIGEST --version {v} --detector combined --reason R {KEY}"),
+            Step(f"relabels made on purpose by a relabelling source: raise [relabels] {name.split('.', 1)[1]} {POLICY}"),
+        ]  # fmt: skip
     if name.startswith("relabels."):
         return [
             Step("review the relabels", f"prov diff {base} {v}"),

@@ -195,7 +195,7 @@ def verdict_line(kind: str, report: dict) -> str:
     """A report's verdict in one line, for stderr when the report itself went to a file (``--out``): a CI log
     then shows why a step failed without opening the artifact (newcomer review 10, finding 25).
 
-    ``"prov check v4 --base v3: BLOCKED by 3 of 27 rules: ..."``, ``"prov diff v3 → v4: FLAGGED: 59 of 60 ..."``.
+    ``"prov check v4 --base v3: BLOCKED by 3 of 28 rules: ..."``, ``"prov diff v3 → v4: FLAGGED: 59 of 60 ..."``.
     """
     if kind == "check":
         return f"prov check {report['version']} --base {report['base']}: {check_decision(report).sentence}"

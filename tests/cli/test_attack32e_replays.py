@@ -117,16 +117,15 @@ def test_control_the_vendors_one_gram_copy_under_another_label_blocks(prov, work
 # of a base record whose label the relabelling source never signed (another source's or an unattributed record) should
 # take the same extreme evidence as its near-copy (collision's other-class copy at d=0: its base twin is itself), or
 # count against a bound of its own (relabels of records of other sources), not the source's relabel rate.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A32e-2 (medium): a vendor's signed relabel of a record it never delivered passes where its one-gram copy blocks",
-)
+# Fixed (fix33b): such a relabel counts against relabels.max_relabels_of_others_records (default 0): whose record it
+# is comes from the base's signed lineage (tests/cli/test_fix33b_others_relabels.py).
 def test_the_vendors_signed_relabel_of_a_record_it_never_delivered_blocks(prov, workdir, store):
     from test_fix32f_extreme_copies import _signed_delivery_check
 
     report = _signed_delivery_check(prov, _exact("Adelie"))
     assert report["summary"]["relabeled"] == 1 and report["summary"]["added"] == 0, report["summary"]
     assert report["exit_code"] == 1, _blocking(report)
+    assert _blocking(report) == ["relabels.max_relabels_of_others_records"], _blocking(report)
 
 
 # --- fix32i: a listed class judged in full when the share of its records inside base classes reaches their purity ---

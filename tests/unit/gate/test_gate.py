@@ -31,7 +31,8 @@ def test_the_default_policy_rules_in_report_order():
         "lineage.max_unattributed, lineage.max_unsigned_additions, lineage.unsigned_from_signing_sources, "
         "lineage.unattributed_beside_signed, lineage.signed_batches_incomplete, "
         "lineage.block_quarantined_sources, removals.max_unsigned_removed_rate, copies.max_copies_rate, "
-        "relabels.max_relabel_rate_per_source, relabels.max_relabels, class_mix.min_p_value))"
+        "relabels.max_relabel_rate_per_source, relabels.max_relabels, relabels.max_relabels_of_others_records, "
+        "class_mix.min_p_value))"
     )
 
 

@@ -26,8 +26,9 @@ SCHEMA = json.loads(SCHEMA_FILE.read_text())
 # newcomer review 11, finding 13 [copies] (max_copies_rate, min_copies, copies_added);
 # issue 14, session 14: [detectors] relabel_scan (the detectors.relabels rule); issue 14, session 26: [copies] anchor
 # (unset by default: the copies rule's anchor test against the oldest signed ancestor, the ratchet, C12-1); attack
-# review 28c, A28c-1: [removals] max_removed_fraction (a release that removed most of its base blocks).
-DEFAULT_DIGEST = "446cbf09d85504962c18c6f80a3e2e8e32cdfe84bc8894003d615e70e84129d6"
+# review 28c, A28c-1: [removals] max_removed_fraction (a release that removed most of its base blocks); attack review
+# 32e, A32e-2: [relabels] max_relabels_of_others_records (a source's signed relabels of records it never delivered).
+DEFAULT_DIGEST = "6549cd07d03c62a940a945980aedd07bc0a81ee1490c3b51405f96453b21bfcd"
 
 
 def test_the_published_schema_is_the_one_generated_from_the_rules():

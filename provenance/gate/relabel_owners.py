@@ -1,0 +1,129 @@
+"""``relabels.max_relabels_of_others_records``: a source relabels only records it delivered, unless declared.
+
+A vendor that signs a base record *unchanged* under another label makes the record ``attested`` by it: no lineage
+rule sees a relabel after source, and when no other trusted source signed the record (the team's own unsigned
+records, or a source whose key is no longer trusted) no two signers disagree (``lineage.max_conflicting_signed_
+labels``). The flip then counted only against the vendor's relabel rate, 5% of its *own* records, while the same
+record nudged by a gram and delivered as an addition blocks on ``detectors.extreme`` (attack review 32e, A32e-2).
+Whose record it is comes from the base's signed lineage, re-judged under the verifier's pins
+(``lineage.deliverers``): a relabel signed by a source the base's lineage does not give the record to (another
+source's record, or an unattributed one) counts here, against a bound of its own (default 0), not against that
+source's rate. A source that corrects its own records is judged by ``relabels.max_relabel_rate_per_source`` as
+before. A relabel a pinned waive key waived (``--detector combined``, as for its near copy) is not counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from provenance.gate.base import Setting
+from provenance.gate.detection_common import COMBINED
+from provenance.gate.results import RuleResult, bounded_count
+from provenance.gate.rules import COUNT, CountBound
+
+if TYPE_CHECKING:
+    from provenance.gate.context import GateContext
+
+WHAT = "records relabeled under a source's signature where the base's signed lineage gives the record to another "
+WHAT += "source or to none (not delivered by the relabelling source)"
+
+
+class MaxRelabelsOfOthersRecords(CountBound):
+    """At most ``bound`` relabels that a source signed of base records the base's lineage does not give to it."""
+
+    key = "relabels.max_relabels_of_others_records"
+    settings = (
+        Setting(
+            "relabels",
+            "max_relabels_of_others_records",
+            COUNT,
+            0,
+            "relabels a source signed of base records the base's signed lineage gives to another source or to none",
+        ),
+    )
+
+    def check(self, ctx: GateContext) -> RuleResult:
+        """Count the relabels of others' records not waived; block above the bound, naming each with its base
+        label and who delivered it (``detail``)."""
+        import pyarrow as pa
+
+        from provenance.gate.rules_lineage import lineage_records
+
+        found = relabels_of_others_records(ctx)
+        waived = ctx.waivers.waived
+        counted = [row for row, (digest, label) in found.rows.items() if (digest.hex(), COMBINED, label) not in waived]
+        if not counted:
+            return bounded_count(self.key, 0, self.bound, WHAT)
+        mask = np.zeros(ctx.lineage.num_rows, dtype=bool)
+        mask[counted] = True
+        listed = lineage_records(ctx, pa.array(mask))
+        for record in listed:
+            record["detail"] = found.detail(bytes.fromhex(record["digest"]))
+        return bounded_count(self.key, len(counted), self.bound, WHAT, listed)
+
+
+@dataclass(frozen=True)
+class OthersRelabels:
+    """The candidate's relabels of records their signing source never delivered.
+
+    Attributes:
+        rows: row of the candidate's lineage -> (digest, label) of each such relabel.
+        base_labels: digest -> the labels the base holds it under.
+        owners: digest -> the sources the base's lineage gives it to (empty: none).
+    """
+
+    rows: dict[int, tuple[bytes, str]] = field(default_factory=dict)
+    base_labels: dict[bytes, set[str]] = field(default_factory=dict)
+    owners: dict[bytes, frozenset[str]] = field(default_factory=dict)
+
+    def detail(self, digest: bytes) -> str:
+        """``base label 'Chinstrap'; the base's lineage gives it to no source`` (or ``to source 'clinic'``)."""
+        held = ", ".join(repr(x) for x in sorted(self.base_labels.get(digest, set())))
+        owners = sorted(self.owners.get(digest, frozenset()))
+        given = f"source {', '.join(repr(s) for s in owners)}" if owners else "no source"
+        return f"base label {held}; the base's lineage gives it to {given}"
+
+
+def relabels_of_others_records(ctx: GateContext) -> OthersRelabels:
+    """The candidate's relabeled rows attested by a source the base's lineage does not give the record to.
+
+    A row counts when its digest is one of the diff's relabels, the base holds no row of that digest under its
+    label, its lineage (``ctx.lineage``: re-judged under the pins) is ``attested`` (a trusted source signed this
+    content with this label), and that source is not among the record's deliverers in the base's lineage
+    (``ctx.base_lineage``; ``lineage.deliverers.delivering_sources``).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from provenance.lineage.classify import ATTESTED
+    from provenance.lineage.deliverers import delivering_sources
+
+    relabeled = np.ascontiguousarray(ctx.diff.delta["relabeled"], dtype="S32")
+    if not len(relabeled):
+        return OthersRelabels()
+    digests = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(relabeled), [None, pa.py_buffer(relabeled)])
+    new = ctx.lineage
+    candidates = pc.and_(pc.is_in(new.column("digest"), value_set=digests), pc.equal(new.column("status"), ATTESTED))
+    rows = np.flatnonzero(pc.fill_null(candidates, False).to_numpy(zero_copy_only=False))
+    if not len(rows):
+        return OthersRelabels()
+    base = ctx.base_lineage
+    base = base.filter(pc.is_in(base.column("digest"), value_set=digests))
+    base_labels: dict[bytes, set[str]] = {}
+    for digest, label in zip(base.column("digest").to_pylist(), base.column("label").to_pylist()):
+        base_labels.setdefault(digest, set()).add(label)
+    owners = delivering_sources(base, digests)
+    part = new.take(pa.array(rows))
+    found = OthersRelabels({}, base_labels, owners)
+    for row, digest, label, source in zip(
+        rows.tolist(),
+        part.column("digest").to_pylist(),
+        part.column("label").to_pylist(),
+        part.column("source").to_pylist(),
+    ):
+        if label not in base_labels.get(digest, set()) and source not in owners.get(digest, frozenset()):
+            found.rows[row] = (digest, label)
+    return found
