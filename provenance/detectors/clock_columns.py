@@ -68,3 +68,16 @@ def clock_names(profile: ReferenceProfile, clocks: np.ndarray) -> list[str]:
     """The column names of the dimensions ``clocks`` marks (``clock_columns``), in dimension order."""
     names = feature_columns(profile) or []
     return [names[j] for j in np.flatnonzero(clocks) if j < len(names)]
+
+
+def on_the_base_clock(Z: np.ndarray, sample_Z: np.ndarray, clocks: np.ndarray, added: np.ndarray) -> np.ndarray:
+    """Standardised delta features ``Z`` (n, d) with the added records (``added``, bool (n,)) moved in each clock
+    column (``clocks``, bool (d,)) by the sample's median less theirs: a copy, float32. The batch's move in time
+    comes off; each record's distance from its batch in that column stays, so one record pushed far along it still
+    stands out."""
+    Z = np.array(Z, dtype=np.float32)
+    if added.any():
+        move = np.median(sample_Z[:, clocks], axis=0) - np.median(Z[added][:, clocks], axis=0)
+        rows = np.flatnonzero(added)
+        Z[np.ix_(rows, np.flatnonzero(clocks))] += move.astype(np.float32)
+    return Z

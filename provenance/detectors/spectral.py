@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult
-from provenance.detectors.clock_columns import clock_columns, clock_names
+from provenance.detectors.clock_columns import clock_columns, clock_names, on_the_base_clock
 from provenance.detectors.drift import recentre_on_batch
 from provenance.detectors.shared import build_result, delta_labels, delta_Z
 from provenance.profiles.reference import ReferenceProfile
@@ -139,9 +139,9 @@ class SpectralDetector(Detector):
         # batch's move, not a direction its records share against their batch: looked for in the other columns
         # (newcomer review 32: half a clean gapminder delivery flagged; ``detectors.clock_columns``).
         clocks = clock_columns(profile, delta) if n else np.zeros(profile.dim, dtype=bool)
-        if clocks.any() and not clocks.all():
-            Z, sample_Z = Z[:, ~clocks], sample_Z[:, ~clocks]
-        left_out = clock_names(profile, clocks) if clocks.any() and not clocks.all() else []
+        if clocks.any():
+            Z = on_the_base_clock(Z, sample_Z, clocks, np.array([k == "added" for k in delta.kinds], dtype=bool))
+        left_out = clock_names(profile, clocks)
         raw = np.zeros(n)
         was_scored = np.zeros(n, dtype=bool)
         reference_raw = np.full(len(sample_Z), np.nan)
@@ -181,7 +181,11 @@ class SpectralDetector(Detector):
             return (
                 f"projection on the shared direction of new {delta.labels[i]!r} records is "
                 f"{np.sqrt(value):.1f} base standard deviations (a shared shift suggests a trigger)"
-                + (f"; {', '.join(left_out)} left out: it grows with the base's file order" if left_out else "")
+                + (
+                    f"; {', '.join(left_out)} taken as the batch's own time: it grows with the base's file order"
+                    if left_out
+                    else ""
+                )
             )
 
         if len(profile.sample_Z) and not np.isfinite(reference_raw).any():
