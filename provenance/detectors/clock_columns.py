@@ -6,7 +6,11 @@ for the direction a delta's records share and scores each by how far it goes alo
 years every record shares the move in ``year``, its later year goes furthest, and the base's own records, whitened
 by the other half of the base's file order (its other years), project at one distance with little spread; so the
 later half of a clean delivery stood out (bench/results/det33b-growing-time.md). The move is the batch's, not its
-records': ``detectors.drift`` reports it, and ``spectral`` looks for a shared direction in the other columns.
+records': ``detectors.drift`` reports it, and ``spectral`` takes it off the added records in that column
+(``on_the_base_clock``: the batch's median moved onto the base sample's) before it looks for a shared direction.
+Each record's distance from its batch in the column stays, so one record pushed far in time still stands out (a
+year's standardised scale is wide, its values sit far from 0, so only the whitened ``spectral`` sees a year of 2150
+among 1967s: 78 base standard deviations).
 
 A column is a clock when both hold:
 

@@ -136,8 +136,9 @@ class SpectralDetector(Detector):
         Z = delta_Z(profile, delta) if n else np.zeros((0, profile.dim), np.float32)
         sample_Z = profile.sample_Z
         # A column that grows with the base's file order and that every added record lies past (a year) is the
-        # batch's move, not a direction its records share against their batch: looked for in the other columns
-        # (newcomer review 32: half a clean gapminder delivery flagged; ``detectors.clock_columns``).
+        # batch's move, not a direction its records share against their batch: taken off the added records in that
+        # column, each one's distance from its batch kept (newcomer review 32: half a clean gapminder delivery
+        # flagged; ``detectors.clock_columns``).
         clocks = clock_columns(profile, delta) if n else np.zeros(profile.dim, dtype=bool)
         if clocks.any():
             Z = on_the_base_clock(Z, sample_Z, clocks, np.array([k == "added" for k in delta.kinds], dtype=bool))
