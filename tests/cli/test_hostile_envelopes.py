@@ -103,7 +103,7 @@ def test_an_envelope_of_many_tiny_values_is_refused_before_parsing(workdir, stor
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from provenance.cli import app\n"
-        "r = CliRunner().invoke(app, ['add', 'data.parquet', '--source', 'vendor', '--envelope', 'huge.prov.json'])\n"
+        "r = CliRunner().invoke(app, ['add', 'data.parquet', '--source', 'vendor', '--envelope', 'huge.prov.json', '--store-keys'])\n"
         "hwm = next(line for line in open('/proc/self/status') if line.startswith('VmHWM:'))\n"
         "print(r.exit_code, int(hwm.split()[1]) >> 10)\n"
         "sys.stderr.write(r.stderr)\n"
