@@ -58,6 +58,7 @@ def add(
     unsigned: bool = False,
     pins: PinsLike | None = None,
     kept_log_state: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    store_keys: bool = False,
     **read: Any,
 ) -> AddResult:
     """Register a batch from ``source``: ``prov add DATA --source S [--envelope E | --unsigned] [--checkpoint F]``.
@@ -71,10 +72,12 @@ def add(
     (the key that signed them was revoked) are registered again as ``SOURCE@ROOT12.2``
     (``AddResult.earlier_registrations`` names the earlier ones). ``kept_log_state``
     (one path or several: log states kept outside the store) refuses a log that no longer
-    holds one, before and inside the write.
+    holds one, before and inside the write. A signed batch needs ``pins`` (or a store opened with them); with
+    nothing pinned it is refused unless ``store_keys=True`` (``--store-keys``) asks for the store's own keys, which
+    decides nothing (``AddResult.warnings`` says so).
     Raises ``VerificationError`` (bad signature, untrusted or revoked key, records
     changed since signing, a kept log state the log lost), ``InputError`` (no envelope and
-    not ``unsigned``, batch already registered and still attested, bad data).
+    not ``unsigned``, a signed batch with nothing pinned (``pins``), batch already registered and still attested, bad data).
     """
     from provenance.lineage.register import add_batch
 
@@ -84,7 +87,18 @@ def add(
         from provenance.kept_log import KeptLog
 
         kept = KeptLog.held(opened, kept_paths(kept_log_state), "batch registration")
-    return add_batch(opened, dataset(data, **read), source, optional_path(envelope), unsigned, kept_log=kept)
+    from provenance.errors import InputError
+    from provenance.trust.pins import NothingPinned
+
+    spec = dataset(data, **read)
+    try:
+        return add_batch(opened, spec, source, optional_path(envelope), unsigned, kept_log=kept, store_keys=store_keys)
+    except NothingPinned:  # worded for a Python caller (prov add says --signer)
+        raise InputError(
+            f"{spec.path}: a signed batch is verified only against keys you pin: nothing is pinned; give pins= "
+            "(e.g. prov.Pins.load(['maintainer.pub'])) or open the store with pins, as --signer does for prov add; "
+            "store_keys=True checks the store's own keys instead (no trust decision)"
+        ) from None
 
 
 def quarantine(

@@ -141,6 +141,19 @@ def pair_equal_keys(old_keys: list[np.ndarray], new_keys: list[np.ndarray]) -> t
     return old_at, new_at - n_old
 
 
+def pair_same_label_first(
+    old_content: np.ndarray, old_label: np.ndarray, new_content: np.ndarray, new_label: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Records paired one to one by content (int64 ids, equal where the content is), those of one label first, then
+    the rest by content alone (a relabel): ``(old positions, new positions)``, as :func:`pair_equal_keys` gives them.
+    ``prov diff`` (``delta.content_pairs``) and ``prov status`` (``status_rekey``) pair re-keyed records with it."""
+    same_old, same_new = pair_equal_keys([old_content, old_label], [new_content, new_label])
+    left_old = np.setdiff1d(np.arange(len(old_content)), same_old)
+    left_new = np.setdiff1d(np.arange(len(new_content)), same_new)
+    other_old, other_new = pair_equal_keys([old_content[left_old]], [new_content[left_new]])
+    return np.concatenate([same_old, left_old[other_old]]), np.concatenate([same_new, left_new[other_new]])
+
+
 def _order(rows: pa.Table, side: np.ndarray) -> np.ndarray:
     """Each row's place (0..n-1) in natural locator order; rows of one side at one place (an id column repeating
     a locator) by digest, then label. Rows of both sides at one place are never compared, so sorting digests,

@@ -8,6 +8,7 @@ is written: status is the question "what would the next ``prov commit`` record?"
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import replace
 from typing import Any
@@ -88,7 +89,10 @@ def working_status(
     schema_changes = differences(schema_facts, hashed) if moved else []
     # records a retyped column re-keyed are paired with the version's as prov diff pairs them, not counted as every
     # record added and removed (newcomer review 29)
-    rekeyed = rekeyed_records(stmt["predicate"].get("schema") or {}, hashed, signed.table, spec, tag) if moved else None
+    # (a dropped column: the version's records are read again, to pair both on the columns they share, as diff does)
+    read_signed = functools.partial(_version_records, store, tag)
+    schema = stmt["predicate"].get("schema") or {}
+    rekeyed = rekeyed_records(schema, hashed, signed.table, spec, tag, read_signed) if moved else None
     changes = _changes_beside(signed, current, rekeyed) if moved else Changes()
     # the root moved with no record changed: say what did (the label type, sources), never "other sources" for both
     unchanged = moved and not any(counts(changes).values()) and not (rekeyed and len(rekeyed.signed_rows))
@@ -110,6 +114,15 @@ def working_status(
         # why prov commit would refuse this data, when it would (newcomer review 28, finding 5)
         "commit_refusal": commit_refusal(tag, stmt["predicate"], spec, hashed) if moved else None,
     }
+
+
+def _version_records(store: Store, tag: str, locators: list, digests: list) -> pa.Table:
+    """Version ``tag``'s records at ``locators``, read from its signed data and re-hashed against ``digests``."""
+    from provenance.version_facts import read_version_records
+
+    records, _ = read_version_records(store, tag, locators, digests)
+    assert records.table is not None  # a table's records: only a table drops a column
+    return records.table
 
 
 REKEYED_KEYS = ("rekeyed", "rekeyed_relabeled", "rekeyed_by", "rekeyed_note", "rekeyed_sources_changed")

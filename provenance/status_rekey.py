@@ -22,17 +22,22 @@ locator. Where no record is copied and no locator repeats, all three pair the sa
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from provenance.change_pairing import pair_equal_keys
+from provenance.change_pairing import pair_equal_keys, pair_same_label_first
 from provenance.changes import MAX_LISTED, natural_key
-from provenance.delta.bridge import bridged_digests, not_bridgeable
+from provenance.delta.bridge import bridged_digests, dropped, not_bridgeable, on_shared_columns
+from provenance.delta.content_pairs import BaseNotReread, shared_column_keys
 from provenance.errors import NotRereadable
 from provenance.sources.interface import DatasetSpec, HashedDataset
 from provenance.sources.schema_delta import schema_problem
+
+ReadSigned = Callable[[list, list], pa.Table]  # (locators, digests) -> the version's records, re-hashed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +70,12 @@ class Rekeyed:
 
 
 def rekeyed_records(
-    signed_schema: dict, hashed: HashedDataset, signed: pa.Table, spec: DatasetSpec, tag: str
+    signed_schema: dict,
+    hashed: HashedDataset,
+    signed: pa.Table,
+    spec: DatasetSpec,
+    tag: str,
+    read_signed: ReadSigned | None = None,
 ) -> Rekeyed | None:
     """Pair the version's records (``signed``: its manifest table) with the data's (``hashed``) that a schema change
     re-keyed; None when the columns and their types are the signed ones (``signed_schema``: the version's signed
@@ -73,7 +83,13 @@ def rekeyed_records(
     side lacks its digest on the other. ``spec`` says where the data is read again. Raises what
     ``sources.records.read_records`` raises (``VerificationError`` when a record read again is not the one just
     hashed, ``InputError`` when the data no longer reads); data not re-readable by design (an id column) pairs by
-    locator."""
+    locator.
+
+    Data that DROPPED a column of the version (``delta.bridge.dropped``) re-keys every record with nothing to cast:
+    with ``read_signed(locators, digests)`` (the version's records at its signed location, each re-hashed against
+    its digest) both sides are re-encoded on the columns they share and paired as ``prov diff`` pairs them
+    (``delta.content_pairs.shared_column_keys``); when the version's records cannot be read again (``InputError``:
+    its file overwritten by this very data, gone), or without ``read_signed``, they pair by locator, saying why."""
     now = hashed.schema_fact()
     if schema_problem(signed_schema) is not None:
         return None
@@ -87,16 +103,25 @@ def rekeyed_records(
     new = _only_in(current, signed)
     if not len(old) or not len(new):
         return None
-    why = not_bridgeable(signed_schema, now) if now["kind"] == "table" else "file trees have no column types"
+    gone = dropped(signed_schema, now) if read_signed is not None else []
+    on = on_shared_columns(signed_schema, gone) if gone else signed_schema
+    why = not_bridgeable(on, now) if now["kind"] == "table" else "file trees have no column types"
     if why is None:
         try:
-            paired = _by_content(signed, current, old, new, signed_schema, now, spec)
+            reading = functools.partial(_read_signed_rows, read_signed, signed, old) if read_signed and gone else None
+            paired = _by_content(signed, current, old, new, signed_schema, now, spec, gone, reading, tag)
+        except BaseNotReread as exc:  # the version's records are gone or were overwritten: by locator, as diff does
+            why = str(exc)
         except NotRereadable as exc:
             why = f"the records of {spec.path} could not be read again ({exc})"
         else:
-            # a bridgeable cast that paired nothing re-keyed nothing (int64 -> int32 leaves every digest): the records
-            # lacking their digest are edits, left to the changes row by row (attack review 30b, A30b-5)
-            return _result(signed, current, paired, "content", None) if len(paired[0]) else None
+            if len(paired[0]):
+                return _result(signed, current, paired, "content", None)
+            if not gone:
+                # a bridgeable cast that paired nothing re-keyed nothing (int64 -> int32 leaves every digest): the
+                # records lacking their digest are edits, left to the changes row by row (attack review 30b, A30b-5)
+                return None
+            why = not_bridgeable(signed_schema, now)  # a dropped column no record pairs on: say what is gone
     return _result(signed, current, _by_locator(signed, current, old, new), "locator", why)
 
 
@@ -129,30 +154,43 @@ def _by_content(
     signed_schema: dict,
     now: dict,
     spec: DatasetSpec,
+    gone: list[str],
+    read_old: Callable[[], pa.Table] | None,
+    tag: str,
 ) -> Pairs:
     """Pairs of a version's row and a data's row whose content, re-encoded under the signed types without loss, is
-    the version's record: those of one label first, then the rest by content alone (relabels)."""
+    the version's record (with ``gone``, columns the data dropped: both re-encoded on the columns they share, the
+    version's rows read by ``read_old``): those of one label first, then the rest by content alone (relabels)."""
     from provenance.sources.records import read_records
 
     rows = current.take(pa.array(new, pa.int64()))
     digests = rows.column("digest").to_pylist()
     table = read_records(spec, "table", rows.column("locator").to_pylist(), digests, list(now["columns"])).table
     assert table is not None  # a table's records
-    candidates, exact = bridged_digests(table, signed_schema, now)
-    at = np.flatnonzero(exact)
-    bridged = pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(32), len(at), [None, pa.py_buffer(candidates[at].tobytes())]
-    )
     theirs = signed.take(pa.array(old, pa.int64()))
-    old_digest, new_digest = _ids(theirs.column("digest"), bridged)
+    if gone:
+        assert read_old is not None
+        candidates, exact, old_keys = shared_column_keys(signed_schema, now, gone, table, read_old, tag)
+        old_column = _s32_array(old_keys)
+    else:
+        candidates, exact = bridged_digests(table, signed_schema, now)
+        old_column = theirs.column("digest")
+    at = np.flatnonzero(exact)
+    old_content, new_content = _ids(old_column, _s32_array(candidates[at]))
     old_label, new_label = _ids(theirs.column("label"), rows.column("label").take(pa.array(at, pa.int64())))
-    same_old, same_new = pair_equal_keys([old_digest, old_label], [new_digest, new_label])
-    left_old = np.setdiff1d(np.arange(len(old)), same_old)
-    left_new = np.setdiff1d(np.arange(len(at)), same_new)
-    other_old, other_new = pair_equal_keys([old_digest[left_old]], [new_digest[left_new]])
-    paired_old = np.concatenate([same_old, left_old[other_old]])
-    paired_new = np.concatenate([same_new, left_new[other_new]])
+    paired_old, paired_new = pair_same_label_first(old_content, old_label, new_content, new_label)
     return old[paired_old], new[at[paired_new]]
+
+
+def _s32_array(keys: np.ndarray) -> pa.Array:
+    """``S32`` digests (numpy) as an Arrow ``binary(32)`` array, comparable with a manifest's digest column."""
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(keys), [None, pa.py_buffer(keys.tobytes())])
+
+
+def _read_signed_rows(read_signed: ReadSigned, signed: pa.Table, old: np.ndarray) -> pa.Table:
+    """The version's records at manifest rows ``old``, read again by ``read_signed`` (re-hashed against their digests)."""
+    theirs = signed.take(pa.array(old, pa.int64()))
+    return read_signed(theirs.column("locator").to_pylist(), theirs.column("digest").to_pylist())
 
 
 def _by_locator(signed: pa.Table, current: pa.Table, old: np.ndarray, new: np.ndarray) -> Pairs:

@@ -156,6 +156,23 @@ def vendor_and_crowd_v1(
     return rows, vendor, crowd, key
 
 
+def vendor_then_crowd_versions(prov: Prov, folder: Path, keypair: Any, monkeypatch: Any, mixed: str, commits) -> str:
+    """A new store in ``folder`` whose versions ``keypair`` commits (``PROV_SIGNERS`` then pins it): v1.parquet holds
+    500 digits of source ``vendor``, ``mixed`` those plus 100 of ``crowd`` (a ``source`` column); ``commits`` are
+    ``(file, tag)`` pairs committed in order with ``--source-column source``. Returns the key's path."""
+    Store.init(folder).close()
+    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
+    t = digits_table(600)
+    vendor, crowd = with_source(t.slice(0, 500), "vendor"), with_source(t.slice(500), "crowd")
+    pq.write_table(vendor, "v1.parquet")
+    pq.write_table(pa.concat_tables([vendor, crowd]), mixed)
+    key = str(keypair.private_path)
+    for data, tag in commits:
+        r = prov("-q", "commit", data, "--tag", tag, "--key", key, "--source-column", "source")
+        assert r.exit_code == 0, r.output
+    return key
+
+
 # The user's pages: the README first, then each docs/ topic page (since session 29 the README summarises long topics
 # and its sections link the page that holds the rest). docs/reference.md, the long form of paragraphs still shown in
 # short, is left out: a test of what the user is told must not pass on the long form alone.

@@ -92,11 +92,20 @@ def add(
     force: bool = typer.Option(
         False, "--force", help="Register an unsigned batch whose records another source's batch registers already."
     ),
+    store_keys: bool = typer.Option(
+        False,
+        "--store-keys",
+        help="With nothing pinned: verify a signed batch against the source keys found in .prov/ only. Not a trust "
+        "decision (whoever can write .prov/ can plant a key); checks re-judge it under their pins.",
+    ),
     flags: DatasetFlags = DatasetFlags(),  # filled by @dataset_flags
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
     """Register a batch and its records; a signed batch is verified first against the keys trusted for its source.
+
+    A signed batch needs pinned keys (--signer, PROV_SIGNERS, --root): with nothing pinned it is exit 2, unless
+    --store-keys asks for the store's own keys, which decides nothing.
 
     The same records signed again with a key trusted now, after every registration of them stopped attesting (a
     revoked key), are registered again as SOURCE@ROOT12.2.
@@ -115,7 +124,15 @@ def add(
     try:
         with reading.errors_explained():
             result = register.add_batch(
-                store, reading.spec, source, envelope, unsigned, checkpoint=checkpoint, force=force, kept_log=kept
+                store,
+                reading.spec,
+                source,
+                envelope,
+                unsigned,
+                checkpoint=checkpoint,
+                force=force,
+                kept_log=kept,
+                store_keys=store_keys,
             )
     except BatchMismatch as exc:  # edited after its source signed it: say what to do (newcomer review 30)
         exc.details.append(exc.next_step)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 import pyarrow as pa
 
-from provenance.change_pairing import pair_equal_keys
+from provenance.change_pairing import pair_same_label_first
 from provenance.delta.bridge import bridged_digests, dropped, on_shared_columns
 from provenance.delta.digests import locate
 from provenance.delta.merge import Changes
@@ -126,26 +126,46 @@ def _pair_on_shared_columns(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(added positions, removed positions) of records equal on the columns both sides share: one to one, the
     same label first, then any (a relabel). Both sides' records are read from their signed data and re-hashed."""
-    from provenance.errors import InputError
-
-    shared = on_shared_columns(base.schema, gone)
-    try:
-        old_table = read_base(_locators(base, R["first_row"]), _full(R["digests"]))
-    except InputError as exc:  # gone, overwritten, not re-readable by design: no worse than pairing by locator
-        raise BaseNotReread(f"the records of {base.name} could not be read again ({exc})") from exc
-    new_keys, exact = bridged_digests(table, shared, new.schema)
-    old_keys, _ = bridged_digests(old_table, shared, shared)
+    new_keys, exact, old_keys = shared_column_keys(
+        base.schema,
+        new.schema,
+        gone,
+        table,
+        lambda: read_base(_locators(base, R["first_row"]), _full(R["digests"])),
+        base.name,
+    )
     at_new = np.flatnonzero(exact)
     _, ids = np.unique(np.concatenate([new_keys[at_new], old_keys]), return_inverse=True)
     new_ids, old_ids = ids[: len(at_new)].astype(np.int64), ids[len(at_new) :].astype(np.int64)
-    new_label, old_label = A["label"][at_new].astype(np.int64), R["label"].astype(np.int64)
-    old_same, new_same = pair_equal_keys([old_ids, old_label], [new_ids, new_label])
-    left_old = np.setdiff1d(np.arange(len(old_ids)), old_same)
-    left_new = np.setdiff1d(np.arange(len(new_ids)), new_same)
-    old_any, new_any = pair_equal_keys([old_ids[left_old]], [new_ids[left_new]])
-    ir = np.concatenate([old_same, left_old[old_any]])
-    ia = at_new[np.concatenate([new_same, left_new[new_any]])]
-    return ia, ir
+    ir, new_at = pair_same_label_first(
+        old_ids, R["label"].astype(np.int64), new_ids, A["label"][at_new].astype(np.int64)
+    )
+    return at_new[new_at], ir
+
+
+def shared_column_keys(
+    base_schema: dict,
+    new_schema: dict,
+    gone: list[str],
+    new_table: pa.Table,
+    read_base: Callable[[], pa.Table],
+    base_name: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both sides' records re-encoded on the columns they share, when the new side dropped the base's columns ``gone``:
+    ``(new keys, which of them re-encode without loss, base keys)``, keys as ``S32`` digests. ``new_table`` holds the
+    new side's records; ``read_base()`` reads the base's (each re-hashed against its signed digest). Raises
+    :class:`BaseNotReread` when ``read_base`` raises ``InputError`` (gone, overwritten, not re-readable by design);
+    ``prov diff`` and ``prov status`` (``status_rekey``) then pair by locator and say why."""
+    from provenance.errors import InputError
+
+    shared = on_shared_columns(base_schema, gone)
+    try:
+        old_table = read_base()
+    except InputError as exc:  # gone, overwritten, not re-readable by design: no worse than pairing by locator
+        raise BaseNotReread(f"the records of {base_name} could not be read again ({exc})") from exc
+    new_keys, exact = bridged_digests(new_table, shared, new_schema)
+    old_keys, _ = bridged_digests(old_table, shared, shared)
+    return new_keys, exact, old_keys
 
 
 def drop(changes: Changes, kind: str, digests: np.ndarray) -> None:

@@ -49,7 +49,7 @@ EXTREME_ALPHA = Setting(
     PROBABILITY,
     0.01,
     "block on any record whose extreme evidence (a label nothing supports, an empty record, a copy flood, "
-    "a source spike) has p <= extreme_alpha / n, whatever the budget",
+    "a source spike, a near copy of a base record of another class) has p <= extreme_alpha / n, whatever the budget",
 )
 MAX_FLAGGED = Setting(
     "detectors", "max_flagged", COUNT, None, "a hard cap on the records the combined verdict may flag"

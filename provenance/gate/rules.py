@@ -249,7 +249,8 @@ EXPECTED_NEW_CLASSES = Setting(
     "labels that may be new or grow from almost nothing: while the base's signed manifest holds fewer than 10 of one, "
     "its records leave the class-mix tests (of all additions and of each source), and while its profile sample holds "
     "fewer than 10 (knn_label's voters) its added records are judged only on evidence that does not read their class "
-    "(outlier, duplicates, volume, plug-ins; relabels into it are judged in full, and so are all of them when the "
+    "(outlier, duplicates, volume, plug-ins, not a label nothing supports nor a near copy of a base record of another "
+    "class; relabels into it are judged in full, and so are all of them when the "
     "delta or the base's signed ancestry removed base records, or when more of them are copies of base records under "
     "one scale and shift per column than a new class shows by chance); a label equal to a base class after NFKC, case folding and "
     "stripping is that class, not a new one; once it holds 10, they are tested and judged in full",

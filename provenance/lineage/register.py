@@ -97,6 +97,24 @@ def _signing_source(store: Store, source: str) -> list[str]:
     return []
 
 
+def _refuse_unpinned(store: Store, path: str, store_keys: bool) -> list[str]:
+    """Refuse to verify a signed batch with nothing pinned (``NothingPinned``, exit 2), unless ``store_keys``.
+
+    With nothing pinned the signature would be checked against the source keys kept in ``.prov/``, which
+    whoever writes the store plants (review 32e): its registration would then read "signed" on a key no
+    verifier chose. Fail closed, naming how to pin; an unsigned batch (``--unsigned``) needs no pins.
+    ``store_keys`` (``--store-keys``, nothing pinned only) asks for the store's keys knowingly: the batch is
+    registered with a warning (returned) that this was no trust decision; lineage re-judges its signature
+    under the pins of every later check. Raises ``InputError`` for ``store_keys`` beside pins.
+    """
+    from provenance.trust.pins import UNPINNED_SIGNATURE, pins_of
+
+    pins_of(store).require_trust_decision(
+        f"{path}: prov add verifies a signed batch only against keys you pin", store_keys
+    )
+    return [f"{path}: {UNPINNED_SIGNATURE}; a check re-judges it under the keys it pins"] if store_keys else []
+
+
 def _portable_path(store: Store, path: str) -> str:
     full, base = os.path.abspath(path), str(store.base.resolve())
     return os.path.relpath(full, base) if full.startswith(base + os.sep) else full
@@ -192,10 +210,12 @@ def add_batch(
     checkpoint: CheckpointKey | None = None,
     force: bool = False,
     kept_log: KeptLog | None = None,
+    store_keys: bool = False,
 ) -> AddResult:
     """Register a batch and its records; signed if an envelope is given or sits beside DATA.
 
-    A signed batch is verified first (trust, signature, every record) and fails closed.
+    A signed batch is verified first (trust, signature, every record) and fails closed; with nothing pinned it is
+    refused unless ``store_keys`` (``--store-keys``) asks for the store's own keys, with a warning.
     A batch without an envelope is registered only with ``unsigned=True`` (``--unsigned``):
     otherwise deleting a tampered batch's envelope would turn a rejected batch into an
     accepted unsigned one. Its records then count as unattributed, and the default policy
@@ -215,7 +235,8 @@ def add_batch(
     with a warning. An unsigned batch of a source with an active batch-signing key is registered
     with a warning (``AddResult.warnings``): the default policy blocks its records.
 
-    Raises InputError (no envelope and not ``unsigned``; an envelope whose signed schema is not the shape
+    Raises InputError (no envelope and not ``unsigned``; a signed batch with nothing pinned and not ``store_keys``,
+    ``NothingPinned``; ``store_keys`` beside pins; an envelope whose signed schema is not the shape
     ``prov sign`` writes; already registered, under this
     source (unsigned, still attested, or pending) or, unsigned and without ``force``, under another; unreadable
     data), VerificationError (a signature, key or record that does not verify; an audit
@@ -234,7 +255,9 @@ def add_batch(
     if envelope_path is not None and unsigned:
         raise InputError(f"{envelope_path}: --envelope and --unsigned contradict each other; give one")
     keyid = captured = envelope = None
+    warnings: list[str] = []
     if envelope_path is not None:
+        warnings = _refuse_unpinned(store, spec.path, store_keys)
         check = check_batch(store, spec, envelope_path, expected_source=source, executor=executor)
         schema = check.predicate.get("schema", {})
         problem = schema_problem(schema)
@@ -251,7 +274,6 @@ def add_batch(
     m = hashed.manifest
     first = batch_id(source, m.root)
     bid, earlier = _registration_id(store, spec.path, first, envelope is not None)
-    warnings = []
     if envelope_path is None:
         elsewhere = _registered_elsewhere(store, source, m, spec.path)
         same = [bid for bid, whole in elsewhere if whole]

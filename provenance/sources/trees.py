@@ -225,8 +225,8 @@ def read_labels_csv(root: str, labels_csv: str, fs=None, encoding: str | None = 
     Row numbers in messages count data rows from 0 (the header is not counted).
 
     Raises:
-        InputError: unreadable or non-UTF-8 CSV (without ``encoding``), missing or repeated
-            columns, an empty path or label, a path that climbs out of ``root``.
+        InputError: unreadable or non-UTF-8 CSV (without ``encoding``), a CSV name or a row's path holding a
+            NUL character, missing or repeated columns, an empty path or label, a path that climbs out of ``root``.
     """
     try:
         if "://" in labels_csv:
@@ -243,6 +243,8 @@ def read_labels_csv(root: str, labels_csv: str, fs=None, encoding: str | None = 
         raise InputError(f"{labels_csv}: cannot read labels CSV ({exc})") from exc
     except UnicodeDecodeError as exc:
         raise InputError(f"{labels_csv}: not UTF-8 text; pass --encoding (e.g. --encoding latin-1)") from exc
+    except ValueError as exc:  # open's "embedded null byte" (perf32): a name no file can have
+        raise InputError(f"{labels_csv}: cannot read labels CSV (a file name cannot hold a NUL character)") from exc
     if text.startswith("\ufeff") and rows:
         rows[0][0] = rows[0][0][1:]
     header = rows[0] if rows else []
@@ -265,6 +267,10 @@ def read_labels_csv(root: str, labels_csv: str, fs=None, encoding: str | None = 
             rel, label = rel.strip(), label.strip()
         if not rel or not label:
             raise InputError(f"{labels_csv}: row {i} has an empty path or label")
+        if "\0" in rel:  # before the confinement check, whose realpath raises on it (perf32)
+            raise InputError(
+                f"{labels_csv}: row {i} path {rel!r} holds a NUL character, which no file name can; fix the row"
+            )
         pure = PurePosixPath(rel)
         if pure.is_absolute() or ".." in pure.parts:
             raise InputError(f"{labels_csv}: row {i} path {rel!r} climbs out of {root}")

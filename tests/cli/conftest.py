@@ -64,7 +64,7 @@ def build_world(prov: Prov, folder: Path) -> None:
 
 def build_registered(prov: Prov, folder: Path) -> None:
     build_world(prov, folder)
-    r = prov("add", "vendor.parquet", "--source", "vendor", "--json")
+    r = prov("add", "vendor.parquet", "--source", "vendor", "--json", "--store-keys")  # the world pins nothing
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["signed"] and out["records"] == N_VENDOR
@@ -76,7 +76,7 @@ def build_registered(prov: Prov, folder: Path) -> None:
 
 def build_committed(prov: Prov, folder: Path) -> None:
     build_world(prov, folder)
-    assert prov("add", "vendor.parquet", "--source", "vendor").exit_code == 0
+    assert prov("add", "vendor.parquet", "--source", "vendor", "--store-keys").exit_code == 0  # nothing pinned
     assert prov("add", "crowd.parquet", "--source", "crowd", "--unsigned").exit_code == 0
     crowd = pq.read_table(folder / "crowd.parquet")
     train = pa.concat_tables([crowd.slice(0, 30), pq.read_table(folder / "vendor.parquet"), crowd.slice(30)])

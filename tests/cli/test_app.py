@@ -79,7 +79,7 @@ def test_sign_add_and_verify_import_neither_pandas_nor_scipy(tmp_path):
     for args in (
         ["sign", "b.parquet", "--source", "v", "--key", "k.key"],
         ["trust", "add", "v", "k.pub", "--unsigned"],
-        ["add", "b.parquet", "--source", "v"],
+        ["add", "b.parquet", "--source", "v", "--store-keys"],
         ["verify", "b.parquet", "--store-keys"],
     ):
         assert modules_loaded(args, tmp_path) & not_needed == set(), args

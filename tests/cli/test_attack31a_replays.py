@@ -82,7 +82,7 @@ def _signed_poison_and_one_odd_crowd_record(prov, keypair, odd: bool) -> str:
     assert prov("sign", "vendor.parquet", "--source", "vendor", "--key", key, *LABEL).exit_code == 0
     assert prov("init").exit_code == 0
     assert prov("trust", "add", "vendor", pin, "--key", key).exit_code == 0
-    assert prov("add", "vendor.parquet", "--source", "vendor").exit_code == 0
+    assert prov("add", "vendor.parquet", "--source", "vendor", "--signer", pin).exit_code == 0
     assert prov("add", "crowd.parquet", "--source", "crowd", "--unsigned", *LABEL).exit_code == 0
     for tag in ("v2", "v3"):
         r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", key, "--signer", pin, *LABEL)

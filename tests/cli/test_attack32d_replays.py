@@ -93,10 +93,8 @@ def _clinic_2024_flipped(prov, gaps: bool) -> tuple[str, str]:
     """The clinic (source clinicA, trusted) signs its 2023 batch (bp int64) and its 2024 batch (bp double with gaps
     when ``gaps``, else int64); v1 is the 2023 batch; train.parquet adds the 2024 batch, gaps filled, with 14 of its
     labels flipped. Returns (the 2024 batch's id, v2's commit output)."""
-    import re
-
     import numpy as np
-    from test_newcomer32_type_conflicts import PINS, _clinic, _ok
+    from test_newcomer32_type_conflicts import PINS, _clinic, _ok, register_clinic_batches_and_v1
 
     pq.write_table(_clinic(200, 1, gaps=False), "a2023.parquet")
     delivered = _clinic(70, 2, gaps=gaps)
@@ -106,15 +104,7 @@ def _clinic_2024_flipped(prov, gaps: bool) -> tuple[str, str]:
     pq.write_table(_flip(filled), "a2024-filled.parquet")
     pq.write_table(filled, "a2024-filled-by-clinic.parquet")  # what the clinic signs when asked: its own labels
     pq.write_table(pa.concat_tables([_clinic(200, 1, gaps=False), _flip(filled)]), "train.parquet")
-    for args in (("keys", "generate", "clinic"), ("keys", "generate", "m")):
-        _ok(prov, *args)
-    _ok(prov, "trust", "add", "clinicA", "clinic.pub", "--key", "m.key", *PINS)
-    batches = []
-    for name in ("a2023.parquet", "a2024.parquet"):
-        _ok(prov, "sign", name, "--source", "clinicA", "--key", "clinic.key")
-        added = _ok(prov, "add", name, "--source", "clinicA", *PINS)
-        batches.append(re.search(r"Added batch (\S+):", added).group(1))
-    _ok(prov, "commit", "a2023.parquet", "--tag", "v1", "--key", "m.key", *PINS)
+    batches = register_clinic_batches_and_v1(prov)
     return batches[1], _ok(prov, "commit", "train.parquet", "--tag", "v2", "--key", "m.key", *PINS)
 
 

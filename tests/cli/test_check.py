@@ -61,7 +61,8 @@ def build_base(prov: Prov, folder: Path) -> tuple[pa.Table, int]:
     assert prov("keys", "generate", "vendor").exit_code == 0
     assert prov("sign", "vendor-batch.parquet", "--source", "vendor", "--key", "vendor.key").exit_code == 0
     assert prov("trust", "add", "vendor", "vendor.pub", "--key", "alice.key").exit_code == 0
-    r = prov("add", "vendor-batch.parquet", "--source", "vendor", "--envelope", "vendor-batch.parquet.prov.json")
+    envelope = ("--envelope", "vendor-batch.parquet.prov.json")
+    r = prov("add", "vendor-batch.parquet", "--source", "vendor", *envelope, "--signer", str(folder / "alice.pub"))
     assert r.exit_code == 0, r.output
     assert prov("commit", "v1.parquet", "--tag", "v1", "--key", "alice.key").exit_code == 0
     return t, n

@@ -220,7 +220,7 @@ def test_near_copies_of_a_signed_vendor_point_at_the_unsigned_crowd_not_the_vend
     assert prov("init").exit_code == 0
     assert prov("trust", "add", "vendor", pin, "--key", key).exit_code == 0
     for batch in ("b1", "b2"):
-        assert prov("add", f"{batch}.parquet", "--source", "vendor").exit_code == 0
+        assert prov("add", f"{batch}.parquet", "--source", "vendor", "--signer", pin).exit_code == 0
     # the crowd is not registered (the reviewer's v2): its records have no source
     for tag in ("v1", "v2"):
         r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, "--key", key, "--signer", pin, *label)

@@ -54,7 +54,7 @@ def commit_two_versions(prov, world: World, monkeypatch=None, old: str | None = 
                 world.owner.public_path,
             )
             assert prov(*trust).exit_code == 0
-            assert prov("add", world.vendor_data, "--source", "vendor").exit_code == 0
+            assert prov("add", world.vendor_data, "--source", "vendor", "--store-keys").exit_code == 0
             assert prov("add", world.crowd_data, "--source", "crowd", "--unsigned").exit_code == 0
         world.write(f"{tag}.parquet", data[tag])
         with monkeypatch.context() if monkeypatch else contextlib.nullcontext() as m:
@@ -88,7 +88,7 @@ def test_lineage_figures_equal_the_whole_table_reference(prov, world: World):
 
 
 def test_a_lineage_object_altered_in_the_store_is_refused(prov, world: World):
-    assert prov("add", world.vendor_data, "--source", "vendor").exit_code == 0
+    assert prov("add", world.vendor_data, "--source", "vendor", "--store-keys").exit_code == 0
     vendor = world.table()
     for tag, rows in (("v0", 100), ("v1", 120)):
         world.write(f"{tag}.parquet", vendor.slice(0, rows))

@@ -71,7 +71,7 @@ def test_a_signed_labels_csv_path_is_confined_to_the_data_folder(prov, workdir, 
     envelope = workdir / "batch.prov.json"
     _resign(envelope, pair, lambda pred: pred["read"].update(labels_csv=name))
     before = store_fingerprint(workdir / ".prov")
-    r = prov("add", "batch", "--source", "vendor")
+    r = prov("add", "batch", "--source", "vendor", "--store-keys")
     _input_error(r, "batch.prov.json", said)
     assert store_fingerprint(workdir / ".prov") == before
 
@@ -80,12 +80,12 @@ def test_a_signed_labels_csv_symlink_out_of_the_folder_is_refused(prov, workdir,
     tree, pair = vendor_tree
     os.symlink("/dev/zero", workdir / "zero.csv")
     _resign(workdir / "batch.prov.json", pair, lambda pred: pred["read"].update(labels_csv="zero.csv"))
-    r = prov("add", "batch", "--source", "vendor")
+    r = prov("add", "batch", "--source", "vendor", "--store-keys")
     _input_error(r, "batch.prov.json", "leads out of the data's folder (to /dev/zero)")
 
 
 def test_the_signed_labels_csv_beside_the_data_still_verifies(prov, workdir, vendor_tree):
-    r = prov("add", "batch", "--source", "vendor")
+    r = prov("add", "batch", "--source", "vendor", "--store-keys")
     assert r.exit_code == 0, r.output
 
 
@@ -103,7 +103,7 @@ def test_an_envelope_of_many_tiny_values_is_refused_before_parsing(workdir, stor
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from provenance.cli import app\n"
-        "r = CliRunner().invoke(app, ['add', 'data.parquet', '--source', 'vendor', '--envelope', 'huge.prov.json'])\n"
+        "r = CliRunner().invoke(app, ['add', 'data.parquet', '--source', 'vendor', '--envelope', 'huge.prov.json', '--store-keys'])\n"
         "hwm = next(line for line in open('/proc/self/status') if line.startswith('VmHWM:'))\n"
         "print(r.exit_code, int(hwm.split()[1]) >> 10)\n"
         "sys.stderr.write(r.stderr)\n"
@@ -119,11 +119,11 @@ def test_an_envelope_of_many_tiny_values_is_refused_before_parsing(workdir, stor
     ("argv", "named"),
     [
         (
-            ["add", "data.parquet", "--source", "vendor", "--envelope", "/dev/zero"],
+            ["add", "data.parquet", "--source", "vendor", "--envelope", "/dev/zero", "--store-keys"],
             "/dev/zero: envelope is not a regular file",
         ),
         (
-            ["add", "data.parquet", "--source", "vendor", "--envelope", "big.json"],
+            ["add", "data.parquet", "--source", "vendor", "--envelope", "big.json", "--store-keys"],
             "big.json: envelope is larger than the 64 MiB limit",
         ),
         (
@@ -183,6 +183,6 @@ def test_a_batch_without_a_capture_time_is_refused_when_its_key_has_a_validity_w
     assert r.exit_code == 0, r.output
     _resign(workdir / "data.parquet.prov.json", pair, lambda pred: pred.pop("capturedAt"))
     before = store_fingerprint(workdir / ".prov")
-    r = prov("add", "data.parquet", "--source", "vendor")
+    r = prov("add", "data.parquet", "--source", "vendor", "--store-keys")
     assert r.exit_code == 1 and "names no capturedAt" in r.stderr, r.output
     assert store_fingerprint(workdir / ".prov") == before

@@ -39,7 +39,7 @@ def test_add_records_batches_and_audit(prov, registered: World):
     assert actions.count("batch.add") == 2 and actions.count("trust.add") == 2
     assert prov("audit", "verify", "--store-keys").exit_code == 0
     before = registered.prov_fingerprint()
-    r = prov("add", registered.vendor_data, "--source", "vendor")
+    r = prov("add", registered.vendor_data, "--source", "vendor", "--store-keys")
     assert r.exit_code == 2 and "already registered as batch vendor@" in r.stderr
     assert registered.prov_fingerprint() == before
 
@@ -169,7 +169,7 @@ def test_rotation_old_and_new_keys_both_attest(prov, registered: World):
     assert prov("trust", "add", "vendor", new.public_path, "--valid-from", "2020-01-01", "--unsigned").exit_code == 0
     more = registered.write("vendor2.parquet", pq.read_table(registered.crowd_data).slice(0, 10))
     batch_sign.sign_batch(DatasetSpec(str(more)), "vendor", new.private_path)
-    r = prov("add", more, "--source", "vendor", "--json")
+    r = prov("add", more, "--source", "vendor", "--json", "--store-keys")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["keyid"] == new.keyid
     by = {s["source"]: s for s in json.loads(prov("sources", "--json").stdout)["sources"]}

@@ -26,7 +26,7 @@ READERS = (("diff", "v0", "v1"), ("sources", "--version", "v1"), ("lineage", "LA
 
 
 def _commit_two(prov, world: World) -> Store:
-    assert prov("add", world.vendor_data, "--source", "vendor").exit_code == 0
+    assert prov("add", world.vendor_data, "--source", "vendor", "--store-keys").exit_code == 0
     vendor = world.table()
     for tag, rows in (("v0", 100), ("v1", 120)):
         world.write(f"{tag}.parquet", vendor.slice(0, rows))

@@ -8,13 +8,10 @@ import json
 import sqlite3
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from jsonschema import Draft202012Validator
 
 from provenance import keys
-from provenance.store import Store
-from support import digits_table
+from support import vendor_then_crowd_versions
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -29,22 +26,11 @@ def signed_release(path: str) -> dict:
     return payload["predicate"]["https://prov.dev/release/v1"]
 
 
-def with_source(table: pa.Table, source: str) -> pa.Table:
-    return table.append_column("source", pa.array([source] * table.num_rows))
-
-
 def test_log_and_show_mark_the_releases_the_pinned_attest_key_signed_and_name_quarantines(
     prov, workdir, keypair, monkeypatch
 ):
-    Store.init(workdir).close()
-    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
-    key = keypair.private_path
-    t = digits_table(600)
-    vendor, crowd = with_source(t.slice(0, 500), "vendor"), with_source(t.slice(500), "crowd")
-    pq.write_table(vendor, "v1.parquet")
-    pq.write_table(pa.concat_tables([vendor, crowd]), "v3.parquet")
-    for data, tag in (("v1.parquet", "v1"), ("v1.parquet", "v2"), ("v3.parquet", "v3")):
-        assert prov("commit", data, "--tag", tag, "--key", key, "--source-column", "source").exit_code == 0
+    commits = (("v1.parquet", "v1"), ("v1.parquet", "v2"), ("v3.parquet", "v3"))
+    key = vendor_then_crowd_versions(prov, workdir, keypair, monkeypatch, "v3.parquet", commits)
     assert prov("check", "v2", "--base", "v1", "--attest", "--key", key).exit_code == 0
     r = prov("quarantine", "--from", "v3", "--source", "crowd", "--tag", "v4", "--key", key)
     assert r.exit_code == 0 and "v3.v4.parquet as Parquet; committed v4 (parent v3)" in r.stdout, r.output

@@ -7,28 +7,21 @@ import json
 import sqlite3
 import warnings
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 import provenance as prov_api
 from provenance.loader.unreleased import UnreleasedVersionWarning
 from provenance.store import Store
-from support import digits_table, validate_output, with_source
+from support import digits_table, validate_output, vendor_then_crowd_versions, with_source
+
+V1_V2_V3 = (("v1.parquet", "v1"), ("v2.parquet", "v2"), ("v1.parquet", "v3"))  # v2 adds crowd's; v3 is v1 again
 
 
 def test_log_and_show_say_the_last_check_blocked_as_an_unsigned_record_never_a_release(
     prov, workdir, keypair, monkeypatch
 ):
-    Store.init(workdir).close()
-    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
-    key = keypair.private_path
-    t = digits_table(600)
-    vendor, crowd = with_source(t.slice(0, 500), "vendor"), with_source(t.slice(500), "crowd")
-    pq.write_table(vendor, "v1.parquet")
-    pq.write_table(pa.concat_tables([vendor, crowd]), "v2.parquet")
-    for data, tag in (("v1.parquet", "v1"), ("v2.parquet", "v2"), ("v1.parquet", "v3")):
-        assert prov("-q", "commit", data, "--tag", tag, "--key", key, "--source-column", "source").exit_code == 0
+    vendor_then_crowd_versions(prov, workdir, keypair, monkeypatch, "v2.parquet", V1_V2_V3)
     assert prov("check", "v2", "--base", "v1", "--no-save").exit_code == 1
     assert "last check here" not in prov("log").stdout  # --no-save leaves the store as it was: nothing recorded
 
@@ -87,15 +80,7 @@ def test_fsck_and_the_audit_line_know_check_entries(prov, workdir, keypair, monk
 def test_load_of_a_version_no_release_names_warns_and_names_a_blocked_check(prov, workdir, keypair, monkeypatch):
     """Newcomer review 31: ``provenance.load`` of an unreleased version without an attestation was silent (as
     documented). It still loads (the signature is what load checks), with a warning a job can filter."""
-    Store.init(workdir).close()
-    monkeypatch.setenv("PROV_SIGNERS", str(keypair.public_path))
-    key = keypair.private_path
-    t = digits_table(600)
-    vendor, crowd = with_source(t.slice(0, 500), "vendor"), with_source(t.slice(500), "crowd")
-    pq.write_table(vendor, "v1.parquet")
-    pq.write_table(pa.concat_tables([vendor, crowd]), "v2.parquet")
-    for data, tag in (("v1.parquet", "v1"), ("v2.parquet", "v2"), ("v1.parquet", "v3")):
-        assert prov("-q", "commit", data, "--tag", tag, "--key", key, "--source-column", "source").exit_code == 0
+    key = vendor_then_crowd_versions(prov, workdir, keypair, monkeypatch, "v2.parquet", V1_V2_V3)
     assert prov("check", "v2", "--base", "v1").exit_code == 1
     pins = str(keypair.public_path)
     with pytest.warns(UnreleasedVersionWarning) as caught:

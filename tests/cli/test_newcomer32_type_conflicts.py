@@ -43,6 +43,22 @@ def _ok(prov, *args: str) -> str:
     return r.stdout
 
 
+def register_clinic_batches_and_v1(prov) -> list[str]:
+    """Keys ``clinic`` and ``m`` (the maintainer, pinned); clinicA trusted by an entry m signs; a2023.parquet and
+    a2024.parquet (written by the caller) signed by the clinic and registered; v1 the 2023 batch. Returns the two
+    batch ids, 2023's first."""
+    for args in (("keys", "generate", "clinic"), ("keys", "generate", "m")):
+        _ok(prov, *args)
+    _ok(prov, "trust", "add", "clinicA", "clinic.pub", "--key", "m.key", *PINS)
+    batches = []
+    for name in ("a2023.parquet", "a2024.parquet"):
+        _ok(prov, "sign", name, "--source", "clinicA", "--key", "clinic.key")
+        added = _ok(prov, "add", name, "--source", "clinicA", *PINS)
+        batches.append(re.search(r"Added batch (\S+):", added).group(1))
+    _ok(prov, "commit", "a2023.parquet", "--tag", "v1", "--key", "m.key", *PINS)
+    return batches
+
+
 def _two_batches_v1_v2(prov) -> str:
     """The clinic signs its 2023 batch (bp int64) and its 2024 batch (bp double, gaps); v1 is the 2023 batch, v2 adds
     the 2024 batch with its gaps filled (bp int64 again). Returns the 2024 batch's id."""
@@ -53,15 +69,7 @@ def _two_batches_v1_v2(prov) -> str:
     filled = filled.set_column(2, "bp", filled.column("bp").cast(pa.int64()))
     pq.write_table(filled, "a2024-filled.parquet")
     pq.write_table(pa.concat_tables([_clinic(200, 1, gaps=False), filled]), "train.parquet")
-    for args in (("keys", "generate", "clinic"), ("keys", "generate", "m")):
-        _ok(prov, *args)
-    _ok(prov, "trust", "add", "clinicA", "clinic.pub", "--key", "m.key", *PINS)
-    batches = []
-    for name in ("a2023.parquet", "a2024.parquet"):
-        _ok(prov, "sign", name, "--source", "clinicA", "--key", "clinic.key")
-        added = _ok(prov, "add", name, "--source", "clinicA", *PINS)
-        batches.append(re.search(r"Added batch (\S+):", added).group(1))
-    _ok(prov, "commit", "a2023.parquet", "--tag", "v1", "--key", "m.key", *PINS)
+    batches = register_clinic_batches_and_v1(prov)
     note = json.loads(_ok(prov, "commit", "train.parquet", "--tag", "v2", "--key", "m.key", "--json", *PINS))
     # the commit's note says the batches disagree, and does not offer the cast that would re-key v1's records
     assert f"signed batch {batches[0]} signs it as this data has it" in note["retype_note"], note["retype_note"]

@@ -37,7 +37,7 @@ def test_the_trust_hint_for_an_untrusted_source_runs_as_printed(prov, workdir, k
     pq.write_table(digits_table(30), "batch.parquet")
     assert prov("sign", "batch.parquet", "--source", SOURCE, "--key", str(keypair.private_path)).exit_code == 0
     assert prov("init").exit_code == 0
-    r = prov("add", "batch.parquet", "--source", SOURCE)
+    r = prov("add", "batch.parquet", "--source", SOURCE, "--store-keys")
     assert r.exit_code != 0, r.output
     hint = one_line(r).split("`")[1]
     assert hint == f"prov trust add {shlex.quote(SOURCE)} KEY.pub --key MAINTAINER.key", hint
@@ -46,4 +46,6 @@ def test_the_trust_hint_for_an_untrusted_source_runs_as_printed(prov, workdir, k
     done = sh(hint.replace("KEY.pub", str(keypair.public_path)).replace("MAINTAINER.key", str(maintainer.private_path)))
     assert done.returncode == 0, done.stderr
     assert not Path("PWNED").exists()
-    assert prov("add", "batch.parquet", "--source", SOURCE).exit_code == 0  # the key is trusted for that source
+    assert (
+        prov("add", "batch.parquet", "--source", SOURCE, "--store-keys").exit_code == 0
+    )  # the key is trusted for that source

@@ -198,7 +198,7 @@ def test_malformed_envelope_is_an_input_error(prov, world: World, case, command)
     args = (
         ["verify", "--store-keys", world.vendor_data, "--envelope", path]
         if command == "verify"
-        else ["add", world.vendor_data, "--source", "vendor", "--envelope", path]
+        else ["add", world.vendor_data, "--source", "vendor", "--envelope", path, "--store-keys"]
     )
     err = one_line_error(prov(*args))
     assert f"{case}.prov.json: " in err and message in err
@@ -210,7 +210,7 @@ def test_huge_envelope_is_refused_before_reading(prov, world: World):
     with open(path, "wb") as fh:  # sparse: the size is real, the disk is not used
         fh.truncate(batches.MAX_ENVELOPE_BYTES + 1)
     before = world.prov_fingerprint()
-    err = one_line_error(prov("add", world.vendor_data, "--source", "vendor", "--envelope", path))
+    err = one_line_error(prov("add", world.vendor_data, "--source", "vendor", "--envelope", path, "--store-keys"))
     assert "huge.prov.json: envelope is larger than the 64 MiB limit" in err
     assert world.prov_fingerprint() == before
 

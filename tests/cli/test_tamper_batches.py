@@ -91,7 +91,7 @@ def test_envelope_moved_to_other_data(prov, world: World):
 
 def test_envelope_replayed_under_another_source_name(prov, world: World):
     fingerprint = world.prov_fingerprint()
-    r = prov("add", world.vendor_data, "--source", "crowd", "--envelope", world.envelope)
+    r = prov("add", world.vendor_data, "--source", "crowd", "--envelope", world.envelope, "--store-keys")
     assert r.exit_code == 1
     assert "was signed for source 'vendor'" in r.stderr and "cannot attest a batch of 'crowd'" in r.stderr
     assert world.vendor.keyid[:16] in r.stderr
@@ -119,7 +119,7 @@ def test_signature_from_a_revoked_key(prov, world: World):
     assert r.exit_code == 1
     assert f"signed by key {world.vendor.keyid[:16]} of vendor, which was revoked at" in r.stderr
     assert "(leaked)" in r.stderr
-    r = prov("add", world.vendor_data, "--source", "vendor")
+    r = prov("add", world.vendor_data, "--source", "vendor", "--store-keys")
     assert r.exit_code == 1 and "revoked" in r.stderr
 
 
@@ -209,11 +209,11 @@ def test_deleting_a_tampered_batchs_envelope_does_not_make_it_acceptable(prov, w
     """Issue 12: the tampered vendor batch is rejected; with its envelope deleted it used to be added as
     UNSIGNED with exit 0. Now a batch with no envelope needs --unsigned, said in one line."""
     pq.write_table(flip_label(world.table(), 3), world.vendor_data)
-    r = prov("add", world.vendor_data, "--source", "vendor")
+    r = prov("add", world.vendor_data, "--source", "vendor", "--store-keys")
     assert r.exit_code == 1, r.output
     world.envelope.unlink()
     before = world.prov_fingerprint()
-    r = prov("add", world.vendor_data, "--source", "vendor")
+    r = prov("add", world.vendor_data, "--source", "vendor", "--store-keys")
     assert r.exit_code == 2
     (line,) = r.stderr.strip().splitlines()
     assert str(world.vendor_data) in line and "no signed envelope" in line and "--unsigned" in line

@@ -77,7 +77,7 @@ def test_other_writers_get_the_lock_while_a_commit_prepares(workdir, store, keyp
         short = {"PROV_LOCK_TIMEOUT": "1"}
         trust = _prov(workdir, "trust", "add", "vendor", vendor.public_path, "--unsigned", **short)
         assert trust.returncode == 0, trust.stderr
-        add = _prov(workdir, "add", "vendor.parquet", "--source", "vendor", **short)
+        add = _prov(workdir, "add", "vendor.parquet", "--source", "vendor", "--store-keys", **short)
         assert add.returncode == 0, add.stderr
         other = _prov(workdir, "commit", "first.parquet", "--tag", "v1", "--key", keypair.private_path, **short)
         assert other.returncode == 0, other.stderr

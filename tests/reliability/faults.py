@@ -167,7 +167,7 @@ def build_world(root: Path, rows: int = 200) -> World:
         trust.add_key(store, "other", other.public_path, valid_from="2020-01-01", unsigned=True)
         trust.revoke(store, "other", reason="rotated")
         env = batch_sign.sign_batch(DatasetSpec(str(root / "vendor.parquet")), "vendor", vendor.private_path)
-        register.add_batch(store, DatasetSpec(str(root / "vendor.parquet")), "vendor")
+        register.add_batch(store, DatasetSpec(str(root / "vendor.parquet")), "vendor", store_keys=True)
         register.add_batch(store, DatasetSpec(str(root / "crowd.parquet")), "crowd", unsigned=True)
         versions.commit(store, DatasetSpec("train.parquet"), "v1", str(owner.private_path))
         extra = digits(rows + 20)
@@ -287,7 +287,7 @@ class KillRig:
             pq.write_table(random_batch(1000 + i, n=3000 * self.big_copies if i % 2 else 50), path)
             if i % 3 == 0:  # a signed batch: its envelope is verified before anything is written
                 batch_sign.sign_batch(DatasetSpec(str(path)), "vendor", w.vendor.private_path)
-                return ["add", path.name, "--source", "vendor"], "vendor@"
+                return ["add", path.name, "--source", "vendor", "--store-keys"], "vendor@"
             return ["add", path.name, "--source", f"crowd{i}", "--unsigned"], f"crowd{i}@"
         if op == "quarantine":
             return [

@@ -360,7 +360,7 @@ def envelope_cases():
     # `prov add` reads the same envelopes
     def add_with_tampered_envelope(root):
         _write(root, "t.json", {**_valid(root), "payload": base64.b64encode(b'{"_type": 1}').decode()})
-        return ["add", "vendor.parquet", "--source", "vendor", "--envelope", "t.json"], "t.json"
+        return ["add", "vendor.parquet", "--source", "vendor", "--envelope", "t.json", "--store-keys"], "t.json"
 
     out.append(add_with_tampered_envelope)
     return out

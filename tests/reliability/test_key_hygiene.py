@@ -74,7 +74,7 @@ def test_no_key_material_in_output_logs_store_or_errors(world, caplog, monkeypat
         ],
         ["sign", "crowd.parquet", "--source", "crowd2", "--key", "secret.key", "--out", "crowd.sig.json", "--json"],
         ["trust", "add", "crowd2", "secret.pub", "--unsigned"],
-        ["add", "crowd.parquet", "--source", "crowd2", "--envelope", "crowd.sig.json", "--json"],
+        ["add", "crowd.parquet", "--source", "crowd2", "--envelope", "crowd.sig.json", "--json", "--store-keys"],
         ["verify", "--store-keys", "s1", "--json"],
         ["show", "s1", "--json"],
         ["log", "--json"],

@@ -1,5 +1,7 @@
 """Evidence that blocks one record whatever the budget: far outside the base and unexplained by its batch."""
 
+from dataclasses import replace
+
 import numpy as np
 
 from provenance.detectors import run_detectors
@@ -12,28 +14,30 @@ def _verdicts(split, delta):
     return combine(results, 0.01, split.profile.sample_batches, batch_label_support(split.profile, delta))
 
 
+def _only_rows(delta, keep: list[int]):
+    """``delta`` (a ``Delta``) with only its records at positions ``keep``, in that order (its cache emptied)."""
+    return replace(
+        delta,
+        digests=[delta.digests[i] for i in keep],
+        X=delta.X[keep],
+        labels=[delta.labels[i] for i in keep],
+        sources=[delta.sources[i] for i in keep],
+        kinds=[delta.kinds[i] for i in keep],
+        old_labels=[delta.old_labels[i] for i in keep],
+        extra_copies=delta.extra_copies[keep],
+        base_copies=delta.base_copies[keep],
+        cache={},
+    )
+
+
 def _flip(label: str) -> str:
     return str((int(label) + 5) % 10)
 
 
 def test_flipped_labels_are_extreme_and_clean_records_are_not(digits_split):
-    from dataclasses import replace
-
     n_clean, flipped = 250, [0, 1, 2, 3, 4]
     full = digits_split.delta(digits_split.Xp[flipped] + 0.25, [_flip(str(v)) for v in digits_split.yp[flipped]])
-    keep = [*range(n_clean), *range(len(full) - len(flipped), len(full))]
-    delta = replace(
-        full,
-        digests=[full.digests[i] for i in keep],
-        X=full.X[keep],
-        labels=[full.labels[i] for i in keep],
-        sources=[full.sources[i] for i in keep],
-        kinds=[full.kinds[i] for i in keep],
-        old_labels=[full.old_labels[i] for i in keep],
-        extra_copies=full.extra_copies[keep],
-        base_copies=full.base_copies[keep],
-        cache={},
-    )
+    delta = _only_rows(full, [*range(n_clean), *range(len(full) - len(flipped), len(full))])
     verdicts = _verdicts(digits_split, delta)
     n = len(verdicts.records)
     clean, flips = verdicts.records[:n_clean], verdicts.records[n_clean:]
@@ -85,23 +89,9 @@ def test_shares_weigh_the_bonferroni_and_keep_the_level():
 def test_an_added_near_copy_of_another_class_is_extreme_and_its_relabel_is_not(digits_split):
     # a base record nudged and labelled with another class: collision's extreme evidence, beside 100 clean records
     # none of which comes near the bar; the same record declared a relabel (kind "relabeled") is the relabel rules' business
-    from dataclasses import replace
-
     X, labels = digits_split.Xb[:1] + 0.01, [_flip(str(digits_split.yb[0]))]
     delta = digits_split.delta(X, labels)
-    keep = [*range(100), len(delta) - 1]
-    delta = replace(
-        delta,
-        digests=[delta.digests[i] for i in keep],
-        X=delta.X[keep],
-        labels=[delta.labels[i] for i in keep],
-        sources=[delta.sources[i] for i in keep],
-        kinds=[delta.kinds[i] for i in keep],
-        old_labels=[delta.old_labels[i] for i in keep],
-        extra_copies=delta.extra_copies[keep],
-        base_copies=delta.base_copies[keep],
-        cache={},
-    )
+    delta = _only_rows(delta, [*range(100), len(delta) - 1])
     verdicts = _verdicts(digits_split, delta)
     n = len(verdicts.records)
     copy = verdicts.records[-1]

@@ -65,7 +65,7 @@ def _build(root: Path) -> GateWorld:
     pq.write_table(t.slice(n), "vendor.parquet")
     prov("sign", "vendor.parquet", "--source", "vendor", "--key", "vendor.key")
     prov("trust", "add", "vendor", "vendor.pub", "--key", "maintainer.key")
-    prov("add", "vendor.parquet", "--source", "vendor", "--envelope", "vendor.parquet.prov.json")
+    prov("add", "vendor.parquet", "--source", "vendor", "--envelope", "vendor.parquet.prov.json", *PINNED)
     prov("commit", "v1.parquet", "--tag", "v1", "--key", "maintainer.key")
 
     pq.write_table(t, "clean.parquet")

@@ -234,7 +234,7 @@ def _signed_outliers(world) -> None:
     pq.write_table(pa.concat_tables([clean, pq.read_table("far.parquet")]), "signed-outlier.parquet")
     for args in (
         ("sign", "far.parquet", "--source", "vendor", "--key", "vendor.key"),
-        ("add", "far.parquet", "--source", "vendor", "--envelope", "far.parquet.prov.json"),
+        ("add", "far.parquet", "--source", "vendor", "--envelope", "far.parquet.prov.json", *PIN),
         ("commit", "signed-outlier.parquet", "--tag", "so", "--parent", "v1", "--key", "maintainer.key", *PIN),
     ):
         done = CliRunner().invoke(app, list(args))
