@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-PLAN = [(1_000_000, 16, 10), (1_000_000, 16, 100), (100_000, 64, 10), (100_000, 64, 100)]
+PLAN = [(250_000, 16, 10), (250_000, 16, 100), (100_000, 64, 10), (100_000, 64, 100)]
 QUERIES = 1000
 
 
@@ -73,6 +73,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--without", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--plan", default="", help="rows:features:classes,... instead of PLAN")
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args.child, not args.without)))
@@ -83,7 +84,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="prov-fix33a-"))
     rows: list[dict] = []
     try:
-        for n, cols, classes in PLAN:
+        plan = [tuple(int(x) for x in item.split(":")) for item in args.plan.split(",")] if args.plan else PLAN
+        for n, cols, classes in plan:
             path = work / f"t{n}_{cols}_{classes}.parquet"
             make_table(path, n, classes, cols)
             for with_index in (False, True):
@@ -102,7 +104,7 @@ def main() -> None:
 
 def write(rows: list[dict]) -> None:
     results = HERE / "results"
-    (results / "fix33a-copy-index.json").write_text(json.dumps({"rows": rows}, indent=2) + "\n")
+    results.joinpath("fix33a-copy-index.json").write_text(json.dumps({"rows": rows}, indent=2) + "\n")
     lines = [
         "# fix33a: the copy index's cost at commit and at check",
         "",

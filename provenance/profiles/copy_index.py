@@ -13,7 +13,7 @@ evidence cannot block at the default level): the space is cut into cubes of side
 shifted by a fixed vector, each record keyed by a hash of its cell; a query reads its own cell and every cell it lies
 within ``radius`` of (at most one neighbour a coordinate, so ``2 ** k`` cells for ``k`` such coordinates; past
 ``MAX_PROBE_BITS`` it compares with every record), and measures the candidates' exact distances. A base past
-``INDEX_MAX_VALUES`` features in all (rows x features) keeps no index: its copy evidence stays the sample's
+``INDEX_MAX_ROWS`` records or ``INDEX_MAX_VALUES`` features in all (rows x features) keeps no index: its copy evidence stays the sample's
 (docs/detection.md).
 """
 
@@ -27,7 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 
 FORMAT_MAGIC = b"PROVCOPYINDEX\x001\n"
-INDEX_MAX_VALUES = 16 * 2**20  # rows x features: 64 MiB of float32 (1M rows of 16 features; 100k of 64 fit)
+# Past these a base keeps no index (issue 15's profile budget, <= 3 s and <= 500 MiB: at 1M rows of 16 features the
+# index cost 8.1 s of CPU and 887 MiB, most in reading every row again; bench/results/fix33a-copy-index.md)
+INDEX_MAX_ROWS = 250_000
+INDEX_MAX_VALUES = 8 * 2**20  # rows x features: 32 MiB of float32 (100k rows of 64 features fit)
 MAX_PROBE_BITS = 12  # a query near more cell faces than this is compared with every record instead (4,096 cells)
 _NEAR_FACES = 4.0  # the cell side makes a query lie near this many faces on average (2 ** 4 cells read)
 _GRID_SEED = 0x33A  # the grid's shift and key multipliers: fixed, so the index is a function of the base alone

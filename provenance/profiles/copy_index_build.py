@@ -2,7 +2,7 @@
 against the signed manifest, featurised as the profile's sample is and standardised on the profile's centre and scale.
 
 Only a table whose profile sample misses records gets one (where the sample holds every record, the sample's own
-distances are already the whole base's), and only up to ``INDEX_MAX_VALUES`` features in all. A base the index cannot
+distances are already the whole base's), and only up to ``INDEX_MAX_ROWS`` records and ``INDEX_MAX_VALUES`` features in all. A base the index cannot
 be built for (a file tree, records read by id column, a base past the cap) commits without one and says why in its
 signed facts (``profile.copyIndex.reason``); its copy evidence is the sample's.
 """
@@ -14,7 +14,7 @@ import pyarrow as pa
 from provenance.errors import InputError
 from provenance.features.base import FeatureError
 from provenance.manifest import Manifest
-from provenance.profiles.copy_index import INDEX_MAX_VALUES, CopyIndex
+from provenance.profiles.copy_index import INDEX_MAX_ROWS, INDEX_MAX_VALUES, CopyIndex
 from provenance.profiles.featurize import delta_features
 from provenance.profiles.reference import ReferenceProfile, digests_matrix
 from provenance.sources.interface import DatasetSpec
@@ -31,8 +31,11 @@ def copy_index_or_reason(
         return None, None
     if kind != "table":
         return None, "a file tree's records are not all featurised at commit (only its sample is)"
-    if len(manifest) * profile.dim > INDEX_MAX_VALUES:
-        return None, f"{len(manifest)} records x {profile.dim} features is past the index's {INDEX_MAX_VALUES:,} values"
+    if len(manifest) > INDEX_MAX_ROWS or len(manifest) * profile.dim > INDEX_MAX_VALUES:
+        return None, (
+            f"{len(manifest):,} records x {profile.dim} features is past the index's {INDEX_MAX_ROWS:,} records or "
+            f"{INDEX_MAX_VALUES:,} values"
+        )
     from provenance.detectors.extreme import copy_search_radius
 
     radius = copy_search_radius(profile)
