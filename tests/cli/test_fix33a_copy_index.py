@@ -18,16 +18,19 @@ from support import commit_signed
 CONTENT = ("bill_length_mm", "body_mass_g", "flipper_length_mm")
 
 
-def _penguins(counts: dict[str, int]) -> pa.Table:
-    """Penguin-like rows, ``counts[label]`` of each label, the labels interleaved (another seed than review 32e's)."""
+def _penguins(counts: dict[str, int], rounded: bool = True) -> pa.Table:
+    """Penguin-like rows, ``counts[label]`` of each label, the labels interleaved (another seed than review 32e's);
+    ``rounded=False``: bill and flipper lengths unrounded. Rounded as review 32e's, a base of 23,000 holds so many
+    honest near ties that a one-gram copy sits at the edge of the bar once its closeness is multiplied by the class's
+    ten records a sampled one (``extreme.copy_density``; docs/reference.md, Known gaps in full)."""
     labels = np.concatenate([[name] * n for name, n in counts.items()])
     labels = labels[np.random.default_rng(7).permutation(len(labels))]
     rng = np.random.default_rng(3301)
     n = len(labels)
     return pa.table(
         {
-            "bill_length_mm": rng.normal(44, 5, n).round(1) + 0.05,
-            "flipper_length_mm": rng.normal(200, 14, n).round(0) + 0.5,
+            "bill_length_mm": rng.normal(44, 5, n).round(1 if rounded else 6) + 0.05,
+            "flipper_length_mm": rng.normal(200, 14, n).round(0 if rounded else 6) + 0.5,
             "body_mass_g": rng.integers(2700, 6300, n).astype("int64"),
             "label": labels,
         }
@@ -35,7 +38,7 @@ def _penguins(counts: dict[str, int]) -> pa.Table:
 
 
 def test_a_relabelled_copy_of_an_unsampled_record_of_a_class_of_20000_blocks(prov, keypair, store):
-    v1 = _penguins({"Chinstrap": 20_000, "Adelie": 1_500, "Gentoo": 1_500})
+    v1 = _penguins({"Chinstrap": 20_000, "Adelie": 1_500, "Gentoo": 1_500}, rounded=False)
     pq.write_table(v1, "v1.parquet")
     commit_signed(prov, keypair, "v1", "v1.parquet")
     profile = load_profile(Store(".prov"), "v1")
