@@ -15,8 +15,15 @@ from __future__ import annotations
 import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult, Finding
-from provenance.detectors.extreme import OTHER_CLASS_COPY_SHARE, other_class_copy_p
-from provenance.detectors.shared import build_result, delta_labels, reference_geometry, typical_distance
+from provenance.detectors.calibration import Calibration
+from provenance.detectors.extreme import OTHER_CLASS_COPY_SHARE, copy_density, other_class_copy_p
+from provenance.detectors.shared import (
+    build_result,
+    delta_labels,
+    reference_geometry,
+    standardized_delta,
+    typical_distance,
+)
 from provenance.profiles.reference import ReferenceProfile
 
 
@@ -69,10 +76,50 @@ class CollisionDetector(Detector):
             )
 
         result = build_result(self.name, delta, raw, reference_raw, fpr, explain)
-        # Extreme evidence (provenance.detectors.extreme): an added near-copy of a base record of another class
-        result.extreme_p = other_class_copy_p(profile, delta, np.asarray(result.p_values), other, fpr)
+        # Extreme evidence (provenance.detectors.extreme): an added near-copy of a base record of another class,
+        # looked up among every base record where the version keeps a copy index (A32e-1), else among the sample
+        collision_p, density = np.asarray(result.p_values, dtype=np.float64), 1.0
+        whole = whole_base_nearest(profile, delta, labels)
+        if whole is not None:
+            own_whole, other_whole = np.minimum(own, whole[0]), np.minimum(other, whole[1])
+            moved = known & ((own_whole < own) | (other_whole < other))
+            if moved.any():
+                raw_whole = _log_ratio(own_whole[moved], other_whole[moved], scale)
+                collision_p = collision_p.copy()
+                collision_p[moved] = Calibration(reference_raw, fpr).p_values(raw_whole)
+            other, density = other_whole, copy_density(profile)
+            result.summary["copy_index_records"] = len(whole_index(profile).keys)
+        result.extreme_p = other_class_copy_p(profile, delta, collision_p, other, fpr, density)
         result.extreme_share = OTHER_CLASS_COPY_SHARE
         return result
+
+
+def whole_index(profile: ReferenceProfile):
+    """The profile's copy index (``profiles.copy_index.CopyIndex``), loaded and checked against its signed digest;
+    None where the version keeps none or the profile no longer measures in its space (waived records left out,
+    columns narrowed). The index is signed inside the profile (``load_profile`` checked its digest)."""
+    index = profile.copy_index
+    if index is None or profile.columns_left_out:
+        return None
+    return index if index.fits(profile.mean, profile.scale) else None
+
+
+def whole_base_nearest(
+    profile: ReferenceProfile, delta: Delta, labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each added record's distance to its nearest base record of its own label and of another label among *every*
+    base record (the copy index, exact within its radius; inf past it and for records not added), or None where the
+    base keeps no usable index. ``labels`` (n,) are the records' class indices (-1 for a class the base lacks)."""
+    index = whole_index(profile)
+    if index is None:
+        return None
+    own = np.full(len(delta), np.inf)
+    other = np.full(len(delta), np.inf)
+    added = np.flatnonzero([kind == "added" for kind in delta.kinds])
+    if added.size:
+        Z = standardized_delta(profile, delta)[added]  # as delivered: a copy is one whatever its batch's drift
+        own[added], other[added] = index.nearest(Z, labels[added], delta.digest_array[added])
+    return own, other
 
 
 def one_class_result(name: str, delta: Delta) -> DetectorResult:

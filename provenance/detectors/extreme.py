@@ -41,7 +41,13 @@ and over the detectors that give such evidence), whatever the budget:
   calibrated on each base record's distance to its nearest record of *another* class (A32e-4: two
   honest same-class repeats in the base set a bar off its nearest of any class and switched the
   evidence off); with it no clean record comes within 450 times of its bar, and no outcome moves
-  (bench/results/fix32k-copies.md).
+  (bench/results/fix32k-copies.md). The other-class record is looked up among *every* base record where the base is
+  a table larger than its sample (A32e-1: a copy of an unsampled record passed): the profile keeps a copy index
+  (``profiles.copy_index``, signed with it), searched exactly within ``copy_search_radius``, and the closeness
+  p-value is multiplied by ``copy_density`` (a class's records over its sampled ones: a union bound, since a record's
+  nearest other-class record among the whole base is closer than among the sample); collision's p-value is
+  recomputed from the whole-base distances. Past the index's cap, and in file trees, the look-up stays the sample's
+  (bench/results/fix33a-copy-index.md).
 
 Why a p-value and not a flag: the level is the policy's (``detectors.extreme_alpha``),
 and ``alpha / n`` shrinks with the delta, so a clean delta has any extreme record with
@@ -63,6 +69,10 @@ OTHER_CLASS_COPY_SHARE = 0.04  # collision's share of extreme_alpha (``other_cla
 BASE_VOTERS = 10  # nearest base records asked whether they share it (knn_label's voters)
 DEFAULT_EXTREME_ALPHA = 0.01
 OUTLIER_RANGE = 3.0  # times the base's own largest distance to its nearest records
+# The copy index searches at most this share of the sample's median distance to another class: a record further
+# from its twin is no near copy, and past it the grid's cells hold most of a blob-shaped base (1.25 units on 16
+# Gaussian features made each look-up read every record: 50 s for 1,000 under load, bench/results/fix33a-copy-index.md)
+COPY_RADIUS_SHARE = 0.1
 
 
 def batch_label_support(profile: ReferenceProfile, delta: Delta) -> np.ndarray:
@@ -142,7 +152,12 @@ def extreme_p_by_detector(
 
 
 def other_class_copy_p(
-    profile: ReferenceProfile, delta: Delta, collision_p: np.ndarray, other_dist: np.ndarray, fpr: float
+    profile: ReferenceProfile,
+    delta: Delta,
+    collision_p: np.ndarray,
+    other_dist: np.ndarray,
+    fpr: float,
+    density: float = 1.0,
 ) -> np.ndarray:
     """Each record's extreme p-value as a near-copy of a base record of another class (``collision``'s).
 
@@ -152,30 +167,79 @@ def other_class_copy_p(
         delta: the records judged; only ``added`` ones can be such copies (a relabel is the base record
             itself under its new label: the relabel rules judge it).
         collision_p: (n,) collision's calibrated p-values (closer to another class than to its own).
-        other_dist: (n,) each record's distance to its nearest base sample record of another label
-            (standardised units; inf where none).
+        other_dist: (n,) each record's distance to its nearest base record of another label (standardised
+            units; inf where none): in the sample, or in the whole base where the copy index measured it.
         fpr: the calibration's rate (its threshold only; the p-values do not depend on it).
+        density: how many times more records of a class the distances were measured among than the sample
+            holds (:func:`copy_density`; 1 for the sample's own distances).
 
     Returns:
         (n,) in [0, 1]: ``max(collision_p, closeness p)`` for added records, the closeness p being how
         rarely a base sample record lies as close to its nearest record of another class as this record
-        lies to that other-class record (calibrated on ``other_class_nn_dist``, with the exponential tail
-        past them; same-class repeats in the base do not raise the bar);
-        1 elsewhere and when the base has no finite distance. Both must be small: a record merely nearer
-        another class (a boundary digit) is not close enough, and a record close to a base record of its
-        own label is a copy, not a relabel.
+        lies to that other-class record (:func:`closeness_p`, times ``density``: a union bound, for a base
+        that many times larger than the sample); 1 elsewhere and when the base has no finite distance. Both
+        must be small: a record merely nearer another class (a boundary digit) is not close enough, and a
+        record close to a base record of its own label is a copy, not a relabel.
     """
+    added = np.array([kind == "added" for kind in delta.kinds], dtype=bool)
+    near = closeness_p(profile, other_dist, fpr)
+    if near is None or not added.any():
+        return np.ones(len(delta))
+    p = np.maximum(np.asarray(collision_p, dtype=np.float64), np.minimum(1.0, density * near))
+    return np.where(added & np.isfinite(other_dist), np.clip(p, 0.0, 1.0), 1.0)
+
+
+def closeness_p(profile: ReferenceProfile, distances: np.ndarray, fpr: float) -> np.ndarray | None:
+    """How rarely a base sample record lies as close to its nearest sample record of another class as each of
+    ``distances`` (n,) (standardised units; inf gives 1), calibrated on ``other_class_nn_dist`` with the
+    exponential tail past them; None when the base has no finite such distance (one class)."""
     # the event the evidence claims is "this close to a record of another class": calibrate on each base
     # record's distance to its nearest record of another class, so same-class repeats in the base (a
     # penguin weighed twice) do not set the bar (A32e-4; its nearest of any class did)
     across = np.asarray(profile.other_class_nn_dist, dtype=np.float64)
     across = across[np.isfinite(across)]
-    added = np.array([kind == "added" for kind in delta.kinds], dtype=bool)
-    if not across.size or not added.any():
-        return np.ones(len(delta))
+    if not across.size:
+        return None
     eps = 1e-3 * typical_distance(across)  # as duplicates' closeness: a distance of 0 stays finite
     closeness = Calibration(-np.log(across + eps), fpr)
+    distances = np.asarray(distances, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        near = closeness.p_values(-np.log(np.where(np.isfinite(other_dist), other_dist, np.inf) + eps))
-    p = np.maximum(np.asarray(collision_p, dtype=np.float64), near)
-    return np.where(added & np.isfinite(other_dist), np.clip(p, 0.0, 1.0), 1.0)
+        return closeness.p_values(-np.log(np.where(np.isfinite(distances), distances, np.inf) + eps))
+
+
+def copy_density(profile: ReferenceProfile) -> float:
+    """How many times more records the base's largest-to-sample class holds than its sample does: max over classes of
+    (records of the class) / (sampled records of it), >= 1. A record's nearest record of another class among the
+    whole base is closer than among the sample; multiplying the sample's closeness p-value by it bounds the
+    whole base's (a union bound over that many sample-sized parts)."""
+    sampled = np.bincount(profile.sample_labels.astype(np.int64), minlength=len(profile.classes))
+    counts = np.asarray(profile.class_counts, dtype=np.float64)
+    ratios = counts[sampled > 0] / sampled[sampled > 0]
+    return float(max(1.0, ratios.max())) if ratios.size else 1.0
+
+
+def copy_search_radius(profile: ReferenceProfile) -> float | None:
+    """The distance (standardised units) past which a record's copy evidence measured on the whole base cannot block
+    at the default level: where ``copy_density x closeness p`` reaches ``OTHER_CLASS_COPY_SHARE x
+    DEFAULT_EXTREME_ALPHA`` (a delta of one record, ``alpha / n`` at its largest), at most ``COPY_RADIUS_SHARE`` of
+    the sample's median distance to another class. The copy index (``profiles.copy_index``) searches exactly within
+    it. None when the base has one class."""
+    target = OTHER_CLASS_COPY_SHARE * DEFAULT_EXTREME_ALPHA / copy_density(profile)
+    across = np.asarray(profile.other_class_nn_dist, dtype=np.float64)
+    across = across[np.isfinite(across)]
+    if not across.size:
+        return None
+    lo, hi = 0.0, COPY_RADIUS_SHARE * float(np.median(across))
+    if hi <= 0:
+        return None
+    p_at = closeness_p(profile, np.array([hi]), 0.01)
+    if p_at is None or p_at[0] <= target:
+        return hi
+    for _ in range(60):  # bisection on a p-value that falls as the distance does
+        mid = (lo + hi) / 2
+        p_mid = closeness_p(profile, np.array([mid]), 0.01)
+        if p_mid is not None and p_mid[0] <= target:
+            lo = mid
+        else:
+            hi = mid
+    return lo if lo > 0 else None

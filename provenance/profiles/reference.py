@@ -89,7 +89,7 @@ _ARRAYS = (
 )
 # Arrays a profile may lack (written before they were kept): read as None, and the detectors and rules
 # that use them keep their earlier behaviour.
-_OPTIONAL_ARRAYS = ("batch_rows", "batch_copies", "batch_most_copies")
+_OPTIONAL_ARRAYS = ("batch_rows", "batch_copies", "batch_most_copies", "copy_index_bytes")
 
 
 def bounded(Z: np.ndarray) -> np.ndarray:
@@ -173,6 +173,9 @@ class ReferenceProfile:
     # Feature columns of the signed profile this one was narrowed without, because the candidate scored against it
     # dropped them (profiles.shared_columns); never serialised: a profile object is always the signed one, whole.
     columns_left_out: tuple[str, ...] = ()
+    # The version's copy index (profiles.copy_index.CopyIndex.to_bytes: every base record's features, where the sample
+    # misses records of a table), as uint8; signed with the rest of the profile. None where the version keeps none.
+    copy_index_bytes: np.ndarray | None = None
 
     def batch_copies_problem(self) -> str | None:
         """What is wrong with the profile's within-pseudo-batch arrays (``BatchCopies.problem`` against the base's
@@ -301,6 +304,21 @@ class ReferenceProfile:
                 f"damaged reference profile ({type(exc).__name__}: {exc}); rebuild it from the base version"
             ) from exc
         return cls(**fields, **arrays)
+
+    @cached_property
+    def copy_index(self) -> Any:
+        """The profile's copy index (``profiles.copy_index.CopyIndex``), parsed when first asked for; None without one.
+        Raises ``FeatureError`` when its bytes are not an index (they are signed with the profile: a damaged one)."""
+        if self.copy_index_bytes is None:
+            return None
+        from provenance.profiles.copy_index import CopyIndex
+
+        try:
+            return CopyIndex.from_bytes(self.copy_index_bytes.tobytes())
+        except (ValueError, KeyError, TypeError) as exc:
+            raise FeatureError(
+                f"damaged copy index in the reference profile ({exc}); rebuild it from the base"
+            ) from exc
 
     def content_digest(self) -> str:
         """SHA-256 (hex) of the profile's bytes."""

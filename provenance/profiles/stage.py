@@ -15,6 +15,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 
 from provenance.encoding import table_digest_blob
@@ -25,6 +26,7 @@ from provenance.features.numeric import check_named_columns
 from provenance.features.registry import FeaturizerSpec, build
 from provenance.manifest import Manifest
 from provenance.profiles.batch_copies import COPY_PSEUDO_BATCHES, BatchCopies, manifest_batch_copies
+from provenance.profiles.copy_index_build import copy_index_or_reason
 from provenance.profiles.featurize import AUTO, build_for_commit, featurize, requested_spec
 from provenance.profiles.non_finite import NonFiniteValues
 from provenance.profiles.reference import ReferenceProfile, build_profile
@@ -239,7 +241,14 @@ class ProfileStage:
         except InputError as exc:
             return PreparedProfile(None, b"", str(exc))
         salt = (job.sample_salt, job.sample_salt_signature, job.sample_salt_parent, job.sample_salt_nonce)
-        return PreparedProfile(profile, profile.to_bytes(), None, *salt, requested=self.requested())
+        index, no_index = copy_index_or_reason(hashed.manifest, hashed.kind, hashed.columns, job.spec, profile)
+        facts: dict | None = {"reason": no_index} if no_index is not None else None
+        if index is not None:  # kept inside the profile object: the digest the statement signs covers it
+            profile = dataclasses.replace(profile, copy_index_bytes=np.frombuffer(index.to_bytes(), np.uint8))
+            facts = {"rows": len(index.keys), "radius": index.radius}
+        return PreparedProfile(
+            profile, profile.to_bytes(), None, *salt, requested=self.requested(), copy_index_facts=facts
+        )
 
     def requested(self) -> dict | None:
         """The featuriser this commit was given (``--featurizer`` and its options, or the parent's carried), as a spec;
@@ -262,6 +271,7 @@ class PreparedProfile:
     sample_salt_parent: bytes | None = None
     sample_salt_nonce: bytes | None = None
     requested: dict | None = None  # the featuriser spec the commit was given (ProfileStage.requested)
+    copy_index_facts: dict | None = None  # the profile's copy index's rows and radius, or why it keeps none
 
     def record(self, store: Store, tag: str, predicate: dict) -> None:
         """Under the lock: store the profile object and row; sign its digest (or the reason) in the predicate.
@@ -299,6 +309,8 @@ class PreparedProfile:
             "sampleSaltParent": _hex(self.sample_salt_parent),
             "sampleSaltNonce": _hex(self.sample_salt_nonce),
         }
+        if self.copy_index_facts is not None:  # profiles.copy_index: its rows and radius, or why there is none
+            predicate["profile"]["copyIndex"] = self.copy_index_facts
 
 
 def _hex(value: bytes | None) -> str | None:

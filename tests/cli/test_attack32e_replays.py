@@ -80,10 +80,7 @@ def test_control_a_relabelled_copy_of_a_sampled_base_record_blocks(prov, keypair
 # records, nine copies in ten are out of it. Fix: look an added record's nearest base records of other classes up in
 # the whole base (its features are read at commit: a signed nearest-copy index, e.g. quantised feature digests per
 # class, or the full feature matrix for a base that fits), or at least bound the claim in docs/detection.md.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A32e-1 (high): a relabelled near-copy of a base record outside the profile sample is not extreme evidence",
-)
+# Fixed in session 33 (fix33a): the profile keeps a copy index of every base record (profiles.copy_index).
 def test_a_relabelled_copy_of_a_base_record_outside_the_sample_blocks(prov, keypair, store):
     r, report = _copy_check(prov, keypair, sampled=False)
     assert r.exit_code == 1 and "detectors.extreme" in _blocking(report), _blocking(report)

@@ -1,0 +1,198 @@
+"""The copy index: every base record's standardised features, for finding an added record's near copies in the whole base.
+
+The profile keeps a sample (at most 2,000 records a class), so a relabelled near copy of a base record outside it was
+judged as any new record (attack review 32e, A32e-1). When the base is larger than its sample, a table's commit
+featurises *every* base record (read again and re-hashed against the signed manifest, as the sample is), standardises
+it on the profile's centre and scale and keeps it here: float32 features in the order of a grid-cell key, with each
+record's class and the first 8 bytes of its digest. It is kept inside the profile object (``copy_index_bytes``), so
+the digest the version's statement signs covers it, a check reads it only through that digest (``load_profile``
+re-hashes the object) and a changed byte fails closed.
+
+Search is exact within a ``radius`` fixed at commit (:func:`search_radius`: the distance past which a record's copy
+evidence cannot block at the default level): the space is cut into cubes of side ``width`` >= 2 x radius on a grid
+shifted by a fixed vector, each record keyed by a hash of its cell; a query reads its own cell and every cell it lies
+within ``radius`` of (at most one neighbour a coordinate, so ``2 ** k`` cells for ``k`` such coordinates; past
+``MAX_PROBE_BITS`` it compares with every record), and measures the candidates' exact distances. A base past
+``INDEX_MAX_ROWS`` records or ``INDEX_MAX_VALUES`` features in all (rows x features) keeps no index: its copy evidence stays the sample's
+(docs/detection.md).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+FORMAT_MAGIC = b"PROVCOPYINDEX\x001\n"
+# Past these a base keeps no index (issue 15's profile budget, <= 3 s and <= 500 MiB: at 1M rows of 16 features the
+# index cost 8.1 s of CPU and 887 MiB, most in reading every row again; bench/results/fix33a-copy-index.md)
+INDEX_MAX_ROWS = 250_000
+INDEX_MAX_VALUES = 8 * 2**20  # rows x features: 32 MiB of float32 (100k rows of 64 features fit)
+MAX_PROBE_BITS = 12  # a query near more cell faces than this is compared with every record instead (4,096 cells)
+_NEAR_FACES = 4.0  # the cell side makes a query lie near this many faces on average (2 ** 4 cells read)
+_GRID_SEED = 0x33A  # the grid's shift and key multipliers: fixed, so the index is a function of the base alone
+_CHUNK = 1 << 16
+
+
+def cell_width(radius: float, dim: int) -> float:
+    """The grid's cube side for ``radius`` in ``dim`` features: ``max(2, 2 * dim / _NEAR_FACES) * radius``, so a
+    point lies within ``radius`` of at most ``_NEAR_FACES`` faces on average and of at most one face a coordinate."""
+    return max(2.0, dim / (_NEAR_FACES / 2.0)) * radius
+
+
+def _grid(dim: int, width: float) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(_GRID_SEED)
+    shift = rng.uniform(0.0, width, dim)
+    multipliers = rng.integers(1, 2**63, dim, dtype=np.uint64) | np.uint64(1)
+    return shift, multipliers
+
+
+def _cells(Z: np.ndarray, shift: np.ndarray, width: float) -> np.ndarray:
+    return np.floor((Z.astype(np.float64) - shift) / width).astype(np.int64)
+
+
+def _keys(cells: np.ndarray, multipliers: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return (cells.astype(np.uint64) * multipliers).sum(axis=1, dtype=np.uint64)
+
+
+def digest_prefixes(digests: np.ndarray) -> np.ndarray:
+    """The first 8 bytes of each (n, 32) uint8 digest as (n,) uint64: what tells a record's own twin apart."""
+    return np.ascontiguousarray(np.asarray(digests, dtype=np.uint8)[:, :8]).view(">u8").ravel().astype(np.uint64)
+
+
+@dataclass(eq=False)
+class CopyIndex:
+    """Every base record's standardised features, keyed by grid cell (see the module docstring)."""
+
+    radius: float  # exact search within this distance (standardised units)
+    width: float  # the grid's cube side, >= 2 x radius
+    mean: np.ndarray  # (d,) the profile's centre and scale the features were standardised on
+    scale: np.ndarray
+    keys: np.ndarray  # (N,) uint64 cell keys, in order
+    Z: np.ndarray  # (N, d) float32 standardised features, rows in key order
+    labels: np.ndarray  # (N,) int32 class index into the profile's classes
+    digests: np.ndarray  # (N,) uint64 digest prefixes
+
+    @classmethod
+    def build(
+        cls, Z: np.ndarray, labels: np.ndarray, digests: np.ndarray, radius: float, mean: np.ndarray, scale: np.ndarray
+    ) -> CopyIndex:
+        """The index of ``Z`` (N x d standardised features, any float), ``labels`` (N,) class indices and ``digests``
+        (N, 32) uint8, searched exactly within ``radius`` (> 0, standardised units) of a query."""
+        Z = np.asarray(Z, dtype=np.float32)
+        width = cell_width(radius, Z.shape[1])
+        shift, multipliers = _grid(Z.shape[1], width)
+        keys = _keys(_cells(Z, shift, width), multipliers)
+        order = np.argsort(keys, kind="stable")
+        return cls(
+            float(radius),
+            float(width),
+            np.asarray(mean, np.float32),
+            np.asarray(scale, np.float32),
+            keys[order],
+            np.ascontiguousarray(Z[order]),
+            np.asarray(labels, np.int32)[order],
+            digest_prefixes(digests)[order],
+        )
+
+    @property
+    def dim(self) -> int:
+        """Features a record."""
+        return int(self.Z.shape[1])
+
+    def fits(self, mean: np.ndarray, scale: np.ndarray) -> bool:
+        """Whether a profile standardising on ``mean`` and ``scale`` measures in this index's space (a profile
+        rebuilt without waived records, or narrowed to shared columns, does not: its copy evidence is the sample's)."""
+        return (
+            len(mean) == self.dim
+            and np.array_equal(np.asarray(mean, np.float32), self.mean)
+            and np.array_equal(np.asarray(scale, np.float32), self.scale)
+        )
+
+    def nearest(self, Zq: np.ndarray, labels: np.ndarray, digests: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each query's distance to its nearest indexed record of its own class and of another class, exact within
+        ``radius`` (inf where none lies within it); a record with the query's digest prefix (its own twin) is left out.
+
+        Args:
+            Zq: (n, d) standardised query features.
+            labels: (n,) class indices (-1 for a class the base lacks: every record is of another class).
+            digests: (n, 32) uint8 query digests.
+
+        Returns:
+            ``(own, other)``: two (n,) float64 arrays.
+        """
+        Zq = np.asarray(Zq, dtype=np.float64)
+        own = np.full(len(Zq), np.inf)
+        other = np.full(len(Zq), np.inf)
+        if not len(Zq) or not len(self.keys):
+            return own, other
+        shift, multipliers = _grid(self.dim, self.width)
+        cells = _cells(Zq, shift, self.width)
+        offset = (Zq - shift) / self.width - cells  # in [0, 1): where in its cell each query lies
+        low = offset * self.width < self.radius
+        high = (1.0 - offset) * self.width < self.radius
+        mine = digest_prefixes(digests)
+        for i in range(len(Zq)):
+            candidates = self._candidates(cells[i], low[i], high[i], multipliers)
+            if candidates is None:
+                candidates = np.arange(len(self.keys))
+            if not candidates.size:
+                continue
+            own[i], other[i] = self._closest(Zq[i], int(labels[i]), mine[i], candidates)
+        return own, other
+
+    def _candidates(
+        self, cell: np.ndarray, low: np.ndarray, high: np.ndarray, multipliers: np.ndarray
+    ) -> np.ndarray | None:
+        faces = np.flatnonzero(low | high)
+        if faces.size > MAX_PROBE_BITS:
+            return None
+        steps = np.where(low[faces], -1, 1).astype(np.int64)
+        subsets = (np.arange(1 << faces.size)[:, None] >> np.arange(faces.size)) & 1
+        probes = np.repeat(cell[None, :], len(subsets), axis=0)
+        probes[:, faces] += subsets * steps
+        keys = np.unique(_keys(probes, multipliers))
+        starts = np.searchsorted(self.keys, keys, side="left")
+        stops = np.searchsorted(self.keys, keys, side="right")
+        return np.concatenate([np.arange(a, b) for a, b in zip(starts, stops)]) if len(keys) else np.zeros(0, int)
+
+    def _closest(self, z: np.ndarray, label: int, digest: np.uint64, candidates: np.ndarray) -> tuple[float, float]:
+        best_own, best_other = math.inf, math.inf
+        for start in range(0, len(candidates), _CHUNK):
+            part = candidates[start : start + _CHUNK]
+            dist = np.sqrt(((self.Z[part].astype(np.float64) - z) ** 2).sum(axis=1))
+            keep = (self.digests[part] != digest) & (dist <= self.radius)
+            same = self.labels[part] == label
+            if (keep & same).any():
+                best_own = min(best_own, float(dist[keep & same].min()))
+            if (keep & ~same).any():
+                best_other = min(best_other, float(dist[keep & ~same].min()))
+        return best_own, best_other
+
+    def to_bytes(self) -> bytes:
+        """Deterministic bytes: magic, a JSON header line, then the arrays as ``.npy`` (no pickles)."""
+        header = {"radius": self.radius, "width": self.width, "rows": len(self.keys), "dim": self.dim}
+        out = io.BytesIO()
+        out.write(FORMAT_MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n")
+        for array in (self.mean, self.scale, self.keys, self.Z, self.labels, self.digests):
+            np.save(out, np.ascontiguousarray(array), allow_pickle=False)
+        return out.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CopyIndex:
+        """The index :meth:`to_bytes` wrote. Raises ``ValueError`` naming the problem for anything else."""
+        if not data.startswith(FORMAT_MAGIC):
+            raise ValueError("not a prov copy index (its first bytes differ)")
+        stream = io.BytesIO(data)
+        stream.seek(len(FORMAT_MAGIC))
+        header = json.loads(stream.readline())
+        mean, scale, keys, Z, labels, digests = (np.load(stream, allow_pickle=False) for _ in range(6))
+        n, d = int(header["rows"]), int(header["dim"])
+        shapes = [(mean, (d,)), (scale, (d,)), (keys, (n,)), (Z, (n, d)), (labels, (n,)), (digests, (n,))]
+        if any(a.shape != s for a, s in shapes) or not 0 < float(header["radius"]) * 2 <= float(header["width"]):
+            raise ValueError("its arrays or grid do not match its header")
+        return cls(float(header["radius"]), float(header["width"]), mean, scale, keys, Z, labels, digests)
