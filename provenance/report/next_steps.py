@@ -167,7 +167,12 @@ def _steps(rule: dict, report: dict) -> list[Step]:
                 ),
                 Step("or keep the signed types: cast the columns back and commit the data again"),
             ]
-    if added_columns:  # columns the data adds to the signed ones: no cast removes them (newcomer review 24)
+    signing = statistic.get("added_columns_signed_by") or {}
+    if added_columns and signing:  # a source signed them as content: it added them (newcomer review 33, #5)
+        from provenance.lineage.vendor_columns import signs_again_way
+
+        retype.append(Step(f"{'and for ' if retype else ''}the columns the data adds: {signs_again_way(signing)}"))
+    elif added_columns:  # columns the data adds to the signed ones: no cast removes them (newcomer review 24)
         from provenance.lineage.retyped import added_column_flags, column_names_text
 
         one = len(added_columns) == 1
@@ -218,6 +223,14 @@ def _steps(rule: dict, report: dict) -> list[Step]:
         from provenance.lineage.retyped import type_conflict_step
 
         return [Step(*type_conflict_step(conflicts, base, v))]
+    metadata_signing = statistic.get("metadata_signed_by") if name == "lineage.unattributed_beside_signed" else None
+    if metadata_signing:  # the batch is registered: its source signs again without the columns (review 33, #5)
+        from provenance.lineage.vendor_columns import signs_again_way
+
+        return [
+            *retype,
+            Step(f"the records of a registered batch re-keyed by --metadata: {signs_again_way(metadata_signing)}"),
+        ]
     if name in ("lineage.unattributed_beside_signed", "lineage.signed_batches_incomplete"):
         # withdraw applies only where a trusted signed batch has records missing (F3): the rule says so
         missing = name == "lineage.signed_batches_incomplete" or statistic.get("signed_missing")
