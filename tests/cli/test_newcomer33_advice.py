@@ -184,3 +184,23 @@ def test_columns_a_source_signed_lead_to_the_source_signing_again_and_that_way_w
         r = prov(*args)
         assert r.exit_code == 0, (args, r.output)
     assert _lineage(r.stdout) == f"lineage: {nhc + hrd} attested, 0 relabeled after source, 0 unattributed", r.output
+
+
+def test_a_quarantine_that_cuts_a_new_class_says_the_class_cannot_be_new_again(prov, workdir, store, keypair):
+    """Finding 4: cutting the flagged records (of them 'tropical wave', a class v1 holds none of) left the class
+    unlistable for good, and only a later check said so; the quarantine now says it, in one note."""
+    pinned = _storms_versions(prov, keypair)
+    r = prov("check", "v2", "--base", "v1", "--signer", keypair.public_path, "--format", "json", "--out", "F.json")
+    assert r.exit_code == 1, r.output
+    r = prov("quarantine", "--from", "v2", "--findings", "F.json", "--tag", "v2q", "--key", keypair.private_path,
+             *pinned, env={"COLUMNS": "400"})  # fmt: skip
+    assert r.exit_code == 0, r.output
+    flagged = json.loads(Path("F.json").read_text())["findings"]
+    waves = sum(1 for f in flagged if f.get("label") == "tropical wave")  # the profile's salt varies per commit
+    assert waves, "no 'tropical wave' record flagged"
+    notes = [x for x in r.output.splitlines() if "no order of commits makes" in x]
+    assert len(notes) == 1, r.output
+    assert notes[0].startswith(
+        f"Note: cut {waves} records of class 'tropical wave', which v1 (v2's parent) holds fewer than 10 of: a "
+        "version built on v2q has a signed ancestor holding records it lacks"
+    ), notes
