@@ -10,6 +10,8 @@ offered ``--schema name:double`` for a Parquet file, which refuses ``--schema``.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from pathlib import Path
 
@@ -204,3 +206,52 @@ def test_a_quarantine_that_cuts_a_new_class_says_the_class_cannot_be_new_again(p
         f"Note: cut {waves} records of class 'tropical wave', which v1 (v2's parent) holds fewer than 10 of: a "
         "version built on v2q has a signed ancestor holding records it lacks"
     ), notes
+
+
+def _waiver_predicates() -> list[dict]:
+    """The signed predicates of every waiver stored in the store in the current folder."""
+    from provenance import signing
+    from provenance.store import Store
+
+    store = Store.open()
+    try:
+        rows = list(store.db["waivers"].rows)
+        envelopes = [signing.parse_envelope(store.objects.get(r["object"], "waiver"), r["object"]) for r in rows]
+    finally:
+        store.close()
+    return [json.loads(base64.b64decode(e["payload"]))["predicate"] for e in envelopes]
+
+
+def test_a_reviewed_findings_file_is_waived_in_one_call_and_nothing_outside_it(prov, workdir, store, keypair):
+    """Finding 2: a clean delivery with a real labelling change was blocked, and the ways out were one `prov waive`
+    per flagged record or cutting genuine ones. `prov waive --findings FILE` signs one waiver per flagged finding of
+    the reviewed file, each with the file's SHA-256, and refuses a file that lists anything else, whole."""
+    pinned = _storms_versions(prov, keypair)
+    assert prov("check", "v2", "--base", "v1", *pinned).exit_code == 1
+    r = prov("findings", "v2", "--json", *pinned)
+    assert r.exit_code == 0, r.output
+    Path("reviewed.json").write_text(r.stdout)
+    flagged = [f for f in json.loads(r.stdout)["findings"] if f["flagged"]]
+    waive = ("waive", "--version", "v2", "--detector", "combined", "--reason", "2000s labelling convention, reviewed",
+             "--key", keypair.private_path, *pinned)  # fmt: skip
+    # a line added after the review (a record the run did not flag), or the file of another version: refused whole
+    everything = json.loads(prov("findings", "v2", "--json", "--all", *pinned).stdout)
+    extra = next(f for f in everything["findings"] if not f["flagged"])
+    Path("added.json").write_text(json.dumps({"version": "v2", "findings": [*flagged, extra | {"flagged": True}]}))
+    r = prov(*waive, "--findings", "added.json")
+    assert r.exit_code == 2 and "added.json: 1 of its" in r.output and "nothing waived" in r.output, r.output
+    Path("other.json").write_text(json.dumps({"version": "v1", "findings": flagged}))
+    r = prov(*waive, "--findings", "other.json")
+    assert r.exit_code == 2 and "other.json: findings of version v1, not v2" in r.output, r.output
+    assert _waiver_predicates() == []
+    r = prov(*waive, "--findings", "reviewed.json")
+    assert r.exit_code == 0, r.output
+    file_digest = hashlib.sha256(Path("reviewed.json").read_bytes()).hexdigest()
+    predicates = _waiver_predicates()
+    assert sorted(p["digest"] for p in predicates) == sorted(f["digest"] for f in flagged)
+    assert {(p["version"], p["detector"], p["reviewedFile"]) for p in predicates} == {("v2", "combined", file_digest)}
+    report = json.loads(prov("check", "v2", "--base", "v1", "--no-save", *pinned, "--format", "json").stdout)
+    combined = next(x for x in report["rules"] if x["rule"] == "detectors.combined")
+    assert combined["status"] == "pass", combined["reason"]
+    r = prov(*waive, "--findings", "reviewed.json")  # again: the same waivers, nothing written
+    assert r.exit_code == 0 and f"0 written, {len(flagged)} already waived" in r.output, r.output
