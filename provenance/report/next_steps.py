@@ -367,8 +367,9 @@ def _new_class_steps(rule: dict, top: dict | None, inside: dict[str, str]) -> li
         Step(
             f"class {c!r} is new, but its added records sit among base classes' records ({inside[c]}): listed in "
             "[class_mix] expected_new_classes, it would leave the class-mix tests and its records would still be "
-            "judged in full, so listing it would not release them; review them and accept each one that is the new "
-            "class's with a waive key (prov waive), or lower [class_mix] min_p_value for a change made on purpose"
+            "judged in full, so listing it would not release them; review them and accept the new class's with a "
+            "waive key (prov waive, or prov waive --findings F.json for a reviewed list), and lower [class_mix] "
+            "min_p_value for a change made on purpose"
         )
         for c in ordered
         if c in inside
