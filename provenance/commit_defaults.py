@@ -249,4 +249,7 @@ def commit_on_parent(
     # --checkpoint-out was kept inside the commit's write (KeptLog.keeper); a failure to keep it is said first, as
     # "committed, but ...", before anything is read back from the live store (attack review 19b, F19b-3)
     result = kept_log.finish(store, dataclasses.replace(result, from_parent=from_parent))
-    return with_notes(store, result)
+    from provenance.sources.schema_scope import parquet_only
+
+    # a Parquet table carries its own types: a note offers --schema only where the commit would take it (review 33)
+    return with_notes(store, result, schema_flag_applies=spec.kind == "tree" or not parquet_only(spec.path, spec.rev))

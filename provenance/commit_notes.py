@@ -23,18 +23,19 @@ if TYPE_CHECKING:
     from provenance.versions import CommitResult
 
 
-def with_notes(store: Store, result: CommitResult) -> CommitResult:
+def with_notes(store: Store, result: CommitResult, schema_flag_applies: bool = True) -> CommitResult:
     """``result`` with its notes (``retype_note``, ``schema_note``, ``features_note``, ``unfeatured_note``;
     ``schemas/commit.schema.json``), each None when it has nothing to say. Reads the version ``result.tag`` and its
     parent from ``store`` under its pins, each verified once; raises what ``version_facts.verified_statement`` raises
-    where a note does not say None for it (a version erased since the write is None)."""
+    where a note does not say None for it (a version erased since the write is None). ``schema_flag_applies``: the
+    data read holds a CSV or JSON Lines file, so a note may offer ``--schema`` (``unfeatured_columns_note``)."""
     with statement_cache():
         return dataclasses.replace(
             result,
             retype_note=retype_note(store, result),
             schema_note=retyped_since_parent(store, result.tag, result.parent),
             features_note=features_left_note(store, result),
-            unfeatured_note=unfeatured_columns_note(store, result),
+            unfeatured_note=unfeatured_columns_note(store, result, schema_flag_applies),
         )
 
 

@@ -22,15 +22,18 @@ if TYPE_CHECKING:
 NAMED = 5  # columns named in the line; more are counted ("and 3 more")
 
 
-def unfeatured_columns_note(store: Store, result: CommitResult) -> str | None:
-    """``column 'mean_radius' (string) is not in the features: not numeric, so no detector scores it; to include it,
-    fix its values (a '?' or text) and commit with --schema mean_radius:double, or leave it out on purpose with
-    --featurizer numeric --featurizer-option 'exclude=["mean_radius"]'`` for version ``result.tag``: its content
+def unfeatured_columns_note(store: Store, result: CommitResult, schema_flag_applies: bool = True) -> str | None:
+    """``column 'mean_radius' (string) is not in the features: not numeric, so no detector scores it; if it holds
+    numbers, fix its values (a '?' or text) and commit with --schema mean_radius:double; if it is text, leave it out on
+    purpose with --featurizer numeric --featurizer-option 'exclude=["mean_radius"]'`` for version ``result.tag``: its
+    content
     columns of a non-numeric type that its automatic numeric featuriser does not read, at most ``NAMED`` named then
     ``and N more``. None when there are none, when the featuriser is another or was given its columns or exclusions
     (then the choice was the user's), or when the version is no longer in the store. Columns the parent's profile read
-    are left to ``features_note``, which says they left the features. Both versions read from ``store``
-    and verified under its pins (``version_facts.verified_predicate``); raises what that raises but ``InputError``."""
+    are left to ``features_note``, which says they left the features. ``schema_flag_applies`` is False when the data
+    read holds no CSV or JSON Lines file (Parquet carries its own types and ``--schema`` exits 2 on it: newcomer
+    review 33, finding 6); the way to numbers is then a cast in the file. Both versions read from ``store`` and
+    verified under its pins (``version_facts.verified_predicate``); raises what that raises but ``InputError``."""
     from provenance.features.numeric import numeric_type, signed_columns
     from provenance.lineage.retyped import schema_flags
 
@@ -53,9 +56,14 @@ def unfeatured_columns_note(store: Store, result: CommitResult) -> str | None:
     named = ", ".join(f"{name_in_sentence(c, quote_plain=True)} ({visible(str(types[c]))})" for c in left[:NAMED])
     more = f" and {len(left) - NAMED} more" if len(left) > NAMED else ""
     first = left[0]
+    to_numbers = (
+        f"fix its values (a '?' or text) and commit with {schema_flags({first: 'double'})}"
+        if schema_flag_applies
+        else "cast it in the file (pyarrow: table.cast; pandas: astype) and commit again"
+    )
     return (
         f"column{'' if one else 's'} {named}{more} {'is' if one else 'are'} not in the features: not numeric, so no "
-        f"detector scores {'it' if one else 'them'}; to include {'it' if one else 'one'}, fix its values (a '?' or text) and commit with "
-        f"{schema_flags({first: 'double'})}, or leave it out on purpose with --featurizer numeric --featurizer-option "
+        f"detector scores {'it' if one else 'them'}; if {'it' if one else 'one'} holds numbers, {to_numbers}; if it "
+        f"is text, leave it out on purpose with --featurizer numeric --featurizer-option "
         f"{shell_word('exclude=' + json.dumps([first]))}"
     )

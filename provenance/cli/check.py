@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -13,6 +14,9 @@ from provenance.cli._trust import trust_flags
 from provenance.errors import InputError, StoreError
 from provenance.escaping import visible
 from provenance.gate import policy as policy_lib
+
+if TYPE_CHECKING:
+    from provenance.kept_log import KeptLog
 from provenance.report import Format, check_output, format_for, medium_for, render, verdict_for_log, write_output
 from provenance.store import Store
 from provenance.trust.pins import Pins
@@ -182,10 +186,17 @@ def _exists(path: str) -> InputError:
 @command("waive")
 @trust_flags
 def waive(
-    digest: str = typer.Argument(
-        ...,
-        metavar="DIGEST",
+    digest: str | None = typer.Argument(
+        None,
+        metavar="[DIGEST]",
         help="Content digest (hex) of the flagged record: all 64, or a unique prefix of 8 or more.",
+    ),
+    findings: str | None = typer.Option(
+        None,
+        "--findings",
+        help="Instead of DIGEST: a reviewed findings file (prov findings V --json, or prov check --format json); one "
+        "waiver per flagged finding, each signing the file's SHA-256; refused whole if it lists a record V's stored "
+        "run does not flag.",
     ),
     version: str = typer.Option(..., "--version", help="The version whose finding is accepted."),
     detector: str = typer.Option(..., "--detector", help="The detector whose flag is accepted."),
@@ -198,12 +209,21 @@ def waive(
     pins: Pins = Pins(),  # filled by @trust_flags
     json_out: bool = JsonFlag,
 ) -> None:
-    """Accept one finding after review: a signed waiver that `prov check` honours if its key may waive."""
+    """Accept one finding after review (or each flagged finding of a reviewed file, --findings): a signed waiver
+    that `prov check` honours if its key may waive."""
     from provenance.gate.waivers import create_waiver
     from provenance.names import short_digest
 
+    if (digest is None) == (findings is None):
+        raise InputError("prov waive: give DIGEST or --findings FILE, one of them")
+    if findings is not None and label is not None:
+        raise InputError("prov waive: --label goes with DIGEST (--findings takes each finding's label from the file)")
     store = Store.open(pins=pins)
     kept = held_states(store, kept_state, "waiver")  # a log cut back is not signed over (exit 1)
+    if findings is not None:
+        _waive_reviewed(store, version, findings, detector, reason, key, kept, json_out)
+        return
+    assert digest is not None
     result = create_waiver(store, version, digest, detector, reason, key, label, kept)
     for warning in result["warnings"]:  # recorded all the same (exit 0): the reviewer decides
         typer.echo(f"Warning: {visible(warning)}", err=True)
@@ -221,3 +241,23 @@ def waive(
         )
         for line in extends_lines(kept):
             echo(line)
+
+
+def _waive_reviewed(
+    store: Store, version: str, path: str, detector: str, reason: str, key: str, kept: KeptLog | None, json_out: bool
+) -> None:
+    """``prov waive --findings FILE``: one waiver per flagged finding of the reviewed file (``gate.waivers_bulk``)."""
+    from provenance.gate.waivers_bulk import waive_reviewed
+
+    result = waive_reviewed(store, version, path, detector, reason, key, kept)
+    if json_out:
+        emit_json(result)
+        return
+    keyid = result["waivers"][0]["keyid"][:16]
+    echo(
+        f"Waived {detector} on {len(result['waivers'])} findings of {path} in {version} ({result['written']} "
+        f"written, {result['already_waived']} already waived), signed by {keyid}, each naming the file's SHA-256 "
+        f"{result['reviewedFile'][:16]}"
+    )
+    for line in extends_lines(kept):
+        echo(line)

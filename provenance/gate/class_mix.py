@@ -61,7 +61,7 @@ class MinClassMixPValue(ParameterRule):
         """Pass with nothing to test; else pass or block on the worst class-mix shift. With expected classes, the
         statistic carries ``expected_classes_judged`` (``{label: base records}``, the listed classes kept in); it
         always carries ``spelled_as_base`` (``{added label: base class}``, added classes that are base classes
-        spelled otherwise)."""
+        spelled otherwise) and ``new_classes`` (:func:`unlisted_new_classes`)."""
         held, counted_in = listed_classes_held(ctx, self.expected) if self.expected else ({}, "")
         in_base = [r["label"] for r in ctx.report["by_class"] if r["base"]]
         # added classes that are base classes spelled otherwise: listed, they stay in; the step offers no listing
@@ -88,7 +88,25 @@ class MinClassMixPValue(ParameterRule):
         reason = f"{worst['explanation']} (p={p:.3g}, block below {self.min_p:g}){judged}"
         statistic = worst["statistic"] | ({"expected_classes_judged": held} if self.expected else {})
         statistic["spelled_as_base"] = spelled
+        statistic["new_classes"] = unlisted_new_classes(ctx, self.expected, spelled)
         return RuleResult(self.key, status, reason, statistic=statistic, expected=expected)
+
+
+def unlisted_new_classes(ctx: GateContext, expected: list[str], spelled: dict[str, str]) -> dict[str, int]:
+    """``{label: added records}``: the added classes the base's signed manifest holds fewer than ``JUDGED_FROM``
+    records of (the classes ``expected_new_classes`` would take out of the tests), neither listed in ``expected``
+    nor a base class spelled otherwise (``spelled``). The next steps name only these for listing: they named the
+    most over-represented class, one the base held and listing could not excuse (newcomer review 33, finding 3)."""
+    listed = set(expected)
+    return {
+        r["label"]: r["added"]
+        for r in ctx.report["by_class"]
+        if r["added"]
+        and r["base"] < JUDGED_FROM
+        and r["label"] is not None
+        and r["label"] not in listed
+        and r["label"] not in spelled
+    }
 
 
 def listed_classes_held(ctx: GateContext, expected: list[str]) -> tuple[dict[str, int], str]:

@@ -23,6 +23,7 @@ from provenance.gate.results import RuleResult, bounded_count
 from provenance.gate.rules import BOOLEAN, SwitchedRule, setting_value
 from provenance.gate.rules_lineage import added_mask, count_status, lineage_records, rekeyed_unattributed_in_base
 from provenance.lineage.retyped import added_columns_way
+from provenance.lineage.vendor_columns import content_signed, signs_again_way
 from provenance.sources.schema_delta import added_and_other
 
 if TYPE_CHECKING:
@@ -196,6 +197,12 @@ class UnattributedBesideSigned(SwitchedRule):
             added_columns, other = added_and_other(ctx.report["summary"].get("schema_delta"))
             if not retyped:
                 added_columns = []
+            signing = content_signed(ctx.store, added_columns)
+            # columns this version reads as metadata that a missing batch's source signed as content: the records
+            # match once the source signs with them left out, not by registering the batch again (review 33, #5)
+            metadata_signing = content_signed(
+                ctx.store, ctx.report["summary"].get("metadata_added") or [], {str(b["batch"]) for b in missing}
+            )
             types_only: dict[str, tuple[str, str]] = {}
             conflicts: dict[str, dict[str, str]] = {}
             data_parquet: dict[str, bool] = {}
@@ -204,15 +211,21 @@ class UnattributedBesideSigned(SwitchedRule):
                     f"records of {ctx.base} re-keyed by a schema change ({schema_changes_text(ctx)}) that lost their "
                     "source's attestation: a record's digest includes its column types and names, so a record a batch "
                     f"signed with the old types matches no batch now ({missing_batches(missing)}, under their old "
-                    f"digests). {_schema_ways(added_columns, other)}; if records were really edited, account for the "
+                    f"digests). {_schema_ways(added_columns, other, signing)}; if records were really edited, account for the "
                     "missing ones with `prov withdraw` or `prov quarantine`"
                 )
             elif retyped:  # newcomer review 11, finding 9: a cast in the team's own pipeline, not an edit
-                way = _schema_ways(added_columns, other)
+                way = _schema_ways(added_columns, other, signing)
                 why = (
                     f"added records without a trusted signature, while {what} ({missing_batches(missing)}); "
                     f"{retyped}. {way}; if records were "
                     "really edited, account for the missing ones with `prov withdraw` or `prov quarantine`"
+                )
+            elif metadata_signing:
+                why = (
+                    f"added records without a trusted signature, while {what} ({missing_batches(missing)}); "
+                    f"{ctx.new} leaves columns out of the digest (--metadata) that a source signed as content, so its "
+                    f"records match no signed batch: {signs_again_way(metadata_signing)}"
                 )
             elif conflicts := batch_type_conflicts(ctx, missing):  # no file matches both (newcomer review 32, #2)
                 from provenance.lineage.retyped import type_conflict_way
@@ -255,6 +268,10 @@ class UnattributedBesideSigned(SwitchedRule):
                 statistic.update(data_parquet)
             if added_columns:
                 statistic.update(added_columns=added_columns, other_schema_changes=other)
+            if added_columns and signing:
+                statistic["added_columns_signed_by"] = signing
+            if metadata_signing and not retyped:
+                statistic["metadata_signed_by"] = metadata_signing
             return bounded_count(self.key, k, 0, why, records, statistic)
         if not k:
             what = (
@@ -275,6 +292,7 @@ class UnattributedBesideSigned(SwitchedRule):
         added_columns, other = added_and_other(ctx.report["summary"].get("schema_delta"))
         if not retyped:
             added_columns = []
+        signing = content_signed(ctx.store, added_columns)
         # a record edited in place (the removed and added pair at one locator prov status names "changed"): an edit
         # of a base record, not a delivery to register (newcomer review 31, #3)
         replaced = [] if retyped else replaced_in_place(ctx, mask)
@@ -291,13 +309,14 @@ class UnattributedBesideSigned(SwitchedRule):
             f"added records from no registered batch where sources sign their batches ({batches} trusted signed "
             f"{'batch' if batches == 1 else 'batches'}, none missing records)"
             + (f"; {retyped}" if retyped else "")
-            + (f" ({_schema_ways(added_columns, other)})" if added_columns else "")
+            + (f" ({_schema_ways(added_columns, other, signing)})" if added_columns else "")
             + "; register intended additions with `prov add --unsigned --source NAME` "
             f"(this helps only while no signed batch has records missing){noted}"
         )
         statistic = {
             "rekeyed": rekeyed,
             **({"added_columns": added_columns, "other_schema_changes": other} if added_columns else {}),
+            **({"added_columns_signed_by": signing} if added_columns and signing else {}),
             **(_parquet_only(ctx, "base_parquet", ctx.base) if retyped else {}),
         }
         return bounded_count(self.key, k, 0, why, lineage_records(ctx, mask), statistic if retyped else None)
@@ -343,13 +362,15 @@ def _parquet_only(ctx: GateContext, key: str, tag: str) -> dict[str, bool]:
     return {} if parquet is None else {key: parquet}
 
 
-def _schema_ways(added_columns: list[str], other: bool) -> str:
+def _schema_ways(added_columns: list[str], other: bool, signing: dict[str, dict] | None = None) -> str:
     """The ways out for records a schema change re-keyed, capitalised: keep the signed types when a column was
     removed or retyped (``other``), and, for columns the data adds, the commit flags that leave them out of the
     digest when the team's own pipeline adds them (``lineage.retyped.added_columns_way``; newcomer review 24,
-    attack review 24d: A24d-2, A24d-3)."""
+    attack review 24d: A24d-2, A24d-3); ``signing``: the trusted signed batches that sign them as content
+    (``vendor_columns.content_signed``), whose source signs again with them left out."""
     ways = ["keep the signed types (cast the columns back before committing)"] if other or not added_columns else []
-    ways += [added_columns_way(added_columns)] if added_columns else []
+    if added_columns:  # a source that signed them as content added them, not your pipeline (newcomer review 33, #5)
+        ways += [signs_again_way(signing) if signing else added_columns_way(added_columns)]
     text = "; ".join(ways)
     return text[:1].upper() + text[1:]
 

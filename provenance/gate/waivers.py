@@ -93,6 +93,7 @@ def create_waiver(
     key_path: str,
     label: str | None = None,
     kept_log: KeptLog | None = None,
+    reviewed_file: str | None = None,
 ) -> dict:
     """Sign, store and audit-log a waiver of one finding (``prov waive``).
 
@@ -111,6 +112,8 @@ def create_waiver(
         label: the label of the row accepted (:func:`choose_label`; needed when the version
             holds the digest under several labels).
         kept_log: ``--checkpoint PREV`` (``kept_log.KeptLog.held``), checked again first thing inside the write.
+        reviewed_file: the hex SHA-256 of the reviewed findings file the waiver was made from (``prov waive
+            --findings``, ``waivers_bulk``), signed into the predicate as ``reviewedFile``; None for one waiver.
 
     Returns:
         ``{"waiver": object id, "version", "digest", "label", "detector", "keyid", "warnings",
@@ -156,7 +159,8 @@ def create_waiver(
     label = choose_label(labels_of(table, {digest}).get(digest, []), label, digest, version)
     private, keyid = private_key_for_role(store, key_path, WAIVE, "waivers")
     facts = {"version": version, "merkleRoot": root, "digest": digest, "label": label, "detector": detector}
-    same = _same_waiver(store, facts | {"reason": reason}, keyid, private.public_key())
+    reviewed = {"reviewedFile": reviewed_file} if reviewed_file is not None else {}
+    same = _same_waiver(store, facts | {"reason": reason} | reviewed, keyid, private.public_key())
     if same is not None:  # the tour's waive line run twice wrote two signed waivers (newcomer review 10, finding 22)
         shown = {k: v for k, v in facts.items() if k != "merkleRoot"}
         return shown | {"waiver": same, "keyid": keyid, "warnings": [], "already_waived": True}
@@ -175,6 +179,7 @@ def create_waiver(
             "reason": reason,
             "reviewer": keyid,
             "createdAt": now,
+            **reviewed,
         },
     }
     envelope = signing.sign(stmt, private)

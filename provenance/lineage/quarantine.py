@@ -312,6 +312,11 @@ def quarantine(
         recheck = recheck_findings(store, from_tag, findings, drop, base, fpr)
         reason, notes = {"findings": str(findings), "detection": recheck.facts()}, recheck.notes
         partly_cut = recheck.partly_cut
+    from provenance.lineage.quarantine_classes import new_class_cut_note
+
+    cut_new = new_class_cut_note(store, row, drop, new_tag)  # the class cannot be listed as new again (review 33)
+    if cut_new:
+        notes.append(cut_new)
     current = build_manifest(spec, executor=executor)
     if current.manifest.root.hex() != row["merkle_root"]:
         raise VerificationError(

@@ -64,7 +64,10 @@ def retyped_batches(store: Store, schema: dict, shown: int = 3, parent_types: di
         flags = schema_flags(retyped)
         ways.append(f"keep the signed types (commit a CSV or JSON Lines file with {flags}, or cast the columns back)")
     if added:  # newcomer review 24: "cast the columns back" is no way on for a column the batch does not have
-        ways.append(added_columns_way(added))
+        from provenance.lineage.vendor_columns import content_signed, signs_again_way
+
+        signing = content_signed(store, added)  # a source signed them: it added them (newcomer review 33, #5)
+        ways.append(signs_again_way(signing) if signing else added_columns_way(added))
     return (
         f"signed batch {batch}{others} signed other column types than this data has "
         f"({'; '.join(grouped_schema_changes(changes, shown))}, from the batch to this data), and a record's "

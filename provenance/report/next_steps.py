@@ -97,7 +97,6 @@ def _steps(rule: dict, report: dict) -> list[Step]:
     if name == "class_mix.min_p_value":
         cells = [c for c in (rule.get("statistic") or {}).get("cells") or [] if c.get("residual", 0) > 0]
         top = max(cells, key=lambda c: c["residual"], default=None)  # the most over-represented class
-        listed = f" = [{json.dumps(str(top['class']))}]" if top is not None else ""
         held = (rule.get("statistic") or {}).get("expected_classes_judged") or {}
         if top is not None and str(top["class"]) in held:  # listing it again would change nothing (attack review 30a)
             n = held[str(top["class"])]
@@ -128,9 +127,7 @@ def _steps(rule: dict, report: dict) -> list[Step]:
                     "expected_new_classes does not excuse: review them first"
                 )
             ]
-        return [
-            Step(f"a class new or growing on purpose: list it in [class_mix] expected_new_classes{listed} {POLICY}")
-        ]
+        return _new_class_steps(rule, top, _unlisted_inside(report))
     if name == RELABELED and signs:  # whoever wrote the data changed the labels S signed, not S
         return [Step(leave_out.what.removeprefix("or "), leave_out.command, leave_out.after)]
     if name == "lineage.max_conflicting_signed_labels":
@@ -170,7 +167,12 @@ def _steps(rule: dict, report: dict) -> list[Step]:
                 ),
                 Step("or keep the signed types: cast the columns back and commit the data again"),
             ]
-    if added_columns:  # columns the data adds to the signed ones: no cast removes them (newcomer review 24)
+    signing = statistic.get("added_columns_signed_by") or {}
+    if added_columns and signing:  # a source signed them as content: it added them (newcomer review 33, #5)
+        from provenance.lineage.vendor_columns import signs_again_way
+
+        retype.append(Step(f"{'and for ' if retype else ''}the columns the data adds: {signs_again_way(signing)}"))
+    elif added_columns:  # columns the data adds to the signed ones: no cast removes them (newcomer review 24)
         from provenance.lineage.retyped import added_column_flags, column_names_text
 
         one = len(added_columns) == 1
@@ -221,6 +223,14 @@ def _steps(rule: dict, report: dict) -> list[Step]:
         from provenance.lineage.retyped import type_conflict_step
 
         return [Step(*type_conflict_step(conflicts, base, v))]
+    metadata_signing = statistic.get("metadata_signed_by") if name == "lineage.unattributed_beside_signed" else None
+    if metadata_signing:  # the batch is registered: its source signs again without the columns (review 33, #5)
+        from provenance.lineage.vendor_columns import signs_again_way
+
+        return [
+            *retype,
+            Step(f"the records of a registered batch re-keyed by --metadata: {signs_again_way(metadata_signing)}"),
+        ]
     if name in ("lineage.unattributed_beside_signed", "lineage.signed_batches_incomplete"):
         # withdraw applies only where a trusted signed batch has records missing (F3): the rule says so
         missing = name == "lineage.signed_batches_incomplete" or statistic.get("signed_missing")
@@ -340,6 +350,62 @@ def _steps(rule: dict, report: dict) -> list[Step]:
     return []
 
 
+def _unlisted_inside(report: dict) -> dict[str, str]:
+    """``{label: base classes}``: the detector rules' ``listed_in_full.unlisted_inside`` (``gate.detection_common``),
+    new classes not listed whose added records sit inside base classes, so listing them would not help."""
+    out: dict[str, str] = {}
+    for rule in report.get("rules") or []:
+        out |= ((rule.get("statistic") or {}).get("listed_in_full") or {}).get("unlisted_inside") or {}
+    return out
+
+
+def _new_class_steps(rule: dict, top: dict | None, inside: dict[str, str]) -> list[Step]:
+    """The step for a class-mix block none of the cases above explain: list the classes new on purpose, the added
+    classes the base does not hold (the statistic's ``new_classes``, most over-represented first); a new class whose
+    records sit inside base classes (``inside``, ``{label: base classes}``) is named with why listing it would not
+    release them; a base class that grows is named with the way that excuses growth, since listing one the base
+    holds changes nothing (newcomer review 33, finding 3: the step offered ``["other low"]``, a base class, and never
+    named 'tropical wave', whose records sit among tropical storms')."""
+    statistic = rule.get("statistic") or {}
+    residual = {str(c["class"]): c.get("residual", 0) for c in statistic.get("cells") or []}
+    ordered = sorted(statistic.get("new_classes") or {}, key=lambda c: (-residual.get(c, 0), c))
+    new = [c for c in ordered if c not in inside]
+    steps = [
+        Step(
+            f"class {c!r} is new, but its added records sit among base classes' records ({inside[c]}): listed in "
+            "[class_mix] expected_new_classes, it would leave the class-mix tests and its records would still be "
+            "judged in full, so listing it would not release them; review them and accept the new class's with a "
+            "waive key (prov waive, or prov waive --findings F.json for a reviewed list), and lower [class_mix] "
+            "min_p_value for a change made on purpose"
+        )
+        for c in ordered
+        if c in inside
+    ]
+    if new:
+        listed = ", ".join(json.dumps(c) for c in new)
+        steps.append(
+            Step(
+                f"a class new on purpose: list it in [class_mix] expected_new_classes = [{listed}] {POLICY}; its "
+                "records then leave the class-mix tests, and the detectors judge them on class-free evidence unless "
+                "they sit among a base class's records (judged in full all the same: the check then says so)"
+            )
+        )
+    if top is not None and str(top["class"]) not in ordered and "new_classes" in statistic:
+        steps.append(
+            Step(
+                f"class {str(top['class'])!r} grows beyond its share of the base, which holds it: listing it in "
+                "[class_mix] expected_new_classes would excuse nothing; check where its records came from (Sources); "
+                f"for a growth made on purpose, lower [class_mix] min_p_value {POLICY}"
+            )
+        )
+    if not steps:  # a report from before new_classes was signed into the statistic: the step as it was
+        listed = f" = [{json.dumps(str(top['class']))}]" if top is not None else ""
+        steps.append(
+            Step(f"a class new or growing on purpose: list it in [class_mix] expected_new_classes{listed} {POLICY}")
+        )
+    return steps
+
+
 def _listed_in_full(rule: dict, v: str, base: str) -> list[Step]:
     """The step for a detector rule whose listed new classes' records were judged in full because records were
     removed (its statistic's ``listed_in_full``, ``gate.detection_common``): in this delta alone, commit the new
@@ -349,6 +415,15 @@ def _listed_in_full(rule: dict, v: str, base: str) -> list[Step]:
     apart" was the attack's own way once removals committed before the base counted for nothing, A32a-1)."""
     listed = (rule.get("statistic") or {}).get("listed_in_full") or {}
     removal, records = listed.get("removal"), int(listed.get("records") or 0)
+    if records and not removal and listed.get("inside"):  # listed, but its records sit among base classes'
+        sits = "; ".join(f"{label!r} among {classes}" for label, classes in sorted(listed["inside"].items()))
+        return [
+            Step(
+                f"{records} added record(s) of [class_mix] expected_new_classes sit among base classes' records "
+                f"({sits}), so they are judged in full: listing does not release them (docs/release-gate.md); review "
+                "them and accept each one that is the new class's with a waive key (the steps below)"
+            )
+        ]
     if not removal or not records:
         return []
     if removal.get("ancestor") or removal.get("problem"):

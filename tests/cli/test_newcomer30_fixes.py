@@ -100,9 +100,9 @@ def test_commit_names_a_column_left_out_of_the_features_as_not_numeric(prov, wor
     assert r.exit_code == 0, r.output
     line = next(x for x in r.stdout.splitlines() if "not in the features" in x).strip()
     assert line == (
-        "column 'c00' (string) is not in the features: not numeric, so no detector scores it; to include it, fix its "
-        "values (a '?' or text) and commit with --schema c00:double, or leave it out on purpose with --featurizer "
-        "numeric --featurizer-option 'exclude=[\"c00\"]'"
+        "column 'c00' (string) is not in the features: not numeric, so no detector scores it; if it holds numbers, "
+        "fix its values (a '?' or text) and commit with --schema c00:double; if it is text, leave it out on purpose "
+        "with --featurizer numeric --featurizer-option 'exclude=[\"c00\"]'"
     ), line
     r = prov("commit", "bc.csv", "--tag", "v2", "--key", keypair.private_path, "--signer", keypair.public_path,
              "--featurizer", "numeric", "--featurizer-option", 'exclude=["c00"]', "--json")  # fmt: skip
@@ -118,4 +118,4 @@ def test_commit_names_at_most_five_such_columns(prov, workdir, store, keypair):
         "columns 'c00' (string), 'c01' (string), 'c02' (string), 'c03' (string), 'c04' (string) and 2 more are not "
         "in the features"
     ), note
-    assert "to include one, fix its values" in note
+    assert "if one holds numbers, fix its values" in note

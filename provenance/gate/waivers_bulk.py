@@ -1,0 +1,113 @@
+"""``prov waive --findings FILE``: one signed waiver per flagged finding of a reviewed findings file.
+
+A clean delivery with a real labelling change was blocked with 152 flagged records, and the ways out were 152
+``prov waive`` calls or cutting genuine records (newcomer review 33, finding 2). The file a reviewer went through
+(``prov findings V --json`` or ``prov check --format json``) is the list: each waiver is the one ``prov waive`` signs
+(a key pinned to waive, the reason, the version's Merkle root) with the file's SHA-256 signed in as
+``reviewedFile``, so a later reader can tell which list a reviewer signed off. Nothing outside the file is waived:
+a file of another version, or one listing a record the version's stored run does not flag with the detector
+(a line added after the review), is refused whole (exit 2) before any waiver is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from provenance.errors import InputError
+from provenance.escaping import visible
+from provenance.gate.waivers import create_waiver
+from provenance.store import Store
+
+if TYPE_CHECKING:
+    from provenance.kept_log import KeptLog
+
+
+def reviewed_findings(path: str, version: str) -> tuple[str, list[tuple[str, str | None]]]:
+    """The hex SHA-256 of the file ``path`` and its flagged findings, ``[(digest, label)]`` in file order.
+
+    Raises:
+        InputError: (exit 2) the file cannot be read or is not a findings JSON object (``version`` and a
+            ``findings`` list of objects with a 64-hex ``digest``), names another version than ``version``, or lists
+            no flagged finding.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the findings file ({exc.strerror or exc})") from exc
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not JSON ({exc}); give prov findings V --json or prov check --format json") from exc
+    findings = doc.get("findings") if isinstance(doc, dict) else None
+    if not isinstance(findings, list) or not all(isinstance(f, dict) for f in findings):
+        raise InputError(f"{path}: no findings list; give prov findings V --json or prov check --format json")
+    if doc.get("version") != version:
+        raise InputError(
+            f"{path}: findings of version {visible(str(doc.get('version')))}, not {visible(version)}: a waiver counts "
+            "only for the version its reviewer saw"
+        )
+    listed: list[tuple[str, str | None]] = []
+    for f in findings:
+        digest = f.get("digest")
+        if not isinstance(digest, str) or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise InputError(f"{path}: a finding without a 64-hex digest ({visible(str(digest))[:70]})")
+        if f.get("flagged") is True:
+            label = f.get("label")
+            listed.append((digest, label if isinstance(label, str) else None))
+    if not listed:
+        raise InputError(f"{path}: no flagged finding to waive")
+    return hashlib.sha256(data).hexdigest(), listed
+
+
+def waive_reviewed(
+    store: Store,
+    version: str,
+    path: str,
+    detector: str,
+    reason: str,
+    key_path: str,
+    kept_log: KeptLog | None = None,
+) -> dict:
+    """Sign one waiver (``waivers.create_waiver``, ``reviewed_file`` the file's SHA-256) per flagged finding of the
+    reviewed findings file ``path`` of ``version``, for ``detector``. Returns ``{"version", "detector",
+    "reviewedFile", "waivers": [create_waiver's result, ...], "written": n, "already_waived": n}``.
+
+    Raises:
+        InputError: (exit 2, nothing written) what :func:`reviewed_findings` raises; no detector run of
+            ``version`` is stored; the file lists records that run does not flag with ``detector`` (the combined
+            verdict for ``combined``), named; or what ``create_waiver`` raises for the first finding.
+    """
+    from provenance.detectors.findings import stored_findings
+    from provenance.report.flagged import detector_entries, detector_flagged
+
+    file_digest, listed = reviewed_findings(path, version)
+    run = stored_findings(store, version, flagged_only=False)
+    if run["run"] is None:
+        raise InputError(f"{path}: no detector run is stored for {version}, so none of its findings is flagged here")
+    flags = {}
+    for f in run["findings"]:
+        by = {d["detector"] for d in detector_entries(f) if detector_flagged(d)}
+        flags[f["digest"]] = bool(f["flagged"]) if detector == "combined" else detector in by
+    unflagged = [d for d, _ in listed if not flags.get(d)]
+    if unflagged:
+        raise InputError(
+            f"{path}: {len(unflagged)} of its {len(listed)} flagged findings are not flagged by {detector} in "
+            f"{version}'s stored run ({', '.join(d[:12] for d in unflagged[:3])}{' ...' if len(unflagged) > 3 else ''})"
+            ": nothing waived; waive from the file the run wrote (prov findings V --json), reviewed"
+        )
+    results = [
+        create_waiver(store, version, digest, detector, reason, key_path, label, kept_log, reviewed_file=file_digest)
+        for digest, label in listed
+    ]
+    done = sum(1 for r in results if r["already_waived"])
+    return {
+        "version": version,
+        "detector": detector,
+        "reviewedFile": file_digest,
+        "waivers": results,
+        "written": len(results) - done,
+        "already_waived": done,
+    }
