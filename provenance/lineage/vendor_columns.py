@@ -4,7 +4,7 @@ A vendor's delivery added two columns and signed them as content. The advice sai
 commit with --metadata; if not, drop them"; following it moved the loss onto the vendor's own records, and the next
 check said to register a batch that was already registered (newcomer review 33, finding 5). What works is for the
 source to sign again with the same ``--metadata`` flags, so its digests and the other batches' leave the columns out
-alike. Advice only: every fact here is read from trusted signed envelopes (``retyped.signed_batch_types``), and no
+alike. Advice only: every fact here is read from trusted signed envelopes (``signed_types.signed_batch_types``), and no
 check relies on it.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from provenance.escaping import shell_word
+from provenance.lineage.signed_types import signed_batch_types
 from provenance.lineage.standing import registered_batches
 from provenance.store.store import Store
 
@@ -20,9 +21,7 @@ from provenance.store.store import Store
 def content_signed(store: Store, columns: Collection[str], only: set[str] | None = None) -> dict[str, dict]:
     """``{batch: {"source": name, "columns": [...]}}``: the trusted signed batches (of ``only``, when given; not
     withdrawn) whose envelopes sign any of ``columns`` as content columns, with those columns sorted; empty when
-    none. Raises what ``retyped.signed_batch_types`` raises."""
-    from provenance.lineage.retyped import signed_batch_types
-
+    none. Raises what ``signed_types.signed_batch_types`` raises."""
     wanted = set(columns)
     if not wanted:
         return {}
