@@ -1,0 +1,97 @@
+"""Attack review 33c: replays against fix33b (``relabels.max_relabels_of_others_records``: a relabel counts when the
+base's signed lineage does not give the record to the relabelling source; records shipped in a withdrawn signed
+batch's place keep its signed labels). A strict xfail is a finding, named in its reason; the plain test beside it
+shows the attack's setup is otherwise right. Through the real CLI, keys and store."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from test_fix33b_others_relabels import _relabelled
+from test_newcomer24_hints import vendor_signed
+from test_newcomer31_schema_advice import PINS, _penguins
+
+from support import validate_output
+
+OTHERS = "relabels.max_relabels_of_others_records"
+
+
+def _ok(prov, *args: str) -> str:
+    r = prov(*args)
+    assert r.exit_code == 0, (args, r.output)
+    return r.stdout
+
+
+def _check(prov, new: str, base: str, *args: str) -> dict:
+    """``prov check NEW --base BASE``'s JSON report (schema-valid), its exit code as ``exit_code``."""
+    r = prov("check", new, "--base", base, *PINS, "--no-save", "--format", "json", *args)
+    assert r.exit_code in (0, 1), r.output
+    report = json.loads(r.stdout)
+    validate_output("check", report)
+    return report | {"exit_code": r.exit_code}
+
+
+def _blocking(report: dict) -> list[str]:
+    return [x["rule"] for x in report["rules"] if x["status"] == "block"]
+
+
+# --- who "delivered" a record: any signed batch that carries it when the base is committed -------------------------
+
+
+FLIPS = list(range(100, 114))  # 14 of the team's records (penguins 0-199, no signed batch) the vendor flips in v3
+
+
+def _claimed_then_flipped(prov, claim: bool) -> tuple[dict, dict]:
+    """v1: the team's penguins 0-199 (unsigned); the vendor signs its delivery, penguins 200-299, plus (``claim``)
+    an exact copy of each of the team's 200 records under its own label; v2: penguins 0-299. Then the vendor signs
+    ``FLIPS`` unchanged under the next species, v3 holds them so. The reports of ``check v2 --base v1`` and
+    ``check v3 --base v2``."""
+    delivery = [_penguins(range(200, 300))] + ([_penguins(range(0, 200))] if claim else [])
+    pq.write_table(_penguins(range(0, 200)), "base.parquet")
+    pq.write_table(pa.concat_tables(delivery), "vendor.parquet")
+    pq.write_table(_penguins(range(0, 300)), "train.parquet")
+    vendor_signed(
+        prov,
+        ("commit", "base.parquet", "--tag", "v1", "--key", "m.key", *PINS),
+        ("commit", "train.parquet", "--tag", "v2", "--key", "m.key", *PINS),
+    )
+    pq.write_table(_relabelled(FLIPS), "relabels.parquet")
+    kept = _penguins(range(0, 300)).filter(pa.array([i not in FLIPS for i in range(300)]))
+    pq.write_table(pa.concat_tables([kept, _relabelled(FLIPS)]), "v3.parquet")
+    _ok(prov, "sign", "relabels.parquet", "--source", "vendor", "--key", "vendor.key")
+    _ok(prov, "add", "relabels.parquet", "--source", "vendor", *PINS)
+    _ok(prov, "commit", "v3.parquet", "--tag", "v3", "--key", "m.key", *PINS)
+    return _check(prov, "v2", "v1"), _check(prov, "v3", "v2")
+
+
+def test_control_the_vendors_flips_of_the_teams_records_block(prov, workdir, store):
+    v2, v3 = _claimed_then_flipped(prov, claim=False)
+    assert v2["exit_code"] == 0 and v3["summary"]["relabeled"] == len(FLIPS), v3["summary"]
+    assert v3["exit_code"] == 1 and OTHERS in _blocking(v3), _blocking(v3)
+
+
+# A33c-1 (medium): whose record it is comes from the base's lineage, and lineage gives a record to any trusted source
+# whose signed batch carries its content under its label when the version is committed (classify: the first such
+# batch registered). A record's history is not asked: a vendor that copies records the team delivered (penguins
+# 0-199, no signed batch) into an ordinary signed delivery "delivers" them in v2, and `prov check v2 --base v1`
+# passes without a word (summary: added 100, relabeled 0; no rule warns: re-delivering base records is no change).
+# In v3 the vendor signs 14 of the team's records unchanged under another species: relabels.max_relabels_of_others_
+# records counts 0 (the records are now "its own"), relabels.max_relabel_rate_per_source sees 14 of the vendor's
+# 300 records (4.7% < 5%: the claimed records also tripled the rate's denominator), and the check passes, exit 0:
+# A32e-2's flip with one step before it, at 14 times its scale. Fix: a record is a source's own only if that source
+# delivered it when it entered the dataset: take the deliverer from the version that first added the record (walk
+# the signed ancestry to the record's first version, or sign a per-record "first delivered by" in lineage), and
+# count a signed batch's copies of base records held by another source or none as a claim (warn, listed per source),
+# not as delivery; leave them out of the source's relabel-rate denominator.
+@pytest.mark.xfail(
+    strict=True,
+    reason="A33c-1 (medium): a vendor that re-delivers the team's records in a signed batch then flips 14 of them",
+)
+def test_a_vendor_that_copied_the_teams_records_into_its_delivery_cannot_flip_them(prov, workdir, store):
+    v2, v3 = _claimed_then_flipped(prov, claim=True)
+    assert v2["exit_code"] == 0, _blocking(v2)  # the claim itself passes (no change to the base's records)
+    assert v3["summary"]["relabeled"] == len(FLIPS), v3["summary"]
+    assert v3["exit_code"] == 1 and OTHERS in _blocking(v3), _blocking(v3)
