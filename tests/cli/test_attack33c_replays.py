@@ -95,3 +95,52 @@ def test_a_vendor_that_copied_the_teams_records_into_its_delivery_cannot_flip_th
     assert v2["exit_code"] == 0, _blocking(v2)  # the claim itself passes (no change to the base's records)
     assert v3["summary"]["relabeled"] == len(FLIPS), v3["summary"]
     assert v3["exit_code"] == 1 and OTHERS in _blocking(v3), _blocking(v3)
+
+
+# --- a withdrawn batch's signed labels bind only while its key verifies -------------------------------------------
+
+
+def _withdrawn_place_check(prov, revoked_row: bool) -> dict:
+    """fix33b's replay (``test_fix33b_withdrawn_labels``): the clinic's 2024 batch withdrawn, the filled file with 14
+    flipped labels registered ``--unsigned`` in its place, v3 committed; then (``revoked_row``) a ``.prov/`` writer
+    sets the clinic key's ``revoked_at`` in the store's trust table, one row, no key. ``check v3 --base v1``."""
+    import sqlite3
+
+    from test_attack32d_replays import _clinic_2024_flipped
+
+    batch, _ = _clinic_2024_flipped(prov, gaps=True)
+    _ok(prov, "withdraw", batch, "--reason", "gaps filled with the median", "--key", "m.key", *PINS)
+    _ok(prov, "add", "a2024-filled.parquet", "--source", "clinicA-filled", "--unsigned", *PINS)
+    _ok(prov, "commit", "train.parquet", "--tag", "v3", "--key", "m.key", *PINS)
+    if revoked_row:
+        with sqlite3.connect(".prov/prov.db") as db:
+            db.execute("update trust set revoked_at = '2026-12-05T00:00:00+00:00' where source = 'clinicA'")
+    return _check(prov, "v3", "v1")
+
+
+def test_control_the_flips_in_a_withdrawn_batchs_place_block(prov, workdir, store):
+    report = _withdrawn_place_check(prov, revoked_row=False)
+    assert report["exit_code"] == 1 and _blocking(report) == ["lineage.max_relabeled_after_source"], _blocking(report)
+
+
+# A33c-2 (high): the withdrawn batch's labels bind the records shipped in its place only while its envelope verifies
+# under the pins *now* (gate.withdrawn_labels._signed_batch: verified_batch without the registration time), and a
+# revocation "only removes trust, so it is honoured wherever it is found" (trust.revocations), a trust row's
+# revoked_at included. Here that removes a constraint, not trust: a .prov/ writer (the storage in between, who also
+# wrote the flips) sets one row, signs nothing, and `prov check v3 --base v1` goes from blocking on 12 flipped labels
+# to exit 0 with no rule blocking (the clinic's base records turn unattributed in base and candidate alike, so no
+# lineage rule moves). By the code (not replayed here), so does `prov trust revoke` of the clinic's key, and a key
+# whose signed expiry passed after the batch was registered (batch_records passes verified_batch the registration
+# time, _signed_batch does not). docs/reference.md names the state ("binds nothing") but not that one unsigned row
+# reaches it. Fix: a withdrawn batch's signed labels stay evidence whatever happened to its key since: judge its
+# envelope as lineage judges a batch (the registration time a trusted signature shows; a revocation ends what the
+# key attests from then on, not the labels it signed before), or at least bind against the withdrawn batch's
+# records as the withdrawing commit signed them (its manifest digest in the signed withdrawal), and never let a
+# revocation that no pinned key signed turn a block into a pass.
+@pytest.mark.xfail(
+    strict=True,
+    reason="A33c-2 (high): one unsigned trust-row revocation of the clinic's key unbinds its withdrawn batch's labels",
+)
+def test_a_revoked_row_does_not_unbind_the_withdrawn_batchs_labels(prov, workdir, store):
+    report = _withdrawn_place_check(prov, revoked_row=True)
+    assert report["exit_code"] == 1 and "lineage.max_relabeled_after_source" in _blocking(report), _blocking(report)
