@@ -185,3 +185,60 @@ def test_a_hundred_gram_swap_of_the_teams_record_blocks(prov, workdir, store):
     report = _nudged_swap_check(prov, 100)
     assert report["summary"]["removed"] == 1 and report["summary"]["added"] == 1, report["summary"]
     assert report["exit_code"] == 1, _blocking(report)
+
+
+# --- records shipped in a withdrawn batch's place, flipped one version later ---------------------------------------
+
+FLIPPED_LATER = (1, 6, 11)  # 3 of the 2024 batch's 70 records (none a filled gap), flipped after they were shipped
+
+
+def _flipped_in_place(prov, steps: int) -> dict:
+    """The clinic's 2024 batch withdrawn and the filled file, under the clinic's own labels except ``FLIPPED_LATER``
+    flipped, registered ``--unsigned`` in its place: committed straight as v3 (``steps`` 1, ``check v3 --base v1``),
+    or first unflipped as v3 (which passes, as fix33b's control shows) and flipped in v4 (``steps`` 2, ``check v4
+    --base v3``)."""
+    from test_attack32d_replays import _clinic_2024_flipped
+    from test_newcomer32_type_conflicts import _clinic
+
+    batch, _ = _clinic_2024_flipped(prov, gaps=True)
+    filled = pq.read_table("a2024-filled-by-clinic.parquet")
+    labels = filled.column("label").to_pylist()
+    for i in FLIPPED_LATER:
+        labels[i] = {"No": "Yes", "Yes": "No"}[labels[i]]
+    flipped = filled.set_column(filled.column_names.index("label"), "label", pa.array(labels))
+    pq.write_table(pa.concat_tables([_clinic(200, 1, gaps=False), filled]), "v3.parquet")
+    pq.write_table(pa.concat_tables([_clinic(200, 1, gaps=False), flipped]), "v4.parquet")
+    _ok(prov, "withdraw", batch, "--reason", "gaps filled with the median", "--key", "m.key", *PINS)
+    _ok(prov, "add", "a2024-filled-by-clinic.parquet", "--source", "clinicA-filled", "--unsigned", *PINS)
+    if steps == 1:
+        _ok(prov, "commit", "v4.parquet", "--tag", "v3", "--key", "m.key", *PINS)
+        return _check(prov, "v3", "v1")
+    _ok(prov, "commit", "v3.parquet", "--tag", "v3", "--key", "m.key", *PINS)
+    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--key", "m.key", *PINS)
+    return _check(prov, "v4", "v3")
+
+
+def test_control_three_flips_shipped_in_a_withdrawn_batchs_place_block(prov, workdir, store):
+    report = _flipped_in_place(prov, steps=1)
+    rule = next(x for x in report["rules"] if x["rule"] == "lineage.max_relabeled_after_source")
+    assert report["exit_code"] == 1 and rule["count"] == len(FLIPPED_LATER), rule
+
+
+# A33c-4 (medium): fix33b compares only the candidate's *added* records with a withdrawn batch's signed labels. Ship
+# the filled file in the batch's place under the clinic's labels (v3 passes: every record pairs under its signed
+# label) and flip 3 of them in v4: `prov check v4 --base v3` sees 3 relabels of the team's own unsigned records
+# (source clinicA-filled, 3 of 70 = 4.3% < 5% on relabels.max_relabel_rate_per_source; not signed, so not others'
+# records), and passes, exit 0, while the same 3 flips shipped in v3 block on lineage.max_relabeled_after_source
+# (bound 0), as would a relabel of records still under the clinic's signed digests. Up to 5% of a withdrawn batch's
+# signed labels per version, one version after it was shipped. Fix: judge the delta's relabeled records as its
+# added ones in gate.withdrawn_labels (re-encode under the withdrawn batch's signed types, compare with its signed
+# labels), or give records paired with a withdrawn batch at commit the batch's source and signed label in lineage
+# (signed), so a later relabel is relabeled_after_source.
+@pytest.mark.xfail(
+    strict=True,
+    reason="A33c-4 (medium): shipped under the signed labels in a withdrawn batch's place, 3 flipped a version later pass",
+)
+def test_three_flips_a_version_after_the_withdrawn_batchs_place_block(prov, workdir, store):
+    report = _flipped_in_place(prov, steps=2)
+    assert report["summary"]["relabeled"] == len(FLIPPED_LATER), report["summary"]
+    assert report["exit_code"] == 1 and "lineage.max_relabeled_after_source" in _blocking(report), _blocking(report)
