@@ -242,3 +242,43 @@ def test_three_flips_a_version_after_the_withdrawn_batchs_place_block(prov, work
     report = _flipped_in_place(prov, steps=2)
     assert report["summary"]["relabeled"] == len(FLIPPED_LATER), report["summary"]
     assert report["exit_code"] == 1 and "lineage.max_relabeled_after_source" in _blocking(report), _blocking(report)
+
+
+# --- a relabelling source, declared as the advice says ---------------------------------------------------------
+
+SERVICE_POLICY = "[relabels]\nmax_relabel_rate_per_source = 1.0\nmax_relabels_of_others_records = 14\n"
+
+
+def test_control_a_relabelling_service_passes_under_the_policy_its_advice_gives(prov, workdir, store):
+    from test_fix33b_others_relabels import _relabel_check
+
+    with open("policy.toml", "w") as fh:
+        fh.write(SERVICE_POLICY)
+    report = _relabel_check(prov, FLIPS, "crowd", "--policy", "policy.toml")  # crowd: a trusted relabelling service
+    assert report["exit_code"] == 0 and report["summary"]["relabeled"] == len(FLIPS), _blocking(report)
+    with open("policy.toml", "w") as fh:
+        fh.write("")
+    blocked = _blocking(_check(prov, "v3", "v2", "--policy", "policy.toml"))
+    assert blocked == ["relabels.max_relabel_rate_per_source", OTHERS], blocked  # the two keys its advice names
+
+
+# A33c-5 (low): a relabelling service's honest job blocks on two rules, and the advice ("relabels made on purpose
+# by a relabelling source: raise [relabels] max_relabels_of_others_records"; docs/release-gate.md: "raise the key for
+# a source whose job is relabelling") raises bounds that hold for every source: the service's own records are its
+# relabels (100%), so max_relabel_rate_per_source must go to 1.0 too. Under that policy the vendor, not the service,
+# signs 14 of the team's records under other species and the check passes, exit 0: the declaration meant for one
+# source frees all of them. Fix: scope the declaration to the source ([relabels] relabelling_sources = ["crowd"], a
+# source whose relabels are counted on their own bound and left out of the rate), or make per-record waivers the
+# only advice for occasional relabels and say the raised keys bind every source.
+@pytest.mark.xfail(
+    strict=True,
+    reason="A33c-5 (low): the policy that declares a relabelling service lets the vendor flip 14 of the team's records",
+)
+def test_a_policy_declaring_a_relabelling_service_does_not_free_the_vendor(prov, workdir, store):
+    from test_fix33b_others_relabels import _relabel_check
+
+    with open("policy.toml", "w") as fh:
+        fh.write(SERVICE_POLICY)
+    report = _relabel_check(prov, FLIPS, "vendor", "--policy", "policy.toml")
+    assert report["summary"]["relabeled"] == len(FLIPS), report["summary"]
+    assert report["exit_code"] == 1, _blocking(report)
