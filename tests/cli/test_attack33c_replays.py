@@ -282,3 +282,49 @@ def test_a_policy_declaring_a_relabelling_service_does_not_free_the_vendor(prov,
     report = _relabel_check(prov, FLIPS, "vendor", "--policy", "policy.toml")
     assert report["summary"]["relabeled"] == len(FLIPS), report["summary"]
     assert report["exit_code"] == 1, _blocking(report)
+
+
+# --- the relabelling source's own key revoked after it signed ----------------------------------------------------
+
+
+def _flip_then_revoke_own_key(prov, revoked_row: bool) -> dict:
+    """fix33b's replay (``test_fix33b_others_relabels._relabel_check``): the vendor signs the team's penguin 130
+    unchanged under another species, v3 holds it so; then (``revoked_row``) a ``.prov/`` writer sets the vendor key's
+    ``revoked_at`` in the store's trust table, one row, no key. ``check v3 --base v2``."""
+    import sqlite3
+
+    from test_fix33b_others_relabels import _relabel_check
+
+    report = _relabel_check(prov, [130])
+    if not revoked_row:
+        return report
+    with sqlite3.connect(".prov/prov.db") as db:
+        db.execute("update trust set revoked_at = '2026-12-05T00:00:00+00:00' where source = 'vendor'")
+    return _check(prov, "v3", "v2")
+
+
+def test_control_the_vendors_flip_of_the_teams_record_blocks(prov, workdir, store):
+    report = _flip_then_revoke_own_key(prov, revoked_row=False)
+    assert report["exit_code"] == 1 and _blocking(report) == [OTHERS], _blocking(report)
+
+
+# A33c-6 (medium): relabels.max_relabels_of_others_records counts a relabel only while the candidate's lineage,
+# re-judged under the pins, is `attested`; a revocation (honoured wherever found, a trust row's revoked_at included)
+# turns the vendor's signed relabel into an unattributed one, judged as the team's own unsigned relabel by the rate
+# (one relabel among the records no trusted source holds) and the detectors. So the vendor's flip of the team's record (fix33b's replay,
+# blocked) passes, exit 0, once one unsigned row says the vendor's own key is revoked: "can the attacker revoke their
+# own key to escape?" yes, given a write to .prov/ (the storage in between), and an honest `prov trust revoke --yes`
+# of a stolen vendor key has the same effect on the thief's signed flips. trusted_lineage itself keeps a signed
+# relabeled_after_source ("evidence of a relabel after source is never withdrawn"); an attested relabel of another's
+# record is such evidence too. Fix: count a relabel whose *signed* candidate lineage (version_lineage) gives it to a
+# source the base does not give the record to, whatever the key's standing now (a revoked key's signature is more
+# suspect, not less), and say in the detail when the key was revoked since.
+@pytest.mark.xfail(
+    strict=True,
+    reason="A33c-6 (medium): one unsigned row revoking the vendor's own key turns its signed flip of another's record "
+    "into an uncounted unsigned relabel",
+)
+def test_the_vendors_flip_still_blocks_after_its_key_is_revoked(prov, workdir, store):
+    report = _flip_then_revoke_own_key(prov, revoked_row=True)
+    assert report["summary"]["relabeled"] == 1, report["summary"]
+    assert report["exit_code"] == 1, _blocking(report)
