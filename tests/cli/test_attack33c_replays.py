@@ -311,14 +311,14 @@ def test_control_the_vendors_flip_of_the_teams_record_blocks(prov, workdir, stor
 # A33c-6 (medium): relabels.max_relabels_of_others_records counts a relabel only while the candidate's lineage,
 # re-judged under the pins, is `attested`; a revocation (honoured wherever found, a trust row's revoked_at included)
 # turns the vendor's signed relabel into an unattributed one, judged as the team's own unsigned relabel by the rate
-# (one relabel among the records no trusted source holds) and the detectors. So the vendor's flip of the team's record (fix33b's replay,
-# blocked) passes, exit 0, once one unsigned row says the vendor's own key is revoked: "can the attacker revoke their
-# own key to escape?" yes, given a write to .prov/ (the storage in between), and an honest `prov trust revoke --yes`
-# of a stolen vendor key has the same effect on the thief's signed flips. trusted_lineage itself keeps a signed
-# relabeled_after_source ("evidence of a relabel after source is never withdrawn"); an attested relabel of another's
-# record is such evidence too. Fix: count a relabel whose *signed* candidate lineage (version_lineage) gives it to a
-# source the base does not give the record to, whatever the key's standing now (a revoked key's signature is more
-# suspect, not less), and say in the detail when the key was revoked since.
+# (one relabel among the records no trusted source holds) and the detectors. So the vendor's flip of the team's record
+# (fix33b's replay, blocked) passes, exit 0, once one unsigned row says the vendor's own key is revoked: "can the
+# attacker revoke their own key to escape?" yes, given a write to .prov/ (the storage in between), and an honest `prov
+# trust revoke --yes` of a stolen vendor key has the same effect on the thief's signed flips. trusted_lineage itself
+# keeps a signed relabeled_after_source ("evidence of a relabel after source is never withdrawn"); an attested relabel
+# of another's record is such evidence too. Fix: count a relabel whose *signed* candidate lineage (version_lineage)
+# gives it to a source the base does not give the record to, whatever the key's standing now (a revoked key's
+# signature is more suspect, not less), and say in the detail when the key was revoked since.
 @pytest.mark.xfail(
     strict=True,
     reason="A33c-6 (medium): one unsigned row revoking the vendor's own key turns its signed flip of another's record "
