@@ -314,11 +314,12 @@ def test_control_the_vendors_flip_of_the_teams_record_blocks(prov, workdir, stor
 # (one relabel among the records no trusted source holds) and the detectors. So the vendor's flip of the team's record
 # (fix33b's replay, blocked) passes, exit 0, once one unsigned row says the vendor's own key is revoked: "can the
 # attacker revoke their own key to escape?" yes, given a write to .prov/ (the storage in between), and an honest `prov
-# trust revoke --yes` of a stolen vendor key has the same effect on the thief's signed flips. trusted_lineage itself
-# keeps a signed relabeled_after_source ("evidence of a relabel after source is never withdrawn"); an attested relabel
-# of another's record is such evidence too. Fix: count a relabel whose *signed* candidate lineage (version_lineage)
-# gives it to a source the base does not give the record to, whatever the key's standing now (a revoked key's
-# signature is more suspect, not less), and say in the detail when the key was revoked since.
+# trust revoke --yes` of a stolen vendor key has, by the code, the same effect on the thief's signed flips.
+# trusted_lineage itself keeps a signed relabeled_after_source ("evidence of a relabel after source is never
+# withdrawn"); an attested relabel of another's record is such evidence too. Fix: count a relabel whose *signed*
+# candidate lineage (version_lineage) gives it to a source the base does not give the record to, whatever the key's
+# standing now (a revoked key's signature is more suspect, not less), and say in the detail when the key was revoked
+# since.
 @pytest.mark.xfail(
     strict=True,
     reason="A33c-6 (medium): one unsigned row revoking the vendor's own key turns its signed flip of another's record "
