@@ -14,7 +14,8 @@ one whose detector score was NaN passed ``--recompute`` (NaN differs from nothin
 a record listed twice or a detector row twice passed it too (the re-run is compared by record); a detector name no
 detector here has stopped ``--recompute`` as a usage error (exit 2). So scores are finite numbers in [0, 1], the
 FPR one number strictly between 0 and 1, counts non-negative, each record (digest and label) and each detector
-named once, and every detector one this prov knows (fix33e).
+named once (fix33e); a recompute also needs every detector the run names to be one this prov has
+(:func:`check_detectors_known`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 def check_run_shape(document: Any, run: str, version: str) -> None:
     """Raise unless ``document`` (a findings object as JSON parsed it) has the stored run's shape: ``detectors`` a
-    list of rows (``detector`` a detector this prov knows or ``combined``, each once; ``status`` a string; ``scored``
+    list of rows (``detector`` a name, each once; ``status`` a string; ``scored``
     and ``flagged`` counts, flagged at most scored; ``fpr`` one rate strictly between 0 and 1 on every row;
     ``threshold`` a finite number or null), ``findings`` a list of records (``digest`` hex, ``label`` a string or
     null, the pair once; ``flagged`` a bool, ``score`` a finite number in [0, 1], ``explanation`` a string,
@@ -43,10 +44,34 @@ def check_run_shape(document: Any, run: str, version: str) -> None:
     """
     problem = _problem(document)
     if problem:
-        raise VerificationError(
-            f"findings of run {run} on {version}: the stored run is not what prov stores ({problem}); it is not what "
-            "the detectors say: look for who wrote .prov/"
+        raise _not_stored_by_prov(problem, run, version)
+
+
+def check_detectors_known(rows: list[dict], run: str, version: str) -> None:
+    """Raise unless every detector the run's ``rows`` (its shape checked) name is one this prov has: built in,
+    registered or a ``prov.detectors`` entry point. Only a recompute needs them: a run listed may be a plug-in's that
+    this process has not registered (a library's ``register_detector``), and says what ``.prov/`` says.
+
+    Raises:
+        VerificationError: naming the first detector this prov does not have, ``run`` and ``version`` (exit 1; it was
+            a usage error, exit 2, before: fix33e).
+    """
+    from provenance.detectors.registry import available_detectors
+
+    unknown = sorted({row["detector"] for row in rows} - {*available_detectors(), COMBINED})
+    if unknown:
+        problem = (
+            f"the detectors row {unknown[0]!r} names no detector this prov has (built in, registered or a "
+            "prov.detectors entry point), so it cannot be recomputed"
         )
+        raise _not_stored_by_prov(problem, run, version)
+
+
+def _not_stored_by_prov(problem: str, run: str, version: str) -> VerificationError:
+    return VerificationError(
+        f"findings of run {run} on {version}: the stored run is not what prov stores ({problem}); it is not what "
+        "the detectors say: look for who wrote .prov/"
+    )
 
 
 def _problem(document: Any) -> str:
@@ -82,9 +107,6 @@ def _problem(document: Any) -> str:
 
 def _rows_problem(rows: list) -> str:
     """What in the run's detectors rows is not their stored shape; "" when it is."""
-    from provenance.detectors.registry import available_detectors
-
-    known = {*available_detectors(), COMBINED}
     names: set[str] = set()
     rates: set[float] = set()
     for row in rows:
@@ -100,11 +122,6 @@ def _rows_problem(rows: list) -> str:
         name = row["detector"]
         if name in names:
             return f"the detectors row {name!r} is listed twice"
-        if name not in known:
-            return (
-                f"the detectors row {name!r} names no detector this prov has (built in, registered or a "
-                "prov.detectors entry point)"
-            )
         if not 0 <= row["flagged"] <= row["scored"]:
             return f"the detectors row {name!r} counts {row['flagged']} flagged of {row['scored']} scored"
         if not (_is_number(row["fpr"]) and 0 < row["fpr"] < 1):
