@@ -84,11 +84,13 @@ def recompute(store: Any, version: str, base: str | None = None, policy: Policy 
         VerificationError: the stored run differs from the re-run (exit 1), naming how many
             records and the first few: a verdict, score, flag or Detectors row whatever prov wrote it, an
             explanation when this prov did; it judges a class on class-free evidence that ``policy`` does not
-            list (exit 1, naming the run and the class); the versions' own checks raise as ``prov diff`` does.
+            list (exit 1, naming the run and the class); it names a detector this prov does not have (exit 1:
+            ``stored_run_shape.check_detectors_known``); the versions' own checks raise as ``prov diff`` does.
     """
     from provenance.delta.compare import diff_versions
     from provenance.detectors.findings import COMBINED, stored_findings
     from provenance.detectors.pipeline import detect_diff
+    from provenance.detectors.stored_run_shape import check_detectors_known
 
     stored = stored_findings(store, version, flagged_only=False, base=base)
     if stored["run"] is None or not stored["base"]:
@@ -100,6 +102,7 @@ def recompute(store: Any, version: str, base: str | None = None, policy: Policy 
     if combined is None:
         raise VerificationError(f"findings of run {stored['run']} on {version}: the run stores no combined verdict")
     names = sorted({d["detector"] for d in stored["detectors"]} - {COMBINED})
+    check_detectors_known(stored["detectors"], stored["run"], version)  # a run it cannot re-run is not vouched for
     fpr = float(combined["fpr"])
     # what provenance.detect does, on this store handle (its pins): the diff's delta, scored, nothing saved
     detection = detect_diff(

@@ -310,7 +310,9 @@ class UnattributedBesideSigned(SwitchedRule):
             f"{'batch' if batches == 1 else 'batches'}, none missing records)"
             + (f"; {retyped}" if retyped else "")
             + (f" ({_schema_ways(added_columns, other, signing)})" if added_columns else "")
-            + "; register intended additions with `prov add --unsigned --source NAME` "
+            # the envelope first: registered --unsigned, a signed delivery's labels bind nothing (attack review 33a)
+            + "; register intended additions with the envelope their source signed (`prov add BATCH --source S`), "
+            "or, for records of your own that no source signed, with `prov add --unsigned --source NAME` "
             f"(this helps only while no signed batch has records missing){noted}"
         )
         statistic = {

@@ -239,19 +239,19 @@ def _steps(rule: dict, report: dict) -> list[Step]:
             f"prov withdraw BATCH --reason R {KEY}",
             " (prov sources lists the batches)",
         )
+        # the command registers the envelope the source signed, so its labels bind; --unsigned is named in words only,
+        # for records no source signed: run on a signed delivery never registered, it passed the labels flipped in it
+        # (attack review 33a, A33a-2, as A32d-3 for the type-conflict advice); the rule's reason names both
+        # (newcomer review 32, #2: only the JSON named --unsigned); where signed records are missing it helps nothing
+        own = "" if missing else "; only records of your own that no source signed go in with --unsigned instead"
         return [
             *retype,
             *([withdraw] if missing else []),
             Step(
-                "register the added records' batch with its source's envelope, then commit again (lineage is signed "
-                "at commit)",
+                "register the added records' batch with the envelope its source signed, then commit again (lineage is "
+                "signed at commit)",
                 f"prov add BATCH --source S{recommit}",
-            )
-            if missing
-            else Step(  # as the rule's reason says it (newcomer review 32, #2: only the JSON named --unsigned)
-                "register the added records' batch, with its source's envelope or, for records of your own, "
-                "--unsigned, then commit again (lineage is signed at commit)",
-                f"prov add BATCH --source S --unsigned{recommit}",
+                f" (prov add reads BATCH.prov.json, or --envelope E{own})",
             ),
         ]
     if name.startswith("lineage."):  # unattributed records, unsigned additions, unsigned batches of signing sources

@@ -7,6 +7,7 @@ records per class than the profile's sample, so every base record is sampled and
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -119,44 +120,48 @@ def _clinic_delivery_unregistered(prov) -> str:
     return words(r.stdout)
 
 
-def test_control_the_flips_in_the_clinics_registered_batch_block(prov, workdir, store):
-    # the clinic's 2024 envelope registered (prov add a2024.parquet): the 14 flips are relabels after source
+def test_control_the_shipped_records_registered_unsigned_pass_the_flips(prov, workdir, store):
+    # the way the step names in words for records of your own (prov add BATCH --source NAME --unsigned), taken for the
+    # clinic's delivery, then commit: the 14 labels the clinic signed pass every rule, as A32d-3's withdrawn batch did;
+    # so the step's command is never this one (A33a-2 below)
     from test_newcomer32_type_conflicts import _ok
 
     _clinic_delivery_unregistered(prov)
-    _ok(prov, "add", "a2024.parquet", "--source", "clinicA", *PINS)
-    _ok(prov, "commit", "train.parquet", "--tag", "v3", "--parent", "v2", "--key", "m.key", *PINS)
-    report = _check(prov, "v3", "v1")
-    assert report["exit_code"] == 1 and "lineage.max_relabeled_after_source" in _blocking(report), _blocking(report)
-
-
-def test_control_following_the_register_step_as_printed_passes_the_flips(prov, workdir, store):
-    # the step's command as printed (prov add BATCH --source S --unsigned, S a name of the team's), then commit: the
-    # 14 labels the clinic signed otherwise pass all rules, as A32d-3's withdrawn batch did
-    from test_newcomer32_type_conflicts import _ok
-
-    said = _clinic_delivery_unregistered(prov)
-    assert "prov add BATCH --source S --unsigned && prov commit DATA --parent v2" in said, said
     _ok(prov, "add", "shipped.parquet", "--source", "team", "--unsigned", *PINS)
     _ok(prov, "commit", "train.parquet", "--tag", "v3", "--parent", "v2", "--key", "m.key", *PINS)
     report = _check(prov, "v3", "v1")
     assert report["exit_code"] == 0 and not _blocking(report), _blocking(report)
 
 
-# A33a-2 (low): fix32c's register step, which the lead's 89b3c7ce re-pinned in test_newcomer17_fixes and the demo's
-# Reports sample, prints one runnable command, `prov add BATCH --source S --unsigned && prov commit ...`, when
-# lineage.unattributed_beside_signed blocks added records of no registered batch "where sources sign their batches".
-# The words say "with its source's envelope or, for records of your own, --unsigned", but the only command shown is
-# the unsigned one: a vendor's delivery whose envelope was never registered (here the clinic's signed 2024 batch,
-# 14 labels flipped in the shipped file) passes every rule once the step is run as printed (control above), the
-# same laundering fix32j removed from the type-conflict advice (A32d-3), and README's Known gaps says "follow the
-# printed advice" for it. Fix: where sources sign their batches, print the envelope form as the command (`prov add
-# BATCH --source S --envelope E`) and name --unsigned in words only, for records no source signed.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A33a-2 (low): where sources sign, the register step's only command registers the records --unsigned",
-)
+# A33a-2 (low; fixed in session 33, fix33e): fix32c's register step printed one runnable command, `prov add BATCH
+# --source S --unsigned && prov commit ...`, when lineage.unattributed_beside_signed blocked added records of no
+# registered batch "where sources sign their batches": a vendor's delivery whose envelope was never registered (the
+# clinic's signed 2024 batch, 14 labels flipped in the shipped file) passed every rule once the step was run as
+# printed (control above), the laundering fix32j removed from the type-conflict advice (A32d-3). The command is now
+# the envelope form (`prov add BATCH --source S`, which reads BATCH.prov.json or --envelope E) and --unsigned is
+# named in words only, for records of your own that no source signed.
 def test_where_sources_sign_the_register_steps_command_keeps_the_envelope(prov, workdir, store):
+    from test_newcomer32_type_conflicts import _ok
+
+    from support import store_fingerprint
+
     said = _clinic_delivery_unregistered(prov)
-    assert "register the added records' batch" in said, said
-    assert "prov add BATCH --source S --unsigned &&" not in said, said
+    step = (
+        "register the added records' batch with the envelope its source signed, then commit again (lineage is signed "
+        "at commit): prov add BATCH --source S && prov commit DATA --parent v2 --tag NEW --key K (prov add reads "
+        "BATCH.prov.json, or --envelope E; only records of your own that no source signed go in with --unsigned "
+        "instead)"
+    )
+    assert step in said, said
+    assert "--unsigned &&" not in said, said
+
+    # run as printed on the file shipped: it has no envelope, so nothing is registered
+    before = store_fingerprint(Path(".prov"))
+    r = prov("add", "shipped.parquet", "--source", "clinicA", *PINS)
+    assert r.exit_code == 2 and "shipped.parquet" in r.output, r.output
+    assert store_fingerprint(Path(".prov")) == before
+    # run as printed on the batch the clinic signed (its envelope beside it): the 14 flips block as relabels
+    _ok(prov, "add", "a2024.parquet", "--source", "clinicA", *PINS)
+    _ok(prov, "commit", "train.parquet", "--tag", "v3", "--parent", "v2", "--key", "m.key", *PINS)
+    report = _check(prov, "v3", "v1")
+    assert report["exit_code"] == 1 and "lineage.max_relabeled_after_source" in _blocking(report), _blocking(report)

@@ -199,10 +199,11 @@ def test_register_the_batch_says_to_commit_again_and_withdraw_is_offered_only_wh
         assert prov("-q", "commit", data, "--tag", tag, "--parent", "v3", *KEY, *PINNED).exit_code == 0
 
     steps = _steps(prov, "g1")  # added records of no batch, no signed record missing: nothing to withdraw
-    register = (
-        "register the added records' batch, with its source's envelope or, for records of your own, --unsigned, "
-        "then commit again (lineage is signed at commit): prov add BATCH --source S --unsigned && prov commit DATA "
-        "--parent g1 --tag NEW --key K"
+    register = (  # the envelope form, --unsigned in words only (attack review 33a, A33a-2)
+        "register the added records' batch with the envelope its source signed, then commit again (lineage is signed "
+        "at commit): prov add BATCH --source S && prov commit DATA --parent g1 --tag NEW --key K (prov add reads "
+        "BATCH.prov.json, or --envelope E; only records of your own that no source signed go in with --unsigned "
+        "instead)"
     )
     assert register in steps, steps
     assert not [s for s in steps if "prov withdraw" in s], steps
@@ -211,10 +212,11 @@ def test_register_the_batch_says_to_commit_again_and_withdraw_is_offered_only_wh
     )
     assert withdraw in _steps(prov, "e1")  # 10 of the vendor's signed records missing: a withdrawal applies
 
-    # followed as printed: registering alone leaves g1 blocked (its lineage is signed); the commit after it passes
+    # followed as printed for records of one's own (content no source signed: --unsigned, as the words say):
+    # registering alone leaves g1 blocked (its lineage is signed); the commit after it passes
     assert prov("add", "extra.parquet", "--source", "extra", "--unsigned", *PINNED).exit_code == 0
     assert _lineage_rule(prov, "g1") == "block"
-    command = register.split(" && ", 1)[1].replace("DATA", "grown.parquet").replace("NEW", "g2")
+    command = register.split(" && ", 1)[1].split(" (", 1)[0].replace("DATA", "grown.parquet").replace("NEW", "g2")
     assert prov(*command.replace("--key K", "--key maintainer.key").split()[1:], *PINNED).exit_code == 0
     assert _lineage_rule(prov, "g2") == "pass"
 

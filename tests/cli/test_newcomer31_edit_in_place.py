@@ -75,4 +75,7 @@ def test_a_new_record_beside_no_removal_is_still_an_addition(prov, workdir, stor
     r = prov("check", "v3", "--base", "v2", *PINS, "--format", "json", "--no-save")
     (rule,) = [x for x in json.loads(r.stdout)["rules"] if x["rule"] == RULE]
     assert rule["status"] == "block" and "replaced" not in (rule.get("statistic") or {}), rule
-    assert "register intended additions with `prov add --unsigned --source NAME`" in rule["reason"]
+    assert (  # the envelope form first, --unsigned for records of one's own (attack review 33a, A33a-2)
+        "register intended additions with the envelope their source signed (`prov add BATCH --source S`), or, for "
+        "records of your own that no source signed, with `prov add --unsigned --source NAME`"
+    ) in rule["reason"]

@@ -132,4 +132,6 @@ def test_additions_of_no_batch_are_told_to_register_with_unsigned_in_text_as_in_
     ]
     assert "`prov add --unsigned --source NAME`" in rule["reason"], rule["reason"]
     text = words(prov("check", "v3", "--base", "v1", *PINS).stdout)
-    assert "prov add BATCH --source S --unsigned && prov commit DATA --parent v3 --tag NEW --key K" in text, text
+    # the command keeps the envelope; --unsigned is named in words, for records of one's own (attack review 33a, A33a-2)
+    assert "prov add BATCH --source S && prov commit DATA --parent v3 --tag NEW --key K (prov add reads" in text, text
+    assert "only records of your own that no source signed go in with --unsigned instead" in text, text
