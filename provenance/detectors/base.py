@@ -20,6 +20,8 @@ from provenance.features.base import FeatureError, check_same_dimension, finite_
 from provenance.features.blas import single_threaded_blas
 from provenance.profiles.reference import ReferenceProfile, digests_matrix
 
+COMBINED = "combined"  # the detector name the combined verdict is stored under (``findings``, the gate)
+
 R = TypeVar("R")
 
 # Attack families named in the design contract; each detector says which it covers.

@@ -22,10 +22,9 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from provenance import clock
-from provenance.detectors.base import ColumnFindings, DetectorResult
+from provenance.detectors.base import COMBINED, ColumnFindings, DetectorResult
 from provenance.detectors.combine import Verdicts
 
-COMBINED = "combined"
 # a ``findings`` row, in the order save_findings writes it
 FINDING_COLUMNS = (
     "run",

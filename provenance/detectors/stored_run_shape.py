@@ -24,7 +24,7 @@ import math
 import re
 from typing import Any
 
-from provenance.detectors.findings import COMBINED
+from provenance.detectors.base import COMBINED
 from provenance.errors import VerificationError
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
