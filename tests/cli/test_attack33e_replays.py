@@ -57,3 +57,36 @@ def test_a_bulk_waiver_refused_on_its_last_finding_writes_nothing(prov, workdir,
     r, flagged = _last_label_edited(prov, keypair)
     assert r.exit_code == 2, r.output
     assert _waiver_predicates() == [], f"{len(_waiver_predicates())} of {len(flagged)} waivers written by a refusal"
+
+
+def _check_json_waived(prov, keypair) -> tuple:
+    """``prov check v2 --base v1 --format json --out F.json`` (the file the check's steps name F.json), then
+    ``prov waive --findings F.json`` as docs/release-gate.md and the command's help give it."""
+    pinned = _storms_versions(prov, keypair)
+    r = prov("check", "v2", "--base", "v1", *pinned, "--format", "json", "--out", "F.json")
+    assert r.exit_code == 1, r.output
+    return _waive_file(prov, keypair, pinned, "F.json"), json.loads(Path("F.json").read_text())
+
+
+def test_control_a_check_json_lists_v2s_flagged_records(prov, workdir, store, keypair):
+    r, report = _check_json_waived(prov, keypair)
+    assert report["version"] == "v2" and report["findings"], report.get("findings")
+    assert all(len(f["digest"]) == 64 for f in report["findings"])
+    assert r.exit_code == 2 and "F.json: no flagged finding to waive" in r.output, r.output
+
+
+# A33e-2 (low): `prov waive --findings FILE` documents FILE as `prov findings V --json` "or prov check --format json"
+# (the command's --help, docs/release-gate.md, docs/reference.md, waivers_bulk's docstring), and the new-class step
+# says "prov waive --findings F.json" beside the quarantine step that writes F.json with `prov check ... --format json
+# --out F.json`. A check's JSON lists only flagged records, without a `flagged` key (schemas/check.schema.json), and
+# reviewed_findings keeps only findings whose `flagged` is true: the file exits 2, "no flagged finding to waive".
+# Fails closed, but the documented way does not work as printed. Fix: read a check JSON's findings as flagged (its
+# `decision`/`rules` keys tell it from a findings JSON), or say "prov findings V --json" only, in the help, the docs
+# and the step.
+@pytest.mark.xfail(
+    strict=True, reason="A33e-2 (low): prov waive --findings on a prov check --format json file exits 2, as documented"
+)
+def test_a_check_json_is_waived_as_documented(prov, workdir, store, keypair):
+    r, report = _check_json_waived(prov, keypair)
+    assert r.exit_code == 0, r.output
+    assert len(_waiver_predicates()) == len(report["findings"])
