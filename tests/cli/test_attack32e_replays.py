@@ -10,7 +10,6 @@ import json
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from provenance import Store
 from provenance.encoding.columns import table_digests
