@@ -49,12 +49,15 @@ def reviewed_findings(path: str, version: str) -> tuple[str, list[tuple[str, str
             f"{path}: findings of version {visible(str(doc.get('version')))}, not {visible(version)}: a waiver counts "
             "only for the version its reviewer saw"
         )
+    # a check report (`prov check --format json`) lists only the records its verdict flagged, with no `flagged` key
+    # (schemas/check.schema.json); a findings JSON marks each (attack review 33e, A33e-2: the documented form exited 2)
+    from_check = isinstance(doc.get("rules"), list)
     listed: list[tuple[str, str | None]] = []
     for f in findings:
         digest = f.get("digest")
         if not isinstance(digest, str) or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             raise InputError(f"{path}: a finding without a 64-hex digest ({visible(str(digest))[:70]})")
-        if f.get("flagged") is True:
+        if f.get("flagged") is True or (from_check and "flagged" not in f):
             label = f.get("label")
             listed.append((digest, label if isinstance(label, str) else None))
     if not listed:
@@ -98,6 +101,7 @@ def waive_reviewed(
             f"{version}'s stored run ({', '.join(d[:12] for d in unflagged[:3])}{' ...' if len(unflagged) > 3 else ''})"
             ": nothing waived; waive from the file the run wrote (prov findings V --json), reviewed"
         )
+    _refuse_before_writing(store, version, path, listed, key_path)
     results = [
         create_waiver(store, version, digest, detector, reason, key_path, label, kept_log, reviewed_file=file_digest)
         for digest, label in listed
@@ -111,3 +115,30 @@ def waive_reviewed(
         "written": len(results) - done,
         "already_waived": done,
     }
+
+
+def _refuse_before_writing(
+    store: Store, version: str, path: str, listed: list[tuple[str, str | None]], key_path: str
+) -> None:
+    """Raise, before the first waiver is written, what ``create_waiver`` would raise for any finding of ``listed``:
+    a label the version does not hold the record under (or none where it holds several), or a key not pinned to
+    waive. Each waiver is its own write, so a refusal on the last finding left the others signed (attack review
+    33e, A33e-1); a command refused leaves the store as it was.
+
+    Raises:
+        InputError: (exit 2) naming ``path`` and the finding; ``KeyFileError`` (exit 2) for an unreadable key.
+    """
+    from provenance.gate.waiver_judging import labels_of
+    from provenance.gate.waivers import choose_label
+    from provenance.trust.pins import private_key_for_role
+    from provenance.trust.roles import WAIVE
+    from provenance.version_facts import load_manifest
+
+    table = load_manifest(store, store.version(version)).table
+    held = labels_of(table, {digest for digest, _ in listed})
+    for digest, label in listed:
+        try:
+            choose_label(held.get(digest, []), label, digest, version)
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}; nothing waived") from exc
+    private_key_for_role(store, key_path, WAIVE, "waivers")

@@ -42,17 +42,14 @@ def test_control_a_finding_under_a_label_v2_does_not_hold_is_refused(prov, workd
     assert r.exit_code == 2 and "'no such label'" in r.output, r.output
 
 
-# A33e-1 (low): prov waive --findings is "refused whole (exit 2) before any waiver is written" (waivers_bulk's
-# docstring; docs/commands.md), but only the digests are checked against the stored run before writing: each waiver is
-# then signed and stored in its own write (create_waiver per finding), so a finding that create_waiver refuses (a
-# label the version does not hold under that digest; a digest held under several labels and no label in the file)
-# exits 2 after every finding before it was waived: the store is changed by a refused command, and the reviewer's
-# partial list stands signed. Fix: resolve every finding's label (choose_label) and the waive key before the first
-# write, then write all waivers in one store.write().
-@pytest.mark.xfail(
-    strict=True,
-    reason="A33e-1 (low): prov waive --findings refused (exit 2) on a later finding leaves the earlier waivers written",
-)
+# A33e-1 (low; fixed in session 33: every finding's label and the waive key are checked before the first write): prov
+# waive --findings is "refused whole (exit 2) before any waiver is written" (waivers_bulk's docstring;
+# docs/commands.md), but only the digests are checked against the stored run before writing: each waiver is then signed
+# and stored in its own write (create_waiver per finding), so a finding that create_waiver refuses (a label the version
+# does not hold under that digest; a digest held under several labels and no label in the file) exits 2 after every
+# finding before it was waived: the store is changed by a refused command, and the reviewer's partial list stands
+# signed. Fix: resolve every finding's label (choose_label) and the waive key before the first write, then write all
+# waivers in one store.write().
 def test_a_bulk_waiver_refused_on_its_last_finding_writes_nothing(prov, workdir, store, keypair):
     r, flagged = _last_label_edited(prov, keypair)
     assert r.exit_code == 2, r.output
@@ -68,24 +65,14 @@ def _check_json_waived(prov, keypair) -> tuple:
     return _waive_file(prov, keypair, pinned, "F.json"), json.loads(Path("F.json").read_text())
 
 
-def test_control_a_check_json_lists_v2s_flagged_records(prov, workdir, store, keypair):
-    r, report = _check_json_waived(prov, keypair)
-    assert report["version"] == "v2" and report["findings"], report.get("findings")
-    assert all(len(f["digest"]) == 64 for f in report["findings"])
-    assert r.exit_code == 2 and "F.json: no flagged finding to waive" in r.output, r.output
-
-
-# A33e-2 (low): `prov waive --findings FILE` documents FILE as `prov findings V --json` "or prov check --format json"
-# (the command's --help, docs/release-gate.md, docs/reference.md, waivers_bulk's docstring), and the new-class step
-# says "prov waive --findings F.json" beside the quarantine step that writes F.json with `prov check ... --format json
-# --out F.json`. A check's JSON lists only flagged records, without a `flagged` key (schemas/check.schema.json), and
-# reviewed_findings keeps only findings whose `flagged` is true: the file exits 2, "no flagged finding to waive".
-# Fails closed, but the documented way does not work as printed. Fix: read a check JSON's findings as flagged (its
-# `decision`/`rules` keys tell it from a findings JSON), or say "prov findings V --json" only, in the help, the docs
-# and the step.
-@pytest.mark.xfail(
-    strict=True, reason="A33e-2 (low): prov waive --findings on a prov check --format json file exits 2, as documented"
-)
+# A33e-2 (low; fixed in session 33: a check report's findings are its flagged records): `prov waive --findings FILE`
+# documents FILE as `prov findings V --json` "or prov check --format json" (the command's --help, docs/release-gate.md,
+# docs/reference.md, waivers_bulk's docstring), and the new-class step says "prov waive --findings F.json" beside the
+# quarantine step that writes F.json with `prov check ... --format json --out F.json`. A check's JSON lists only flagged
+# records, without a `flagged` key (schemas/check.schema.json), and reviewed_findings keeps only findings whose
+# `flagged` is true: the file exits 2, "no flagged finding to waive". Fails closed, but the documented way does not work
+# as printed. Fix: read a check JSON's findings as flagged (its `decision`/`rules` keys tell it from a findings JSON),
+# or say "prov findings V --json" only, in the help, the docs and the step.
 def test_a_check_json_is_waived_as_documented(prov, workdir, store, keypair):
     r, report = _check_json_waived(prov, keypair)
     assert r.exit_code == 0, r.output
