@@ -84,7 +84,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "waive": (
         "check",
-        "Accept one finding after review: a signed waiver that `prov check` honours if its key may waive.",
+        "Accept one finding after review (or each flagged finding of a reviewed file, --findings): "
+        "a signed waiver that `prov check` honours if its key may waive.",
     ),
     "fsck": (
         "fsck",
