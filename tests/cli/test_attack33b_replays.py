@@ -1,0 +1,101 @@
+"""Attack review 33b: replays against fix33c's copy test (``gate.class_copies``): a class the policy lists in
+``[class_mix] expected_new_classes`` is judged in full when, of its added records that sit inside base classes, more
+than chance allows are copies of base profile-sample records under one scale and shift per column (fitted on the
+best quarter of the pairs, on at most the first 128 records). The attacker is a source delivering records under the
+listed label. Every base here is small enough that the profile sample holds all of it (no dependence on the
+sample's random salt), but for the replay whose point is the sample. A strict xfail is a finding, named in its
+reason; the plain test beside it shows the attack's setup is otherwise right."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from support import commit_signed
+
+BASE = 400  # breast-cancer records in v1: 2 classes, all in the profile sample
+
+
+def _base() -> tuple[pa.Table, list[str], np.ndarray]:
+    """v1's table, its content columns (file order) and its raw feature matrix (BASE x 30)."""
+    from test_check_next_steps_source import _breast_cancer
+
+    v1 = _breast_cancer(np.arange(BASE))
+    columns = v1.column_names[:-1]
+    return v1, columns, np.column_stack([v1.column(c).to_numpy().astype(np.float64) for c in columns])
+
+
+def _malignant(k: int) -> np.ndarray:
+    """The first ``k`` malignant records of v1, raw (k x 30)."""
+    v1, _, X = _base()
+    return X[np.array(v1.column("diagnosis").to_pylist()) == "malignant"][:k]
+
+
+def _held_out(label: str | None = None) -> np.ndarray:
+    """Breast-cancer records v1 does not hold (rows 400-568), raw; only those of ``label`` when given."""
+    from test_check_next_steps_source import _breast_cancer
+
+    t = _breast_cancer(np.arange(BASE, 569))
+    X = np.column_stack([t.column(c).to_numpy().astype(np.float64) for c in t.column_names[:-1]])
+    return X if label is None else X[np.array(t.column("diagnosis").to_pylist()) == label]
+
+
+def _midpoints(k: int) -> np.ndarray:
+    """``k`` midpoints of pairs of v1's malignant records (seeded): new records inside the malignant class, copies of
+    none (k x 30)."""
+    M = _malignant(1000)
+    rng = np.random.default_rng(5)
+    i, j = rng.integers(0, len(M), k), rng.integers(0, len(M), k)
+    return (M[i] + M[np.where(i == j, (j + 1) % len(M), j)]) / 2
+
+
+def _listed_check(prov, keypair, added: np.ndarray, label: str = "cat") -> tuple[int, str]:
+    """v1: ``BASE`` breast-cancer records; v2: v1 plus the rows of ``added`` (raw values, v1's columns in file order)
+    labelled ``label``; policy.toml lists "cat" in [class_mix] expected_new_classes. ``prov check v2 --base v1``'s
+    exit code and its text output on one line."""
+    from test_check_next_steps_source import WIDE
+
+    v1, columns, _ = _base()
+    with open("policy.toml", "w") as fh:
+        fh.write('[class_mix]\nexpected_new_classes = ["cat"]\n')
+    assert prov("init").exit_code == 0
+    pq.write_table(v1, "v1.parquet")
+    commit_signed(prov, keypair, "v1", "v1.parquet", "--label-column", "diagnosis")
+    cat = pa.table(
+        {c: pa.array(added[:, i], v1.schema.field(c).type) for i, c in enumerate(columns)}
+        | {"diagnosis": pa.array([label] * len(added))}
+    )
+    pq.write_table(pa.concat_tables([v1, cat]), "v2.parquet")
+    commit_signed(prov, keypair, "v2", "v2.parquet", "--label-column", "diagnosis")
+    pin = ("--signer", str(keypair.public_path))
+    r = prov("check", "v2", "--base", "v1", "--no-save", "--policy", "policy.toml", *pin, env=WIDE)
+    assert r.exit_code in (0, 1), r.output
+    return r.exit_code, " ".join(r.stdout.split())
+
+
+def _judged_in_full(said: str, copies: int, records: int) -> bool:
+    return f"'cat' ({copies} of its {records} added record(s) are copies of records of base class 'malignant'" in said
+
+
+# --- copies under more than one map --------------------------------------------------------------------------------
+
+
+def test_control_copies_under_one_scale_block(prov, keypair, workdir):
+    code, said = _listed_check(prov, keypair, _malignant(14) * 1.08)
+    assert code == 1 and _judged_in_full(said, 14, 14), said
+
+
+# A33b-1 (high): the copy test fits ONE scale and shift per column for the whole group, so copies each scaled by its
+# own factor fit no map: 14 malignant records, the i-th multiplied by 1.05 + 0.3 * i / 13 (5% to 35% larger, the
+# range the A32a-7 / A32d-2 replays already use), labelled "cat", pass: exit 0, "14 added record(s) of expected new
+# classes judged on class-free evidence only", where the same 14 at one factor (1.08) block. The attacker picks the
+# factors freely; nothing in the harm depends on their being equal. Fix: test each record on its own for a copy under
+# a per-record map of few parameters (one factor and one shift for all its columns, as the raw-direction start
+# already matches: a record is a copy when its direction and its match's agree far closer than the base's own
+# records' do), or fit the group's map on the matching from the direction start with a per-record factor.
+@pytest.mark.xfail(strict=True, reason="A33b-1 (high): copies each scaled by its own factor fit no one map and pass")
+def test_copies_each_scaled_by_its_own_factor_block(prov, keypair, workdir):
+    code, said = _listed_check(prov, keypair, _malignant(14) * np.linspace(1.05, 1.35, 14)[:, None])
+    assert code == 1, said
