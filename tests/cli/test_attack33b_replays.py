@@ -99,3 +99,56 @@ def test_control_copies_under_one_scale_block(prov, keypair, workdir):
 def test_copies_each_scaled_by_its_own_factor_block(prov, keypair, workdir):
     code, said = _listed_check(prov, keypair, _malignant(14) * np.linspace(1.05, 1.35, 14)[:, None])
     assert code == 1, said
+
+
+def test_control_copies_under_two_scales_block(prov, keypair, workdir):
+    code, said = _listed_check(prov, keypair, _malignant(14) * np.repeat([1.08, 1.3], 7)[:, None])
+    assert code == 1 and _judged_in_full(said, 7, 14), said
+
+
+# A33b-2 (high): the fit keeps the map of the best quarter of the pairs, and a group is judged in full only when that
+# one map's copies reach the chance bound (5 of 16 here, at least 3 always). Copies split into subgroups each under
+# its own factor, each subgroup below the bound, pass: 16 malignant records in four groups of 4 at 1.05, 1.15, 1.25
+# and 1.35, labelled "cat": exit 0, all 16 on class-free evidence; two groups of 7 (1.08, 1.3) block (7 copies under
+# the better map). More records need only more maps (a 128-record class's bound is 16: nine maps of at most 15 copies each). Fix: after a
+# fit, take its copies out and fit again on the rest (as a robust multi-model fit does), counting every map's copies
+# against one bound; or the per-record test of A33b-1, which needs no shared map.
+@pytest.mark.xfail(strict=True, reason="A33b-2 (high): copies split under four scales, each under the bound, pass")
+def test_copies_under_four_scales_block(prov, keypair, workdir):
+    code, said = _listed_check(prov, keypair, _malignant(16) * np.repeat([1.05, 1.15, 1.25, 1.35], 4)[:, None])
+    assert code == 1, said
+
+
+# --- copies under a map the copy test does not model ---------------------------------------------------------------
+
+
+def _rotated(degrees: float) -> np.ndarray:
+    """v1's first 14 malignant records with each pair of columns (1st and 2nd, 3rd and 4th, ... in file order)
+    rotated by ``degrees`` about v1's mean, in units of v1's standard deviation (absolute values kept, as the
+    columns are non-negative)."""
+    _, _, B = _base()
+    mean, sd = B.mean(0), B.std(0)
+    Z = (_malignant(14) - mean) / sd
+    c, s = np.cos(np.deg2rad(degrees)), np.sin(np.deg2rad(degrees))
+    for i in range(0, Z.shape[1] - 1, 2):
+        a, b = Z[:, i].copy(), Z[:, i + 1].copy()
+        Z[:, i], Z[:, i + 1] = c * a - s * b, s * a + c * b
+    return np.abs(Z * sd + mean)
+
+
+def test_control_copies_rotated_by_ten_degrees_block(prov, keypair, workdir):
+    code, said = _listed_check(prov, keypair, _rotated(10))
+    assert code == 1 and _judged_in_full(said, 6, 14), said
+
+
+# A33b-3 (medium): a map that mixes columns is no per-column scale and shift: the same 14 malignant records with each
+# pair of columns rotated by 20 degrees (in the base's standard units, about its mean) pass on class-free evidence,
+# exit 0; by 10 degrees 6 of them still lie within a quarter of the base's spacing and the class is blocked. Any
+# invertible map the attacker likes (a rotation, a shear, a monotone curve per column strong enough) is as good, and
+# the records stay inside the malignant class, where a model learns them. Fix: the copy test can model a few more maps
+# (a full linear map on the matched pairs, by least squares, with enough pairs per column), but no family of maps
+# covers what an attacker can apply; the lasting fix is the distribution test suggested for A33b-4.
+@pytest.mark.xfail(strict=True, reason="A33b-3 (medium): copies with column pairs rotated by 20 degrees pass")
+def test_copies_rotated_by_twenty_degrees_block(prov, keypair, workdir):
+    code, said = _listed_check(prov, keypair, _rotated(20))
+    assert code == 1, said
