@@ -152,3 +152,36 @@ def test_control_copies_rotated_by_ten_degrees_block(prov, keypair, workdir):
 def test_copies_rotated_by_twenty_degrees_block(prov, keypair, workdir):
     code, said = _listed_check(prov, keypair, _rotated(20))
     assert code == 1, said
+
+
+# --- records of a base class that are no copies ---------------------------------------------------------------------
+
+
+def test_control_midpoints_of_malignant_records_labelled_benign_block(prov, keypair, workdir):
+    code, said = _listed_check(prov, keypair, _midpoints(150), label="benign")
+    assert code == 1, said
+
+
+# A33b-4 (high): the copy test is the only thing that judges a listed class's records in full, and it asks only
+# whether they are copies. Records of a base class that are no copies pass whatever their number: 150 midpoints of
+# pairs of v1's malignant records (no data needed beyond the base) labelled "cat" pass every rule, exit 0 ("passed
+# all 27 rules ... 150 added records in expected new classes judged on class-free evidence only"), while knn_label
+# flags all 150 on its own (set aside as class-conditional); the same 150 labelled "benign" block. So do 39 fresh
+# malignant records (held-out rows 400-568, real data) labelled "cat". Training harm (scikit-learn on v1 plus the
+# "cat" records, tested on the 169 held-out records; bench/attack33b_listed_class_harm.py, its results in
+# bench/results/attack33b-listed-class-harm.md): malignant recall 1.00 -> 0.79 (logistic regression) and 0.97 -> 0.74
+# (random forest) with these 150 midpoints, 1.00 -> 0.92 and 0.97 -> 0.90 with 80; 14 records, the size of the copy
+# test's replays, cost none: the harm is in the volume, which the copy test does not see. No other rule sees it: the
+# class-mix test leaves a listed class out, and outlier, duplicates and volume see ordinary malignant records. So the
+# copy test (A33b-1..3, 5..7) guards only the cheapest form of the attack. Fix: judge a listed class by its
+# distribution, not by copies: when its records that sit inside a base class C cannot be told from C's own sample
+# records (a classifier two-sample test, or an MMD test, against C's sample at a level), they are C's records under
+# another label, judged in full; a genuinely new class has a shape of its own (fix33c's 21 held-out classes; not a
+# share-inside test, which fix32i tried and which judged 10 of 21 in full). At the least, the check's text should say
+# when a listed class's records sit inside one base class (here knn_label flags all 150 alone, unsaid).
+@pytest.mark.xfail(
+    strict=True, reason="A33b-4 (high): 150 malignant-class records that are no copies pass as a listed class"
+)
+def test_midpoints_of_malignant_records_in_a_listed_class_block(prov, keypair, workdir):
+    code, said = _listed_check(prov, keypair, _midpoints(150))
+    assert "passed all 27 rules" not in said and code == 1, said
