@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -251,4 +252,64 @@ def test_control_copies_ordered_first_by_digest_block(prov, keypair, workdir):
 @pytest.mark.xfail(strict=True, reason="A33b-6 (medium): copies whose digests sort after 128 other records pass")
 def test_copies_ordered_last_by_digest_block(prov, keypair, workdir):
     code, said = _listed_check(prov, keypair, _copies_ordered(first=False))
+    assert code == 1, said
+
+
+# --- copies of base records the profile sample does not hold --------------------------------------------------------
+
+LARGE = 2100  # records per class of the two-class base below: each class's 100 with the largest salted keys unsampled
+BLOBS = ("a", "b", "c", "d")  # its feature columns
+
+
+def _blobs() -> pa.Table:
+    """Two classes ("left", "right") of ``LARGE`` records each, four normal columns, the classes 3 apart in each."""
+    rng = np.random.default_rng(3302)
+    X = np.vstack([rng.normal(0, 1, (LARGE, 4)), rng.normal(3, 1, (LARGE, 4))])
+    return pa.table({c: X[:, i] for i, c in enumerate(BLOBS)} | {"label": ["left"] * LARGE + ["right"] * LARGE})
+
+
+def _unsampled_copies_check(prov, keypair, sampled: bool) -> tuple[int, str]:
+    """v1: ``_blobs()``; v2: v1 plus 20 "left" records of v1 (in v1's profile sample, or not) with every value 8%
+    larger, labelled "cat", which policy.toml lists. ``prov check v2 --base v1``'s exit code and text on one line."""
+    from test_check_next_steps_source import WIDE
+
+    from provenance import Store
+    from provenance.encoding.columns import table_digests
+    from provenance.profiles.stage import load_profile
+
+    with open("policy.toml", "w") as fh:
+        fh.write('[class_mix]\nexpected_new_classes = ["cat"]\n')
+    assert prov("init").exit_code == 0
+    v1 = _blobs()
+    pq.write_table(v1, "v1.parquet")
+    commit_signed(prov, keypair, "v1", "v1.parquet")
+    in_sample = {bytes(d) for d in load_profile(Store(".prov"), "v1").sample_digests}
+    rows = [i for i, d in enumerate(table_digests(v1, BLOBS)) if i < LARGE and (d in in_sample) == sampled][:20]
+    copies = v1.take(rows)
+    cat = pa.table({c: pc.multiply(copies.column(c), 1.08) for c in BLOBS} | {"label": ["cat"] * 20})
+    pq.write_table(pa.concat_tables([v1, cat]), "v2.parquet")
+    commit_signed(prov, keypair, "v2", "v2.parquet")
+    pin = ("--signer", str(keypair.public_path))
+    r = prov("check", "v2", "--base", "v1", "--no-save", "--policy", "policy.toml", *pin, env=WIDE)
+    assert r.exit_code in (0, 1), r.output
+    return r.exit_code, " ".join(r.stdout.split())
+
+
+def test_control_copies_of_sampled_base_records_block(prov, keypair, workdir):
+    code, said = _unsampled_copies_check(prov, keypair, sampled=True)
+    assert code == 1 and "'cat' (20 of its 20 added record(s) are copies of records of base class 'left'" in said, said
+
+
+# A33b-7 (medium): the copy test matches a listed class's records to the base's profile *sample* (at most 2,000
+# records per class), so a copy of a base record outside it matches only another record, at about the base's own
+# spacing, and is no copy. Two classes of 2,100 records (the sample leaves 100 of each out): 20 "left" records outside
+# the sample, every value 8% larger, labelled "cat", pass on class-free evidence (exit 0), where 20 sampled ones
+# block (20 of 20). The salt hides which records are sampled, but the attacker needs no choice: on a class of 20,000
+# records nine copies in ten are outside it, so the copy test finds a tenth of them, under the chance bound. The same
+# root as A32e-1 (fix33a's). Fix: match the group against the whole base's features, or a signed index of them read
+# at commit (A32e-1's fix would serve both), or bound the claim (the test sees copies of sampled records only) in
+# README's Known gaps and docs/release-gate.md.
+@pytest.mark.xfail(strict=True, reason="A33b-7 (medium): copies of base records outside the profile sample pass")
+def test_copies_of_unsampled_base_records_block(prov, keypair, workdir):
+    code, said = _unsampled_copies_check(prov, keypair, sampled=False)
     assert code == 1, said
