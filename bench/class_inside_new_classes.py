@@ -35,7 +35,17 @@ from provenance.profiles.reference import build_profile
 
 SEED = 32
 GENUINE, COPIES, SCALE = 30, 14, 1.08
-ATTACKS = ("copies", "copies 30%", "copies + 2 decoys", "copies of two classes", "copies jittered 5%")
+ATTACKS = (
+    "copies",
+    "copies 30%",
+    "copies + 2 decoys",
+    "copies of two classes",
+    "copies jittered 5%",
+    "copies, own factor each",
+    "copies under four scales",
+    "40 midpoints",
+)
+MIDPOINTS = 40
 
 
 def judged_in_full(Xb: np.ndarray, yb: np.ndarray, Xd: np.ndarray) -> tuple[bool, str]:
@@ -53,7 +63,10 @@ def judged_in_full(Xb: np.ndarray, yb: np.ndarray, Xd: np.ndarray) -> tuple[bool
 
 def attacks(X: np.ndarray, y: np.ndarray, c, classes: list) -> dict[str, np.ndarray]:
     """The copy attacks on class ``c`` of the base (``X``, ``y``): rows delivered as the listed class, per kind."""
-    own = np.flatnonzero(y == c)[:COPIES]
+    all_c = np.flatnonzero(y == c)
+    own, own16 = all_c[:COPIES], all_c[:16]
+    rng = np.random.default_rng(SEED)
+    i, j = rng.integers(0, len(all_c), MIDPOINTS), rng.integers(0, len(all_c), MIDPOINTS)
     other = np.flatnonzero(y == classes[(classes.index(c) + 1) % len(classes)])
     nearest = other[((X[other][None, :, :] - X[own[:2]][:, None, :]) ** 2).sum(2).argmin(1)]
     noise = np.random.default_rng(SEED).normal(0.0, 0.05, (len(own), X.shape[1])) * X.std(0)
@@ -63,6 +76,9 @@ def attacks(X: np.ndarray, y: np.ndarray, c, classes: list) -> dict[str, np.ndar
         "copies + 2 decoys": np.vstack([X[own] * SCALE, (X[own[:2]] + X[nearest]) / 2]),
         "copies of two classes": np.vstack([X[own[: COPIES // 2]], X[other[: COPIES // 2]]]) * SCALE,
         "copies jittered 5%": X[own] * SCALE + noise,
+        "copies, own factor each": X[own] * np.linspace(1.05, 1.35, len(own))[:, None],
+        "copies under four scales": X[own16] * np.repeat([1.05, 1.15, 1.25, 1.35], 4)[: len(own16), None],
+        "40 midpoints": (X[all_c[i]] + X[all_c[np.where(i == j, (j + 1) % len(all_c), j)]]) / 2,
     }
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from provenance.gate.class_copies import GROUP_CAP, copies_of
+from provenance.gate.class_two_sample import MIN_RECORDS, WITHIN, within_share
 from provenance.profiles.reference import ReferenceProfile
 
 MIN_COPIES = 3  # fewer copies than this never make a listed class judged in full
@@ -52,6 +53,7 @@ class Inside:
     inside: int
     records: int
     bound: int
+    within: float | None = None  # judged in full by the spread test (``gate.class_two_sample``): its share within
 
     @property
     def base_class(self) -> str:
@@ -65,6 +67,12 @@ class Inside:
         classes ``"... copies of records of base classes 'malignant', 'benign' ..."``."""
         if not self.base_classes:
             return f"{self.label!r} (the run gave no neighbours to tell it from a base class)"
+        if self.within is not None:
+            return (
+                f"{self.label!r} ({self.inside} of its {self.records} added record(s) sit inside base class "
+                f"{self.base_classes[0]!r} and {self.within:.0%} of those lie as close to its records as they lie to "
+                f"each other, where a new class's lie farther and {WITHIN:.0%} is the bar)"
+            )
         where = ("base class " if len(self.base_classes) == 1 else "base classes ") + ", ".join(
             map(repr, self.base_classes)
         )
@@ -104,8 +112,22 @@ def inside_classes(
         own = int(profile.label_indexes([label])[0])  # -1 when the base has none of it
         inside = inside_of(sample_labels, idx[at], classes, k, np.full(len(at), own))
         sits = inside >= 0
-        out[label] = _copied(profile, np.asarray(features)[np.asarray(at)[sits]], inside[sits], label, len(at))
+        Z = np.asarray(features)[np.asarray(at)]
+        out[label] = _copied(profile, Z[sits], inside[sits], label, len(at)) or _relabelled(profile, Z, inside, label)
     return out
+
+
+def _relabelled(profile: ReferenceProfile, Z: np.ndarray, inside: np.ndarray, label: str) -> Inside | None:
+    """``Inside`` for the first base class (most held first) whose ``MIN_RECORDS`` or more records of ``Z`` (the
+    standardised added records of ``label``; ``inside`` the class each sits inside, -1 none) cannot be told from its
+    sample records (``gate.class_two_sample``), else None."""
+    sample_labels = profile.sample_labels.astype(np.int64)
+    held = np.bincount(inside[inside >= 0], minlength=len(profile.classes))
+    for c in sorted((int(c) for c in np.flatnonzero(held >= MIN_RECORDS)), key=lambda c: (-held[c], c)):
+        share = within_share(Z[inside == c], profile.sample_Z[sample_labels == c])
+        if share >= WITHIN:
+            return Inside(label, (str(profile.classes[c]),), 0, int(held[c]), len(Z), 0, round(share, 4))
+    return None
 
 
 def _copied(profile: ReferenceProfile, Z: np.ndarray, inside: np.ndarray, label: str, records: int) -> Inside | None:
@@ -117,8 +139,11 @@ def _copied(profile: ReferenceProfile, Z: np.ndarray, inside: np.ndarray, label:
     sample_labels = profile.sample_labels.astype(np.int64)
     held = np.bincount(inside, minlength=len(profile.classes))
     most = sorted((int(c) for c in np.flatnonzero(held)), key=lambda c: (-held[c], c))
-    copies, matched = copies_of(Z, profile.sample_Z, sample_labels, profile.mean, profile.scale, most)
-    bound = max(MIN_COPIES, chance_bound(min(len(Z), GROUP_CAP)))
+    copies, matched = np.zeros(len(Z), dtype=bool), np.full(len(Z), -1, dtype=np.int64)
+    for start in range(0, len(Z), GROUP_CAP):  # every record, a chunk at a time: digest order hides none (A33b-6)
+        at = slice(start, start + GROUP_CAP)
+        copies[at], matched[at] = copies_of(Z[at], profile.sample_Z, sample_labels, profile.mean, profile.scale, most)
+    bound = max(MIN_COPIES, chance_bound(len(Z)))
     if int(copies.sum()) < bound:
         return None
     counts = np.bincount(sample_labels[matched[copies]], minlength=len(profile.classes))
@@ -133,7 +158,8 @@ def chance_bound(n: int) -> int:
     for c in range(n + 1):
         if tail <= ALPHA:
             return c
-        tail -= math.comb(n, c) * CHANCE**c * (1 - CHANCE) ** (n - c)
+        log_term = math.lgamma(n + 1) - math.lgamma(c + 1) - math.lgamma(n - c + 1)
+        tail -= math.exp(log_term + c * math.log(CHANCE) + (n - c) * math.log(1 - CHANCE))  # no overflow at large n
     return n + 1
 
 
