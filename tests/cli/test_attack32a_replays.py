@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -361,24 +360,13 @@ def test_a32a_5_a_lookalike_of_a_base_class_is_not_a_new_class(prov, keypair, wo
 # --- fix31e: a real new class beside an honest removal ---------------------------------------------------------------
 
 
-def _cat(rows: range) -> pa.Table:
-    """Breast-cancer ``rows`` (held out of v1) with every value 30% larger, labelled "cat": a class of its own shape.
-    Unchanged, real records of a base class under a new name lie within that class's spread and are judged in full
-    (fix33f, attack review 33b, A33b-4), which is not the new class these replays need."""
-    from test_check_next_steps_source import _breast_cancer
-
-    t = _breast_cancer(rows)
-    out = {c: pc.multiply(t.column(c), 1.3) for c in t.column_names if c != "diagnosis"}
-    return pa.table(out | {"diagnosis": pa.array(["cat"] * t.num_rows)}).select(t.column_names).cast(t.schema)
-
-
 def _new_class_beside_removal(prov, keypair, removed: int) -> object:
     """v1: 400 breast-cancer records (committed once per store); vREMOVED: v1 without its first ``removed`` records,
-    plus 30 records of a new class (``_cat``: rows 400-429), which policy.toml lists. prov check vREMOVED --base
-    v1's result."""
+    plus 30 records of a new class (``_breast_cancer_new_class``: rows 400-429), which policy.toml lists. prov check
+    vREMOVED --base v1's result."""
     from pathlib import Path
 
-    from test_check_next_steps_source import _breast_cancer
+    from test_check_next_steps_source import _breast_cancer, _breast_cancer_new_class
 
     if not Path(".prov/prov.db").is_file():
         with open("policy.toml", "w") as fh:
@@ -386,7 +374,7 @@ def _new_class_beside_removal(prov, keypair, removed: int) -> object:
         assert prov("init").exit_code == 0
         pq.write_table(_breast_cancer(range(400)), "v1.parquet")
         commit_signed(prov, keypair, "v1", "v1.parquet", *BREAST_CANCER_LABEL)
-    cat = _cat(range(400, 430))
+    cat = _breast_cancer_new_class(range(400, 430))
     tag = f"v{removed}"
     pq.write_table(pa.concat_tables([_breast_cancer(range(removed, 400)), cat]), f"{tag}.parquet")
     commit_signed(prov, keypair, tag, f"{tag}.parquet", *BREAST_CANCER_LABEL, "--parent", "v1")
@@ -423,10 +411,11 @@ def test_a32a_6_a_new_class_beside_a_removal_is_told_its_way_through(prov, keypa
 def test_a32a_6_the_way_through_releases_the_new_class_and_the_removal(prov, keypair, workdir):
     # the step's way, followed: the 30 "cat" records on v1 (nothing removed: judged class-free, they pass), then the
     # removal of 5 base records on that version (a removal alone, judged by the removal rules, passes)
-    from test_check_next_steps_source import _breast_cancer
+    from test_check_next_steps_source import _breast_cancer, _breast_cancer_new_class
 
     assert _new_class_beside_removal(prov, keypair, 0).exit_code == 0  # v0: v1 plus the new class
-    pq.write_table(pa.concat_tables([_breast_cancer(range(5, 400)), _cat(range(400, 430))]), "v5.parquet")
+    cat = _breast_cancer_new_class(range(400, 430))
+    pq.write_table(pa.concat_tables([_breast_cancer(range(5, 400)), cat]), "v5.parquet")
     commit_signed(prov, keypair, "v5", "v5.parquet", *BREAST_CANCER_LABEL, "--parent", "v0")
     r = _check_listing_cat(prov, "v5", "v0", ("--signer", str(keypair.public_path)))
     assert r.exit_code == 0, r.output
