@@ -150,7 +150,7 @@ def test_control_copies_rotated_by_ten_degrees_block(prov, keypair, workdir):
 # (a full linear map on the matched pairs, by least squares, with enough pairs per column), but no family of maps
 # covers what an attacker can apply; the lasting fix is the distribution test suggested for A33b-4.
 # Fixed (fix33f) for this shape: the rotated copies lie within malignant's own spread (gate.class_two_sample), so
-# the class is judged in full; a map that also pushes the records out of the class's spread stays open (README Known gaps).
+# the class is judged in full; a map that also pushes the records out of the class's spread stays open (Known gaps).
 def test_copies_rotated_by_twenty_degrees_block(prov, keypair, workdir):
     code, said = _listed_check(prov, keypair, _rotated(20))
     assert code == 1, said
