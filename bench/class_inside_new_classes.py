@@ -9,9 +9,12 @@ Per dataset, a seeded shuffle, and per class C:
   (A32a-7's shape). Judged in full: caught. Variants, each caught when judged in full: 30% larger (A32d-2); 8%
   larger plus two decoys, midpoints between a C record and its nearest record of another class (A32e-3's shape);
   7 copies of C and 7 of the next class (A32d-1's shape); 8% larger plus noise of 5% of each column's spread
-  (copies jittered: the bound the shape test states).
+  (copies jittered: the bound the shape test states); the i-th copy under its own factor, 1.05 to 1.35 (A33b-1);
+  16 copies under four factors (A33b-2). Records of C that are no copies (attack review 33b, A33b-4): 40 midpoints
+  of pairs of C's records (seeded), and the same 10% larger (pushed out of C's spread: the bound the spread test
+  states).
 - mix: 30 records drawn at random from the rest of the file (every class, as the base mixes them), as a listed
-  class (review 31d's control, generalised). Judged in full: the cost of a class that looks like the base's mix.
+  class (review 31d's control, generalised). Base records under a new name since fix33f: judged in full is right.
 The neighbours are the pipeline's (``detectors.shared.reference_neighbours`` on ``real_datasets.pipeline_delta``).
 Writes bench/results/class-inside-new-classes.md with the load average. Seconds of CPU.
 """
@@ -35,7 +38,18 @@ from provenance.profiles.reference import build_profile
 
 SEED = 32
 GENUINE, COPIES, SCALE = 30, 14, 1.08
-ATTACKS = ("copies", "copies 30%", "copies + 2 decoys", "copies of two classes", "copies jittered 5%")
+ATTACKS = (
+    "copies",
+    "copies 30%",
+    "copies + 2 decoys",
+    "copies of two classes",
+    "copies jittered 5%",
+    "copies, own factor each",
+    "copies under four scales",
+    "40 midpoints",
+    "40 midpoints 10% larger",
+)
+MIDPOINTS = 40
 
 
 def judged_in_full(Xb: np.ndarray, yb: np.ndarray, Xd: np.ndarray) -> tuple[bool, str]:
@@ -53,7 +67,11 @@ def judged_in_full(Xb: np.ndarray, yb: np.ndarray, Xd: np.ndarray) -> tuple[bool
 
 def attacks(X: np.ndarray, y: np.ndarray, c, classes: list) -> dict[str, np.ndarray]:
     """The copy attacks on class ``c`` of the base (``X``, ``y``): rows delivered as the listed class, per kind."""
-    own = np.flatnonzero(y == c)[:COPIES]
+    all_c = np.flatnonzero(y == c)
+    own, own16 = all_c[:COPIES], all_c[:16]
+    rng = np.random.default_rng(SEED)
+    i, j = rng.integers(0, len(all_c), MIDPOINTS), rng.integers(0, len(all_c), MIDPOINTS)
+    midpoints = (X[all_c[i]] + X[all_c[np.where(i == j, (j + 1) % len(all_c), j)]]) / 2
     other = np.flatnonzero(y == classes[(classes.index(c) + 1) % len(classes)])
     nearest = other[((X[other][None, :, :] - X[own[:2]][:, None, :]) ** 2).sum(2).argmin(1)]
     noise = np.random.default_rng(SEED).normal(0.0, 0.05, (len(own), X.shape[1])) * X.std(0)
@@ -63,6 +81,10 @@ def attacks(X: np.ndarray, y: np.ndarray, c, classes: list) -> dict[str, np.ndar
         "copies + 2 decoys": np.vstack([X[own] * SCALE, (X[own[:2]] + X[nearest]) / 2]),
         "copies of two classes": np.vstack([X[own[: COPIES // 2]], X[other[: COPIES // 2]]]) * SCALE,
         "copies jittered 5%": X[own] * SCALE + noise,
+        "copies, own factor each": X[own] * np.linspace(1.05, 1.35, len(own))[:, None],
+        "copies under four scales": X[own16] * np.repeat([1.05, 1.15, 1.25, 1.35], 4)[: len(own16), None],
+        "40 midpoints": midpoints,
+        "40 midpoints 10% larger": midpoints * 1.1,
     }
 
 
@@ -106,7 +128,9 @@ def main(argv: list[str]) -> None:
         out(f"genuine new classes judged in full (cost): {total['genuine'][0]} of {total['genuine'][1]}")
         for kind in ATTACKS:
             out(f"{kind} judged in full (caught): {total[kind][0]} of {total[kind][1]}")
-        out(f"random mixes of the base judged in full (cost): {total['mix'][0]} of {total['mix'][1]}")
+        out(
+            f"random mixes of the base judged in full (base records relabelled): {total['mix'][0]} of {total['mix'][1]}"
+        )
 
     logged_run(
         "class-inside-new-classes.md", "# gate.class_inside on real data (bench/class_inside_new_classes.py)\n", body

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 COPY_BAR = 0.25  # a copy lies within a quarter of its match's spacing to the base's other records
-GROUP_CAP = 128  # records the map is fitted on and judged (the first ones given), so the cost stays bounded
+GROUP_CAP = 128  # records one map is fitted on and judged at a time (callers pass every record, a chunk at a time)
 ROUNDS = 10  # matching rounds from each start, and fitting rounds within each, at most
 CLASS_STARTS = 3  # base classes a fit starts from alone, at most (the ones most of the group sits inside)
 TRIM = 4  # the map is fitted on the best-fitting quarter of the pairs: copies a quarter of the records or more
@@ -64,6 +64,33 @@ def copies_of(
             starts.append(at[_sq(_own_scale(Zg), _own_scale(Zc[at])).argmin(1)])
     best = max((_fitted_copies(Zg, Zc, match) for match in starts), key=lambda c: int(c[0].sum()))
     out[: len(Zg)], matched[: len(Zg)] = best
+    return out, matched
+
+
+def scaled_copies(
+    group: np.ndarray, base: np.ndarray, centre: np.ndarray, scale: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which rows of ``group`` are copies of ``base`` rows each under a factor of its own: every raw value of the record
+    one factor times its original's (A33b-1: 14 copies at 1.05 to 1.35; A33b-2: four groups of four factors), which
+    no one map per column fits. In the raw columns (z * ``scale`` + ``centre``) such a copy points the way its
+    original does; a row is one when the angle to the base row nearest in direction is at most ``COPY_BAR`` of that
+    row's angle to its nearest other base row of another direction. ``group`` (n x d) and ``base`` (m x d):
+    standardised features. Returns a bool array (n,), all False when ``base`` has fewer than 2 rows, and the base row
+    each row is nearest in direction to (n,), -1 where none."""
+    n = len(group)
+    out, matched = np.zeros(n, dtype=bool), np.full(n, -1, dtype=np.int64)
+    if n == 0 or len(base) < 2:
+        return out, matched
+    G = _direction(np.asarray(group, dtype=np.float64) * scale + centre)
+    B = _direction(np.asarray(base, dtype=np.float64) * scale + centre)
+    for start in range(0, n, GROUP_CAP):
+        cos = np.clip(G[start : start + GROUP_CAP] @ B.T, -1.0, 1.0)
+        match = cos.argmax(1)
+        angle = np.arccos(cos[np.arange(len(match)), match])
+        own = np.arccos(np.clip(B[match] @ B.T, -1.0, 1.0))
+        own[own <= 1e-9] = np.inf  # the match itself and base rows of its direction
+        out[start : start + len(match)] = angle <= COPY_BAR * own.min(1)
+        matched[start : start + len(match)] = match
     return out, matched
 
 

@@ -1,4 +1,4 @@
-"""Whether a listed new class's added records are copies of base classes' records: then it is judged in full.
+"""Whether a listed new class's added records are copies or records of base classes: then it is judged in full.
 
 A class the policy lists (``[class_mix] expected_new_classes``) is judged on class-free evidence only
 (``gate.class_free``) because the base cannot say where its records should lie. That holds for a class that is
@@ -16,11 +16,16 @@ shift per column (``gate.class_copies``) are counted, and the listed class is ju
 class-conditional evidence kept, as for a class the base holds) when their number is at least ``MIN_COPIES`` and
 more than a new class of that many records inside shows by chance (a binomial bound at ``CHANCE``, level
 ``ALPHA``). Records that sit inside no class neither count nor dilute. Copies split across two classes are one
-group (A32d-1). The test fails closed: a run that does not give the records' neighbours and features judges every
-listed class in full. Its bounds: fewer than ``MIN_COPIES`` copies, copies jittered by more than a quarter of the
-base's own spacing, or copies fewer than the chance bound among a class's (capped) records inside base classes
-pass on class-free evidence; ``bench/class_inside_new_classes.py`` counts what is caught and what honest classes
-pay.
+group (A32d-1); a record whose raw direction is its match's is a copy too (one factor per record: A33b-1/2,
+``class_copies.scaled_copies``), and every record is read, ``GROUP_CAP`` at a time (A33b-6).
+
+Records of a base class that are no copies (midpoints of its pairs, fresh records: A33b-4) are the second trigger:
+when ``class_two_sample.MIN_RECORDS`` or more of the class's records sit inside one base class and
+``class_two_sample.WITHIN`` or more of those lie within that class's own spread, the class is judged in full.
+The test fails closed: a run that does not give the records' neighbours and features judges every listed class in
+full. Its bounds: fewer than ``MIN_COPIES`` copies beside fewer than ``MIN_RECORDS`` records inside any one class,
+or records pushed beyond the class's spread, pass on class-free evidence; ``bench/class_inside_new_classes.py``
+counts what is caught and what honest classes pay.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from provenance.gate.class_copies import GROUP_CAP, copies_of
+from provenance.gate.class_copies import GROUP_CAP, copies_of, scaled_copies
+from provenance.gate.class_two_sample import MIN_RECORDS, WITHIN, within_share
 from provenance.profiles.reference import ReferenceProfile
 
 MIN_COPIES = 3  # fewer copies than this never make a listed class judged in full
@@ -43,8 +49,10 @@ ALPHA = 0.001  # the level of the bound at CHANCE
 class Inside:
     """A listed class ``label`` judged in full: ``copies`` of its ``records`` added records are copies of records of
     ``base_classes`` (most copied first), of ``inside`` that sit inside base classes, at least ``bound`` (more than a
-    new class of ``inside`` records shows by chance). ``base_classes`` is empty when the run gave no neighbours or
-    features (judged in full, unexamined)."""
+    new class of ``inside`` records shows by chance); or, with ``within`` set (copies and bound 0), ``inside`` of them
+    sit inside base class ``base_classes[0]`` and that share of those lie within its spread
+    (``gate.class_two_sample``). ``base_classes`` is empty when the run gave no neighbours or features (judged in
+    full, unexamined)."""
 
     label: str
     base_classes: tuple[str, ...]
@@ -52,6 +60,7 @@ class Inside:
     inside: int
     records: int
     bound: int
+    within: float | None = None  # judged in full by the spread test (``gate.class_two_sample``): its share within
 
     @property
     def base_class(self) -> str:
@@ -61,16 +70,25 @@ class Inside:
     @property
     def words(self) -> str:
         """``"'cat' (14 of its 16 added record(s) are copies of records of base class 'malignant' under one scale and
-        shift per column, where a new class of 14 record(s) inside base classes shows fewer than 5)"``; with several
-        classes ``"... copies of records of base classes 'malignant', 'benign' ..."``."""
+        shift per column or one factor per record, where a new class of 14 record(s) inside base classes shows fewer
+        than 5)"``; with several classes ``"... copies of records of base classes 'malignant', 'benign' ..."``; judged
+        by the spread test ``"'cat' (146 of its 150 added record(s) sit inside base class 'malignant' and 73% of those
+        lie as close to its records as they lie to each other, ...)"``."""
         if not self.base_classes:
             return f"{self.label!r} (the run gave no neighbours to tell it from a base class)"
+        if self.within is not None:
+            return (
+                f"{self.label!r} ({self.inside} of its {self.records} added record(s) sit inside base class "
+                f"{self.base_classes[0]!r} and {self.within:.0%} of those lie as close to its records as they lie to "
+                f"each other, where a new class's lie farther and {WITHIN:.0%} is the bar)"
+            )
         where = ("base class " if len(self.base_classes) == 1 else "base classes ") + ", ".join(
             map(repr, self.base_classes)
         )
         return (
             f"{self.label!r} ({self.copies} of its {self.records} added record(s) are copies of records of {where} "
-            f"under one scale and shift per column, where a new class of {self.inside} record(s) inside base classes "
+            f"under one scale and shift per column or one factor per record, where a new class of {self.inside} "
+            f"record(s) inside base classes "
             f"shows fewer than {self.bound})"
         )
 
@@ -104,8 +122,22 @@ def inside_classes(
         own = int(profile.label_indexes([label])[0])  # -1 when the base has none of it
         inside = inside_of(sample_labels, idx[at], classes, k, np.full(len(at), own))
         sits = inside >= 0
-        out[label] = _copied(profile, np.asarray(features)[np.asarray(at)[sits]], inside[sits], label, len(at))
+        Z = np.asarray(features)[np.asarray(at)]
+        out[label] = _copied(profile, Z[sits], inside[sits], label, len(at)) or _relabelled(profile, Z, inside, label)
     return out
+
+
+def _relabelled(profile: ReferenceProfile, Z: np.ndarray, inside: np.ndarray, label: str) -> Inside | None:
+    """``Inside`` for the first base class (most held first) whose ``MIN_RECORDS`` or more records of ``Z`` (the
+    standardised added records of ``label``; ``inside`` the class each sits inside, -1 none) cannot be told from its
+    sample records (``gate.class_two_sample``), else None."""
+    sample_labels = profile.sample_labels.astype(np.int64)
+    held = np.bincount(inside[inside >= 0], minlength=len(profile.classes))
+    for c in sorted((int(c) for c in np.flatnonzero(held >= MIN_RECORDS)), key=lambda c: (-held[c], c)):
+        share = within_share(Z[inside == c], profile.sample_Z[sample_labels == c])
+        if share >= WITHIN:
+            return Inside(label, (str(profile.classes[c]),), 0, int(held[c]), len(Z), 0, round(share, 4))
+    return None
 
 
 def _copied(profile: ReferenceProfile, Z: np.ndarray, inside: np.ndarray, label: str, records: int) -> Inside | None:
@@ -117,8 +149,14 @@ def _copied(profile: ReferenceProfile, Z: np.ndarray, inside: np.ndarray, label:
     sample_labels = profile.sample_labels.astype(np.int64)
     held = np.bincount(inside, minlength=len(profile.classes))
     most = sorted((int(c) for c in np.flatnonzero(held)), key=lambda c: (-held[c], c))
-    copies, matched = copies_of(Z, profile.sample_Z, sample_labels, profile.mean, profile.scale, most)
-    bound = max(MIN_COPIES, chance_bound(min(len(Z), GROUP_CAP)))
+    copies, matched = np.zeros(len(Z), dtype=bool), np.full(len(Z), -1, dtype=np.int64)
+    for start in range(0, len(Z), GROUP_CAP):  # every record, a chunk at a time: digest order hides none (A33b-6)
+        at = slice(start, start + GROUP_CAP)
+        copies[at], matched[at] = copies_of(Z[at], profile.sample_Z, sample_labels, profile.mean, profile.scale, most)
+    scaled, by_direction = scaled_copies(Z, profile.sample_Z, profile.mean, profile.scale)  # own factors: A33b-1/2
+    matched = np.where(copies, matched, by_direction)
+    copies |= scaled
+    bound = max(MIN_COPIES, chance_bound(len(Z)))
     if int(copies.sum()) < bound:
         return None
     counts = np.bincount(sample_labels[matched[copies]], minlength=len(profile.classes))
@@ -133,7 +171,8 @@ def chance_bound(n: int) -> int:
     for c in range(n + 1):
         if tail <= ALPHA:
             return c
-        tail -= math.comb(n, c) * CHANCE**c * (1 - CHANCE) ** (n - c)
+        log_term = math.lgamma(n + 1) - math.lgamma(c + 1) - math.lgamma(n - c + 1)
+        tail -= math.exp(log_term + c * math.log(CHANCE) + (n - c) * math.log(1 - CHANCE))  # no overflow at large n
     return n + 1
 
 

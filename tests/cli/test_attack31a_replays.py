@@ -139,8 +139,9 @@ def _new_class_delivery(prov, keypair, factor: float) -> tuple[str, object]:
 
 
 def test_control_a_listed_new_class_of_ordinary_records_passes(prov, keypair, workdir):
-    # A31a-3's control: 30 real records in a class new on purpose pass once the policy lists it, as documented
-    _, listed = _new_class_delivery(prov, keypair, 1.0)
+    # A31a-3's control: 30 records in a class new on purpose pass once the policy lists it, as documented (30% larger:
+    # real records unchanged under a new name are a base class's, judged in full since fix33f, A33b-4)
+    _, listed = _new_class_delivery(prov, keypair, 1.3)
     assert listed.exit_code == 0, listed.output
 
 

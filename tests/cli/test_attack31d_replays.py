@@ -95,13 +95,12 @@ def _v2_v3_listing_cat(prov, keypair, v2: pa.Table, v3: pa.Table) -> None:
 
 
 def _listed_cat_class_checked(prov, keypair) -> tuple[object, object]:
-    """v2: 400 breast-cancer records; v3: v2 plus 30 more real records (rows 400-429) labelled "cat". prov check v3
-    --base v2 with a policy listing "cat" in [class_mix] expected_new_classes, its run stored; then prov findings
-    v3 (that run). Both results."""
-    from test_check_next_steps_source import WIDE, _breast_cancer
+    """v2: 400 breast-cancer records; v3: v2 plus 30 records of a new class "cat" (rows 400-429, 30% larger:
+    ``_breast_cancer_new_class``). prov check v3 --base v2 with a policy listing "cat" in [class_mix]
+    expected_new_classes, its run stored; then prov findings v3 (that run). Both results."""
+    from test_check_next_steps_source import WIDE, _breast_cancer, _breast_cancer_new_class
 
-    base, new = _breast_cancer(range(400)), _breast_cancer(range(400, 430))
-    cat = new.set_column(new.schema.get_field_index("diagnosis"), "diagnosis", pa.array(["cat"] * new.num_rows))
+    base, cat = _breast_cancer(range(400)), _breast_cancer_new_class(range(400, 430))
     _v2_v3_listing_cat(prov, keypair, base, pa.concat_tables([base, cat]))
     pin = ("--signer", str(keypair.public_path))
     check = prov("check", "v3", "--base", "v2", "--policy", "policy.toml", *pin, env=WIDE)

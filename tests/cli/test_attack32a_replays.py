@@ -362,11 +362,11 @@ def test_a32a_5_a_lookalike_of_a_base_class_is_not_a_new_class(prov, keypair, wo
 
 def _new_class_beside_removal(prov, keypair, removed: int) -> object:
     """v1: 400 breast-cancer records (committed once per store); vREMOVED: v1 without its first ``removed`` records,
-    plus 30 more real records (rows 400-429) labelled "cat", a class policy.toml lists. prov check vREMOVED --base
-    v1's result."""
+    plus 30 records of a new class (``_breast_cancer_new_class``: rows 400-429), which policy.toml lists. prov check
+    vREMOVED --base v1's result."""
     from pathlib import Path
 
-    from test_check_next_steps_source import _breast_cancer
+    from test_check_next_steps_source import _breast_cancer, _breast_cancer_new_class
 
     if not Path(".prov/prov.db").is_file():
         with open("policy.toml", "w") as fh:
@@ -374,8 +374,7 @@ def _new_class_beside_removal(prov, keypair, removed: int) -> object:
         assert prov("init").exit_code == 0
         pq.write_table(_breast_cancer(range(400)), "v1.parquet")
         commit_signed(prov, keypair, "v1", "v1.parquet", *BREAST_CANCER_LABEL)
-    new = _breast_cancer(range(400, 430))
-    cat = new.set_column(new.schema.get_field_index("diagnosis"), "diagnosis", pa.array(["cat"] * new.num_rows))
+    cat = _breast_cancer_new_class(range(400, 430))
     tag = f"v{removed}"
     pq.write_table(pa.concat_tables([_breast_cancer(range(removed, 400)), cat]), f"{tag}.parquet")
     commit_signed(prov, keypair, tag, f"{tag}.parquet", *BREAST_CANCER_LABEL, "--parent", "v1")
@@ -412,11 +411,10 @@ def test_a32a_6_a_new_class_beside_a_removal_is_told_its_way_through(prov, keypa
 def test_a32a_6_the_way_through_releases_the_new_class_and_the_removal(prov, keypair, workdir):
     # the step's way, followed: the 30 "cat" records on v1 (nothing removed: judged class-free, they pass), then the
     # removal of 5 base records on that version (a removal alone, judged by the removal rules, passes)
-    from test_check_next_steps_source import _breast_cancer
+    from test_check_next_steps_source import _breast_cancer, _breast_cancer_new_class
 
     assert _new_class_beside_removal(prov, keypair, 0).exit_code == 0  # v0: v1 plus the new class
-    new = _breast_cancer(range(400, 430))
-    cat = new.set_column(new.schema.get_field_index("diagnosis"), "diagnosis", pa.array(["cat"] * new.num_rows))
+    cat = _breast_cancer_new_class(range(400, 430))
     pq.write_table(pa.concat_tables([_breast_cancer(range(5, 400)), cat]), "v5.parquet")
     commit_signed(prov, keypair, "v5", "v5.parquet", *BREAST_CANCER_LABEL, "--parent", "v0")
     r = _check_listing_cat(prov, "v5", "v0", ("--signer", str(keypair.public_path)))

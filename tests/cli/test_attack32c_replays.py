@@ -10,7 +10,7 @@ import sqlite3
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from test_check_next_steps_source import WIDE, _breast_cancer
+from test_check_next_steps_source import WIDE, _breast_cancer, _breast_cancer_new_class
 
 from support import commit_signed, plant_pending_entry
 
@@ -27,12 +27,11 @@ def _detect_entries(workdir) -> list[dict]:
 
 
 def _new_cat_class_checked(prov, keypair, workdir) -> tuple[str, ...]:
-    """v2: 400 breast-cancer records; v3: v2 plus 30 more real records (rows 400-429) labelled "cat", a class the
-    base holds none of. An attacker (who can run prov and write .prov/) stores a check's run under a policy of their
-    own listing "cat" in [class_mix] expected_new_classes; then the team checks v3 --base v2 under its policy (no
-    class listed), which stores the newest run. Returns the pin."""
-    base, new = _breast_cancer(range(400)), _breast_cancer(range(400, 430))
-    cat = new.set_column(new.schema.get_field_index("diagnosis"), "diagnosis", pa.array(["cat"] * new.num_rows))
+    """v2: 400 breast-cancer records; v3: v2 plus 30 records of a new class "cat" (rows 400-429, 30% larger:
+    ``_breast_cancer_new_class``), a class the base holds none of. An attacker (who can run prov and write .prov/)
+    stores a check's run under a policy of their own listing "cat" in [class_mix] expected_new_classes; then the team
+    checks v3 --base v2 under its policy (no class listed), which stores the newest run. Returns the pin."""
+    base, cat = _breast_cancer(range(400)), _breast_cancer_new_class(range(400, 430))
     pq.write_table(base, "v2.parquet")
     pq.write_table(pa.concat_tables([base, cat]), "v3.parquet")
     (workdir / "mine.toml").write_text('[class_mix]\nexpected_new_classes = ["cat"]\n')

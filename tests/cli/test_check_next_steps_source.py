@@ -32,6 +32,15 @@ def _breast_cancer(rows: np.ndarray, flip: list[int] | None = None) -> pa.Table:
     return pa.table({**columns, "diagnosis": pa.array(diagnosis)})
 
 
+def _breast_cancer_new_class(rows, label: str = "cat", factor: float = 1.3) -> pa.Table:
+    """Breast-cancer ``rows`` with every value times ``factor``, labelled ``label``: a class of its own shape. Real
+    records of a base class unchanged under a new name lie within that class's spread and a listed class of them is
+    judged in full (fix33f, attack review 33b, A33b-4), so a replay that needs a genuinely new class moves them."""
+    t = _breast_cancer(np.asarray(rows))
+    values = {c: pa.array(t.column(c).to_numpy() * factor) for c in t.column_names if c != "diagnosis"}
+    return pa.table(values | {"diagnosis": pa.array([label] * t.num_rows)})
+
+
 def _crowd_with_flips(prov, keypair) -> tuple[str, ...]:
     """A store with v2 (470 breast-cancer records) and v3 (plus 99 crowd records, an unsigned batch, 6 of its
     malignant labels flipped to benign); the pin to pass."""

@@ -14,6 +14,7 @@ import pytest
 from provenance.detectors.knn_label import VOTERS
 from provenance.gate.class_inside import MIN_COPIES, chance_bound, inside_classes, inside_of
 from provenance.gate.class_names import class_key, spelled_as_base
+from provenance.gate.class_two_sample import CHUNK, WITHIN, within_share
 from provenance.profiles.reference import NEIGHBOURS_KEPT, ReferenceProfile, build_profile
 
 PER_CLASS = 150
@@ -75,20 +76,52 @@ def test_decoys_beside_the_copies_do_not_hide_them(profile):
     a_mean, b_mean = (profile.sample_X[profile.sample_labels == c].mean(0) for c in (0, 1))
     decoys = (a_mean + b_mean) / 2 + np.random.default_rng(9).normal(0, 0.5, (30, 4))
     inside = _judge(profile, np.vstack([_b_copies(profile) * 1.08, decoys]))
-    assert inside is not None and inside.copies == 14 and inside.records == 44 and inside.bound < 14
+    assert inside is not None and inside.copies >= 14 and inside.records == 44 and inside.bound < 14
 
 
 def test_a_genuinely_new_class_is_judged_on_class_free_evidence(profile):
-    # 30 records of a third cluster, and 30 fresh draws like b's: their own shape, no map lays them on b's records
+    # 30 records of a third cluster between the two, and 30 at b's edge (every one sits inside b by its voters):
+    # their own shape, no map lays them on b's records, and they lie farther from b's records than b's from each other
     rng = np.random.default_rng(8)
     assert _judge(profile, rng.normal([-3, 3, -3, 3], 1, (30, 4))) is None
-    assert _judge(profile, rng.normal(3, 1, (30, 4))) is None
+    edge = rng.normal([6, 3, 3, 3], 1, (30, 4))
+    assert (_neighbours(profile, edge)[0] >= PER_CLASS).mean() > 0.9 and _judge(profile, edge) is None
+
+
+def test_fresh_records_of_a_base_class_are_judged_in_full(profile):
+    # A33b-4: 30 fresh draws like b's, copies of none, lie among b's records as b's lie among each other
+    inside = _judge(profile, np.random.default_rng(8).normal(3, 1, (30, 4)))
+    assert inside is not None and inside.base_classes == ("b",) and inside.copies == 0 and inside.within >= WITHIN
+    assert f"sit inside base class 'b' and {inside.within:.0%} of those lie as close to its records" in inside.words
+
+
+def test_midpoints_of_a_base_class_s_pairs_are_judged_in_full(profile):
+    # A33b-4's shape: 40 midpoints of pairs of b's records crowd b's centre; no copies
+    B = _b_copies(profile, PER_CLASS)
+    i, j = np.random.default_rng(11).integers(0, len(B), (2, 40))
+    inside = _judge(profile, (B[i] + B[np.where(i == j, (j + 1) % len(B), j)]) / 2)
+    assert inside is not None and inside.base_classes == ("b",) and inside.within is not None
+
+
+def test_copies_each_scaled_by_its_own_factor_are_copies(profile):
+    # A33b-1: every value of the i-th copy times its own factor (1.05 to 1.35): no one map, one direction each
+    inside = _judge(profile, _b_copies(profile) * np.linspace(1.05, 1.35, 14)[:, None])
+    assert inside is not None and inside.copies >= inside.bound and inside.base_classes == ("b",)
+
+
+def test_the_spread_test_reads_every_record_not_the_first_chunk():
+    # A33b-6: records past any cap count; and a base of fewer than two distinct rows measures nothing
+    base = np.random.default_rng(12).normal(0, 1, (200, 3))
+    far = np.full((CHUNK + 10, 3), 50.0)
+    near = base[:40] + 1e-6
+    assert within_share(np.vstack([far, near]), base) == pytest.approx(40 / (CHUNK + 50))
+    assert within_share(near, base[:1]) == 0.0 and within_share(near[:0], base) == 0.0
 
 
 def test_fewer_copies_than_the_chance_bound_are_not_enough(profile):
-    # two copies beside 28 fresh records of b's shape: under MIN_COPIES and the bound for 30 records
+    # two copies beside 28 records at b's edge (a new class, not b's spread): under MIN_COPIES and the bound for 30
     rng = np.random.default_rng(10)
-    assert _judge(profile, np.vstack([_b_copies(profile, 2) * 1.08, rng.normal(3, 1, (28, 4))])) is None
+    assert _judge(profile, np.vstack([_b_copies(profile, 2) * 1.08, rng.normal([6, 3, 3, 3], 1, (28, 4))])) is None
     assert MIN_COPIES == 3 and chance_bound(14) == 5 and chance_bound(30) == 7
 
 
