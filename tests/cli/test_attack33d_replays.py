@@ -142,3 +142,57 @@ def test_control_a_relabelled_copy_of_an_unsampled_record_blocks_when_the_candid
 def test_a_relabelled_copy_of_an_unsampled_record_blocks_when_the_candidate_drops_a_column(prov, keypair, store):
     code, report = _dropped_column_copy_check(prov, keypair, drop=True)
     assert code == 1 and "detectors.extreme" in [x["rule"] for x in report["rules"] if x["status"] == "block"]
+
+
+# --- fix33a: a base whose sample holds a waived record is judged by a rebuilt profile, which keeps no copy index -----
+
+
+def _waived_glitch_then_copy_check(prov, keypair, waive: bool) -> tuple[int, dict]:
+    """v1: ``3 x PER_CLASS`` ``_blobs`` and 40 records of a small class ``d`` (wholly in the profile sample); v2: v1 and
+    one ``d`` record with f00 at 1e6 (a sensor glitch: prov check v2 --base v1 blocks on it), which the pinned key
+    waives when ``waive``; v3: v2, 300 new clean records and a copy of the first ``b`` record out of v2's profile
+    sample with f00 moved by 0.3 of the copy index's radius, labelled ``a``. ``(prov check v3 --base v2's exit code,
+    its JSON report)``."""
+    blobs = _blobs(3 * PER_CLASS + 40, 3304)
+    small = blobs.slice(3 * PER_CLASS).set_column(len(FEATURES), "label", pa.array(["d"] * 40))
+    v1 = pa.concat_tables([blobs.slice(0, 3 * PER_CLASS), small])
+    pq.write_table(v1, "v1.parquet")
+    commit_signed(prov, keypair, "v1", "v1.parquet")
+    glitch = small.slice(0, 1).set_column(0, "f00", pa.array([1e6]))
+    v2 = pa.concat_tables([v1, glitch])
+    pq.write_table(v2, "v2.parquet")
+    commit_signed(prov, keypair, "v2", "v2.parquet")
+    r = prov("check", "v2", "--base", "v1", "--signer", keypair.public_path, "--format", "json")
+    flagged = [x for x in json.loads(r.stdout)["rules"] if x["rule"] == "detectors.extreme"][0]["records"]
+    assert r.exit_code == 1 and len(flagged) == 1, r.output
+    if waive:
+        w = prov("waive", flagged[0]["digest"], "--version", "v2", "--detector", "combined", "--reason",
+                 "reviewed: a sensor glitch, harmless", "--key", keypair.private_path)  # fmt: skip
+        assert w.exit_code == 0, w.output
+    profile = load_profile(Store(".prov"), "v2")
+    assert profile.copy_index is not None
+    in_sample = {bytes(d) for d in profile.sample_digests}
+    assert table_digests(glitch, tuple(FEATURES))[0] in in_sample  # the waived record is in v2's sample
+    labels = v2.column("label").to_pylist()
+    row = next(i for i, d in enumerate(table_digests(v2, tuple(FEATURES))) if labels[i] == "b" and d not in in_sample)
+    one = v2.slice(row, 1)
+    moved = one.column("f00")[0].as_py() + 0.3 * profile.copy_index.radius * float(profile.scale[0])
+    copy = one.set_column(0, "f00", pa.array([moved])).set_column(len(FEATURES), "label", pa.array(["a"]))
+    pq.write_table(pa.concat_tables([v2, _blobs(300, 3305), copy]), "v3.parquet")
+    commit_signed(prov, keypair, "v3", "v3.parquet")
+    r = prov("check", "v3", "--base", "v2", "--signer", keypair.public_path, "--no-save", "--format", "json")
+    assert r.exit_code in (0, 1), r.output
+    return r.exit_code, json.loads(r.stdout)
+
+
+def test_control_a_relabelled_copy_of_an_unsampled_record_blocks_on_a_base_with_no_waiver(prov, keypair, store):
+    code, report = _waived_glitch_then_copy_check(prov, keypair, waive=False)
+    assert code == 1 and "detectors.extreme" in [x["rule"] for x in report["rules"] if x["status"] == "block"]
+
+
+@pytest.mark.xfail(
+    strict=True, reason="A33d-3 (medium): one waived record in the base's sample turns the copy index off"
+)
+def test_a_relabelled_copy_of_an_unsampled_record_blocks_on_a_base_with_one_waived_glitch(prov, keypair, store):
+    code, report = _waived_glitch_then_copy_check(prov, keypair, waive=True)
+    assert code == 1 and "detectors.extreme" in [x["rule"] for x in report["rules"] if x["status"] == "block"]
