@@ -107,7 +107,8 @@ def _withdrawn_place_check(prov, revoked: str | None) -> dict:
     """fix33b's replay (``test_fix33b_withdrawn_labels``): the clinic's 2024 batch withdrawn, the filled file with 14
     flipped labels registered ``--unsigned`` in its place, v3 committed; then the clinic's key is revoked: ``"row"``, a
     ``.prov/`` writer sets its ``revoked_at`` in the store's trust table, one row, no key; ``"command"``, a maintainer
-    runs ``prov trust revoke``. ``check v3 --base v1``."""
+    runs ``prov trust revoke``; ``"retired"``, ``prov trust retire`` ends its window now (a rotation: the batch was
+    registered inside it). ``check v3 --base v1``."""
     import sqlite3
 
     from test_attack32d_replays import _clinic_2024_flipped
@@ -121,6 +122,11 @@ def _withdrawn_place_check(prov, revoked: str | None) -> dict:
             db.execute("update trust set revoked_at = '2026-12-05T00:00:00+00:00' where source = 'clinicA'")
     elif revoked == "command":
         _ok(prov, "trust", "revoke", "clinicA", "--reason", "laptop stolen", "--yes", *PINS)
+    elif revoked == "retired":
+        from provenance import keys
+
+        kid = keys.key_id(keys.load_public("clinic.pub"))[:16]
+        _ok(prov, "trust", "retire", "clinicA", "--key-id", kid, "--key", "m.key", "--yes", *PINS)
     return _check(prov, "v3", "v1")
 
 
@@ -136,7 +142,7 @@ def test_control_the_flips_in_a_withdrawn_batchs_place_block(prov, workdir, stor
 # included: one row a .prov/ writer set, signing nothing, took `prov check v3 --base v1` from blocking on 12 flipped
 # labels to exit 0. gate.withdrawn_labels now reads the batch's signed labels from an envelope keys the pins name for
 # its source signed, whatever their standing now (a revocation takes trust away, never this constraint).
-@pytest.mark.parametrize("revoked", ["row", "command"])
+@pytest.mark.parametrize("revoked", ["row", "command", "retired"])
 def test_a_revoked_clinic_key_does_not_unbind_the_withdrawn_batchs_labels(prov, workdir, store, revoked):
     report = _withdrawn_place_check(prov, revoked=revoked)
     rule = next(x for x in report["rules"] if x["rule"] == "lineage.max_relabeled_after_source")
