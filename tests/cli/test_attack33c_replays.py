@@ -5,6 +5,7 @@ shows the attack's setup is otherwise right. Through the real CLI, keys and stor
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pyarrow as pa
@@ -107,8 +108,8 @@ def _withdrawn_place_check(prov, revoked: str | None) -> dict:
     """fix33b's replay (``test_fix33b_withdrawn_labels``): the clinic's 2024 batch withdrawn, the filled file with 14
     flipped labels registered ``--unsigned`` in its place, v3 committed; then the clinic's key is revoked: ``"row"``, a
     ``.prov/`` writer sets its ``revoked_at`` in the store's trust table, one row, no key; ``"command"``, a maintainer
-    runs ``prov trust revoke``; ``"retired"``, ``prov trust retire`` ends its window now (a rotation: the batch was
-    registered inside it). ``check v3 --base v1``."""
+    runs ``prov trust revoke``; ``"retired"``, ``prov trust retire --at`` ends its window when the batch was registered
+    (a rotation: lineage keeps the batch attested; the key is expired at the check). ``check v3 --base v1``."""
     import sqlite3
 
     from test_attack32d_replays import _clinic_2024_flipped
@@ -123,11 +124,46 @@ def _withdrawn_place_check(prov, revoked: str | None) -> dict:
     elif revoked == "command":
         _ok(prov, "trust", "revoke", "clinicA", "--reason", "laptop stolen", "--yes", *PINS)
     elif revoked == "retired":
-        from provenance import keys
-
-        kid = keys.key_id(keys.load_public("clinic.pub"))[:16]
-        _ok(prov, "trust", "retire", "clinicA", "--key-id", kid, "--key", "m.key", "--yes", *PINS)
+        _ok(
+            prov,
+            "trust",
+            "retire",
+            "clinicA",
+            "--key-id",
+            _clinic_kid(),
+            "--at",
+            _registered_at(batch),
+            "--key",
+            "m.key",
+        )
     return _check(prov, "v3", "v1")
+
+
+def _clinic_kid() -> str:
+    from provenance import keys
+
+    return keys.key_id(keys.load_public("clinic.pub"))[:16]
+
+
+def _registered_at(batch: str) -> str:
+    """When m.key's signature first shows ``batch`` registered (ISO 8601), once the clock is past it: a window
+    ending then keeps the batch attested by lineage, and the key is expired at any later check."""
+    import time
+    from pathlib import Path
+
+    from provenance import clock
+    from provenance.lineage.standing import registration_times
+    from provenance.store import Store
+    from provenance.trust.pins import Pins
+
+    store = Store.open(Path.cwd(), pins=Pins.load("m.pub"))
+    try:
+        at = registration_times(store)[batch]
+    finally:
+        store.close()
+    while clock.now() <= at + dt.timedelta(seconds=1):
+        time.sleep(0.05)
+    return clock.iso(at, "microseconds" if at.microsecond else "seconds")
 
 
 def test_control_the_flips_in_a_withdrawn_batchs_place_block(prov, workdir, store):
