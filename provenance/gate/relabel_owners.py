@@ -10,6 +10,11 @@ Whose record it is comes from the base's signed lineage, re-judged under the ver
 source's record, or an unattributed one) counts here, against a bound of its own (default 0), not against that
 source's rate. A source that corrects its own records is judged by ``relabels.max_relabel_rate_per_source`` as
 before. A relabel a pinned waive key waived (``--detector combined``, as for its near copy) is not counted.
+
+Who signed the relabel is read from the candidate's *signed* lineage (``classify.version_lineage``, verified under
+the pins), whatever the signing key's standing now: a key revoked or expired since (``prov trust revoke``, or one
+``trust`` row a ``.prov/`` writer sets) makes its records attest nothing, never its signed relabel of another's record
+pass (attack review 33c, A33c-6); the detail says the key no longer counts. Less trust never means less blocking.
 """
 
 from __future__ import annotations
@@ -78,35 +83,44 @@ class OthersRelabels:
     rows: dict[int, tuple[bytes, str]] = field(default_factory=dict)
     base_labels: dict[bytes, set[str]] = field(default_factory=dict)
     owners: dict[bytes, frozenset[str]] = field(default_factory=dict)
+    lost: dict[bytes, str] = field(default_factory=dict)
 
     def detail(self, digest: bytes) -> str:
-        """``base label 'Chinstrap'; the base's lineage gives it to no source`` (or ``to source 'clinic'``)."""
+        """``base label 'Chinstrap'; the base's lineage gives it to no source`` (or ``to source 'clinic'``), then, for a
+        relabel whose signing key no longer counts under the pins, ``; signed by source 'vendor', whose key is
+        revoked`` (or ``... no longer trusted under your pins (expired, retired or not pinned)``)."""
         held = ", ".join(repr(x) for x in sorted(self.base_labels.get(digest, set())))
         owners = sorted(self.owners.get(digest, frozenset()))
         given = f"source {', '.join(repr(s) for s in owners)}" if owners else "no source"
-        return f"base label {held}; the base's lineage gives it to {given}"
+        out = f"base label {held}; the base's lineage gives it to {given}"
+        if digest in self.lost:
+            out += f"; signed by source {self.lost[digest]}"
+        return out
 
 
 def relabels_of_others_records(ctx: GateContext) -> OthersRelabels:
-    """The candidate's relabeled rows attested by a source the base's lineage does not give the record to.
+    """The candidate's relabeled rows a source signed of records the base's lineage does not give to it.
 
     A row counts when its digest is one of the diff's relabels, the base holds no row of that digest under its
-    label, its lineage (``ctx.lineage``: re-judged under the pins) is ``attested`` (a trusted source signed this
-    content with this label), and that source is not among the record's deliverers in the base's lineage
-    (``ctx.base_lineage``; ``lineage.deliverers.delivering_sources``).
+    label, the candidate's *signed* lineage (``classify.version_lineage``) has it ``attested`` (a source signed this
+    content with this label) whatever that source's key's standing now, and that source is not among the record's
+    deliverers in the base's lineage (``ctx.base_lineage``, re-judged under the pins; ``lineage.deliverers.
+    delivering_sources``). A row whose lineage re-judged under the pins (``ctx.lineage``) is no longer attested is
+    named in ``lost``. Raises ``VerificationError`` when the candidate's lineage does not verify.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from provenance.lineage.classify import ATTESTED
+    from provenance.lineage.classify import ATTESTED, version_lineage
     from provenance.lineage.deliverers import delivering_sources
 
     relabeled = np.ascontiguousarray(ctx.diff.delta["relabeled"], dtype="S32")
     if not len(relabeled):
         return OthersRelabels()
     digests = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(relabeled), [None, pa.py_buffer(relabeled)])
-    new = ctx.lineage
-    candidates = pc.and_(pc.is_in(new.column("digest"), value_set=digests), pc.equal(new.column("status"), ATTESTED))
+    signed = version_lineage(ctx.store, ctx.new)  # row for row with ctx.lineage (trusted_lineage checks it)
+    in_delta = pc.is_in(signed.column("digest"), value_set=digests)
+    candidates = pc.and_(in_delta, pc.equal(signed.column("status"), ATTESTED))
     rows = np.flatnonzero(pc.fill_null(candidates, False).to_numpy(zero_copy_only=False))
     if not len(rows):
         return OthersRelabels()
@@ -116,14 +130,34 @@ def relabels_of_others_records(ctx: GateContext) -> OthersRelabels:
     for digest, label in zip(base.column("digest").to_pylist(), base.column("label").to_pylist()):
         base_labels.setdefault(digest, set()).add(label)
     owners = delivering_sources(base, digests)
-    part = new.take(pa.array(rows))
+    part = signed.take(pa.array(rows))
+    standing = ctx.lineage.column("status").take(pa.array(rows)).to_pylist()
     found = OthersRelabels({}, base_labels, owners)
-    for row, digest, label, source in zip(
+    for row, digest, label, source, now in zip(
         rows.tolist(),
         part.column("digest").to_pylist(),
         part.column("label").to_pylist(),
         part.column("source").to_pylist(),
+        standing,
     ):
         if label not in base_labels.get(digest, set()) and source not in owners.get(digest, frozenset()):
             found.rows[row] = (digest, label)
+            if now != ATTESTED:
+                found.lost[digest] = str(source)
+    if found.lost:
+        found.lost.update(_lost_words(ctx, found.lost))
     return found
+
+
+def _lost_words(ctx: GateContext, lost: dict[bytes, str]) -> dict[bytes, str]:
+    """Each of ``lost`` (digest -> source) -> ``'vendor', whose key is revoked`` when the store revokes a key of the
+    source (``trust.revocations``), else ``'vendor', whose key no longer counts under your pins (expired, retired or
+    not pinned)``."""
+    from provenance.trust.revocations import revoked_sources
+
+    revoked = revoked_sources(ctx.store)
+    why = {
+        True: "whose key is revoked",
+        False: "whose key no longer counts under your pins (expired, retired or not pinned)",
+    }
+    return {digest: f"{source!r}, {why[source in revoked]}" for digest, source in lost.items()}

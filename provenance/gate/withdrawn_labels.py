@@ -4,15 +4,19 @@ A maintainer's ``prov withdraw BATCH`` accounts for a signed delivery that is no
 signed type cannot be kept (the clinic signed ``bp`` double because of its NaN gaps; the training file holds int64),
 the records shipped in the batch's place have other digests, so no lineage rule pairs them with the batch: registered
 ``--unsigned`` they bound none of the labels the clinic signed, and 14 of 70 labels flipped in them passed every rule.
-Here the candidate's added records that the batch's own source does not attest are re-encoded under each withdrawn
+Here the candidate's added and relabeled records that the batch's own source does not attest (relabeled: shipped
+under the signed labels in the batch's place one version and flipped the next, attack review 33c, A33c-4) are
+re-encoded under each withdrawn
 trusted batch's *signed* column types, without loss only (``delta.bridge.bridged_digests``: integer <-> float of
 exact values), and matched against the batch's signed manifest: a match under another label is a relabel after
 source, counted by ``lineage.max_relabeled_after_source``. A record whose content changed too (a filled gap) pairs with none.
 
 Everything relied on is signed: the withdrawal is one a ``commit`` key of the verifier's pins signed and a signature
-covers (``lineage.withdraw.withdrawn_batches``), the batch's records, labels and types come from its envelope when it
-verifies under the pins (``lineage.evidence.verified_batch``, ``standing.judge_envelope``), and the candidate's
-records are read from where it signed its data, each re-hashed against its signed digest.
+covers (``lineage.withdraw.withdrawn_batches``), the batch's records, labels and types come from its envelope when
+keys the pins name for its source signed it, whatever their standing now (:func:`signed_whatever_standing`: a key
+revoked or expired since, by ``prov trust revoke`` or by one ``trust`` row, takes trust away, never this constraint:
+attack review 33c, A33c-2), and the candidate's records are read from where it signed its data, each re-hashed
+against its signed digest.
 """
 
 from __future__ import annotations
@@ -21,17 +25,25 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from provenance import signing
+from provenance.errors import InputError, VerificationError
+
 if TYPE_CHECKING:
     from provenance.gate.context import GateContext
+    from provenance.manifest import Manifest
+    from provenance.store.store import Store
+
+# the delta's kinds judged: an added record, and a base record under another label now (``delta.rows.DeltaRecords``)
+DELTA_KINDS = ("added", "relabeled")
 
 
 def relabeled_in_withdrawn_place(ctx: GateContext) -> list[dict]:
-    """The candidate's added records that re-encode, without loss, to a record of a withdrawn trusted signed batch
-    signed under another label, unless the batch's own source attests them (its correction) or their lineage is
+    """The candidate's added and relabeled records (the delta's, against the base) that re-encode, without loss, to a
+    record of a withdrawn signed batch signed under another label, unless the batch's own source attests them (its correction) or their lineage is
     ``relabeled_after_source`` (counted already): records registered ``--unsigned`` or signed by another source.
 
     Each is ``{"digest": hex (the candidate's), "label", "source": the batch's signed source, "signed_label",
-    "locator", "detail"}``, in the delta's order. Empty when no trusted signed batch is withdrawn, or the candidate is
+    "locator", "detail"}``, in the delta's order. Empty when no signed batch is withdrawn, or the candidate is
     a file tree or cannot be bridged to a batch's types (``delta.bridge.not_bridgeable``). Raises
     ``VerificationError`` when the candidate's records are not the signed ones, ``InputError`` when its data cannot
     be read.
@@ -65,7 +77,9 @@ def relabeled_in_withdrawn_place(ctx: GateContext) -> list[dict]:
     for digest, status, source in zip(*(lineage.column(c).to_pylist() for c in ("digest", "status", "source"))):
         attested_by.setdefault(digest, source if status == ATTESTED else None)
     rows = ctx.delta_rows
-    wanted = [i for i, (d, kind) in enumerate(zip(rows.digests, rows.kinds)) if kind == "added" and d in attested_by]
+    wanted = [
+        i for i, (d, kind) in enumerate(zip(rows.digests, rows.kinds)) if kind in DELTA_KINDS and d in attested_by
+    ]
     if not wanted:
         return []
     digests = [rows.digests[i] for i in wanted]
@@ -82,18 +96,58 @@ def relabeled_in_withdrawn_place(ctx: GateContext) -> list[dict]:
 
 
 def _signed_batch(ctx: GateContext, batch: str, envelope: str | None) -> tuple[str, dict, dict[bytes, str]] | None:
-    """``(source, signed schema, {digest: signed label})`` of a batch whose envelope verifies under the pins, or None."""
-    from provenance.lineage.evidence import verified_batch
-    from provenance.lineage.standing import judge_envelope
-
-    evidence = verified_batch(ctx.store, batch, envelope)
-    judged = judge_envelope(ctx.store, batch, envelope)
-    if evidence is None or judged.statement is None:
+    """``(source, signed schema, {digest: signed label})`` of a batch whose envelope keys the pins name for its source
+    signed (:func:`signed_whatever_standing`), or None."""
+    found = signed_whatever_standing(ctx.store, batch, envelope)
+    if found is None:
         return None
-    source, manifest = evidence
-    schema = (judged.statement.get("predicate") or {}).get("schema") or {}
+    source, schema, manifest = found
     labels = dict(zip(manifest.table.column("digest").to_pylist(), manifest.table.column("label").to_pylist()))
-    return source, dict(schema), labels
+    return source, schema, labels
+
+
+def signed_whatever_standing(store: Store, batch: str, envelope: str | None) -> tuple[str, dict, Manifest] | None:
+    """``(signed source, signed schema, the manifest the envelope carries)`` of a registered batch whose envelope
+    (a store object, ``envelope``) enough keys the pins name for its source signed (the root's threshold; 1 without
+    a root), whatever those keys' standing now: revoked (a ``trust`` row or ``prov trust revoke``), expired or
+    retired since. None when the envelope is missing or damaged, no such key signed it, or it signs another batch.
+
+    For blocking evidence only (attack review 33c, A33c-2): a withdrawn batch's signed labels bind the records shipped
+    in its place, and a revocation, which any ``.prov/`` writer can record, only takes trust away, so it must not
+    take that constraint away. What the key's records *attest* stays judged under the pins now
+    (``lineage.evidence.verified_batch``). Never raises.
+    """
+    from provenance.lineage.batches import Envelope, signed_manifest
+    from provenance.lineage.standing import PREDICATE_TYPE, names_batch
+    from provenance.trust.pins import pins_of
+    from provenance.trust.roles import RoleKeys, verify_role
+
+    if not envelope:
+        return None
+    name = f"envelope of batch {batch}"
+    try:
+        raw = store.objects.get(envelope, name)
+        env = signing.parse_envelope(raw, name)
+        source = (signing.unverified_statement(env).get("predicate") or {}).get("source")
+        if not isinstance(source, str):
+            return None
+        pins = pins_of(store)
+        named = {k.keyid: k.public_key() for k in pins.source_keys(store, source)}
+        threshold = pins.root.source_keys(source).threshold if pins.root is not None else 1
+        if not named:
+            return None
+        role = RoleKeys(f"source {source}", named, threshold, "named by the pins, whatever their standing now")
+        statement = verify_role(env, role, name).statement
+        predicate = statement.get("predicate") or {}
+        root = signing.subject_root(statement)
+        if statement.get("predicateType") != PREDICATE_TYPE or not names_batch(
+            batch, str(predicate.get("source")), root
+        ):
+            return None
+        manifest = signed_manifest(Envelope(name, raw, env, statement), predicate, root)
+    except (InputError, VerificationError):
+        return None
+    return str(predicate["source"]), dict(predicate.get("schema") or {}), manifest
 
 
 def _paired(table, new_schema: dict, batch: str, source: str, schema: dict, signed_labels: dict, wanted, rows):

@@ -5,6 +5,7 @@ shows the attack's setup is otherwise right. Through the real CLI, keys and stor
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pyarrow as pa
@@ -100,10 +101,15 @@ def test_a_vendor_that_copied_the_teams_records_into_its_delivery_cannot_flip_th
 # --- a withdrawn batch's signed labels bind only while its key verifies -------------------------------------------
 
 
-def _withdrawn_place_check(prov, revoked_row: bool) -> dict:
+PAIRED_FLIPS = 12  # of the 14 flipped labels, those whose record the median filled no gap of (fix33b's replay)
+
+
+def _withdrawn_place_check(prov, revoked: str | None) -> dict:
     """fix33b's replay (``test_fix33b_withdrawn_labels``): the clinic's 2024 batch withdrawn, the filled file with 14
-    flipped labels registered ``--unsigned`` in its place, v3 committed; then (``revoked_row``) a ``.prov/`` writer
-    sets the clinic key's ``revoked_at`` in the store's trust table, one row, no key. ``check v3 --base v1``."""
+    flipped labels registered ``--unsigned`` in its place, v3 committed; then the clinic's key is revoked: ``"row"``, a
+    ``.prov/`` writer sets its ``revoked_at`` in the store's trust table, one row, no key; ``"command"``, a maintainer
+    runs ``prov trust revoke``; ``"retired"``, ``prov trust retire --at`` ends its window when the batch was registered
+    (a rotation: lineage keeps the batch attested; the key is expired at the check). ``check v3 --base v1``."""
     import sqlite3
 
     from test_attack32d_replays import _clinic_2024_flipped
@@ -112,38 +118,72 @@ def _withdrawn_place_check(prov, revoked_row: bool) -> dict:
     _ok(prov, "withdraw", batch, "--reason", "gaps filled with the median", "--key", "m.key", *PINS)
     _ok(prov, "add", "a2024-filled.parquet", "--source", "clinicA-filled", "--unsigned", *PINS)
     _ok(prov, "commit", "train.parquet", "--tag", "v3", "--key", "m.key", *PINS)
-    if revoked_row:
+    if revoked == "row":
         with sqlite3.connect(".prov/prov.db") as db:
             db.execute("update trust set revoked_at = '2026-12-05T00:00:00+00:00' where source = 'clinicA'")
+    elif revoked == "command":
+        _ok(prov, "trust", "revoke", "clinicA", "--reason", "laptop stolen", "--yes", *PINS)
+    elif revoked == "retired":
+        _ok(
+            prov,
+            "trust",
+            "retire",
+            "clinicA",
+            "--key-id",
+            _clinic_kid(),
+            "--at",
+            _registered_at(batch),
+            "--key",
+            "m.key",
+        )
     return _check(prov, "v3", "v1")
 
 
+def _clinic_kid() -> str:
+    from provenance import keys
+
+    return keys.key_id(keys.load_public("clinic.pub"))[:16]
+
+
+def _registered_at(batch: str) -> str:
+    """When m.key's signature first shows ``batch`` registered (ISO 8601), once the clock is past it: a window
+    ending then keeps the batch attested by lineage, and the key is expired at any later check."""
+    import time
+    from pathlib import Path
+
+    from provenance import clock
+    from provenance.lineage.standing import registration_times
+    from provenance.store import Store
+    from provenance.trust.pins import Pins
+
+    store = Store.open(Path.cwd(), pins=Pins.load("m.pub"))
+    try:
+        at = registration_times(store)[batch]
+    finally:
+        store.close()
+    while clock.now() <= at + dt.timedelta(seconds=1):
+        time.sleep(0.05)
+    return clock.iso(at, "microseconds" if at.microsecond else "seconds")
+
+
 def test_control_the_flips_in_a_withdrawn_batchs_place_block(prov, workdir, store):
-    report = _withdrawn_place_check(prov, revoked_row=False)
+    report = _withdrawn_place_check(prov, revoked=None)
     assert report["exit_code"] == 1 and _blocking(report) == ["lineage.max_relabeled_after_source"], _blocking(report)
+    rule = next(x for x in report["rules"] if x["rule"] == "lineage.max_relabeled_after_source")
+    assert rule["count"] == PAIRED_FLIPS, rule
 
 
-# A33c-2 (high): the withdrawn batch's labels bind the records shipped in its place only while its envelope verifies
-# under the pins *now* (gate.withdrawn_labels._signed_batch: verified_batch without the registration time), and a
-# revocation "only removes trust, so it is honoured wherever it is found" (trust.revocations), a trust row's
-# revoked_at included. Here that removes a constraint, not trust: a .prov/ writer (the storage in between, who also
-# wrote the flips) sets one row, signs nothing, and `prov check v3 --base v1` goes from blocking on 12 flipped labels
-# to exit 0 with no rule blocking (the clinic's base records turn unattributed in base and candidate alike, so no
-# lineage rule moves). By the code (not replayed here), so does `prov trust revoke` of the clinic's key, and a key
-# whose signed expiry passed after the batch was registered (batch_records passes verified_batch the registration
-# time, _signed_batch does not). docs/reference.md names the state ("binds nothing") but not that one unsigned row
-# reaches it. Fix: a withdrawn batch's signed labels stay evidence whatever happened to its key since: judge its
-# envelope as lineage judges a batch (the registration time a trusted signature shows; a revocation ends what the
-# key attests from then on, not the labels it signed before), or at least bind against the withdrawn batch's
-# records as the withdrawing commit signed them (its manifest digest in the signed withdrawal), and never let a
-# revocation that no pinned key signed turn a block into a pass.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A33c-2 (high): one unsigned trust-row revocation of the clinic's key unbinds its withdrawn batch's labels",
-)
-def test_a_revoked_row_does_not_unbind_the_withdrawn_batchs_labels(prov, workdir, store):
-    report = _withdrawn_place_check(prov, revoked_row=True)
-    assert report["exit_code"] == 1 and "lineage.max_relabeled_after_source" in _blocking(report), _blocking(report)
+# A33c-2 (high, fixed by fix33g): the withdrawn batch's labels bound the records shipped in its place only while its
+# envelope verified under the pins *now*, and a revocation is honoured wherever it is found, a trust row's revoked_at
+# included: one row a .prov/ writer set, signing nothing, took `prov check v3 --base v1` from blocking on 12 flipped
+# labels to exit 0. gate.withdrawn_labels now reads the batch's signed labels from an envelope keys the pins name for
+# its source signed, whatever their standing now (a revocation takes trust away, never this constraint).
+@pytest.mark.parametrize("revoked", ["row", "command", "retired"])
+def test_a_revoked_clinic_key_does_not_unbind_the_withdrawn_batchs_labels(prov, workdir, store, revoked):
+    report = _withdrawn_place_check(prov, revoked=revoked)
+    rule = next(x for x in report["rules"] if x["rule"] == "lineage.max_relabeled_after_source")
+    assert report["exit_code"] == 1 and rule["status"] == "block", _blocking(report)
+    assert rule["count"] == PAIRED_FLIPS, rule  # as without the revocation (the control)
 
 
 # --- a relabel delivered as remove + add under a nudged value -----------------------------------------------------
@@ -224,24 +264,18 @@ def test_control_three_flips_shipped_in_a_withdrawn_batchs_place_block(prov, wor
     assert report["exit_code"] == 1 and rule["count"] == len(FLIPPED_LATER), rule
 
 
-# A33c-4 (medium): fix33b compares only the candidate's *added* records with a withdrawn batch's signed labels. Ship
-# the filled file in the batch's place under the clinic's labels (v3 passes: every record pairs under its signed
-# label) and flip 3 of them in v4: `prov check v4 --base v3` sees 3 relabels of the team's own unsigned records
-# (source clinicA-filled, 3 of 70 = 4.3% < 5% on relabels.max_relabel_rate_per_source; not signed, so not others'
-# records), and passes, exit 0, while the same 3 flips shipped in v3 block on lineage.max_relabeled_after_source
-# (bound 0), as would a relabel of records still under the clinic's signed digests. Up to 5% of a withdrawn batch's
-# signed labels per version, one version after it was shipped. Fix: judge the delta's relabeled records as its
-# added ones in gate.withdrawn_labels (re-encode under the withdrawn batch's signed types, compare with its signed
-# labels), or give records paired with a withdrawn batch at commit the batch's source and signed label in lineage
-# (signed), so a later relabel is relabeled_after_source.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A33c-4 (medium): shipped under the signed labels in a withdrawn batch's place, 3 flipped a version later pass",
-)
+# A33c-4 (medium, fixed by fix33g): fix33b compared only the candidate's *added* records with a withdrawn batch's
+# signed labels. Shipped in the batch's place under the clinic's labels (v3 passes) and 3 flipped in v4, `prov check v4
+# --base v3` saw 3 relabels of the team's own unsigned records (4.3% < 5% on relabels.max_relabel_rate_per_source) and
+# passed, while the same 3 flips shipped in v3 blocked. gate.withdrawn_labels now judges the delta's relabeled records
+# as its added ones.
 def test_three_flips_a_version_after_the_withdrawn_batchs_place_block(prov, workdir, store):
     report = _flipped_in_place(prov, steps=2)
     assert report["summary"]["relabeled"] == len(FLIPPED_LATER), report["summary"]
     assert report["exit_code"] == 1 and "lineage.max_relabeled_after_source" in _blocking(report), _blocking(report)
+    rule = next(x for x in report["rules"] if x["rule"] == "lineage.max_relabeled_after_source")
+    assert rule["count"] == len(FLIPPED_LATER), rule
+    assert all(r["detail"].startswith("in the place of withdrawn batch ") for r in rule["records"]), rule
 
 
 # --- a relabelling source, declared as the advice says ---------------------------------------------------------
@@ -287,45 +321,43 @@ def test_a_policy_declaring_a_relabelling_service_does_not_free_the_vendor(prov,
 # --- the relabelling source's own key revoked after it signed ----------------------------------------------------
 
 
-def _flip_then_revoke_own_key(prov, revoked_row: bool) -> dict:
+def _flip_then_revoke_own_key(prov, revoked: str | None) -> dict:
     """fix33b's replay (``test_fix33b_others_relabels._relabel_check``): the vendor signs the team's penguin 130
-    unchanged under another species, v3 holds it so; then (``revoked_row``) a ``.prov/`` writer sets the vendor key's
-    ``revoked_at`` in the store's trust table, one row, no key. ``check v3 --base v2``."""
+    unchanged under another species, v3 holds it so; then the vendor's key is revoked: ``"row"``, a ``.prov/`` writer
+    sets its ``revoked_at`` in the store's trust table, one row, no key; ``"command"``, a maintainer runs ``prov trust
+    revoke`` (the key was stolen). ``check v3 --base v2``."""
     import sqlite3
 
     from test_fix33b_others_relabels import _relabel_check
 
     report = _relabel_check(prov, [130])
-    if not revoked_row:
+    if revoked is None:
         return report
-    with sqlite3.connect(".prov/prov.db") as db:
-        db.execute("update trust set revoked_at = '2026-12-05T00:00:00+00:00' where source = 'vendor'")
+    if revoked == "row":
+        with sqlite3.connect(".prov/prov.db") as db:
+            db.execute("update trust set revoked_at = '2026-12-05T00:00:00+00:00' where source = 'vendor'")
+    else:
+        _ok(prov, "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", *PINS)
     return _check(prov, "v3", "v2")
 
 
 def test_control_the_vendors_flip_of_the_teams_record_blocks(prov, workdir, store):
-    report = _flip_then_revoke_own_key(prov, revoked_row=False)
+    report = _flip_then_revoke_own_key(prov, revoked=None)
     assert report["exit_code"] == 1 and _blocking(report) == [OTHERS], _blocking(report)
 
 
-# A33c-6 (medium): relabels.max_relabels_of_others_records counts a relabel only while the candidate's lineage,
-# re-judged under the pins, is `attested`; a revocation (honoured wherever found, a trust row's revoked_at included)
-# turns the vendor's signed relabel into an unattributed one, judged as the team's own unsigned relabel by the rate
-# (one relabel among the records no trusted source holds) and the detectors. So the vendor's flip of the team's record
-# (fix33b's replay, blocked) passes, exit 0, once one unsigned row says the vendor's own key is revoked: "can the
-# attacker revoke their own key to escape?" yes, given a write to .prov/ (the storage in between), and an honest `prov
-# trust revoke --yes` of a stolen vendor key has, by the code, the same effect on the thief's signed flips.
-# trusted_lineage itself keeps a signed relabeled_after_source ("evidence of a relabel after source is never
-# withdrawn"); an attested relabel of another's record is such evidence too. Fix: count a relabel whose *signed*
-# candidate lineage (version_lineage) gives it to a source the base does not give the record to, whatever the key's
-# standing now (a revoked key's signature is more suspect, not less), and say in the detail when the key was revoked
-# since.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A33c-6 (medium): one unsigned row revoking the vendor's own key turns its signed flip of another's record "
-    "into an uncounted unsigned relabel",
-)
-def test_the_vendors_flip_still_blocks_after_its_key_is_revoked(prov, workdir, store):
-    report = _flip_then_revoke_own_key(prov, revoked_row=True)
+# A33c-6 (medium, fixed by fix33g): relabels.max_relabels_of_others_records counted a relabel only while the
+# candidate's lineage, re-judged under the pins, was `attested`; a revocation (honoured wherever found, a trust row's
+# revoked_at included) turned the vendor's signed relabel into an unattributed one, and the vendor's flip of the team's
+# record passed, exit 0, once one unsigned row said the vendor's own key was revoked (an honest `prov trust revoke` of
+# a stolen key did the same for the thief's flips). The rule now reads who signed the relabel from the candidate's
+# signed lineage, whatever the key's standing now, and the detail says the key is revoked.
+@pytest.mark.parametrize("revoked", ["row", "command"])
+def test_the_vendors_flip_still_blocks_after_its_key_is_revoked(prov, workdir, store, revoked):
+    report = _flip_then_revoke_own_key(prov, revoked=revoked)
     assert report["summary"]["relabeled"] == 1, report["summary"]
-    assert report["exit_code"] == 1, _blocking(report)
+    assert report["exit_code"] == 1 and OTHERS in _blocking(report), _blocking(report)
+    (record,) = next(x for x in report["rules"] if x["rule"] == OTHERS)["records"]
+    assert record["detail"] == (
+        "base label 'Chinstrap'; the base's lineage gives it to no source; signed by source 'vendor', whose key is revoked"
+    ), record
