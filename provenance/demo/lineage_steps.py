@@ -110,9 +110,14 @@ def run_lineage_demo(
         facts["transit_tamper_detected"] = exc.details
     tampered.unlink()
 
-    added_vendor = register.add_batch(store, DatasetSpec(str(vendor_path)), "vendor", signed.envelope)
+    # run on its own (no maintainer key, nothing pinned), prov add checks against the store's keys only when asked
+    unpinned = not pins_of(store).pinned
+    added_vendor = register.add_batch(
+        store, DatasetSpec(str(vendor_path)), "vendor", signed.envelope, store_keys=unpinned
+    )
     echo(
-        f"$ prov add {rel(vendor_path)} --source vendor --envelope {rel(signed.envelope)}\n"
+        f"$ prov add {rel(vendor_path)} --source vendor --envelope {rel(signed.envelope)}"
+        f"{' --store-keys' if unpinned else ''}\n"
         f"  batch {added_vendor.batch}: {added_vendor.records} records, signed"
     )
     added_crowd = register.add_batch(store, DatasetSpec(str(crowd_path)), "crowd", unsigned=True)

@@ -23,12 +23,16 @@ CONTENT = ("bill_length_mm", "body_mass_g", "flipper_length_mm")
 
 
 def _big_penguins() -> pa.Table:
-    """``BIG`` penguin-like rows (as test_newcomer31_schema_advice's, another seed), labels in turn."""
+    """``BIG`` penguin-like rows (as test_newcomer31_schema_advice's, another seed), labels in turn. Bill and flipper
+    lengths unrounded (to 6 decimals): rounded to 0.1 mm and 1 mm, as review 32e had them, the base holds records of
+    other classes a gram apart by chance, so where the salted sample holds one of them the one-gram copy sat at the
+    copy evidence's bar and passed about one run in ten (the documented limit on coarse, low-dimensional data:
+    docs/reference.md, A32e-1; bench/results/fix33a-copy-index.md). The finding here is the sample, not the grid."""
     rng = np.random.default_rng(3201)
     return pa.table(
         {
-            "bill_length_mm": rng.normal(44, 5, BIG).round(1) + 0.05,
-            "flipper_length_mm": rng.normal(200, 14, BIG).round(0) + 0.5,
+            "bill_length_mm": rng.normal(44, 5, BIG).round(6) + 0.05,
+            "flipper_length_mm": rng.normal(200, 14, BIG).round(6) + 0.5,
             "body_mass_g": rng.integers(2700, 6300, BIG).astype("int64"),
             "label": np.array(["Adelie", "Chinstrap", "Gentoo"])[np.arange(BIG) % 3],
         }
@@ -37,8 +41,13 @@ def _big_penguins() -> pa.Table:
 
 def _copy_check(prov, keypair, sampled: bool):
     """v1: the ``BIG`` penguins; v2: v1 plus one Chinstrap of v1 (the first one in (``sampled``) or out of v1's
-    profile sample) with its body mass 1 g more, labelled Adelie: fix32f's replay on a base whose classes are larger
-    than the profile's 2,000-record sample. ``prov check v2 --base v1``'s result and JSON report."""
+    profile sample) with its bill length 0.00001 mm more, labelled Adelie: fix32f's replay on a base whose classes are
+    larger than the profile's 2,000-record sample. ``prov check v2 --base v1``'s result and JSON report. Review 32e
+    nudged the body mass by 1 g (0.001 standard units): on this base of 6,600 that copy's evidence sits within a
+    factor of ten of the bar, and where the salted sample's closest pairs of classes lie near each other the bar's
+    tail model moves past it (about one run in ten passed, sampled twin or not: the statistical limit stated in
+    docs/reference.md, A32e-1); a copy as close as a re-encoding blocks every run, and what is tested here is the
+    sample, not that limit."""
     v1 = _big_penguins()
     pq.write_table(v1, "v1.parquet")
     commit_signed(prov, keypair, "v1", "v1.parquet")
@@ -49,9 +58,9 @@ def _copy_check(prov, keypair, sampled: bool):
     one = v1.slice(row, 1)
     copy = pa.table(
         {
-            "bill_length_mm": one.column("bill_length_mm"),
+            "bill_length_mm": pa.array([one.column("bill_length_mm")[0].as_py() + 1e-5]),
             "flipper_length_mm": one.column("flipper_length_mm"),
-            "body_mass_g": pa.array([one.column("body_mass_g")[0].as_py() + 1], pa.int64()),
+            "body_mass_g": one.column("body_mass_g"),
             "label": pa.array(["Adelie"]),
         }
     )
