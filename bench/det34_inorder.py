@@ -313,7 +313,9 @@ class Tally:
         ]
         for ds in datasets:
             c = self.by_detector[ds]
-            for det in sorted({d for d, _ in c}, key=lambda d: -sum(c[(d, b)] for b in ("far", "beyond", "within"))):
+            for det in sorted(
+                {d for d, _ in c}, key=lambda d: (-sum(c[(d, b)] for b in ("far", "beyond", "within")), d)
+            ):
                 row = [c[(det, b)] for b in ("far", "beyond", "within")]
                 out.append(f"| {ds} | {det} | {row[0]} | {row[1]} | {row[2]} | {sum(row)} |")
             tot = [sum(v for (d, bb), v in c.items() if bb == b) for b in ("far", "beyond", "within")]
