@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 nice python bench/det34_inorder.py collect [orders, default inorder,random]
     OMP_NUM_THREADS=1 nice python bench/det34_inorder.py report
+    OMP_NUM_THREADS=1 nice python bench/det34_inorder.py detect [variants, default library,batchq]
 
 ``collect`` replays the gate bench's batches (bench/gate_pass_rate.py, sets ``6 0``, ``10 0`` and ``12 1``: 112
 clean + 112 poisoned batches per order over digits, breast cancer, cells and Seattle weather) through its
@@ -20,6 +21,9 @@ the profile's pseudo-batches, the poison mask. It pickles them to ``bench/work/d
    ``detectors.combined`` clauses with the real budget (bench/inorder_fpr_s28.py's ``blocking_of``), on the clean
    and the poisoned batches, in file order and at random; ``library`` must reproduce the bench's outcome on every
    batch (checked: the "replay differs" count).
+
+``detect`` runs bench/detect_combined.py's batches once per variant (session 27's ``detect_part``) and writes
+bench/results/det34-detect.md; the narrative of the session is bench/results/det34-result.md (by hand).
 
 Variants (records whose combined statistic a label detector set, ``feature_level.LABEL_DETECTORS``, keep the
 library's flag unless said; a record below the far bar is never unflagged):
@@ -145,24 +149,25 @@ def bulk_shift(p: np.ndarray) -> tuple[float, float]:
     return float(med), float((q3 - q1) / 1.349)
 
 
-def reference_shift(kept: Kept, cache: dict) -> tuple[float, float]:
+def reference_shift(side: Side, batches: np.ndarray, cache: dict) -> tuple[float, float]:
     """``(mu, sigma)``: the median over the base's pseudo-batches, each held out against the others
     (``beyond.held_out_folds``, as the library's feature level reads them), of each one's ``bulk_shift``: what an
-    ordinary batch of this base looks like (a clean delta is compared with it, not with the in-sample uniform)."""
-    shifts = fold_shifts(kept, cache)
+    ordinary batch of this base looks like (a clean delta is compared with it, not with the in-sample uniform),
+    on ``side``'s own reference scores (as ``batch_quantile_level``)."""
+    shifts = fold_shifts(side, batches, cache)
     return tuple(np.median(shifts, axis=0)) if len(shifts) else (0.0, 1.0)
 
 
-def fold_shifts(kept: Kept, cache: dict) -> np.ndarray:
+def fold_shifts(side: Side, batches: np.ndarray, cache: dict) -> np.ndarray:
     """(folds, 2): each held-out pseudo-batch's ``bulk_shift`` (``reference_shift``'s folds)."""
-    key = (kept.dataset, kept.start)
+    key = ("shift", id(side))
     if key not in cache:
-        outcome = kept.clean.outcome
+        outcome = side.outcome
         scored = scored_of(outcome["results"])
         raws = [np.asarray(r.reference_raw, dtype=np.float64) for r in scored]
         weights = np.array([weight_of(r) for r in scored])
         shifts = []
-        for fold in held_out_folds(raws, weights, kept.batches, FPR, outcome["verdicts"].held_out):
+        for fold in held_out_folds(raws, weights, batches, FPR, outcome["verdicts"].held_out):
             T_out, T_kept = fold.T_out[np.isfinite(fold.T_out)], fold.T_kept[np.isfinite(fold.T_kept)]
             if len(T_out) >= 20 and len(T_kept):
                 shifts.append(bulk_shift(combined_p_values(T_out, T_kept)))
@@ -170,17 +175,18 @@ def fold_shifts(kept: Kept, cache: dict) -> np.ndarray:
     return cache[key]
 
 
-def batch_quantile_level(kept: Kept, side: Side, cache: dict, percentile: float) -> float:
-    """``batchq``'s level (the ``percentile`` of the forward pseudo-batches' own levels): computed on the clean
-    side's reference (both sides share the profile)."""
-    key = ("batchq", kept.dataset, kept.start, percentile)
+def batch_quantile_level(side: Side, batches: np.ndarray, cache: dict, percentile: float) -> float:
+    """``batchq``'s level (the ``percentile`` of the forward pseudo-batches' own levels), on ``side``'s own
+    reference scores (``spectral``'s and ``gradient``'s are projections on that delta's own direction, as the
+    library's held-out level reads them), over the profile's pseudo-batches ``batches``."""
+    key = ("batchq", id(side), percentile)
     if key not in cache:
-        scored = scored_of(kept.clean.outcome["results"])
+        scored = scored_of(side.outcome["results"])
         raws = [np.asarray(r.reference_raw, dtype=np.float64) for r in scored]
         weights = np.array([weight_of(r) for r in scored])
         by_value = values_order(raws)
         levels = []
-        for _, T_out, T_kept in _held_out_batches(raws, weights, kept.batches, FPR, True, by_value):
+        for _, T_out, T_kept in _held_out_batches(raws, weights, batches, FPR, True, by_value):
             finite, T_kept = np.isfinite(T_out), T_kept[np.isfinite(T_kept)]
             if finite.any() and len(T_kept):
                 levels.append(level_holding(combined_p_values(T_out[finite], T_kept), FPR))
@@ -204,7 +210,7 @@ def flags_of(variant: str, kept: Kept, side: Side, cache: dict) -> np.ndarray:
         # feature evidence at the median over the base's forward pseudo-batches (each held out against the ones
         # before it) of the largest level at which that batch holds at most floor(fpr * its size) records: a
         # quantile over batches in place of the library's pooled records; never above the library's level
-        level = batch_quantile_level(kept, side, cache, 75.0 if name == "batchq75" else 50.0)
+        level = batch_quantile_level(side, kept.batches, cache, 75.0 if name == "batchq75" else 50.0)
         floor = max(FLOOR_SHARE * FPR, verdicts.beyond_p)
         new = np.where(label, levels, np.minimum(levels, max(level, floor)))
         return p <= new
@@ -212,7 +218,7 @@ def flags_of(variant: str, kept: Kept, side: Side, cache: dict) -> np.ndarray:
         # only a shift past every held-out pseudo-batch of the base (beyond the median's sampling error, 2 SE)
         # is corrected, relative to the nearest fold: ordinary batches keep the library's flags
         mu, sigma = bulk_shift(p)
-        folds = fold_shifts(kept, cache)
+        folds = fold_shifts(side, kept.batches, cache)
         if not len(folds):
             return library
         se = 1.2533 * sigma / np.sqrt(max(len(p), 1))
@@ -228,7 +234,7 @@ def flags_of(variant: str, kept: Kept, side: Side, cache: dict) -> np.ndarray:
         # further (mu lower) or spread wider (sigma larger), its records are re-scored under that null, relative
         # to the base's; only ever toward fewer flags, never below the floor share of the level
         mu, sigma = bulk_shift(p)
-        mu0, sigma0 = reference_shift(kept, cache)
+        mu0, sigma0 = reference_shift(side, kept.batches, cache)
         d_mu, ratio = min(0.0, mu - mu0), max(1.0, sigma / max(sigma0, 1e-6))
         corrected = norm.cdf((z_of(p) - d_mu) / ratio)
         floor = float(arg) if arg else 0.5
@@ -295,7 +301,7 @@ class Tally:
             band = "far" if p[i] < verdicts.far_p else "beyond" if p[i] < verdicts.beyond_p else "within"
             self.by_detector[kept.dataset][(detectors[strongest[i]], band)] += 1
         mu, sigma = bulk_shift(p)
-        mu0, sigma0 = reference_shift(kept, self.shift_cache)
+        mu0, sigma0 = reference_shift(kept.clean, kept.batches, self.shift_cache)
         self.per_batch[kept.dataset].append((kept.start, int(flags.sum()), len(p), mu - mu0, sigma / sigma0))
 
     def lines(self, order: str) -> list[str]:
@@ -407,6 +413,33 @@ def report(orders: list[str]) -> None:
     )
 
 
+def detect(variants: list[str]) -> None:
+    """bench/detect_combined.py's batches (session 27's ``detect_part``: 3 per mode), once per variant with its
+    flags and the gate's clauses on them: bench/results/det34-detect.md."""
+    import inorder_fpr_s27 as s27
+
+    def variant_outcome(variant: str, outcome: dict, profile, delta) -> dict:
+        side = Side(outcome, np.zeros(outcome["n"], dtype=bool))
+        kept = Kept("detect", 0, "", np.asarray(profile.sample_batches), side, side)
+        flags = flags_of(variant, kept, side, {})
+        return {"flags": flags, "blocking": blocking_of(outcome, flags)}
+
+    s27.variant_outcome = variant_outcome  # detect_part replays each variant through it
+    cpu = time.process_time()
+    lines = [
+        uptime(),
+        "",
+        *s27.detect_part(variants),
+        uptime(),
+        f"CPU time of the run: {time.process_time() - cpu:.0f} s",
+    ]
+    (RESULT.parent / "det34-detect.md").write_text(
+        "# Detection bench under the det34 variants (generated by bench/det34_inorder.py detect)\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )
+
+
 def main(argv: list[str]) -> None:
     command = argv[0] if argv else "report"
     orders = (argv[1] if len(argv) > 1 else "inorder,random").split(",")
@@ -414,6 +447,8 @@ def main(argv: list[str]) -> None:
         collect(orders)
     elif command == "report":
         report(orders)
+    elif command == "detect":
+        detect((argv[1] if len(argv) > 1 else "library,batchq").split(","))
     else:
         raise SystemExit(f"unknown command {command}")
 
