@@ -60,6 +60,8 @@ from scipy.stats import norm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gate_pass_rate as bench
+import inorder_fpr_s28 as s28
+from inorder_fpr_s27 import per_attack_line, variant_table
 from inorder_fpr_s28 import blocking_of
 
 from provenance.detectors.beyond import held_out_folds, values_order
@@ -249,16 +251,11 @@ def flags_of(variant: str, kept: Kept, side: Side, cache: dict) -> np.ndarray:
 VARIANTS = ("library", "enull", "enull@0.25", "enull-all", "enull-sig", "enull-sig@0.25", "batchq", "batchq75")
 
 
-class Tally:
+class Tally(s28.Tally):
+    """bench/inorder_fpr_s28.py's counts (its ``variant_table``'s), over this script's variants, with the breakdown."""
+
     def __init__(self) -> None:
-        self.batches = self.mismatch = 0
-        self.clean_n: Counter[str] = Counter()
-        self.clean_flagged: Counter[tuple[str, str]] = Counter()
-        self.clean_pass: Counter[str] = Counter()
-        self.poison_block: Counter[str] = Counter()
-        self.genuine: Counter[str] = Counter()
-        self.poison_flagged: Counter[tuple[str, str]] = Counter()
-        self.poison_n: Counter[str] = Counter()
+        super().__init__()
         self.changed: dict[str, list[str]] = defaultdict(list)
         # breakdown of the library's clean flags
         self.by_detector: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
@@ -307,8 +304,7 @@ class Tally:
     def lines(self, order: str) -> list[str]:
         datasets = sorted(self.clean_n)
         out = [
-            f"## {order}: {self.batches} clean + {self.batches} poisoned batches "
-            f"(the library's replay differs from the bench's outcome in {self.mismatch})",
+            self.heading(order),
             "",
             "Clean records the library flags, by the detector that set the combined statistic and how far out they "
             "lie (far: below the far bar; beyond: below the trimmed reference's bar; within: between the bar and "
@@ -351,33 +347,7 @@ class Tally:
                 + f" | {np.median(mus):+.2f} ({mus.min():+.2f} to {mus.max():+.2f}) | "
                 f"{np.median(ratios):.2f} ({ratios.min():.2f}-{ratios.max():.2f}) | {corr:+.2f} |"
             )
-        out += [
-            "",
-            "| variant | clean flagged (all) | "
-            + " | ".join(datasets)
-            + " | clean passed | poisoned blocked (genuine) "
-            "| poison records flagged |",
-            "|---|---|" + "---|" * len(datasets) + "---|---|---|",
-        ]
-        total_clean = sum(self.clean_n.values())
-        for v in VARIANTS:
-            flagged = sum(self.clean_flagged[(v, d)] for d in datasets)
-            cells = [f"{100 * self.clean_flagged[(v, d)] / self.clean_n[d]:.2f}%" for d in datasets]
-            out.append(
-                f"| {v} | {flagged} = {100 * flagged / total_clean:.2f}% | " + " | ".join(cells) + f" | "
-                f"{self.clean_pass[v]} | {self.poison_block[v]} ({self.genuine[v]}) | "
-                f"{sum(self.poison_flagged[(v, a)] for a in self.poison_n)} of {sum(self.poison_n.values())} |"
-            )
-        out += [
-            "",
-            "Poisoned records flagged per attack: "
-            + "; ".join(
-                f"{a} " + " / ".join(str(self.poison_flagged[(v, a)]) for v in VARIANTS) + f" of {n}"
-                for a, n in sorted(self.poison_n.items())
-            )
-            + f" ({' / '.join(VARIANTS)})",
-            "",
-        ]
+        out += ["", *variant_table(self, VARIANTS), "", per_attack_line(self, VARIANTS), ""]
         for v in VARIANTS[1:]:
             out.append(f"- {v}: batches whose outcome moves: " + ("; ".join(self.changed[v]) or "none"))
         return out + [""]

@@ -422,6 +422,19 @@ def variant_table(tally, variants) -> list[str]:
     return out
 
 
+def per_attack_line(tally, variants) -> str:
+    """Poisoned records flagged per attack, each variant's count in turn (a ``Tally`` of bench/inorder_fpr_s28.py
+    or bench/det34_inorder.py)."""
+    return (
+        "Poisoned records flagged per attack: "
+        + "; ".join(
+            f"{a} " + " / ".join(str(tally.poison_flagged[(v, a)]) for v in variants) + f" of {n}"
+            for a, n in sorted(tally.poison_n.items())
+        )
+        + f" ({' / '.join(variants)})"
+    )
+
+
 def exempt_of(variant: str) -> tuple[str, ...]:
     """The detectors whose records a variant still flags at fpr (``-feat``: the label's; ``-feat2``: and collision's)."""
     if "-feat2" in variant:

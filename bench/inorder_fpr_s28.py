@@ -42,7 +42,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gate_pass_rate as bench
-from inorder_fpr_s27 import tallied, variant_table
+from inorder_fpr_s27 import per_attack_line, tallied, variant_table
 
 import provenance.detectors.combine as combine_module
 import provenance.detectors.feature_level as feature_level
@@ -224,22 +224,23 @@ class Tally:
             for i in np.flatnonzero(clean):
                 self.strongest[f"{variant} {ds}"][detectors[strongest[i]]] += 1
 
+    def heading(self, order: str) -> str:
+        """The order's section heading, with how many batches the library's replay got wrong."""
+        return (
+            f"## {order}: {self.batches} clean + {self.batches} poisoned batches "
+            f"(the library's replay differs from the bench's outcome in {self.mismatch})"
+        )
+
     def lines(self, order: str) -> list[str]:
         datasets = sorted(self.clean_n)
         out = [
-            f"## {order}: {self.batches} clean + {self.batches} poisoned batches "
-            f"(the library's replay differs from the bench's outcome in {self.mismatch})",
+            self.heading(order),
             "",
             *variant_table(self, VARIANTS),
         ]
         out += [
             "",
-            "Poisoned records flagged per attack: "
-            + "; ".join(
-                f"{a} " + " / ".join(str(self.poison_flagged[(v, a)]) for v in VARIANTS) + f" of {n}"
-                for a, n in sorted(self.poison_n.items())
-            )
-            + f" ({' / '.join(VARIANTS)})",
+            per_attack_line(self, VARIANTS),
             "",
             "Which detector set the combined statistic of the flagged clean records (s27, then library):",
         ]
