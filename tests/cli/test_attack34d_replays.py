@@ -78,7 +78,7 @@ def test_control_records_moved_off_one_class_pass(prov, keypair, workdir):
 
 
 # F1 (medium): the spread test ran only for a base class holding 5 or more of the listed class's records, so 4 per
-# class passed: 4 fresh records of each of the 8 base classes (32, drawn as the base's own, 20 of them within their
+# class passed: 4 fresh records of each of the 8 base classes (32, drawn as the base's own, 12 of them within their
 # class's median spacing) labelled "cat" pass on class-free evidence (exit 0), where 5 per class block. More classes
 # carry more records at 4 each (a 100-class base: 400). Fix: pool the records inside any base class, each scored
 # against its own class.
