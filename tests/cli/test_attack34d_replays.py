@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from test_attack33b_replays import _base, _listed_check, _malignant, _midpoints
 
-from support import commit_signed
+from support import listed_class_check
 
 CLASSES, PER_CLASS, COLUMNS = 8, 60, ("a", "b", "c", "d", "e", "f")  # the many-class base: 480 records, all sampled
 CLASS_FREE = "added records in expected new classes judged on class-free evidence only"
@@ -43,21 +42,8 @@ def _fresh(per_class: int) -> np.ndarray:
 def _many_classes_check(prov, keypair, added: np.ndarray) -> tuple[int, str]:
     """v1: ``_many_classes()``; v2: v1 plus the rows of ``added`` labelled "cat", which policy.toml lists.
     ``prov check v2 --base v1``'s exit code and its text output on one line."""
-    from test_check_next_steps_source import WIDE
-
-    with open("policy.toml", "w") as fh:
-        fh.write('[class_mix]\nexpected_new_classes = ["cat"]\n')
-    assert prov("init").exit_code == 0
-    v1 = _many_classes()
-    pq.write_table(v1, "v1.parquet")
-    commit_signed(prov, keypair, "v1", "v1.parquet")
     cat = pa.table({c: added[:, i] for i, c in enumerate(COLUMNS)} | {"label": ["cat"] * len(added)})
-    pq.write_table(pa.concat_tables([v1, cat]), "v2.parquet")
-    commit_signed(prov, keypair, "v2", "v2.parquet")
-    pin = ("--signer", str(keypair.public_path))
-    r = prov("check", "v2", "--base", "v1", "--no-save", "--policy", "policy.toml", *pin, env=WIDE)
-    assert r.exit_code in (0, 1), r.output
-    return r.exit_code, " ".join(r.stdout.split())
+    return listed_class_check(prov, keypair, _many_classes(), cat)
 
 
 # --- F1: four records per class, over many classes -----------------------------------------------------------------
