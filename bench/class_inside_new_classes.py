@@ -12,9 +12,12 @@ Per dataset, a seeded shuffle, and per class C:
   (copies jittered: the bound the shape test states); the i-th copy under its own factor, 1.05 to 1.35 (A33b-1);
   16 copies under four factors (A33b-2). Records of C that are no copies (attack review 33b, A33b-4): 40 midpoints
   of pairs of C's records (seeded), and the same 10% larger (pushed out of C's spread: the bound the spread test
-  states).
+  states); the 40 midpoints beside 60 of C's records each moved by a normal step of one standard deviation per
+  column (seeded: far records that dilute a share, F2).
 - mix: 30 records drawn at random from the rest of the file (every class, as the base mixes them), as a listed
   class (review 31d's control, generalised). Base records under a new name since fix33f: judged in full is right.
+- 4 midpoints per class: 4 midpoints of pairs of each class's records (seeded), every class, as one listed class
+  (F1: 4 per class was under the spread test's 5 per class before fix34d). Judged in full: caught.
 The neighbours are the pipeline's (``detectors.shared.reference_neighbours`` on ``real_datasets.pipeline_delta``).
 Writes bench/results/class-inside-new-classes.md with the load average. Seconds of CPU.
 """
@@ -48,8 +51,11 @@ ATTACKS = (
     "copies under four scales",
     "40 midpoints",
     "40 midpoints 10% larger",
+    "40 midpoints + 60 far",
 )
 MIDPOINTS = 40
+FAR = 60  # C's records moved by a standard deviation per column beside the midpoints (F2)
+PER_CLASS = 4  # midpoints of each class in the F1 case
 
 
 def judged_in_full(Xb: np.ndarray, yb: np.ndarray, Xd: np.ndarray) -> tuple[bool, str]:
@@ -75,6 +81,7 @@ def attacks(X: np.ndarray, y: np.ndarray, c, classes: list) -> dict[str, np.ndar
     other = np.flatnonzero(y == classes[(classes.index(c) + 1) % len(classes)])
     nearest = other[((X[other][None, :, :] - X[own[:2]][:, None, :]) ** 2).sum(2).argmin(1)]
     noise = np.random.default_rng(SEED).normal(0.0, 0.05, (len(own), X.shape[1])) * X.std(0)
+    far = X[all_c[rng.integers(0, len(all_c), FAR)]] + rng.normal(0.0, 1.0, (FAR, X.shape[1])) * X.std(0)
     return {
         "copies": X[own] * SCALE,
         "copies 30%": X[own] * 1.3,
@@ -85,14 +92,26 @@ def attacks(X: np.ndarray, y: np.ndarray, c, classes: list) -> dict[str, np.ndar
         "copies under four scales": X[own16] * np.repeat([1.05, 1.15, 1.25, 1.35], 4)[: len(own16), None],
         "40 midpoints": midpoints,
         "40 midpoints 10% larger": midpoints * 1.1,
+        "40 midpoints + 60 far": np.vstack([midpoints, far]),
     }
+
+
+def midpoints_per_class(X: np.ndarray, y: np.ndarray, classes: list, k: int = 4) -> np.ndarray:
+    """``k`` midpoints of pairs of each class's records of (``X``, ``y``) (seeded), every class: F1's shape."""
+    rng = np.random.default_rng(SEED)
+    out = []
+    for c in classes:
+        at = np.flatnonzero(y == c)
+        i, j = rng.integers(0, len(at), k), rng.integers(0, len(at), k)
+        out.append((X[at[i]] + X[at[np.where(i == j, (j + 1) % len(at), j)]]) / 2)
+    return np.vstack(out)
 
 
 def run(name: str, out) -> dict[str, list[int]]:
     X, y = LOADERS[name]()
     order = np.random.default_rng(SEED).permutation(len(X))
     X, y = X[order], y[order]
-    counts = {kind: [0, 0] for kind in ("genuine", *ATTACKS, "mix")}
+    counts = {kind: [0, 0] for kind in ("genuine", *ATTACKS, "mix", "4 midpoints per class")}
     classes = sorted(set(y.tolist()))
     for c in classes:
         if len(classes) > 2:  # with two classes, holding one out leaves a base of one class: no case
@@ -112,6 +131,11 @@ def run(name: str, out) -> dict[str, list[int]]:
     counts["mix"][0] += full
     counts["mix"][1] += 1
     out(f"{name} mix of {GENUINE}: {'IN FULL ' + words if full else words}")
+    keep = np.arange(len(X)) >= GENUINE
+    full, words = judged_in_full(X[keep], y[keep], midpoints_per_class(X[keep], y[keep], classes, PER_CLASS))
+    counts["4 midpoints per class"][0] += full
+    counts["4 midpoints per class"][1] += 1
+    out(f"{name} {PER_CLASS} midpoints per class: {'caught, ' + words if full else 'MISSED, ' + words}")
     return counts
 
 
@@ -119,14 +143,14 @@ def main(argv: list[str]) -> None:
     names = (argv[0] if argv else "digits,wine,iris,seattle_weather,breast_cancer").split(",")
 
     def body(out) -> None:
-        total = {kind: [0, 0] for kind in ("genuine", *ATTACKS, "mix")}
+        total = {kind: [0, 0] for kind in ("genuine", *ATTACKS, "mix", "4 midpoints per class")}
         for name in names:
             for kind, (k, n) in run(name, out).items():
                 total[kind][0] += k
                 total[kind][1] += n
         out("")
         out(f"genuine new classes judged in full (cost): {total['genuine'][0]} of {total['genuine'][1]}")
-        for kind in ATTACKS:
+        for kind in (*ATTACKS, "4 midpoints per class"):
             out(f"{kind} judged in full (caught): {total[kind][0]} of {total[kind][1]}")
         out(
             f"random mixes of the base judged in full (base records relabelled): {total['mix'][0]} of {total['mix'][1]}"

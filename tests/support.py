@@ -232,6 +232,35 @@ def commit_signed(prov, keypair, tag: str, data: str | Path, *options: str) -> N
     assert r.exit_code == 0, r.output
 
 
+def listed_class_check(prov, keypair, v1: pa.Table, added: pa.Table, *options: str) -> tuple[int, str]:
+    """``prov init``; v1: ``v1``; v2: v1 plus ``added`` (rows labelled "cat", v1's columns), both committed signed with
+    ``options``; policy.toml lists "cat" in ``[class_mix] expected_new_classes``. ``prov check v2 --base v1``'s exit
+    code (0 or 1, asserted) and its text output (200 columns wide) on one line."""
+    commit_listed_base(prov, keypair, v1, *options)
+    return check_listed_added(prov, keypair, v1, added, *options)
+
+
+def commit_listed_base(prov, keypair, v1: pa.Table, *options: str) -> None:
+    """``prov init``, policy.toml listing "cat" in ``[class_mix] expected_new_classes``, and ``v1`` committed signed
+    as v1 (v1.parquet) with ``options``."""
+    with open("policy.toml", "w") as fh:
+        fh.write('[class_mix]\nexpected_new_classes = ["cat"]\n')
+    assert prov("init").exit_code == 0
+    pq.write_table(v1, "v1.parquet")
+    commit_signed(prov, keypair, "v1", "v1.parquet", *options)
+
+
+def check_listed_added(prov, keypair, v1: pa.Table, added: pa.Table, *options: str) -> tuple[int, str]:
+    """After :func:`commit_listed_base`: v2, v1 plus ``added``, committed signed with ``options``, and ``prov check v2
+    --base v1 --policy policy.toml``'s exit code (0 or 1, asserted) and text output (200 columns) on one line."""
+    pq.write_table(pa.concat_tables([v1, added]), "v2.parquet")
+    commit_signed(prov, keypair, "v2", "v2.parquet", *options)
+    pin = ("--signer", str(keypair.public_path))
+    r = prov("check", "v2", "--base", "v1", "--no-save", "--policy", "policy.toml", *pin, env={"COLUMNS": "200"})
+    assert r.exit_code in (0, 1), r.output
+    return r.exit_code, " ".join(r.stdout.split())
+
+
 def check_json_and_drift(prov, keypair, new: str = "n", base: str = "b") -> tuple[Any, dict, dict]:
     """``prov check NEW --base BASE --format json`` with ``keypair``'s public key pinned: ``(result, report, the
     report's detectors.drift rule)``."""

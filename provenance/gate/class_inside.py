@@ -19,11 +19,13 @@ more than a new class of that many records inside shows by chance (a binomial bo
 group (A32d-1); a record whose raw direction is its match's is a copy too (one factor per record: A33b-1/2,
 ``class_copies.scaled_copies``), and every record is read, ``GROUP_CAP`` at a time (A33b-6).
 
-Records of a base class that are no copies (midpoints of its pairs, fresh records: A33b-4) are the second trigger:
-when ``class_two_sample.MIN_RECORDS`` or more of the class's records sit inside one base class and
-``class_two_sample.WITHIN`` or more of those lie within that class's own spread, the class is judged in full.
+Records of a base class that are no copies (midpoints of its pairs, fresh records: A33b-4) are the second trigger
+(``gate.class_two_sample``): of the class's records that sit inside base classes, each scored against its own class,
+those within that class's median nearest-record distance (a share of ``class_two_sample.WITHIN`` or more) or within
+its 5% quantile (more than a new class shows by chance), all of them together and each class's alone, from
+``class_two_sample.MIN_RECORDS`` records (F1: 4 per class over many classes; F2: far records diluting the share).
 The test fails closed: a run that does not give the records' neighbours and features judges every listed class in
-full. Its bounds: fewer than ``MIN_COPIES`` copies beside fewer than ``MIN_RECORDS`` records inside any one class,
+full. Its bounds: fewer than ``MIN_COPIES`` copies beside fewer than ``MIN_RECORDS`` records inside base classes,
 or records pushed beyond the class's spread, pass on class-free evidence; ``bench/class_inside_new_classes.py``
 counts what is caught and what honest classes pay.
 """
@@ -37,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from provenance.gate.class_copies import GROUP_CAP, copies_of, scaled_copies
-from provenance.gate.class_two_sample import MIN_RECORDS, WITHIN, within_share
+from provenance.gate.class_two_sample import CLOSE, WITHIN, Spread, relabelled_spread
 from provenance.profiles.reference import ReferenceProfile
 
 MIN_COPIES = 3  # fewer copies than this never make a listed class judged in full
@@ -49,10 +51,10 @@ ALPHA = 0.001  # the level of the bound at CHANCE
 class Inside:
     """A listed class ``label`` judged in full: ``copies`` of its ``records`` added records are copies of records of
     ``base_classes`` (most copied first), of ``inside`` that sit inside base classes, at least ``bound`` (more than a
-    new class of ``inside`` records shows by chance); or, with ``within`` set (copies and bound 0), ``inside`` of them
-    sit inside base class ``base_classes[0]`` and that share of those lie within its spread
-    (``gate.class_two_sample``). ``base_classes`` is empty when the run gave no neighbours or features (judged in
-    full, unexamined)."""
+    new class of ``inside`` records shows by chance); or, with ``within`` set (copies 0), ``inside`` of them sit inside
+    ``base_classes`` and that share of those lie within their class's spread, ``close`` of them within its 5% quantile
+    where a new class shows at most ``bound`` (``gate.class_two_sample``). ``base_classes`` is empty when the run gave
+    no neighbours or features (judged in full, unexamined)."""
 
     label: str
     base_classes: tuple[str, ...]
@@ -61,6 +63,7 @@ class Inside:
     records: int
     bound: int
     within: float | None = None  # judged in full by the spread test (``gate.class_two_sample``): its share within
+    close: int = 0  # with ``within``: its records within their class's 5% quantile of nearest-record distances
 
     @property
     def base_class(self) -> str:
@@ -73,15 +76,13 @@ class Inside:
         shift per column or one factor per record, where a new class of 14 record(s) inside base classes shows fewer
         than 5)"``; with several classes ``"... copies of records of base classes 'malignant', 'benign' ..."``; judged
         by the spread test ``"'cat' (146 of its 150 added record(s) sit inside base class 'malignant' and 73% of those
-        lie as close to its records as they lie to each other, ...)"``."""
+        lie as close to its records as they lie to each other, ...)"`` or ``"'cat' (373 of its 400 added record(s) sit
+        inside base class 'malignant' and 18 of those lie closer to its records than 95% of those records lie to each other,
+        where a new class of 373 record(s) shows at most 11)"``."""
         if not self.base_classes:
             return f"{self.label!r} (the run gave no neighbours to tell it from a base class)"
         if self.within is not None:
-            return (
-                f"{self.label!r} ({self.inside} of its {self.records} added record(s) sit inside base class "
-                f"{self.base_classes[0]!r} and {self.within:.0%} of those lie as close to its records as they lie to "
-                f"each other, where a new class's lie farther and {WITHIN:.0%} is the bar)"
-            )
+            return self._spread_words
         where = ("base class " if len(self.base_classes) == 1 else "base classes ") + ", ".join(
             map(repr, self.base_classes)
         )
@@ -90,6 +91,23 @@ class Inside:
             f"under one scale and shift per column or one factor per record, where a new class of {self.inside} "
             f"record(s) inside base classes "
             f"shows fewer than {self.bound})"
+        )
+
+    @property
+    def _spread_words(self) -> str:
+        """The words of a class judged by the spread test (``words``)."""
+        one = len(self.base_classes) == 1
+        where = f"base class{'' if one else 'es'} {', '.join(map(repr, self.base_classes))}"
+        theirs = "its" if one else "their class's"
+        head = f"{self.label!r} ({self.inside} of its {self.records} added record(s) sit inside {where} and "
+        if self.within is not None and self.within >= WITHIN:
+            return (
+                f"{head}{self.within:.0%} of those lie as close to {theirs} records as they lie to each other, where a "
+                f"new class's lie farther and {WITHIN:.0%} is the bar)"
+            )
+        return (
+            f"{head}{self.close} of those lie closer to {theirs} records than {1 - CLOSE:.0%} of those records lie to "
+            f"each other, where a new class of {self.inside} record(s) shows at most {self.bound})"
         )
 
 
@@ -128,16 +146,14 @@ def inside_classes(
 
 
 def _relabelled(profile: ReferenceProfile, Z: np.ndarray, inside: np.ndarray, label: str) -> Inside | None:
-    """``Inside`` for the first base class (most held first) whose ``MIN_RECORDS`` or more records of ``Z`` (the
-    standardised added records of ``label``; ``inside`` the class each sits inside, -1 none) cannot be told from its
-    sample records (``gate.class_two_sample``), else None."""
-    sample_labels = profile.sample_labels.astype(np.int64)
-    held = np.bincount(inside[inside >= 0], minlength=len(profile.classes))
-    for c in sorted((int(c) for c in np.flatnonzero(held >= MIN_RECORDS)), key=lambda c: (-held[c], c)):
-        share = within_share(Z[inside == c], profile.sample_Z[sample_labels == c])
-        if share >= WITHIN:
-            return Inside(label, (str(profile.classes[c]),), 0, int(held[c]), len(Z), 0, round(share, 4))
-    return None
+    """``Inside`` when the records ``Z`` (the standardised added records of ``label``; ``inside`` the class each sits
+    inside, -1 none) that sit inside base classes cannot be told from those classes' sample records
+    (``gate.class_two_sample``), else None."""
+    spread: Spread | None = relabelled_spread(Z, inside, profile.sample_Z, profile.sample_labels.astype(np.int64))
+    if spread is None:
+        return None
+    named = tuple(str(profile.classes[c]) for c in spread.classes)
+    return Inside(label, named, 0, spread.records, len(Z), spread.bound, spread.share, spread.close)
 
 
 def _copied(profile: ReferenceProfile, Z: np.ndarray, inside: np.ndarray, label: str, records: int) -> Inside | None:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from support import commit_signed
+from support import check_listed_added, commit_listed_base, listed_class_check
 
 BASE = 400  # breast-cancer records in v1: 2 classes, all in the profile sample
 
@@ -55,24 +54,12 @@ def _listed_check(prov, keypair, added: np.ndarray, label: str = "cat") -> tuple
     """v1: ``BASE`` breast-cancer records; v2: v1 plus the rows of ``added`` (raw values, v1's columns in file order)
     labelled ``label``; policy.toml lists "cat" in [class_mix] expected_new_classes. ``prov check v2 --base v1``'s
     exit code and its text output on one line."""
-    from test_check_next_steps_source import WIDE
-
     v1, columns, _ = _base()
-    with open("policy.toml", "w") as fh:
-        fh.write('[class_mix]\nexpected_new_classes = ["cat"]\n')
-    assert prov("init").exit_code == 0
-    pq.write_table(v1, "v1.parquet")
-    commit_signed(prov, keypair, "v1", "v1.parquet", "--label-column", "diagnosis")
     cat = pa.table(
         {c: pa.array(added[:, i], v1.schema.field(c).type) for i, c in enumerate(columns)}
         | {"diagnosis": pa.array([label] * len(added))}
     )
-    pq.write_table(pa.concat_tables([v1, cat]), "v2.parquet")
-    commit_signed(prov, keypair, "v2", "v2.parquet", "--label-column", "diagnosis")
-    pin = ("--signer", str(keypair.public_path))
-    r = prov("check", "v2", "--base", "v1", "--no-save", "--policy", "policy.toml", *pin, env=WIDE)
-    assert r.exit_code in (0, 1), r.output
-    return r.exit_code, " ".join(r.stdout.split())
+    return listed_class_check(prov, keypair, v1, cat, "--label-column", "diagnosis")
 
 
 def _judged_in_full(said: str, copies: int, records: int) -> bool:
@@ -272,28 +259,17 @@ def _blobs() -> pa.Table:
 def _unsampled_copies_check(prov, keypair, sampled: bool) -> tuple[int, str]:
     """v1: ``_blobs()``; v2: v1 plus 20 "left" records of v1 (in v1's profile sample, or not) with every value 8%
     larger, labelled "cat", which policy.toml lists. ``prov check v2 --base v1``'s exit code and text on one line."""
-    from test_check_next_steps_source import WIDE
-
     from provenance import Store
     from provenance.encoding.columns import table_digests
     from provenance.profiles.stage import load_profile
 
-    with open("policy.toml", "w") as fh:
-        fh.write('[class_mix]\nexpected_new_classes = ["cat"]\n')
-    assert prov("init").exit_code == 0
     v1 = _blobs()
-    pq.write_table(v1, "v1.parquet")
-    commit_signed(prov, keypair, "v1", "v1.parquet")
+    commit_listed_base(prov, keypair, v1)
     in_sample = {bytes(d) for d in load_profile(Store(".prov"), "v1").sample_digests}
     rows = [i for i, d in enumerate(table_digests(v1, BLOBS)) if i < LARGE and (d in in_sample) == sampled][:20]
     copies = v1.take(rows)
     cat = pa.table({c: pc.multiply(copies.column(c), 1.08) for c in BLOBS} | {"label": ["cat"] * 20})
-    pq.write_table(pa.concat_tables([v1, cat]), "v2.parquet")
-    commit_signed(prov, keypair, "v2", "v2.parquet")
-    pin = ("--signer", str(keypair.public_path))
-    r = prov("check", "v2", "--base", "v1", "--no-save", "--policy", "policy.toml", *pin, env=WIDE)
-    assert r.exit_code in (0, 1), r.output
-    return r.exit_code, " ".join(r.stdout.split())
+    return check_listed_added(prov, keypair, v1, cat)
 
 
 def test_control_copies_of_sampled_base_records_block(prov, keypair, workdir):
