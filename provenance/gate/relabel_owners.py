@@ -73,8 +73,7 @@ class MaxRelabelsOfOthersRecords(CountBound):
         from provenance.gate.rules_lineage import lineage_records
 
         found = relabels_of_others_records(ctx)
-        waived = ctx.waivers.waived
-        rows = [row for row, (digest, label) in found.rows.items() if (digest.hex(), COMBINED, label) not in waived]
+        rows = found.not_waived(ctx.waivers.waived)
         excused = allowed_sources(self.relabelling_sources, [found.signed_by[row] for row in rows])
         counted = [row for row in rows if found.signed_by[row] not in excused]
         if not counted:
@@ -99,13 +98,7 @@ def rates_within_allowances(ctx: GateContext, by_source: list[dict], allowances:
     if not allowances or not any(r["source"] in allowances and r["relabeled"] for r in by_source):
         return by_source
     found = relabels_of_others_records(ctx)
-    waived = ctx.waivers.waived
-    unwaived = [
-        s
-        for row, s in found.signed_by.items()
-        if (found.rows[row][0].hex(), COMBINED, found.rows[row][1]) not in waived
-    ]
-    within = allowed_sources(allowances, unwaived)
+    within = allowed_sources(allowances, [found.signed_by[row] for row in found.not_waived(ctx.waivers.waived)])
     others = {source: list(found.signed_by.values()).count(source) for source in within}
     out = []
     for r in by_source:
@@ -147,6 +140,11 @@ class OthersRelabels:
     owners: dict[bytes, frozenset[str]] = field(default_factory=dict)
     lost: dict[bytes, str] = field(default_factory=dict)
     claimed: dict[bytes, str] = field(default_factory=dict)
+
+    def not_waived(self, waived) -> list[int]:
+        """The rows of :attr:`rows` whose relabel ``waived`` (``Waivers.waived``: (digest hex, detector, label)
+        triples a pinned waive key signed) does not hold under ``combined``."""
+        return [row for row, (digest, label) in self.rows.items() if (digest.hex(), COMBINED, label) not in waived]
 
     def detail(self, digest: bytes) -> str:
         """``base label 'Chinstrap'; the base's lineage gives it to no source`` (or ``to source 'clinic'``; or, for a
