@@ -26,6 +26,17 @@ VERIFIES = "everything verifies"  # what an integrity rule expects
 FRACTION = {"type": "number", "minimum": 0, "maximum": 1}
 BOOLEAN = {"type": "boolean"}
 
+RELABELLING_SOURCES = Setting(
+    "relabels",
+    "relabelling_sources",
+    {"type": "object", "additionalProperties": COUNT, "propertyNames": {"minLength": 1}},
+    {},
+    "sources whose job is relabelling, each with how many relabels of others' records it may sign (a TOML table: "
+    "{ crowd = 14 }); within it they count neither against max_relabels_of_others_records nor in the source's "
+    "relabel rate, and every other source stays under those keys",
+    "a table of source names to whole numbers, e.g. { crowd = 14 }",
+)
+
 
 def setting_value(settings: Settings, setting: Setting) -> Any:
     """The value ``settings`` gives ``setting`` (its default when the section leaves it out)."""
@@ -195,14 +206,25 @@ class MaxRelabelRatePerSource(ParameterRule):
         Setting(
             "relabels", "max_relabel_rate_per_source", FRACTION, 0.05, "share of a source's kept records relabeled"
         ),
+        RELABELLING_SOURCES,
     )
 
-    def __init__(self, rate: float):
+    def __init__(self, rate: float, relabelling_sources: dict[str, int] | None = None):
         self.rate = rate
+        self.relabelling_sources = dict(relabelling_sources or {})
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Rule | None:
+        """The rule with the policy's rate and relabelling sources; None when the rate is unset."""
+        rate = setting_value(settings, cls.settings[0])
+        return None if rate is None else cls(rate, setting_value(settings, cls.settings[1]))
 
     def check(self, ctx: GateContext) -> RuleResult:
-        """Block naming each source above the rate and its relabeled records."""
-        by_source = ctx.report["by_source"]
+        """Block naming each source above the rate and its relabeled records; a declared relabelling source's
+        relabels of others' records within its allowance are left out (``relabel_owners.rates_within_allowances``)."""
+        from provenance.gate.relabel_owners import rates_within_allowances
+
+        by_source = rates_within_allowances(ctx, ctx.report["by_source"], self.relabelling_sources)
         allowed = f"allowed {100 * self.rate:.1f}%"
         expected = f"at most {100 * self.rate:g}% per source"
         offenders = [r for r in by_source if r["relabel_rate"] > self.rate and r["relabeled"] > 0]

@@ -17,6 +17,11 @@ keys the pins name for its source signed it, whatever their standing now (:func:
 revoked or expired since, by ``prov trust revoke`` or by one ``trust`` row, takes trust away, never this constraint:
 attack review 33c, A33c-2), and the candidate's records are read from where it signed its data, each re-hashed
 against its signed digest.
+
+A record a batch signed by the verifier's pinned ``commit`` keys attests is the maintainer's own signed correction
+and is not compared (:func:`commit_signed_batches`; closing note of session 33, F3: a batch withdrawn because its
+source's key was stolen bound the maintainer's corrections until each was waived); one registered ``--unsigned`` or
+signed by another source still is.
 """
 
 from __future__ import annotations
@@ -74,12 +79,21 @@ def relabeled_in_withdrawn_place(ctx: GateContext) -> list[dict]:
     # who attests each record: relabels after source are counted already; a source's own attestation is its act
     lineage = ctx.lineage.filter(pc.not_equal(ctx.lineage.column("status"), RELABELED))
     attested_by: dict[bytes, str | None] = {}
-    for digest, status, source in zip(*(lineage.column(c).to_pylist() for c in ("digest", "status", "source"))):
+    attesting: dict[bytes, str] = {}  # digest -> the batch that attests it
+    columns = ("digest", "status", "source", "batch")
+    for digest, status, source, batch in zip(*(lineage.column(c).to_pylist() for c in columns)):
         attested_by.setdefault(digest, source if status == ATTESTED else None)
+        if status == ATTESTED and batch:
+            attesting.setdefault(digest, batch)
     rows = ctx.delta_rows
     wanted = [
         i for i, (d, kind) in enumerate(zip(rows.digests, rows.kinds)) if kind in DELTA_KINDS and d in attested_by
     ]
+    # the maintainer's own signed correction (F3: the batch was withdrawn because its key was stolen) is not bound
+    maintainers = commit_signed_batches(
+        ctx, {attesting[rows.digests[i]] for i in wanted if rows.digests[i] in attesting}
+    )
+    wanted = [i for i in wanted if attesting.get(rows.digests[i]) not in maintainers]
     if not wanted:
         return []
     digests = [rows.digests[i] for i in wanted]
@@ -93,6 +107,40 @@ def relabeled_in_withdrawn_place(ctx: GateContext) -> list[dict]:
             table = records.table.take(pa.array(theirs, pa.int64()))
             out += _paired(table, new_schema, batch, source, schema, signed_labels, [wanted[j] for j in theirs], rows)
     return out
+
+
+def commit_signed_batches(ctx: GateContext, batches: set[str]) -> set[str]:
+    """The batches of ``batches`` (registered batch ids) whose envelope enough keys the verifier pins for the
+    ``commit`` role signed (the role's threshold; ``Pins.role_keys``, revoked keys left out): the maintainer's own
+    signed deliveries, a correction of a withdrawn batch's labels among them (closing note of session 33, F3). A
+    commit key already signs the withdrawal and can waive the records, so its signed correction asks no more trust.
+    Empty when nothing is pinned (keys the store caches are a writable row's word). The envelope is the one the
+    batch's audit entry names (``standing.registered_batches``) and must sign that batch (``standing.names_batch``).
+    Never raises: an envelope that does not verify is left out (its records stay bound)."""
+    from provenance.lineage.standing import PREDICATE_TYPE, names_batch, registered_batches
+    from provenance.trust.pins import STORE_ONLY
+    from provenance.trust.roles import COMMIT, verify_role
+
+    if not batches:
+        return set()
+    role = ctx.pins.role_keys(COMMIT, ctx.store)
+    if role.origin == STORE_ONLY or not role.keys:
+        return set()
+    found = set()
+    for batch, _source, signed, envelope, _manifest in registered_batches(ctx.store):
+        if batch not in batches or not signed or not envelope:
+            continue
+        name = f"envelope of batch {batch}"
+        try:
+            env = signing.parse_envelope(ctx.store.objects.get(envelope, name), name)
+            statement = verify_role(env, role, name).statement
+            root = signing.subject_root(statement)
+        except (InputError, VerificationError):
+            continue
+        predicate = statement.get("predicate") or {}
+        if statement.get("predicateType") == PREDICATE_TYPE and names_batch(batch, str(predicate.get("source")), root):
+            found.add(batch)
+    return found
 
 
 def _signed_batch(ctx: GateContext, batch: str, envelope: str | None) -> tuple[str, dict, dict[bytes, str]] | None:

@@ -276,7 +276,8 @@ def _steps(rule: dict, report: dict) -> list[Step]:
             Step("review the relabels: each record's detail names its base label and who delivered it",
                  f"prov diff {base} {v}"),
             Step("accept a relabel you reviewed", f"prov waive DIGEST --version {v} --detector combined --reason R {KEY}"),
-            Step(f"relabels made on purpose by a relabelling source: raise [relabels] {name.split('.', 1)[1]} {POLICY}"),
+            Step("relabels made on purpose by a source whose job is relabelling: declare it by name, "
+                 f"[relabels] relabelling_sources = {{ SOURCE = N }} {POLICY}"),
         ]  # fmt: skip
     if name.startswith("relabels."):
         return [

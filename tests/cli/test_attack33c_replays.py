@@ -12,7 +12,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from test_fix33b_others_relabels import _relabelled
-from test_newcomer24_hints import vendor_signed
 from test_newcomer31_schema_advice import PINS, _penguins
 
 from support import validate_output
@@ -43,25 +42,31 @@ def _blocking(report: dict) -> list[str]:
 
 
 FLIPS = list(range(100, 114))  # 14 of the team's records (penguins 0-199, no signed batch) the vendor flips in v3
+OWN_FLIPS = list(range(200, 204))  # 4 of the vendor's own delivery (penguins 200-299)
 
 
-def _claimed_then_flipped(prov, claim: bool) -> tuple[dict, dict]:
-    """v1: the team's penguins 0-199 (unsigned); the vendor signs its delivery, penguins 200-299, plus (``claim``)
+def _claimed_then_flipped(prov, claim: bool, flips: list[int] = FLIPS) -> tuple[dict, dict]:
+    """v1: the team's penguins 0-199 (no signed batch holds them yet); the vendor signs its delivery, penguins 200-299, plus (``claim``)
     an exact copy of each of the team's 200 records under its own label; v2: penguins 0-299. Then the vendor signs
-    ``FLIPS`` unchanged under the next species, v3 holds them so. The reports of ``check v2 --base v1`` and
+    ``flips`` unchanged under the next species, v3 holds them so. The reports of ``check v2 --base v1`` and
     ``check v3 --base v2``."""
     delivery = [_penguins(range(200, 300))] + ([_penguins(range(0, 200))] if claim else [])
     pq.write_table(_penguins(range(0, 200)), "base.parquet")
     pq.write_table(pa.concat_tables(delivery), "vendor.parquet")
     pq.write_table(_penguins(range(0, 300)), "train.parquet")
-    vendor_signed(
-        prov,
-        ("commit", "base.parquet", "--tag", "v1", "--key", "m.key", *PINS),
+    for args in (
+        ("keys", "generate", "m"),
+        ("commit", "base.parquet", "--tag", "v1", "--key", "m.key", *PINS),  # before any signed batch holds them
+        ("keys", "generate", "vendor"),
+        ("sign", "vendor.parquet", "--source", "vendor", "--key", "vendor.key"),
+        ("trust", "add", "vendor", "vendor.pub", "--key", "m.key", *PINS),
+        ("add", "vendor.parquet", "--source", "vendor", *PINS),
         ("commit", "train.parquet", "--tag", "v2", "--key", "m.key", *PINS),
-    )
-    pq.write_table(_relabelled(FLIPS), "relabels.parquet")
-    kept = _penguins(range(0, 300)).filter(pa.array([i not in FLIPS for i in range(300)]))
-    pq.write_table(pa.concat_tables([kept, _relabelled(FLIPS)]), "v3.parquet")
+    ):
+        _ok(prov, *args)
+    pq.write_table(_relabelled(flips), "relabels.parquet")
+    kept = _penguins(range(0, 300)).filter(pa.array([i not in flips for i in range(300)]))
+    pq.write_table(pa.concat_tables([kept, _relabelled(flips)]), "v3.parquet")
     _ok(prov, "sign", "relabels.parquet", "--source", "vendor", "--key", "vendor.key")
     _ok(prov, "add", "relabels.parquet", "--source", "vendor", *PINS)
     _ok(prov, "commit", "v3.parquet", "--tag", "v3", "--key", "m.key", *PINS)
@@ -74,28 +79,32 @@ def test_control_the_vendors_flips_of_the_teams_records_block(prov, workdir, sto
     assert v3["exit_code"] == 1 and OTHERS in _blocking(v3), _blocking(v3)
 
 
-# A33c-1 (medium): whose record it is comes from the base's lineage, and lineage gives a record to any trusted source
-# whose signed batch carries its content under its label when the version is committed (classify: the first such
-# batch registered). A record's history is not asked: a vendor that copies records the team delivered (penguins
-# 0-199, no signed batch) into an ordinary signed delivery "delivers" them in v2, and `prov check v2 --base v1`
-# passes without a word (summary: added 100, relabeled 0; no rule warns: re-delivering base records is no change).
-# In v3 the vendor signs 14 of the team's records unchanged under another species: relabels.max_relabels_of_others_
-# records counts 0 (the records are now "its own"), relabels.max_relabel_rate_per_source sees 14 of the vendor's
-# 300 records (4.7% < 5%: the claimed records also tripled the rate's denominator), and the check passes, exit 0:
-# A32e-2's flip with one step before it, at 14 times its scale. Fix: a record is a source's own only if that source
-# delivered it when it entered the dataset: take the deliverer from the version that first added the record (walk
-# the signed ancestry to the record's first version, or sign a per-record "first delivered by" in lineage), and
-# count a signed batch's copies of base records held by another source or none as a claim (warn, listed per source),
-# not as delivery; leave them out of the source's relabel-rate denominator.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A33c-1 (medium): a vendor that re-delivers the team's records in a signed batch then flips 14 of them",
-)
+# A33c-1 (medium, fixed by fix34c): lineage gives a record to any trusted source whose signed batch carries its
+# content when a version is committed, so a vendor that copied the team's records (penguins 0-199, no signed batch)
+# into an ordinary signed delivery "delivered" them in v2, and its signed flips of 14 of them in v3 counted 0 on
+# relabels.max_relabels_of_others_records (and 4.7% of its 300 records on the rate): exit 0. A record is now a
+# source's own only when the base's lineage gives it to the source and so does the oldest version of the base's signed
+# ancestry holding it (lineage.deliverers.first_deliverers); each record's detail says where it entered.
 def test_a_vendor_that_copied_the_teams_records_into_its_delivery_cannot_flip_them(prov, workdir, store):
     v2, v3 = _claimed_then_flipped(prov, claim=True)
     assert v2["exit_code"] == 0, _blocking(v2)  # the claim itself passes (no change to the base's records)
     assert v3["summary"]["relabeled"] == len(FLIPS), v3["summary"]
     assert v3["exit_code"] == 1 and OTHERS in _blocking(v3), _blocking(v3)
+    rule = next(x for x in v3["rules"] if x["rule"] == OTHERS)
+    assert rule["count"] == len(FLIPS), rule
+    assert all(
+        r["detail"].endswith("it entered in v1, delivered by no source; 'vendor' delivered it later")
+        for r in rule["records"]
+    ), rule["records"]
+
+
+def test_control_the_vendors_flips_of_its_own_delivery_pass_within_its_rate(prov, workdir, store):
+    """The vendor's own records (penguins 200-299, entered in v2 under its signature) stay its own: 4 flips of them,
+    4% of its 100, pass, with the claim in the same delivery or not."""
+    v2, v3 = _claimed_then_flipped(prov, claim=True, flips=OWN_FLIPS)
+    assert v3["summary"]["relabeled"] == len(OWN_FLIPS), v3["summary"]
+    assert v3["exit_code"] == 0 and not _blocking(v3), _blocking(v3)
+    assert next(x for x in v3["rules"] if x["rule"] == OTHERS)["count"] == 0
 
 
 # --- a withdrawn batch's signed labels bind only while its key verifies -------------------------------------------
@@ -280,7 +289,13 @@ def test_three_flips_a_version_after_the_withdrawn_batchs_place_block(prov, work
 
 # --- a relabelling source, declared as the advice says ---------------------------------------------------------
 
-SERVICE_POLICY = "[relabels]\nmax_relabel_rate_per_source = 1.0\nmax_relabels_of_others_records = 14\n"
+SERVICE_POLICY = "[relabels]\nrelabelling_sources = { crowd = 14 }\n"  # the crowd's job is relabelling: 14 of others'
+
+
+def _policy_check(prov, text: str) -> dict:
+    with open("policy.toml", "w") as fh:
+        fh.write(text)
+    return _check(prov, "v3", "v2", "--policy", "policy.toml")
 
 
 def test_control_a_relabelling_service_passes_under_the_policy_its_advice_gives(prov, workdir, store):
@@ -290,24 +305,20 @@ def test_control_a_relabelling_service_passes_under_the_policy_its_advice_gives(
         fh.write(SERVICE_POLICY)
     report = _relabel_check(prov, FLIPS, "crowd", "--policy", "policy.toml")  # crowd: a trusted relabelling service
     assert report["exit_code"] == 0 and report["summary"]["relabeled"] == len(FLIPS), _blocking(report)
-    with open("policy.toml", "w") as fh:
-        fh.write("")
-    blocked = _blocking(_check(prov, "v3", "v2", "--policy", "policy.toml"))
-    assert blocked == ["relabels.max_relabel_rate_per_source", OTHERS], blocked  # the two keys its advice names
+    blocked = _blocking(_policy_check(prov, ""))
+    assert blocked == ["relabels.max_relabel_rate_per_source", OTHERS], blocked  # what declaring it answers
+    over = _policy_check(prov, "[relabels]\nrelabelling_sources = { crowd = 13 }\n")  # one past its allowance
+    assert _blocking(over) == ["relabels.max_relabel_rate_per_source", OTHERS], _blocking(over)
+    rule = next(x for x in over["rules"] if x["rule"] == OTHERS)
+    assert rule["count"] == len(FLIPS), rule
+    assert rule["records"][0]["detail"].endswith("; more than the 13 [relabels] relabelling_sources allows the source")
 
 
-# A33c-5 (low): a relabelling service's honest job blocks on two rules, and the advice ("relabels made on purpose
-# by a relabelling source: raise [relabels] max_relabels_of_others_records"; docs/release-gate.md: "raise the key for
-# a source whose job is relabelling") raises bounds that hold for every source: the service's own records are its
-# relabels (100%), so max_relabel_rate_per_source must go to 1.0 too. Under that policy the vendor, not the service,
-# signs 14 of the team's records under other species and the check passes, exit 0: the declaration meant for one
-# source frees all of them. Fix: scope the declaration to the source ([relabels] relabelling_sources = ["crowd"], a
-# source whose relabels are counted on their own bound and left out of the rate), or make per-record waivers the
-# only advice for occasional relabels and say the raised keys bind every source.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A33c-5 (low): the policy that declares a relabelling service lets the vendor flip 14 of the team's records",
-)
+# A33c-5 (low, fixed by fix34c): the advice for a relabelling service's honest job raised max_relabel_rate_per_source
+# to 1.0 and max_relabels_of_others_records to 14, bounds that hold for every source, and under that policy the
+# vendor, not the service, signed 14 of the team's records under other species and passed, exit 0. The service is now
+# declared by name ([relabels] relabelling_sources = { crowd = 14 }): its relabels of others' records count against
+# its own allowance and leave its relabel rate; every other source stays under the keys' defaults.
 def test_a_policy_declaring_a_relabelling_service_does_not_free_the_vendor(prov, workdir, store):
     from test_fix33b_others_relabels import _relabel_check
 
@@ -315,7 +326,13 @@ def test_a_policy_declaring_a_relabelling_service_does_not_free_the_vendor(prov,
         fh.write(SERVICE_POLICY)
     report = _relabel_check(prov, FLIPS, "vendor", "--policy", "policy.toml")
     assert report["summary"]["relabeled"] == len(FLIPS), report["summary"]
-    assert report["exit_code"] == 1, _blocking(report)
+    assert report["exit_code"] == 1 and OTHERS in _blocking(report), _blocking(report)
+    assert next(x for x in report["rules"] if x["rule"] == OTHERS)["count"] == len(FLIPS)
+    # raising the keys themselves frees every source, as they say
+    everyone = _policy_check(
+        prov, "[relabels]\nmax_relabel_rate_per_source = 1.0\nmax_relabels_of_others_records = 14\n"
+    )
+    assert everyone["exit_code"] == 0, _blocking(everyone)
 
 
 # --- the relabelling source's own key revoked after it signed ----------------------------------------------------
