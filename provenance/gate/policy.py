@@ -34,8 +34,9 @@ from provenance.gate.class_mix import MinClassMixPValue
 from provenance.gate.conflicts import MaxConflictingSignedLabels
 from provenance.gate.copies import MaxCopiesRate
 from provenance.gate.relabel_owners import MaxRelabelsOfOthersRecords
+from provenance.gate.relabel_rate import MaxRelabelRatePerSource
 from provenance.gate.removals import MaxUnsignedRemovedRate
-from provenance.gate.rules import MaxRelabelRatePerSource, MaxRelabels, VerifyData, VerifySignatures
+from provenance.gate.rules import MaxRelabels, VerifyData, VerifySignatures
 from provenance.gate.rules_lineage import (
     BlockQuarantinedSources,
     ForbiddenSources,

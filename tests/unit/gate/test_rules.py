@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from provenance.detectors.registry import available_detectors
-from provenance.gate import class_mix, detection, rules, rules_lineage
+from provenance.gate import class_mix, detection, relabel_rate, rules, rules_lineage
 from support import crashing_detector
 
 N_CROWD = 150
@@ -108,10 +108,10 @@ def test_no_quarantine_no_block(profileless):
 
 def test_max_relabel_rate_per_source_blocks_the_source_above_it(gate_world):
     ctx = gate_world.context("relabeled")  # 30 of v1's 1,078 records relabeled: 2.8%
-    blocked = only(rules.MaxRelabelRatePerSource(0.01), ctx)
+    blocked = only(relabel_rate.MaxRelabelRatePerSource(0.01), ctx)
     assert blocked.status == "block" and blocked.count == RELABELED_BASE and "allowed 1.0%" in blocked.reason
     assert len(blocked.records) == 20
-    assert only(rules.MaxRelabelRatePerSource(0.05), ctx).status == "pass"
+    assert only(relabel_rate.MaxRelabelRatePerSource(0.05), ctx).status == "pass"
 
 
 def test_max_relabels_bounds_relabels_from_all_sources(gate_world):
