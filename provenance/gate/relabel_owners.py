@@ -55,18 +55,26 @@ class MaxRelabelsOfOthersRecords(CountBound):
         label and who delivered it (``detail``)."""
         import pyarrow as pa
 
+        from provenance.gate.removed_twins import relabels_across_removals
         from provenance.gate.rules_lineage import lineage_records
 
         found = relabels_of_others_records(ctx)
+        across = relabels_across_removals(ctx)  # an added near twin of a removed record: a relabel too (A33c-3)
         waived = ctx.waivers.waived
-        counted = [row for row, (digest, label) in found.rows.items() if (digest.hex(), COMBINED, label) not in waived]
+        rows = found.rows | across.rows
+        counted = sorted(row for row, (digest, label) in rows.items() if (digest.hex(), COMBINED, label) not in waived)
         if not counted:
             return bounded_count(self.key, 0, self.bound, WHAT)
         mask = np.zeros(ctx.lineage.num_rows, dtype=bool)
         mask[counted] = True
         listed = lineage_records(ctx, pa.array(mask))
         for record in listed:
-            record["detail"] = found.detail(bytes.fromhex(record["digest"]))
+            digest = bytes.fromhex(record["digest"])
+            if digest in across.twins:
+                record["detail"] = across.detail(digest)
+                record["paired_across_removal"] = across.twins[digest].as_json()
+            else:
+                record["detail"] = found.detail(digest)
         return bounded_count(self.key, len(counted), self.bound, WHAT, listed)
 
 

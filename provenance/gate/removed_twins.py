@@ -1,0 +1,245 @@
+"""Relabels paired across a removal: an added record that is a near twin of a removed record of another label.
+
+A relabel keeps the record's digest, so the relabel rules saw none when the record was removed and delivered again
+changed a little under another label: the team's penguin removed and re-added 100 g heavier (2.2% of its mass) as
+another species by the vendor in the same release (attack review 33c, A33c-3), or removed in one release and
+delivered a gram apart under another label in the next, where the check's base no longer holds it (attack review
+33a, A33a-1). Here each added record of the delta is compared with the records removed: those of the base the
+candidate lacks, and those of the base's last ``ANCESTORS`` signed ancestors that neither the base nor the candidate
+holds. An added record under another label is the removed record relabelled (:func:`near_twins`) when it is
+
+- *a near copy*: within ``copy radius`` of it in the base profile's standardised space, the larger of the copy
+  evidence's radius (``detectors.extreme.copy_search_radius``) and the distance of the tightest pair of records of
+  different classes the base's sample holds (no honest base record sits that near another class's); or
+- *an edit*: equal to it in all but ``EDITED_COLUMNS`` feature columns (and in at least ``SAME_COLUMNS``, more than
+  differ: ``gate.replaced_content``'s edit) with each changed column moved by at most ``EDIT_SHARE`` (5%) of its
+  value (or of the column's scale, where that is larger). Two different records agreeing exactly in every other
+  column are an edit, not a coincidence; 5% keeps the 2.2% swap with room, and a change that moves a value more
+  makes a new record, judged by the detectors as one.
+
+The removed records' features are read from signed profiles only (the base's and each ancestor's, ``load_profile``:
+re-hashed against the digest each version signed), their samples' records: a removed record its version's profile
+did not sample (a class past the sample's size) is not looked up. The cost grows with the delta's added records
+times the removed records sampled, and ``ANCESTORS`` profiles read at most.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from provenance.gate.replaced_content import EDITED_COLUMNS, SAME_COLUMNS
+
+if TYPE_CHECKING:
+    from provenance.gate.context import GateContext
+    from provenance.profiles.reference import ReferenceProfile
+
+ANCESTORS = 3  # signed versions before the base whose removed records are looked up (a profile read each)
+EDIT_SHARE = 0.05  # an edit's changed column moves by at most this share of its value (A33c-3's swap: 2.2%)
+_VALUES = 1 << 21  # added x removed x features compared at a time (about 16 MiB an array)
+
+
+@dataclass(frozen=True)
+class RemovedTwin:
+    """The removed record an added record is paired with: its ``digest``, ``label``, the version that last held it
+    (``removed_in``: the check's base, or one of its signed ancestors), ``how`` (``near copy`` or ``edit``) and the
+    standardised ``distance`` between the two."""
+
+    digest: bytes
+    label: str
+    held_in: str
+    how: str
+    distance: float
+
+    def as_json(self) -> dict:
+        """``{"base_digest": hex, "base_label", "held_in", "how", "distance"}`` (schemas/check.schema.json)."""
+        return {
+            "base_digest": self.digest.hex(),
+            "base_label": self.label,
+            "held_in": self.held_in,
+            "how": self.how,
+            "distance": round(self.distance, 6),
+        }
+
+
+@dataclass(frozen=True)
+class RemovedPool:
+    """Removed records with features: raw ``X`` (m, d), ``labels`` (m,), ``digests`` (m,) and ``held_in`` (m,)."""
+
+    X: np.ndarray
+    labels: list[str]
+    digests: list[bytes]
+    held_in: list[str]
+
+
+def copy_radius(profile: ReferenceProfile) -> float:
+    """The near-copy radius (standardised units): the larger of the copy evidence's search radius and the distance of
+    the base sample's tightest pair of records of different classes; 0.0 when the base has one class."""
+    from provenance.detectors.extreme import copy_search_radius
+
+    across = np.asarray(profile.other_class_nn_dist, dtype=np.float64)
+    across = across[np.isfinite(across)]
+    tightest = float(across.min()) if across.size else 0.0
+    return max(copy_search_radius(profile) or 0.0, tightest)
+
+
+def near_twins(
+    profile: ReferenceProfile, X: np.ndarray, labels: list[str], pool: RemovedPool
+) -> list[tuple[int, str, float]]:
+    """For each added record (raw features ``X`` (n, d), ``labels`` (n,)), its removed twin under another label.
+
+    Returns:
+        (n,) of ``(index into pool, how, distance)``: ``how`` is ``near copy`` (within :func:`copy_radius`) or
+        ``edit`` (the module docstring), the nearest such removed record; ``(-1, "", inf)`` where none is.
+    """
+    out: list[tuple[int, str, float]] = [(-1, "", float("inf"))] * len(X)
+    if not len(X) or not len(pool.X):
+        return out
+    radius = copy_radius(profile)
+    B = np.asarray(pool.X, dtype=np.float32).astype(np.float64)
+    ZB = profile.standardize(B).astype(np.float64)
+    scale = np.asarray(profile.scale, dtype=np.float64)
+    bound = EDIT_SHARE * np.maximum(np.abs(B), scale)  # (m, d)
+    pool_labels = np.asarray(pool.labels, dtype=object)
+    chunk = max(1, _VALUES // (len(B) * max(1, profile.dim)))
+    for start in range(0, len(X), chunk):
+        A = np.asarray(X[start : start + chunk], dtype=np.float32).astype(np.float64)
+        ZA = profile.standardize(A).astype(np.float64)
+        dist = np.sqrt(((ZA[:, None, :] - ZB[None, :, :]) ** 2).sum(axis=2))
+        change = np.abs(A[:, None, :] - B[None, :, :])
+        differing = ~np.isclose(A[:, None, :], B[None, :, :], rtol=1e-6, atol=0.0)
+        n_diff = differing.sum(axis=2)
+        same = profile.dim - n_diff
+        small = np.where(differing, change <= bound[None, :, :], True).all(axis=2)
+        edit = (n_diff <= EDITED_COLUMNS) & (same >= SAME_COLUMNS) & (same > n_diff) & small
+        other = np.asarray(labels[start : start + chunk], dtype=object)[:, None] != pool_labels[None, :]
+        paired = other & ((dist <= radius) | edit)
+        for i in np.flatnonzero(paired.any(axis=1)).tolist():
+            j = int(np.argmin(np.where(paired[i], dist[i], np.inf)))
+            out[start + i] = (j, "near copy" if dist[i, j] <= radius else "edit", float(dist[i, j]))
+    return out
+
+
+def removed_pool(ctx: GateContext) -> RemovedPool:
+    """The sampled records of the base's and its last ``ANCESTORS`` signed ancestors' profiles that the candidate
+    lacks (``gate.removals.lacked``), each once (the newest version holding it), with raw features comparable to the
+    base profile's (an ancestor whose profile has another featuriser or width, or none, adds nothing). Raises
+    ``VerificationError`` when the ancestry or a profile does not verify (the gate fails closed)."""
+    import pyarrow as pa
+
+    from provenance.errors import InputError
+    from provenance.gate.removals import lacked
+    from provenance.profiles.stage import load_profile
+    from provenance.version_facts import signed_ancestry
+
+    base = ctx.base_profile
+    profiles: list[tuple[str, ReferenceProfile]] = [(ctx.base, base)]
+    for row, _ in signed_ancestry(ctx.store, ctx.base)[1 : ANCESTORS + 1]:
+        try:
+            older = load_profile(ctx.store, str(row["tag"]))
+        except InputError:  # committed without a profile: nothing of it to compare
+            continue
+        if older.featurizer == base.featurizer and older.dim == base.dim:
+            profiles.append((str(row["tag"]), older))
+    seen: set[bytes] = set()
+    X, labels, digests, held = [], [], [], []
+    for tag, profile in profiles:
+        sampled = [bytes(d) for d in np.asarray(profile.sample_digests, dtype=np.uint8)]
+        if not sampled:
+            continue
+        gone = lacked(ctx, pa.array(sampled, pa.binary(32))).to_numpy(zero_copy_only=False)
+        for i in np.flatnonzero(gone).tolist():
+            if sampled[i] in seen:
+                continue
+            seen.add(sampled[i])
+            X.append(np.asarray(profile.sample_X[i], dtype=np.float32))
+            labels.append(str(profile.classes[int(profile.sample_labels[i])]))
+            digests.append(sampled[i])
+            held.append(tag)
+    matrix = np.vstack(X) if X else np.zeros((0, base.dim), dtype=np.float32)
+    return RemovedPool(matrix, labels, digests, held)
+
+
+@dataclass
+class RelabelsAcrossRemovals:
+    """The candidate's added records a source signed that pair with a removed record of another label that the
+    source did not deliver.
+
+    Attributes:
+        rows: row of the candidate's lineage -> (digest, label) of each such added record.
+        twins: added digest -> its removed twin.
+        owners: removed digest -> the sources the lineage of the version that held it gives it to (empty: none).
+    """
+
+    rows: dict[int, tuple[bytes, str]]
+    twins: dict[bytes, RemovedTwin]
+    owners: dict[bytes, frozenset[str]]
+
+    def detail(self, digest: bytes) -> str:
+        """``paired across a removal: a near copy (d=0.001) of base record 1a2b3c4d5e6f, label 'Chinstrap', last
+        held in v2; that version's lineage gives it to no source`` (or ``to source 'clinic'``; ``an edit`` for an edit)."""
+        from provenance.escaping import visible
+
+        twin = self.twins[digest]
+        owners = sorted(self.owners.get(twin.digest, frozenset()))
+        given = f"source {', '.join(repr(s) for s in owners)}" if owners else "no source"
+        how = "a near copy" if twin.how == "near copy" else "an edit"
+        return (
+            f"paired across a removal: {how} (d={twin.distance:.3g}) of base record {twin.digest.hex()[:12]}, label "
+            f"{visible(twin.label)!r}, last held in {visible(twin.held_in)}; that version's lineage gives it to {given}"
+        )
+
+
+def relabels_across_removals(ctx: GateContext) -> RelabelsAcrossRemovals:
+    """The delta's added records (``GateContext.delta_rows``, features ``delta_features``) paired by
+    :func:`near_twins` with a removed record (:func:`removed_pool`) of another label, counted where the candidate's
+    signed lineage (``classify.version_lineage``) has the added record ``attested`` by a source the lineage of the
+    version that held the removed record (re-judged under the pins: ``trusted_lineage``) does not give it to, as
+    ``gate.relabel_owners`` counts a relabel of another's record. Empty when the delta adds nothing, or the base has
+    no profile or the records cannot be featurised (the detectors' rules say so). Raises ``VerificationError`` when
+    the ancestry, a profile or a lineage does not verify."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from provenance.errors import ProvError
+    from provenance.lineage.classify import ATTESTED, trusted_lineage, version_lineage
+    from provenance.lineage.deliverers import delivering_sources
+
+    empty = RelabelsAcrossRemovals({}, {}, {})
+    rows = ctx.delta_rows
+    added = [i for i, kind in enumerate(rows.kinds) if kind == "added"]
+    if not added:
+        return empty
+    try:
+        profile, features = ctx.base_profile, ctx.delta_features
+    except ProvError:  # no profile, records that cannot be featurised: the detectors' rules say so
+        return empty
+    pool = removed_pool(ctx)
+    pairs = near_twins(profile, features[added], [rows.labels[i] for i in added], pool)
+    twins: dict[tuple[bytes, str], RemovedTwin] = {}
+    for i, (j, how, distance) in zip(added, pairs):
+        if j >= 0:
+            twin = RemovedTwin(pool.digests[j], pool.labels[j], pool.held_in[j], how, distance)
+            twins[(rows.digests[i], rows.labels[i])] = twin
+    if not twins:
+        return empty
+    owners: dict[bytes, frozenset[str]] = {}
+    for tag in sorted({t.held_in for t in twins.values()}):
+        held = pa.array([t.digest for t in twins.values() if t.held_in == tag], pa.binary(32))
+        lineage = ctx.base_lineage if tag == ctx.base else trusted_lineage(ctx.store, tag)
+        owners.update(delivering_sources(lineage.filter(pc.is_in(lineage.column("digest"), value_set=held)), held))
+    signed = version_lineage(ctx.store, ctx.new)
+    wanted = pa.array(sorted({d for d, _ in twins}), pa.binary(32))
+    candidates = pc.and_(
+        pc.is_in(signed.column("digest"), value_set=wanted), pc.equal(signed.column("status"), ATTESTED)
+    )
+    found = RelabelsAcrossRemovals({}, {}, owners)
+    for row in np.flatnonzero(pc.fill_null(candidates, False).to_numpy(zero_copy_only=False)).tolist():
+        digest, label = signed.column("digest")[row].as_py(), signed.column("label")[row].as_py()
+        source, paired = signed.column("source")[row].as_py(), twins.get((digest, label))
+        if paired is not None and source not in owners.get(paired.digest, frozenset()):
+            found.rows[row] = (digest, label)
+            found.twins[digest] = paired
+    return found
