@@ -227,6 +227,10 @@ def test_a_hundred_gram_swap_of_the_teams_record_blocks(prov, workdir, store):
     assert (twin["base_label"], twin["held_in"], twin["how"]) == ("Chinstrap", "v2", "edit"), twin
     assert record["detail"].startswith("paired across a removal: an edit (d=0.0948) of base record "), record
     assert record["detail"].endswith("last held in v2; that version's lineage gives it to no source"), record
+    from support import words
+
+    r = prov("check", "v3", "--base", "v2", *PINS, "--no-save")  # the text report says it too
+    assert r.exit_code == 1 and "paired across a removal: an edit (d=0.0948)" in words(r.stdout), r.output
 
 
 def test_control_the_hundred_gram_correction_under_its_own_label_passes(prov, workdir, store):
