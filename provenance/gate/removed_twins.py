@@ -23,8 +23,9 @@ added record pairs (bench/results/fix34b-removed-twins.md; at the whole tightest
 
 The removed records' features are read from signed profiles only (the base's and each ancestor's, ``load_profile``:
 re-hashed against the digest each version signed), their samples' records: a removed record its version's profile
-did not sample (a class past the sample's size) is not looked up. The cost grows with the delta's added records
-times the removed records sampled, and ``ANCESTORS`` profiles read at most.
+did not sample (a class past the sample's size) is not looked up. Only likely pairs are measured (a k-d tree, exact
+matches on column groups): 100,000 added records against 20,000 removed cost 4.8 s of CPU (16 features), and at
+most ``ANCESTORS`` profiles are read.
 """
 
 from __future__ import annotations
@@ -98,7 +99,9 @@ def near_twins(
     """For each added record (raw features ``X`` (n, d), ``labels`` (n,)), its removed twin under another label.
 
     Edits pair only on a base whose sample holds no edit pair of two classes (:func:`_edits_tell`): where honest
-    records of two classes share most of their values (rounded weather readings), an edit says nothing.
+    records of two classes share most of their values (rounded weather readings), an edit says nothing. Only likely
+    pairs are measured (:func:`_candidates`: a k-d tree within the radius, and exact matches on a group of columns
+    an edit leaves alone), so the cost grows with the records, not with added x removed.
 
     Returns:
         (n,) of ``(index into pool, how, distance)``: ``how`` is ``near copy`` (within :func:`copy_radius`) or
@@ -108,36 +111,82 @@ def near_twins(
     if not len(X) or not len(pool.X):
         return out
     radius = copy_radius(profile)
-    B = np.asarray(pool.X, dtype=np.float32).astype(np.float64)
-    ZB = profile.standardize(B).astype(np.float64)
-    bound = EDIT_SHARE * np.maximum(np.abs(B), np.asarray(profile.scale, dtype=np.float64))  # (m, d)
-    pool_labels = np.asarray(pool.labels, dtype=object)
-    telling: bool | None = None  # whether edits are evidence on this base (:func:`_edits_tell`), asked once needed
-    chunk = max(1, _VALUES // (len(B) * max(1, profile.dim)))
-    for start in range(0, len(X), chunk):
-        A = np.asarray(X[start : start + chunk], dtype=np.float32).astype(np.float64)
-        ZA = profile.standardize(A).astype(np.float64)
-        dist = np.sqrt(((ZA[:, None, :] - ZB[None, :, :]) ** 2).sum(axis=2))
-        other = np.asarray(labels[start : start + chunk], dtype=object)[:, None] != pool_labels[None, :]
-        edit = _edits(A, B, bound) & other
-        if edit.any():
-            telling = _edits_tell(profile) if telling is None else telling
-            edit &= telling
-        paired = (other & (dist <= radius)) | edit
-        for i in np.flatnonzero(paired.any(axis=1)).tolist():
-            j = int(np.argmin(np.where(paired[i], dist[i], np.inf)))
-            out[start + i] = (j, "near copy" if dist[i, j] <= radius else "edit", float(dist[i, j]))
+    A = np.asarray(X, dtype=np.float32).astype(np.float64) + 0.0  # + 0.0: -0.0 keys as 0.0
+    B = np.asarray(pool.X, dtype=np.float32).astype(np.float64) + 0.0
+    ZA, ZB = profile.standardize(A).astype(np.float64), profile.standardize(B).astype(np.float64)
+    ia, jb = _candidates(A, B, ZA, ZB, radius)
+    other = np.asarray(labels, dtype=object)[ia] != np.asarray(pool.labels, dtype=object)[jb]
+    ia, jb = ia[other], jb[other]
+    dist = np.sqrt(((ZA[ia] - ZB[jb]) ** 2).sum(axis=1))
+    near = dist <= radius
+    bound = EDIT_SHARE * np.maximum(np.abs(B[jb]), np.asarray(profile.scale, dtype=np.float64))
+    edit = ~near & _pair_edits(A[ia], B[jb], bound)
+    if edit.any() and not _edits_tell(profile):
+        edit[:] = False
+    paired = np.flatnonzero(near | edit)
+    for k in paired[np.lexsort((dist[paired], ia[paired]))].tolist():  # each added record's nearest twin first
+        i = int(ia[k])
+        if out[i][0] < 0:
+            out[i] = (int(jb[k]), "near copy" if near[k] else "edit", float(dist[k]))
     return out
 
 
-def _edits(A: np.ndarray, B: np.ndarray, bound: np.ndarray) -> np.ndarray:
-    """(a, b) bool: record ``A[i]`` is an edit of ``B[j]`` (raw features): equal in all but ``EDITED_COLUMNS``
-    columns, in at least ``SAME_COLUMNS`` and more than differ, each changed column within ``bound[j]``."""
-    differing = ~np.isclose(A[:, None, :], B[None, :, :], rtol=1e-6, atol=0.0)
-    n_diff = differing.sum(axis=2)
+def _candidates(
+    A: np.ndarray, B: np.ndarray, ZA: np.ndarray, ZB: np.ndarray, radius: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (added, removed) index pairs that may be twins: within ``radius`` in standardised space (a k-d tree's
+    ball query), or equal in one of the column groups :func:`_column_groups` cuts (an edit leaves one alone)."""
+    from scipy.spatial import cKDTree
+
+    ia, jb = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    if radius > 0:
+        hits = cKDTree(ZB).query_ball_point(ZA, r=radius)
+        counts = np.array([len(h) for h in hits], dtype=np.int64)
+        ia.append(np.repeat(np.arange(len(A)), counts))
+        jb.append(np.concatenate([np.asarray(h, np.int64) for h in hits]) if counts.sum() else np.zeros(0, np.int64))
+    for group in _column_groups(A.shape[1]):
+        a, b = _equal_rows(A[:, group].astype(np.float32), B[:, group].astype(np.float32))
+        ia.append(a)
+        jb.append(b)
+    pairs = np.unique(np.column_stack([np.concatenate(ia), np.concatenate(jb)]), axis=0)
+    return pairs[:, 0], pairs[:, 1]
+
+
+def _column_groups(dim: int) -> list[np.ndarray]:
+    """Columns cut into one group more than an edit may change (pigeonhole: one group is left equal); none when no
+    edit fits ``dim`` columns."""
+    most = max((k for k in range(EDITED_COLUMNS + 1) if dim - k >= SAME_COLUMNS and dim - k > k), default=-1)
+    return list(np.array_split(np.arange(dim), most + 1)) if most >= 0 else []
+
+
+def _equal_rows(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (i, j) with ``A[i]`` bit-equal to ``B[j]`` (float32 rows)."""
+    both = np.ascontiguousarray(np.vstack([A, B]))
+    _, ids = np.unique(both.view(np.dtype((np.void, both.dtype.itemsize * both.shape[1]))), return_inverse=True)
+    ids = ids.ravel()
+    ida, idb = ids[: len(A)], ids[len(A) :]
+    order = np.argsort(idb, kind="stable")
+    starts = np.searchsorted(idb[order], ida, side="left")
+    counts = np.searchsorted(idb[order], ida, side="right") - starts
+    total = int(counts.sum())
+    first = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+    return np.repeat(np.arange(len(A)), counts), order[first + np.arange(total)]
+
+
+def _pair_edits(A: np.ndarray, B: np.ndarray, bound: np.ndarray) -> np.ndarray:
+    """(p,) bool: ``A[k]`` is an edit of ``B[k]`` (raw features, row for row): equal in all but ``EDITED_COLUMNS``
+    columns, in at least ``SAME_COLUMNS`` and more than differ, each changed column within ``bound[k]``."""
+    differing = ~np.isclose(A, B, rtol=1e-6, atol=0.0)
+    n_diff = differing.sum(axis=1)
     same = A.shape[1] - n_diff
-    small = np.where(differing, np.abs(A[:, None, :] - B[None, :, :]) <= bound[None, :, :], True).all(axis=2)
+    small = np.where(differing, np.abs(A - B) <= bound, True).all(axis=1)
     return (n_diff <= EDITED_COLUMNS) & (same >= SAME_COLUMNS) & (same > n_diff) & small
+
+
+def _edits(A: np.ndarray, B: np.ndarray, bound: np.ndarray) -> np.ndarray:
+    """(a, b) bool: record ``A[i]`` is an edit of ``B[j]`` (:func:`_pair_edits` for every pair; ``bound`` (b, d))."""
+    a, b = np.meshgrid(np.arange(len(A)), np.arange(len(B)), indexing="ij")
+    return _pair_edits(A[a.ravel()], B[b.ravel()], bound[b.ravel()]).reshape(len(A), len(B))
 
 
 def _edits_tell(profile: ReferenceProfile) -> bool:
@@ -173,7 +222,7 @@ def removed_pool(ctx: GateContext) -> RemovedPool:
 
     base = ctx.base_profile
     profiles: list[tuple[str, ReferenceProfile]] = [(ctx.base, base)]
-    for row, _ in signed_ancestry(ctx.store, ctx.base)[1 : ANCESTORS + 1]:
+    for row, _ in signed_ancestry(ctx.store, ctx.base, ANCESTORS + 1)[1:]:
         try:
             older = load_profile(ctx.store, str(row["tag"]))
         except InputError:  # committed without a profile: nothing of it to compare
