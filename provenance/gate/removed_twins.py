@@ -51,7 +51,7 @@ _VALUES = 1 << 21  # added x removed x features compared at a time (about 16 MiB
 @dataclass(frozen=True)
 class RemovedTwin:
     """The removed record an added record is paired with: its ``digest``, ``label``, the version that last held it
-    (``removed_in``: the check's base, or one of its signed ancestors), ``how`` (``near copy`` or ``edit``) and the
+    (``held_in``: the check's base, or one of its signed ancestors), ``how`` (``near copy`` or ``edit``) and the
     standardised ``distance`` between the two."""
 
     digest: bytes
