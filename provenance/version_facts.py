@@ -183,8 +183,9 @@ def _verify_statement(store: Store, row: dict) -> dict:
     return stmt
 
 
-def signed_ancestry(store: Store, tag: str) -> list[tuple[dict, dict]]:
-    """``tag`` and its ancestors, newest first, as (row, verified statement), following signed parent links.
+def signed_ancestry(store: Store, tag: str, limit: int | None = None) -> list[tuple[dict, dict]]:
+    """``tag`` and its ancestors, newest first, as (row, verified statement), following signed parent links; at most
+    ``limit`` versions (None: the whole chain).
 
     Each version's signature is checked (``verified_statement``) and its signed parent's
     Merkle root must be the root the parent signed, so the chain cannot be re-pointed
@@ -201,7 +202,7 @@ def signed_ancestry(store: Store, tag: str) -> list[tuple[dict, dict]]:
         stmt = verified_statement(store, row)
         out.append((row, stmt))
         parent = stmt["predicate"].get("parent") or None
-        if parent is None:
+        if parent is None or (limit is not None and len(out) >= limit):
             break
         try:
             row = store.version(parent["version"])

@@ -70,19 +70,29 @@ class MaxRelabelsOfOthersRecords(CountBound):
         (``detail``; a declared source over its allowance says so)."""
         import pyarrow as pa
 
+        from provenance.gate.removed_twins import relabels_across_removals
         from provenance.gate.rules_lineage import lineage_records
 
         found = relabels_of_others_records(ctx)
-        rows = found.not_waived(ctx.waivers.waived)
-        excused = allowed_sources(self.relabelling_sources, [found.signed_by[row] for row in rows])
-        counted = [row for row in rows if found.signed_by[row] not in excused]
+        across = relabels_across_removals(ctx)  # an added near twin of a removed record: a relabel too (A33c-3)
+        waived = ctx.waivers.waived
+        rows = found.rows | across.rows
+        signers = found.signed_by | across.signed_by
+        kept = sorted(row for row, (digest, label) in rows.items() if (digest.hex(), COMBINED, label) not in waived)
+        excused = allowed_sources(self.relabelling_sources, [signers[row] for row in kept])
+        counted = [row for row in kept if signers[row] not in excused]
         if not counted:
             return bounded_count(self.key, 0, self.bound, WHAT)
         mask = np.zeros(ctx.lineage.num_rows, dtype=bool)
         mask[counted] = True
         listed = lineage_records(ctx, pa.array(mask))
         for record in listed:
-            record["detail"] = found.detail(bytes.fromhex(record["digest"]))
+            digest = bytes.fromhex(record["digest"])
+            if digest in across.twins:
+                record["detail"] = across.detail(digest)
+                record["paired_across_removal"] = across.twins[digest].as_json()
+            else:
+                record["detail"] = found.detail(digest)
             allowance = self.relabelling_sources.get(record.get("source") or "")
             if allowance is not None:
                 record["detail"] += f"; more than the {allowance} [relabels] relabelling_sources allows the source"

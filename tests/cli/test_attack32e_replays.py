@@ -110,7 +110,10 @@ def test_control_the_vendors_one_gram_copy_under_another_label_blocks(prov, work
     from test_fix32f_extreme_copies import _nudged, _signed_delivery_check
 
     report = _signed_delivery_check(prov, _nudged("Adelie"))
-    assert report["exit_code"] == 1 and _blocking(report) == ["detectors.extreme"], _blocking(report)
+    assert report["exit_code"] == 1 and _blocking(report) == [
+        "relabels.max_relabels_of_others_records",
+        "detectors.extreme",
+    ], _blocking(report)
 
 
 # A32e-2 (medium): fix32f blocks a base record nudged by a gram and delivered under another label ("the label-flip attack

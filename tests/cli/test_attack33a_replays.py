@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 from test_fix32f_extreme_copies import ROW, _nudged
 from test_newcomer31_schema_advice import PINS, _penguins, penguins_v1_v2
 
@@ -52,15 +51,15 @@ def _vendor_delivers(prov, tag: str, parent_rows: pa.Table, delivery: pa.Table) 
         assert r.exit_code == 0, (args, r.output)
 
 
-def _removed_then_relabelled(prov) -> tuple[dict, dict]:
+def _removed_then_relabelled(prov, label: str = "Adelie") -> tuple[dict, dict]:
     """v1, v2 as fix32f's replay; v3: v2 without base Chinstrap ``ROW`` (a removal alone); v4: v3 plus that record
-    nudged by a gram and labelled Adelie, signed by the vendor. The reports of ``check v3 --base v2`` and
+    nudged by a gram and labelled ``label``, signed by the vendor. The reports of ``check v3 --base v2`` and
     ``check v4 --base v3``."""
     penguins_v1_v2(prov)
     pq.write_table(_without_row(), "v3.parquet")
     assert prov("commit", "v3.parquet", "--tag", "v3", "--key", "m.key", *PINS).exit_code == 0
     removal = _check(prov, "v3", "v2")
-    _vendor_delivers(prov, "v4", _without_row(), _nudged("Adelie"))
+    _vendor_delivers(prov, "v4", _without_row(), _nudged(label))
     return removal, _check(prov, "v4", "v3")
 
 
@@ -69,10 +68,13 @@ def test_control_the_copy_delivered_beside_its_twins_removal_blocks(prov, workdi
     from test_fix32f_extreme_copies import _signed_delivery_check
 
     report = _signed_delivery_check(prov, _nudged("Adelie"))
-    assert report["exit_code"] == 1 and _blocking(report) == ["detectors.extreme"], _blocking(report)
+    assert report["exit_code"] == 1 and _blocking(report) == [
+        "relabels.max_relabels_of_others_records",
+        "detectors.extreme",
+    ], _blocking(report)
 
 
-# A33a-1 (medium): fix32f/fix32k's copy evidence compares an added record with the base's profile sample only. Commit
+# A33a-1 (medium; fixed by fix34b): fix32f/fix32k's copy evidence compares an added record with the base's profile sample only. Commit
 # the twin's removal apart: v3 drops base Chinstrap ROW (a removal of one record: check v3 --base v2 exits 0), then
 # the vendor's key signs that record nudged by a gram (or unchanged: the same digest the ancestry held as Chinstrap)
 # labelled Adelie, and check v4 --base v3 exits 0 with no rule blocking: added 1, relabeled 0. It is A32a-1's
@@ -80,15 +82,23 @@ def test_control_the_copy_delivered_beside_its_twins_removal_blocks(prov, workdi
 # take the records the base's signed ancestry held that the candidate lacks (gate.ancestry_removed's walk, read from
 # verified manifests) as twins for the copy evidence too (an added record equal or a gram away from an ancestor's
 # record under another label is a relabel: count it as one, against relabels.* and detectors.relabels).
-@pytest.mark.xfail(
-    strict=True,
-    reason="A33a-1 (medium): a base record removed in one release and delivered relabelled in the next passes",
-)
 def test_a_base_record_removed_then_delivered_relabelled_blocks(prov, workdir, store):
     removal, relabel = _removed_then_relabelled(prov)
     assert removal["exit_code"] == 0 and removal["summary"]["removed"] == 1, _blocking(removal)
     assert relabel["summary"]["added"] == 1, relabel["summary"]
-    assert relabel["exit_code"] == 1, _blocking(relabel)
+    others = "relabels.max_relabels_of_others_records"
+    assert relabel["exit_code"] == 1 and _blocking(relabel) == [others], _blocking(relabel)
+    (record,) = next(x for x in relabel["rules"] if x["rule"] == others)["records"]
+    twin = record["paired_across_removal"]
+    assert (twin["base_label"], twin["held_in"], twin["how"]) == ("Chinstrap", "v2", "near copy"), twin
+    assert record["detail"].startswith("paired across a removal: a near copy (d=0.000"), record
+
+
+def test_control_the_removed_record_delivered_again_under_its_own_label_passes(prov, workdir, store):
+    # the same two steps, the record delivered a gram apart as the Chinstrap it was: no relabel, nothing blocks
+    removal, again = _removed_then_relabelled(prov, label="Chinstrap")
+    assert removal["exit_code"] == 0 and again["summary"]["added"] == 1, again["summary"]
+    assert again["exit_code"] == 0 and not _blocking(again), _blocking(again)
 
 
 # --- fix32c's register step, as the lead's 89b3c7ce pins it ------------------------------------------------------

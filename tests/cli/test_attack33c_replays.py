@@ -198,25 +198,25 @@ def test_a_revoked_clinic_key_does_not_unbind_the_withdrawn_batchs_labels(prov, 
 # --- a relabel delivered as remove + add under a nudged value -----------------------------------------------------
 
 
-def _nudged_swap_check(prov, grams: int) -> dict:
+def _nudged_swap_check(prov, grams: int, label: str = "Adelie") -> dict:
     """fix32f's replay (``test_fix32f_extreme_copies._signed_delivery_check``): v3 removes the team's penguin 130 (a
     Chinstrap no signed batch holds) and the vendor delivers it signed with its body mass ``grams`` more, labelled
-    Adelie. ``check v3 --base v2``'s report."""
+    ``label``. ``check v3 --base v2``'s report."""
     from test_fix32f_extreme_copies import ROW, _signed_delivery_check
     from test_newcomer31_edit_in_place import _edited
 
     table = _penguins(range(0, 300))
     one = _edited(table, ROW, table.column("body_mass_g")[ROW].as_py() + grams).slice(ROW, 1)
-    return _signed_delivery_check(prov, one.set_column(one.column_names.index("label"), "label", pa.array(["Adelie"])))
+    return _signed_delivery_check(prov, one.set_column(one.column_names.index("label"), "label", pa.array([label])))
 
 
 def test_control_a_ten_gram_swap_blocks_on_extreme(prov, workdir, store):
     report = _nudged_swap_check(prov, 10)
     assert report["summary"]["removed"] == 1 and report["summary"]["added"] == 1, report["summary"]
-    assert report["exit_code"] == 1 and _blocking(report) == ["detectors.extreme"], _blocking(report)
+    assert report["exit_code"] == 1 and _blocking(report) == [OTHERS, "detectors.extreme"], _blocking(report)
 
 
-# A33c-3 (medium): a relabel of another's record is judged by relabels.max_relabels_of_others_records only when it
+# A33c-3 (medium; fixed by fix34b): a relabel of another's record is judged by relabels.max_relabels_of_others_records only when it
 # keeps the record's digest. Delivered as a removal of the team's penguin 130 plus the vendor's signed addition of
 # the same penguin 100 g heavier (4,592 g -> 4,692 g: 2.2% of its mass, 0.1 of the base's standard deviation) under
 # another species, it is neither a relabel (summary: added 1, removed 1, relabeled 0) nor extreme evidence (a 10 g
@@ -226,14 +226,27 @@ def test_control_a_ten_gram_swap_blocks_on_extreme(prov, workdir, store):
 # record nearer to a removed one than base records sit to their nearest other record (at the policy's fpr), under
 # another label, is a relabel of the removed record by the adding source, judged by the relabel rules (others'
 # records included) and listed in prov diff as "replaced".
-@pytest.mark.xfail(
-    strict=True,
-    reason="A33c-3 (medium): the team's record removed and re-added 100 g heavier under another label by the vendor",
-)
 def test_a_hundred_gram_swap_of_the_teams_record_blocks(prov, workdir, store):
     report = _nudged_swap_check(prov, 100)
     assert report["summary"]["removed"] == 1 and report["summary"]["added"] == 1, report["summary"]
-    assert report["exit_code"] == 1, _blocking(report)
+    assert report["exit_code"] == 1 and _blocking(report) == [OTHERS], _blocking(report)
+    (record,) = next(x for x in report["rules"] if x["rule"] == OTHERS)["records"]
+    twin = record["paired_across_removal"]
+    assert record["label"] == "Adelie" and record["source"] == "vendor", record
+    assert (twin["base_label"], twin["held_in"], twin["how"]) == ("Chinstrap", "v2", "edit"), twin
+    assert record["detail"].startswith("paired across a removal: an edit (d=0.0948) of base record "), record
+    assert record["detail"].endswith("last held in v2; that version's lineage gives it to no source"), record
+    from support import words
+
+    r = prov("check", "v3", "--base", "v2", *PINS, "--no-save")  # the text report says it too
+    assert r.exit_code == 1 and "paired across a removal: an edit (d=0.0948)" in words(r.stdout), r.output
+
+
+def test_control_the_hundred_gram_correction_under_its_own_label_passes(prov, workdir, store):
+    # the vendor corrects the team's penguin (removed, re-added 100 g heavier) and keeps its species: no relabel
+    report = _nudged_swap_check(prov, 100, label="Chinstrap")
+    assert report["summary"]["removed"] == 1 and report["summary"]["added"] == 1, report["summary"]
+    assert report["exit_code"] == 0 and not _blocking(report), _blocking(report)
 
 
 # --- records shipped in a withdrawn batch's place, flipped one version later ---------------------------------------

@@ -86,7 +86,10 @@ def test_a_signed_relabelled_one_gram_copy_blocks_on_its_own_evidence(prov, work
     copy = _nudged("Adelie")
     report = _signed_delivery_check(prov, copy)
     rules = _rules(report)
-    assert report["exit_code"] == 1 and _blocking(report) == ["detectors.extreme"], _blocking(report)
+    assert report["exit_code"] == 1 and _blocking(report) == [
+        "relabels.max_relabels_of_others_records",
+        "detectors.extreme",
+    ], _blocking(report)
     assert rules["lineage.unattributed_beside_signed"]["status"] == "pass"
     extreme = rules["detectors.extreme"]
     (record,) = extreme["records"]

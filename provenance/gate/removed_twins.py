@@ -1,0 +1,334 @@
+"""Relabels paired across a removal: an added record that is a near twin of a removed record of another label.
+
+A relabel keeps the record's digest, so the relabel rules saw none when the record was removed and delivered again
+changed a little under another label: the team's penguin removed and re-added 100 g heavier (2.2% of its mass) as
+another species by the vendor in the same release (attack review 33c, A33c-3), or removed in one release and
+delivered a gram apart under another label in the next, where the check's base no longer holds it (attack review
+33a, A33a-1). Here each added record of the delta is compared with the records removed: those of the base the
+candidate lacks, and those of the base's last ``ANCESTORS`` signed ancestors that neither the base nor the candidate
+holds. An added record under another label is the removed record relabelled (:func:`near_twins`) when it is
+
+- *a near copy*: within ``copy radius`` of it in the base profile's standardised space, the larger of the copy
+  evidence's radius (``detectors.extreme.copy_search_radius``) and half the distance of the tightest pair of records
+  of two classes the base's sample holds (no honest base record sits that near another class's); or
+- *an edit*: equal to it in all but ``EDITED_COLUMNS`` feature columns (and in at least ``SAME_COLUMNS``, more than
+  differ: ``gate.replaced_content``'s edit) with each changed column moved by at most ``EDIT_SHARE`` (5%) of its
+  value (or of the column's scale, where that is larger), on a base whose sample holds no such pair of two classes
+  (rounded readings of a few columns make them honestly: Seattle's weather). Two records agreeing exactly in every
+  other column are then an edit, not a coincidence; 5% keeps the 2.2% swap with room, and a change that moves a
+  value more makes a new record, judged by the detectors as one.
+
+On the gate bench's clean deliveries, with every record of the base's sample taken as removed (the worst case), no
+added record pairs (bench/results/fix34b-removed-twins.md; at the whole tightest pair, 1 to 16 of about 1,300 did).
+
+The removed records' features are read from signed profiles only (the base's and each ancestor's, ``load_profile``:
+re-hashed against the digest each version signed), their samples' records: a removed record its version's profile
+did not sample (a class past the sample's size) is not looked up. Only likely pairs are measured (a k-d tree, exact
+matches on column groups): 100,000 added records against 20,000 removed cost 4.8 s of CPU (16 features), and at
+most ``ANCESTORS`` profiles are read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from provenance.gate.replaced_content import EDITED_COLUMNS, SAME_COLUMNS
+
+if TYPE_CHECKING:
+    from provenance.gate.context import GateContext
+    from provenance.profiles.reference import ReferenceProfile
+
+ANCESTORS = 3  # signed versions before the base whose removed records are looked up (a profile read each)
+EDIT_SHARE = 0.05  # an edit's changed column moves by at most this share of its value (A33c-3's swap: 2.2%)
+TIGHTEST_SHARE = 0.5  # of the base sample's tightest pair of two classes: a floor of the near-copy radius
+EDIT_PROBES = 1000  # sample records asked whether the base holds an edit pair of two classes (bounds that cost)
+_VALUES = 1 << 21  # added x removed x features compared at a time (about 16 MiB an array)
+
+
+@dataclass(frozen=True)
+class RemovedTwin:
+    """The removed record an added record is paired with: its ``digest``, ``label``, the version that last held it
+    (``held_in``: the check's base, or one of its signed ancestors), ``how`` (``near copy`` or ``edit``) and the
+    standardised ``distance`` between the two."""
+
+    digest: bytes
+    label: str
+    held_in: str
+    how: str
+    distance: float
+
+    def as_json(self) -> dict:
+        """``{"base_digest": hex, "base_label", "held_in", "how", "distance"}`` (schemas/check.schema.json)."""
+        return {
+            "base_digest": self.digest.hex(),
+            "base_label": self.label,
+            "held_in": self.held_in,
+            "how": self.how,
+            "distance": round(self.distance, 6),
+        }
+
+
+@dataclass(frozen=True)
+class RemovedPool:
+    """Removed records with features: raw ``X`` (m, d), ``labels`` (m,), ``digests`` (m,) and ``held_in`` (m,)."""
+
+    X: np.ndarray
+    labels: list[str]
+    digests: list[bytes]
+    held_in: list[str]
+
+
+def copy_radius(profile: ReferenceProfile) -> float:
+    """The near-copy radius (standardised units): the larger of the copy evidence's search radius and
+    ``TIGHTEST_SHARE`` of the distance of the base sample's tightest pair of records of two classes; 0.0 when the
+    base has one class."""
+    from provenance.detectors.extreme import copy_search_radius
+
+    across = np.asarray(profile.other_class_nn_dist, dtype=np.float64)
+    across = across[np.isfinite(across)]
+    tightest = float(across.min()) if across.size else 0.0
+    return max(copy_search_radius(profile) or 0.0, TIGHTEST_SHARE * tightest)
+
+
+def near_twins(
+    profile: ReferenceProfile, X: np.ndarray, labels: list[str], pool: RemovedPool
+) -> list[tuple[int, str, float]]:
+    """For each added record (raw features ``X`` (n, d), ``labels`` (n,)), its removed twin under another label.
+
+    Edits pair only on a base whose sample holds no edit pair of two classes (:func:`_edits_tell`): where honest
+    records of two classes share most of their values (rounded weather readings), an edit says nothing. Only likely
+    pairs are measured (:func:`_candidates`: a k-d tree within the radius, and exact matches on a group of columns
+    an edit leaves alone), so the cost grows with the records, not with added x removed.
+
+    Returns:
+        (n,) of ``(index into pool, how, distance)``: ``how`` is ``near copy`` (within :func:`copy_radius`) or
+        ``edit`` (the module docstring), the nearest such removed record; ``(-1, "", inf)`` where none is.
+    """
+    out: list[tuple[int, str, float]] = [(-1, "", float("inf"))] * len(X)
+    if not len(X) or not len(pool.X):
+        return out
+    radius = copy_radius(profile)
+    A = np.asarray(X, dtype=np.float32).astype(np.float64) + 0.0  # + 0.0: -0.0 keys as 0.0
+    B = np.asarray(pool.X, dtype=np.float32).astype(np.float64) + 0.0
+    ZA, ZB = profile.standardize(A).astype(np.float64), profile.standardize(B).astype(np.float64)
+    ia, jb = _candidates(A, B, ZA, ZB, radius)
+    other = np.asarray(labels, dtype=object)[ia] != np.asarray(pool.labels, dtype=object)[jb]
+    ia, jb = ia[other], jb[other]
+    dist = np.sqrt(((ZA[ia] - ZB[jb]) ** 2).sum(axis=1))
+    near = dist <= radius
+    bound = EDIT_SHARE * np.maximum(np.abs(B[jb]), np.asarray(profile.scale, dtype=np.float64))
+    edit = ~near & _pair_edits(A[ia], B[jb], bound)
+    if edit.any() and not _edits_tell(profile):
+        edit[:] = False
+    paired = np.flatnonzero(near | edit)
+    for k in paired[np.lexsort((dist[paired], ia[paired]))].tolist():  # each added record's nearest twin first
+        i = int(ia[k])
+        if out[i][0] < 0:
+            out[i] = (int(jb[k]), "near copy" if near[k] else "edit", float(dist[k]))
+    return out
+
+
+def _candidates(
+    A: np.ndarray, B: np.ndarray, ZA: np.ndarray, ZB: np.ndarray, radius: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (added, removed) index pairs that may be twins: within ``radius`` in standardised space (a k-d tree's
+    ball query), or equal in one of the column groups :func:`_column_groups` cuts (an edit leaves one alone)."""
+    from scipy.spatial import cKDTree
+
+    ia, jb = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    if radius > 0:
+        hits = cKDTree(ZB).query_ball_point(ZA, r=radius)
+        counts = np.array([len(h) for h in hits], dtype=np.int64)
+        ia.append(np.repeat(np.arange(len(A)), counts))
+        jb.append(np.concatenate([np.asarray(h, np.int64) for h in hits]) if counts.sum() else np.zeros(0, np.int64))
+    for group in _column_groups(A.shape[1]):
+        a, b = _equal_rows(A[:, group].astype(np.float32), B[:, group].astype(np.float32))
+        ia.append(a)
+        jb.append(b)
+    pairs = np.unique(np.column_stack([np.concatenate(ia), np.concatenate(jb)]), axis=0)
+    return pairs[:, 0], pairs[:, 1]
+
+
+def _column_groups(dim: int) -> list[np.ndarray]:
+    """Columns cut into one group more than an edit may change (pigeonhole: one group is left equal); none when no
+    edit fits ``dim`` columns."""
+    most = max((k for k in range(EDITED_COLUMNS + 1) if dim - k >= SAME_COLUMNS and dim - k > k), default=-1)
+    return list(np.array_split(np.arange(dim), most + 1)) if most >= 0 else []
+
+
+def _equal_rows(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (i, j) with ``A[i]`` bit-equal to ``B[j]`` (float32 rows)."""
+    both = np.ascontiguousarray(np.vstack([A, B]))
+    _, ids = np.unique(both.view(np.dtype((np.void, both.dtype.itemsize * both.shape[1]))), return_inverse=True)
+    ids = ids.ravel()
+    ida, idb = ids[: len(A)], ids[len(A) :]
+    order = np.argsort(idb, kind="stable")
+    starts = np.searchsorted(idb[order], ida, side="left")
+    counts = np.searchsorted(idb[order], ida, side="right") - starts
+    total = int(counts.sum())
+    first = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+    return np.repeat(np.arange(len(A)), counts), order[first + np.arange(total)]
+
+
+def _pair_edits(A: np.ndarray, B: np.ndarray, bound: np.ndarray) -> np.ndarray:
+    """(p,) bool: ``A[k]`` is an edit of ``B[k]`` (raw features, row for row): equal in all but ``EDITED_COLUMNS``
+    columns, in at least ``SAME_COLUMNS`` and more than differ, each changed column within ``bound[k]``."""
+    differing = ~np.isclose(A, B, rtol=1e-6, atol=0.0)
+    n_diff = differing.sum(axis=1)
+    same = A.shape[1] - n_diff
+    small = np.where(differing, np.abs(A - B) <= bound, True).all(axis=1)
+    return (n_diff <= EDITED_COLUMNS) & (same >= SAME_COLUMNS) & (same > n_diff) & small
+
+
+def _edits(A: np.ndarray, B: np.ndarray, bound: np.ndarray) -> np.ndarray:
+    """(a, b) bool: record ``A[i]`` is an edit of ``B[j]`` (:func:`_pair_edits` for every pair; ``bound`` (b, d))."""
+    a, b = np.meshgrid(np.arange(len(A)), np.arange(len(B)), indexing="ij")
+    return _pair_edits(A[a.ravel()], B[b.ravel()], bound[b.ravel()]).reshape(len(A), len(B))
+
+
+def _edits_tell(profile: ReferenceProfile) -> bool:
+    """Whether an edit is evidence on this base: none of the first ``EDIT_PROBES`` records of its sample (in digest
+    order) has an edit (:func:`_edits`) of another class among the sample's records. Rounded readings of a few
+    columns (Seattle's weather: rain and sun days 0.5 degrees apart, equal in the rest) make such pairs honestly,
+    and there only the near-copy radius pairs."""
+    S = np.asarray(profile.sample_X, dtype=np.float32).astype(np.float64)
+    labels = np.asarray(profile.sample_labels, dtype=np.int64)
+    digests = np.asarray(profile.sample_digests, dtype=np.uint8)
+    probes = np.lexsort(digests.T[::-1])[:EDIT_PROBES]
+    bound = EDIT_SHARE * np.maximum(np.abs(S), np.asarray(profile.scale, dtype=np.float64))
+    rows = max(1, _VALUES // max(1, len(probes) * profile.dim))
+    for start in range(0, len(S), rows):
+        part = slice(start, start + rows)
+        edit = _edits(S[part], S[probes], bound[probes])
+        if (edit & (labels[part][:, None] != labels[probes][None, :])).any():
+            return False
+    return True
+
+
+def removed_pool(ctx: GateContext) -> RemovedPool:
+    """The sampled records of the base's and its last ``ANCESTORS`` signed ancestors' profiles that the candidate
+    lacks (``gate.removals.lacked``), each once (the newest version holding it), with raw features comparable to the
+    base profile's (an ancestor whose profile has another featuriser or width, or none, adds nothing). Raises
+    ``VerificationError`` when the ancestry or a profile does not verify (the gate fails closed)."""
+    import pyarrow as pa
+
+    from provenance.errors import InputError
+    from provenance.gate.removals import lacked
+    from provenance.profiles.stage import load_profile
+    from provenance.version_facts import signed_ancestry
+
+    base = ctx.base_profile
+    profiles: list[tuple[str, ReferenceProfile]] = [(ctx.base, base)]
+    for row, _ in signed_ancestry(ctx.store, ctx.base, ANCESTORS + 1)[1:]:
+        try:
+            older = load_profile(ctx.store, str(row["tag"]))
+        except InputError:  # committed without a profile: nothing of it to compare
+            continue
+        if older.featurizer == base.featurizer and older.dim == base.dim:
+            profiles.append((str(row["tag"]), older))
+    seen: set[bytes] = set()
+    X, labels, digests, held = [], [], [], []
+    for tag, profile in profiles:
+        sampled = [bytes(d) for d in np.asarray(profile.sample_digests, dtype=np.uint8)]
+        if not sampled:
+            continue
+        gone = lacked(ctx, pa.array(sampled, pa.binary(32))).to_numpy(zero_copy_only=False)
+        for i in np.flatnonzero(gone).tolist():
+            if sampled[i] in seen:
+                continue
+            seen.add(sampled[i])
+            X.append(np.asarray(profile.sample_X[i], dtype=np.float32))
+            labels.append(str(profile.classes[int(profile.sample_labels[i])]))
+            digests.append(sampled[i])
+            held.append(tag)
+    matrix = np.vstack(X) if X else np.zeros((0, base.dim), dtype=np.float32)
+    return RemovedPool(matrix, labels, digests, held)
+
+
+@dataclass
+class RelabelsAcrossRemovals:
+    """The candidate's added records a source signed that pair with a removed record of another label that the
+    source did not deliver.
+
+    Attributes:
+        rows: row of the candidate's lineage -> (digest, label) of each such added record.
+        twins: added digest -> its removed twin.
+        owners: removed digest -> the sources the lineage of the version that held it gives it to (empty: none).
+        signed_by: row -> the source that signed the added record (the candidate's signed lineage).
+    """
+
+    rows: dict[int, tuple[bytes, str]]
+    twins: dict[bytes, RemovedTwin]
+    owners: dict[bytes, frozenset[str]]
+    signed_by: dict[int, str] = field(default_factory=dict)
+
+    def detail(self, digest: bytes) -> str:
+        """``paired across a removal: a near copy (d=0.001) of base record 1a2b3c4d5e6f, label 'Chinstrap', last
+        held in v2; that version's lineage gives it to no source`` (or ``to source 'clinic'``; ``an edit`` for an edit)."""
+        from provenance.escaping import visible
+
+        twin = self.twins[digest]
+        owners = sorted(self.owners.get(twin.digest, frozenset()))
+        given = f"source {', '.join(repr(s) for s in owners)}" if owners else "no source"
+        how = "a near copy" if twin.how == "near copy" else "an edit"
+        return (
+            f"paired across a removal: {how} (d={twin.distance:.3g}) of base record {twin.digest.hex()[:12]}, label "
+            f"{visible(twin.label)!r}, last held in {visible(twin.held_in)}; that version's lineage gives it to {given}"
+        )
+
+
+def relabels_across_removals(ctx: GateContext) -> RelabelsAcrossRemovals:
+    """The delta's added records (``GateContext.delta_rows``, features ``delta_features``) paired by
+    :func:`near_twins` with a removed record (:func:`removed_pool`) of another label, counted where the candidate's
+    signed lineage (``classify.version_lineage``) has the added record ``attested`` by a source the lineage of the
+    version that held the removed record (re-judged under the pins: ``trusted_lineage``) does not give it to, as
+    ``gate.relabel_owners`` counts a relabel of another's record. Empty when the delta adds nothing, or the base has
+    no profile or the records cannot be featurised (the detectors' rules say so). Raises ``VerificationError`` when
+    the ancestry, a profile or a lineage does not verify."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from provenance.errors import ProvError
+    from provenance.lineage.classify import ATTESTED, trusted_lineage, version_lineage
+    from provenance.lineage.deliverers import delivering_sources
+
+    empty = RelabelsAcrossRemovals({}, {}, {})
+    rows = ctx.delta_rows
+    added = [i for i, kind in enumerate(rows.kinds) if kind == "added"]
+    if not added:
+        return empty
+    try:
+        profile, features = ctx.base_profile, ctx.delta_features
+    except ProvError:  # no profile, records that cannot be featurised: the detectors' rules say so
+        return empty
+    pool = removed_pool(ctx)
+    pairs = near_twins(profile, features[added], [rows.labels[i] for i in added], pool)
+    twins: dict[tuple[bytes, str], RemovedTwin] = {}
+    for i, (j, how, distance) in zip(added, pairs):
+        if j >= 0:
+            twin = RemovedTwin(pool.digests[j], pool.labels[j], pool.held_in[j], how, distance)
+            twins[(rows.digests[i], rows.labels[i])] = twin
+    if not twins:
+        return empty
+    owners: dict[bytes, frozenset[str]] = {}
+    for tag in sorted({t.held_in for t in twins.values()}):
+        held = pa.array([t.digest for t in twins.values() if t.held_in == tag], pa.binary(32))
+        lineage = ctx.base_lineage if tag == ctx.base else trusted_lineage(ctx.store, tag)
+        owners.update(delivering_sources(lineage.filter(pc.is_in(lineage.column("digest"), value_set=held)), held))
+    signed = version_lineage(ctx.store, ctx.new)
+    wanted = pa.array(sorted({d for d, _ in twins}), pa.binary(32))
+    candidates = pc.and_(
+        pc.is_in(signed.column("digest"), value_set=wanted), pc.equal(signed.column("status"), ATTESTED)
+    )
+    found = RelabelsAcrossRemovals({}, {}, owners)
+    for row in np.flatnonzero(pc.fill_null(candidates, False).to_numpy(zero_copy_only=False)).tolist():
+        digest, label = signed.column("digest")[row].as_py(), signed.column("label")[row].as_py()
+        source, paired = signed.column("source")[row].as_py(), twins.get((digest, label))
+        if paired is not None and source not in owners.get(paired.digest, frozenset()):
+            found.rows[row] = (digest, label)
+            found.twins[digest] = paired
+            found.signed_by[row] = source
+    return found
