@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from test_newcomer33_advice import _storms_versions, _waiver_predicates
 
 
@@ -125,21 +124,16 @@ def test_control_a_line_added_after_the_review_is_refused(prov, workdir, store, 
     assert _waiver_predicates() == []
 
 
-# A33e-3 (low): prov waive --findings refuses "a line added after the review" (a record V's stored run does not flag)
-# by reading V's newest stored detector run: the object its `detect` audit entry names, which nothing signs (a detect
-# entry is pending until the next signature, as every honest `prov diff --detect` leaves it). A .prov/ writer who also
-# edits the reviewed file plants a run, copied from the real one with one more record marked flagged, and the
-# reviewer's waive key signs a `combined` waiver for a record the check, re-run, does not flag (replayed: exit 0, the
-# extra waiver written, the record absent from `prov check --no-save`'s findings). Such a waiver takes the record out of
-# detectors.combined and detectors.extreme in any later check of V that does flag it (another base, another policy),
-# unreviewed. Fix: decide from a run made now (re-run the detectors on the signed versions, as quarantine --findings
-# does in lineage/findings_recheck.py), or honour only a detect entry a pinned checkpoint covers.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A33e-3 (low): a planted stored run lets prov waive --findings sign a waiver for a record no real run flags",
-)
+# A33e-3 (low; fixed in session 34: prov waive --findings decides from the detectors re-run now on the signed
+# versions, as prov quarantine --findings does): prov waive --findings refused "a line added after the review" (a
+# record V's stored run does not flag) by reading V's newest stored detector run: the object its `detect` audit entry
+# names, which nothing signs (a detect entry is pending until the next signature, as every honest `prov diff --detect`
+# leaves it). A .prov/ writer who also edits the reviewed file planted a run, copied from the real one with one more
+# record marked flagged, and the reviewer's waive key signed a `combined` waiver for a record the check, re-run, does
+# not flag. Such a waiver takes the record out of detectors.combined and detectors.extreme in any later check of V
+# that does flag it (another base, another policy), unreviewed.
 def test_a_planted_run_does_not_let_a_line_added_after_the_review_be_waived(prov, workdir, store, keypair):
     r, extra, rerun = _waive_beside_planted_run(prov, keypair, plant=True)
     assert extra["digest"] not in {f["digest"] for f in rerun}, "the check re-run flags the added record"
-    assert r.exit_code == 2, r.output
-    assert extra["digest"] not in {p["digest"] for p in _waiver_predicates()}
+    assert r.exit_code == 2 and "reviewed.json: 1 of its" in r.output and extra["digest"] in r.output, r.output
+    assert _waiver_predicates() == []
