@@ -84,9 +84,9 @@ def waive_reviewed(
 ) -> dict:
     """Sign one waiver (``waivers.create_waiver``, ``reviewed_file`` the file's SHA-256) per flagged finding of the
     reviewed findings file ``path`` of ``version``, for ``detector``, when the detectors re-run now on the signed
-    versions ``base`` (default: the base the file names, else that of ``version``'s newest stored run) and ``version`` at ``fpr`` (default 0.01) flag every one.
-    Returns ``{"version", "detector", "reviewedFile", "detection": {"base", "fpr"}, "waivers": [create_waiver's
-    result, ...], "written": n, "already_waived": n}``.
+    versions ``base`` (default: the base the file names, else that of ``version``'s newest stored run) and
+    ``version`` at ``fpr`` (default 0.01) flag every one. Returns ``{"version", "detector", "reviewedFile",
+    "detection": {"base", "fpr"}, "waivers": [create_waiver's result, ...], "written": n, "already_waived": n}``.
 
     Raises:
         InputError: (exit 2, nothing written) what :func:`reviewed_findings` raises; what
@@ -98,6 +98,7 @@ def waive_reviewed(
     from provenance.lineage.findings_recheck import rerun_detection
 
     file_digest, listed = reviewed_findings(path, version)
+    _refuse_before_writing(store, version, path, listed, key_path)  # labels and key first: cheaper than the re-run
     rerun = rerun_detection(store, version, path, base or _stored_base(store, version, path), fpr, "nothing waived")
     flagged = flagged_by(rerun.detection, detector, path)
     unflagged = [d for d, _ in listed if d not in flagged]
@@ -108,7 +109,6 @@ def waive_reviewed(
             f"re-runs the detectors on {against} ({', '.join(unflagged[:3])}{' ...' if len(unflagged) > 3 else ''}): "
             "nothing waived; waive from the file the run wrote (prov findings V --json), reviewed"
         )
-    _refuse_before_writing(store, version, path, listed, key_path)
     results = [
         create_waiver(store, version, digest, detector, reason, key_path, label, kept_log, reviewed_file=file_digest)
         for digest, label in listed

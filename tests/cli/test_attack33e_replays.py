@@ -76,6 +76,22 @@ def test_a_check_json_is_waived_as_documented(prov, workdir, store, keypair):
     r, report = _check_json_waived(prov, keypair)
     assert r.exit_code == 0, r.output
     assert len(_waiver_predicates()) == len(report["findings"])
+    assert "each flagged by the detectors re-run on v2 against v1 at fpr 0.01" in " ".join(r.output.split())
+
+
+def test_a_findings_file_of_another_rate_is_refused_naming_the_rate(prov, workdir, store, keypair):
+    """The re-run's rate is the reviewer's (--fpr, default 0.01), never the file's: a findings JSON whose combined
+    row says 0.01 waived with --fpr 0.05 is refused before the detectors run, naming --fpr 0.01; nothing written."""
+    pinned = _storms_versions(prov, keypair)
+    _reviewed_findings(prov, pinned)
+    Path("reviewed.json").write_text(prov("findings", "v2", "--json", *pinned).stdout)
+    r = prov("waive", "--version", "v2", "--detector", "combined", "--reason", "reviewed", "--findings",
+             "reviewed.json", "--fpr", "0.05", "--key", keypair.private_path, *pinned)  # fmt: skip
+    assert r.exit_code == 2 and "reviewed.json: its findings were combined at fpr 0.01" in r.output, r.output
+    assert "pass --fpr 0.01" in r.output and _waiver_predicates() == []
+    r = prov("waive", "x" * 64, "--version", "v2", "--detector", "combined", "--reason", "r", "--base", "v1",
+             "--key", keypair.private_path, *pinned)  # fmt: skip
+    assert r.exit_code == 2 and "--base and --fpr go with --findings" in r.output, r.output
 
 
 def _plant_run_flagging_one_more() -> dict:
