@@ -195,8 +195,16 @@ def waive(
         None,
         "--findings",
         help="Instead of DIGEST: a reviewed findings file (prov findings V --json, or prov check --format json); one "
-        "waiver per flagged finding, each signing the file's SHA-256; refused whole if it lists a record V's stored "
-        "run does not flag.",
+        "waiver per flagged finding, each signing the file's SHA-256; refused whole if it lists a record the "
+        "detectors, re-run now on the signed versions, do not flag.",
+    ),
+    base: str | None = typer.Option(
+        None,
+        "--base",
+        help="With --findings: the base the detectors re-run against (default: the one FILE names, else the stored run's).",
+    ),
+    fpr: float | None = typer.Option(
+        None, "--fpr", help="With --findings: the rate the re-run combines at (default 0.01; never read from FILE)."
     ),
     version: str = typer.Option(..., "--version", help="The version whose finding is accepted."),
     detector: str = typer.Option(..., "--detector", help="The detector whose flag is accepted."),
@@ -218,10 +226,12 @@ def waive(
         raise InputError("prov waive: give DIGEST or --findings FILE, one of them")
     if findings is not None and label is not None:
         raise InputError("prov waive: --label goes with DIGEST (--findings takes each finding's label from the file)")
+    if findings is None and (base is not None or fpr is not None):
+        raise InputError("prov waive: --base and --fpr go with --findings (the re-run that decides what is flagged)")
     store = Store.open(pins=pins)
     kept = held_states(store, kept_state, "waiver")  # a log cut back is not signed over (exit 1)
     if findings is not None:
-        _waive_reviewed(store, version, findings, detector, reason, key, kept, json_out)
+        _waive_reviewed(store, version, findings, detector, reason, key, kept, json_out, base, fpr)
         return
     assert digest is not None
     result = create_waiver(store, version, digest, detector, reason, key, label, kept)
@@ -244,12 +254,25 @@ def waive(
 
 
 def _waive_reviewed(
-    store: Store, version: str, path: str, detector: str, reason: str, key: str, kept: KeptLog | None, json_out: bool
+    store: Store,
+    version: str,
+    path: str,
+    detector: str,
+    reason: str,
+    key: str,
+    kept: KeptLog | None,
+    json_out: bool,
+    base: str | None,
+    fpr: float | None,
 ) -> None:
-    """``prov waive --findings FILE``: one waiver per flagged finding of the reviewed file (``gate.waivers_bulk``)."""
+    """``prov waive --findings FILE``: one waiver per flagged finding of the reviewed file that the detectors, re-run
+    now, flag (``gate.waivers_bulk``)."""
+    from provenance import progress
+    from provenance.cli._progress import progress_shown
     from provenance.gate.waivers_bulk import waive_reviewed
 
-    result = waive_reviewed(store, version, path, detector, reason, key, kept)
+    with progress_shown(), progress.stage("detectors", unit="steps"):
+        result = waive_reviewed(store, version, path, detector, reason, key, kept, base, fpr)
     if json_out:
         emit_json(result)
         return
@@ -257,7 +280,8 @@ def _waive_reviewed(
     echo(
         f"Waived {detector} on {len(result['waivers'])} findings of {path} in {version} ({result['written']} "
         f"written, {result['already_waived']} already waived), signed by {keyid}, each naming the file's SHA-256 "
-        f"{result['reviewedFile'][:16]}"
+        f"{result['reviewedFile'][:16]}; each flagged by the detectors re-run on {version} against "
+        f"{result['detection']['base']} at fpr {result['detection']['fpr']:g}"
     )
     for line in extends_lines(kept):
         echo(line)

@@ -280,8 +280,10 @@ def sources(
     else:
         echo(f"Lineage in {info['version']}: attested / relabeled after source / unattributed")
     echo(f"{'source':<16} {'batches':>7} {'records':>8} {'signed':>7}  lineage")
+    unpinned = "" if info["keys_pinned"] else "*"  # signed against keys found in .prov/ only: marked, and said below
     for s in info["sources"]:
         frac = f"{100 * s['signed_fraction']:.0f}%" if s["signed_fraction"] is not None else "-"
+        frac += unpinned if s["signed_batches"] else ""
         cut = f"  (quarantined in {', '.join(s['quarantined_in'])})" if s["quarantined_in"] else ""
         echo(
             f"{visible(s['source']):<16} {s['batches']:>7} {s['records']:>8} {frac:>7}  "
@@ -290,6 +292,10 @@ def sources(
     if info["unattributed_without_source"]:  # a row of the table, not a line beside it
         n = info["unattributed_without_source"]
         echo(f"{'(no batch)':<16} {'-':>7} {n:>8} {'0%':>7}  0 / 0 / {n}")
+    if unpinned and any(s["signed_batches"] for s in info["sources"]):
+        # UNPINNED_SIGNATURE's words, in two lines that fit 80 columns (newcomer review 10, finding 26)
+        echo("* keys not pinned: NOT a trust decision (signatures checked only against keys")
+        echo("  found in .prov/); pass --signer KEY.pub or set PROV_SIGNERS to judge them")
     _batch_lines(info["sources"])
     from provenance.lineage.standing import not_trusted_line
 
@@ -320,7 +326,8 @@ def _batch_lines(summaries: list[dict]) -> None:
         for b in listed[:_BATCHES_SHOWN]:
             signed = "signed" if b["signed"] else "unsigned"
             withdrawn = "  withdrawn" if b["withdrawn"] else ""
-            echo(f"  {visible(b['batch']):<28} {signed:<8} {b['records']:>8} records{withdrawn}")
+            unpinned = "  keys not pinned" if b["keys_pinned"] is False else ""
+            echo(f"  {visible(b['batch']):<28} {signed:<8} {b['records']:>8} records{withdrawn}{unpinned}")
         if len(listed) > _BATCHES_SHOWN:
             more = len(listed) - _BATCHES_SHOWN
             echo(f"  ... and {more} more of {visible(s['source'])} (prov sources --json lists every batch)")

@@ -52,9 +52,16 @@ def signed_by(store: Any, audit_entry: int) -> str | None:
 
 
 def with_signature(store: Any, result: dict) -> dict:
-    """``result`` (``stored_findings``' dict) with ``signed_by`` (see :func:`signed_by`; None when no run)."""
+    """``result`` (``stored_findings``' dict) with ``covered_by`` (the pinned head covering its entry, see
+    :func:`signed_by`; None when no run) and ``signed_by`` None: no key signs a run, and the next signing write covers
+    a ``detect`` entry a ``.prov/`` writer planted as it covers an honest one (attack review 26e), so a covering head
+    dates a run and never makes it signed; only ``--recompute`` vouches for one.
+
+    Raises:
+        VerificationError: the audit chain is broken (exit 1).
+    """
     entry = result.get("audit_entry")
-    return result | {"signed_by": signed_by(store, entry) if isinstance(entry, int) else None}
+    return result | {"signed_by": None, "covered_by": signed_by(store, entry) if isinstance(entry, int) else None}
 
 
 def recompute(store: Any, version: str, base: str | None = None, policy: Policy | None = None) -> dict:

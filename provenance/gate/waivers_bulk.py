@@ -5,8 +5,14 @@ A clean delivery with a real labelling change was blocked with 152 flagged recor
 (``prov findings V --json`` or ``prov check --format json``) is the list: each waiver is the one ``prov waive`` signs
 (a key pinned to waive, the reason, the version's Merkle root) with the file's SHA-256 signed in as
 ``reviewedFile``, so a later reader can tell which list a reviewer signed off. Nothing outside the file is waived:
-a file of another version, or one listing a record the version's stored run does not flag with the detector
-(a line added after the review), is refused whole (exit 2) before any waiver is written.
+a file of another version, or one listing a record the detector does not flag (a line added after the review), is
+refused whole (exit 2) before any waiver is written.
+
+Which records are flagged is decided by the detectors run now on the signed versions (``findings_recheck.
+rerun_detection``, as ``prov quarantine --findings`` decides what to cut), never by the detector run stored in
+``.prov/``: nothing signs a stored run, and a ``.prov/`` writer's planted copy flagging one more record let the
+reviewer's waive key sign a waiver for a record no real run flags (attack review 33e, A33e-3). The re-run is
+O(delta), the cost of the ``prov check`` that stored the run.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from provenance.errors import InputError
 from provenance.escaping import visible
@@ -73,35 +79,36 @@ def waive_reviewed(
     reason: str,
     key_path: str,
     kept_log: KeptLog | None = None,
+    base: str | None = None,
+    fpr: float | None = None,
 ) -> dict:
     """Sign one waiver (``waivers.create_waiver``, ``reviewed_file`` the file's SHA-256) per flagged finding of the
-    reviewed findings file ``path`` of ``version``, for ``detector``. Returns ``{"version", "detector",
-    "reviewedFile", "waivers": [create_waiver's result, ...], "written": n, "already_waived": n}``.
+    reviewed findings file ``path`` of ``version``, for ``detector``, when the detectors re-run now on the signed
+    versions ``base`` (default: the base the file names, else that of ``version``'s newest stored run) and
+    ``version`` at ``fpr`` (default 0.01) flag every one. Returns ``{"version", "detector", "reviewedFile",
+    "detection": {"base", "fpr"}, "waivers": [create_waiver's result, ...], "written": n, "already_waived": n}``.
 
     Raises:
-        InputError: (exit 2, nothing written) what :func:`reviewed_findings` raises; no detector run of
-            ``version`` is stored; the file lists records that run does not flag with ``detector`` (the combined
-            verdict for ``combined``), named; or what ``create_waiver`` raises for the first finding.
+        InputError: (exit 2, nothing written) what :func:`reviewed_findings` raises; what
+            ``findings_recheck.rerun_detection`` raises for the base or the rate; ``detector`` is not one the re-run
+            ran; the file lists records the re-run does not flag with ``detector`` (the combined verdict for
+            ``combined``), named; or what ``create_waiver`` raises for any finding.
+        ProvError: (exit 3) a detector failed in the re-run. VerificationError: (exit 1) a version does not verify.
     """
-    from provenance.detectors.findings import stored_findings
-    from provenance.report.flagged import detector_entries, detector_flagged
+    from provenance.lineage.findings_recheck import rerun_detection
 
     file_digest, listed = reviewed_findings(path, version)
-    run = stored_findings(store, version, flagged_only=False)
-    if run["run"] is None:
-        raise InputError(f"{path}: no detector run is stored for {version}, so none of its findings is flagged here")
-    flags = {}
-    for f in run["findings"]:
-        by = {d["detector"] for d in detector_entries(f) if detector_flagged(d)}
-        flags[f["digest"]] = bool(f["flagged"]) if detector == "combined" else detector in by
-    unflagged = [d for d, _ in listed if not flags.get(d)]
+    _refuse_before_writing(store, version, path, listed, key_path)  # labels and key first: cheaper than the re-run
+    rerun = rerun_detection(store, version, path, base or _stored_base(store, version, path), fpr, "nothing waived")
+    flagged = flagged_by(rerun.detection, detector, path)
+    unflagged = [d for d, _ in listed if d not in flagged]
     if unflagged:
+        against = f"{version} against {rerun.base} at fpr {rerun.fpr:g}"
         raise InputError(
-            f"{path}: {len(unflagged)} of its {len(listed)} flagged findings are not flagged by {detector} in "
-            f"{version}'s stored run ({', '.join(d[:12] for d in unflagged[:3])}{' ...' if len(unflagged) > 3 else ''})"
-            ": nothing waived; waive from the file the run wrote (prov findings V --json), reviewed"
+            f"{path}: {len(unflagged)} of its {len(listed)} flagged findings are not flagged by {detector} when prov "
+            f"re-runs the detectors on {against} ({', '.join(unflagged[:3])}{' ...' if len(unflagged) > 3 else ''}): "
+            "nothing waived; waive from the file the run wrote (prov findings V --json), reviewed"
         )
-    _refuse_before_writing(store, version, path, listed, key_path)
     results = [
         create_waiver(store, version, digest, detector, reason, key_path, label, kept_log, reviewed_file=file_digest)
         for digest, label in listed
@@ -111,10 +118,47 @@ def waive_reviewed(
         "version": version,
         "detector": detector,
         "reviewedFile": file_digest,
+        "detection": {"base": rerun.base, "fpr": rerun.fpr},
         "waivers": results,
         "written": len(results) - done,
         "already_waived": done,
     }
+
+
+def _stored_base(store: Store, version: str, path: str) -> str | None:
+    """The base of ``version``'s newest stored detector run when ``path`` names none (a file cut by hand), else None.
+
+    Only the base is taken from ``.prov/``, and it must be a version the pins verify: every flag is the re-run's on
+    signed data, so a planted base changes which real run decides, never what it says (the output names it).
+    """
+    from provenance.detectors.findings import stored_findings
+    from provenance.lineage.findings_recheck import findings_base
+
+    if findings_base(path) is not None:
+        return None
+    stored = stored_findings(store, version, flagged_only=False)
+    return stored["base"] if isinstance(stored.get("base"), str) and stored["base"] else None
+
+
+def flagged_by(detection: Any, detector: str, path: str) -> set[str]:
+    """The hex digests ``detection`` (a ``DiffDetection``) flags with ``detector``: its combined verdict for
+    ``combined``, else that detector's own flag; a record flagged under any of its labels counts.
+
+    Raises:
+        InputError: (exit 2) ``detector`` is not ``combined`` nor a detector the run ran, naming those it ran.
+    """
+    from provenance.detectors.findings import COMBINED
+
+    if detector == COMBINED:
+        return {v.digest for v in detection.verdicts.records if v.flagged}
+    ran = {r.detector: flags for r, (_, flags) in zip(detection.results, detection.columns)}
+    if detector not in ran:
+        raise InputError(
+            f"{path}: --detector {detector!r} is not one prov runs; it runs {', '.join(sorted(ran))} and combined; "
+            "nothing waived"
+        )
+    flags = ran[detector]
+    return {v.digest for i, v in enumerate(detection.verdicts.records) if i < len(flags) and flags[i]}
 
 
 def _refuse_before_writing(

@@ -22,6 +22,7 @@ import json
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from provenance import input_file
 from provenance.errors import InputError, ProvError
@@ -79,10 +80,15 @@ def findings_base(path: str | Path) -> str | None:
 
 
 def findings_fpr(path: str | Path) -> float | None:
-    """The false-positive rate a ``prov diff --detect --format json`` report says it used (``detection.fpr``), or None."""
+    """The false-positive rate a report says it used, or None: ``detection.fpr`` of ``prov diff --detect --format
+    json``, the ``combined`` row's ``fpr`` of ``prov findings --json``. A claim only refuses (another rate than the
+    re-run's); it never sets the rate."""
     report = _report(path)
     detection = report.get("detection") if isinstance(report, dict) else None
     fpr = detection.get("fpr") if isinstance(detection, dict) else None
+    rows = report.get("detectors") if isinstance(report, dict) and fpr is None else None
+    if isinstance(rows, list):
+        fpr = next((r.get("fpr") for r in rows if isinstance(r, dict) and r.get("detector") == "combined"), None)
     return float(fpr) if isinstance(fpr, int | float) and not isinstance(fpr, bool) else None
 
 
@@ -144,6 +150,62 @@ def resolve_base(store: Store, tag: str, path: str | Path, base: str | None) -> 
     return chosen
 
 
+@dataclass
+class DetectionRerun:
+    """The detectors of ``prov diff BASE TAG --detect`` run now on the signed versions (:func:`rerun_detection`):
+    ``base`` and ``fpr`` as run, ``report`` the merged diff it scored, ``detection`` its ``DiffDetection`` (nothing
+    stored), ``profile`` the base's reference profile."""
+
+    base: str
+    fpr: float
+    report: Any
+    detection: Any
+    profile: Any
+
+
+def rerun_detection(
+    store: Store, tag: str, path: str | Path, base: str | None, fpr: float | None, undone: str
+) -> DetectionRerun:
+    """Run every registered detector on the delta of the signed versions BASE and ``tag``, at ``fpr``, as
+    ``prov diff BASE TAG --detect`` does, saving nothing: what a command acting on a findings file ``path`` decides
+    from, never the file's or the store's word (``prov quarantine --findings``, ``prov waive --findings``).
+
+    Args:
+        base: ``--base``; default the base ``path`` names (:func:`resolve_base`).
+        fpr: the rate in (0, 1); default ``detectors.registry.DEFAULT_FPR``. A file that says it was combined at
+            another rate is refused, naming ``--fpr``.
+        undone: what the command did not do, for the error of a failed detector ("nothing was cut").
+
+    Raises:
+        InputError: exit 2 for a bad base or rate, a file made at another rate, a base without a reference profile.
+        ProvError: exit 3 when a detector fails (it could not be evaluated).
+        VerificationError: exit 1 when a version fails its signature or manifest check.
+    """
+    from provenance.delta.compare import diff_versions
+    from provenance.detectors.pipeline import detect_diff
+    from provenance.detectors.registry import DEFAULT_FPR
+    from provenance.profiles.stage import load_profile
+
+    base = resolve_base(store, tag, path, base)
+    rate = DEFAULT_FPR if fpr is None else fpr
+    if not 0 < rate < 1:
+        raise InputError(f"--fpr {rate}: give a false-positive rate between 0 and 1")
+    claimed = findings_fpr(path)
+    if claimed is not None and abs(claimed - rate) > 1e-12:
+        raise InputError(
+            f"{path}: its findings were combined at fpr {claimed:g}, prov re-runs the detectors at {rate:g}; "
+            f"pass --fpr {claimed:g} to re-run them at that rate"
+        )
+    profile = load_profile(store, base)
+    # merged, as prov check does: the decision rests on no fact only the version's commit key signs
+    report = diff_versions(store, base, tag, signed_delta=False)
+    detection = detect_diff(store, base, tag, report.delta, fpr=rate, save=False)
+    if detection.errors:
+        failed = ", ".join(f"{r.detector} ({r.error})" for r in detection.errors)
+        raise ProvError(f"{path}: re-running the detectors on {tag} against {base} failed: {failed}; {undone}")
+    return DetectionRerun(base, rate, report, detection, profile)
+
+
 def recheck_findings(
     store: Store, tag: str, path: str | Path, digests: set[bytes], base: str | None = None, fpr: float | None = None
 ) -> FindingsRecheck:
@@ -170,28 +232,9 @@ def recheck_findings(
         ProvError: exit 3 when a detector fails in the re-run (it could not be evaluated).
         VerificationError: exit 1 when a version fails its signature or manifest check.
     """
-    from provenance.delta.compare import diff_versions
-    from provenance.detectors.pipeline import detect_diff
-    from provenance.detectors.registry import DEFAULT_FPR
-    from provenance.profiles.stage import load_profile
-
-    base = resolve_base(store, tag, path, base)
-    rate = DEFAULT_FPR if fpr is None else fpr
-    if not 0 < rate < 1:
-        raise InputError(f"--fpr {rate}: give a false-positive rate between 0 and 1")
-    claimed = findings_fpr(path)
-    if claimed is not None and abs(claimed - rate) > 1e-12:
-        raise InputError(
-            f"{path}: its findings were combined at fpr {claimed:g}, the quarantine re-runs the detectors at {rate:g}; "
-            f"pass --fpr {claimed:g} to re-run them at that rate"
-        )
-    profile = load_profile(store, base)
-    # merged, as prov check does: a cut rests on no fact only the version's commit key signs
-    report = diff_versions(store, base, tag, signed_delta=False)
-    detection = detect_diff(store, base, tag, report.delta, fpr=rate, save=False)
-    if detection.errors:
-        failed = ", ".join(f"{r.detector} ({r.error})" for r in detection.errors)
-        raise ProvError(f"{path}: re-running the detectors on {tag} against {base} failed: {failed}; nothing was cut")
+    rerun = rerun_detection(store, tag, path, base, fpr, "nothing was cut")
+    base, rate, report, detection = rerun.base, rerun.fpr, rerun.report, rerun.detection
+    profile = rerun.profile
     flagged = {bytes.fromhex(v.digest) for v in detection.verdicts.records if v.flagged}
     stray = digests - flagged
     against = f"{tag} against {base} at fpr {rate:g}"

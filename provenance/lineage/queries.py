@@ -205,7 +205,10 @@ def source_summary(store: Store, tag: str | None = None) -> dict:
     without ``source``, are its ``not_trusted``; ``batches_not_attesting``: every registered signed batch,
     in any version or none, that attests nothing under the pins, ``standing.untrusted_batches``: a revoked
     key's registration stays named there, with its revocation, after it was registered again);
-    each source has ``registered_batches`` (``[{"batch": "SOURCE@ROOT12", "signed", "records", "withdrawn"}]``, in
+    ``keys_pinned``: whether signatures were judged under keys the verifier pins (false with nothing pinned: checked
+    only against keys found in ``.prov/``, no trust decision);
+    each source has ``registered_batches`` (``[{"batch": "SOURCE@ROOT12", "signed", "records", "withdrawn",
+    "keys_pinned"}]``, ``keys_pinned`` null for an unsigned batch, in
     registration order: the ids ``prov withdraw`` takes), ``withdrawn_batches`` (how many of its batches a withdrawal the pins
     honour covers) and ``quarantined_in`` (the versions that are a signed ``prov quarantine
     --source`` of it), and ``withdrawals`` is ``withdraw.withdrawal_summary``: every
@@ -232,6 +235,11 @@ def source_summary(store: Store, tag: str | None = None) -> dict:
             in_version.setdefault(source, {s: 0 for s in STATUSES})[status] += n
     withdrawals = withdrawal_summary(store)
     cuts = quarantine_versions(store)
+    from provenance.trust.pins import pins_of
+
+    # with nothing pinned a batch's signature was checked against keys found in .prov/ (prov add --store-keys): signed,
+    # but no trust decision, and said so beside every signed count (attack review 33e)
+    keys_pinned = pins_of(store).pinned
     withdrawn = {(w["source"], w["batch"]) for w in withdrawals if w["status"] == "withdrawn"}
     out = []
     for name in sorted(names):
@@ -249,7 +257,14 @@ def source_summary(store: Store, tag: str | None = None) -> dict:
                 "signed_records": signed_records,
                 "signed_fraction": round(signed_records / records, 6) if records else None,
                 # the ids prov withdraw takes (newcomer review 32: withdraw's help said prov sources lists them)
-                "registered_batches": [{**d, "withdrawn": (name, d["batch"]) in withdrawn} for d in delivered],
+                "registered_batches": [
+                    {
+                        **d,
+                        "withdrawn": (name, d["batch"]) in withdrawn,
+                        "keys_pinned": keys_pinned if d["signed"] else None,
+                    }
+                    for d in delivered
+                ],
                 "keys": keys,
                 "version_records": sum(v.values()),
                 **v,
@@ -267,6 +282,7 @@ def source_summary(store: Store, tag: str | None = None) -> dict:
 
     return {
         "version": tag,
+        "keys_pinned": keys_pinned,
         "sources": out,
         "unattributed_without_source": unsourced,
         "withdrawals": withdrawals,

@@ -159,12 +159,12 @@ def _trust_lines(out: Writer, result: dict, version: str) -> None:
                 f"{wording['recomputed_with']}: {wording['explanations_differ']} explanation(s) differ in wording "
                 f"(first: {wording['first']}), verdicts/scores equal",
             )
-    elif result.get("signed_by"):
+    elif result.get("covered_by"):
         # A signed head covers whatever the log held when it was signed, planted runs included
         # (attack review 10, F10-1): it dates the run, it does not vouch for it.
         out.line(
             ("Not checked: ", "bold"),
-            f"its audit entry #{result['audit_entry']} was in the log when {result['signed_by']} was signed (a key "
+            f"its audit entry #{result['audit_entry']} was in the log when {result['covered_by']} was signed (a key "
             "you pinned); that signature covers the log, not who ran the detectors or what they found; "
             f"prov findings {shlex.quote(version)} --recompute re-runs them on the signed versions and compares before you waive",
         )

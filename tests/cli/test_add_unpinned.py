@@ -101,3 +101,32 @@ def test_store_keys_beside_pins_is_refused(workdir, prov):
     assert r.exit_code == 2, r.output
     assert "--store-keys checks against the store's keys instead of pinned ones" in one_line(r)
     assert store_fingerprint(workdir / ".prov") == before
+
+
+def test_sources_says_a_store_keys_batch_is_signed_against_keys_not_pinned(workdir, prov):
+    """``prov sources`` read "signed 100%" for a batch ``prov add --store-keys`` registered (attack review 33e): its
+    signature was checked only against keys ``.prov/`` holds. Unpinned, the table marks the fraction, names the batch
+    ``keys not pinned`` and says why in the words ``prov add`` used; ``--json`` says ``keys_pinned`` false. Pinned (the
+    control), the same batch is judged under the pins: ``keys_pinned`` true, and it attests nothing, named why."""
+    from support import validate_output
+
+    _store_with_planted_vendor_key(prov)
+    batch = prov("add", "batch.parquet", "--source", "vendor", "--store-keys").stdout.split()[2].rstrip(":")
+    r = prov("sources")
+    assert r.exit_code == 0, r.output
+    row = next(line for line in r.stdout.splitlines() if line.startswith("vendor "))
+    assert row.split()[3] == "100%*", row
+    assert f"{batch}" in r.stdout and "keys not pinned" in r.stdout.split(batch, 1)[1].splitlines()[0], r.stdout
+    words = " ".join(r.stdout.split())
+    assert "* keys not pinned: NOT a trust decision (signatures checked only against keys found in .prov/)" in words
+    assert all(len(line) <= 80 for line in r.stdout.splitlines()), r.stdout
+    doc = json.loads(prov("sources", "--json").stdout)
+    validate_output("sources", doc)
+    [vendor] = [s for s in doc["sources"] if s["source"] == "vendor"]
+    assert doc["keys_pinned"] is False and [b["keys_pinned"] for b in vendor["registered_batches"]] == [False]
+
+    pinned = prov("sources", "--json", "--signer", "maintainer.pub")
+    doc = json.loads(pinned.stdout)
+    validate_output("sources", doc)
+    assert doc["keys_pinned"] is True and [b["batch"] for b in doc["batches_not_attesting"]] == [batch]
+    assert "100%*" not in prov("sources", "--signer", "maintainer.pub").stdout

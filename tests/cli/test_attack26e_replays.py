@@ -153,16 +153,13 @@ def test_held_a26e_5_signing_the_log_knowingly_accepts_the_pending_entry(prov, w
     assert "parent v2" in out, out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (found fixing A26e-5, docs/reference.md Known gaps): a detect entry waits for the next signature by "
-    "design (prov diff --detect signs nothing), so the next signing write covers a planted one too",
-)
 def test_a_planted_detector_run_covered_by_the_next_commit_is_not_listed_as_signed(prov, template_trust, workdir):
     """The other entries a later honest signature covers, replayed: a ``.prov/`` writer stores an edited copy of the
     newest ``prov diff --detect`` run (every record unflagged) and a chain-valid ``detect`` entry naming it. Pending,
     ``prov findings v2`` lists it as not signed; after the maintainer's next commit (not refused: ``detect`` entries
-    are honestly pending) it is listed as signed by that commit's checkpoint."""
+    are honestly pending) it was listed as signed by that commit's checkpoint (found fixing A26e-5; fixed in session
+    34: ``signed_by`` is null for every run, as no key signs one; ``covered_by`` names the head that dates it, and
+    ``--recompute`` is what catches it)."""
     pinned = ("--signer", "maintainer.pub")
     ok(prov, "diff", "v1", "v2", "--detect", *pinned)
 
@@ -172,10 +169,16 @@ def test_a_planted_detector_run_covered_by_the_next_commit_is_not_listed_as_sign
 
     plant_findings(workdir, "v2", unflag)
     listed = json.loads(ok(prov, "findings", "v2", "--json", *pinned))
-    assert listed["signed_by"] is None, listed["signed_by"]
+    assert listed["signed_by"] is None and listed["covered_by"] is None, listed
     ok(prov, "-q", "commit", "v3.parquet", "--tag", "v4", "--key", "maintainer.key", *pinned)
     listed = json.loads(ok(prov, "findings", "v2", "--json", *pinned))
-    assert listed["signed_by"] is None, listed["signed_by"]  # fails: "checkpoint ... " (v4's)
+    validate_output("findings", listed)
+    assert listed["signed_by"] is None, listed["signed_by"]
+    assert listed["covered_by"].startswith("checkpoint"), listed["covered_by"]  # dated by v4's write, no more
+    text = ok(prov, "findings", "v2", *pinned)
+    assert "Not checked:" in text and "covers the log, not who ran the detectors" in " ".join(text.split()), text
+    r = prov("findings", "v2", "--recompute", *pinned)
+    assert r.exit_code == 1 and "differs from the detectors re-run" in r.output, r.output
 
 
 def test_the_revocations_list_of_left_pending_entries_cannot_be_dropped_by_a_prov_writer(prov, workdir):

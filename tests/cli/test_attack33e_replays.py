@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from test_newcomer33_advice import _storms_versions, _waiver_predicates
 
 
@@ -77,6 +76,22 @@ def test_a_check_json_is_waived_as_documented(prov, workdir, store, keypair):
     r, report = _check_json_waived(prov, keypair)
     assert r.exit_code == 0, r.output
     assert len(_waiver_predicates()) == len(report["findings"])
+    assert "each flagged by the detectors re-run on v2 against v1 at fpr 0.01" in " ".join(r.output.split())
+
+
+def test_a_findings_file_of_another_rate_is_refused_naming_the_rate(prov, workdir, store, keypair):
+    """The re-run's rate is the reviewer's (--fpr, default 0.01), never the file's: a findings JSON whose combined
+    row says 0.01 waived with --fpr 0.05 is refused before the detectors run, naming --fpr 0.01; nothing written."""
+    pinned = _storms_versions(prov, keypair)
+    _reviewed_findings(prov, pinned)
+    Path("reviewed.json").write_text(prov("findings", "v2", "--json", *pinned).stdout)
+    r = prov("waive", "--version", "v2", "--detector", "combined", "--reason", "reviewed", "--findings",
+             "reviewed.json", "--fpr", "0.05", "--key", keypair.private_path, *pinned)  # fmt: skip
+    assert r.exit_code == 2 and "reviewed.json: its findings were combined at fpr 0.01" in r.output, r.output
+    assert "pass --fpr 0.01" in r.output and _waiver_predicates() == []
+    r = prov("waive", "x" * 64, "--version", "v2", "--detector", "combined", "--reason", "r", "--base", "v1",
+             "--key", keypair.private_path, *pinned)  # fmt: skip
+    assert r.exit_code == 2 and "--base and --fpr go with --findings" in r.output, r.output
 
 
 def _plant_run_flagging_one_more() -> dict:
@@ -125,21 +140,16 @@ def test_control_a_line_added_after_the_review_is_refused(prov, workdir, store, 
     assert _waiver_predicates() == []
 
 
-# A33e-3 (low): prov waive --findings refuses "a line added after the review" (a record V's stored run does not flag)
-# by reading V's newest stored detector run: the object its `detect` audit entry names, which nothing signs (a detect
-# entry is pending until the next signature, as every honest `prov diff --detect` leaves it). A .prov/ writer who also
-# edits the reviewed file plants a run, copied from the real one with one more record marked flagged, and the
-# reviewer's waive key signs a `combined` waiver for a record the check, re-run, does not flag (replayed: exit 0, the
-# extra waiver written, the record absent from `prov check --no-save`'s findings). Such a waiver takes the record out of
-# detectors.combined and detectors.extreme in any later check of V that does flag it (another base, another policy),
-# unreviewed. Fix: decide from a run made now (re-run the detectors on the signed versions, as quarantine --findings
-# does in lineage/findings_recheck.py), or honour only a detect entry a pinned checkpoint covers.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A33e-3 (low): a planted stored run lets prov waive --findings sign a waiver for a record no real run flags",
-)
+# A33e-3 (low; fixed in session 34: prov waive --findings decides from the detectors re-run now on the signed
+# versions, as prov quarantine --findings does): prov waive --findings refused "a line added after the review" (a
+# record V's stored run does not flag) by reading V's newest stored detector run: the object its `detect` audit entry
+# names, which nothing signs (a detect entry is pending until the next signature, as every honest `prov diff --detect`
+# leaves it). A .prov/ writer who also edits the reviewed file planted a run, copied from the real one with one more
+# record marked flagged, and the reviewer's waive key signed a `combined` waiver for a record the check, re-run, does
+# not flag. Such a waiver takes the record out of detectors.combined and detectors.extreme in any later check of V
+# that does flag it (another base, another policy), unreviewed.
 def test_a_planted_run_does_not_let_a_line_added_after_the_review_be_waived(prov, workdir, store, keypair):
     r, extra, rerun = _waive_beside_planted_run(prov, keypair, plant=True)
     assert extra["digest"] not in {f["digest"] for f in rerun}, "the check re-run flags the added record"
-    assert r.exit_code == 2, r.output
-    assert extra["digest"] not in {p["digest"] for p in _waiver_predicates()}
+    assert r.exit_code == 2 and "reviewed.json: 1 of its" in r.output and extra["digest"] in r.output, r.output
+    assert _waiver_predicates() == []
