@@ -218,18 +218,20 @@ def copy_density(profile: ReferenceProfile) -> float:
     return float(max(1.0, ratios.max())) if ratios.size else 1.0
 
 
-def copy_search_radius(profile: ReferenceProfile) -> float | None:
+def copy_search_radius(profile: ReferenceProfile, records: int = 1, capped: bool = True) -> float | None:
     """The distance (standardised units) past which a record's copy evidence measured on the whole base cannot block
-    at the default level: where ``copy_density x closeness p`` reaches ``OTHER_CLASS_COPY_SHARE x
-    DEFAULT_EXTREME_ALPHA`` (a delta of one record, ``alpha / n`` at its largest), at most ``COPY_RADIUS_SHARE`` of
-    the sample's median distance to another class. The copy index (``profiles.copy_index``) searches exactly within
-    it. None when the base has one class."""
-    target = OTHER_CLASS_COPY_SHARE * DEFAULT_EXTREME_ALPHA / copy_density(profile)
+    a delta of ``records`` records at the default level: where ``copy_density x closeness p`` reaches
+    ``OTHER_CLASS_COPY_SHARE x DEFAULT_EXTREME_ALPHA / records`` (the rule's bar, ``alpha / n``). ``capped``: at most
+    ``COPY_RADIUS_SHARE`` of the sample's median distance to another class (the copy index's grid at commit,
+    ``profiles.copy_index``, is made for it, which bounds a look-up's cells); uncapped, the upper end of the bracket,
+    so every distance whose evidence can block lies within it (what a check searches: attack review 33d, A33d-1).
+    None when the base has one class."""
+    target = OTHER_CLASS_COPY_SHARE * DEFAULT_EXTREME_ALPHA / (max(records, 1) * copy_density(profile))
     across = np.asarray(profile.other_class_nn_dist, dtype=np.float64)
     across = across[np.isfinite(across)]
     if not across.size:
         return None
-    lo, hi = 0.0, COPY_RADIUS_SHARE * float(np.median(across))
+    lo, hi = 0.0, (COPY_RADIUS_SHARE * float(np.median(across)) if capped else float(across.max()))
     if hi <= 0:
         return None
     p_at = closeness_p(profile, np.array([hi]), 0.01)
@@ -242,4 +244,6 @@ def copy_search_radius(profile: ReferenceProfile) -> float | None:
             lo = mid
         else:
             hi = mid
+    if not capped:
+        return hi if lo > 0 else None
     return lo if lo > 0 else None

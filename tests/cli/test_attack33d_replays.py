@@ -89,8 +89,9 @@ def test_control_a_relabelled_copy_of_an_unsampled_record_half_a_radius_away_blo
 # just past a tenth of the typical gap, and most twins of a large class are unsampled (nine in ten at 20,000). Fix:
 # search the index out to the bisection's radius (where density x closeness p reaches the default bar) and bound the
 # cell cost another way (a k-d tree, fewer and wider probes), or say in the check that copies past it are judged on
-# the sample.
-@pytest.mark.xfail(strict=True, reason="A33d-1 (medium): a copy of an unsampled record past the capped radius passes")
+# the sample. Fixed in session 34 (fix34a): a check searches the index exactly out to where the evidence can still
+# block this delta at the default level (extreme.copy_search_radius uncapped, for its n records), re-keying the grid
+# for that radius when it is past the commit's.
 def test_a_relabelled_copy_of_an_unsampled_record_one_and_a_half_radii_away_blocks(prov, keypair, store):
     code, blocking, _ = _nudged_copy_check(prov, keypair, sampled=False, radii=1.5)
     assert code == 1 and "detectors.extreme" in blocking, blocking
@@ -138,8 +139,8 @@ def test_control_a_relabelled_copy_of_an_unsampled_record_blocks_when_the_candid
 # only warns that "a dropped column adds nothing to train on", with no word that the copy index was left out. Fix:
 # keep the index usable on a narrowed profile (store it unstandardised or per column, and search on the shared columns:
 # a distance over fewer columns is no larger, so a twin inside the radius stays inside it), or block/say so when it
-# cannot be used.
-@pytest.mark.xfail(strict=True, reason="A33d-2 (medium): dropping a column turns the copy index off; the copy passes")
+# cannot be used. Fixed in session 34 (fix34a): the narrowed profile carries the index projected onto the shared
+# columns, on its own centre and scale (profiles.copy_index.carried_copy_index).
 def test_a_relabelled_copy_of_an_unsampled_record_blocks_when_the_candidate_drops_a_column(prov, keypair, store):
     code, report = _dropped_column_copy_check(prov, keypair, drop=True)
     assert code == 1 and "detectors.extreme" in [x["rule"] for x in report["rules"] if x["status"] == "block"]
@@ -191,9 +192,9 @@ def test_control_a_relabelled_copy_of_an_unsampled_record_blocks_on_a_base_with_
     assert code == 1 and "detectors.extreme" in [x["rule"] for x in report["rules"] if x["status"] == "block"]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="A33d-3 (medium): one waived record in the base's sample turns the copy index off"
-)
+# A33d-3 (medium): a waived record in the base's sample had its profile rebuilt without it (profiles.waived), on
+# another centre and scale, which left the copy index out: the copy passed. Fixed in session 34 (fix34a): the rebuilt
+# profile carries the index on its own centre and scale, the waived records left out of it.
 def test_a_relabelled_copy_of_an_unsampled_record_blocks_on_a_base_with_one_waived_glitch(prov, keypair, store):
     code, report = _waived_glitch_then_copy_check(prov, keypair, waive=True)
     assert code == 1 and "detectors.extreme" in [x["rule"] for x in report["rules"] if x["status"] == "block"]
