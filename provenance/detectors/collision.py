@@ -152,7 +152,10 @@ def copy_lookup_summary(profile: ReferenceProfile, whole: WholeBaseNearest | Non
     misses and keeps no index (the check says so: ``gate.detection``, A33d-4)."""
     if whole is not None:
         return {"copy_index_records": whole.records, "copy_search_radius": whole.radius}
-    return {"copies_among_sample_only": profile.sample_size < profile.n_records and profile.copy_index is None}
+    return {
+        "sample_records": profile.sample_size,
+        "copies_among_sample_only": profile.sample_size < profile.n_records and profile.copy_index is None,
+    }
 
 
 def one_class_result(name: str, delta: Delta) -> DetectorResult:

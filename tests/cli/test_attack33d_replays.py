@@ -205,10 +205,11 @@ def test_a_relabelled_copy_of_an_unsampled_record_blocks_on_a_base_with_one_waiv
 CAP_FEATURES = [f"g{j}" for j in range(8)]
 
 
-def _capped_copy_check(prov, keypair, rows: int) -> tuple[int, str, dict]:
+def _capped_copy_check(prov, keypair, rows: int) -> tuple[int, str, str, dict]:
     """v1: ``rows`` records of 8 standard Gaussian features, labels a and b in turn; v2: v1, 300 new clean records and
     a copy of the first ``b`` record out of v1's profile sample with g0 moved by 1e-4 standard units, labelled ``a``.
-    ``(prov check v2 --base v1's exit code, its text output and commit's, v1's signed copyIndex facts)``."""
+    ``(prov check v2 --base v1's exit code, commit v1's text output, the check's JSON report, v1's signed copyIndex
+    facts)``."""
     rng = np.random.default_rng(3306)
     X = rng.normal(0, 1, (rows + 300, len(CAP_FEATURES)))
     columns: dict[str, object] = {name: X[:, j] for j, name in enumerate(CAP_FEATURES)}
@@ -231,26 +232,33 @@ def _capped_copy_check(prov, keypair, rows: int) -> tuple[int, str, dict]:
     copy = one.set_column(0, "g0", pa.array([moved])).set_column(len(CAP_FEATURES), "label", pa.array(["a"]))
     pq.write_table(pa.concat_tables([v1, clean, copy]), "v2.parquet")
     commit_signed(prov, keypair, "v2", "v2.parquet")
-    r = prov("check", "v2", "--base", "v1", "--signer", keypair.public_path, "--no-save")
+    r = prov("check", "v2", "--base", "v1", "--signer", keypair.public_path, "--no-save", "--format", "json")
     assert r.exit_code in (0, 1), r.output
-    return r.exit_code, committed.output + r.output, facts
+    return r.exit_code, committed.output, json.loads(r.stdout), facts
+
+
+def _extreme(report: dict) -> dict:
+    return next(x for x in report["rules"] if x["rule"] == "detectors.extreme")
 
 
 def test_control_a_relabelled_copy_of_an_unsampled_record_of_a_base_at_the_cap_blocks(prov, keypair, store):
-    code, output, facts = _capped_copy_check(prov, keypair, 250_000)
-    assert facts["rows"] == 250_000 and code == 1 and "detectors.extreme" in output, output
+    code, committed, report, facts = _capped_copy_check(prov, keypair, 250_000)
+    assert facts["rows"] == 250_000 and code == 1 and _extreme(report)["status"] == "block", report["rules"]
+    lookup = _extreme(report)["statistic"]["copy_index"]
+    assert lookup["index"] and lookup["records"] == 250_000 and lookup["reason"] is None and lookup["radius"] > 0
+    assert "copy index" not in committed
 
 
 # A33d-4 (low): a table past profiles.copy_index.INDEX_MAX_ROWS (250,000 records) or INDEX_MAX_VALUES keeps no copy
-# index; the reason is signed (predicate.profile.copyIndex.reason) but nothing reads it: prov commit prints no word of
-# it, and prov check, whose copy evidence is then the sample's (A32e-1 open: README Known gaps), says nothing either.
+# index; the reason is signed (predicate.profile.copyIndex.reason) but nothing read it: prov commit printed no word of
+# it, and prov check, whose copy evidence is then the sample's (A32e-1 open: README Known gaps), said nothing either.
 # One record past the cap (250,001), a relabelled copy of an unsampled record moved 1e-4 units passes, exit 0, while at
-# 250,000 it blocks. Fix: print the signed reason at commit and in the check's detectors.extreme (or detectors.run)
-# line ("copies looked up among the profile sample only: ..."), so a reviewer knows which relabelled copies go unseen.
-@pytest.mark.xfail(
-    strict=True, reason="A33d-4 (low): past the copy index's cap the check is silent that copies go unseen"
-)
+# 250,000 it blocks. Fixed in session 34 (fix34a): commit prints the signed reason, and the check's detectors.extreme
+# says in its reason and its statistic (copy_index) that copies were looked up among the sample only, and why.
 def test_a_relabelled_copy_of_an_unsampled_record_past_the_cap_blocks_or_the_check_says_why_not(prov, keypair, store):
-    code, output, facts = _capped_copy_check(prov, keypair, 250_001)
+    code, committed, report, facts = _capped_copy_check(prov, keypair, 250_001)
     assert "past the index's 250,000 records" in facts["reason"]
-    assert code == 1 or "copy index" in output, output
+    assert f"no copy index ({facts['reason']})" in committed, committed
+    lookup = _extreme(report)["statistic"]["copy_index"]
+    assert lookup == {"index": False, "records": 4000, "radius": None, "reason": facts["reason"]}, lookup
+    assert code == 1 or "looked up among its 4,000 sampled records only" in _extreme(report)["reason"], report["rules"]
