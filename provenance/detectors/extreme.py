@@ -43,7 +43,8 @@ and over the detectors that give such evidence), whatever the budget:
   evidence off); with it no clean record comes within 450 times of its bar, and no outcome moves
   (bench/results/fix32k-copies.md). The other-class record is looked up among *every* base record where the base is
   a table larger than its sample (A32e-1: a copy of an unsampled record passed): the profile keeps a copy index
-  (``profiles.copy_index``, signed with it), searched exactly within ``copy_search_radius``, and the closeness
+  (``profiles.copy_index``, signed with it), searched exactly within ``copy_search_radius`` for the delta's own
+  bar (uncapped, at the default ``extreme_alpha``: A33d-1), and the closeness
   p-value is multiplied by ``copy_density`` (a class's records over its sampled ones: a union bound, since a record's
   nearest other-class record among the whole base is closer than among the sample); collision's p-value is
   recomputed from the whole-base distances. Past the index's cap, and in file trees, the look-up stays the sample's

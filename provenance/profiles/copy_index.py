@@ -8,13 +8,16 @@ record's class and the first 8 bytes of its digest. It is kept inside the profil
 the digest the version's statement signs covers it, a check reads it only through that digest (``load_profile``
 re-hashes the object) and a changed byte fails closed.
 
-Search is exact within a ``radius`` fixed at commit (:func:`search_radius`: the distance past which a record's copy
-evidence cannot block at the default level): the space is cut into cubes of side ``width`` >= 2 x radius on a grid
+Search is exact within a ``radius``: the grid is made at commit for ``extreme.copy_search_radius`` (the distance past
+which a record's copy evidence cannot block a one-record delta at the default level, capped), and a check re-keys it
+(:meth:`CopyIndex.searching`) when its own delta's bar reaches further (attack review 33d, A33d-1). A profile rebuilt
+from the signed one (waived records left out, a candidate's dropped columns) carries the index re-standardised on its
+own centre and scale (:func:`carried_copy_index`; A33d-2, A33d-3). The space is cut into cubes of side ``width`` >= 2 x radius on a grid
 shifted by a fixed vector, each record keyed by a hash of its cell; a query reads its own cell and every cell it lies
 within ``radius`` of (at most one neighbour a coordinate, so ``2 ** k`` cells for ``k`` such coordinates; past
 ``MAX_PROBE_BITS`` it compares with every record), and measures the candidates' exact distances. A base past
-``INDEX_MAX_ROWS`` records or ``INDEX_MAX_VALUES`` features in all (rows x features) keeps no index: its copy evidence stays the sample's
-(docs/detection.md).
+``INDEX_MAX_ROWS`` records or ``INDEX_MAX_VALUES`` features in all (rows x features) keeps no index: its copy evidence
+stays the sample's, which commit and the check say (docs/detection.md).
 """
 
 from __future__ import annotations
