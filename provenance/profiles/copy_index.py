@@ -35,9 +35,11 @@ if TYPE_CHECKING:
 
 FORMAT_MAGIC = b"PROVCOPYINDEX\x001\n"
 # Past these a base keeps no index (issue 15's profile budget, <= 3 s and <= 500 MiB: at 1M rows of 16 features the
-# index cost 8.1 s of CPU and 887 MiB, most in reading every row again; bench/results/fix33a-copy-index.md)
-INDEX_MAX_ROWS = 250_000
-INDEX_MAX_VALUES = 8 * 2**20  # rows x features: 32 MiB of float32 (100k rows of 64 features fit)
+# index cost 8.1 s of CPU and 887 MiB read by locator, bench/results/fix33a-copy-index.md; read in one pass
+# (profiles.copy_index_read) the profile stage costs 2.2 s of CPU and 356 MiB at 500k x 16, so the row cap doubled
+# from 250,000: bench/results/fix34a-copy-index-read.md)
+INDEX_MAX_ROWS = 500_000
+INDEX_MAX_VALUES = 8 * 2**20  # rows x features: 32 MiB of float32 (500k rows of 16 features, 131k of 64 fit)
 MAX_PROBE_BITS = 12  # a query near more cell faces than this is compared with every record instead (4,096 cells)
 _NEAR_FACES = 4.0  # the cell side makes a query lie near this many faces on average (2 ** 4 cells read)
 _GRID_SEED = 0x33A  # the grid's shift and key multipliers: fixed, so the index is a function of the base alone
@@ -114,7 +116,7 @@ class CopyIndex:
 
     def searching(self, radius: float) -> CopyIndex:
         """This index where ``radius`` (standardised units) is within its own; else the same records on a grid made
-        for ``radius`` (re-keyed: about 0.1 s for 250,000 records), so :meth:`nearest` is exact out to it."""
+        for ``radius`` (re-keyed: about 0.2 s of CPU for 250,000 records), so :meth:`nearest` is exact out to it."""
         if radius <= self.radius:
             return self
         return CopyIndex._keyed(self.Z, self.labels, self.digests, radius, self.mean, self.scale)

@@ -242,22 +242,23 @@ def _extreme(report: dict) -> dict:
 
 
 def test_control_a_relabelled_copy_of_an_unsampled_record_of_a_base_at_the_cap_blocks(prov, keypair, store):
-    code, committed, report, facts = _capped_copy_check(prov, keypair, 250_000)
-    assert facts["rows"] == 250_000 and code == 1 and _extreme(report)["status"] == "block", report["rules"]
+    code, committed, report, facts = _capped_copy_check(prov, keypair, 500_000)
+    assert facts["rows"] == 500_000 and code == 1 and _extreme(report)["status"] == "block", report["rules"]
     lookup = _extreme(report)["statistic"]["copy_index"]
-    assert lookup["index"] and lookup["records"] == 250_000 and lookup["reason"] is None and lookup["radius"] > 0
+    assert lookup["index"] and lookup["records"] == 500_000 and lookup["reason"] is None and lookup["radius"] > 0
     assert "copy index" not in committed
 
 
-# A33d-4 (low): a table past profiles.copy_index.INDEX_MAX_ROWS (250,000 records) or INDEX_MAX_VALUES keeps no copy
-# index; the reason is signed (predicate.profile.copyIndex.reason) but nothing read it: prov commit printed no word of
-# it, and prov check, whose copy evidence is then the sample's (A32e-1 open: README Known gaps), said nothing either.
-# One record past the cap (250,001), a relabelled copy of an unsampled record moved 1e-4 units passes, exit 0, while at
-# 250,000 it blocks. Fixed in session 34 (fix34a): commit prints the signed reason, and the check's detectors.extreme
-# says in its reason and its statistic (copy_index) that copies were looked up among the sample only, and why.
+# A33d-4 (low): a table past profiles.copy_index.INDEX_MAX_ROWS (250,000 records then; 500,000 since fix34a) or
+# INDEX_MAX_VALUES keeps no copy index; the reason is signed (predicate.profile.copyIndex.reason) but nothing read it:
+# prov commit printed no word of it, and prov check, whose copy evidence is then the sample's (A32e-1 open: README
+# Known gaps), said nothing either. One record past the cap (250,001), a relabelled copy of an unsampled record moved
+# 1e-4 units passed, exit 0, while at 250,000 it blocked (the replay now runs at 500,000 and 500,001). Fixed in
+# session 34 (fix34a): commit prints the signed reason, and the check's detectors.extreme says in its reason and its
+# statistic (copy_index) that copies were looked up among the sample only, and why.
 def test_a_relabelled_copy_of_an_unsampled_record_past_the_cap_blocks_or_the_check_says_why_not(prov, keypair, store):
-    code, committed, report, facts = _capped_copy_check(prov, keypair, 250_001)
-    assert "past the index's 250,000 records" in facts["reason"]
+    code, committed, report, facts = _capped_copy_check(prov, keypair, 500_001)
+    assert "past the index's 500,000 records" in facts["reason"]
     assert f"no copy index ({facts['reason']})" in committed, committed
     lookup = _extreme(report)["statistic"]["copy_index"]
     assert lookup == {"index": False, "records": 4000, "radius": None, "reason": facts["reason"]}, lookup
