@@ -78,8 +78,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, not args.without)))
         return
-    from profile_bench import make_table
-    from scale_bench import PY, load, run_json
+    from profile_bench import commit_each, make_table
 
     work = Path(tempfile.mkdtemp(prefix="prov-fix33a-"))
     rows: list[dict] = []
@@ -88,14 +87,9 @@ def main() -> None:
         for n, cols, classes in plan:
             path = work / f"t{n}_{cols}_{classes}.parquet"
             make_table(path, n, classes, cols)
-            for with_index in (False, True):
-                before = load()
-                cmd = [PY, Path(__file__).resolve(), "--child", str(path)] + ([] if with_index else ["--without"])
-                measured, _ = run_json(cmd, work)
-                row = {"rows": n, "features": cols, "classes": classes, "index": with_index, **measured}
-                row |= {"load_before": before, "load_after": load()}
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+            shape = {"rows": n, "features": cols, "classes": classes}
+            variants = [({**shape, "index": False}, ["--without"]), ({**shape, "index": True}, [])]
+            rows += commit_each(Path(__file__).resolve(), path, variants, work)
             path.unlink()
             write(rows)
     finally:

@@ -57,8 +57,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, args.variant)))
         return
-    from profile_bench import make_table
-    from scale_bench import PY, load, run_json
+    from profile_bench import commit_each, make_table
 
     work = Path(tempfile.mkdtemp(prefix="prov-fix34a-"))
     rows: list[dict] = []
@@ -66,14 +65,9 @@ def main() -> None:
         for n, cols, classes, variants in PLAN:
             path = work / f"t{n}_{cols}_{classes}.parquet"
             make_table(path, n, classes, cols)
-            for variant in variants:
-                before = load()
-                cmd = [PY, Path(__file__).resolve(), "--child", str(path), "--variant", variant]
-                measured, _ = run_json(cmd, work)
-                row = {"rows": n, "features": cols, "classes": classes, "variant": variant, **measured}
-                row |= {"load_before": before, "load_after": load()}
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+            shape = {"rows": n, "features": cols, "classes": classes}
+            runs = [({**shape, "variant": v}, ["--variant", v]) for v in variants]
+            rows += commit_each(Path(__file__).resolve(), path, runs, work)
             path.unlink()
             write(rows)
     finally:

@@ -62,6 +62,22 @@ def make_table(path: Path, rows: int, classes: int, cols: int = 64, chunk: int =
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema), row_group_size=131_072)
 
 
+def commit_each(script: Path, path: Path, variants: list[tuple[dict, list[str]]], work: Path) -> list[dict]:
+    """Commit the table at ``path`` once per variant, each in a fresh process (``script --child PATH`` and the
+    variant's arguments, which prints one JSON line): one row each, the variant's fields, what the child measured and
+    the load average before and after, printed as it comes."""
+    from scale_bench import PY, load, run_json
+
+    rows = []
+    for fields, arguments in variants:
+        before = load()
+        measured, _ = run_json([PY, script, "--child", str(path), *arguments], work)
+        row = {**fields, **measured, "load_before": before, "load_after": load()}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
 def _status_kib(field: str) -> int:
     with open("/proc/self/status") as fh:
         return next(int(line.split()[1]) for line in fh if line.startswith(field + ":"))
