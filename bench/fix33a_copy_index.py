@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -78,22 +76,14 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, not args.without)))
         return
-    from profile_bench import commit_each, make_table
+    from profile_bench import commit_plan
 
-    work = Path(tempfile.mkdtemp(prefix="prov-fix33a-"))
-    rows: list[dict] = []
-    try:
-        plan = [tuple(int(x) for x in item.split(":")) for item in args.plan.split(",")] if args.plan else PLAN
-        for n, cols, classes in plan:
-            path = work / f"t{n}_{cols}_{classes}.parquet"
-            make_table(path, n, classes, cols)
-            shape = {"rows": n, "features": cols, "classes": classes}
-            variants = [({**shape, "index": False}, ["--without"]), ({**shape, "index": True}, [])]
-            rows += commit_each(Path(__file__).resolve(), path, variants, work)
-            path.unlink()
-            write(rows)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    plan = [tuple(int(x) for x in item.split(":")) for item in args.plan.split(",")] if args.plan else PLAN
+
+    def variants(shape: dict) -> list[tuple[dict, list[str]]]:
+        return [({**shape, "index": False}, ["--without"]), ({**shape, "index": True}, [])]
+
+    commit_plan(Path(__file__).resolve(), plan, variants, write, "prov-fix33a-")
 
 
 def write(rows: list[dict]) -> None:
