@@ -17,7 +17,7 @@ from provenance import Store
 from provenance.encoding.columns import table_digests
 from provenance.profiles.stage import load_profile
 from provenance.version_facts import verified_statement
-from support import commit_signed
+from support import commit_signed, validate_output
 
 # --- fix33a: the copy index searches within a radius capped at a tenth of the median other-class distance ----------
 
@@ -234,6 +234,7 @@ def _capped_copy_check(prov, keypair, rows: int) -> tuple[int, str, str, dict]:
     commit_signed(prov, keypair, "v2", "v2.parquet")
     r = prov("check", "v2", "--base", "v1", "--signer", keypair.public_path, "--no-save", "--format", "json")
     assert r.exit_code in (0, 1), r.output
+    validate_output("check", json.loads(r.stdout))  # statistic.copy_index included
     return r.exit_code, committed.output, json.loads(r.stdout), facts
 
 
