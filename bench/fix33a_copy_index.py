@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -78,28 +76,14 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, not args.without)))
         return
-    from profile_bench import make_table
-    from scale_bench import PY, load, run_json
+    from profile_bench import commit_plan
 
-    work = Path(tempfile.mkdtemp(prefix="prov-fix33a-"))
-    rows: list[dict] = []
-    try:
-        plan = [tuple(int(x) for x in item.split(":")) for item in args.plan.split(",")] if args.plan else PLAN
-        for n, cols, classes in plan:
-            path = work / f"t{n}_{cols}_{classes}.parquet"
-            make_table(path, n, classes, cols)
-            for with_index in (False, True):
-                before = load()
-                cmd = [PY, Path(__file__).resolve(), "--child", str(path)] + ([] if with_index else ["--without"])
-                measured, _ = run_json(cmd, work)
-                row = {"rows": n, "features": cols, "classes": classes, "index": with_index, **measured}
-                row |= {"load_before": before, "load_after": load()}
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-            path.unlink()
-            write(rows)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    plan = [tuple(int(x) for x in item.split(":")) for item in args.plan.split(",")] if args.plan else PLAN
+
+    def variants(shape: dict) -> list[tuple[dict, list[str]]]:
+        return [({**shape, "index": False}, ["--without"]), ({**shape, "index": True}, [])]
+
+    commit_plan(Path(__file__).resolve(), plan, variants, write, "prov-fix33a-")
 
 
 def write(rows: list[dict]) -> None:

@@ -62,6 +62,40 @@ def make_table(path: Path, rows: int, classes: int, cols: int = 64, chunk: int =
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema), row_group_size=131_072)
 
 
+def commit_plan(script: Path, plan: list[tuple[int, int, int]], variants_of, write, prefix: str) -> None:
+    """For each ``(rows, features, classes)`` of ``plan``: a ``make_table`` table in a temporary folder, committed once
+    per variant (:func:`commit_each`; ``variants_of(shape)`` gives ``[(fields, arguments)]``, ``shape`` the row's
+    ``rows``, ``features`` and ``classes``), every row so far handed to ``write`` after each table; the folder is
+    removed at the end."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    rows: list[dict] = []
+    try:
+        for n, cols, classes in plan:
+            path = work / f"t{n}_{cols}_{classes}.parquet"
+            make_table(path, n, classes, cols)
+            rows += commit_each(script, path, variants_of({"rows": n, "features": cols, "classes": classes}), work)
+            path.unlink()
+            write(rows)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def commit_each(script: Path, path: Path, variants: list[tuple[dict, list[str]]], work: Path) -> list[dict]:
+    """Commit the table at ``path`` once per variant, each in a fresh process (``script --child PATH`` and the
+    variant's arguments, which prints one JSON line): one row each, the variant's fields, what the child measured and
+    the load average before and after, printed as it comes."""
+    from scale_bench import PY, load, run_json
+
+    rows = []
+    for fields, arguments in variants:
+        before = load()
+        measured, _ = run_json([PY, script, "--child", str(path), *arguments], work)
+        row = {**fields, **measured, "load_before": before, "load_after": load()}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
 def _status_kib(field: str) -> int:
     with open("/proc/self/status") as fh:
         return next(int(line.split()[1]) for line in fh if line.startswith(field + ":"))

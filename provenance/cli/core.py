@@ -204,6 +204,12 @@ def _echo_commit(result: CommitResult, store: Store) -> None:
                     result.featurizer_requested, f"as {parent_tag}" if taken.get("featurizer") else "as given"
                 )
             )
+            no_index = (result.profile.get("copyIndex") or {}).get("reason")
+            if no_index:  # a check's copy evidence is then the sample's: said, not left to be found (A33d-4)
+                echo(
+                    f"  no copy index ({no_index}): a relabelled near copy of a record outside the profile sample is "
+                    "looked up among the sample only"
+                )
         else:
             echo(f"  no reference profile ({result.profile.get('reason')}); detectors cannot use it as a base")
     if result.schema_note:  # beside the features note: the same retype, said as a change of every digest

@@ -12,11 +12,18 @@ embeddings (plug-in featuriser), where the collision happens.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from provenance.detectors.base import Delta, Detector, DetectorResult, Finding
 from provenance.detectors.calibration import Calibration
-from provenance.detectors.extreme import OTHER_CLASS_COPY_SHARE, copy_density, other_class_copy_p
+from provenance.detectors.extreme import (
+    OTHER_CLASS_COPY_SHARE,
+    copy_density,
+    copy_search_radius,
+    other_class_copy_p,
+)
 from provenance.detectors.shared import (
     build_result,
     delta_labels,
@@ -24,6 +31,7 @@ from provenance.detectors.shared import (
     standardized_delta,
     typical_distance,
 )
+from provenance.profiles.copy_index import CopyIndex
 from provenance.profiles.reference import ReferenceProfile
 
 
@@ -80,46 +88,74 @@ class CollisionDetector(Detector):
         # looked up among every base record where the version keeps a copy index (A32e-1), else among the sample
         collision_p, density = np.asarray(result.p_values, dtype=np.float64), 1.0
         whole = whole_base_nearest(profile, delta, labels)
+        result.summary.update(copy_lookup_summary(profile, whole))
         if whole is not None:
-            own_whole, other_whole = np.minimum(own, whole[0]), np.minimum(other, whole[1])
+            own_whole, other_whole = np.minimum(own, whole.own), np.minimum(other, whole.other)
             moved = known & ((own_whole < own) | (other_whole < other))
             if moved.any():
                 raw_whole = _log_ratio(own_whole[moved], other_whole[moved], scale)
                 collision_p = collision_p.copy()
                 collision_p[moved] = Calibration(reference_raw, fpr).p_values(raw_whole)
             other, density = other_whole, copy_density(profile)
-            result.summary["copy_index_records"] = len(whole_index(profile).keys)
         result.extreme_p = other_class_copy_p(profile, delta, collision_p, other, fpr, density)
         result.extreme_share = OTHER_CLASS_COPY_SHARE
         return result
 
 
-def whole_index(profile: ReferenceProfile):
-    """The profile's copy index (``profiles.copy_index.CopyIndex``), loaded and checked against its signed digest;
-    None where the version keeps none or the profile no longer measures in its space (waived records left out,
-    columns narrowed). The index is signed inside the profile (``load_profile`` checked its digest)."""
+@dataclass
+class WholeBaseNearest:
+    """Each delta record's distance to its nearest base record of its own label (``own``) and of another label
+    (``other``) among every base record, (n,) each (inf past ``radius`` and for records not added); the index
+    searched (``records`` base records) and the search ``radius`` (standardised units)."""
+
+    own: np.ndarray
+    other: np.ndarray
+    records: int
+    radius: float
+
+
+def whole_index(profile: ReferenceProfile) -> CopyIndex | None:
+    """The profile's copy index (``profiles.copy_index.CopyIndex``; carried onto a profile rebuilt without waived
+    records or on a candidate's shared columns, ``carried_copy_index``); None where the version keeps none. The
+    index is signed inside the profile (``load_profile`` checked its digest). Raises ``FeatureError`` for a damaged
+    index (the detector then fails and the gate with it: never a silent fall back to the sample), ``ValueError``
+    for one that does not measure in the profile's space (a profile rebuilt without carrying it: a bug)."""
     index = profile.copy_index
-    if index is None or profile.columns_left_out:
-        return None
-    return index if index.fits(profile.mean, profile.scale) else None
-
-
-def whole_base_nearest(
-    profile: ReferenceProfile, delta: Delta, labels: np.ndarray
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Each added record's distance to its nearest base record of its own label and of another label among *every*
-    base record (the copy index, exact within its radius; inf past it and for records not added), or None where the
-    base keeps no usable index. ``labels`` (n,) are the records' class indices (-1 for a class the base lacks)."""
-    index = whole_index(profile)
     if index is None:
+        return None
+    if not index.fits(profile.mean, profile.scale):
+        raise ValueError("the profile's copy index does not measure in its space (it was not carried onto it)")
+    return index
+
+
+def whole_base_nearest(profile: ReferenceProfile, delta: Delta, labels: np.ndarray) -> WholeBaseNearest | None:
+    """Each added record's nearest base record of its own label and of another label among *every* base record
+    (:class:`WholeBaseNearest`), exact within the distance past which its copy evidence cannot block this delta at
+    the default level (``extreme.copy_search_radius`` uncapped, for ``n = len(delta)``), or None where the base keeps
+    no index. ``labels`` (n,) are the records' class indices (-1 for a class the base lacks)."""
+    index = whole_index(profile)
+    radius = copy_search_radius(profile, len(delta), capped=False) if index is not None else None
+    if index is None or radius is None:
         return None
     own = np.full(len(delta), np.inf)
     other = np.full(len(delta), np.inf)
     added = np.flatnonzero([kind == "added" for kind in delta.kinds])
     if added.size:
         Z = standardized_delta(profile, delta)[added]  # as delivered: a copy is one whatever its batch's drift
-        own[added], other[added] = index.nearest(Z, labels[added], delta.digest_array[added])
-    return own, other
+        own[added], other[added] = index.searching(radius).nearest(Z, labels[added], delta.digest_array[added])
+    return WholeBaseNearest(own, other, len(index.keys), radius)
+
+
+def copy_lookup_summary(profile: ReferenceProfile, whole: WholeBaseNearest | None) -> dict:
+    """What the result's summary says of where near copies were looked up: ``copy_index_records`` and
+    ``copy_search_radius`` with the index; ``copies_among_sample_only`` true where the base holds records its sample
+    misses and keeps no index (the check says so: ``gate.detection``, A33d-4)."""
+    if whole is not None:
+        return {"copy_index_records": whole.records, "copy_search_radius": whole.radius}
+    return {
+        "sample_records": profile.sample_size,
+        "copies_among_sample_only": profile.sample_size < profile.n_records and profile.copy_index is None,
+    }
 
 
 def one_class_result(name: str, delta: Delta) -> DetectorResult:

@@ -43,7 +43,8 @@ and over the detectors that give such evidence), whatever the budget:
   evidence off); with it no clean record comes within 450 times of its bar, and no outcome moves
   (bench/results/fix32k-copies.md). The other-class record is looked up among *every* base record where the base is
   a table larger than its sample (A32e-1: a copy of an unsampled record passed): the profile keeps a copy index
-  (``profiles.copy_index``, signed with it), searched exactly within ``copy_search_radius``, and the closeness
+  (``profiles.copy_index``, signed with it), searched exactly within ``copy_search_radius`` for the delta's own
+  bar (uncapped, at the default ``extreme_alpha``: A33d-1), and the closeness
   p-value is multiplied by ``copy_density`` (a class's records over its sampled ones: a union bound, since a record's
   nearest other-class record among the whole base is closer than among the sample); collision's p-value is
   recomputed from the whole-base distances. Past the index's cap, and in file trees, the look-up stays the sample's
@@ -218,18 +219,20 @@ def copy_density(profile: ReferenceProfile) -> float:
     return float(max(1.0, ratios.max())) if ratios.size else 1.0
 
 
-def copy_search_radius(profile: ReferenceProfile) -> float | None:
+def copy_search_radius(profile: ReferenceProfile, records: int = 1, capped: bool = True) -> float | None:
     """The distance (standardised units) past which a record's copy evidence measured on the whole base cannot block
-    at the default level: where ``copy_density x closeness p`` reaches ``OTHER_CLASS_COPY_SHARE x
-    DEFAULT_EXTREME_ALPHA`` (a delta of one record, ``alpha / n`` at its largest), at most ``COPY_RADIUS_SHARE`` of
-    the sample's median distance to another class. The copy index (``profiles.copy_index``) searches exactly within
-    it. None when the base has one class."""
-    target = OTHER_CLASS_COPY_SHARE * DEFAULT_EXTREME_ALPHA / copy_density(profile)
+    a delta of ``records`` records at the default level: where ``copy_density x closeness p`` reaches
+    ``OTHER_CLASS_COPY_SHARE x DEFAULT_EXTREME_ALPHA / records`` (the rule's bar, ``alpha / n``). ``capped``: at most
+    ``COPY_RADIUS_SHARE`` of the sample's median distance to another class (the copy index's grid at commit,
+    ``profiles.copy_index``, is made for it, which bounds a look-up's cells); uncapped, the upper end of the bracket,
+    so every distance whose evidence can block lies within it (what a check searches: attack review 33d, A33d-1).
+    None when the base has one class."""
+    target = OTHER_CLASS_COPY_SHARE * DEFAULT_EXTREME_ALPHA / (max(records, 1) * copy_density(profile))
     across = np.asarray(profile.other_class_nn_dist, dtype=np.float64)
     across = across[np.isfinite(across)]
     if not across.size:
         return None
-    lo, hi = 0.0, COPY_RADIUS_SHARE * float(np.median(across))
+    lo, hi = 0.0, (COPY_RADIUS_SHARE * float(np.median(across)) if capped else float(across.max()))
     if hi <= 0:
         return None
     p_at = closeness_p(profile, np.array([hi]), 0.01)
@@ -242,4 +245,6 @@ def copy_search_radius(profile: ReferenceProfile) -> float | None:
             lo = mid
         else:
             hi = mid
+    if not capped:
+        return hi if lo > 0 else None
     return lo if lo > 0 else None

@@ -207,7 +207,12 @@ class ExtremeRecords(RecordsAtLevelRule):
             if extreme
             else f"no record beyond extreme p {threshold:.2g} (extreme_alpha / n)"
         ) + self.not_judged(ctx, detection)
+        from provenance.gate.copy_lookup import copy_lookup, copy_lookup_words
+
+        lookup = copy_lookup(ctx, detection)  # never silent that copies outside the sample went unseen (A33d-4)
+        reason += copy_lookup_words(lookup)
         statistic = {"test": "bonferroni", "n": n, "alpha": self.alpha, "p_threshold": threshold, "evidence": counts}
+        statistic["copy_index"] = lookup
         statistic["listed_in_full"] = self.listed_in_full(ctx, detection)  # detection_common.listed_in_full
         from provenance.gate.class_free import class_free_extreme_labels  # imports the detectors: when they ran
 

@@ -8,13 +8,16 @@ record's class and the first 8 bytes of its digest. It is kept inside the profil
 the digest the version's statement signs covers it, a check reads it only through that digest (``load_profile``
 re-hashes the object) and a changed byte fails closed.
 
-Search is exact within a ``radius`` fixed at commit (:func:`search_radius`: the distance past which a record's copy
-evidence cannot block at the default level): the space is cut into cubes of side ``width`` >= 2 x radius on a grid
+Search is exact within a ``radius``: the grid is made at commit for ``extreme.copy_search_radius`` (the distance past
+which a record's copy evidence cannot block a one-record delta at the default level, capped), and a check re-keys it
+(:meth:`CopyIndex.searching`) when its own delta's bar reaches further (attack review 33d, A33d-1). A profile rebuilt
+from the signed one (waived records left out, a candidate's dropped columns) carries the index re-standardised on its
+own centre and scale (:func:`carried_copy_index`; A33d-2, A33d-3). The space is cut into cubes of side ``width`` >= 2 x radius on a grid
 shifted by a fixed vector, each record keyed by a hash of its cell; a query reads its own cell and every cell it lies
 within ``radius`` of (at most one neighbour a coordinate, so ``2 ** k`` cells for ``k`` such coordinates; past
 ``MAX_PROBE_BITS`` it compares with every record), and measures the candidates' exact distances. A base past
-``INDEX_MAX_ROWS`` records or ``INDEX_MAX_VALUES`` features in all (rows x features) keeps no index: its copy evidence stays the sample's
-(docs/detection.md).
+``INDEX_MAX_ROWS`` records or ``INDEX_MAX_VALUES`` features in all (rows x features) keeps no index: its copy evidence
+stays the sample's, which commit and the check say (docs/detection.md).
 """
 
 from __future__ import annotations
@@ -23,14 +26,20 @@ import io
 import json
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from provenance.profiles.reference import ReferenceProfile
+
 FORMAT_MAGIC = b"PROVCOPYINDEX\x001\n"
 # Past these a base keeps no index (issue 15's profile budget, <= 3 s and <= 500 MiB: at 1M rows of 16 features the
-# index cost 8.1 s of CPU and 887 MiB, most in reading every row again; bench/results/fix33a-copy-index.md)
-INDEX_MAX_ROWS = 250_000
-INDEX_MAX_VALUES = 8 * 2**20  # rows x features: 32 MiB of float32 (100k rows of 64 features fit)
+# index cost 8.1 s of CPU and 887 MiB read by locator, bench/results/fix33a-copy-index.md; read in one pass
+# (profiles.copy_index_read) the profile stage costs 2.2 s of CPU and 356 MiB at 500k x 16, so the row cap doubled
+# from 250,000: bench/results/fix34a-copy-index-read.md)
+INDEX_MAX_ROWS = 500_000
+INDEX_MAX_VALUES = 8 * 2**20  # rows x features: 32 MiB of float32 (500k rows of 16 features, 131k of 64 fit)
 MAX_PROBE_BITS = 12  # a query near more cell faces than this is compared with every record instead (4,096 cells)
 _NEAR_FACES = 4.0  # the cell side makes a query lie near this many faces on average (2 ** 4 cells read)
 _GRID_SEED = 0x33A  # the grid's shift and key multipliers: fixed, so the index is a function of the base alone
@@ -83,6 +92,12 @@ class CopyIndex:
     ) -> CopyIndex:
         """The index of ``Z`` (N x d standardised features, any float), ``labels`` (N,) class indices and ``digests``
         (N, 32) uint8, searched exactly within ``radius`` (> 0, standardised units) of a query."""
+        return cls._keyed(Z, labels, digest_prefixes(digests), radius, mean, scale)
+
+    @classmethod
+    def _keyed(
+        cls, Z: np.ndarray, labels: np.ndarray, prefixes: np.ndarray, radius: float, mean: np.ndarray, scale: np.ndarray
+    ) -> CopyIndex:
         Z = np.asarray(Z, dtype=np.float32)
         width = cell_width(radius, Z.shape[1])
         shift, multipliers = _grid(Z.shape[1], width)
@@ -96,8 +111,59 @@ class CopyIndex:
             keys[order],
             np.ascontiguousarray(Z[order]),
             np.asarray(labels, np.int32)[order],
-            digest_prefixes(digests)[order],
+            np.asarray(prefixes, np.uint64)[order],
         )
+
+    def searching(self, radius: float) -> CopyIndex:
+        """This index where ``radius`` (standardised units) is within its own; else the same records on a grid made
+        for ``radius`` (re-keyed: about 0.2 s of CPU for 250,000 records), so :meth:`nearest` is exact out to it."""
+        if radius <= self.radius:
+            return self
+        return CopyIndex._keyed(self.Z, self.labels, self.digests, radius, self.mean, self.scale)
+
+    def reframed(
+        self,
+        mean: np.ndarray,
+        scale: np.ndarray,
+        columns: np.ndarray | None = None,
+        labels: np.ndarray | None = None,
+        keep: np.ndarray | None = None,
+    ) -> CopyIndex:
+        """The same base records standardised on another centre and scale: those of a profile rebuilt from the
+        signed one (``profiles.waived``: waived records left out; ``profiles.shared_columns``: columns a candidate
+        dropped left out), so the copy index stays in use there (attack review 33d, A33d-2, A33d-3).
+
+        Args:
+            mean, scale: (d',) the rebuilt profile's centre and scale.
+            columns: (d',) which of this index's feature columns it keeps, in its order (None: all).
+            labels: (k,) int: each of this index's class indices' new index (None: unchanged).
+            keep: (N,) bool in this index's row order: the records kept (None: all).
+
+        Returns:
+            A new index on the same grid radius; the features were held at ``Z_LIMIT`` as at commit.
+        """
+        from provenance.profiles.reference import bounded
+
+        rows = np.arange(len(self.keys)) if keep is None else np.flatnonzero(keep)
+        cols = np.arange(self.dim) if columns is None else np.asarray(columns, dtype=np.int64)
+        raw = self.Z[rows][:, cols].astype(np.float64) * self.scale[cols].astype(np.float64) + self.mean[cols]
+        with np.errstate(over="ignore"):
+            Z = bounded(((raw - np.asarray(mean, np.float64)) / np.asarray(scale, np.float64)).astype(np.float32))
+        new_labels = self.labels[rows] if labels is None else np.asarray(labels, np.int32)[self.labels[rows]]
+        return CopyIndex._keyed(Z, new_labels, self.digests[rows], self.radius, mean, scale)
+
+    def rows_of(self, records: set[tuple[bytes, int]]) -> np.ndarray:
+        """(N,) bool in row order: the rows whose digest prefix and class index are one of ``records`` (``{(32-byte
+        digest, class index)}``)."""
+        if not records:
+            return np.zeros(len(self.keys), dtype=bool)
+        pairs = sorted(records)
+        prefixes = digest_prefixes(np.frombuffer(b"".join(d for d, _ in pairs), np.uint8).reshape(-1, 32))
+        wanted = set(zip(prefixes.tolist(), (label for _, label in pairs)))
+        candidates = np.flatnonzero(np.isin(self.digests, prefixes))
+        out = np.zeros(len(self.keys), dtype=bool)
+        out[[i for i in candidates.tolist() if (int(self.digests[i]), int(self.labels[i])) in wanted]] = True
+        return out
 
     @property
     def dim(self) -> int:
@@ -196,3 +262,27 @@ class CopyIndex:
         if any(a.shape != s for a, s in shapes) or not 0 < float(header["radius"]) * 2 <= float(header["width"]):
             raise ValueError("its arrays or grid do not match its header")
         return cls(float(header["radius"]), float(header["width"]), mean, scale, keys, Z, labels, digests)
+
+
+def carried_copy_index(
+    signed: ReferenceProfile,
+    rebuilt: ReferenceProfile,
+    columns: list[int] | None = None,
+    left_out: set[tuple[bytes, str]] | frozenset = frozenset(),
+) -> CopyIndex | None:
+    """``signed``'s copy index in ``rebuilt``'s space: ``rebuilt`` is ``signed`` rebuilt from its own sample without
+    the records ``left_out`` (``{(digest, label)}``: waived, ``profiles.waived``) and/or on its feature ``columns``
+    only (indexes into ``signed``'s, in order: ``profiles.shared_columns``). The records ``left_out`` leave the index
+    too; a distance over fewer columns is no larger, so a copy within the radius on every column stays within it on
+    the shared ones. None where ``signed`` keeps no index. Raises ``FeatureError`` for a damaged one."""
+    index = signed.copy_index
+    if index is None:
+        return None
+    where = {name: i for i, name in enumerate(rebuilt.classes)}
+    # a class the rebuilt profile no longer names (its sampled records all waived) reads as an unknown label (-1)
+    labels = np.array([where.get(name, -1) for name in signed.classes], dtype=np.int32)
+    ids = {name: i for i, name in enumerate(signed.classes)}
+    drop = index.rows_of({(bytes(d), ids[label]) for d, label in left_out if label in ids})
+    if rebuilt is signed and columns is None and not drop.any():
+        return index
+    return index.reframed(rebuilt.mean, rebuilt.scale, columns, labels, ~drop)

@@ -176,6 +176,9 @@ class ReferenceProfile:
     # The version's copy index (profiles.copy_index.CopyIndex.to_bytes: every base record's features, where the sample
     # misses records of a table), as uint8; signed with the rest of the profile. None where the version keeps none.
     copy_index_bytes: np.ndarray | None = None
+    # The signed copy index carried onto a profile rebuilt from the signed one (profiles.copy_index.carried_copy_index:
+    # waived records left out, columns narrowed); never serialised. ``copy_index`` returns it when set.
+    copy_index_carried: Any = None
 
     def batch_copies_problem(self) -> str | None:
         """What is wrong with the profile's within-pseudo-batch arrays (``BatchCopies.problem`` against the base's
@@ -309,6 +312,8 @@ class ReferenceProfile:
     def copy_index(self) -> Any:
         """The profile's copy index (``profiles.copy_index.CopyIndex``), parsed when first asked for; None without one.
         Raises ``FeatureError`` when its bytes are not an index (they are signed with the profile: a damaged one)."""
+        if self.copy_index_carried is not None:
+            return self.copy_index_carried
         if self.copy_index_bytes is None:
             return None
         from provenance.profiles.copy_index import CopyIndex

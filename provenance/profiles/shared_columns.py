@@ -47,6 +47,7 @@ def on_shared_columns(profile: ReferenceProfile, gone: Collection[str]) -> Refer
     """``profile`` rebuilt from its sample on its columns but ``gone``, the base's counts kept; ``profile`` itself
     when ``gone`` is empty, or holds every column (a version with no records signs no columns, and one that kept no
     feature column has nothing to score on: its records, if any, are refused naming the columns they lack)."""
+    from provenance.profiles.copy_index import carried_copy_index
     from provenance.profiles.reference import build_profile
 
     columns = profile_columns(profile)
@@ -73,13 +74,15 @@ def on_shared_columns(profile: ReferenceProfile, gone: Collection[str]) -> Refer
         copies=profile.sample_copies,
         within_batches=profile.within_batch_copies,
     )
-    return dataclasses.replace(
+    rebuilt = dataclasses.replace(
         rebuilt,
         n_records=profile.n_records,
         class_counts=[profile.class_counts[profile.classes.index(c)] for c in rebuilt.classes],
         source_counts=profile.source_counts,
         columns_left_out=tuple(c for c in columns if c in set(gone)),
     )
+    # the copy index stays in use, projected onto the shared columns (A33d-2)
+    return dataclasses.replace(rebuilt, copy_index_carried=carried_copy_index(profile, rebuilt, columns=keep))
 
 
 def left_out_sentence(columns: Collection[str], base: str, new: str) -> str:

@@ -96,7 +96,7 @@ def build_version_profile(
         try:
             featurize(build(requested), kind, read_records(spec, kind, locators[:PROBE], digests[:PROBE], columns))
         except FeatureError as exc:
-            raise _not_an_image(_named(exc, locators), requested, locators[0]) from exc
+            raise _not_an_image(named_records(exc, locators), requested, locators[0]) from exc
     records = None
     if kind == "table":
         encoding = spec.options.row_encoding
@@ -106,7 +106,7 @@ def build_version_profile(
     try:
         resolved_spec, resolved, X = build_for_commit(requested, kind, records)
     except FeatureError as exc:
-        raise _named(exc, locators) from exc
+        raise named_records(exc, locators) from exc
     profile = build_profile(
         X,
         part.column("label").to_pylist(),
@@ -142,7 +142,7 @@ def manifest_within_batches(manifest: Manifest) -> BatchCopies | None:
     )
 
 
-def _named(exc: FeatureError, locators: list) -> FeatureError:
+def named_records(exc: FeatureError, locators: list) -> FeatureError:
     """``exc`` naming the sample's records by their locators (a tree's paths, a table's ``file#row``):
     the featuriser names them by position in the sample (newcomer review 12, finding 7: the commit said
     "cannot decode image(s) (OSError): 71", and the check that could not use the version the same; a
@@ -233,6 +233,9 @@ class ProfileStage:
                 hashed.sample,
                 job.sample_salt,
             )
+            # every record featurised for the copy index: one that cannot be is refused or leaves no profile, as in
+            # the sample (never a silent fall back to the sample's copy evidence: attack review 33d, A33d-4)
+            index, no_index = copy_index_or_reason(hashed.manifest, hashed.kind, hashed.columns, job.spec, profile)
         except FeatureError as exc:
             if exc.non_finite is not None:  # values no detector can score: refused where they enter
                 running = requested_spec(self.featurizer, hashed.kind, job.spec)  # the parent's carried one included
@@ -241,7 +244,6 @@ class ProfileStage:
         except InputError as exc:
             return PreparedProfile(None, b"", str(exc))
         salt = (job.sample_salt, job.sample_salt_signature, job.sample_salt_parent, job.sample_salt_nonce)
-        index, no_index = copy_index_or_reason(hashed.manifest, hashed.kind, hashed.columns, job.spec, profile)
         facts: dict | None = {"reason": no_index} if no_index is not None else None
         if index is not None:  # kept inside the profile object: the digest the statement signs covers it
             profile = dataclasses.replace(profile, copy_index_bytes=np.frombuffer(index.to_bytes(), np.uint8))

@@ -70,6 +70,7 @@ def waived_records(store: Store, base: str) -> set[tuple[bytes, str]]:
 def without_waived(profile: ReferenceProfile, waived: set[tuple[bytes, str]]) -> ReferenceProfile:
     """``profile`` rebuilt from its sample without the records in ``waived`` (``{(digest, label)}``), the base's
     counts kept; ``profile`` itself when its sample holds none of them (or would hold nothing else)."""
+    from provenance.profiles.copy_index import carried_copy_index
     from provenance.profiles.reference import build_profile
 
     if not waived:
@@ -78,7 +79,9 @@ def without_waived(profile: ReferenceProfile, waived: set[tuple[bytes, str]]) ->
     labels = [profile.classes[i] for i in profile.sample_labels.tolist()]
     keep = np.array([(d, label) not in waived for d, label in zip(digests, labels)], dtype=bool)
     if keep.all() or not keep.any():
-        return profile
+        # the statistics stand; the copy index, every base record's, leaves the waived ones out all the same
+        carried = carried_copy_index(profile, profile, left_out=waived)
+        return profile if carried is profile.copy_index else dataclasses.replace(profile, copy_index_carried=carried)
     # file order as the sample's pseudo-batches give it (batch, then the sample's own order): the batches are cut
     # again from the same order, so a record stays in (about) its batch
     positions = np.lexsort((np.arange(len(keep)), profile.sample_batches))
@@ -96,13 +99,15 @@ def without_waived(profile: ReferenceProfile, waived: set[tuple[bytes, str]]) ->
         copies=profile.sample_copies[keep],
         within_batches=profile.within_batch_copies,
     )
-    return dataclasses.replace(
+    rebuilt = dataclasses.replace(
         rebuilt,
         n_records=profile.n_records,
         classes=rebuilt.classes,
         class_counts=[profile.class_counts[profile.classes.index(c)] for c in rebuilt.classes],
         source_counts=profile.source_counts,
     )
+    # the copy index stays in use, in the rebuilt profile's space, without the waived records (A33d-3)
+    return dataclasses.replace(rebuilt, copy_index_carried=carried_copy_index(profile, rebuilt, left_out=waived))
 
 
 def detection_profile(store: Store, base: str, new: str | None = None) -> ReferenceProfile:

@@ -17,7 +17,7 @@ from provenance import Store
 from provenance.encoding.columns import table_digests
 from provenance.profiles.stage import load_profile
 from provenance.version_facts import verified_statement
-from support import commit_signed
+from support import commit_signed, validate_output
 
 # --- fix33a: the copy index searches within a radius capped at a tenth of the median other-class distance ----------
 
@@ -89,8 +89,9 @@ def test_control_a_relabelled_copy_of_an_unsampled_record_half_a_radius_away_blo
 # just past a tenth of the typical gap, and most twins of a large class are unsampled (nine in ten at 20,000). Fix:
 # search the index out to the bisection's radius (where density x closeness p reaches the default bar) and bound the
 # cell cost another way (a k-d tree, fewer and wider probes), or say in the check that copies past it are judged on
-# the sample.
-@pytest.mark.xfail(strict=True, reason="A33d-1 (medium): a copy of an unsampled record past the capped radius passes")
+# the sample. Fixed in session 34 (fix34a): a check searches the index exactly out to where the evidence can still
+# block this delta at the default level (extreme.copy_search_radius uncapped, for its n records), re-keying the grid
+# for that radius when it is past the commit's.
 def test_a_relabelled_copy_of_an_unsampled_record_one_and_a_half_radii_away_blocks(prov, keypair, store):
     code, blocking, _ = _nudged_copy_check(prov, keypair, sampled=False, radii=1.5)
     assert code == 1 and "detectors.extreme" in blocking, blocking
@@ -138,8 +139,8 @@ def test_control_a_relabelled_copy_of_an_unsampled_record_blocks_when_the_candid
 # only warns that "a dropped column adds nothing to train on", with no word that the copy index was left out. Fix:
 # keep the index usable on a narrowed profile (store it unstandardised or per column, and search on the shared columns:
 # a distance over fewer columns is no larger, so a twin inside the radius stays inside it), or block/say so when it
-# cannot be used.
-@pytest.mark.xfail(strict=True, reason="A33d-2 (medium): dropping a column turns the copy index off; the copy passes")
+# cannot be used. Fixed in session 34 (fix34a): the narrowed profile carries the index projected onto the shared
+# columns, on its own centre and scale (profiles.copy_index.carried_copy_index).
 def test_a_relabelled_copy_of_an_unsampled_record_blocks_when_the_candidate_drops_a_column(prov, keypair, store):
     code, report = _dropped_column_copy_check(prov, keypair, drop=True)
     assert code == 1 and "detectors.extreme" in [x["rule"] for x in report["rules"] if x["status"] == "block"]
@@ -191,9 +192,9 @@ def test_control_a_relabelled_copy_of_an_unsampled_record_blocks_on_a_base_with_
     assert code == 1 and "detectors.extreme" in [x["rule"] for x in report["rules"] if x["status"] == "block"]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="A33d-3 (medium): one waived record in the base's sample turns the copy index off"
-)
+# A33d-3 (medium): a waived record in the base's sample had its profile rebuilt without it (profiles.waived), on
+# another centre and scale, which left the copy index out: the copy passed. Fixed in session 34 (fix34a): the rebuilt
+# profile carries the index on its own centre and scale, the waived records left out of it.
 def test_a_relabelled_copy_of_an_unsampled_record_blocks_on_a_base_with_one_waived_glitch(prov, keypair, store):
     code, report = _waived_glitch_then_copy_check(prov, keypair, waive=True)
     assert code == 1 and "detectors.extreme" in [x["rule"] for x in report["rules"] if x["status"] == "block"]
@@ -204,10 +205,11 @@ def test_a_relabelled_copy_of_an_unsampled_record_blocks_on_a_base_with_one_waiv
 CAP_FEATURES = [f"g{j}" for j in range(8)]
 
 
-def _capped_copy_check(prov, keypair, rows: int) -> tuple[int, str, dict]:
+def _capped_copy_check(prov, keypair, rows: int) -> tuple[int, str, str, dict]:
     """v1: ``rows`` records of 8 standard Gaussian features, labels a and b in turn; v2: v1, 300 new clean records and
     a copy of the first ``b`` record out of v1's profile sample with g0 moved by 1e-4 standard units, labelled ``a``.
-    ``(prov check v2 --base v1's exit code, its text output and commit's, v1's signed copyIndex facts)``."""
+    ``(prov check v2 --base v1's exit code, commit v1's text output, the check's JSON report, v1's signed copyIndex
+    facts)``."""
     rng = np.random.default_rng(3306)
     X = rng.normal(0, 1, (rows + 300, len(CAP_FEATURES)))
     columns: dict[str, object] = {name: X[:, j] for j, name in enumerate(CAP_FEATURES)}
@@ -230,26 +232,35 @@ def _capped_copy_check(prov, keypair, rows: int) -> tuple[int, str, dict]:
     copy = one.set_column(0, "g0", pa.array([moved])).set_column(len(CAP_FEATURES), "label", pa.array(["a"]))
     pq.write_table(pa.concat_tables([v1, clean, copy]), "v2.parquet")
     commit_signed(prov, keypair, "v2", "v2.parquet")
-    r = prov("check", "v2", "--base", "v1", "--signer", keypair.public_path, "--no-save")
+    r = prov("check", "v2", "--base", "v1", "--signer", keypair.public_path, "--no-save", "--format", "json")
     assert r.exit_code in (0, 1), r.output
-    return r.exit_code, committed.output + r.output, facts
+    validate_output("check", json.loads(r.stdout))  # statistic.copy_index included
+    return r.exit_code, committed.output, json.loads(r.stdout), facts
+
+
+def _extreme(report: dict) -> dict:
+    return next(x for x in report["rules"] if x["rule"] == "detectors.extreme")
 
 
 def test_control_a_relabelled_copy_of_an_unsampled_record_of_a_base_at_the_cap_blocks(prov, keypair, store):
-    code, output, facts = _capped_copy_check(prov, keypair, 250_000)
-    assert facts["rows"] == 250_000 and code == 1 and "detectors.extreme" in output, output
+    code, committed, report, facts = _capped_copy_check(prov, keypair, 500_000)
+    assert facts["rows"] == 500_000 and code == 1 and _extreme(report)["status"] == "block", report["rules"]
+    lookup = _extreme(report)["statistic"]["copy_index"]
+    assert lookup["index"] and lookup["records"] == 500_000 and lookup["reason"] is None and lookup["radius"] > 0
+    assert "copy index" not in committed
 
 
-# A33d-4 (low): a table past profiles.copy_index.INDEX_MAX_ROWS (250,000 records) or INDEX_MAX_VALUES keeps no copy
-# index; the reason is signed (predicate.profile.copyIndex.reason) but nothing reads it: prov commit prints no word of
-# it, and prov check, whose copy evidence is then the sample's (A32e-1 open: README Known gaps), says nothing either.
-# One record past the cap (250,001), a relabelled copy of an unsampled record moved 1e-4 units passes, exit 0, while at
-# 250,000 it blocks. Fix: print the signed reason at commit and in the check's detectors.extreme (or detectors.run)
-# line ("copies looked up among the profile sample only: ..."), so a reviewer knows which relabelled copies go unseen.
-@pytest.mark.xfail(
-    strict=True, reason="A33d-4 (low): past the copy index's cap the check is silent that copies go unseen"
-)
+# A33d-4 (low): a table past profiles.copy_index.INDEX_MAX_ROWS (250,000 records then; 500,000 since fix34a) or
+# INDEX_MAX_VALUES keeps no copy index; the reason is signed (predicate.profile.copyIndex.reason) but nothing read it:
+# prov commit printed no word of it, and prov check, whose copy evidence is then the sample's (A32e-1 open: README
+# Known gaps), said nothing either. One record past the cap (250,001), a relabelled copy of an unsampled record moved
+# 1e-4 units passed, exit 0, while at 250,000 it blocked (the replay now runs at 500,000 and 500,001). Fixed in
+# session 34 (fix34a): commit prints the signed reason, and the check's detectors.extreme says in its reason and its
+# statistic (copy_index) that copies were looked up among the sample only, and why.
 def test_a_relabelled_copy_of_an_unsampled_record_past_the_cap_blocks_or_the_check_says_why_not(prov, keypair, store):
-    code, output, facts = _capped_copy_check(prov, keypair, 250_001)
-    assert "past the index's 250,000 records" in facts["reason"]
-    assert code == 1 or "copy index" in output, output
+    code, committed, report, facts = _capped_copy_check(prov, keypair, 500_001)
+    assert "past the index's 500,000 records" in facts["reason"]
+    assert f"no copy index ({facts['reason']})" in committed, committed
+    lookup = _extreme(report)["statistic"]["copy_index"]
+    assert lookup == {"index": False, "records": 4000, "radius": None, "reason": facts["reason"]}, lookup
+    assert code == 1 or "looked up among its 4,000 sampled records only" in _extreme(report)["reason"], report["rules"]

@@ -62,3 +62,29 @@ def test_the_bytes_read_back_the_same_and_damaged_bytes_are_refused():
         CopyIndex.from_bytes(b"x" + data[1:])
     with pytest.raises(ValueError):
         CopyIndex.from_bytes(data[: len(data) // 2])
+
+
+def test_a_reframed_index_finds_what_brute_force_finds_on_the_kept_columns_and_rows_in_the_new_space():
+    rng = np.random.default_rng(34)
+    dim = 6
+    X = rng.normal(3.0, 2.0, size=(2000, dim))
+    mean, scale = X.mean(0), X.std(0)
+    labels = np.arange(2000) % 3
+    digests = rng.integers(0, 256, (2000, 32), dtype=np.uint8)
+    index = CopyIndex.build((X - mean) / scale, labels, digests, 0.3, mean, scale)
+    columns = np.array([0, 2, 3, 5])
+    new_mean, new_scale = X[:, columns].mean(0) + 0.1, X[:, columns].std(0) * 1.5
+    dropped = {(bytes(digests[7]), int(labels[7]))}
+    keep = ~index.rows_of(dropped)
+    assert keep.sum() == 1999
+    moved = index.reframed(new_mean, new_scale, columns, np.array([2, 0, 1]), keep).searching(0.5)
+    assert moved.radius == 0.5 and moved.fits(new_mean, new_scale)
+    Z = ((X[:, columns] - new_mean) / new_scale).astype(np.float32)
+    new_labels = np.array([2, 0, 1])[labels]
+    rest = np.arange(2000) != 7
+    queries = Z[[7, 8, 9]].astype(np.float64) + 0.01
+    qdigests = rng.integers(0, 256, (3, 32), dtype=np.uint8)
+    own, other = moved.nearest(queries, np.array([0, 1, 2]), qdigests)
+    for i in range(3):
+        want = _brute(Z[rest], new_labels[rest], digests[rest], 0.5, queries[i], [0, 1, 2][i], qdigests[i])
+        assert own[i] == pytest.approx(want[0], rel=1e-5) and other[i] == pytest.approx(want[1], rel=1e-5), i
