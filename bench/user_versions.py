@@ -173,7 +173,8 @@ def two_versions(
     prov(["keys", "generate", "vendor"], folder)
     prov(["trust", "add", "vendor-a", "vendor.pub", "--key", "maintainer.key"], folder)
     prov(["sign", "batch.parquet", "--source", "vendor-a", "--key", "vendor.key"], folder)
-    prov(["add", "batch.parquet", "--source", "vendor-a"], folder)
+    # the maintainer who trusted the vendor's key pinned: prov add refuses a batch when nothing is pinned (sec33)
+    prov(["add", "batch.parquet", "--source", "vendor-a", "--signer", "maintainer.pub"], folder)
     for tag in ("v1", "v2"):
         # the maintainer's key pinned: prov commit refuses a store with versions when nothing is pinned
         commit = ["commit", f"{tag}.parquet", "--tag", tag, "--key", "maintainer.key", "--signer", "maintainer.pub"]

@@ -72,7 +72,7 @@ def parent_defaults(store: Store, parent: str | None) -> ParentDefaults | None:
     None too when the parent does not verify under the pins: nothing is taken from it, and the commit
     then refuses it in its own words, after the checks it makes first (a revoked key, say).
     """
-    from provenance.profiles.stage import load_profile
+    from provenance.profiles.loading import load_profile
     from provenance.version_facts import dataset_from_predicate, newest_version, verified_statement
 
     try:

@@ -20,7 +20,7 @@ JUDGED_FROM = 10
 
 def base_class_records(profile: ReferenceProfile) -> dict[str, int]:
     """``{label: records of it in the base's profile sample}`` (distinct records the detectors judge a delta by;
-    the profile is checked against the base's signed statement, ``profiles.stage.load_profile``)."""
+    the profile is checked against the base's signed statement, ``profiles.loading.load_profile``)."""
     counts = np.bincount(profile.sample_labels.astype(np.int64), minlength=len(profile.classes))
     return {label: int(counts[i]) for i, label in enumerate(profile.classes)}
 

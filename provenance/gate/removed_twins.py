@@ -217,7 +217,7 @@ def removed_pool(ctx: GateContext) -> RemovedPool:
 
     from provenance.errors import InputError
     from provenance.gate.removals import lacked
-    from provenance.profiles.stage import load_profile
+    from provenance.profiles.loading import load_profile
     from provenance.version_facts import signed_ancestry
 
     base = ctx.base_profile

@@ -184,7 +184,7 @@ def rerun_detection(
     from provenance.delta.compare import diff_versions
     from provenance.detectors.pipeline import detect_diff
     from provenance.detectors.registry import DEFAULT_FPR
-    from provenance.profiles.stage import load_profile
+    from provenance.profiles.loading import load_profile
 
     base = resolve_base(store, tag, path, base)
     rate = DEFAULT_FPR if fpr is None else fpr

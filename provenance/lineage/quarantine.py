@@ -26,7 +26,7 @@ from provenance.lineage.filtered_copy import default_output, remove_path, write_
 from provenance.lineage.findings_recheck import digests_of_findings, recheck_findings
 from provenance.lineage.removed_rows import FACT as REMOVED_ROWS
 from provenance.lineage.removed_rows import keep_removed_rows
-from provenance.profiles.stage import load_profile
+from provenance.profiles.loading import load_profile
 from provenance.sources.build import build_manifest, resolve_kind
 from provenance.stages import CommitJob
 from provenance.store.store import Store

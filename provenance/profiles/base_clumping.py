@@ -76,7 +76,7 @@ def version_clumping(store: Store, tag: str) -> BatchCopies | None:
 
 
 def with_version_clumping(store: Store, tag: str, profile: ReferenceProfile, needed: bool = True) -> ReferenceProfile:
-    """``profile`` (version ``tag``'s, as ``profiles.stage.load_profile`` read it) with its within-pseudo-batch
+    """``profile`` (version ``tag``'s, as ``profiles.loading.load_profile`` read it) with its within-pseudo-batch
     arrays replaced by ``version_clumping``'s count, so detectors read only that; with ``needed`` False (a delta
     without copies: only the copy test reads them) left out instead, and the manifest not read. Raises as
     ``version_clumping``."""

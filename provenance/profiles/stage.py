@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from provenance.encoding import table_digest_blob
-from provenance.errors import InputError, VerificationError
+from provenance.errors import InputError
 from provenance.escaping import visible
 from provenance.features.base import FeatureError
 from provenance.features.numeric import check_named_columns
@@ -28,6 +28,7 @@ from provenance.manifest import Manifest
 from provenance.profiles.batch_copies import COPY_PSEUDO_BATCHES, BatchCopies, manifest_batch_copies
 from provenance.profiles.copy_index_build import copy_index_or_reason
 from provenance.profiles.featurize import AUTO, build_for_commit, featurize, requested_spec
+from provenance.profiles.loading import load_profile as load_profile  # read by detection: profiles.loading
 from provenance.profiles.non_finite import NonFiniteValues
 from provenance.profiles.reference import ReferenceProfile, build_profile
 from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, sample_manifest
@@ -38,7 +39,6 @@ from provenance.sources.sample_capture import CapturedSample
 from provenance.sources.trees import IMG_EXTENSIONS
 from provenance.stages import CommitJob
 from provenance.store.store import Store
-from provenance.version_facts import verified_statement
 
 PROBE = 1  # files decoded before the whole sample, so a tree of files that are not images fails fast
 # An image costs a decode (~55 us of CPU for a small PNG) and 260 features, and the sample's
@@ -317,30 +317,3 @@ class PreparedProfile:
 
 def _hex(value: bytes | None) -> str | None:
     return value.hex() if value is not None else None
-
-
-def load_profile(store: Store, tag: str) -> ReferenceProfile:
-    """The version's reference profile, checked against the digest its signed statement names.
-
-    Raises ``InputError`` if the version has no profile (with the signed reason),
-    ``VerificationError`` if the object differs from the signed digest, or if its within-pseudo-batch arrays
-    are not sound (``ReferenceProfile.batch_copies_problem``: signed, but wrong).
-    """
-    row = store.version(tag)
-    stmt = verified_statement(store, row)
-    info = stmt["predicate"].get("profile") or {}
-    if info.get("status") != "ok":
-        reason = info.get("reason", "it was committed without the profile stage")
-        # a base committed before such values were refused at commit (profiles.non_finite): the way on, not only why
-        todo = (
-            f": commit {tag}'s data again with them filled or dropped, as a new version, and check against that"
-            if "null, NaN or infinite" in str(reason)
-            else ""
-        )
-        raise InputError(f"version {tag} has no reference profile, so detectors cannot run against it ({reason}){todo}")
-    data = store.objects.get(info["sha256"], f"profile of {tag}")
-    profile = ReferenceProfile.from_bytes(data)
-    problem = profile.batch_copies_problem()
-    if problem:
-        raise VerificationError(f"profile of {tag} (object {info['sha256'][:16]}): {problem}")
-    return profile

@@ -111,14 +111,14 @@ def without_waived(profile: ReferenceProfile, waived: set[tuple[bytes, str]]) ->
 
 
 def detection_profile(store: Store, base: str, new: str | None = None) -> ReferenceProfile:
-    """``base``'s signed reference profile (``profiles.stage.load_profile``) without the records a pinned waive key
+    """``base``'s signed reference profile (``profiles.loading.load_profile``) without the records a pinned waive key
     waived (:func:`waived_records`, :func:`without_waived`): what every detector run on a delta against ``base``
     (``prov check``, ``prov diff --detect``, ``prov findings --recompute``) judges it by. With ``new`` (the candidate
     version), on the numeric feature columns ``new``'s verified schema still has
     (``profiles.shared_columns.on_shared_columns``; newcomer review 32, finding 1), which
     :func:`feature_columns_gone` names."""
+    from provenance.profiles.loading import load_profile
     from provenance.profiles.shared_columns import on_shared_columns
-    from provenance.profiles.stage import load_profile
 
     profile = without_waived(load_profile(store, base), waived_records(store, base))
     return on_shared_columns(profile, feature_columns_gone(store, profile, new)) if new is not None else profile

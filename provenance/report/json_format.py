@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from provenance.report.interface import PLAIN, Formatter, Medium
@@ -23,14 +24,30 @@ def _clean(value: Any) -> Any:
 # ``json.dumps(item, sort_keys=True)``'s encoder, made once: ``dumps`` builds a new one per call
 # when given options (a report lists thousands of records)
 _SORTED = json.JSONEncoder(sort_keys=True)
+# its C encoder, made once too: ``JSONEncoder.encode`` makes a new one (and its float formatter) per
+# record, ~2 us each; 3,108 flagged findings and 2,000 listed records in a 1% delta of 1 M (perf34).
+# No circular-reference check (a report is built from data, never circular); None where the C
+# accelerator is absent: ``_SORTED.encode`` then, the same bytes.
+_SORTED_C = (
+    c_make_encoder(None, _SORTED.default, encode_basestring_ascii, None, ": ", ", ", True, False, True)
+    if c_make_encoder is not None
+    else None
+)
+
+
+def _encode_sorted(item: Any) -> str:
+    """``_SORTED.encode(item)``: the same text (tested), from the encoder made once."""
+    if _SORTED_C is None or isinstance(item, str):
+        return _SORTED.encode(item)
+    return "".join(_SORTED_C(item, 0))
 
 
 def _compact(item: Any) -> str:
     """One record as compact JSON, keys sorted; ``_clean`` (a walk of every value) only when its
     JSON holds NaN or infinity (or a string that says so: cleaning it changes nothing)."""
-    text = _SORTED.encode(item)
+    text = _encode_sorted(item)
     if "NaN" in text or "Infinity" in text:
-        text = _SORTED.encode(_clean(item))
+        text = _encode_sorted(_clean(item))
     return text
 
 

@@ -47,3 +47,22 @@ def test_diff_json_without_listed_records_or_findings_is_indented_json():
     text = render_diff(report)
     assert json.loads(text) == report
     assert text == json.dumps(report, indent=2, sort_keys=True) + "\n"
+
+
+def test_one_record_is_written_as_json_dumps_writes_it_with_sorted_keys():
+    from provenance.report.json_format import _compact, _encode_sorted
+
+    record = {
+        "explanation": "étiquette 'chat' ≠ \"dog\"\n\x00",  # escaped as json.dumps escapes (ensure_ascii)
+        "score": 0.1 + 0.2,
+        "big": 1e300,
+        "tiny": -5e-324,
+        "count": 2**70,
+        "none": None,
+        "flags": [True, False],
+        "detectors": [{"z": 1, "a": {"y": [], "b": {}}}],
+        "p": float("nan"),
+    }
+    for item in (record, [record, record], "text", 1.5, None):
+        assert _encode_sorted(item) == json.dumps(item, sort_keys=True)
+    assert _compact(record) == json.dumps(_reference(record), sort_keys=True)
