@@ -80,7 +80,8 @@ class MaxRelabelsOfOthersRecords(CountBound):
         signers = found.signed_by | across.signed_by
         kept = sorted(row for row, (digest, label) in rows.items() if (digest.hex(), COMBINED, label) not in waived)
         excused = allowed_sources(self.relabelling_sources, [signers[row] for row in kept])
-        counted = [row for row in kept if signers[row] not in excused]
+        standing = still_attested(ctx, kept)  # a revoked declared source's flips are excused no more (A34c-2)
+        counted = [row for row in kept if signers[row] not in excused or row not in standing]
         if not counted:
             return bounded_count(self.key, 0, self.bound, WHAT)
         mask = np.zeros(ctx.lineage.num_rows, dtype=bool)
@@ -109,7 +110,9 @@ def rates_within_allowances(ctx: GateContext, by_source: list[dict], allowances:
         return by_source
     found = relabels_of_others_records(ctx)
     within = allowed_sources(allowances, [found.signed_by[row] for row in found.not_waived(ctx.waivers.waived)])
-    others = {source: list(found.signed_by.values()).count(source) for source in within}
+    standing = still_attested(ctx, list(found.signed_by))
+    signers = [source for row, source in found.signed_by.items() if row in standing]
+    others = {source: signers.count(source) for source in within}
     out = []
     for r in by_source:
         if others.get(r["source"]):
@@ -118,6 +121,20 @@ def rates_within_allowances(ctx: GateContext, by_source: list[dict], allowances:
             r = r | {"relabeled": relabeled, "relabel_rate": rate}
         out.append(r)
     return out
+
+
+def still_attested(ctx: GateContext, rows: list[int]) -> set[int]:
+    """The rows of ``rows`` (of the candidate's lineage) that its lineage re-judged under the pins (``ctx.lineage``)
+    still has ``attested``: a declared relabelling source's allowance excuses only relabels its key still vouches for,
+    never one signed with a key revoked, expired or retired since (attack review 34c, A34c-2)."""
+    from provenance.lineage.classify import ATTESTED
+
+    if not rows:
+        return set()
+    import pyarrow as pa
+
+    status = ctx.lineage.column("status").take(pa.array(rows, pa.int64())).to_pylist()
+    return {row for row, now in zip(rows, status) if now == ATTESTED}
 
 
 def allowed_sources(allowances: dict[str, int], signers: list[str]) -> set[str]:

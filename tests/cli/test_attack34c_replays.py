@@ -101,13 +101,9 @@ def test_control_the_revoked_services_flips_block_when_it_is_not_declared(prov, 
 # rates_within_allowances). That reading is right for counting a relabel (A33c-6: less trust never means less
 # blocking) but wrong for excusing one: after `prov trust revoke crowd` (its key stolen), the 14 flips of the team's
 # records the thief signed as the crowd still leave both relabel rules (count 0, rate 0) and `prov check v3 --base v2`
-# exits 0, while the same revocation without the declaration blocks (the control). Fix: excuse only relabels whose
-# lineage re-judged under the pins (ctx.lineage) is still attested by the declared source (OthersRelabels.lost empty
-# for the row); a relabel whose key no longer counts is judged as any source's.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A34c-2 (medium): a declared relabelling source's flips still use its allowance after its key is revoked",
-)
+# exited 0, while the same revocation without the declaration blocks (the control). Fixed in session 34: only
+# relabels whose lineage re-judged under the pins (ctx.lineage) is still attested are excused
+# (relabel_owners.still_attested); a relabel whose key no longer counts is judged as any source's.
 def test_a_revoked_relabelling_sources_flips_leave_its_allowance(prov, workdir, store):
     report = _service_flips_then_revoked(prov, revoke=True)
     assert report["summary"]["relabeled"] == len(FLIPS), report["summary"]
