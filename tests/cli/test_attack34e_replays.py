@@ -11,34 +11,46 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_attack33b_replays import _listed_check, _midpoints
-from test_attack34d_replays import CLASS_FREE, CLASSES, COLUMNS, _far, _many_classes, _many_classes_check
+from test_attack33b_replays import _base, _listed_check, _malignant, _midpoints
+from test_attack34d_replays import CLASSES, COLUMNS, _far, _many_classes, _many_classes_check
+
+
+def _shell(Z: np.ndarray, ratio: float, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``k`` new records about one class's standardised records ``Z`` (m x d), each placed from one of them (drawn by
+    ``rng``) along a random direction until its nearest record of ``Z`` lies ``ratio`` times their median
+    nearest-record distance away: records in the class's core, each a little farther from its records than they lie
+    from each other at ``ratio`` just over 1 (k x d, standardised)."""
+    gaps = np.sqrt(((Z[:, None, :] - Z[None, :, :]) ** 2).sum(-1)) + np.diag(np.full(len(Z), np.inf))
+    spacing = float(np.median(gaps.min(1)))
+    out = []
+    for _ in range(k):
+        x, u = Z[rng.integers(len(Z))], rng.normal(size=Z.shape[1])
+        u /= np.linalg.norm(u)
+        for t in np.arange(0.0, 3.0, 0.005) * spacing:
+            if np.sqrt(((Z - (x + t * u)) ** 2).sum(1)).min() >= ratio * spacing:
+                break
+        out.append(x + t * u)
+    return np.array(out)
 
 
 def _spacing_shell(ratio: float, per_class: int) -> np.ndarray:
-    """``per_class`` new records in every class of the many-class base (seeded), each placed from a record of its class
-    along a random direction until its nearest record of the class lies ``ratio`` times the class's median
-    nearest-record distance away (the attacker's own standardisation: v1's mean and standard deviation per column).
-    Records in the class's core, each a little farther from its records than they lie from each other at ``ratio`` just
-    over 1 (CLASSES * per_class x 6, raw)."""
+    """``per_class`` records of ``_shell`` in every class of the many-class base (seeded; the attacker's own
+    standardisation: v1's mean and standard deviation per column) (CLASSES * per_class x 6, raw)."""
     v1 = _many_classes()
     X = np.column_stack([v1.column(c).to_numpy() for c in COLUMNS])
     labels = np.array(v1.column("label").to_pylist())
     mean, sd = X.mean(0), X.std(0)
     rng = np.random.default_rng(3450)
-    out = []
-    for k in range(CLASSES):
-        Z = (X[labels == f"k{k}"] - mean) / sd
-        gaps = np.sqrt(((Z[:, None, :] - Z[None, :, :]) ** 2).sum(-1)) + np.diag(np.full(len(Z), np.inf))
-        spacing = float(np.median(gaps.min(1)))
-        for _ in range(per_class):
-            x, u = Z[rng.integers(len(Z))], rng.normal(size=Z.shape[1])
-            u /= np.linalg.norm(u)
-            for t in np.arange(0.0, 3.0, 0.005) * spacing:
-                if np.sqrt(((Z - (x + t * u)) ** 2).sum(1)).min() >= ratio * spacing:
-                    break
-            out.append((x + t * u) * sd + mean)
-    return np.array(out)
+    shells = [_shell((X[labels == f"k{k}"] - mean) / sd, ratio, per_class, rng) for k in range(CLASSES)]
+    return np.vstack(shells) * sd + mean
+
+
+def _malignant_shell(ratio: float, k: int) -> np.ndarray:
+    """``k`` records of ``_shell`` in v1's malignant class (breast cancer, seeded; v1's mean and standard deviation
+    per column; absolute values, as the columns are non-negative) (k x 30, raw)."""
+    _, _, B = _base()
+    mean, sd = B.mean(0), B.std(0)
+    return np.abs(_shell((_malignant(1000) - mean) / sd, ratio, k, np.random.default_rng(3460)) * sd + mean)
 
 
 # --- A34e-1: records a little beyond their class's median spacing ------------------------------------------------
@@ -71,33 +83,43 @@ def test_records_just_beyond_the_median_spacing_block(prov, keypair, workdir):
     assert code == 1 and "('cat' among k0" in said, said
 
 
-def test_control_records_just_beyond_the_median_spacing_sit_inside_and_pass(prov, keypair, workdir):
-    """The replay's setup: the 160 records pass on class-free evidence (the finding's outcome, asserted so a change
-    that drops them from the test, or a class-free detector that now blocks them, is seen)."""
-    code, said = _many_classes_check(prov, keypair, _spacing_shell(1.2, 20))
-    assert code == 0 and f"160 {CLASS_FREE}" in said, said
+# --- A34e-1 on real data, and A34e-2: the close count diluted at scale (breast cancer's malignant class) ------------
 
 
-# --- A34e-2: the close count diluted at scale ----------------------------------------------------------------------
-
-
-def test_control_midpoints_beside_400_far_records_block(prov, keypair, workdir):
-    code, said = _listed_check(prov, keypair, np.vstack([_midpoints(150), _far(400)]))
-    assert code == 1 and "('cat' among malignant)" in said, said
-
-
+# A34e-1 on real data: 100 records in malignant, each 1.2 times malignant's median spacing from its nearest malignant
+# record, pass on class-free evidence (exit 0; no detector flags one), where at 0.8 they block.
 # A34e-2 (medium): far records still dilute the close count, at 1% each: A33b-4's 150 midpoints of malignant pairs
-# beside 700 malignant records moved a standard deviation per column (fix34d's F2 records, 400 of them blocked) pass
+# beside 700 malignant records moved a standard deviation per column (fix34d's F2 records; beside 400 they block) pass
 # on class-free evidence (exit 0). The far records are no cost to the vendor: every one sits inside malignant by vote
 # and carries the listed label into malignant's region (850 label flips, where 150 were planned). Fix: let only
 # records a new class at C's edge could be (within C's largest own nearest-record distance, say) raise the close
 # count's allowance, or compare the close count with the records within the median's band rather than with all
 # inside; records inside C by vote and far from every C record add nothing.
-@pytest.mark.xfail(
-    strict=True,
-    reason="A34e-2 (medium): 150 midpoints beside 700 far malignant records (all inside malignant by vote) pass: the "
-    "far records raise the close count's binomial limit past the midpoints' close ones",
+@pytest.mark.parametrize(
+    "added",
+    [
+        pytest.param(lambda: _malignant_shell(0.8, 100), id="control-100-within-the-median-spacing"),
+        pytest.param(
+            lambda: _malignant_shell(1.2, 100),
+            id="100-just-beyond-the-median-spacing",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="A34e-1 (high): 100 records 1.2x malignant's median spacing from its nearest record pass on "
+                "class-free evidence",
+            ),
+        ),
+        pytest.param(lambda: np.vstack([_midpoints(150), _far(400)]), id="control-midpoints-beside-400-far"),
+        pytest.param(
+            lambda: np.vstack([_midpoints(150), _far(700)]),
+            id="midpoints-beside-700-far",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="A34e-2 (medium): 150 midpoints beside 700 far malignant records (all inside malignant by "
+                "vote) pass: the far records raise the close count's binomial limit past the midpoints' close ones",
+            ),
+        ),
+    ],
 )
-def test_midpoints_beside_700_far_records_block(prov, keypair, workdir):
-    code, said = _listed_check(prov, keypair, np.vstack([_midpoints(150), _far(700)]))
+def test_malignant_records_block(prov, keypair, workdir, added):
+    code, said = _listed_check(prov, keypair, added())
     assert code == 1 and "('cat' among malignant)" in said, said
