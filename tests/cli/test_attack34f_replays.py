@@ -1,0 +1,71 @@
+"""Attack review 34f: replays against fix34e (prov waive --findings re-runs the detectors on the signed versions;
+prov findings' signed_by/covered_by; prov sources' unpinned keys). A strict xfail is a finding, named in its reason;
+the plain test beside it shows the attack's setup is otherwise right. Every replay is deterministic in what it
+asserts: where a detector's flags vary with the profile sample's salt, the replay reads the flags a run over the same
+committed profiles reports (``prov diff --detect --no-save``, the code the waive's re-run calls) and builds on them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from test_newcomer33_advice import _storms_versions, _waiver_predicates, storms
+
+
+def _flags(prov, pinned: tuple[str, ...], base: str, fpr: str = "0.01") -> dict[str, bool]:
+    """Every scored record of v2's delta against ``base`` at ``fpr``, digest -> combined flag (nothing stored)."""
+    r = prov("diff", base, "v2", "--detect", "--fpr", fpr, "--no-save", "--format", "json", *pinned)
+    assert r.exit_code in (0, 1), r.output
+    return {f["digest"]: bool(f["flagged"]) for f in json.loads(r.stdout)["findings"]}
+
+
+def _waive(prov, keypair, pinned: tuple[str, ...], path: str, *extra: str):
+    return prov("waive", "--version", "v2", "--detector", "combined", "--reason", "reviewed", "--findings", path,
+                "--key", keypair.private_path, *extra, *pinned)  # fmt: skip
+
+
+def _older_base_file(prov, keypair, base: str) -> tuple:
+    """v0: the storms of 1975-1989, committed before newcomer 33's v1 (1975-1999) and v2 (v1 and 2000-2004);
+    ``prov check v2 --base v1`` blocks (the reviewer's run). The attacker, who edits the reviewed file before the
+    reviewer waives it, adds a record of v1 (so in no delta of v2 against its parent) that the detectors flag in v2
+    against v0, keeps the reviewed findings that run flags too, and writes ``"base": base``. Returns the waive
+    result and the added record's digest."""
+    pinned = ("--signer", keypair.public_path)
+    pq.write_table(storms(1975, 1989), "v0.parquet")
+    r = prov("commit", "v0.parquet", "--tag", "v0", "--key", keypair.private_path, *pinned)
+    assert r.exit_code == 0, r.output
+    _storms_versions(prov, keypair)
+    assert prov("check", "v2", "--base", "v1", *pinned).exit_code == 1
+    reviewed = json.loads(prov("findings", "v2", "--json", *pinned).stdout)
+    honest = [f for f in reviewed["findings"] if f["flagged"]]
+    against_parent, against_v0 = _flags(prov, pinned, "v1"), _flags(prov, pinned, "v0")
+    added = sorted(d for d, flagged in against_v0.items() if flagged and d not in against_parent)
+    assert added, "no record of v1 outside v0 is flagged in v2 against v0"
+    kept = [f for f in honest if against_v0.get(f["digest"])]
+    extra = {"digest": added[0], "flagged": True}
+    Path("reviewed.json").write_text(json.dumps(reviewed | {"base": base, "findings": [*kept, extra]}))
+    return _waive(prov, keypair, pinned, "reviewed.json"), added[0]
+
+
+def test_control_a_record_of_the_parent_added_to_the_reviewed_file_is_refused(prov, workdir, store, keypair):
+    r, added = _older_base_file(prov, keypair, "v1")
+    assert r.exit_code == 2 and "reviewed.json: 1 of its" in r.output and added in r.output, r.output
+    assert _waiver_predicates() == []
+
+
+# A34f-1 (low): prov waive --findings re-runs the detectors against the base the reviewed FILE names (else --base,
+# else the stored run's), any version the pins verify, not the base the version's check used. The attacker who edits
+# the reviewed file (the A33e-3 threat: a line added after the review) also writes "base": "v0", an older signed
+# version: the re-run of v2 against v0 flags records of v1 that no check of v2 against its parent v1 can flag (they
+# are in no delta of it), and the reviewer's waive key signs a `combined` waiver for one, unreviewed (the output says
+# "against v0" in its last words only; the waiver signs neither base nor rate). The waiver then takes that record out
+# of any later check of v2 that does flag it (prov check v2 --base v0, another policy). Fix: re-run against the base
+# the blocking check used (signed into the waiver as the check's base and fpr, honoured only by a check of that base
+# and rate), or refuse a FILE whose base is not the one --base names / v2's release base.
+@pytest.mark.xfail(strict=True, reason="A34f-1 (low): the findings file's base picks the re-run's base")
+def test_a_findings_file_naming_an_older_base_does_not_waive_a_record_of_the_parent(prov, workdir, store, keypair):
+    r, added = _older_base_file(prov, keypair, "v0")
+    assert added not in {w["digest"] for w in _waiver_predicates()}, r.output
+    assert r.exit_code == 2, r.output
