@@ -193,8 +193,8 @@ def rerun_detection(
     claimed = findings_fpr(path)
     if claimed is not None and abs(claimed - rate) > 1e-12:
         raise InputError(
-            f"{path}: its findings were combined at fpr {claimed:g}, prov re-runs the detectors at {rate:g}; "
-            f"pass --fpr {claimed:g} to re-run them at that rate"
+            f"{path}: its findings were combined at fpr {claimed:g}, prov re-runs the detectors at {rate:g}; the "
+            f"rate is yours, never the file's: re-make the file at the rate your checks run, or pass that rate as --fpr"
         )
     profile = load_profile(store, base)
     # merged, as prov check does: the decision rests on no fact only the version's commit key signs

@@ -103,8 +103,8 @@ def test_control_a_record_flagged_only_at_a_higher_rate_is_refused(prov, workdir
 # sets its rate to 0.5 and adds a record flagged only at 0.5; the reviewer runs the command the refusal gives, and the
 # waive key signs a waiver for a record the check at the policy's 0.01 does not flag (the waiver does not say 0.5).
 # Fix: refuse a file of another rate without advising it ("the check combines at 0.01; re-make the file with prov
-# findings V --json"), or sign the rate into the waiver and honour it only in a check at that rate.
-@pytest.mark.xfail(strict=True, reason="A34f-2 (low): the refusal advises the file's rate, which then decides")
+# findings V --json"), or sign the rate into the waiver and honour it only in a check at that rate. Fixed in session
+# 34 (the lead): the refusal says the rate is the reviewer's, never the file's, and advises no rate.
 def test_the_refusal_of_a_file_of_another_rate_does_not_lead_to_waiving_an_added_record(prov, workdir, store, keypair):
     first, second, added = _rate_file(prov, keypair, "0.5")
     assert first.exit_code == 2, first.output
