@@ -158,7 +158,10 @@ class MaxRelabeledAfterSource(CountBound):
                 if held:
                     mask = pc.and_(mask, pc.invert(teams))
                     k -= held
-                    what += f"; {held} more held under their label by the base's signed ancestry before the source signed, not counted"
+                    what += (
+                        f" (not counted: {held} the base's signed ancestry held under the same label before the "
+                        "source signed its content, the team's own)"
+                    )
         try:
             withdrawn = relabeled_in_withdrawn_place(ctx)
         except VerificationError as exc:

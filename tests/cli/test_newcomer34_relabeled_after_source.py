@@ -116,3 +116,6 @@ def test_control_the_crowds_copy_relabelled_to_the_teams_label_still_counts(prov
     report = _check(prov, "v3", "v2")
     assert report["exit_code"] == 1 and RULE in _blocking(report), _blocking(report)
     assert _rule(report)["count"] == 1, _rule(report)
+    assert "(not counted: 1 the base's signed ancestry held under the same label" in _rule(report)["reason"], _rule(
+        report
+    )
