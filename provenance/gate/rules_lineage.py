@@ -137,12 +137,31 @@ class MaxRelabeledAfterSource(CountBound):
     def check(self, ctx: GateContext) -> RuleResult:
         """Count lineage status ``relabeled_after_source``, and the added records shipped in a withdrawn signed
         batch's place under other labels than it signed (``gate.withdrawn_labels``, attack review 32d, A32d-3);
-        block above the bound."""
+        block above the bound. A row the base's signed ancestry held under its label before the source's batch
+        carried its content is the team's, not counted (``lineage.held_before``, newcomer 34, finding 2); when that
+        ancestry does not verify, every such row counts (fails closed)."""
+        import pyarrow.compute as pc
+
         from provenance.errors import InputError, VerificationError
         from provenance.gate.withdrawn_labels import relabeled_in_withdrawn_place
+        from provenance.lineage.held_before import held_before_source
 
         k, mask = count_status(ctx, "relabeled_after_source")
         what = "records relabeled after their source signed them"
+        if k:
+            try:
+                teams = held_before_source(ctx.store, ctx.base, ctx.lineage)
+            except (InputError, VerificationError) as exc:
+                what += f" (the base's signed ancestry could not tell the team's rows: {exc})"
+            else:
+                held = int(pc.sum(teams).as_py() or 0)
+                if held:
+                    mask = pc.and_(mask, pc.invert(teams))
+                    k -= held
+                    what += (
+                        f" (not counted: {held} the base's signed ancestry held under the same label before the "
+                        "source signed its content, the team's own)"
+                    )
         try:
             withdrawn = relabeled_in_withdrawn_place(ctx)
         except VerificationError as exc:
