@@ -158,3 +158,18 @@ def check_same_dimension(expected: int, matrix: np.ndarray, what: str) -> None:
             f"dimension mismatch: {what} has {got} features per record but the reference "
             f"profile has {expected}; featurise both versions with the same featuriser"
         )
+
+
+def named_records(exc: FeatureError, locators: list) -> FeatureError:
+    """``exc`` naming the sample's records by their locators (a tree's paths, a table's ``file#row``):
+    the featuriser names them by position in the sample (newcomer review 12, finding 7: the commit said
+    "cannot decode image(s) (OSError): 71", and the check that could not use the version the same; a
+    table's NaN in its row 7 was "rows: 218", the sample being in salted order). Escaped (``escaping.visible``):
+    whoever writes the data folder names its files, and a newline in one started a line of its own (A25b-5)."""
+    if exc.records and all(isinstance(r, int) and 0 <= r < len(locators) for r in exc.records):
+        from provenance.escaping import visible
+
+        named = [visible(str(locators[r])) for r in exc.records]
+        past = [visible(str(locators[r])) for r in exc.past_float32 if isinstance(r, int) and 0 <= r < len(locators)]
+        return FeatureError(exc.problem, named, exc.non_finite, past_float32=past)
+    return exc

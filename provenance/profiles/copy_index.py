@@ -142,7 +142,7 @@ class CopyIndex:
         Returns:
             A new index on the same grid radius; the features were held at ``Z_LIMIT`` as at commit.
         """
-        from provenance.profiles.reference import bounded
+        from provenance.profiles.z_limit import bounded
 
         rows = np.arange(len(self.keys)) if keep is None else np.flatnonzero(keep)
         cols = np.arange(self.dim) if columns is None else np.asarray(columns, dtype=np.int64)

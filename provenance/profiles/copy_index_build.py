@@ -61,7 +61,7 @@ def copy_index_or_reason(
     try:
         X = delta_features(profile, kind, Records([], table=content))
     except FeatureError as exc:
-        from provenance.profiles.stage import named_records
+        from provenance.features.base import named_records
 
         raise named_records(exc, [str(x) for x in locators.to_pylist()]) from exc
     known = pa.array(profile.classes, pa.string())

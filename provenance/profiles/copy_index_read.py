@@ -17,7 +17,7 @@ from provenance.encoding import table_digest_blob
 from provenance.errors import NotRereadable, VerificationError
 from provenance.sources import table_files, tables
 from provenance.sources.interface import DatasetSpec
-from provenance.sources.records import _open
+from provenance.sources.records import open_spec
 
 
 def every_table_row(spec: DatasetSpec, locators: pa.Array, digests: np.ndarray, columns: list[str]) -> pa.Table:
@@ -36,7 +36,7 @@ def every_table_row(spec: DatasetSpec, locators: pa.Array, digests: np.ndarray, 
     """
     if spec.options.id_column:
         raise NotRereadable(f"{spec.path}: records read by id column are not read again by locator")
-    fs, root = _open(spec)
+    fs, root = open_spec(spec)
     listed = table_files.list_table_files(root, fs, spec.options.reader_version)
     parts = []
     for file in listed.files:

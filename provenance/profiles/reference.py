@@ -31,6 +31,7 @@ from provenance.profiles.batches import pseudo_batches
 from provenance.profiles.graph import batch_neighbour_graph
 from provenance.profiles.sample import DEFAULT_MAX_PER_CLASS, DEFAULT_MAX_TOTAL, first_per_class
 from provenance.profiles.shift import pseudo_batch_shifts
+from provenance.profiles.z_limit import bounded
 
 FORMAT_MAGIC = b"PROVPROFILE\x003\n"  # 3: repeat counts (sample_copies), batch drift (batch_shift)
 NEIGHBOURS_KEPT = 16
@@ -41,13 +42,6 @@ PSEUDO_BATCHES = 10
 # of the typical column's, so a column that is always 0 in the base still makes a
 # record that sets it (a patch trigger in a blank corner) stand out, but not infinitely.
 _SCALE_FLOOR_SHARE = 0.05
-# A standardised feature value is held within this many scales of the base's mean. A finite feature can be as large as
-# float32 holds (3.4e38), and a column the base holds constant has a small floored scale, so a delivered 1e38 was
-# inf once standardised: gradient and knn_label scored NaN, spectral's SVD did not converge, and prov check exited 3
-# naming no file (attack review 28c, A28c-2). Held at 1e6 the record still stands a million scales out (flagged by
-# every detector that measures distance), and a row's squared norm stays far inside float32 (1e12 per feature:
-# 1e17 at 1e5 features); values within the bound keep their bits exactly.
-Z_LIMIT = 1e6
 _SCALE_MAX = float(np.finfo(np.float32).max)  # a scale float32 holds (the spread of values near its limit is not)
 # The centre and scale of a column are its winsorised mean and standard deviation (build_profile holds each column at bulk_ends): the values of its
 # BULK_TRIM_SHARE most extreme records at each end (at least BULK_TRIM_MIN, under a quarter) are held at the next
@@ -90,12 +84,6 @@ _ARRAYS = (
 # Arrays a profile may lack (written before they were kept): read as None, and the detectors and rules
 # that use them keep their earlier behaviour.
 _OPTIONAL_ARRAYS = ("batch_rows", "batch_copies", "batch_most_copies", "copy_index_bytes")
-
-
-def bounded(Z: np.ndarray) -> np.ndarray:
-    """Standardised features ``Z`` (any shape, float32 or float64; ``inf`` where the standardising overflowed float32)
-    held within ``[-Z_LIMIT, Z_LIMIT]``, in place, and returned; values within the bound are unchanged."""
-    return np.clip(Z, -Z_LIMIT, Z_LIMIT, out=Z)
 
 
 def bulk_ends(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,7 @@ import pyarrow as pa
 from provenance.encoding import table_digest_blob
 from provenance.errors import InputError
 from provenance.escaping import visible
-from provenance.features.base import FeatureError
+from provenance.features.base import FeatureError, named_records
 from provenance.features.numeric import check_named_columns
 from provenance.features.registry import FeaturizerSpec, build
 from provenance.manifest import Manifest
@@ -140,19 +140,6 @@ def manifest_within_batches(manifest: Manifest) -> BatchCopies | None:
     return manifest_batch_copies(
         lambda: manifest.iter_batches(["digest", "locator"], rows=1 << 16), len(manifest), COPY_PSEUDO_BATCHES
     )
-
-
-def named_records(exc: FeatureError, locators: list) -> FeatureError:
-    """``exc`` naming the sample's records by their locators (a tree's paths, a table's ``file#row``):
-    the featuriser names them by position in the sample (newcomer review 12, finding 7: the commit said
-    "cannot decode image(s) (OSError): 71", and the check that could not use the version the same; a
-    table's NaN in its row 7 was "rows: 218", the sample being in salted order). Escaped (``escaping.visible``):
-    whoever writes the data folder names its files, and a newline in one started a line of its own (A25b-5)."""
-    if exc.records and all(isinstance(r, int) and 0 <= r < len(locators) for r in exc.records):
-        named = [visible(str(locators[r])) for r in exc.records]
-        past = [visible(str(locators[r])) for r in exc.past_float32 if isinstance(r, int) and 0 <= r < len(locators)]
-        return FeatureError(exc.problem, named, exc.non_finite, past_float32=past)
-    return exc
 
 
 def _not_an_image(exc: FeatureError, requested: FeaturizerSpec, locator: str) -> FeatureError:

@@ -42,7 +42,7 @@ class Records:
     blobs: list[bytes] | None = None
 
 
-def _open(spec: DatasetSpec):
+def open_spec(spec: DatasetSpec):
     """(filesystem or None, path) where the version's data lives now."""
     if spec.rev is None:
         return None, spec.path
@@ -135,7 +135,7 @@ def read_table_records(spec: DatasetSpec, locators: list[str], digests: list[byt
         VerificationError: a file or row that is gone, or a row whose digest differs from
             the signed one (exit 1, pointing at ``prov verify``).
     """
-    fs, root = _open(spec)
+    fs, root = open_spec(spec)
     if spec.options.id_column:
         raise NotRereadable(
             f"{spec.path}: reading records by id column is not supported yet; to use --detect, commit with "
@@ -179,7 +179,7 @@ def read_tree_records(spec: DatasetSpec, locators: list[str], digests: list[byte
         VerificationError: a locator that is absolute, climbs out with ``..`` or holds a NUL, a file that
             cannot be read, or one whose bytes differ from the signed ones (exit 1).
     """
-    fs, root = _open(spec)
+    fs, root = open_spec(spec)
     blobs = []
     for loc in locators:
         if climbs_out(loc):
