@@ -74,7 +74,7 @@ def test_no_feature_float32_holds_overflows_the_standardised_space(where):
     # attack review 28c, A28c-2: a finite feature near float32's limit in a column the base holds constant was inf
     # once standardised, and the detectors' squares of it NaN; in the base or in a delta, every standardised value
     # and every row's squared norm (what distances and covariances sum) is finite, the huge ones held at Z_LIMIT
-    from provenance.profiles.reference import Z_LIMIT
+    from provenance.profiles.z_limit import Z_LIMIT
 
     X, y, digests = _gaussian_base(300)
     X[:, 0] = 0.0  # constant in the base: its scale is the floor
