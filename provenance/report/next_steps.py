@@ -475,9 +475,9 @@ def _review_step(v: str, base: str, report: dict) -> Step:
     if report.get("findings_stored", True):
         return Step("review the flagged records", f"prov findings {v}")
     return Step(
-        "review the flagged records (this check stored no detector run, so prov findings lists none)",
+        f"review the flagged records (this check stored no detector run for prov findings {v} to list; this stores "
+        "one)",
         f"prov diff {base} {v} --detect",
-        f" (it stores one; then prov findings {v})",
     )
 
 

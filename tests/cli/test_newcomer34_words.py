@@ -70,8 +70,8 @@ def test_a_check_that_stored_no_run_advises_a_command_that_lists_the_flagged_rec
     steps = _release_steps(r.stdout)
     assert "review the flagged records: prov findings v2" not in steps, steps  # which says no run is stored
     advised = (
-        "review the flagged records (this check stored no detector run, so prov findings lists none): "
-        "prov diff v1 v2 --detect (it stores one; then prov findings v2)"
+        "review the flagged records (this check stored no detector run for prov findings v2 to list; this stores "
+        "one): prov diff v1 v2 --detect"
     )
     assert advised in steps, steps
     r = prov("diff", "v1", "v2", "--detect", "--signer", "maintainer.pub")  # what the step says, then prov findings
@@ -100,3 +100,59 @@ def test_a_group_whose_neighbours_share_its_label_gets_no_line():
     assert label_groups(same + other) == [
         "3 flagged records labelled 'Fair' look like 'Ideal' to their nearest base records (source crowdA)"
     ]
+
+
+def test_a_delivery_checked_against_its_own_parent_gets_no_step_to_check_it_against_its_parent(prov, workdir):
+    """v2 (clean) on v1, then v3 (v1, 200 records with 30 plausible flips, v2's records) committed with --parent v1
+    while v2 was newest: ``prov check v3 --base v1`` judges v2's delivery beside v3's and v3's blocks; the step said
+    "v3's parent is v1, not v1: prov check v3 --base v1", the check just run."""
+    import numpy as np
+    from test_check_steps import plausible_flips
+
+    table = digits_table()
+    table = table.take(pa.array(np.random.default_rng(0).permutation(table.num_rows)))
+    flips = plausible_flips(table, 800, range(800, 1000), 30)
+    labels = [flips.get(i, x) for i, x in enumerate(table.column("label").to_pylist())]
+    table = table.set_column(table.schema.get_field_index("label"), "label", pa.array(labels))
+    base, flipped, clean = table.slice(0, 800), table.slice(800, 200), table.slice(1000, 100)
+    keys.generate(Path("maintainer"))
+    assert prov("init").exit_code == 0
+    datas = {"v1": [base], "v2": [base, clean], "v3": [base, flipped, clean]}
+    for tag, parts in datas.items():
+        pq.write_table(pa.concat_tables(parts), f"{tag}.parquet")
+        parent = ("--parent", "v1") if tag == "v3" else ()
+        r = prov("-q", "commit", f"{tag}.parquet", "--tag", tag, *parent, "--key", "maintainer.key",
+                 "--signer", "maintainer.pub")  # fmt: skip
+        assert r.exit_code == 0, r.output
+    r = prov("check", "v3", "--base", "v1", "--no-save", "--signer", "maintainer.pub", "--format", "json")
+    assert r.exit_code == 1, r.output
+    combined = next(x for x in json.loads(r.stdout)["rules"] if x["rule"] == "detectors.combined")
+    steps = combined["statistic"]["steps"]  # what the step was made from: v3 the first delivery that blocks
+    assert [s["version"] for s in steps] == ["v2", "v3"], steps
+    assert next(s for s in steps if s["blocked_by"])["version"] == "v3", steps
+    text = _release_steps(prov("check", "v3", "--base", "v1", "--no-save", "--signer", "maintainer.pub").stdout)
+    assert "parent is v1, not v1" not in text and "judges only what" not in text, text
+
+
+def test_a_missing_label_column_suggests_a_column_that_could_hold_labels_and_names_them(prov, workdir):
+    """Finding 9: diamonds without --label-column got "did you mean 'table'?" (a float column, close to 'label' by
+    edit distance); the label was 'cut'. A float column is no suggestion, and the text columns are named."""
+    table = pa.table(
+        {
+            "carat": [0.23, 0.31],
+            "cut": ["Ideal", "Premium"],
+            "color": ["E", "J"],
+            "table": [55.0, 58.0],
+            "price": [326, 335],
+        }
+    )
+    pq.write_table(table, "batch.parquet")
+    assert prov("keys", "generate", "crowd").exit_code == 0
+    r = prov("sign", "batch.parquet", "--source", "crowd", "--key", "crowd.key")
+    assert r.exit_code == 2, r.output
+    assert words(r.stderr) == (
+        "Error: batch.parquet: no label column 'label' (give --label-column NAME); columns: carat, cut, color, table, "
+        "price; text or categorical columns: cut, color"
+    ), r.stderr
+    r = prov("sign", "batch.parquet", "--source", "crowd", "--key", "crowd.key", "--label-column", "cutt")
+    assert "(give --label-column NAME; did you mean 'cut'?)" in words(r.stderr), r.stderr
