@@ -143,7 +143,9 @@ def check(
             )
         except output_file.AlreadyExists:  # created while the check ran: still never replaced
             raise _exists(target) from None
-    write_output(render("check", Format(fmt), result.to_dict(), medium_for(out, wide=wide)), out)
+    # whether prov findings can list this check's flagged records: the next steps say how to see them otherwise
+    report = result.to_dict() | {"findings_stored": result.detection_saved is not None}
+    write_output(render("check", Format(fmt), report, medium_for(out, wide=wide)), out)
     if result.detectors and not store.writable() and not no_save:
         note(f"{store.root} is read-only: the detectors' findings were not saved (prov findings will not list them)")
     if attest and not result.attestation:

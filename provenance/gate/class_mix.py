@@ -85,11 +85,19 @@ class MinClassMixPValue(ParameterRule):
             return RuleResult(self.key, "pass", f"no additions{outside} to test{judged}", expected=expected)
         p = worst["statistic"]["p_value"]
         status: Status = "block" if p < self.min_p and worst["flagged"] else "pass"
-        reason = f"{worst['explanation']} (p={p:.3g}, block below {self.min_p:g}){judged}"
+        reason = f"{worst['explanation']} (p={p:.3g}, block below {self.min_p:g}){judged}{respelled_words(spelled)}"
         statistic = worst["statistic"] | ({"expected_classes_judged": held} if self.expected else {})
         statistic["spelled_as_base"] = spelled
         statistic["new_classes"] = unlisted_new_classes(ctx, self.expected, spelled)
         return RuleResult(self.key, status, reason, statistic=statistic, expected=expected)
+
+
+def respelled_words(spelled: dict[str, str]) -> str:
+    """What the reason adds for added labels that are base classes spelled otherwise (``{added label: base
+    class}``): ``"; 'very good' is the base's 'Very Good' spelled otherwise"`` (newcomer review 34, finding 3: the
+    reason said only that the class is new)."""
+    said = ", ".join(f"{label!r} is the base's {base!r}" for label, base in spelled.items())
+    return f"; {said} spelled otherwise (labels compared after NFKC, case folding and stripping)" if said else ""
 
 
 def unlisted_new_classes(ctx: GateContext, expected: list[str], spelled: dict[str, str]) -> dict[str, int]:

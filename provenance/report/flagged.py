@@ -288,11 +288,13 @@ GROUPED = 3  # flagged records of one (label, neighbours' label) pair before the
 def label_groups(records: list[FlaggedRecord]) -> list[str]:
     """One line per (label, neighbours' label) pair that knn_label flags at least ``GROUPED`` times, most first:
     ``"14 flagged records labelled 'one' look like 'seven' to their nearest base records (source labelco)"``,
-    the shape of a batch of flipped labels (newcomer review 11, finding 16)."""
+    the shape of a batch of flipped labels (newcomer review 11, finding 16). Records whose nearest base records
+    mostly share their own label form no line."""
     groups: dict[tuple[str, str], list[FlaggedRecord]] = {}
     for r in records:
         like = r.looks_like
-        if like is not None and r.label is not None:
+        # a group whose neighbours share its label says nothing of the label (newcomer review 34, finding 7)
+        if like is not None and r.label is not None and like not in (repr(r.label), r.label):
             groups.setdefault((r.label, like), []).append(r)
     lines = []
     for (label, like), members in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):

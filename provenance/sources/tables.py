@@ -212,6 +212,13 @@ def _nul_field(t: pa.DataType) -> str | None:
     return None
 
 
+def _could_hold_labels(t: pa.DataType, integers: bool = False) -> bool:
+    """Whether a column of type ``t`` reads as class labels: text or a dictionary (categorical) column; with
+    ``integers``, also an integer or boolean one (class numbers). A float column never does."""
+    text = pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t)
+    return text or (integers and (pa.types.is_integer(t) or pa.types.is_boolean(t)))
+
+
 def _check_columns(schema: pa.Schema, options: TableOptions, path: str) -> None:
     names = schema.names
     seen: set[str] = set()
@@ -234,9 +241,14 @@ def _check_columns(schema: pa.Schema, options: TableOptions, path: str) -> None:
         seen.add(name)
     if options.label_column not in seen:
         # the option to give, and the nearest name (newcomer 9, #11; newcomer 11, #20.3: a did-you-mean alone named no option)
-        near = did_you_mean(options.label_column, names).strip().removeprefix("(").removesuffix(")")
+        # the nearest column that could hold labels (text, categorical, integer): 'label' is not 'table', a float
+        # column (newcomer review 34, finding 9); the text and categorical columns are named after the columns
+        near = did_you_mean(options.label_column, [f.name for f in schema if _could_hold_labels(f.type, True)])
+        near = near.strip().removeprefix("(").removesuffix(")")
+        labels_like = [f.name for f in schema if _could_hold_labels(f.type)]
         hint = f" (give --label-column NAME{'; ' + near if near else ''})"
-        raise InputError(f"{path}: no label column {options.label_column!r}{hint}; columns: {capped(names)}")
+        text = f"; text or categorical columns: {capped(labels_like)}" if labels_like else ""
+        raise InputError(f"{path}: no label column {options.label_column!r}{hint}; columns: {capped(names)}{text}")
     # newcomer review 11, finding 8: a misspelt --metadata/--schema column, or one naming the label,
     # was accepted and the real column hashed as content: every signed record lost its attestation.
     named = [("--source-column", options.source_column), ("--id-column", options.id_column)]
