@@ -765,6 +765,21 @@ def check_rules(prov, new: str, base: str, *options: str) -> dict[str, dict]:
     return {x["rule"]: x for x in json.loads(r.stdout)["rules"]}
 
 
+def check_report(prov, new: str, base: str, *options: str) -> dict:
+    """``prov check NEW --base BASE --no-save --format json OPTIONS``'s report, valid against schemas/check, with its
+    exit code (which must be 0 or 1) as ``exit_code``."""
+    r = prov("check", new, "--base", base, "--no-save", "--format", "json", *options)
+    assert r.exit_code in (0, 1), r.output
+    report = json.loads(r.stdout)
+    validate_output("check", report)
+    return report | {"exit_code": r.exit_code}
+
+
+def blocking_rules(report: dict) -> list[str]:
+    """The rules a check JSON report blocks on, in its order."""
+    return [x["rule"] for x in report["rules"] if x["status"] == "block"]
+
+
 def rule_verdicts(text: str) -> dict[str, str]:
     """``{rule: verdict}`` from the Rules table of a text ``prov check`` report (passed, warned, blocked, error)."""
     out = {}

@@ -6,7 +6,6 @@ shows the attack's setup is otherwise right. Through the real CLI, keys and stor
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -14,28 +13,9 @@ import pytest
 from test_fix33b_others_relabels import _relabelled
 from test_newcomer31_schema_advice import PINS, _penguins
 
-from support import validate_output
+from support import blocking_rules, check_report, ok
 
 OTHERS = "relabels.max_relabels_of_others_records"
-
-
-def _ok(prov, *args: str) -> str:
-    r = prov(*args)
-    assert r.exit_code == 0, (args, r.output)
-    return r.stdout
-
-
-def _check(prov, new: str, base: str, *args: str) -> dict:
-    """``prov check NEW --base BASE``'s JSON report (schema-valid), its exit code as ``exit_code``."""
-    r = prov("check", new, "--base", base, *PINS, "--no-save", "--format", "json", *args)
-    assert r.exit_code in (0, 1), r.output
-    report = json.loads(r.stdout)
-    validate_output("check", report)
-    return report | {"exit_code": r.exit_code}
-
-
-def _blocking(report: dict) -> list[str]:
-    return [x["rule"] for x in report["rules"] if x["status"] == "block"]
 
 
 # --- who "delivered" a record: any signed batch that carries it when the base is committed -------------------------
@@ -63,20 +43,20 @@ def _claimed_then_flipped(prov, claim: bool, flips: list[int] = FLIPS) -> tuple[
         ("add", "vendor.parquet", "--source", "vendor", *PINS),
         ("commit", "train.parquet", "--tag", "v2", "--key", "m.key", *PINS),
     ):
-        _ok(prov, *args)
+        ok(prov, *args)
     pq.write_table(_relabelled(flips), "relabels.parquet")
     kept = _penguins(range(0, 300)).filter(pa.array([i not in flips for i in range(300)]))
     pq.write_table(pa.concat_tables([kept, _relabelled(flips)]), "v3.parquet")
-    _ok(prov, "sign", "relabels.parquet", "--source", "vendor", "--key", "vendor.key")
-    _ok(prov, "add", "relabels.parquet", "--source", "vendor", *PINS)
-    _ok(prov, "commit", "v3.parquet", "--tag", "v3", "--key", "m.key", *PINS)
-    return _check(prov, "v2", "v1"), _check(prov, "v3", "v2")
+    ok(prov, "sign", "relabels.parquet", "--source", "vendor", "--key", "vendor.key")
+    ok(prov, "add", "relabels.parquet", "--source", "vendor", *PINS)
+    ok(prov, "commit", "v3.parquet", "--tag", "v3", "--key", "m.key", *PINS)
+    return check_report(prov, "v2", "v1", *PINS), check_report(prov, "v3", "v2", *PINS)
 
 
 def test_control_the_vendors_flips_of_the_teams_records_block(prov, workdir, store):
     v2, v3 = _claimed_then_flipped(prov, claim=False)
     assert v2["exit_code"] == 0 and v3["summary"]["relabeled"] == len(FLIPS), v3["summary"]
-    assert v3["exit_code"] == 1 and OTHERS in _blocking(v3), _blocking(v3)
+    assert v3["exit_code"] == 1 and OTHERS in blocking_rules(v3), blocking_rules(v3)
 
 
 # A33c-1 (medium, fixed by fix34c): lineage gives a record to any trusted source whose signed batch carries its
@@ -87,9 +67,9 @@ def test_control_the_vendors_flips_of_the_teams_records_block(prov, workdir, sto
 # ancestry holding it (lineage.deliverers.first_deliverers); each record's detail says where it entered.
 def test_a_vendor_that_copied_the_teams_records_into_its_delivery_cannot_flip_them(prov, workdir, store):
     v2, v3 = _claimed_then_flipped(prov, claim=True)
-    assert v2["exit_code"] == 0, _blocking(v2)  # the claim itself passes (no change to the base's records)
+    assert v2["exit_code"] == 0, blocking_rules(v2)  # the claim itself passes (no change to the base's records)
     assert v3["summary"]["relabeled"] == len(FLIPS), v3["summary"]
-    assert v3["exit_code"] == 1 and OTHERS in _blocking(v3), _blocking(v3)
+    assert v3["exit_code"] == 1 and OTHERS in blocking_rules(v3), blocking_rules(v3)
     rule = next(x for x in v3["rules"] if x["rule"] == OTHERS)
     assert rule["count"] == len(FLIPS), rule
     assert all(
@@ -103,7 +83,7 @@ def test_control_the_vendors_flips_of_its_own_delivery_pass_within_its_rate(prov
     4% of its 100, pass, with the claim in the same delivery or not."""
     v2, v3 = _claimed_then_flipped(prov, claim=True, flips=OWN_FLIPS)
     assert v3["summary"]["relabeled"] == len(OWN_FLIPS), v3["summary"]
-    assert v3["exit_code"] == 0 and not _blocking(v3), _blocking(v3)
+    assert v3["exit_code"] == 0 and not blocking_rules(v3), blocking_rules(v3)
     assert next(x for x in v3["rules"] if x["rule"] == OTHERS)["count"] == 0
 
 
@@ -124,16 +104,16 @@ def _withdrawn_place_check(prov, revoked: str | None) -> dict:
     from test_attack32d_replays import _clinic_2024_flipped
 
     batch, _ = _clinic_2024_flipped(prov, gaps=True)
-    _ok(prov, "withdraw", batch, "--reason", "gaps filled with the median", "--key", "m.key", *PINS)
-    _ok(prov, "add", "a2024-filled.parquet", "--source", "clinicA-filled", "--unsigned", *PINS)
-    _ok(prov, "commit", "train.parquet", "--tag", "v3", "--key", "m.key", *PINS)
+    ok(prov, "withdraw", batch, "--reason", "gaps filled with the median", "--key", "m.key", *PINS)
+    ok(prov, "add", "a2024-filled.parquet", "--source", "clinicA-filled", "--unsigned", *PINS)
+    ok(prov, "commit", "train.parquet", "--tag", "v3", "--key", "m.key", *PINS)
     if revoked == "row":
         with sqlite3.connect(".prov/prov.db") as db:
             db.execute("update trust set revoked_at = '2026-12-05T00:00:00+00:00' where source = 'clinicA'")
     elif revoked == "command":
-        _ok(prov, "trust", "revoke", "clinicA", "--reason", "laptop stolen", "--yes", *PINS)
+        ok(prov, "trust", "revoke", "clinicA", "--reason", "laptop stolen", "--yes", *PINS)
     elif revoked == "retired":
-        _ok(
+        ok(
             prov,
             "trust",
             "retire",
@@ -145,7 +125,7 @@ def _withdrawn_place_check(prov, revoked: str | None) -> dict:
             "--key",
             "m.key",
         )
-    return _check(prov, "v3", "v1")
+    return check_report(prov, "v3", "v1", *PINS)
 
 
 def _clinic_kid() -> str:
@@ -177,7 +157,9 @@ def _registered_at(batch: str) -> str:
 
 def test_control_the_flips_in_a_withdrawn_batchs_place_block(prov, workdir, store):
     report = _withdrawn_place_check(prov, revoked=None)
-    assert report["exit_code"] == 1 and _blocking(report) == ["lineage.max_relabeled_after_source"], _blocking(report)
+    assert report["exit_code"] == 1 and blocking_rules(report) == ["lineage.max_relabeled_after_source"], (
+        blocking_rules(report)
+    )
     rule = next(x for x in report["rules"] if x["rule"] == "lineage.max_relabeled_after_source")
     assert rule["count"] == PAIRED_FLIPS, rule
 
@@ -191,7 +173,7 @@ def test_control_the_flips_in_a_withdrawn_batchs_place_block(prov, workdir, stor
 def test_a_revoked_clinic_key_does_not_unbind_the_withdrawn_batchs_labels(prov, workdir, store, revoked):
     report = _withdrawn_place_check(prov, revoked=revoked)
     rule = next(x for x in report["rules"] if x["rule"] == "lineage.max_relabeled_after_source")
-    assert report["exit_code"] == 1 and rule["status"] == "block", _blocking(report)
+    assert report["exit_code"] == 1 and rule["status"] == "block", blocking_rules(report)
     assert rule["count"] == PAIRED_FLIPS, rule  # as without the revocation (the control)
 
 
@@ -213,7 +195,7 @@ def _nudged_swap_check(prov, grams: int, label: str = "Adelie") -> dict:
 def test_control_a_ten_gram_swap_blocks_on_extreme(prov, workdir, store):
     report = _nudged_swap_check(prov, 10)
     assert report["summary"]["removed"] == 1 and report["summary"]["added"] == 1, report["summary"]
-    assert report["exit_code"] == 1 and _blocking(report) == [OTHERS, "detectors.extreme"], _blocking(report)
+    assert report["exit_code"] == 1 and blocking_rules(report) == [OTHERS, "detectors.extreme"], blocking_rules(report)
 
 
 # A33c-3 (medium; fixed by fix34b): a relabel of another's record is judged by relabels.max_relabels_of_others_records only when it
@@ -229,7 +211,7 @@ def test_control_a_ten_gram_swap_blocks_on_extreme(prov, workdir, store):
 def test_a_hundred_gram_swap_of_the_teams_record_blocks(prov, workdir, store):
     report = _nudged_swap_check(prov, 100)
     assert report["summary"]["removed"] == 1 and report["summary"]["added"] == 1, report["summary"]
-    assert report["exit_code"] == 1 and _blocking(report) == [OTHERS], _blocking(report)
+    assert report["exit_code"] == 1 and blocking_rules(report) == [OTHERS], blocking_rules(report)
     (record,) = next(x for x in report["rules"] if x["rule"] == OTHERS)["records"]
     twin = record["paired_across_removal"]
     assert record["label"] == "Adelie" and record["source"] == "vendor", record
@@ -246,7 +228,7 @@ def test_control_the_hundred_gram_correction_under_its_own_label_passes(prov, wo
     # the vendor corrects the team's penguin (removed, re-added 100 g heavier) and keeps its species: no relabel
     report = _nudged_swap_check(prov, 100, label="Chinstrap")
     assert report["summary"]["removed"] == 1 and report["summary"]["added"] == 1, report["summary"]
-    assert report["exit_code"] == 0 and not _blocking(report), _blocking(report)
+    assert report["exit_code"] == 0 and not blocking_rules(report), blocking_rules(report)
 
 
 # --- records shipped in a withdrawn batch's place, flipped one version later ---------------------------------------
@@ -270,14 +252,14 @@ def _flipped_in_place(prov, steps: int) -> dict:
     flipped = filled.set_column(filled.column_names.index("label"), "label", pa.array(labels))
     pq.write_table(pa.concat_tables([_clinic(200, 1, gaps=False), filled]), "v3.parquet")
     pq.write_table(pa.concat_tables([_clinic(200, 1, gaps=False), flipped]), "v4.parquet")
-    _ok(prov, "withdraw", batch, "--reason", "gaps filled with the median", "--key", "m.key", *PINS)
-    _ok(prov, "add", "a2024-filled-by-clinic.parquet", "--source", "clinicA-filled", "--unsigned", *PINS)
+    ok(prov, "withdraw", batch, "--reason", "gaps filled with the median", "--key", "m.key", *PINS)
+    ok(prov, "add", "a2024-filled-by-clinic.parquet", "--source", "clinicA-filled", "--unsigned", *PINS)
     if steps == 1:
-        _ok(prov, "commit", "v4.parquet", "--tag", "v3", "--key", "m.key", *PINS)
-        return _check(prov, "v3", "v1")
-    _ok(prov, "commit", "v3.parquet", "--tag", "v3", "--key", "m.key", *PINS)
-    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--key", "m.key", *PINS)
-    return _check(prov, "v4", "v3")
+        ok(prov, "commit", "v4.parquet", "--tag", "v3", "--key", "m.key", *PINS)
+        return check_report(prov, "v3", "v1", *PINS)
+    ok(prov, "commit", "v3.parquet", "--tag", "v3", "--key", "m.key", *PINS)
+    ok(prov, "commit", "v4.parquet", "--tag", "v4", "--key", "m.key", *PINS)
+    return check_report(prov, "v4", "v3", *PINS)
 
 
 def test_control_three_flips_shipped_in_a_withdrawn_batchs_place_block(prov, workdir, store):
@@ -294,7 +276,9 @@ def test_control_three_flips_shipped_in_a_withdrawn_batchs_place_block(prov, wor
 def test_three_flips_a_version_after_the_withdrawn_batchs_place_block(prov, workdir, store):
     report = _flipped_in_place(prov, steps=2)
     assert report["summary"]["relabeled"] == len(FLIPPED_LATER), report["summary"]
-    assert report["exit_code"] == 1 and "lineage.max_relabeled_after_source" in _blocking(report), _blocking(report)
+    assert report["exit_code"] == 1 and "lineage.max_relabeled_after_source" in blocking_rules(report), blocking_rules(
+        report
+    )
     rule = next(x for x in report["rules"] if x["rule"] == "lineage.max_relabeled_after_source")
     assert rule["count"] == len(FLIPPED_LATER), rule
     assert all(r["detail"].startswith("in the place of withdrawn batch ") for r in rule["records"]), rule
@@ -308,7 +292,7 @@ SERVICE_POLICY = "[relabels]\nrelabelling_sources = { crowd = 14 }\n"  # the cro
 def _policy_check(prov, text: str) -> dict:
     with open("policy.toml", "w") as fh:
         fh.write(text)
-    return _check(prov, "v3", "v2", "--policy", "policy.toml")
+    return check_report(prov, "v3", "v2", *PINS, "--policy", "policy.toml")
 
 
 def test_control_a_relabelling_service_passes_under_the_policy_its_advice_gives(prov, workdir, store):
@@ -317,11 +301,11 @@ def test_control_a_relabelling_service_passes_under_the_policy_its_advice_gives(
     with open("policy.toml", "w") as fh:
         fh.write(SERVICE_POLICY)
     report = _relabel_check(prov, FLIPS, "crowd", "--policy", "policy.toml")  # crowd: a trusted relabelling service
-    assert report["exit_code"] == 0 and report["summary"]["relabeled"] == len(FLIPS), _blocking(report)
-    blocked = _blocking(_policy_check(prov, ""))
+    assert report["exit_code"] == 0 and report["summary"]["relabeled"] == len(FLIPS), blocking_rules(report)
+    blocked = blocking_rules(_policy_check(prov, ""))
     assert blocked == ["relabels.max_relabel_rate_per_source", OTHERS], blocked  # what declaring it answers
     over = _policy_check(prov, "[relabels]\nrelabelling_sources = { crowd = 13 }\n")  # one past its allowance
-    assert _blocking(over) == ["relabels.max_relabel_rate_per_source", OTHERS], _blocking(over)
+    assert blocking_rules(over) == ["relabels.max_relabel_rate_per_source", OTHERS], blocking_rules(over)
     rule = next(x for x in over["rules"] if x["rule"] == OTHERS)
     assert rule["count"] == len(FLIPS), rule
     assert rule["records"][0]["detail"].endswith("; more than the 13 [relabels] relabelling_sources allows the source")
@@ -339,13 +323,13 @@ def test_a_policy_declaring_a_relabelling_service_does_not_free_the_vendor(prov,
         fh.write(SERVICE_POLICY)
     report = _relabel_check(prov, FLIPS, "vendor", "--policy", "policy.toml")
     assert report["summary"]["relabeled"] == len(FLIPS), report["summary"]
-    assert report["exit_code"] == 1 and OTHERS in _blocking(report), _blocking(report)
+    assert report["exit_code"] == 1 and OTHERS in blocking_rules(report), blocking_rules(report)
     assert next(x for x in report["rules"] if x["rule"] == OTHERS)["count"] == len(FLIPS)
     # raising the keys themselves frees every source, as they say
     everyone = _policy_check(
         prov, "[relabels]\nmax_relabel_rate_per_source = 1.0\nmax_relabels_of_others_records = 14\n"
     )
-    assert everyone["exit_code"] == 0, _blocking(everyone)
+    assert everyone["exit_code"] == 0, blocking_rules(everyone)
 
 
 # --- the relabelling source's own key revoked after it signed ----------------------------------------------------
@@ -367,13 +351,13 @@ def _flip_then_revoke_own_key(prov, revoked: str | None) -> dict:
         with sqlite3.connect(".prov/prov.db") as db:
             db.execute("update trust set revoked_at = '2026-12-05T00:00:00+00:00' where source = 'vendor'")
     else:
-        _ok(prov, "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", *PINS)
-    return _check(prov, "v3", "v2")
+        ok(prov, "trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", *PINS)
+    return check_report(prov, "v3", "v2", *PINS)
 
 
 def test_control_the_vendors_flip_of_the_teams_record_blocks(prov, workdir, store):
     report = _flip_then_revoke_own_key(prov, revoked=None)
-    assert report["exit_code"] == 1 and _blocking(report) == [OTHERS], _blocking(report)
+    assert report["exit_code"] == 1 and blocking_rules(report) == [OTHERS], blocking_rules(report)
 
 
 # A33c-6 (medium, fixed by fix33g): relabels.max_relabels_of_others_records counted a relabel only while the
@@ -386,7 +370,7 @@ def test_control_the_vendors_flip_of_the_teams_record_blocks(prov, workdir, stor
 def test_the_vendors_flip_still_blocks_after_its_key_is_revoked(prov, workdir, store, revoked):
     report = _flip_then_revoke_own_key(prov, revoked=revoked)
     assert report["summary"]["relabeled"] == 1, report["summary"]
-    assert report["exit_code"] == 1 and OTHERS in _blocking(report), _blocking(report)
+    assert report["exit_code"] == 1 and OTHERS in blocking_rules(report), blocking_rules(report)
     (record,) = next(x for x in report["rules"] if x["rule"] == OTHERS)["records"]
     assert record["detail"] == (
         "base label 'Chinstrap'; the base's lineage gives it to no source; signed by source 'vendor', whose key is revoked"

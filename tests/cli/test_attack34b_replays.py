@@ -5,8 +5,6 @@ records per class than the profile's sample, so every base record is sampled and
 
 from __future__ import annotations
 
-import json
-
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -14,39 +12,21 @@ from test_fix32f_extreme_copies import ROW, _nudged
 from test_newcomer31_edit_in_place import _edited
 from test_newcomer31_schema_advice import PINS, _penguins, penguins_v1_v2
 
-from support import validate_output
+from support import blocking_rules, check_report, ok
 
 OTHERS = "relabels.max_relabels_of_others_records"
 
 
-def _ok(prov, *args: str) -> None:
-    r = prov(*args)
-    assert r.exit_code == 0, (args, r.output)
-
-
-def _check(prov, new: str, base: str) -> dict:
-    """``prov check NEW --base BASE`` pinned to m.pub, JSON (schema-valid), its exit code as ``exit_code``."""
-    r = prov("check", new, "--base", base, *PINS, "--no-save", "--format", "json")
-    assert r.exit_code in (0, 1), r.output
-    report = json.loads(r.stdout)
-    validate_output("check", report)
-    return report | {"exit_code": r.exit_code}
-
-
-def _blocking(report: dict) -> list[str]:
-    return [x["rule"] for x in report["rules"] if x["status"] == "block"]
-
-
 def _commit(prov, table: pa.Table, tag: str) -> None:
     pq.write_table(table, f"{tag}.parquet")
-    _ok(prov, "commit", f"{tag}.parquet", "--tag", tag, "--key", "m.key", *PINS)
+    ok(prov, "commit", f"{tag}.parquet", "--tag", tag, "--key", "m.key", *PINS)
 
 
 def _vendor_signs(prov, delivery: pa.Table, name: str) -> None:
     """The vendor signs ``delivery`` as NAME.parquet and it is added."""
     pq.write_table(delivery, f"{name}.parquet")
-    _ok(prov, "sign", f"{name}.parquet", "--source", "vendor", "--key", "vendor.key")
-    _ok(prov, "add", f"{name}.parquet", "--source", "vendor", *PINS)
+    ok(prov, "sign", f"{name}.parquet", "--source", "vendor", "--key", "vendor.key")
+    ok(prov, "add", f"{name}.parquet", "--source", "vendor", *PINS)
 
 
 def _without(table: pa.Table, *rows: int) -> pa.Table:
@@ -59,7 +39,7 @@ def _relabelled(one: pa.Table, label: str) -> pa.Table:
 
 
 def _relabel_blocks(report: dict) -> bool:
-    return report["exit_code"] == 1 and any(rule.startswith("relabels.") for rule in _blocking(report))
+    return report["exit_code"] == 1 and any(rule.startswith("relabels.") for rule in blocking_rules(report))
 
 
 def _swapped(grams: int, label: str = "Adelie") -> pa.Table:
@@ -88,8 +68,8 @@ def _removed_then_routine_releases(prov) -> None:
 
 def test_control_a_removal_three_versions_before_the_base_blocks(prov, workdir, store):
     _removed_then_routine_releases(prov)
-    report = _check(prov, "v7", "v5")  # v5's ancestors v4, v3, v2: v2 held the record
-    assert report["exit_code"] == 1 and _blocking(report) == [OTHERS], _blocking(report)
+    report = check_report(prov, "v7", "v5", *PINS)  # v5's ancestors v4, v3, v2: v2 held the record
+    assert report["exit_code"] == 1 and blocking_rules(report) == [OTHERS], blocking_rules(report)
 
 
 # A34b-1 (medium): gate.removed_twins looks up removed records in the base and its last ANCESTORS (3) signed
@@ -101,7 +81,7 @@ def test_control_a_removal_three_versions_before_the_base_blocks(prov, workdir, 
 @pytest.mark.xfail(strict=True, reason="A34b-1 (medium): a removal 4 versions before the base is never paired")
 def test_a_removal_four_versions_before_the_base_blocks(prov, workdir, store):
     _removed_then_routine_releases(prov)
-    assert _relabel_blocks(_check(prov, "v7", "v6"))
+    assert _relabel_blocks(check_report(prov, "v7", "v6", *PINS))
 
 
 # --- a two-class edit pair planted to switch edits off -------------------------------------------------------------
@@ -121,16 +101,16 @@ def _planted_then_swapped(prov, planted_label: str) -> tuple[dict, dict]:
     v2 = _penguins(range(0, 300))
     _vendor_signs(prov, plant, "plant")
     _commit(prov, pa.concat_tables([v2, plant]), "v3")
-    planted = _check(prov, "v3", "v2")
+    planted = check_report(prov, "v3", "v2", *PINS)
     _vendor_signs(prov, _swapped(100), "swap")
     _commit(prov, pa.concat_tables([_without(v2, ROW), plant, _swapped(100)]), "v4")
-    return planted, _check(prov, "v4", "v3")
+    return planted, check_report(prov, "v4", "v3", *PINS)
 
 
 def test_control_a_same_class_pair_planted_leaves_the_swap_blocking(prov, workdir, store):
     planted, swap = _planted_then_swapped(prov, "Adelie")
-    assert planted["exit_code"] == 0 and not _blocking(planted), _blocking(planted)
-    assert swap["exit_code"] == 1 and _blocking(swap) == [OTHERS], _blocking(swap)
+    assert planted["exit_code"] == 0 and not blocking_rules(planted), blocking_rules(planted)
+    assert swap["exit_code"] == 1 and blocking_rules(swap) == [OTHERS], blocking_rules(swap)
     (record,) = next(x for x in swap["rules"] if x["rule"] == OTHERS)["records"]
     assert record["paired_across_removal"]["how"] == "edit", record
 
@@ -159,7 +139,7 @@ def _swap_check(prov, grams: int) -> dict:
 
 def test_control_a_five_percent_swap_blocks_as_an_edit(prov, workdir, store):
     report = _swap_check(prov, 229)  # 4,592 g -> 4,821 g: 4.99%
-    assert report["exit_code"] == 1 and _blocking(report) == [OTHERS], _blocking(report)
+    assert report["exit_code"] == 1 and blocking_rules(report) == [OTHERS], blocking_rules(report)
 
 
 # A34b-3 (medium): an edit moves a changed column by at most EDIT_SHARE (5%) and the near-copy radius is far tighter
@@ -181,15 +161,15 @@ def _registered_unsigned(prov, one: pa.Table) -> dict:
     """v3: v2 without ``ROW`` plus ``one``, registered ``prov add --unsigned --source team``; check v3 --base v2."""
     penguins_v1_v2(prov)
     pq.write_table(one, "mine.parquet")
-    _ok(prov, "add", "mine.parquet", "--source", "team", "--unsigned", *PINS)
+    ok(prov, "add", "mine.parquet", "--source", "team", "--unsigned", *PINS)
     _commit(prov, pa.concat_tables([_without(_penguins(range(0, 300)), ROW), one]), "v3")
-    return _check(prov, "v3", "v2")
+    return check_report(prov, "v3", "v2", *PINS)
 
 
 def test_control_an_unsigned_relabel_in_place_blocks_on_the_rate(prov, workdir, store):
     report = _registered_unsigned(prov, _swapped(0))
     assert report["summary"]["relabeled"] == 1, report["summary"]
-    assert report["exit_code"] == 1 and _blocking(report) == ["relabels.max_relabel_rate_per_source"], report
+    assert report["exit_code"] == 1 and blocking_rules(report) == ["relabels.max_relabel_rate_per_source"], report
 
 
 # A34b-4 (medium): only additions the candidate's signed lineage attests are paired. The team's Chinstrap relabelled
@@ -222,13 +202,13 @@ def _own_flipped(prov, grams: int | None) -> dict:
     delivery = pa.concat_tables(flips)
     _vendor_signs(prov, delivery, "flips")
     _commit(prov, pa.concat_tables([_without(v2, *OWN), delivery]), "v3")
-    return _check(prov, "v3", "v2")
+    return check_report(prov, "v3", "v2", *PINS)
 
 
 def test_control_six_of_the_vendors_records_flipped_in_place_block_on_the_rate(prov, workdir, store):
     report = _own_flipped(prov, None)
     assert report["summary"]["relabeled"] == len(OWN), report["summary"]
-    assert report["exit_code"] == 1 and _blocking(report) == ["relabels.max_relabel_rate_per_source"], report
+    assert report["exit_code"] == 1 and blocking_rules(report) == ["relabels.max_relabel_rate_per_source"], report
 
 
 # A34b-5 (medium): a source's removed record re-added under another label counts nowhere. The vendor flips 6 of its
@@ -254,13 +234,17 @@ def _re_added_then_relabelled(prov) -> tuple[dict, dict, dict]:
     _commit(prov, pa.concat_tables([kept, _nudged("Chinstrap")]), "v3")
     _vendor_signs(prov, _nudged("Adelie"), "flip")
     _commit(prov, pa.concat_tables([kept, _nudged("Adelie")]), "v4")
-    return _check(prov, "v3", "v2"), _check(prov, "v4", "v3"), _check(prov, "v4", "v2")
+    return (
+        check_report(prov, "v3", "v2", *PINS),
+        check_report(prov, "v4", "v3", *PINS),
+        check_report(prov, "v4", "v2", *PINS),
+    )
 
 
 def test_control_the_two_steps_checked_as_one_block(prov, workdir, store):
     again, _, whole = _re_added_then_relabelled(prov)
-    assert again["exit_code"] == 0 and not _blocking(again), _blocking(again)
-    assert whole["exit_code"] == 1 and OTHERS in _blocking(whole), _blocking(whole)
+    assert again["exit_code"] == 0 and not blocking_rules(again), blocking_rules(again)
+    assert whole["exit_code"] == 1 and OTHERS in blocking_rules(whole), blocking_rules(whole)
 
 
 # A34b-6 (medium): ownership passes with a removed twin re-added under its own label. The vendor delivers the team's
@@ -313,12 +297,12 @@ def _dense_swap_check(prov, grams: int) -> dict:
     one = swap.slice(DENSE_ROW, 1)
     _vendor_signs(prov, one, "swap")
     _commit(prov, pa.concat_tables([_without(base, DENSE_ROW), vendor, one]), "v3")
-    return _check(prov, "v3", "v2")
+    return check_report(prov, "v3", "v2", *PINS)
 
 
 def test_control_a_one_gram_swap_on_a_dense_base_pairs_as_a_near_copy(prov, workdir, store):
     report = _dense_swap_check(prov, 1)
-    assert report["exit_code"] == 1 and OTHERS in _blocking(report), _blocking(report)
+    assert report["exit_code"] == 1 and OTHERS in blocking_rules(report), blocking_rules(report)
     (record,) = next(x for x in report["rules"] if x["rule"] == OTHERS)["records"]
     assert record["paired_across_removal"]["how"] == "near copy", record
 

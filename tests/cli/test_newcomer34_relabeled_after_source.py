@@ -10,26 +10,19 @@ real CLI, keys and store.
 
 from __future__ import annotations
 
-import json
 import re
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from test_newcomer31_schema_advice import PINS, _penguins
 
-from support import validate_output
+from support import blocking_rules, check_report, ok
 
 RULE = "lineage.max_relabeled_after_source"
 TEAM = range(0, 200)  # the team's penguins, in-house and unsigned
 CROWD = range(200, 250)  # the crowd's own delivery
 DUPLICATE = 5  # the team's record whose content the crowd's batch also holds, under another species
 OWN = 210  # one of the crowd's own records
-
-
-def _ok(prov, *args: str) -> str:
-    r = prov(*args)
-    assert r.exit_code == 0, (args, r.output)
-    return r.stdout
 
 
 def _other_species(table: pa.Table) -> pa.Table:
@@ -55,27 +48,14 @@ def _team_then_crowd(prov) -> str:
         ("sign", "crowd.parquet", "--source", "crowd", "--key", "crowd.key"),
         ("trust", "add", "crowd", "crowd.pub", "--key", "m.key", *PINS),
     ):
-        _ok(prov, *args)
-    added = _ok(prov, "add", "crowd.parquet", "--source", "crowd", *PINS)
-    _ok(prov, "commit", "v2.parquet", "--tag", "v2", "--key", "m.key", *PINS)
+        ok(prov, *args)
+    added = ok(prov, "add", "crowd.parquet", "--source", "crowd", *PINS)
+    ok(prov, "commit", "v2.parquet", "--tag", "v2", "--key", "m.key", *PINS)
     return re.search(r"Added batch (\S+):", added).group(1)
-
-
-def _check(prov, new: str, base: str) -> dict:
-    """``prov check NEW --base BASE``'s JSON report (schema-valid), its exit code as ``exit_code``."""
-    r = prov("check", new, "--base", base, *PINS, "--no-save", "--format", "json")
-    assert r.exit_code in (0, 1), r.output
-    report = json.loads(r.stdout)
-    validate_output("check", report)
-    return report | {"exit_code": r.exit_code}
 
 
 def _rule(report: dict) -> dict:
     return next(x for x in report["rules"] if x["rule"] == RULE)
-
-
-def _blocking(report: dict) -> list[str]:
-    return [x["rule"] for x in report["rules"] if x["status"] == "block"]
 
 
 # Newcomer 34, finding 2 (medium, availability): the crowd's rejected batch signed the team's record 5 under another
@@ -83,13 +63,15 @@ def _blocking(report: dict) -> list[str]:
 # Gentoo, source crowd signed as Adelie"), and `prov withdraw` of the batch changed nothing.
 def test_a_rejected_batchs_label_on_the_teams_unchanged_record_does_not_block(prov, workdir, store):
     batch = _team_then_crowd(prov)
-    _ok(prov, "withdraw", batch, "--reason", "batch rejected", "--key", "m.key", *PINS)
+    ok(prov, "withdraw", batch, "--reason", "batch rejected", "--key", "m.key", *PINS)
     pq.write_table(_penguins(TEAM), "v3.parquet")
-    _ok(prov, "commit", "v3.parquet", "--tag", "v3", "--key", "m.key", *PINS)
+    ok(prov, "commit", "v3.parquet", "--tag", "v3", "--key", "m.key", *PINS)
     for base in ("v1", "v2"):
-        report = _check(prov, "v3", base)
+        report = check_report(prov, "v3", base, *PINS)
         assert _rule(report)["status"] == "pass" and _rule(report)["count"] == 0, (base, _rule(report))
-    assert _check(prov, "v3", "v1")["exit_code"] == 0, _blocking(_check(prov, "v3", "v1"))
+    assert check_report(prov, "v3", "v1", *PINS)["exit_code"] == 0, blocking_rules(
+        check_report(prov, "v3", "v1", *PINS)
+    )
 
 
 def test_control_the_crowds_own_record_relabelled_afterwards_blocks(prov, workdir, store):
@@ -100,9 +82,9 @@ def test_control_the_crowds_own_record_relabelled_afterwards_blocks(prov, workdi
     row = len(TEAM) + OWN - CROWD.start
     flipped = pa.concat_tables([v2.slice(0, row), _other_species(v2.slice(row, 1)), v2.slice(row + 1)])
     pq.write_table(flipped, "v3.parquet")
-    _ok(prov, "commit", "v3.parquet", "--tag", "v3", "--key", "m.key", *PINS)
-    report = _check(prov, "v3", "v2")
-    assert report["exit_code"] == 1 and RULE in _blocking(report), _blocking(report)
+    ok(prov, "commit", "v3.parquet", "--tag", "v3", "--key", "m.key", *PINS)
+    report = check_report(prov, "v3", "v2", *PINS)
+    assert report["exit_code"] == 1 and RULE in blocking_rules(report), blocking_rules(report)
     flipped_210 = {"label": "Chinstrap", "signed_label": "Adelie", "source": "crowd"}
     assert any(flipped_210.items() <= r.items() for r in _rule(report)["records"]), _rule(report)["records"]
 
@@ -112,9 +94,9 @@ def test_control_the_crowds_copy_relabelled_to_the_teams_label_still_counts(prov
     under the team's label where the base's ancestry held one before the crowd signed it, so one counts."""
     _team_then_crowd(prov)
     pq.write_table(pa.concat_tables([_penguins(TEAM), _penguins(CROWD), _penguins(range(5, 6))]), "v3.parquet")
-    _ok(prov, "commit", "v3.parquet", "--tag", "v3", "--key", "m.key", *PINS)
-    report = _check(prov, "v3", "v2")
-    assert report["exit_code"] == 1 and RULE in _blocking(report), _blocking(report)
+    ok(prov, "commit", "v3.parquet", "--tag", "v3", "--key", "m.key", *PINS)
+    report = check_report(prov, "v3", "v2", *PINS)
+    assert report["exit_code"] == 1 and RULE in blocking_rules(report), blocking_rules(report)
     assert _rule(report)["count"] == 1, _rule(report)
     assert "(not counted: 1 the base's signed ancestry held under the same label" in _rule(report)["reason"], _rule(
         report
