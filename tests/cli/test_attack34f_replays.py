@@ -1,9 +1,10 @@
 """Attack review 34f: replays against fix34f's held_before (lineage.max_relabeled_after_source).
 
 A34f-R1: ``held_before`` reads each ancestor's lineage as it was signed at commit time (``version_lineage``), not
-re-judged under today's pins and withdrawals. A signed batch later withdrawn (or its key revoked) that carried the
+re-judged under today's pins. A trusted source's signed batch (a thief's, its key revoked later) that carried the
 crowd's record under a flipped label leaves a version that "held" that label in a row not given to the crowd's batch,
-so the crowd's own record flipped to that label afterwards is excused as the team's row.
+so the crowd's own record flipped to that label afterwards is excused as the team's row. Withdrawing the batch
+instead of revoking the key is held (two other rules block; test below).
 """
 
 from __future__ import annotations
@@ -49,17 +50,14 @@ def _thief_delivers_flipped_copy(prov) -> str:
     return re.search(r"Added batch (\S+):", added).group(1)
 
 
-# A34f-R1 (medium): after revoke, the whole check passes (exit 0); after withdraw the rule counts 0 too, the release is
-# held only by max_conflicting_signed_labels and max_relabel_rate_per_source (test below).
+# A34f-R1 (medium): after prov trust revoke the whole check passes (exit 0): held_before counts v3's row of 210 under
+# the flipped species, which v3's lineage gave to the thief's then-trusted batch. Tried: counting only ancestor rows
+# no signed batch carried (status unattributed) makes the flip count 1 and block, newcomer 34's tests still pass.
 @pytest.mark.xfail(strict=True, reason="A34f-R1: held_before reads ancestors' lineage as signed then, not under pins")
-@pytest.mark.parametrize("undo", ["withdraw", "revoke"])
-def test_a34f_r1_a_withdrawn_signed_copy_excuses_flipping_the_crowds_own_record(prov, workdir, store, undo):
+def test_a34f_r1_a_revoked_sources_signed_copy_excuses_flipping_the_crowds_own_record(prov, workdir, store):
     _team_then_crowd(prov)
-    thief = _thief_delivers_flipped_copy(prov)
-    if undo == "withdraw":
-        _ok(prov, "withdraw", thief, "--reason", "not ours", "--key", "m.key", *PINS)
-    else:
-        _ok(prov, "trust", "revoke", "thief", "--reason", "key stolen", "--yes", *PINS)
+    _thief_delivers_flipped_copy(prov)
+    _ok(prov, "trust", "revoke", "thief", "--reason", "key stolen", "--yes", *PINS)
     pq.write_table(_v2_with_own_flipped(), "v4.parquet")
     _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--key", "m.key", *PINS)
     report = _check(prov, "v4", "v3")
