@@ -9,9 +9,11 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from test_attack33c_replays import FLIPS, OTHERS, SERVICE_POLICY, _blocking, _check, _ok
+from test_attack33c_replays import FLIPS, OTHERS, SERVICE_POLICY
 from test_fix33b_others_relabels import _relabel_check, _relabelled
 from test_newcomer31_schema_advice import PINS, _penguins
+
+from support import blocking_rules, check_report, ok
 
 RATE = "relabels.max_relabel_rate_per_source"
 
@@ -42,14 +44,14 @@ def _claimed_before_v1(prov, claim: bool) -> dict:
         ("add", "relabels.parquet", "--source", "vendor", *PINS),
         ("commit", "v3.parquet", "--tag", "v3", "--key", "m.key", *PINS),
     ):
-        _ok(prov, *args)
-    return _check(prov, "v3", "v2")
+        ok(prov, *args)
+    return check_report(prov, "v3", "v2", *PINS)
 
 
 def test_control_the_vendors_flips_of_the_teams_records_block_when_it_registered_before_v1(prov, workdir, store):
     report = _claimed_before_v1(prov, claim=False)
     assert report["summary"]["relabeled"] == len(FLIPS), report["summary"]
-    assert report["exit_code"] == 1 and OTHERS in _blocking(report), _blocking(report)
+    assert report["exit_code"] == 1 and OTHERS in blocking_rules(report), blocking_rules(report)
 
 
 # A34c-1 (low; fix34c names it open in docs/reference.md): first_deliverers asks the oldest version of the base's
@@ -68,7 +70,7 @@ def test_control_the_vendors_flips_of_the_teams_records_block_when_it_registered
 def test_a_vendor_claim_registered_before_v1_does_not_make_the_teams_records_its_own(prov, workdir, store):
     report = _claimed_before_v1(prov, claim=True)
     assert report["summary"]["relabeled"] == len(FLIPS), report["summary"]
-    assert report["exit_code"] == 1 and OTHERS in _blocking(report), _blocking(report)
+    assert report["exit_code"] == 1 and OTHERS in blocking_rules(report), blocking_rules(report)
 
 
 # --- a declared relabelling source whose key is revoked -------------------------------------------------------------
@@ -81,17 +83,17 @@ def _service_flips_then_revoked(prov, revoke: bool, policy: str = SERVICE_POLICY
     with open("policy.toml", "w") as fh:
         fh.write(SERVICE_POLICY)
     report = _relabel_check(prov, FLIPS, "crowd", "--policy", "policy.toml")
-    assert report["exit_code"] == 0, _blocking(report)  # the service's job, within its allowance
+    assert report["exit_code"] == 0, blocking_rules(report)  # the service's job, within its allowance
     if revoke:
-        _ok(prov, "trust", "revoke", "crowd", "--reason", "key stolen", "--yes", *PINS)
+        ok(prov, "trust", "revoke", "crowd", "--reason", "key stolen", "--yes", *PINS)
     with open("policy.toml", "w") as fh:
         fh.write(policy)
-    return _check(prov, "v3", "v2", "--policy", "policy.toml")
+    return check_report(prov, "v3", "v2", *PINS, "--policy", "policy.toml")
 
 
 def test_control_the_revoked_services_flips_block_when_it_is_not_declared(prov, workdir, store):
     report = _service_flips_then_revoked(prov, revoke=True, policy="")
-    assert report["exit_code"] == 1 and _blocking(report) == [RATE, OTHERS], _blocking(report)
+    assert report["exit_code"] == 1 and blocking_rules(report) == [RATE, OTHERS], blocking_rules(report)
     rule = next(x for x in report["rules"] if x["rule"] == OTHERS)
     assert rule["count"] == len(FLIPS) and "whose key is revoked" in rule["records"][0]["detail"], rule
 
@@ -107,4 +109,4 @@ def test_control_the_revoked_services_flips_block_when_it_is_not_declared(prov, 
 def test_a_revoked_relabelling_sources_flips_leave_its_allowance(prov, workdir, store):
     report = _service_flips_then_revoked(prov, revoke=True)
     assert report["summary"]["relabeled"] == len(FLIPS), report["summary"]
-    assert report["exit_code"] == 1 and OTHERS in _blocking(report), _blocking(report)
+    assert report["exit_code"] == 1 and OTHERS in blocking_rules(report), blocking_rules(report)

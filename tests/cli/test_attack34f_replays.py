@@ -20,15 +20,13 @@ from test_newcomer34_relabeled_after_source import (
     OWN,
     RULE,
     TEAM,
-    _blocking,
-    _check,
-    _ok,
     _other_species,
     _rule,
     _team_then_crowd,
 )
 
 from provenance import keys
+from support import blocking_rules, check_report, ok
 
 
 def _v2_with_own_flipped() -> pa.Table:
@@ -45,10 +43,10 @@ def _thief_delivers_flipped_copy(prov) -> str:
         ("sign", "thief.parquet", "--source", "thief", "--key", "thief.key"),
         ("trust", "add", "thief", "thief.pub", "--key", "m.key", *PINS),
     ):
-        _ok(prov, *args)
-    added = _ok(prov, "add", "thief.parquet", "--source", "thief", *PINS)
+        ok(prov, *args)
+    added = ok(prov, "add", "thief.parquet", "--source", "thief", *PINS)
     pq.write_table(pa.concat_tables([pq.read_table("v2.parquet"), pq.read_table("thief.parquet")]), "v3.parquet")
-    _ok(prov, "commit", "v3.parquet", "--tag", "v3", "--key", "m.key", *PINS)
+    ok(prov, "commit", "v3.parquet", "--tag", "v3", "--key", "m.key", *PINS)
     return re.search(r"Added batch (\S+):", added).group(1)
 
 
@@ -62,30 +60,32 @@ def test_a34f_r1_a_revoked_sources_signed_copy_excuses_flipping_the_crowds_own_r
     _team_then_crowd(prov)
     _thief_delivers_flipped_copy(prov)
     if end == "revoke":
-        _ok(prov, "trust", "revoke", "thief", "--reason", "key stolen", "--yes", *PINS)
+        ok(prov, "trust", "revoke", "thief", "--reason", "key stolen", "--yes", *PINS)
     else:
         thief = keys.key_id(keys.load_public("thief.pub"))[:16]
         at = "2020-01-01T00:00:00+00:00"
-        _ok(prov, "trust", "retire", "thief", "--key-id", thief, "--at", at, "--yes", "--key", "m.key", *PINS)
+        ok(prov, "trust", "retire", "thief", "--key-id", thief, "--at", at, "--yes", "--key", "m.key", *PINS)
     pq.write_table(_v2_with_own_flipped(), "v4.parquet")
-    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--key", "m.key", *PINS)
-    report = _check(prov, "v4", "v3")
-    assert report["exit_code"] == 1 and RULE in _blocking(report), (_rule(report), _blocking(report))
+    ok(prov, "commit", "v4.parquet", "--tag", "v4", "--key", "m.key", *PINS)
+    report = check_report(prov, "v4", "v3", *PINS)
+    assert report["exit_code"] == 1 and RULE in blocking_rules(report), (_rule(report), blocking_rules(report))
 
 
 def test_control_without_the_copy_the_flip_blocks(prov, workdir, store):
     _team_then_crowd(prov)
     pq.write_table(_v2_with_own_flipped(), "v4.parquet")
-    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--key", "m.key", *PINS)
-    report = _check(prov, "v4", "v2")
-    assert report["exit_code"] == 1 and RULE in _blocking(report), _blocking(report)
+    ok(prov, "commit", "v4.parquet", "--tag", "v4", "--key", "m.key", *PINS)
+    report = check_report(prov, "v4", "v2", *PINS)
+    assert report["exit_code"] == 1 and RULE in blocking_rules(report), blocking_rules(report)
 
 
 def test_held_after_withdraw_other_rules_still_block(prov, workdir, store):
     _team_then_crowd(prov)
     thief = _thief_delivers_flipped_copy(prov)
-    _ok(prov, "withdraw", thief, "--reason", "not ours", "--key", "m.key", *PINS)
+    ok(prov, "withdraw", thief, "--reason", "not ours", "--key", "m.key", *PINS)
     pq.write_table(_v2_with_own_flipped(), "v4.parquet")
-    _ok(prov, "commit", "v4.parquet", "--tag", "v4", "--key", "m.key", *PINS)
-    report = _check(prov, "v4", "v3")
-    assert report["exit_code"] == 1 and "relabels.max_relabel_rate_per_source" in _blocking(report), _blocking(report)
+    ok(prov, "commit", "v4.parquet", "--tag", "v4", "--key", "m.key", *PINS)
+    report = check_report(prov, "v4", "v3", *PINS)
+    assert report["exit_code"] == 1 and "relabels.max_relabel_rate_per_source" in blocking_rules(report), (
+        blocking_rules(report)
+    )

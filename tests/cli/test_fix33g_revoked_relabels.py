@@ -8,13 +8,14 @@ from __future__ import annotations
 from test_fix33b_others_relabels import RULE, _blocking, _relabel_check, _rule
 from test_newcomer31_schema_advice import PINS
 
+from support import check_report
+
 
 def _revoke_vendor_and_check(prov) -> dict:
-    from test_attack33c_replays import _check
 
     r = prov("trust", "revoke", "vendor", "--reason", "laptop stolen", "--yes", *PINS)
     assert r.exit_code == 0, r.output
-    return _check(prov, "v3", "v2")
+    return check_report(prov, "v3", "v2", *PINS)
 
 
 def test_control_the_vendors_own_corrections_pass_while_its_key_stands(prov, workdir, store):

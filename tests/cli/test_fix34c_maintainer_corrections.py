@@ -7,8 +7,10 @@ still is. Through the real CLI, keys and store."""
 
 from __future__ import annotations
 
-from test_attack33c_replays import PAIRED_FLIPS, _blocking, _check, _ok
+from test_attack33c_replays import PAIRED_FLIPS
 from test_newcomer32_type_conflicts import PINS
+
+from support import blocking_rules, check_report, ok
 
 RULE = "lineage.max_relabeled_after_source"
 
@@ -22,18 +24,18 @@ def _corrected_in_place(prov, signer: str) -> dict:
     from test_attack32d_replays import _clinic_2024_flipped
 
     batch, _ = _clinic_2024_flipped(prov, gaps=True)
-    _ok(prov, "withdraw", batch, "--reason", "signed with a stolen key", "--key", "m.key", *PINS)
-    _ok(prov, "trust", "revoke", "clinicA", "--reason", "key stolen", "--yes", *PINS)
+    ok(prov, "withdraw", batch, "--reason", "signed with a stolen key", "--key", "m.key", *PINS)
+    ok(prov, "trust", "revoke", "clinicA", "--reason", "key stolen", "--yes", *PINS)
     if signer is None:
-        _ok(prov, "add", "a2024-filled.parquet", "--source", "corrections", "--unsigned", *PINS)
+        ok(prov, "add", "a2024-filled.parquet", "--source", "corrections", "--unsigned", *PINS)
     else:
         if signer != "m":
-            _ok(prov, "keys", "generate", signer)
-        _ok(prov, "trust", "add", "corrections", f"{signer}.pub", "--key", "m.key", *PINS)
-        _ok(prov, "sign", "a2024-filled.parquet", "--source", "corrections", "--key", f"{signer}.key")
-        _ok(prov, "add", "a2024-filled.parquet", "--source", "corrections", *PINS)
-    _ok(prov, "commit", "train.parquet", "--tag", "v3", "--key", "m.key", *PINS)
-    return _check(prov, "v3", "v1")
+            ok(prov, "keys", "generate", signer)
+        ok(prov, "trust", "add", "corrections", f"{signer}.pub", "--key", "m.key", *PINS)
+        ok(prov, "sign", "a2024-filled.parquet", "--source", "corrections", "--key", f"{signer}.key")
+        ok(prov, "add", "a2024-filled.parquet", "--source", "corrections", *PINS)
+    ok(prov, "commit", "train.parquet", "--tag", "v3", "--key", "m.key", *PINS)
+    return check_report(prov, "v3", "v1", *PINS)
 
 
 def _rule(report: dict) -> dict:
@@ -42,17 +44,17 @@ def _rule(report: dict) -> dict:
 
 def test_the_maintainers_signed_correction_of_a_stolen_keys_batch_passes(prov, workdir, store):
     report = _corrected_in_place(prov, "m")
-    assert RULE not in _blocking(report) and _rule(report)["count"] == 0, _rule(report)
-    assert report["exit_code"] == 0, _blocking(report)
+    assert RULE not in blocking_rules(report) and _rule(report)["count"] == 0, _rule(report)
+    assert report["exit_code"] == 0, blocking_rules(report)
 
 
 def test_control_the_same_correction_signed_by_another_source_blocks(prov, workdir, store):
     report = _corrected_in_place(prov, "crowd")
-    assert report["exit_code"] == 1 and RULE in _blocking(report), _blocking(report)
+    assert report["exit_code"] == 1 and RULE in blocking_rules(report), blocking_rules(report)
     assert _rule(report)["count"] == PAIRED_FLIPS, _rule(report)
 
 
 def test_control_the_same_correction_registered_unsigned_blocks(prov, workdir, store):
     report = _corrected_in_place(prov, None)
-    assert report["exit_code"] == 1 and RULE in _blocking(report), _blocking(report)
+    assert report["exit_code"] == 1 and RULE in blocking_rules(report), blocking_rules(report)
     assert _rule(report)["count"] == PAIRED_FLIPS, _rule(report)
