@@ -6,9 +6,11 @@ rows classifies the team's row ``relabeled_after_source`` against the source's l
 version, even after the source's row is gone: a trusted source could block every release (newcomer 34, finding 2).
 
 A candidate row with content ``d``, label ``L``, relabeled against batch ``b`` is the team's row when a version of
-the base's signed ancestry held ``d`` under ``L`` in a row its signed lineage neither gives to ``b`` nor marks
-``relabeled_after_source``: ``b`` carried no such row then (a registered batch that carries a digest is named on its
-rows, ``classify.classify_columns``), so the row was there before the source signed its content. At most as many
+the base's signed ancestry held ``d`` under ``L`` in a row its signed lineage marks ``unattributed``: no signed
+batch carried that row then (a registered batch that carries a digest is named on its rows,
+``classify.classify_columns``), so the row was the team's before the source signed its content. A row another
+batch attested does not count: that batch's key may be revoked or retired since, and its copy of the content under
+a flipped label must not excuse flipping the source's own record (attack review 34f, A34f-R1). At most as many
 candidate rows are the team's as one such version held: a second row under ``L`` is the source's own, relabelled.
 Facts: the signed parent chain (``version_facts.signed_ancestry``) and each version's signed lineage
 (``classify.version_lineage``); nothing is read from a writable row.
@@ -23,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from provenance.lineage.classify import RELABELED, version_lineage
+from provenance.lineage.classify import RELABELED, UNATTRIBUTED, version_lineage
 from provenance.version_facts import signed_ancestry
 
 if TYPE_CHECKING:
@@ -68,7 +70,7 @@ def held_before_source(store: Store, base: str, lineage: pa.Table) -> pa.Array:
 
 def _held_rows(store: Store, base: str, needed: Counter[Key]) -> Counter[Key]:
     """For each key of ``needed``, the most rows one version of ``base``'s signed ancestry held that content under
-    that label, in rows its signed lineage neither gives to that batch nor marks relabeled; the walk stops once
+    that label, in rows its signed lineage marks unattributed (no signed batch carried them); the walk stops once
     every key has as many as ``needed``."""
     digests = pa.array(sorted({k[0] for k in needed}), pa.binary(32))
     by_content: dict[tuple[bytes, str], list[Key]] = {}
@@ -79,14 +81,11 @@ def _held_rows(store: Store, base: str, needed: Counter[Key]) -> Counter[Key]:
         lin = version_lineage(store, row["tag"])
         lin = lin.filter(pc.is_in(lin.column("digest"), value_set=digests))
         here: Counter[Key] = Counter()
-        for d, label, status, batch in zip(
-            *(lin.column(c).to_pylist() for c in ("digest", "label", "status", "batch"))
-        ):
-            if status == RELABELED:
+        for d, label, status in zip(*(lin.column(c).to_pylist() for c in ("digest", "label", "status"))):
+            if status != UNATTRIBUTED:
                 continue
             for key in by_content.get((d, label), []):
-                if key[2] != batch:
-                    here[key] += 1
+                here[key] += 1
         for key, n in here.items():
             held[key] = max(held[key], n)
         if all(held[k] >= n for k, n in needed.items()):

@@ -1,7 +1,7 @@
 """Attack review 34f: replays against fix34f's held_before (lineage.max_relabeled_after_source).
 
-A34f-R1: ``held_before`` reads each ancestor's lineage as it was signed at commit time (``version_lineage``), not
-re-judged under today's pins. A trusted source's signed batch (a thief's, its key revoked later) that carried the
+A34f-R1 (fixed in session 35): ``held_before`` read each ancestor's lineage as it was signed at commit time
+(``version_lineage``), not re-judged under today's pins. A trusted source's signed batch (a thief's, its key revoked later) that carried the
 crowd's record under a flipped label leaves a version that "held" that label in a row not given to the crowd's batch,
 so the crowd's own record flipped to that label afterwards is excused as the team's row. Withdrawing the batch
 instead of revoking the key is held (two other rules block; test below).
@@ -50,11 +50,10 @@ def _thief_delivers_flipped_copy(prov) -> str:
     return re.search(r"Added batch (\S+):", added).group(1)
 
 
-# A34f-R1 (medium): after prov trust revoke the whole check passes (exit 0): held_before counts v3's row of 210 under
-# the flipped species, which v3's lineage gave to the thief's then-trusted batch. Tried: counting only ancestor rows
-# no signed batch carried (status unattributed) makes the flip count 1 and block, newcomer 34's tests still pass.
+# A34f-R1 (medium; fixed in session 35): after prov trust revoke the whole check passed (exit 0): held_before counted
+# v3's row of 210 under the flipped species, which v3's lineage gave to the thief's then-trusted batch. Now only
+# ancestor rows no signed batch carried (status unattributed) count as the team's, so the flip counts and blocks.
 # The retire variant is the way the check's own advice gives for a stolen key (end its trust from a time).
-@pytest.mark.xfail(strict=True, reason="A34f-R1: held_before reads ancestors' lineage as signed then, not under pins")
 @pytest.mark.parametrize("end", ["revoke", "retire"])
 def test_a34f_r1_a_revoked_sources_signed_copy_excuses_flipping_the_crowds_own_record(prov, workdir, store, end):
     _team_then_crowd(prov)
