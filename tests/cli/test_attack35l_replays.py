@@ -80,3 +80,66 @@ def test_a35l_1_a_rollback_below_the_attestations_own_log_state_is_refused(prov,
     assert size > 0
     assert r.exit_code == 1 and "audit log" in r.stderr, r.output  # today: exit 0, "signature ok"
     assert not loaded  # today: the job trains on the revoked key's records
+
+
+ROOT1 = {"PROV_SIGNERS": "rootk.pub", "PROV_ROOT": "root1.json"}
+CHAIN = {"PROV_SIGNERS": "rootk.pub", "PROV_ROOT": "root1.json:root2.json"}
+
+
+def _fast_forwarded_job(prov, workdir: Path) -> None:
+    """Root v1 gives attest to att1 (stolen), root v2 to att2. The thief re-signs v2's genuine release with att1 under
+    release counter 1,000,000; the training job (release state ``job.json``) accepts it, as it must while root v1 is in
+    force. The maintainer rotates att1 out (root v2) and releases v3 with att2 against v1."""
+    import pyarrow.parquet as pq
+
+    from provenance import keys, signing
+    from support import attest_rotation_roots, digits_table
+
+    attest_rotation_roots(prov, workdir)
+    for tag, n in (("v1", 150), ("v2", 160), ("v3", 170)):
+        pq.write_table(digits_table(n), workdir / f"{tag}.parquet")
+    for args in (
+        ["init"],
+        ["commit", "v1.parquet", "--tag", "v1", "--key", "maint.key"],
+        ["commit", "v2.parquet", "--tag", "v2", "--key", "maint.key"],
+        ["check", "v2", "--base", "v1", "--attest", "--key", "att1.key"],
+    ):
+        r = prov(*args, env=ROOT1)
+        assert r.exit_code == 0, (args, r.output)
+    stmt = payload(json.loads(Path("v2.attestation.json").read_text()))
+    stmt["predicate"][EXT]["release"] = 1_000_000
+    Path("forged.json").write_bytes(signing.canonical_json(signing.sign(stmt, keys.load_private(workdir / "att1.key"))))
+    r = prov("verify", "v2", "--attestation", "forged.json", "--no-data", "--release-state", "job.json", env=ROOT1)
+    assert r.exit_code == 0 and json.loads(Path("job.json").read_text())["release"] == 1_000_000, r.output
+    for args in (
+        ["commit", "v3.parquet", "--tag", "v3", "--parent", "v2", "--key", "maint.key"],
+        ["check", "v3", "--base", "v1", "--attest", "--key", "att2.key"],
+    ):
+        r = prov(*args, env=CHAIN)
+        assert r.exit_code == 0, (args, r.output)
+
+
+def test_a35l_2_control_rotation_refuses_the_stolen_key_and_a_fresh_job_takes_the_new_release(prov, workdir):
+    """Control: under the new root the thief's attestation is refused, and a job with no state takes v3's release."""
+    _fast_forwarded_job(prov, workdir)
+    r = prov("verify", "v2", "--attestation", "forged.json", "--no-data", env=CHAIN)
+    assert r.exit_code == 1, r.output
+    r = prov(
+        "verify", "v3", "--attestation", "v3.attestation.json", "--no-data", "--release-state", "new.json", env=CHAIN
+    )
+    assert r.exit_code == 0, r.output
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A35l-2 (low-medium): a stolen attest key signs any release counter (nothing bounds it by the version's "
+    "commit order), and a job's release state keeps the highest it saw across a root rotation (TUF 5.3.11 resets "
+    "the timestamp/snapshot state when those keys rotate): after att1 is rotated out, every genuine release is "
+    "refused as a 'rollback' until someone deletes the job's state by hand (fast-forward attack)",
+)
+def test_a35l_2_a_rotated_out_attest_keys_fast_forward_does_not_freeze_the_job(prov, workdir):
+    _fast_forwarded_job(prov, workdir)
+    r = prov(
+        "verify", "v3", "--attestation", "v3.attestation.json", "--no-data", "--release-state", "job.json", env=CHAIN
+    )
+    assert r.exit_code == 0, r.output  # today: exit 1, "release 3 (v3) is older than release 1000000 (v2)"
