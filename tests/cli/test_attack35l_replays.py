@@ -86,13 +86,11 @@ ROOT1 = {"PROV_SIGNERS": "rootk.pub", "PROV_ROOT": "root1.json"}
 CHAIN = {"PROV_SIGNERS": "rootk.pub", "PROV_ROOT": "root1.json:root2.json"}
 
 
-def _fast_forwarded_job(prov, workdir: Path) -> None:
-    """Root v1 gives attest to att1 (stolen), root v2 to att2. The thief re-signs v2's genuine release with att1 under
-    release counter 1,000,000; the training job (release state ``job.json``) accepts it, as it must while root v1 is in
-    force. The maintainer rotates att1 out (root v2) and releases v3 with att2 against v1."""
+def _v2_released_by_att1(prov, workdir: Path) -> None:
+    """Root v1: maint commits, att1 attests (root v2 gives attest to att2). v1, v2 and v3.parquet (150, 160, 170
+    digits, labels "0".."9") written; v1 and v2 committed and v2 released against v1 by att1."""
     import pyarrow.parquet as pq
 
-    from provenance import keys, signing
     from support import attest_rotation_roots, digits_table
 
     attest_rotation_roots(prov, workdir)
@@ -106,6 +104,15 @@ def _fast_forwarded_job(prov, workdir: Path) -> None:
     ):
         r = prov(*args, env=ROOT1)
         assert r.exit_code == 0, (args, r.output)
+
+
+def _fast_forwarded_job(prov, workdir: Path) -> None:
+    """Root v1 gives attest to att1 (stolen), root v2 to att2. The thief re-signs v2's genuine release with att1 under
+    release counter 1,000,000; the training job (release state ``job.json``) accepts it, as it must while root v1 is in
+    force. The maintainer rotates att1 out (root v2) and releases v3 with att2 against v1."""
+    from provenance import keys, signing
+
+    _v2_released_by_att1(prov, workdir)
     stmt = payload(json.loads(Path("v2.attestation.json").read_text()))
     stmt["predicate"][EXT]["release"] = 1_000_000
     Path("forged.json").write_bytes(signing.canonical_json(signing.sign(stmt, keys.load_private(workdir / "att1.key"))))
@@ -146,26 +153,12 @@ def test_a35l_2_a_rotated_out_attest_keys_fast_forward_does_not_freeze_the_job(p
 
 
 def _released_under_split_roles(prov, workdir: Path):
-    """Root v1: maint commits, att1 attests. v1 and v2 (160 digits, labels "0".."9") committed, v2 released by att1.
-    Returns the job's pins and v2's labels as the file holds them (ints)."""
+    """:func:`_v2_released_by_att1`; returns the job's pins (root v1) and v2's labels as the file holds them (ints)."""
     import pyarrow.parquet as pq
 
-    from support import attest_rotation_roots, digits_table
-
-    attest_rotation_roots(prov, workdir)
-    for tag, n in (("v1", 150), ("v2", 160)):
-        pq.write_table(digits_table(n), workdir / f"{tag}.parquet")
-    for args in (
-        ["init"],
-        ["commit", "v1.parquet", "--tag", "v1", "--key", "maint.key"],
-        ["commit", "v2.parquet", "--tag", "v2", "--key", "maint.key"],
-        ["check", "v2", "--base", "v1", "--attest", "--key", "att1.key"],
-    ):
-        r = prov(*args, env=ROOT1)
-        assert r.exit_code == 0, (args, r.output)
+    _v2_released_by_att1(prov, workdir)
     pins = prov_api.Pins.load(["rootk.pub"], roots=["root1.json"])
-    labels = [int(v) for v in pq.read_table("v2.parquet").column("label").to_pylist()]
-    return pins, labels
+    return pins, [int(v) for v in pq.read_table("v2.parquet").column("label").to_pylist()]
 
 
 def _job_targets(workdir: Path, pins) -> list[int]:
