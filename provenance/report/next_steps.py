@@ -93,7 +93,10 @@ def _steps(rule: dict, report: dict) -> list[Step]:
     if name.startswith("detectors."):
         # every added record of the signing source is attested: nothing to leave out (newcomer review 30), but most
         # flagged records are its signed ones, so cutting it stays the way when its key is no longer trusted
-        distrust = _stolen_key_steps(source, cut_source)
+        # a stolen key signs a campaign, not one odd record: below a few of its signed records flagged, the advice
+        # to end the source's trust only frightens (newcomer review 35, finding 5: 1 record of 160)
+        few = _flagged_of(named, report) < STOLEN_KEY_MIN_FLAGGED
+        distrust = [] if few else _stolen_key_steps(source, cut_source)
         copied = _copied_beyond_signed(rule, named)
         if copied:  # the version's maker repeated S's signed records: S's key is not what they point at (A31d-6)
             distrust = [
@@ -614,6 +617,21 @@ def _conflict_steps(rule: dict, v: str, base: str) -> list[Step]:
             f"prov commit DATA --parent {v} --tag {NEW} {KEY}",
         ),
     ]
+
+
+# the fewest flagged records of a signing source for "its key may be stolen" to be advised
+STOLEN_KEY_MIN_FLAGGED = 3
+
+
+def _flagged_of(source: str | None, report: dict) -> int:
+    """How many of the check's flagged records, relabels of base records aside, come from ``source`` (0 for none)."""
+    if source is None:
+        return 0
+    return sum(
+        1
+        for f in report.get("findings") or []
+        if f.get("flagged", True) and f.get("source") == source and f.get("change") != "relabeled"
+    )
 
 
 def _stolen_key_steps(source: str, cut_source: str) -> list[Step]:

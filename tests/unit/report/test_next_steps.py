@@ -25,3 +25,26 @@ def test_a_signature_that_does_not_verify_still_leads_to_prov_verify():
     assert [s.text for s in steps] == [
         "see what does not verify: prov verify v4r; pin the keys that signed it (--signer KEY.pub)"
     ]
+
+
+def _vendor_flagged(n: int) -> dict:
+    """A check blocked on ``detectors.extreme`` by ``n`` flagged records of a source whose 160 added records its
+    signed batches all attest."""
+    rule = {"rule": "detectors.extreme", "status": "block", "reason": f"{n} records beyond the bar", "records": []}
+    findings = [
+        {"digest": f"{i:064x}", "detector": "combined", "score": 1.0, "explanation": "", "flagged": True,
+         "source": "vendorB", "lineage": "attested", "change": "added"}
+        for i in range(n)
+    ]  # fmt: skip
+    sources = [{"source": "vendorB", "named_by": ["signed batch"], "added": 160, "attested_added": 160}]
+    return {"decision": "blocked", "version": "v3", "base": "v2", "rules": [rule], "findings": findings,
+            "sources": sources}  # fmt: skip
+
+
+def test_one_odd_record_of_a_signed_delivery_is_no_stolen_key():
+    """Newcomer review 35, finding 5: one flagged record of 160 a vendor signed was offered "if vendorB's key may
+    be stolen ... end its trust"; a stolen key signs a campaign, so below three flagged records no such step."""
+    texts = [s.text for s in release_steps(_vendor_flagged(1))]
+    assert not any("key may be stolen" in t for t in texts), texts
+    texts = [s.text for s in release_steps(_vendor_flagged(3))]
+    assert any("if vendorB's key may be stolen" in t for t in texts), texts
