@@ -127,6 +127,18 @@ def commit(
             )
     from provenance.cli._dataset import flag_given, given_flags
     from provenance.commit_defaults import commit_on_parent
+
+    if rev is None and os.path.isdir(data):
+        from provenance.sources.trees import split_named_classes
+
+        splits = split_named_classes(data, flags.tree_reader)
+        if splits:  # every record would be labelled by its split (newcomer review 35, finding 6)
+            first = next((s for s in splits if s.lower() in ("train", "training")), splits[0])
+            note(
+                f"{data}: its class folders are named like dataset splits ({', '.join(splits)}), so each image is "
+                f"labelled by its split; commit one split's folder (prov commit {shlex.quote(os.path.join(data, first))} "
+                "...), or read the splits' class folders with --tree-reader hf-imagefolder"
+            )
     from provenance.executor import executor_from
 
     runner = executor_from(executor)
