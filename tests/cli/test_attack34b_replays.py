@@ -122,7 +122,8 @@ def test_control_a_same_class_pair_planted_leaves_the_swap_blocking(prov, workdi
 # blocking (control). Two records switch a rule off for every later release. Fix: judge _edits_tell on the records
 # of the signed base the attacking source did not deliver (or on the rate of such pairs, not their existence), and
 # report the pairs that switch edits off; block a delivery that itself holds a two-class edit pair.
-@pytest.mark.xfail(strict=True, reason="A34b-2 (high): a planted two-class edit pair switches edit pairing off")
+# Fixed (fix35a): edits switch off only where more than 1% of the base's sample (and 5 records) makes a ranked
+# two-class edit (gate.removed_twins.two_class_edit_share), so one planted pair no longer does.
 def test_a_two_class_edit_pair_planted_earlier_leaves_the_swap_blocking(prov, workdir, store):
     _, swap = _planted_then_swapped(prov, "Gentoo")
     assert _relabel_blocks(swap)
@@ -149,7 +150,8 @@ def test_control_a_five_percent_swap_blocks_as_an_edit(prov, workdir, store):
 # column of three is still the same penguin. Fix: pair by rank, not a fixed share: an added record under another
 # label whose nearest removed record is nearer than its nearest base record of any class (and than the base's
 # same-class nearest-record distance at the policy's fpr) is that record relabelled, with the pairing's distance shown.
-@pytest.mark.xfail(strict=True, reason="A34b-3 (medium): a 6% swap in one column pairs with nothing")
+# Fixed (fix35a): an edit's changed column may move half its column's scale when it is the added record's only
+# edit and its nearest rival (gate.removed_twins._ranked_edits): 276 g is 0.26 of the scale.
 def test_a_six_percent_swap_blocks(prov, workdir, store):
     assert _relabel_blocks(_swap_check(prov, 276))
 
@@ -179,7 +181,7 @@ def test_control_an_unsigned_relabel_in_place_blocks_on_the_rate(prov, workdir, 
 # `prov add --unsigned` before the commit turns a relabel that blocks into one that passes. Fix: count a removed
 # twin's pairing as a relabel by the adding source whatever its lineage status, in the rate rule as in place
 # (relabels.max_relabel_rate_per_source), and against others' records when the adder is not the removed record's owner.
-@pytest.mark.xfail(strict=True, reason="A34b-4 (medium): a swap registered --unsigned is no relabel to any rule")
+# Fixed (fix35a): a pairing counts against the source that added the record whatever its lineage status.
 def test_an_unsigned_swap_blocks(prov, workdir, store):
     assert _relabel_blocks(_registered_unsigned(prov, _swapped(100)))
 
@@ -217,7 +219,8 @@ def test_control_six_of_the_vendors_records_flipped_in_place_block_on_the_rate(p
 # rate a source relabels its own records at is the signal that rule keeps (fix33b's own-record exemption leans on it).
 # Fix: count an own removed twin re-added under another label in relabels.max_relabel_rate_per_source (and in
 # detectors.relabels) as the in-place relabel it is.
-@pytest.mark.xfail(strict=True, reason="A34b-5 (medium): own records re-added flipped escape the relabel rate")
+# Fixed (fix35a): a source's own removed record re-added under another label counts in its relabel rate
+# (gate.relabel_rate.with_own_removed_twins).
 def test_six_of_the_vendors_records_re_added_flipped_block(prov, workdir, store):
     assert _relabel_blocks(_own_flipped(prov, 100))
 
