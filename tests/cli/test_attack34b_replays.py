@@ -317,6 +317,9 @@ def test_control_a_one_gram_swap_on_a_dense_base_pairs_as_a_near_copy(prov, work
 # pairs as a near copy (control), the near-copy radius there being 0.003 standardised (about 3 g). The edit half of
 # fix34b holds on small or unrounded bases only. Fix: A34b-3's rank pairing (nearer its removed twin than any base
 # record), which needs no switch; or switch edits off per column group (the columns rounded readings share).
-@pytest.mark.xfail(strict=True, reason="A34b-7 (medium): a dense rounded base switches edit pairing off unplanted")
+# Still open after fix35a: 2.5% of this base's sample makes a ranked two-class edit (over EDIT_RATE, 1%), and the swap
+# itself is no ranked edit: it lies 91 g from a kept Gentoo of the same bill and flipper, nearer than its own removed
+# record (100 g), so by rank an honest Adelie there is the same record. Geometry cannot tell these two apart.
+@pytest.mark.xfail(strict=True, reason="A34b-7 (medium): a swap on a dense rounded base lands nearer a kept record")
 def test_a_hundred_gram_swap_on_a_dense_base_blocks(prov, workdir, store):
     assert _relabel_blocks(_dense_swap_check(prov, 100))
