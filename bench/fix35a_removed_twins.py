@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fix34b_removed_twins import batches
+from fix34b_removed_twins import batches, cost
 from gate_pass_rate import DEFAULT_DATASETS
 from real_datasets import pipeline_delta, row_digests
 
@@ -56,36 +56,20 @@ def main() -> None:
                 n, hit, added, removed = n + 1, hit + bool(found), added + len(keep), removed + len(pool.labels)
                 near, edits = near + found.count("near copy"), edits + found.count("edit")
             print(f"| {name} | {order} | {hit} of {n} | {near} / {edits} | {added} | {removed} |")
-    cost()
+    cost(pool_of=sample_head)  # the sample of a 40,000-record base: 4,000 records
     print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     print(f"CPU {time.process_time() - cpu:.1f} s")
 
 
-def cost(added: int = 100_000, removed: int = 20_000, dim: int = 16) -> None:
-    """Seconds (CPU) of ``near_twins`` for ``added`` records against ``removed`` ones, and of the baseline."""
-    from scipy.spatial import cKDTree
-
-    rng = np.random.default_rng(34)
-    Xb = rng.normal(0, 1, (40_000, dim)).astype(np.float32)
-    yb = np.array(["a", "b"])[np.arange(len(Xb)) % 2]
-    profile = build_profile(Xb, yb, row_digests(Xb), featurizer="x", positions=np.arange(len(Xb)))
-    digests = [bytes(d) for d in np.asarray(profile.sample_digests, dtype=np.uint8)][:removed]
-    X0 = np.asarray(profile.sample_X)[: len(digests)]
-    labels0 = [str(profile.classes[int(i)]) for i in profile.sample_labels[: len(digests)]]
-    spacing = np.asarray(profile.loo_dist, dtype=np.float64)[: len(digests), 0]
-    pool = RemovedPool(X0, labels0, digests, ["base"] * len(digests), spacing)
-    X = rng.normal(0, 1, (added, dim)).astype(np.float32)
-    labels = [("a", "b")[i % 2] for i in range(added)]
-    t = time.process_time()
-    cKDTree(profile.standardize(pool.X)).query(profile.standardize(X), k=1)
-    baseline = time.process_time() - t
-    t = time.process_time()
-    found = sum(j >= 0 for j, _, _ in near_twins(profile, X, labels, pool))
-    took = time.process_time() - t
-    print(
-        f"cost: {added:,} added x {len(digests):,} removed (of a {len(profile.sample_X):,}-record sample), {dim} "
-        f"features: near_twins {took:.2f} s CPU, baseline (k-d tree nearest) {baseline:.2f} s, "
-        f"ratio {took / baseline:.1f}; {found} paired"
+def sample_head(profile, removed: int) -> RemovedPool:
+    """The first ``removed`` records of ``profile``'s sample as removed, with their spacing."""
+    whole = whole_sample(profile)
+    return RemovedPool(
+        whole.X[:removed],
+        whole.labels[:removed],
+        whole.digests[:removed],
+        whole.held_in[:removed],
+        None if whole.spacing is None else whole.spacing[:removed],
     )
 
 

@@ -110,9 +110,10 @@ def copy_radius(profile: ReferenceProfile) -> float:
 
 
 def near_twins(
-    profile: ReferenceProfile, X: np.ndarray, labels: list[str], pool: RemovedPool
+    profile: ReferenceProfile, X: np.ndarray, labels: list[str], pool: RemovedPool, same_label: bool = False
 ) -> list[tuple[int, str, float]]:
-    """For each added record (raw features ``X`` (n, d), ``labels`` (n,)), its removed twin under another label.
+    """For each added record (raw features ``X`` (n, d), ``labels`` (n,)), its removed twin under another label
+    (``same_label``: under the same label, ``gate.twin_owners``' question).
 
     Pairs are ranked against every record the pairing could have chosen (:func:`_rivals`: the removed records and the
     base sample's records kept), so no fact of the base's data switches a kind of pairing off (attack review 34b,
@@ -142,7 +143,9 @@ def near_twins(
     edit = _ranked_edits(A, B, ia, jb, nearest, profile.scale)
     spacing = np.zeros(removed) if pool.spacing is None else np.asarray(pool.spacing, dtype=np.float64)
     keep = jb < removed
-    keep[keep] = np.asarray(labels, dtype=object)[ia[keep]] != np.asarray(pool.labels, dtype=object)[jb[keep]]
+    keep[keep] = (
+        np.asarray(labels, dtype=object)[ia[keep]] == np.asarray(pool.labels, dtype=object)[jb[keep]]
+    ) == same_label
     ia, jb, edit = ia[keep], jb[keep], edit[keep]
     dist = np.sqrt(((ZA[ia] - ZB[jb]) ** 2).sum(axis=1))
     near = (dist <= radius) | ((nearest[ia] == jb) & (dist <= NEAR_SHARE * spacing[jb]))

@@ -257,7 +257,8 @@ def test_control_the_two_steps_checked_as_one_block(prov, workdir, store):
 # paired (near copy or edit) with a removed record of another source inherits that record's owners in the lineage
 # the next check reads (so a later relabel of it is a relabel of the team's record), or the relabel rules follow a
 # record's removed-twin chain back through the signed ancestry.
-@pytest.mark.xfail(strict=True, reason="A34b-6 (medium): a re-add under the same label takes the record's ownership")
+# Fixed (fix35a): a record that entered as a same-label near twin of a record its version removed keeps that
+# record's owners (gate.twin_owners), so the vendor's later flip of it is a relabel of the team's record.
 def test_the_copy_relabelled_a_release_after_it_replaced_the_teams_record_blocks(prov, workdir, store):
     _, relabel, _ = _re_added_then_relabelled(prov)
     assert _relabel_blocks(relabel)
@@ -323,3 +324,18 @@ def test_control_a_one_gram_swap_on_a_dense_base_pairs_as_a_near_copy(prov, work
 @pytest.mark.xfail(strict=True, reason="A34b-7 (medium): a swap on a dense rounded base lands nearer a kept record")
 def test_a_hundred_gram_swap_on_a_dense_base_blocks(prov, workdir, store):
     assert _relabel_blocks(_dense_swap_check(prov, 100))
+
+
+def test_control_a_vendor_replacing_its_own_record_then_relabelling_it_is_its_own_relabel(prov, workdir, store):
+    penguins_v1_v2(prov)
+    v2 = _penguins(range(0, 300))
+    row = OWN[0]  # one of the vendor's signed records
+    copy = _edited(v2, row, v2.column("body_mass_g")[row].as_py() + 1).slice(row, 1)
+    _vendor_signs(prov, copy, "again")
+    _commit(prov, pa.concat_tables([_without(v2, row), copy]), "v3")
+    flipped = _relabelled(copy, _FLIP[copy.column("label")[0].as_py()])
+    _vendor_signs(prov, flipped, "flip")
+    _commit(prov, pa.concat_tables([_without(v2, row), flipped]), "v4")
+    report = check_report(prov, "v4", "v3", *PINS)
+    assert report["summary"]["relabeled"] == 1, report["summary"]
+    assert report["exit_code"] == 0 and not blocking_rules(report), blocking_rules(report)
