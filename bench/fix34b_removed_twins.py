@@ -72,8 +72,9 @@ def main() -> None:
     print(f"CPU {time.process_time() - cpu:.1f} s")
 
 
-def cost(added: int = 100_000, removed: int = 20_000, dim: int = 16) -> None:
-    """Seconds (CPU) of ``near_twins`` for ``added`` records against ``removed`` ones, and of the baseline."""
+def cost(added: int = 100_000, removed: int = 20_000, dim: int = 16, pool_of=None) -> None:
+    """Seconds (CPU) of ``near_twins`` for ``added`` records against ``removed`` ones, and of the baseline.
+    ``pool_of(profile, removed)`` gives the removed records (default: the base's first ``removed`` rows)."""
     from scipy.spatial import cKDTree
 
     rng = np.random.default_rng(34)
@@ -81,6 +82,7 @@ def cost(added: int = 100_000, removed: int = 20_000, dim: int = 16) -> None:
     yb = np.array(["a", "b"])[np.arange(len(Xb)) % 2]
     profile = build_profile(Xb, yb, row_digests(Xb), featurizer="x", positions=np.arange(len(Xb)))
     pool = RemovedPool(Xb[:removed], [str(v) for v in yb[:removed]], [b""] * removed, ["base"] * removed)
+    pool = pool if pool_of is None else pool_of(profile, removed)
     X = rng.normal(0, 1, (added, dim)).astype(np.float32)
     labels = [("a", "b")[i % 2] for i in range(added)]
     t = time.process_time()
@@ -90,7 +92,7 @@ def cost(added: int = 100_000, removed: int = 20_000, dim: int = 16) -> None:
     found = sum(j >= 0 for j, _, _ in near_twins(profile, X, labels, pool))
     took = time.process_time() - t
     print(
-        f"cost: {added:,} added x {removed:,} removed, {dim} features: near_twins {took:.2f} s CPU, baseline "
+        f"cost: {added:,} added x {len(pool.X):,} removed, {dim} features: near_twins {took:.2f} s CPU, baseline "
         f"(k-d tree nearest) {baseline:.2f} s, ratio {took / baseline:.1f}; {found} paired"
     )
 

@@ -261,6 +261,7 @@ def _owners(ctx: GateContext, in_base: dict[bytes, frozenset[str]], part) -> tup
     verify."""
     import pyarrow as pa
 
+    from provenance.gate.twin_owners import inherited_owners
     from provenance.lineage.deliverers import first_deliverers
 
     claims = {
@@ -279,6 +280,15 @@ def _owners(ctx: GateContext, in_base: dict[bytes, frozenset[str]], part) -> tup
         if source not in owners[digest]:
             by = f"source {', '.join(repr(s) for s in sorted(entered.sources))}" if entered.sources else "no source"
             claimed[digest] = f"it entered in {entered.version}, delivered by {by}; {source!r} delivered it later"
+    twins = inherited_owners(ctx.store, {d: str(first[d].version) for d, s in claims.items() if s in owners[d]})
+    for digest, (removed, given) in twins.items():  # a same-label twin keeps the removed record's owners (A34b-6)
+        owners[digest] = given
+        if claims[digest] not in given:
+            by = f"source {', '.join(repr(s) for s in sorted(given))}" if given else "no source"
+            claimed[digest] = (
+                f"it entered in {first[digest].version} as a near twin of record {removed.hex()[:12]}, delivered by "
+                f"{by}, which that version removed"
+            )
     return owners, claimed
 
 

@@ -18,6 +18,24 @@ if TYPE_CHECKING:
     from provenance.gate.context import GateContext
 
 
+def with_own_removed_twins(ctx: GateContext, by_source: list[dict]) -> list[dict]:
+    """``by_source`` with each source's own removed records re-added under another label (``gate.removed_twins``:
+    ``RelabelsAcrossRemovals.own``) counted as relabels of its kept records (attack review 34b, A34b-5): its
+    ``relabeled`` grows by them and ``relabel_rate`` is recomputed over its kept records (``base - removed``). Raises
+    ``VerificationError`` as ``removed_twins.relabels_across_removals`` does."""
+    from provenance.gate.removed_twins import relabels_across_removals
+
+    own = relabels_across_removals(ctx).own_by_source()
+    out = []
+    for r in by_source:
+        extra = own.get(r["source"] or "", 0)
+        if extra:
+            relabeled = r["relabeled"] + extra
+            r = r | {"relabeled": relabeled, "relabel_rate": relabeled / max(1, r["base"] - r["removed"] + extra)}
+        out.append(r)
+    return out
+
+
 class MaxRelabelRatePerSource(ParameterRule):
     """No source may have more than this share of its kept records relabeled."""
 
@@ -42,7 +60,9 @@ class MaxRelabelRatePerSource(ParameterRule):
     def check(self, ctx: GateContext) -> RuleResult:
         """Block naming each source above the rate and its relabeled records; a declared relabelling source's
         relabels of others' records within its allowance are left out (``relabel_owners.rates_within_allowances``)."""
-        by_source = rates_within_allowances(ctx, ctx.report["by_source"], self.relabelling_sources)
+        by_source = with_own_removed_twins(
+            ctx, rates_within_allowances(ctx, ctx.report["by_source"], self.relabelling_sources)
+        )
         allowed = f"allowed {100 * self.rate:.1f}%"
         expected = f"at most {100 * self.rate:g}% per source"
         offenders = [r for r in by_source if r["relabel_rate"] > self.rate and r["relabeled"] > 0]

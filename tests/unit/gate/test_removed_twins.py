@@ -8,7 +8,15 @@ import hashlib
 
 import numpy as np
 
-from provenance.gate.removed_twins import EDIT_SHARE, RemovedPool, copy_radius, near_twins
+from provenance.gate.removed_twins import (
+    EDIT_FLOOR,
+    EDIT_SCALES,
+    EDIT_SHARE,
+    RemovedPool,
+    copy_radius,
+    near_twins,
+    two_class_edit_share,
+)
 from provenance.profiles.reference import ReferenceProfile, build_profile
 
 PER_CLASS = 120
@@ -43,15 +51,44 @@ def test_a_gram_apart_under_another_label_is_a_near_copy_and_under_its_own_nothi
     assert near_twins(profile, copy, ["a"], _pool(X, labels, [7, 130])) == [(-1, "", float("inf"))]
 
 
-def test_one_column_moved_four_and_a_half_percent_is_an_edit_and_eight_percent_is_not():
+def _bound(X: np.ndarray, profile: ReferenceProfile, row: int, column: int) -> float:
+    """How far an edit may move ``X[row, column]``: ``EDIT_SHARE`` of it or ``EDIT_SCALES`` of its column's scale."""
+    return max(EDIT_SHARE * abs(X[row, column]), EDIT_SCALES * float(profile.scale[column]))
+
+
+def test_one_column_moved_within_half_its_scale_is_an_edit_and_beyond_it_is_not():
     X, labels = _continuous()
     profile = _profile(X, labels)
     edited = X[[7]].copy()
-    edited[0, 2] *= 1.045  # beyond the near-copy radius: its mass moves 4.5% (within EDIT_SHARE, 5%)
+    edited[0, 2] += 0.4 * float(profile.scale[2])  # beyond the near-copy radius, within EDIT_SCALES (0.5)
     (twin,) = near_twins(profile, edited, ["b"], _pool(X, labels, [7]))
     assert twin[1] == "edit" and twin[2] > copy_radius(profile), twin
-    edited[0, 2] = X[7, 2] + 1.6 * EDIT_SHARE * max(abs(X[7, 2]), float(profile.scale[2]))
+    edited[0, 2] = X[7, 2] + 1.6 * _bound(X, profile, 7, 2)
     assert near_twins(profile, edited, ["b"], _pool(X, labels, [7]))[0][0] == -1
+
+
+def test_an_edit_of_a_kept_record_too_pairs_with_nothing():
+    X, labels = _continuous()
+    X[8, [0, 1, 3]] = X[7, [0, 1, 3]]  # record 8 (class a, kept) equal to record 7 but for its mass
+    X[8, 2] = X[7, 2] + 0.3 * float(_scale(X, labels)[2])
+    profile = _profile(X, labels)
+    edited = X[[7]].copy()
+    edited[0, 2] += 0.15 * float(profile.scale[2])  # between the two: an edit of both, so of neither
+    assert near_twins(profile, edited, ["b"], _pool(X, labels, [7]))[0][0] == -1
+    assert near_twins(profile, edited, ["b"], _pool(X, labels, [7, 8]))[0][0] == -1
+
+
+def _scale(X: np.ndarray, labels: list[str]) -> np.ndarray:
+    return _profile(X, labels).scale
+
+
+def test_two_class_edits_are_measured_as_a_share_of_the_sample():
+    X, labels = _continuous()
+    assert two_class_edit_share(_profile(X, labels)) == 0.0
+    X[PER_CLASS + 1, [0, 1, 3]] = X[1, [0, 1, 3]]  # one planted pair of two classes: 2 of 240 records
+    X[PER_CLASS + 1, 2] = X[1, 2] + 40
+    share = two_class_edit_share(_profile(X, labels))
+    assert share == 2 / (2 * PER_CLASS) and share * 2 * PER_CLASS <= EDIT_FLOOR, share
 
 
 def test_a_new_record_pairs_with_nothing():
