@@ -28,7 +28,7 @@ from provenance.sources.schema_delta import changed
 from provenance.store import Store
 from provenance.trust.pins import pins_of
 from provenance.trust.scope import scoped
-from provenance.version_facts import statement_cache
+from provenance.version_facts import manifest_cache, statement_cache
 
 # The diff counts a GateResult's ``summary`` carries (schemas/check.schema.json).
 SUMMARY_KEYS = ("added", "removed", "relabeled", "records_new", "records_base")
@@ -176,7 +176,8 @@ def check(
         raise InputError(f"prov check {new} --base {base}: the base must be another version")
     envelopes = read_waiver_files(waiver_files)
     ctx = GateContext(store, base, new, waiver_envelopes=envelopes, save_findings=save_findings)
-    with statement_cache():  # each version's signature is verified once per check, not once per rule
+    # each version's signature verified, and its manifest decoded, once per check, not once per rule
+    with statement_cache(), manifest_cache():
         # trust entries count only for the store id base signed, up to the candidate's signed audit head
         # (trust.scope; attack review 16c, C16-2)
         # each version's lineage read and judged once per check, not once per rule (lineage.lineage_cache)
