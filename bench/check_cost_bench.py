@@ -42,12 +42,14 @@ COMMANDS = {
 # functions timed inside the rules (inclusive), as their modules name them
 INNER = {
     "provenance.versions": ("verify_version",),
+    "provenance.version_verify": ("load_manifest", "check_sample", "build_manifest", "kept_object"),
+    "provenance.delta.delta_check": ("check_signed_delta",),
     "provenance.version_facts": ("load_manifest",),
     "provenance.lineage.classify": ("version_lineage", "trusted_lineage"),
-    "provenance.gate.results": (),
     "provenance.detectors.pipeline": ("detect_diff", "run_detectors", "save_findings"),
     "provenance.delta.compare": ("diff_versions",),
     "provenance.report": ("render", "write_output"),
+    "provenance.detectors.collision": ("whole_base_nearest",),
 }
 
 
