@@ -6,7 +6,7 @@ against a signed vendor batch, reference profile).
 
   python bench/check_cost_bench.py build DIR
       builds the store in DIR (kept: DIR/.prov, and DIR/pristine.prov to put it back before each run).
-  python bench/check_cost_bench.py stages DIR check|diff
+  python bench/check_cost_bench.py stages DIR check|diff [NEW BASE]
       one run of the command in this process (``provenance.cli.prepare_process`` first, as the console
       script), with timers around its stages: each gate rule (inclusive of the shared facts it is the first
       to need), and inside them the version reads; prints one JSON line {stage: [wall s, CPU s, calls]}.
@@ -39,6 +39,13 @@ COMMANDS = {
     "check": ["check", "v2", "--base", "v1", "--signer", "maintainer.pub", "--format", "json"],
     "diff": ["diff", "v1", "v2", "--detect", "--format", "json"],
 }
+
+
+def between(command: str, new: str, base: str) -> list[str]:
+    """``COMMANDS[command]`` for another pair of versions (a store with a longer ancestry)."""
+    return [{"v2": new, "v1": base}.get(word, word) for word in COMMANDS[command]]
+
+
 # functions timed inside the rules (inclusive), as their modules name them
 INNER = {
     "provenance.versions": ("verify_version",),
@@ -61,7 +68,7 @@ def build(folder: Path) -> dict:
     return facts
 
 
-def stages(folder: Path, command: str) -> dict:
+def stages(folder: Path, command: str, versions: tuple[str, str] = ("v2", "v1")) -> dict:
     """One run of ``command`` in this process with timers around its stages: {stage: [wall, CPU, calls]}."""
     import os
 
@@ -84,7 +91,7 @@ def stages(folder: Path, command: str) -> dict:
         return wrapper
 
     start_wall, start_cpu = time.perf_counter(), time.process_time()
-    sys.argv = ["prov", *COMMANDS[command]]
+    sys.argv = ["prov", *between(command, *versions)]
     import provenance.cli as cli
 
     cli.prepare_process(cli._command())
@@ -217,7 +224,8 @@ def main() -> None:
     if action == "build":
         print(json.dumps(build(folder) | {"load": load()}))
     elif action == "stages":
-        print(json.dumps(stages(folder, sys.argv[3]) | {"load": [load()]}), file=sys.stderr)
+        versions = (sys.argv[4], sys.argv[5]) if len(sys.argv) > 5 else ("v2", "v1")
+        print(json.dumps(stages(folder, sys.argv[3], versions) | {"load": [load()]}), file=sys.stderr)
     elif action == "ab":
         args = sys.argv[3:]
         rounds = int(args[args.index("--rounds") + 1]) if "--rounds" in args else 4
