@@ -79,17 +79,45 @@ def is_version(store: Store, name: str) -> bool:
     return store.db.execute("select 1 from versions where tag = ?", [name]).fetchone() is not None
 
 
+# Manifests decoded during one check (``manifest_cache``), keyed by the store handle, the manifest object and the
+# Merkle root the row names: a check decoded the candidate's twice (integrity.verify_signatures, then verify_data),
+# and again for its judged lineage, each a Parquet read and a Merkle root (0.05 s of CPU at 100,000 records). The
+# object is content-addressed, so a hit re-reads and re-hashes its bytes (one deleted or altered since is refused
+# as when first read) and skips only the decoding. A Manifest is not changed by its readers (only a commit's merge
+# sets ``within_batches``, on a manifest it built). A failure is never kept.
+_MANIFESTS: ContextVar[dict[tuple, tuple] | None] = ContextVar("prov_decoded_manifests", default=None)
+
+
+@contextmanager
+def manifest_cache() -> Iterator[None]:
+    """Within the block (a check), :func:`load_manifest` decodes each version's manifest once per store handle,
+    re-reading and re-hashing its object at each use. What it kept is dropped when the block ends; a block inside
+    another starts empty."""
+    token = _MANIFESTS.set({})
+    try:
+        yield
+    finally:
+        _MANIFESTS.reset(token)
+
+
 def load_manifest(store: Store, row: dict) -> Manifest:
     """The manifest of the version ``row`` (a ``versions`` table row), checked against its Merkle root.
 
-    Raises ``VerificationError`` if the object is missing, damaged, or has another root.
+    Raises ``VerificationError`` if the object is missing, damaged, or has another root. Inside
+    :func:`manifest_cache` a manifest decoded before is not decoded again (its object is read and re-hashed again).
     """
     from provenance.manifest import Manifest
 
     data = store.objects.get(row["manifest_object"], f"manifest of {row['tag']}")
+    cache = _MANIFESTS.get()
+    key = (id(store), row["manifest_object"], row["merkle_root"])
+    if cache is not None and key in cache:
+        return cache[key][1]
     manifest = Manifest.from_bytes(data, f"manifest of {row['tag']}")
     if manifest.root.hex() != row["merkle_root"]:
         raise VerificationError(f"manifest of {row['tag']}: Merkle root does not match the version record")
+    if cache is not None:  # the store handle kept with it, so its id is not reused meanwhile
+        cache[key] = (store, manifest)
     return manifest
 
 

@@ -156,7 +156,8 @@ def check(
     cut = findings_cut_notice(version, _quarantine_of(store, version))
     if cut:  # a findings quarantine passes on what the verdict missed: say so once (newcomer review 30)
         note(cut)
-    logged = verdict_for_log("check", result.to_dict(), out)
+    # the report built once: its rules' records are deep-copied (dataclasses.asdict), 0.2 s of CPU at a 10,000-record delta
+    logged = verdict_for_log("check", report, out)
     if logged:  # the report went to a file: the CI log's last line still says why the step passed or failed
         typer.echo(visible(logged), err=True)
     if result.exit_code:

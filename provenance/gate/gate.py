@@ -23,11 +23,12 @@ from provenance.gate.kept_states import KeptLogStates, KeptState
 from provenance.gate.results import GateResult, decision_of, scored_rows
 from provenance.gate.store_scope import for_check
 from provenance.gate.waivers import read_waiver_files, with_effects
+from provenance.lineage.lineage_cache import lineage_cache
 from provenance.sources.schema_delta import changed
 from provenance.store import Store
 from provenance.trust.pins import pins_of
 from provenance.trust.scope import scoped
-from provenance.version_facts import statement_cache
+from provenance.version_facts import manifest_cache, statement_cache
 
 # The diff counts a GateResult's ``summary`` carries (schemas/check.schema.json).
 SUMMARY_KEYS = ("added", "removed", "relabeled", "records_new", "records_base")
@@ -175,10 +176,12 @@ def check(
         raise InputError(f"prov check {new} --base {base}: the base must be another version")
     envelopes = read_waiver_files(waiver_files)
     ctx = GateContext(store, base, new, waiver_envelopes=envelopes, save_findings=save_findings)
-    with statement_cache():  # each version's signature is verified once per check, not once per rule
+    # each version's signature verified, and its manifest decoded, once per check, not once per rule
+    with statement_cache(), manifest_cache():
         # trust entries count only for the store id base signed, up to the candidate's signed audit head
         # (trust.scope; attack review 16c, C16-2)
-        with scoped(store, for_check(store, base, new)):
+        # each version's lineage read and judged once per check, not once per rule (lineage.lineage_cache)
+        with scoped(store, for_check(store, base, new)), lineage_cache():
             rules = policy_lib.rule_set(pol)
             if kept_states:  # whatever the policy turns off: the caller asked for these states to be held
                 rules = Requires(KeptLogStates(kept_states), rules)

@@ -19,6 +19,8 @@ import pyarrow.parquet as pq
 
 from provenance.errors import VerificationError
 from provenance.lineage import evidence, layout
+from provenance.lineage.lineage_cache import kept_lineage
+from provenance.lineage.standing import registered_batches
 from provenance.manifest import Manifest
 from provenance.store.store import Store
 from provenance.trust.revocations import revoked_source_keys
@@ -131,14 +133,23 @@ def version_lineage(store: Store, tag: str) -> pa.Table:
             row differs from the signed lineage object, the object is missing, damaged, not
             Parquet or of an unknown format, or its rows do not pair with the manifest's
             records (another count; format 1: other digests) (exit 1).
+
+    Read once per ``lineage_cache`` block (a check), each later read re-checking the statement and re-hashing the
+    objects (``lineage.lineage_cache``).
     """
+    return kept_lineage("signed", store, tag, lambda: _read_version_lineage(store, tag))
+
+
+def _read_version_lineage(store: Store, tag: str) -> tuple[pa.Table, tuple[tuple[str, str], ...]]:
+    """:func:`version_lineage`, read afresh, with the objects it read (``(object id, what)``)."""
     row = store.version(tag)
+    manifest_object = ((row["manifest_object"], f"manifest of {tag}"),)
     lin = store.db.execute("select object from version_lineage where tag = ?", [tag]).fetchone()
     signed = (verified_statement(store, row)["predicate"].get("lineage") or {}).get("object")
     if lin is None and signed is None:
         m = load_manifest(store, row)
         n = len(m)
-        return pa.table(
+        unattributed = pa.table(
             {
                 "digest": m.table.column("digest"),
                 "label": m.table.column("label"),
@@ -149,6 +160,7 @@ def version_lineage(store: Store, tag: str) -> pa.Table:
             },
             schema=LINEAGE_SCHEMA,
         )
+        return unattributed, manifest_object
     if lin is None or lin[0] != signed:
         raise VerificationError(f"version {tag}: its lineage record differs from the lineage it signed")
     data = store.objects.get(signed, f"lineage of {tag}")
@@ -167,7 +179,7 @@ def version_lineage(store: Store, tag: str) -> pa.Table:
             raise VerificationError(f"version {tag}: its lineage object does not follow its manifest's records")
         table = table.drop_columns(["digest"])
     table = table.add_column(0, "digest", digests)
-    return table.select(LINEAGE_SCHEMA.names).cast(LINEAGE_SCHEMA)
+    return table.select(LINEAGE_SCHEMA.names).cast(LINEAGE_SCHEMA), ((signed, f"lineage of {tag}"), *manifest_object)
 
 
 def _manifest_digests(store: Store, row: dict) -> pa.ChunkedArray:
@@ -225,11 +237,21 @@ def trusted_lineage(store: Store, tag: str) -> pa.Table:
     ``unattributed``. Same columns as :func:`version_lineage`, in the same order.
     Raises ``VerificationError`` as :func:`version_lineage` does, and when the signed
     lineage's digests do not follow the version's manifest.
+
+    Judged once per ``lineage_cache`` block (a check), each later read re-checking the statement, the signed
+    lineage's objects and the named batches' objects (``lineage.lineage_cache``).
     """
+    return kept_lineage("trusted", store, tag, lambda: _judge_lineage(store, tag))
+
+
+def _judge_lineage(store: Store, tag: str) -> tuple[pa.Table, tuple[tuple[str, str], ...]]:
+    """:func:`trusted_lineage`, judged afresh, with the objects it read (``(object id, what)``): the signed
+    lineage's, and each named batch's envelope and manifest."""
     signed = version_lineage(store, tag)
     named = {b for b in signed.column("batch").to_pylist() if b}
+    read = _signed_objects(store, tag)
     if not named:
-        return signed
+        return signed, read
     manifest = load_manifest(store, store.version(tag))
     again = classify(manifest, evidence.batch_records(store, named))
     if not again.column("digest").equals(signed.column("digest")):
@@ -241,7 +263,24 @@ def trusted_lineage(store: Store, tag: str) -> pa.Table:
             columns[name] = signed.column(name)
         else:
             columns[name] = pc.if_else(keep, signed.column(name), again.column(name))
-    return pa.table(columns, schema=LINEAGE_SCHEMA)
+    # a signed batch's envelope (which signs its manifest) was read; an unsigned one's stored manifest
+    batches = tuple(
+        (envelope, f"envelope of batch {batch}")
+        if signed_batch and envelope
+        else (manifest, f"manifest of batch {batch}")
+        for batch, _source, signed_batch, envelope, manifest in registered_batches(store)
+        if batch in named
+    )
+    return pa.table(columns, schema=LINEAGE_SCHEMA), (*read, *batches)
+
+
+def _signed_objects(store: Store, tag: str) -> tuple[tuple[str, str], ...]:
+    """The objects version ``tag``'s signed lineage is read from: its lineage object (when it signed one) and its
+    manifest."""
+    row = store.version(tag)
+    lineage = store.db.execute("select object from version_lineage where tag = ?", [tag]).fetchone()
+    manifest = ((row["manifest_object"], f"manifest of {tag}"),)
+    return manifest if lineage is None else ((lineage[0], f"lineage of {tag}"), *manifest)
 
 
 def lineage_json(table: pa.Table) -> list[dict]:
