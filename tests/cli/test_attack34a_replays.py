@@ -92,18 +92,15 @@ def test_control_a_loose_alpha_blocks_a_relabelled_copy_of_a_sampled_record_past
     assert code == 1 and "detectors.extreme" in blocking, blocking
 
 
-# A34a-1 (low): collision.whole_base_nearest searches the copy index out to extreme.copy_search_radius(capped=False),
-# the bar of the *default* extreme_alpha (0.01) for the delta's n records, whatever the policy's extreme_alpha. A
-# policy that loosens it (here 0.5) blocks a relabelled copy of a *sampled* b record (the one farthest from every a record) moved a
-# tenth of the way from that radius to its own bar (~1 standard unit, n = 301); the same copy of an *unsampled* record passes, exit 0,
-# and detectors.extreme says nothing of it: statistic.copy_index gives the radius searched, not that copies past it
-# were judged on the 6,000-record sample only (docs/detection.md says "at the default extreme_alpha"). Fix: pass the
-# policy's extreme_alpha into copy_search_radius (the grid is re-keyed per check already), or say in the rule's reason
-# that copies past the radius were looked up among the sample only.
-@pytest.mark.xfail(strict=True, reason="A34a-1 (low): copy index searched to the default extreme_alpha's bar only")
+# A34a-1 (low, fixed): collision.whole_base_nearest searched the copy index out to the bar of the *default*
+# extreme_alpha (0.01) whatever the policy's, so under extreme_alpha = 0.5 a relabelled copy of an *unsampled* b
+# record moved a tenth of the way from that radius to the policy's bar passed (exit 0) where the same copy of a
+# sampled one blocked. The policy's extreme_alpha now reaches the detectors (Delta.extreme_alpha) and the radius is
+# its bar; statistic.copy_index.alpha says which level.
 def test_a_loose_alpha_blocks_a_relabelled_copy_of_an_unsampled_record_past_the_default_radius(prov, keypair, store):
     code, blocking, extreme = _loose_alpha_copy_check(prov, keypair, sampled=False)
-    assert extreme["statistic"]["copy_index"]["index"] and extreme["statistic"]["alpha"] == LOOSE_ALPHA
+    lookup = extreme["statistic"]["copy_index"]
+    assert lookup["index"] and lookup["alpha"] == extreme["statistic"]["alpha"] == LOOSE_ALPHA, lookup
     assert code == 1 and "detectors.extreme" in blocking, blocking
 
 
