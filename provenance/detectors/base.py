@@ -20,6 +20,7 @@ from provenance.features.base import FeatureError, check_same_dimension, finite_
 from provenance.features.blas import single_threaded_blas
 from provenance.profiles.reference import ReferenceProfile, digests_matrix
 
+DEFAULT_EXTREME_ALPHA = 0.01  # ``detectors.extreme_alpha`` when the policy does not set it (``gate.detection_common``)
 COMBINED = "combined"  # the detector name the combined verdict is stored under (``findings``, the gate)
 
 R = TypeVar("R")
@@ -50,6 +51,9 @@ class Delta:
     ``extra_copies`` (n,) counts the rows the new version adds beyond the first (added)
     or beyond the base's rows (relabeled, copied); ``base_copies`` (n,) counts the base's
     rows of the record (0 for added). Both default to zeros (every record once).
+    ``extreme_alpha`` is the level the gate judges extreme evidence at (the policy's
+    ``detectors.extreme_alpha``, default ``DEFAULT_EXTREME_ALPHA``): how far a detector must look for evidence
+    that can still block (``collision``'s copy-index search; attack review 34a, A34a-1).
     """
 
     digests: list[bytes]  # 32-byte content digests
@@ -60,6 +64,7 @@ class Delta:
     old_labels: list[str | None]
     extra_copies: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     base_copies: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    extreme_alpha: float = DEFAULT_EXTREME_ALPHA
     # Per-run scratch space (e.g. neighbours shared by several detectors); not data.
     cache: dict = field(default_factory=dict, repr=False)
 
@@ -75,6 +80,8 @@ class Delta:
         wrong = [f"{k}={v}" for k, v in lengths.items() if v != n]
         if wrong:
             raise FeatureError(f"delta parts differ in length from digests ({n}): {', '.join(wrong)}")
+        if not 0.0 < self.extreme_alpha < 1.0:
+            raise FeatureError(f"the delta's extreme_alpha must be between 0 and 1, not {self.extreme_alpha}")
         bad_kinds = sorted({k for k in self.kinds if k not in KINDS})
         if bad_kinds:
             raise FeatureError(f"delta kinds must be one of {', '.join(KINDS)}, not", bad_kinds)

@@ -31,7 +31,7 @@ from provenance.detectors.shared import (
     standardized_delta,
     typical_distance,
 )
-from provenance.profiles.copy_index import CopyIndex
+from provenance.profiles.copy_index import CopyIndex, grid_key
 from provenance.profiles.reference import ReferenceProfile
 
 
@@ -106,12 +106,14 @@ class CollisionDetector(Detector):
 class WholeBaseNearest:
     """Each delta record's distance to its nearest base record of its own label (``own``) and of another label
     (``other``) among every base record, (n,) each (inf past ``radius`` and for records not added); the index
-    searched (``records`` base records) and the search ``radius`` (standardised units)."""
+    searched (``records`` base records), the search ``radius`` (standardised units) and the level ``alpha`` it was
+    computed at (the delta's ``extreme_alpha``)."""
 
     own: np.ndarray
     other: np.ndarray
     records: int
     radius: float
+    alpha: float
 
 
 def whole_index(profile: ReferenceProfile) -> CopyIndex | None:
@@ -131,10 +133,12 @@ def whole_index(profile: ReferenceProfile) -> CopyIndex | None:
 def whole_base_nearest(profile: ReferenceProfile, delta: Delta, labels: np.ndarray) -> WholeBaseNearest | None:
     """Each added record's nearest base record of its own label and of another label among *every* base record
     (:class:`WholeBaseNearest`), exact within the distance past which its copy evidence cannot block this delta at
-    the default level (``extreme.copy_search_radius`` uncapped, for ``n = len(delta)``), or None where the base keeps
-    no index. ``labels`` (n,) are the records' class indices (-1 for a class the base lacks)."""
+    the level the gate judges it at (``extreme.copy_search_radius`` uncapped, for ``n = len(delta)`` and
+    ``delta.extreme_alpha``: A34a-1), or None where the base keeps no index. ``labels`` (n,) are the records' class
+    indices (-1 for a class the base lacks)."""
     index = whole_index(profile)
-    radius = copy_search_radius(profile, len(delta), capped=False) if index is not None else None
+    alpha = delta.extreme_alpha
+    radius = copy_search_radius(profile, len(delta), capped=False, alpha=alpha) if index is not None else None
     if index is None or radius is None:
         return None
     own = np.full(len(delta), np.inf)
@@ -142,16 +146,25 @@ def whole_base_nearest(profile: ReferenceProfile, delta: Delta, labels: np.ndarr
     added = np.flatnonzero([kind == "added" for kind in delta.kinds])
     if added.size:
         Z = standardized_delta(profile, delta)[added]  # as delivered: a copy is one whatever its batch's drift
-        own[added], other[added] = index.searching(radius).nearest(Z, labels[added], delta.digest_array[added])
-    return WholeBaseNearest(own, other, len(index.keys), radius)
+        digests = delta.digest_array[added]
+        # on a grid drawn from the looked-up records' digests, never the commit's public one: records placed at its
+        # cells' corners made every look-up compare with every base record (A34a-2); the distances are the same
+        searched = index.searching(radius, grid_key(digests))
+        own[added], other[added] = searched.nearest(Z, labels[added], digests)
+    return WholeBaseNearest(own, other, len(index.keys), radius, alpha)
 
 
 def copy_lookup_summary(profile: ReferenceProfile, whole: WholeBaseNearest | None) -> dict:
-    """What the result's summary says of where near copies were looked up: ``copy_index_records`` and
-    ``copy_search_radius`` with the index; ``copies_among_sample_only`` true where the base holds records its sample
+    """What the result's summary says of where near copies were looked up: ``copy_index_records``,
+    ``copy_search_radius`` and ``copy_search_alpha`` (the level the radius is the bar of) with the index;
+    ``copies_among_sample_only`` true where the base holds records its sample
     misses and keeps no index (the check says so: ``gate.detection``, A33d-4)."""
     if whole is not None:
-        return {"copy_index_records": whole.records, "copy_search_radius": whole.radius}
+        return {
+            "copy_index_records": whole.records,
+            "copy_search_radius": whole.radius,
+            "copy_search_alpha": whole.alpha,
+        }
     return {
         "sample_records": profile.sample_size,
         "copies_among_sample_only": profile.sample_size < profile.n_records and profile.copy_index is None,

@@ -44,7 +44,7 @@ and over the detectors that give such evidence), whatever the budget:
   (bench/results/fix32k-copies.md). The other-class record is looked up among *every* base record where the base is
   a table larger than its sample (A32e-1: a copy of an unsampled record passed): the profile keeps a copy index
   (``profiles.copy_index``, signed with it), searched exactly within ``copy_search_radius`` for the delta's own
-  bar (uncapped, at the default ``extreme_alpha``: A33d-1), and the closeness
+  bar (uncapped, at the policy's ``extreme_alpha``: A33d-1, A34a-1), and the closeness
   p-value is multiplied by ``copy_density`` (a class's records over its sampled ones: a union bound, since a record's
   nearest other-class record among the whole base is closer than among the sample); collision's p-value is
   recomputed from the whole-base distances. Past the index's cap, and in file trees, the look-up stays the sample's
@@ -61,14 +61,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from provenance.detectors.base import Delta
+from provenance.detectors.base import DEFAULT_EXTREME_ALPHA, Delta
 from provenance.detectors.calibration import Calibration
 from provenance.detectors.shared import delta_labels, delta_neighbours, reference_neighbours, typical_distance
 from provenance.profiles.reference import ReferenceProfile
 
 OTHER_CLASS_COPY_SHARE = 0.04  # collision's share of extreme_alpha (``other_class_copy_p``; the module docstring)
 BASE_VOTERS = 10  # nearest base records asked whether they share it (knn_label's voters)
-DEFAULT_EXTREME_ALPHA = 0.01
 OUTLIER_RANGE = 3.0  # times the base's own largest distance to its nearest records
 # The copy index searches at most this share of the sample's median distance to another class: a record further
 # from its twin is no near copy, and past it the grid's cells hold most of a blob-shaped base (1.25 units on 16
@@ -219,15 +218,18 @@ def copy_density(profile: ReferenceProfile) -> float:
     return float(max(1.0, ratios.max())) if ratios.size else 1.0
 
 
-def copy_search_radius(profile: ReferenceProfile, records: int = 1, capped: bool = True) -> float | None:
+def copy_search_radius(
+    profile: ReferenceProfile, records: int = 1, capped: bool = True, alpha: float = DEFAULT_EXTREME_ALPHA
+) -> float | None:
     """The distance (standardised units) past which a record's copy evidence measured on the whole base cannot block
-    a delta of ``records`` records at the default level: where ``copy_density x closeness p`` reaches
-    ``OTHER_CLASS_COPY_SHARE x DEFAULT_EXTREME_ALPHA / records`` (the rule's bar, ``alpha / n``). ``capped``: at most
-    ``COPY_RADIUS_SHARE`` of the sample's median distance to another class (the copy index's grid at commit,
-    ``profiles.copy_index``, is made for it, which bounds a look-up's cells); uncapped, the upper end of the bracket,
-    so every distance whose evidence can block lies within it (what a check searches: attack review 33d, A33d-1).
-    None when the base has one class."""
-    target = OTHER_CLASS_COPY_SHARE * DEFAULT_EXTREME_ALPHA / (max(records, 1) * copy_density(profile))
+    a delta of ``records`` records at level ``alpha`` (the policy's ``extreme_alpha``, in (0, 1); default
+    ``DEFAULT_EXTREME_ALPHA``): where ``copy_density x closeness p`` reaches ``OTHER_CLASS_COPY_SHARE x alpha /
+    records`` (the rule's bar, ``alpha / n``). ``capped``: at most ``COPY_RADIUS_SHARE`` of the sample's median
+    distance to another class (the copy index's grid at commit, ``profiles.copy_index``, is made for it at the
+    default level, which bounds a look-up's cells); uncapped, the upper end of the bracket, so every distance whose
+    evidence can block lies within it (what a check searches at its policy's level: attack reviews 33d, A33d-1, and
+    34a, A34a-1). None when the base has one class."""
+    target = OTHER_CLASS_COPY_SHARE * alpha / (max(records, 1) * copy_density(profile))
     across = np.asarray(profile.other_class_nn_dist, dtype=np.float64)
     across = across[np.isfinite(across)]
     if not across.size:

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from provenance.change_pairing import natural_bytes
 from provenance.delta.rows import DeltaRecords
-from provenance.detectors.base import ColumnFindings, Delta, DetectorResult
+from provenance.detectors.base import DEFAULT_EXTREME_ALPHA, ColumnFindings, Delta, DetectorResult
 from provenance.detectors.combine import Verdicts, combine
 from provenance.detectors.drift import BatchShift, batch_drift, remove_shift
 from provenance.detectors.drift_columns import ColumnMove, column_moves
@@ -228,6 +228,7 @@ def run_detection(
     features: np.ndarray | None = None,
     tight_cluster: bool = True,
     content: Callable[[list[str], list[bytes], list[str], str], pa.Table] | None = None,
+    extreme_alpha: float = DEFAULT_EXTREME_ALPHA,
 ) -> Detection:
     """Run the detectors on the delta of ``new`` against ``base``'s profile, combine them
     into one verdict per record at ``fpr`` (``detectors.combine``) and store the findings
@@ -243,7 +244,9 @@ def run_detection(
     ``[detectors] duplicates_tight_cluster = false``) stands down the duplicates detector's
     tight-cluster rule (``tight_cluster.stand_down_tight_cluster``). ``content``: a table's delta rows'
     content columns as a signed delta object keeps them (``DiffReport.delta["content"]``: ``read(locators,
-    digests, columns, encoding)``, each row re-hashed against its digest), read instead of the data file. Raises
+    digests, columns, encoding)``, each row re-hashed against its digest), read instead of the data file.
+    ``extreme_alpha``: the level the gate judges extreme evidence at (the policy's ``detectors.extreme_alpha``,
+    ``Delta.extreme_alpha``), so the collision detector searches the copy index as far as that bar needs. Raises
     InputError / FeatureError (exit 2) when the delta cannot be featurised, naming the
     records; a detector that crashes is an "error" result, never skipped. The profile's within-pseudo-batch
     arrays are replaced by the count of the base's signed manifest (``profiles.base_clumping``; a profile is
@@ -276,6 +279,7 @@ def run_detection(
         delta_rows.old_labels,
         np.asarray(delta_rows.extra_copies, dtype=np.int64),
         np.asarray(delta_rows.base_copies, dtype=np.int64),
+        extreme_alpha,
     )
     # the copy test's base clumping is counted from the base's signed manifest, never read from the profile, and
     # only for a delta with copies (nothing else reads it): a delta of new records reads no base manifest
@@ -333,6 +337,7 @@ def detect_diff(
     save: bool = True,
     features: np.ndarray | None = None,
     tight_cluster: bool = True,
+    extreme_alpha: float = DEFAULT_EXTREME_ALPHA,
 ) -> Detection:
     """``run_detection`` on a diff's delta (``DiffReport.delta``: ``added`` and ``relabeled``
     digests, and ``copies``), so every caller scores the same records, copies included."""
@@ -350,4 +355,5 @@ def detect_diff(
         features,
         tight_cluster,
         delta.get("content"),
+        extreme_alpha,
     )

@@ -25,6 +25,8 @@ from provenance.trust.pins import Pins, pins_of
 from provenance.trust.roles import WAIVE, RoleKeys
 from provenance.unscorable import UnscorableRecords
 
+DEFAULT_EXTREME_ALPHA = 0.01  # detectors.base's: the detectors are imported only when they run
+
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
@@ -50,12 +52,15 @@ class DetectionRun:
         failure: why the run as a whole could not happen: an ``InputError`` (no profile,
             features that cannot be computed: could not evaluate) or a
             ``VerificationError`` (the delta's records are not the signed ones: block).
+        extreme_alpha: the level the detectors looked for extreme evidence at (the policy's
+            ``detectors.extreme_alpha``: how far the copy index was searched).
     """
 
     names: tuple[str, ...]
     fpr: float
     detection: Detection | None = None
     failure: ProvError | None = None
+    extreme_alpha: float = DEFAULT_EXTREME_ALPHA
 
     @property
     def results(self) -> list[DetectorResult]:
@@ -322,7 +327,13 @@ class GateContext:
 
         return name_file(self.store, self.new, exc, self.base)
 
-    def detection(self, names: Sequence[str], fpr: float, tight_cluster: bool = True) -> DetectionRun:
+    def detection(
+        self,
+        names: Sequence[str],
+        fpr: float,
+        tight_cluster: bool = True,
+        extreme_alpha: float = DEFAULT_EXTREME_ALPHA,
+    ) -> DetectionRun:
         """Run the detectors ``names`` on the delta and combine them into one verdict per
         record at ``fpr`` (``provenance.detectors.pipeline.detect_diff``), once; later
         calls reuse the run. The findings are stored by :meth:`save_detection` once every rule has run, so the
@@ -331,20 +342,24 @@ class GateContext:
         that cannot be featurised (NaN, an undecodable file, another feature dimension):
         that is the user's input to fix, so the ``FeatureError`` (exit 2) propagates.
         ``tight_cluster`` false stands down the duplicates detector's tight-cluster rule (the
-        policy's ``[detectors] duplicates_tight_cluster``).
+        policy's ``[detectors] duplicates_tight_cluster``). ``extreme_alpha`` is the policy's
+        ``detectors.extreme_alpha``: the collision detector searches the copy index out to that level's bar
+        (attack review 34a, A34a-1).
 
         Raises:
-            ValueError: if asked again with other detectors or another rate (a
+            ValueError: if asked again with other detectors, another rate or another extreme_alpha (a
                 programming error: one check runs the detectors once).
         """
         key = (tuple(names), fpr)
         if self.detection_run is not None:
             if (self.detection_run.names, self.detection_run.fpr) != key:
                 raise ValueError(f"the detectors already ran as {self.detection_run.names} at FPR {fpr:g}")
+            if self.detection_run.extreme_alpha != extreme_alpha:
+                raise ValueError(f"the detectors already ran at extreme_alpha {self.detection_run.extreme_alpha:g}")
             return self.detection_run
         from provenance.detectors.pipeline import detect_diff
 
-        run = DetectionRun(*key)
+        run = DetectionRun(*key, extreme_alpha=extreme_alpha)
         try:
             # the near-copy check may have featurised the delta already: the detectors score those features
             features = self.delta_features if self.computed("delta_features") else None
@@ -359,6 +374,7 @@ class GateContext:
                 save=False,  # stored once the rules judged it (save_detection): the verdicts they judged by
                 features=features,
                 tight_cluster=tight_cluster,
+                extreme_alpha=extreme_alpha,
             )
         except UnscorableRecords:
             raise

@@ -19,9 +19,10 @@ NO_FACTS = "the base was committed before prov kept a copy index; commit its dat
 
 
 def copy_lookup(ctx: GateContext, detection: Detection) -> dict | None:
-    """``{"index": bool, "records": int, "radius": float | None, "reason": str | None}``: whether the copy index was
-    searched, among how many base records (the index's, else the sample's), within what radius (standardised units;
-    None without the index), and, when the base holds records its sample misses and keeps no index, why (the signed
+    """``{"index": bool, "records": int, "radius": float | None, "alpha": float | None, "reason": str | None}``:
+    whether the copy index was searched, among how many base records (the index's, else the sample's), within what
+    radius (standardised units; None without the index), the ``extreme_alpha`` that radius is the bar of (the
+    policy's: A34a-1; None without the index), and, when the base holds records its sample misses and keeps no index, why (the signed
     reason). None when the ``collision`` detector did not run. Raises ``VerificationError`` when the base's statement
     does not verify (read only then)."""
     result = next((r for r in detection.results if r.detector == "collision" and r.status == "ran"), None)
@@ -29,9 +30,11 @@ def copy_lookup(ctx: GateContext, detection: Detection) -> dict | None:
         return None
     summary = result.summary
     if "copy_index_records" in summary:
-        radius = float(summary["copy_search_radius"])
-        return {"index": True, "records": int(summary["copy_index_records"]), "radius": radius, "reason": None}
-    out: dict = {"index": False, "records": int(summary.get("sample_records", 0)), "radius": None, "reason": None}
+        radius, alpha = float(summary["copy_search_radius"]), float(summary["copy_search_alpha"])
+        records = int(summary["copy_index_records"])
+        return {"index": True, "records": records, "radius": radius, "alpha": alpha, "reason": None}
+    records = int(summary.get("sample_records", 0))
+    out: dict = {"index": False, "records": records, "radius": None, "alpha": None, "reason": None}
     if summary.get("copies_among_sample_only"):
         from provenance.version_facts import verified_statement
 

@@ -312,10 +312,11 @@ def rules(settings: Settings) -> RuleSet | None:
     if setting_value(settings, RELABEL_SCAN):
         verdict_rules.append(RelabelScanRule(run, fpr, alpha, expected))
     first = DetectorsRun(run, fpr)
-    if not setting_value(settings, TIGHT_CLUSTER):
-        for rule in [first, *each, *verdict_rules]:
-            if isinstance(rule, DetectorRule):
-                rule.tight_cluster = False
+    tight_cluster, extreme_alpha = setting_value(settings, TIGHT_CLUSTER), setting_value(settings, EXTREME_ALPHA)
+    for rule in [first, *each, *verdict_rules]:
+        if isinstance(rule, DetectorRule):
+            rule.tight_cluster = bool(tight_cluster)
+            rule.extreme_alpha = float(extreme_alpha)  # the copy index is searched to this level's bar (A34a-1)
     return AllOf([*missing, AfterRun(first, AllOf(each), AllOf(verdict_rules))])
 
 

@@ -242,13 +242,14 @@ class DetectorRule(Rule):
     detector's tight-cluster rule on unless ``tight_cluster`` is false."""
 
     tight_cluster = True  # the policy's detectors.duplicates_tight_cluster (rules() sets it on every rule)
+    extreme_alpha: float = EXTREME_ALPHA.default  # the policy's: the run searches copies to its bar (rules() sets it)
 
     def __init__(self, run: Sequence[str], fpr: float):
         self.run, self.fpr = list(run), fpr
 
     def ran(self, ctx: GateContext) -> DetectionRun:
         """The detection run (``GateContext.detection``) with this policy's options."""
-        return ctx.detection(self.run, self.fpr, self.tight_cluster)
+        return ctx.detection(self.run, self.fpr, self.tight_cluster, self.extreme_alpha)
 
     def detection(self, ctx: GateContext) -> Detection:
         """The run's detection (only evaluated after ``DetectorsRun`` passed, so it exists)."""

@@ -13,15 +13,23 @@ which a record's copy evidence cannot block a one-record delta at the default le
 (:meth:`CopyIndex.searching`) when its own delta's bar reaches further (attack review 33d, A33d-1). A profile rebuilt
 from the signed one (waived records left out, a candidate's dropped columns) carries the index re-standardised on its
 own centre and scale (:func:`carried_copy_index`; A33d-2, A33d-3). The space is cut into cubes of side ``width`` >= 2 x radius on a grid
-shifted by a fixed vector, each record keyed by a hash of its cell; a query reads its own cell and every cell it lies
+shifted by a vector, each record keyed by a hash of its cell; a query reads its own cell and every cell it lies
 within ``radius`` of (at most one neighbour a coordinate, so ``2 ** k`` cells for ``k`` such coordinates; past
-``MAX_PROBE_BITS`` it compares with every record), and measures the candidates' exact distances. A base past
+``MAX_PROBE_BITS`` it compares with every record), and measures the candidates' exact distances. The grid a commit
+keys is fixed (``_GRID_SEED``: the index is a function of the base alone), so anyone can place records at its cells'
+corners, near every face, and make each look-up compare with every record (attack review 34a, A34a-2: 40 times the
+CPU of a look-up at a record on 500,000 x 16). A check therefore searches a grid whose shift and key multipliers are
+drawn from the digests of the records it looks up (:func:`grid_key`, :meth:`CopyIndex.searching`): moving a record
+toward a corner changes its digest and so the grid, and a record lies near more than ``MAX_PROBE_BITS`` faces of a
+grid it cannot aim at about as rarely as a real one (3.5e-6 of records on 16 features). The grid changes which
+cells are read, never which records lie within the radius: the distances found are the same. A base past
 ``INDEX_MAX_ROWS`` records or ``INDEX_MAX_VALUES`` features in all (rows x features) keeps no index: its copy evidence
 stays the sample's, which commit and the check say (docs/detection.md).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -42,7 +50,8 @@ INDEX_MAX_ROWS = 500_000
 INDEX_MAX_VALUES = 8 * 2**20  # rows x features: 32 MiB of float32 (500k rows of 16 features, 131k of 64 fit)
 MAX_PROBE_BITS = 12  # a query near more cell faces than this is compared with every record instead (4,096 cells)
 _NEAR_FACES = 4.0  # the cell side makes a query lie near this many faces on average (2 ** 4 cells read)
-_GRID_SEED = 0x33A  # the grid's shift and key multipliers: fixed, so the index is a function of the base alone
+_GRID_SEED = 0x33A  # the commit grid's shift and key multipliers: fixed, so the index is a function of the base alone
+GRID_KEY_DOMAIN = b"prov copy index grid v1\x00"  # what a check's grid key hashes before the looked-up digests
 _CHUNK = 1 << 16
 
 
@@ -52,8 +61,16 @@ def cell_width(radius: float, dim: int) -> float:
     return max(2.0, dim / (_NEAR_FACES / 2.0)) * radius
 
 
-def _grid(dim: int, width: float) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(_GRID_SEED)
+def grid_key(digests: np.ndarray) -> bytes:
+    """A check's grid key: SHA-256 of ``GRID_KEY_DOMAIN`` and the (n, 32) uint8 ``digests`` of the records it looks up,
+    sorted (their order does not matter). 32 bytes."""
+    rows = np.ascontiguousarray(np.asarray(digests, dtype=np.uint8).reshape(-1, 32))
+    ordered = np.sort(rows.view(np.dtype((np.void, 32))).ravel())  # bytewise, as sorted() sorts bytes
+    return hashlib.sha256(GRID_KEY_DOMAIN + ordered.tobytes()).digest()
+
+
+def _grid(dim: int, width: float, key: bytes | None = None) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(_GRID_SEED if key is None else np.frombuffer(key, dtype=np.uint32))
     shift = rng.uniform(0.0, width, dim)
     multipliers = rng.integers(1, 2**63, dim, dtype=np.uint64) | np.uint64(1)
     return shift, multipliers
@@ -85,6 +102,7 @@ class CopyIndex:
     Z: np.ndarray  # (N, d) float32 standardised features, rows in key order
     labels: np.ndarray  # (N,) int32 class index into the profile's classes
     digests: np.ndarray  # (N,) uint64 digest prefixes
+    grid_key: bytes | None = None  # what the grid's shift and multipliers are drawn from (None: ``_GRID_SEED``)
 
     @classmethod
     def build(
@@ -96,11 +114,18 @@ class CopyIndex:
 
     @classmethod
     def _keyed(
-        cls, Z: np.ndarray, labels: np.ndarray, prefixes: np.ndarray, radius: float, mean: np.ndarray, scale: np.ndarray
+        cls,
+        Z: np.ndarray,
+        labels: np.ndarray,
+        prefixes: np.ndarray,
+        radius: float,
+        mean: np.ndarray,
+        scale: np.ndarray,
+        key: bytes | None = None,
     ) -> CopyIndex:
         Z = np.asarray(Z, dtype=np.float32)
         width = cell_width(radius, Z.shape[1])
-        shift, multipliers = _grid(Z.shape[1], width)
+        shift, multipliers = _grid(Z.shape[1], width, key)
         keys = _keys(_cells(Z, shift, width), multipliers)
         order = np.argsort(keys, kind="stable")
         return cls(
@@ -112,14 +137,18 @@ class CopyIndex:
             np.ascontiguousarray(Z[order]),
             np.asarray(labels, np.int32)[order],
             np.asarray(prefixes, np.uint64)[order],
+            key,
         )
 
-    def searching(self, radius: float) -> CopyIndex:
-        """This index where ``radius`` (standardised units) is within its own; else the same records on a grid made
-        for ``radius`` (re-keyed: about 0.2 s of CPU for 250,000 records), so :meth:`nearest` is exact out to it."""
-        if radius <= self.radius:
+    def searching(self, radius: float, key: bytes | None = None) -> CopyIndex:
+        """This index where ``radius`` (standardised units) is within its own and ``key`` is its grid's; else the
+        same records on a grid made for the larger of the two radii and drawn from ``key`` (:func:`grid_key`; None:
+        the commit's fixed grid), re-keyed (about 0.4 s of CPU for 500,000 x 16 records), so :meth:`nearest` is exact
+        out to it and finds what any grid finds (A33d-1, A34a-2)."""
+        if radius <= self.radius and key == self.grid_key:
             return self
-        return CopyIndex._keyed(self.Z, self.labels, self.digests, radius, self.mean, self.scale)
+        radius = max(radius, self.radius)
+        return CopyIndex._keyed(self.Z, self.labels, self.digests, radius, self.mean, self.scale, key)
 
     def reframed(
         self,
@@ -150,7 +179,7 @@ class CopyIndex:
         with np.errstate(over="ignore"):
             Z = bounded(((raw - np.asarray(mean, np.float64)) / np.asarray(scale, np.float64)).astype(np.float32))
         new_labels = self.labels[rows] if labels is None else np.asarray(labels, np.int32)[self.labels[rows]]
-        return CopyIndex._keyed(Z, new_labels, self.digests[rows], self.radius, mean, scale)
+        return CopyIndex._keyed(Z, new_labels, self.digests[rows], self.radius, mean, scale, self.grid_key)
 
     def rows_of(self, records: set[tuple[bytes, int]]) -> np.ndarray:
         """(N,) bool in row order: the rows whose digest prefix and class index are one of ``records`` (``{(32-byte
@@ -196,7 +225,7 @@ class CopyIndex:
         other = np.full(len(Zq), np.inf)
         if not len(Zq) or not len(self.keys):
             return own, other
-        shift, multipliers = _grid(self.dim, self.width)
+        shift, multipliers = _grid(self.dim, self.width, self.grid_key)
         cells = _cells(Zq, shift, self.width)
         offset = (Zq - shift) / self.width - cells  # in [0, 1): where in its cell each query lies
         low = offset * self.width < self.radius
@@ -241,7 +270,9 @@ class CopyIndex:
 
     def to_bytes(self) -> bytes:
         """Deterministic bytes: magic, a JSON header line, then the arrays as ``.npy`` (no pickles)."""
-        header = {"radius": self.radius, "width": self.width, "rows": len(self.keys), "dim": self.dim}
+        header: dict = {"radius": self.radius, "width": self.width, "rows": len(self.keys), "dim": self.dim}
+        if self.grid_key is not None:  # a check's grid (never a commit's: its bytes stay what they were)
+            header["grid_key"] = self.grid_key.hex()
         out = io.BytesIO()
         out.write(FORMAT_MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n")
         for array in (self.mean, self.scale, self.keys, self.Z, self.labels, self.digests):
@@ -261,7 +292,8 @@ class CopyIndex:
         shapes = [(mean, (d,)), (scale, (d,)), (keys, (n,)), (Z, (n, d)), (labels, (n,)), (digests, (n,))]
         if any(a.shape != s for a, s in shapes) or not 0 < float(header["radius"]) * 2 <= float(header["width"]):
             raise ValueError("its arrays or grid do not match its header")
-        return cls(float(header["radius"]), float(header["width"]), mean, scale, keys, Z, labels, digests)
+        key = bytes.fromhex(header["grid_key"]) if "grid_key" in header else None
+        return cls(float(header["radius"]), float(header["width"]), mean, scale, keys, Z, labels, digests, key)
 
 
 def carried_copy_index(

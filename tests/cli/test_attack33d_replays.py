@@ -262,5 +262,5 @@ def test_a_relabelled_copy_of_an_unsampled_record_past_the_cap_blocks_or_the_che
     assert "past the index's 500,000 records" in facts["reason"]
     assert f"no copy index ({facts['reason']})" in committed, committed
     lookup = _extreme(report)["statistic"]["copy_index"]
-    assert lookup == {"index": False, "records": 4000, "radius": None, "reason": facts["reason"]}, lookup
+    assert lookup == {"index": False, "records": 4000, "radius": None, "alpha": None, "reason": facts["reason"]}, lookup
     assert code == 1 or "looked up among its 4,000 sampled records only" in _extreme(report)["reason"], report["rules"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from provenance.profiles.copy_index import MAX_PROBE_BITS, CopyIndex
+from provenance.profiles.copy_index import MAX_PROBE_BITS, CopyIndex, grid_key
 
 
 def _brute(Z, labels, digests, radius, q, label, digest):
@@ -88,3 +88,30 @@ def test_a_reframed_index_finds_what_brute_force_finds_on_the_kept_columns_and_r
     for i in range(3):
         want = _brute(Z[rest], new_labels[rest], digests[rest], 0.5, queries[i], [0, 1, 2][i], qdigests[i])
         assert own[i] == pytest.approx(want[0], rel=1e-5) and other[i] == pytest.approx(want[1], rel=1e-5), i
+
+
+def test_a_grid_drawn_from_the_looked_up_digests_finds_the_same_copies_as_the_commit_grid():
+    # attack review 34a, A34a-2: a check searches a grid keyed on its queries' digests; which cells it reads changes,
+    # never which records lie within the radius (the same distances, bit for bit)
+    rng = np.random.default_rng(35)
+    dim = 16
+    Z = rng.normal(size=(5000, dim)).astype(np.float32)
+    labels = rng.integers(0, 3, 5000)
+    digests = rng.integers(0, 256, (5000, 32), dtype=np.uint8)
+    index = CopyIndex.build(Z, labels, digests, 0.5, np.zeros(dim), np.ones(dim))
+    picks = rng.integers(0, 5000, 400)
+    steps = rng.normal(size=(400, dim))
+    steps *= (rng.uniform(0, 1.1, 400) * 0.5 / np.linalg.norm(steps, axis=1))[:, None]
+    queries = Z[picks].astype(np.float64) + steps
+    qlabels = rng.integers(0, 3, 400)
+    qdigests = rng.integers(0, 256, (400, 32), dtype=np.uint8)
+    keyed = index.searching(0.5, grid_key(qdigests))
+    assert keyed.grid_key == grid_key(qdigests[::-1]) and keyed.radius == 0.5  # the key ignores the queries' order
+    assert not np.array_equal(keyed.keys, index.keys)  # another grid
+    found = keyed.nearest(queries, qlabels, qdigests)
+    assert np.isfinite(found[1]).sum() > 100  # copies within the radius were found
+    for got, want in zip(found, index.nearest(queries, qlabels, qdigests)):
+        assert np.array_equal(got, want)
+    wider = index.searching(0.7, grid_key(qdigests))  # past the index's radius: re-keyed for the larger one
+    assert wider.radius == 0.7 and index.searching(0.3, None) is index
+    assert CopyIndex.from_bytes(keyed.to_bytes()).grid_key == keyed.grid_key
