@@ -13,7 +13,8 @@ Per dataset, a seeded shuffle, and per class C:
   16 copies under four factors (A33b-2). Records of C that are no copies (attack review 33b, A33b-4): 40 midpoints
   of pairs of C's records (seeded), and the same 10% larger (pushed out of C's spread: the bound the spread test
   states); the 40 midpoints beside 60 of C's records each moved by a normal step of one standard deviation per
-  column (seeded: far records that dilute a share, F2).
+  column (seeded: far records that dilute a share, F2), and beside 200 (A34e-2's shape); 40 records each stepped
+  from one of C's until its nearest C record lies 1.2 times C's median nearest-record distance away (A34e-1).
 - mix: 30 records drawn at random from the rest of the file (every class, as the base mixes them), as a listed
   class (review 31d's control, generalised). Base records under a new name since fix33f: judged in full is right.
 - 4 midpoints per class: 4 midpoints of pairs of each class's records (seeded), every class, as one listed class
@@ -52,9 +53,12 @@ ATTACKS = (
     "40 midpoints",
     "40 midpoints 10% larger",
     "40 midpoints + 60 far",
+    "40 midpoints + 200 far",
+    "40 at 1.2x the spacing",
 )
 MIDPOINTS = 40
-FAR = 60  # C's records moved by a standard deviation per column beside the midpoints (F2)
+FAR, MANY_FAR = 60, 200  # C's records moved by a standard deviation per column beside the midpoints (F2, A34e-2)
+SPACING = 1.2  # A34e-1: records this many times C's median nearest-record distance from their nearest C record
 PER_CLASS = 4  # midpoints of each class in the F1 case
 
 
@@ -82,6 +86,10 @@ def attacks(X: np.ndarray, y: np.ndarray, c, classes: list) -> dict[str, np.ndar
     nearest = other[((X[other][None, :, :] - X[own[:2]][:, None, :]) ** 2).sum(2).argmin(1)]
     noise = np.random.default_rng(SEED).normal(0.0, 0.05, (len(own), X.shape[1])) * X.std(0)
     far = X[all_c[rng.integers(0, len(all_c), FAR)]] + rng.normal(0.0, 1.0, (FAR, X.shape[1])) * X.std(0)
+    more = MANY_FAR - FAR  # drawn after F2's, so its records stay those of runs before A34e
+    far = np.vstack(
+        [far, X[all_c[rng.integers(0, len(all_c), more)]] + rng.normal(0.0, 1.0, (more, X.shape[1])) * X.std(0)]
+    )
     return {
         "copies": X[own] * SCALE,
         "copies 30%": X[own] * 1.3,
@@ -92,8 +100,30 @@ def attacks(X: np.ndarray, y: np.ndarray, c, classes: list) -> dict[str, np.ndar
         "copies under four scales": X[own16] * np.repeat([1.05, 1.15, 1.25, 1.35], 4)[: len(own16), None],
         "40 midpoints": midpoints,
         "40 midpoints 10% larger": midpoints * 1.1,
-        "40 midpoints + 60 far": np.vstack([midpoints, far]),
+        "40 midpoints + 60 far": np.vstack([midpoints, far[:FAR]]),
+        "40 midpoints + 200 far": np.vstack([midpoints, far]),
+        "40 at 1.2x the spacing": beyond_spacing(X, all_c, rng),
     }
+
+
+def beyond_spacing(X: np.ndarray, at: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``MIDPOINTS`` records in class ``X[at]``'s core (A34e-1's shape), each stepped from one of its records (drawn by
+    ``rng``) along a random direction until its nearest record of the class lies ``SPACING`` times the class's median
+    nearest-record distance away in the profile's standardised features (the attacker who reads the base's profile;
+    raw out)."""
+    profile = build_profile(X, ["c"] * len(X), row_digests(X), featurizer="numeric/v1", positions=np.arange(len(X)))
+    mean, sd = profile.mean, profile.scale
+    Z = (X[at] - mean) / sd
+    gaps = np.sqrt(((Z[:, None, :] - Z[None, :, :]) ** 2).sum(-1)) + np.diag(np.full(len(Z), np.inf))
+    radius = SPACING * float(np.median(gaps.min(1)))
+    out = []
+    for start in Z[rng.integers(0, len(Z), MIDPOINTS)]:
+        step = rng.normal(size=Z.shape[1])
+        step /= np.linalg.norm(step)
+        reach = np.arange(1, 2000) * radius / 100  # up to 20 radii, in steps of a 100th: out of C if nowhere nearer
+        away = np.sqrt(((start + reach[:, None] * step - Z[:, None, :]) ** 2).sum(-1)).min(0) >= radius
+        out.append(start + reach[int(np.argmax(away)) if away.any() else -1] * step)
+    return np.array(out) * sd + mean
 
 
 def midpoints_per_class(X: np.ndarray, y: np.ndarray, classes: list, k: int = 4) -> np.ndarray:

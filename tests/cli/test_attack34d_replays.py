@@ -99,7 +99,8 @@ def test_control_250_far_malignant_records_pass(prov, keypair, workdir):
 # classes, those nearer their class's records than its own 5% quantile of nearest-record distances, against what a
 # new class's records show by chance.
 # Fixed (fix34d): 18 of the 373 records inside malignant lie within its own 5% quantile of nearest-record distances,
-# where a new class of 373 shows at most 11 (a binomial limit at 1%, level 0.001); the class is judged in full.
+# where a new class of 373 showed at most 11 (a binomial limit at 1%, level 0.001; since fix35b, over the 176 records
+# within malignant's 90% quantile: at most 7); the class is judged in full.
 def test_midpoints_beside_250_far_records_block(prov, keypair, workdir):
     code, said = _listed_check(prov, keypair, np.vstack([_midpoints(150), _far(250)]))
     assert code == 1 and "18 of those lie closer to its records than 95% of those records lie to each other" in said, (

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from provenance.gate.class_two_sample import MIN_RECORDS, WITHIN, close_bound, relabelled_spread
+from provenance.gate.class_two_sample import MIN_RECORDS, WITHIN, band_bound, close_bound, relabelled_spread
 
 CENTRES = np.array([[0.0, 0.0, 0.0], [8.0, 0.0, 0.0], [0.0, 8.0, 0.0]])  # three base classes, 8 apart
 
@@ -36,7 +36,8 @@ def test_four_records_in_each_of_three_classes_are_tested_together():
 
 def test_far_records_do_not_dilute_the_close_ones_away():
     # F2: 20 records a millionth off base records beside 500 far ones inside the same class: a share of 4%, but 20
-    # close where a new class of 520 shows at most close_bound(520)
+    # close where a new class's records in the band (the 20 and 33 of the far ones: the rest lie beyond the class's 90%
+    # quantile) show at most close_bound(53)
     sample, labels = _base()
     rng = np.random.default_rng(36)
     far = rng.normal(0.0, 1.0, (500, 3))
@@ -44,7 +45,7 @@ def test_far_records_do_not_dilute_the_close_ones_away():
     listed = np.vstack([sample[:20] + 1e-6, far])
     spread = relabelled_spread(listed, np.zeros(len(listed), dtype=np.int64), sample, labels)
     assert spread is not None and spread.classes == (0,) and spread.records == 520
-    assert spread.share < WITHIN and spread.close >= 20 > close_bound(520) == spread.bound
+    assert spread.share < WITHIN and spread.band == 53 and spread.close >= 20 > close_bound(53) == spread.bound
     assert relabelled_spread(far, np.zeros(len(far), dtype=np.int64), sample, labels) is None
 
 
@@ -72,3 +73,36 @@ def test_a_new_class_at_a_class_s_edge_and_records_inside_none_are_not_relabelle
 
 def test_the_close_bound_is_a_binomial_limit_at_one_percent():
     assert [close_bound(n) for n in (0, 18, 30, 373)] == [0, 2, 3, 11]
+
+
+def _beyond_spacing(sample: np.ndarray, ratio: float, k: int) -> np.ndarray:
+    """``k`` records about class 0's records (the first 200 of ``sample``), each stepped from one of them (seeded)
+    along a random direction until its nearest class-0 record lies ``ratio`` times their median nearest-record
+    distance away."""
+    own = sample[:200]
+    gaps = np.sqrt(((own[:, None, :] - own[None, :, :]) ** 2).sum(-1)) + np.diag(np.full(200, np.inf))
+    radius = ratio * float(np.median(gaps.min(1)))
+    rng, out = np.random.default_rng(39), []
+    for start in own[rng.integers(0, 200, k)]:
+        step = rng.normal(size=3)
+        step /= np.linalg.norm(step)
+        reach = np.arange(1, 2000) * radius / 100  # up to 20 radii: out of the class, if nowhere nearer
+        gap = np.sqrt(((start + reach[:, None] * step - own[:, None, :]) ** 2).sum(-1)).min(0)
+        out.append(start + reach[int(np.argmax(gap >= radius))] * step)
+    return np.array(out)
+
+
+def test_records_just_beyond_the_median_spacing_are_counted_in_the_band():
+    # A34e-1: 40 records each 1.2 times class 0's median spacing from its nearest record: none within the median, none
+    # close, all 40 within the class's 90% quantile, where a new class of 40 shows at most band_bound(40)
+    sample, labels = _base()
+    listed = _beyond_spacing(sample, 1.2, 40)
+    spread = relabelled_spread(listed, np.zeros(40, dtype=np.int64), sample, labels)
+    assert spread is not None and spread.within == 0 and spread.close == 0
+    assert spread.band == 40 > band_bound(40) == spread.band_bound
+    # three times the spacing: beyond the band, as a new class at the class's edge lies (the test's bound)
+    assert relabelled_spread(_beyond_spacing(sample, 3.0, 40), np.zeros(40, dtype=np.int64), sample, labels) is None
+
+
+def test_the_band_bound_is_a_binomial_limit_at_four_fifths():
+    assert [band_bound(n) for n in (0, 25, 31, 40, 160)] == [0, 25, 30, 39, 143]
