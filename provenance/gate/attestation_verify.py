@@ -30,6 +30,7 @@ from provenance.version_facts import signed_ancestry
 
 if TYPE_CHECKING:
     from provenance.store.store import Store
+    from provenance.trust.pins import Pins
 
 
 def read_attestation(path: str, what: str = "attestation") -> tuple[dict, bytes]:
@@ -217,9 +218,16 @@ def verify_attestation(
         raise VerificationError(f"{path}: {revoked_warning(release, version, not_trusted)}")
     root_version = pins.root.version if pins.root is not None else None
     candidate = releases.AcceptedRelease(
-        release, version, row["merkle_root"], hashlib.sha256(data).hexdigest(), root_version=root_version, audit_log=log
+        release,
+        version,
+        row["merkle_root"],
+        hashlib.sha256(data).hexdigest(),
+        root_version=root_version,
+        audit_log=log,
+        attest_key=checked.keyid,
     )
-    releases.check_fresh(candidate, known, min_release, path)
+    floor = releases.after_rotation(known, _pinned_attest_keys(pins))  # A35l-2: a rotated-out key's counter
+    releases.check_fresh(candidate, floor, min_release, path)
     if known is not None and known.audit_log is not None:  # the log must not have lost entries since
         kept = f"release {known.release} ({known.version}), accepted by this job"
         require_consistent(store, known.audit_log, log, path, kept)
@@ -349,6 +357,15 @@ def check_release(
     if not isinstance(release, int) or isinstance(release, bool) or release < 1:
         raise VerificationError(f"{path}: has no release counter")
     return CheckedRelease(signed.keyid, row, pred, facts, base_facts, signed_digest, release, expires, expired)
+
+
+def _pinned_attest_keys(pins: Pins) -> frozenset[str] | None:
+    """The key ids the verifier's own pins (a root in force, else ``--signer`` keys) trust for ``attest``, store
+    revocations aside (a ``.prov/`` writer must not be able to reset a job's release floor by revoking a key in the
+    store); None when nothing is pinned."""
+    if pins.root is None and not pins.signers:
+        return None
+    return frozenset(pins.role_keys(ATTEST).keys)
 
 
 def _attested_log_kept(store: Store, facts: dict, path: str, version: str) -> LogState:

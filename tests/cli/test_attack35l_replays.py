@@ -128,19 +128,22 @@ def test_a35l_2_control_rotation_refuses_the_stolen_key_and_a_fresh_job_takes_th
     assert r.exit_code == 0, r.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A35l-2 (low-medium): a stolen attest key signs any release counter (nothing bounds it by the version's "
-    "commit order), and a job's release state keeps the highest it saw across a root rotation (TUF 5.3.11 resets "
-    "the timestamp/snapshot state when those keys rotate): after att1 is rotated out, every genuine release is "
-    "refused as a 'rollback' until someone deletes the job's state by hand (fast-forward attack)",
-)
 def test_a35l_2_a_rotated_out_attest_keys_fast_forward_does_not_freeze_the_job(prov, workdir):
+    """A35l-2 (low-medium), fixed: the job's state records the key that signed the newest release it accepted
+    (``attestKey``); once the root in force no longer trusts it for attest, its counter is no floor (TUF 5.3.11),
+    while the root version and log-state floors stay: v3's genuine release is taken and recorded."""
     _fast_forwarded_job(prov, workdir)
+    from provenance import keys
+
+    att1 = keys.key_id(keys.load_private(workdir / "att1.key").public_key())
+    assert json.loads(Path("job.json").read_text())["attestKey"] == att1  # the thief's counter, under its key
     r = prov(
         "verify", "v3", "--attestation", "v3.attestation.json", "--no-data", "--release-state", "job.json", env=CHAIN
     )
-    assert r.exit_code == 0, r.output  # today: exit 1, "release 3 (v3) is older than release 1000000 (v2)"
+    assert r.exit_code == 0, r.output  # before the fix: exit 1, "release 3 (v3) is older than release 1000000 (v2)"
+    state = json.loads(Path("job.json").read_text())
+    assert state["release"] < 1_000_000 and (state["version"], state["rootVersion"]) == ("v3", 2), state
+    assert state["attestKey"] != att1
 
 
 def _released_under_split_roles(prov, workdir: Path):
