@@ -211,6 +211,18 @@ def _verify_statement(store: Store, row: dict) -> dict:
     return stmt
 
 
+def statement_digest(stmt: dict) -> str:
+    """The SHA-256 hex of a version's verified in-toto statement (``stmt``, as :func:`verified_statement` returns it)
+    in canonical JSON (``signing.canonical_json``): what a release attestation signs of the version it releases
+    (``versionStatement``), so a statement re-signed since (its labels, classes or schema changed by whoever holds
+    a commit key) no longer matches the release."""
+    import hashlib
+
+    from provenance import signing
+
+    return hashlib.sha256(signing.canonical_json(stmt)).hexdigest()
+
+
 def signed_ancestry(store: Store, tag: str, limit: int | None = None) -> list[tuple[dict, dict]]:
     """``tag`` and its ancestors, newest first, as (row, verified statement), following signed parent links; at most
     ``limit`` versions (None: the whole chain).

@@ -7,7 +7,9 @@ so generic in-toto and SLSA verifiers can read it: ``verifier``, ``timeVerified`
 ``inputAttestations`` (the signed envelopes of B and A), ``verificationResult``
 (``PASSED``) and ``verifiedLevels`` (``PROV_RELEASE_GATE_PASSED``). prov's own facts sit
 in the extension field ``https://prov.dev/release/v1`` (extension fields are URIs, as the
-VSA parsing rules allow): the base (tag and Merkle root), the release counter, the expiry,
+VSA parsing rules allow): the SHA-256 of the version's signed statement (``versionStatement``: its labels,
+classes and schema as committed, so a statement re-signed since by a commit key alone is not released), the base (tag
+and Merkle root), the release counter, the expiry,
 which checks the policy turned off (and its acknowledgement), the rules and detectors,
 the waivers honoured, the audit-log head and the log's RFC 9162 state (``auditLog``:
 size, root, head; ``provenance.gate.release_history``), the decision (``pass`` or ``warned``) and
@@ -47,7 +49,7 @@ from provenance.store.checkpoints import CheckpointKey
 from provenance.store.log_state import LogState, current
 from provenance.trust.pins import pins_of
 from provenance.trust.roles import ATTEST, not_trusted
-from provenance.version_facts import signed_ancestry
+from provenance.version_facts import signed_ancestry, statement_digest
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -182,6 +184,7 @@ def attest(
     expires = checked + dt.timedelta(days=days)
     facts: dict[str, Any] = {  # prov's own facts; the release and the log's state are taken under the lock, below
         "version": result.version,
+        "versionStatement": {"sha256": statement_digest(ancestry[0][1])},  # what the job loads (A35l-3)
         "base": {"version": result.base, "merkleRoot": base["merkle_root"], **base_standing(result)},
         "release": None,
         "expires": clock.iso(expires),

@@ -30,6 +30,7 @@ from provenance.version_facts import signed_ancestry
 
 if TYPE_CHECKING:
     from provenance.store.store import Store
+    from provenance.trust.pins import Pins
 
 
 def read_attestation(path: str, what: str = "attestation") -> tuple[dict, bytes]:
@@ -211,22 +212,24 @@ def verify_attestation(
     policy = facts.get("policy") or {}
     # before judging lineage: a revocation the log holds (V13-1), and one a kept state signed after (V13b-1)
     _require_log_matches_checkpoints(store, pins, path, kept_log_states)
+    log = _attested_log_kept(store, facts, path, version)
     not_trusted = not_attested_now(store, version)
     if not_trusted and fail_on_revoked:
         raise VerificationError(f"{path}: {revoked_warning(release, version, not_trusted)}")
     root_version = pins.root.version if pins.root is not None else None
-    log = LogState.from_dict(facts.get("auditLog"), path)
     candidate = releases.AcceptedRelease(
-        release, version, row["merkle_root"], hashlib.sha256(data).hexdigest(), root_version=root_version, audit_log=log
+        release,
+        version,
+        row["merkle_root"],
+        hashlib.sha256(data).hexdigest(),
+        root_version=root_version,
+        audit_log=log,
+        attest_key=checked.keyid,
     )
-    releases.check_fresh(candidate, known, min_release, path)
+    floor = releases.after_rotation(known, _pinned_attest_keys(pins))  # A35l-2: a rotated-out key's counter
+    releases.check_fresh(candidate, floor, min_release, path)
     if known is not None and known.audit_log is not None:  # the log must not have lost entries since
         kept = f"release {known.release} ({known.version}), accepted by this job"
-        if log is None:
-            raise VerificationError(
-                f"{path}: carries no audit-log state, so it cannot show the log kept every entry of {kept}; "
-                f"attest {version} again with this prov"
-            )
         require_consistent(store, known.audit_log, log, path, kept)
     state = None
     if release_state:
@@ -324,6 +327,7 @@ def check_release(
     foreign = other_store(facts, ancestry[0][1]["predicate"].get("store"), identity.expected(store).store_id)
     if foreign is not None:  # attack review 19, F19-2: a mirror's release, which this store's gate never passed
         raise VerificationError(f"{path}: {foreign}: another store's release")
+    _require_released_statement(facts, ancestry[0][1], path, version)
     expires = clock.parse(str(facts.get("expires")), f"{path}: expires")
     expired = (now or clock.now()) >= expires
     if expired and not at_release:
@@ -353,6 +357,53 @@ def check_release(
     if not isinstance(release, int) or isinstance(release, bool) or release < 1:
         raise VerificationError(f"{path}: has no release counter")
     return CheckedRelease(signed.keyid, row, pred, facts, base_facts, signed_digest, release, expires, expired)
+
+
+def _pinned_attest_keys(pins: Pins) -> frozenset[str] | None:
+    """The key ids the verifier's own pins (a root in force, else ``--signer`` keys) trust for ``attest``, store
+    revocations aside (a ``.prov/`` writer must not be able to reset a job's release floor by revoking a key in the
+    store); None when nothing is pinned."""
+    if pins.root is None and not pins.signers:
+        return None
+    return frozenset(pins.role_keys(ATTEST).keys)
+
+
+def _attested_log_kept(store: Store, facts: dict, path: str, version: str) -> LogState:
+    """The audit log's state the attestation signs (``auditLog``), which the store's log must extend: the
+    attestation is itself a kept log state, so a ``.prov/`` writer who rolled the store back below it (a revocation
+    gone) is refused even for a job with no release state yet (attack review 35l, A35l-1). Raises
+    VerificationError (exit 1) for a log that does not extend it, or an attestation without one (an older prov's)."""
+    from provenance.store.log_state import require_extends
+
+    log = LogState.from_dict(facts.get("auditLog"), path)
+    if log is None:
+        raise VerificationError(
+            f"{path}: carries no audit-log state, so it cannot show the store's log kept every entry it was checked "
+            f"on; attest {version} again with this prov"
+        )
+    require_extends(store, log, path)
+    return log
+
+
+def _require_released_statement(facts: dict, stmt: dict, path: str, version: str) -> None:
+    """Raise VerificationError (exit 1) unless the attestation's signed ``versionStatement`` digest is that of
+    ``stmt``, the version's verified statement in the store (``version_facts.statement_digest``): the Merkle root
+    alone leaves the labels, classes and schema to whoever holds a commit key, who could re-sign them after the
+    release (attack review 35l, A35l-3). An attestation written before it signed the digest is refused too."""
+    from provenance.version_facts import statement_digest
+
+    signed = facts.get("versionStatement")
+    digest = signed.get("sha256") if isinstance(signed, dict) else None
+    if digest is None:
+        raise VerificationError(
+            f"{path}: written by an older prov: it signs {version}'s Merkle root but not its signed statement "
+            f"(labels, classes, schema); attest {version} again with 'prov check --attest' and verify the new file"
+        )
+    if digest != statement_digest(stmt):
+        raise VerificationError(
+            f"{path}: released another signed statement of {version} than the store holds (its labels, classes or "
+            "schema were signed again since, by whoever holds a commit key): check who holds that key"
+        )
 
 
 def _require_log_matches_checkpoints(store: Store, pins, path: str, kept: Sequence[str] = ()) -> None:

@@ -9,7 +9,7 @@ training job keeps a small state file outside the store (``--release-state FILE`
 
     {"format": "prov.release-state/v1", "release": 5, "version": "v4",
      "merkleRoot": "...", "attestation": "<sha256 of the attestation file>",
-     "acceptedAt": "...", "rootVersion": 3,
+     "acceptedAt": "...", "rootVersion": 3, "attestKey": "<key id>",
      "auditLog": {"treeSize": 41, "rootHash": "...", "headHash": "..."}}
 
 ``auditLog`` (``{"treeSize", "rootHash", "headHash"}``) is the audit log's state the
@@ -23,6 +23,13 @@ specification, section 5.3: the client never accepts a root version lower than t
 trusts), so a root that rotated a stolen key out cannot be rolled back by serving the
 previous root file.
 
+``attestKey`` is the key id that signed the newest accepted release. When the keys the job pins (its root in force,
+or its ``--signer`` keys) no longer trust that key for ``attest`` (rotated out), the release counter it signed is not
+a floor any more (:func:`after_rotation`; TUF specification, section 5.3.11: a client deletes its timestamp and
+snapshot metadata when those keys rotate, the recovery from a fast-forward attack): a stolen attest key that signed
+release 1,000,000 does not freeze the job once a new root removes it. The log-state floor (``auditLog``) and the root
+version stay.
+
 ``prov verify V --attestation A --release-state FILE`` refuses a release whose counter is
 lower than the one recorded (rollback to an older release), or equal to it but another
 version (two releases under one number; a refreshed attestation of the same version is
@@ -34,7 +41,8 @@ old, once-valid release is refused once it expires).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +65,7 @@ class AcceptedRelease:
     accepted_at: str = ""
     root_version: int | None = None
     audit_log: LogState | None = None
+    attest_key: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The state file's JSON (``schemas/release-state.schema.json``)."""
@@ -72,6 +81,8 @@ class AcceptedRelease:
             out["rootVersion"] = self.root_version
         if self.audit_log is not None:
             out["auditLog"] = self.audit_log.to_dict()
+        if self.attest_key is not None:
+            out["attestKey"] = self.attest_key
         return out
 
 
@@ -104,7 +115,22 @@ def read_state(path: str | Path) -> AcceptedRelease | None:
     ):
         raise InputError(f"{path}: rootVersion must be an integer from 1")
     log = LogState.from_dict(raw.get("auditLog"), str(path), InputError)
-    return AcceptedRelease(release, version, root, attestation, str(raw.get("acceptedAt") or ""), root_version, log)
+    attest_key = raw.get("attestKey")
+    if attest_key is not None and not isinstance(attest_key, str):
+        raise InputError(f"{path}: attestKey must be a string (a key id)")
+    accepted = str(raw.get("acceptedAt") or "")
+    return AcceptedRelease(release, version, root, attestation, accepted, root_version, log, attest_key)
+
+
+def after_rotation(known: AcceptedRelease | None, attest_keys: Collection[str] | None) -> AcceptedRelease | None:
+    """``known`` as the floor :func:`check_fresh` judges a new release against: unchanged, or, when the key that
+    signed it (``attest_key``) is not among ``attest_keys`` (the key ids the job's pins trust for ``attest`` now;
+    None: nothing pinned, nothing judged), with its release counter reset to 0 (TUF 5.3.11's fast-forward
+    recovery: that key was rotated out, so the counter it signed may be a thief's). Its root version and audit-log
+    state stay floors. A state written before ``attestKey`` is kept whole."""
+    if known is None or known.attest_key is None or attest_keys is None or known.attest_key in attest_keys:
+        return known
+    return replace(known, release=0, version="", merkle_root="")
 
 
 def check_fresh(candidate: AcceptedRelease, known: AcceptedRelease | None, min_release: int | None, where: str) -> None:
@@ -151,6 +177,7 @@ def record(path: str | Path, accepted: AcceptedRelease) -> AcceptedRelease:
         clock.now_iso(),
         accepted.root_version,
         accepted.audit_log,
+        accepted.attest_key,
     )
     atomic_write(target, (json.dumps(stamped.to_dict(), indent=2) + "\n").encode())
     return stamped

@@ -58,28 +58,19 @@ def test_a35l_1_control_the_revoked_records_refuse_the_release_and_a_kept_state_
     assert r.exit_code == 1, r.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A35l-1 (medium): a release attestation signs the audit log's state (after a revocation), yet prov verify "
-    "--attestation / prov.load(attestation=) never require the store's log to extend the attestation's own signed "
-    "log: a .prov/ writer who rolls the store back to before the revocation makes --fail-on-revoked pass for a job "
-    "with no release state yet (its first release) or none kept",
-)
 def test_a35l_1_a_rollback_below_the_attestations_own_log_state_is_refused(prov, template_trust, workdir):
+    """A35l-1 (medium), fixed: the attestation's signed audit-log state is a kept state the store's log must
+    extend, so a .prov/ writer who rolls the store back below a revocation is refused by a job without a release
+    state, on the CLI and in the loader."""
     size = _revoke_then_release(prov, workdir)
     roll_back_log(workdir / ".prov" / "prov.db", workdir / "before-revoke.db")  # the thief: revocation gone
     r = prov(*JOB)
     pins = prov_api.Pins.load([str(workdir / "maintainer.pub")])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            prov_api.load("v3q", store=workdir, pins=pins, attestation="v3q.attestation.json", fail_on_revoked=True)
-            loaded = True
-        except VerificationError:
-            loaded = False
     assert size > 0
-    assert r.exit_code == 1 and "audit log" in r.stderr, r.output  # today: exit 0, "signature ok"
-    assert not loaded  # today: the job trains on the revoked key's records
+    assert r.exit_code == 1 and "audit log has" in r.stderr, r.output  # before the fix: exit 0, "signature ok"
+    with warnings.catch_warnings(), pytest.raises(VerificationError, match="audit log has"):
+        warnings.simplefilter("ignore")  # before the fix: the job trained on the revoked key's records
+        prov_api.load("v3q", store=workdir, pins=pins, attestation="v3q.attestation.json", fail_on_revoked=True)
 
 
 ROOT1 = {"PROV_SIGNERS": "rootk.pub", "PROV_ROOT": "root1.json"}
@@ -137,19 +128,22 @@ def test_a35l_2_control_rotation_refuses_the_stolen_key_and_a_fresh_job_takes_th
     assert r.exit_code == 0, r.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A35l-2 (low-medium): a stolen attest key signs any release counter (nothing bounds it by the version's "
-    "commit order), and a job's release state keeps the highest it saw across a root rotation (TUF 5.3.11 resets "
-    "the timestamp/snapshot state when those keys rotate): after att1 is rotated out, every genuine release is "
-    "refused as a 'rollback' until someone deletes the job's state by hand (fast-forward attack)",
-)
 def test_a35l_2_a_rotated_out_attest_keys_fast_forward_does_not_freeze_the_job(prov, workdir):
+    """A35l-2 (low-medium), fixed: the job's state records the key that signed the newest release it accepted
+    (``attestKey``); once the root in force no longer trusts it for attest, its counter is no floor (TUF 5.3.11),
+    while the root version and log-state floors stay: v3's genuine release is taken and recorded."""
     _fast_forwarded_job(prov, workdir)
+    from provenance import keys
+
+    att1 = keys.key_id(keys.load_private(workdir / "att1.key").public_key())
+    assert json.loads(Path("job.json").read_text())["attestKey"] == att1  # the thief's counter, under its key
     r = prov(
         "verify", "v3", "--attestation", "v3.attestation.json", "--no-data", "--release-state", "job.json", env=CHAIN
     )
-    assert r.exit_code == 0, r.output  # today: exit 1, "release 3 (v3) is older than release 1000000 (v2)"
+    assert r.exit_code == 0, r.output  # before the fix: exit 1, "release 3 (v3) is older than release 1000000 (v2)"
+    state = json.loads(Path("job.json").read_text())
+    assert state["release"] < 1_000_000 and (state["version"], state["rootVersion"]) == ("v3", 2), state
+    assert state["attestKey"] != att1
 
 
 def _released_under_split_roles(prov, workdir: Path):
@@ -185,21 +179,14 @@ def _phantom_label(predicate: dict) -> None:
     predicate["labels"]["00"] = 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A35l-3 (medium-high): a release attestation binds the version's tag and Merkle root only, not its signed "
-    "statement; the commit key alone (a root gives attest to another key) re-signs a released table version with a "
-    "'classes' list in another order (allowed for a table, compared with nothing) or a label no record holds in "
-    "'labels', and prov.load(attestation=) hands the job y indices of that list: targets flipped, the release 'ok'",
-)
 @pytest.mark.parametrize("change", [_permute_classes, _phantom_label], ids=["classes", "labels"])
 def test_a35l_3_a_commit_key_cannot_change_what_a_release_gives_the_job(prov, workdir, change):
+    """A35l-3 (medium-high), fixed: the attestation signs the version's statement digest (``versionStatement``), so
+    a commit key alone re-signing a released table version with a permuted 'classes' list or a label no record holds
+    is refused by the loader instead of handing the job flipped y indices."""
     from support import resign_version
 
-    pins, labels = _released_under_split_roles(prov, workdir)
+    pins, _ = _released_under_split_roles(prov, workdir)
     resign_version(workdir, "v2", workdir / "maint.key", change)  # the thief of maint.key (commit only)
-    try:
-        targets = _job_targets(workdir, pins)
-    except VerificationError:
-        targets = labels  # refused: what the fix does
-    assert targets == labels  # today: 9 - digit for each record ('classes'), digit + 1 from 1 up ('labels')
+    with pytest.raises(VerificationError, match="another signed statement of v2"):
+        _job_targets(workdir, pins)  # before the fix: 9 - digit ('classes'), digit + 1 from 1 up ('labels')

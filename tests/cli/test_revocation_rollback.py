@@ -138,7 +138,8 @@ def test_check_attest_reports_the_log_as_its_own_closing_checkpoint_left_it(prov
 
 def test_a_job_that_keeps_a_log_state_refuses_an_attestation_without_one(prov, template_trust, workdir):
     """An attestation by an older prov (no auditLog, here re-signed by the maintainer's own key) cannot
-    show the log kept its entries: once the job's state records a log state, it is refused, unrecorded."""
+    show the log kept its entries: it is refused, unrecorded, and so it is for a job that keeps no state (attack
+    review 35l, A35l-1: the attestation's own log state is one the store's log must extend)."""
     from provenance import keys, signing
 
     job = ("--release-state", "job.json", "--no-data", *PINNED)
@@ -151,7 +152,8 @@ def test_a_job_that_keeps_a_log_state_refuses_an_attestation_without_one(prov, t
     r = prov("verify", "v2", "--attestation", "old.json", *job)
     assert r.exit_code == 1 and "old.json: carries no audit-log state" in r.stderr
     assert Path("job.json").read_bytes() == before
-    assert prov("verify", "v2", "--attestation", "old.json", "--no-data", *PINNED).exit_code == 0  # no state kept
+    r = prov("verify", "v2", "--attestation", "old.json", "--no-data", *PINNED)  # no state kept: refused too (A35l-1)
+    assert r.exit_code == 1 and "old.json: carries no audit-log state" in r.stderr, r.output
 
 
 def test_a_job_refuses_a_release_state_kept_inside_the_store(prov, template_trust, workdir):
