@@ -202,6 +202,44 @@ def test_an_unregistered_swap_is_not_said_to_be_signed(prov, workdir, store):
     assert "signature" not in rule["reason"], rule["reason"]
 
 
+# --- a same-label twin delivered beside the team's record, which a later release drops ------------------------------
+
+
+def _twin_beside_then_flipped(prov) -> tuple[dict, dict]:
+    """v3: v2 plus the vendor's signed copy of the team's Chinstrap ``ROW`` a gram apart, still Chinstrap; v4: v3
+    without the team's record (a routine de-duplication); v5: the vendor's copy relabelled Adelie, signed by the
+    vendor. Reports of check v5 --base v4 and check v5 --base v2."""
+    from test_fix32f_extreme_copies import _nudged
+
+    penguins_v1_v2(prov)
+    v2 = _penguins(range(0, 300))
+    _vendor_signs(prov, _nudged("Chinstrap"), "again")
+    _commit(prov, pa.concat_tables([v2, _nudged("Chinstrap")]), "v3")
+    kept = _without(v2, ROW)
+    _commit(prov, pa.concat_tables([kept, _nudged("Chinstrap")]), "v4")
+    _vendor_signs(prov, _nudged("Adelie"), "flip")
+    _commit(prov, pa.concat_tables([kept, _nudged("Adelie")]), "v5")
+    return check_report(prov, "v5", "v4", *PINS), check_report(prov, "v5", "v2", *PINS)
+
+
+def test_control_the_flip_checked_against_the_teams_version_blocks(prov, workdir, store):
+    _, whole = _twin_beside_then_flipped(prov)
+    assert whole["exit_code"] == 1 and OTHERS in blocking_rules(whole), blocking_rules(whole)
+
+
+# A35a-7 (medium): gate.twin_owners gives a same-label twin the owners of a record removed in the version the twin
+# entered in, and only then. The vendor delivers the team's Chinstrap a gram apart, still Chinstrap, beside it (check
+# v3 --base v2 passes); v4 drops the team's record (a de-duplication: check v4 --base v3 passes); v5 flips the
+# vendor's copy to Adelie: check v5 --base v4 exits 0 (relabeled 1, the vendor's own, 1% of 101), while check v5
+# --base v2 blocks on relabels.max_relabels_of_others_records (control). A34b-6 with the removal one release later.
+# Fix: look for the removed twin in every version from the twin's entry to the base (the twin's owners are the
+# owners of the record it was a near copy of when it entered, whether that record is removed then or later).
+@pytest.mark.xfail(strict=True, reason="A35a-7 (medium): a twin entered beside the team's record owns it once dropped")
+def test_a_twin_delivered_beside_the_teams_record_then_flipped_blocks(prov, workdir, store):
+    flip, _ = _twin_beside_then_flipped(prov)
+    assert _relabel_blocks(flip)
+
+
 # --- the cost side: a column of few values -----------------------------------------------------------------------------
 
 
