@@ -24,6 +24,12 @@ A35p-4 (low, a wrong note): ``prov commit DATA --labels-csv labels.csv`` of a tr
 (train/, test/) notes "each image is labelled by its split" and advises committing DATA/train, though the CSV gives
 every label (``cli.core``'s split-folder note asks ``sources.trees.split_named_classes``, which looks at the tree
 reader only).
+
+A35p-5 (low, advice): the vendor's key signs ten of the base's records under flipped labels; the check blocks, yet
+never says the vendor's key may be stolen, at any count: ``next_steps`` counts no relabel against a source ("the
+relabel is not the source's", A30c-1), though here the source's own signature made it. It offers instead to declare
+a source "whose job is relabelling" in the policy. The same ten flipped records signed as new content (one pixel
+moved) do point at the key.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import pytest
 from test_newcomer31_schema_advice import PINS, _penguins
 from test_newcomer34_relabeled_after_source import CROWD, DUPLICATE, OWN, RULE, TEAM, _other_species, _rule
 
-from support import blocking_rules, check_report, ok, words
+from support import blocking_rules, check_report, nudged, ok, words
 
 PINNED = ("--signer", "maintainer.pub")
 STOLEN = "key may be stolen"
@@ -212,3 +218,31 @@ def test_a35p_4_the_split_note_under_a_labels_csv(prov, workdir, store):
 
 def test_a35p_4_control_the_split_note_for_an_image_folder(prov, workdir, store):
     assert SPLIT_NOTE in _split_tree_commit(prov)
+
+
+def _vendor_signs_ten_flips(prov, as_new_content: bool) -> str:
+    """In the trust world: the vendor's key signs ten of v2's records under flipped labels (as they are: relabels of
+    base records; ``as_new_content``: one pixel moved, new records); v4 (parent v2) holds them in their place. The
+    text of the check of v4 on v2, which must block."""
+    v2 = pq.read_table("v2.parquet")
+    flipped = nudged(v2.slice(0, 10), 10)
+    if not as_new_content:
+        flipped = flipped.set_column(flipped.schema.get_field_index("px10"), "px10", v2.slice(0, 10).column("px10"))
+    pq.write_table(flipped, "thief.parquet")
+    ok(prov, "sign", "thief.parquet", "--source", "vendor", "--key", "vendor.key")
+    ok(prov, "add", "thief.parquet", "--source", "vendor", *PINNED)
+    pq.write_table(pa.concat_tables([flipped, v2.slice(10)]), "v4.parquet")
+    ok(prov, "commit", "v4.parquet", "--tag", "v4", "--parent", "v2", "--key", "maintainer.key", *PINNED)
+    return _check_text(prov, "v4", "v2")
+
+
+# A35p-5 (low, advice only: the check blocks): ten flagged relabels the vendor's key signed, no stolen-key step.
+@pytest.mark.xfail(strict=True, reason="A35p-5 (low): a source's signed relabels never point at its key")
+def test_a35p_5_a_stolen_key_signing_flips_of_base_records_is_never_pointed_at(prov, workdir, template_trust):
+    text = _vendor_signs_ten_flips(prov, as_new_content=False)
+    assert "10 of 10 records flagged" in text and "relabels.max_relabels_of_others_records" in text, text
+    assert STOLEN in text
+
+
+def test_a35p_5_control_the_same_flips_as_new_content_point_at_the_key(prov, workdir, template_trust):
+    assert STOLEN in _vendor_signs_ten_flips(prov, as_new_content=True)
