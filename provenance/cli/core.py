@@ -128,7 +128,7 @@ def commit(
     from provenance.cli._dataset import flag_given, given_flags
     from provenance.commit_defaults import commit_on_parent
 
-    if rev is None and os.path.isdir(data):
+    if rev is None and flags.labels_csv is None and os.path.isdir(data):  # a labels CSV names the labels (A35p-4)
         from provenance.sources.trees import split_named_classes
 
         splits = split_named_classes(data, flags.tree_reader)

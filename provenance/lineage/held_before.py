@@ -11,7 +11,9 @@ batch carried that row then (a registered batch that carries a digest is named o
 ``classify.classify_columns``), so the row was the team's before the source signed its content. A row another
 batch attested does not count: that batch's key may be revoked or retired since, and its copy of the content under
 a flipped label must not excuse flipping the source's own record (attack review 34f, A34f-R1). At most as many
-candidate rows are the team's as one such version held: a second row under ``L`` is the source's own, relabelled.
+candidate rows are the team's as one such version held, and no more than the base itself holds under ``L`` (a row
+only an unreleased ancestor held is not one the team kept: A35p-3): a second row under ``L`` is the source's own,
+relabelled.
 Facts: the signed parent chain (``version_facts.signed_ancestry``) and each version's signed lineage
 (``classify.version_lineage``); nothing is read from a writable row.
 """
@@ -59,13 +61,27 @@ def held_before_source(store: Store, base: str, lineage: pa.Table) -> pa.Array:
         zip(part.column("digest").to_pylist(), part.column("label").to_pylist(), part.column("batch").to_pylist())
     )
     needed = Counter(keys)
-    allowed = _held_rows(store, base, needed)
+    held = _held_rows(store, base, needed)
+    in_base = _base_rows(store, base, needed)
+    allowed = Counter({key: min(n, in_base[key]) for key, n in held.items()})
     used: Counter[Key] = Counter()
     for row, key in zip(rows, keys):
         if used[key] < allowed[key]:
             used[key] += 1
             out[row] = True
     return pa.array(out)
+
+
+def _base_rows(store: Store, base: str, needed: Counter[Key]) -> Counter[Key]:
+    """For each key of ``needed``, how many rows ``base``'s own signed lineage holds with that content under that
+    label, whatever their status: a row an unreleased ancestor held, which the base no longer holds, is no team row
+    the candidate kept (attack review 35p, A35p-3: a commit-key holder planted the crowd's record under another
+    label in a version never released, then flipped the crowd's own record to it two versions later)."""
+    digests = pa.array(sorted({k[0] for k in needed}), pa.binary(32))
+    lin = version_lineage(store, base)
+    lin = lin.filter(pc.is_in(lin.column("digest"), value_set=digests))
+    rows = Counter(zip(lin.column("digest").to_pylist(), lin.column("label").to_pylist()))
+    return Counter({key: rows[(key[0], key[1])] for key in needed})
 
 
 def _held_rows(store: Store, base: str, needed: Counter[Key]) -> Counter[Key]:

@@ -68,14 +68,17 @@ def split_named_classes(root: str, reader: str) -> list[str]:
         return []
     splits = {word for words in SPLIT_KEYWORDS.values() for word in words}
     try:
-        tops = [e for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")]
-        if not tops or any(e.name.lower() not in splits for e in tops):
+        with os.scandir(root) as entries:
+            tops = [e.name for e in entries if e.is_dir() and not e.name.startswith(".")]
+        if not tops or any(name.lower() not in splits for name in tops):
             return []
-        if not all(any(s.is_dir() for s in os.scandir(e.path)) for e in tops):
-            return []
+        for name in tops:
+            with os.scandir(os.path.join(root, name)) as inner:
+                if not any(e.is_dir() for e in inner):
+                    return []
     except OSError:
         return []
-    return sorted(e.name for e in tops)
+    return sorted(tops)
 
 
 @dataclass

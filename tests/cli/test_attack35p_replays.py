@@ -179,8 +179,8 @@ def _crowd_record_flipped(prov, planted: bool) -> dict:
     return check_report(prov, "v3", "v2", *PINS) | {"v2_on_v1": check_report(prov, "v2", "v1", *PINS)}
 
 
-# A35p-3 (medium): the crowd's own signed record flipped after a planted, unreleased ancestor passes the check.
-@pytest.mark.xfail(strict=True, reason="A35p-3 (medium): an unreleased ancestor's planted row excuses a source's flip")
+# A35p-3 (medium; fixed in session 35): the crowd's own signed record flipped after a planted, unreleased ancestor
+# passed the check; held_before now excuses no more rows than the base itself holds under the label.
 def test_a35p_3_a_planted_ancestor_row_excuses_flipping_the_crowds_record(prov, workdir, store):
     report = _crowd_record_flipped(prov, planted=True)
     assert report["v2_on_v1"]["exit_code"] == 0, blocking_rules(report["v2_on_v1"])
@@ -210,8 +210,8 @@ def _split_tree_commit(prov, *options: str) -> str:
     return words(r.output)
 
 
-# A35p-4 (low): the labels come from the CSV (cat, dog), yet the commit says each image is labelled by its split.
-@pytest.mark.xfail(strict=True, reason="A35p-4 (low): the split-folder note fires under --labels-csv")
+# A35p-4 (low; fixed in session 35): the labels come from the CSV (cat, dog), yet the commit said each image is
+# labelled by its split; no note under --labels-csv now.
 def test_a35p_4_the_split_note_under_a_labels_csv(prov, workdir, store):
     assert SPLIT_NOTE not in _split_tree_commit(prov, "--labels-csv", "labels.csv")
 
