@@ -324,7 +324,8 @@ def _batch_lines(summaries: list[dict]) -> None:
     for s in summaries:
         listed = s["registered_batches"]
         for b in listed[:_BATCHES_SHOWN]:
-            signed = "signed" if b["signed"] else "unsigned"
+            # a signature that attests nothing under the pins is named so; the line under the table says why
+            signed = "signed" if b["signed"] else "untrusted" if b["signature_not_trusted"] else "unsigned"
             withdrawn = "  withdrawn" if b["withdrawn"] else ""
             unpinned = "  keys not pinned" if b["keys_pinned"] is False else ""
             echo(f"  {visible(b['batch']):<28} {signed:<8} {b['records']:>8} records{withdrawn}{unpinned}")

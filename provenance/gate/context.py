@@ -84,6 +84,8 @@ class GateContext:
         listed: how many example records the diff keeps per kind of change.
         save_findings: whether the detector run is stored (``prov findings``); False for a check
             that must leave the store as it was (``prov check --no-save``, newcomer review 10, finding 20).
+        waivers_judged: ``(base tag, base Merkle root hex, the policy's fpr)``: a waiver of ``new`` that signs the
+            base and rate it was judged at is honoured only at these (``waiver_judging.judged_elsewhere``).
     """
 
     def __init__(
@@ -95,11 +97,13 @@ class GateContext:
         waiver_envelopes: Sequence[tuple[bytes, str]] = (),
         listed: int = LISTED,
         save_findings: bool = True,
+        waivers_judged: tuple[str, str, float] | None = None,
     ):
         self.store, self.base, self.new = store, base, new
         self.save_findings = save_findings
         self.pins: Pins = pins_of(store)
         self.waiver_envelopes = list(waiver_envelopes)
+        self.waivers_judged = waivers_judged
         self.listed = listed
         self.delta_checked = False  # the candidate's signed delta recomputed (integrity.verify_signatures)
         self.detection_run: DetectionRun | None = None
@@ -269,7 +273,14 @@ class GateContext:
     def waivers(self) -> Waivers:
         """The waivers of ``new`` (stored and given), judged against ``waive_role``; a stored
         waiver whose audit entry no trusted signature covers yet is pending and not honoured."""
-        return judge_waivers(self.store, self.new, self.waiver_envelopes, self.waive_role, self.audit_coverage.signed)
+        return judge_waivers(
+            self.store,
+            self.new,
+            self.waiver_envelopes,
+            self.waive_role,
+            self.audit_coverage.signed,
+            self.waivers_judged,
+        )
 
     @cached_property
     def delta_rows(self) -> DeltaRecords:

@@ -175,7 +175,12 @@ def check(
     if base == new:
         raise InputError(f"prov check {new} --base {base}: the base must be another version")
     envelopes = read_waiver_files(waiver_files)
-    ctx = GateContext(store, base, new, waiver_envelopes=envelopes, save_findings=save_findings)
+    from provenance.gate.detection_common import FPR
+    from provenance.gate.rules import setting_value
+
+    # a waiver that signs the base and rate it was judged at holds only in a check at both (attack review 34f, A34f-1)
+    judged = (base, store.version(base)["merkle_root"], float(setting_value(pol.settings, FPR)))
+    ctx = GateContext(store, base, new, waiver_envelopes=envelopes, save_findings=save_findings, waivers_judged=judged)
     # each version's signature verified, and its manifest decoded, once per check, not once per rule
     with statement_cache(), manifest_cache():
         # trust entries count only for the store id base signed, up to the candidate's signed audit head

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from provenance import input_file, signing
 from provenance.errors import InputError, VerificationError
+from provenance.escaping import visible
 from provenance.store import Store
 from provenance.store.audit import detail_json
 from provenance.trust.roles import RoleKeys, verify_role
@@ -79,6 +80,29 @@ def _judge(env_bytes: bytes, origin: str, version: str, role: RoleKeys, root: st
     return pred, None
 
 
+def judged_elsewhere(pred: dict, detection: tuple[str, str, float] | None) -> str | None:
+    """Why a waiver signed with ``judgedAgainst`` (``prov waive --findings``: the base and rate its finding was
+    judged at) does not hold in this detection, ``(base tag, base Merkle root hex, fpr)``; None when it holds, when
+    the waiver signs none (a waiver of one DIGEST, or one made before waivers signed it: any base and rate), or
+    when ``detection`` is None (not a check's own waivers). Attack review 34f, A34f-1."""
+    judged = pred.get("judgedAgainst")
+    if judged is None or detection is None:
+        return None
+    base, root, fpr = detection
+    if not isinstance(judged, dict) or not isinstance(judged.get("baseRoot"), str):
+        return "not a waiver (its judgedAgainst names no base Merkle root)"
+    rate = judged.get("fpr")
+    if not isinstance(rate, (int, float)) or isinstance(rate, bool):
+        return "not a waiver (its judgedAgainst names no fpr)"
+    if judged["baseRoot"] != root or abs(float(rate) - fpr) > 1e-12:
+        return (
+            f"judged against {visible(str(judged.get('base')))} (Merkle root {judged['baseRoot'][:16]}) at fpr "
+            f"{float(rate):g}; this check runs against {visible(base)} ({root[:16]}) at fpr {fpr:g}: waive it again "
+            "from a findings file of this base and rate"
+        )
+    return None
+
+
 @dataclass
 class Waivers:
     """The waivers of one version, judged.
@@ -125,6 +149,7 @@ def judge_waivers(
     extra: Iterable[tuple[bytes, str]],
     role: RoleKeys,
     signed_entries: int | None = None,
+    detection: tuple[str, str, float] | None = None,
 ) -> Waivers:
     """Judge the stored waivers of ``version`` and the ``extra`` envelopes against the ``waive`` role.
 
@@ -143,6 +168,8 @@ def judge_waivers(
         role: the keys trusted to waive and their threshold (``provenance.trust.roles``).
         signed_entries: the number of leading audit entries a trusted checkpoint covers, or
             None to take every stored waiver as logged.
+        detection: the check's ``(base tag, base Merkle root hex, fpr)``: a waiver that signs the base and rate it
+            was judged at (``judgedAgainst``) is ignored under another (:func:`judged_elsewhere`); None: not judged.
 
     Returns:
         The ``Waivers``: honoured ``(digest hex, detector)`` pairs and the report of both lists.
@@ -185,8 +212,11 @@ def judge_waivers(
     held = _labels_held(store, version, unlabelled) if unlabelled else {}
     for origin, pending, pred, problem in judged:
         facts = {k: (pred or {}).get(k) for k in ("digest", "label", "detector", "reason", "reviewer")} | {
-            "origin": origin
+            "origin": origin,
+            "judged_against": _judged_facts(pred),
         }
+        if not problem and pred is not None:
+            problem = judged_elsewhere(pred, detection)
         if problem and pending:
             # the signature's problem is the one to fix first; the pending entry is said beside it
             problem = f"{problem} (its audit entry is also pending)"
@@ -205,6 +235,15 @@ def judge_waivers(
             out.waived.add((pred["digest"], pred["detector"], facts["label"]))
             out.report["honoured"].append(facts)
     return out
+
+
+def _judged_facts(pred: dict | None) -> dict | None:
+    """The ``{"base", "fpr"}`` a waiver signs it was judged at (``judgedAgainst``), for the report; None: it signs
+    none, and holds against any base and rate (a waiver of one DIGEST, or made before waivers signed them)."""
+    judged = (pred or {}).get("judgedAgainst")
+    if not isinstance(judged, dict):
+        return None
+    return {"base": judged.get("base"), "fpr": judged.get("fpr")}
 
 
 def _labels_held(store: Store, version: str, digests: set[str]) -> dict[str, list[str | None]]:

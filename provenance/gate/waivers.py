@@ -94,6 +94,7 @@ def create_waiver(
     label: str | None = None,
     kept_log: KeptLog | None = None,
     reviewed_file: str | None = None,
+    judged_against: dict | None = None,
 ) -> dict:
     """Sign, store and audit-log a waiver of one finding (``prov waive``).
 
@@ -114,6 +115,9 @@ def create_waiver(
         kept_log: ``--checkpoint PREV`` (``kept_log.KeptLog.held``), checked again first thing inside the write.
         reviewed_file: the hex SHA-256 of the reviewed findings file the waiver was made from (``prov waive
             --findings``, ``waivers_bulk``), signed into the predicate as ``reviewedFile``; None for one waiver.
+        judged_against: ``{"base": tag, "baseRoot": its Merkle root hex, "fpr": float}``, the detection the finding
+            was judged in (``prov waive --findings``), signed as ``judgedAgainst``: a check honours the waiver only
+            against that base at that rate (attack review 34f, A34f-1); None for one waiver (any base and rate).
 
     Returns:
         ``{"waiver": object id, "version", "digest", "label", "detector", "keyid", "warnings",
@@ -159,7 +163,9 @@ def create_waiver(
     label = choose_label(labels_of(table, {digest}).get(digest, []), label, digest, version)
     private, keyid = private_key_for_role(store, key_path, WAIVE, "waivers")
     facts = {"version": version, "merkleRoot": root, "digest": digest, "label": label, "detector": detector}
-    reviewed = {"reviewedFile": reviewed_file} if reviewed_file is not None else {}
+    reviewed: dict[str, object] = {"reviewedFile": reviewed_file} if reviewed_file is not None else {}
+    if judged_against is not None:
+        reviewed["judgedAgainst"] = judged_against
     same = _same_waiver(store, facts | {"reason": reason} | reviewed, keyid, private.public_key())
     if same is not None:  # the tour's waive line run twice wrote two signed waivers (newcomer review 10, finding 22)
         shown = {k: v for k, v in facts.items() if k != "merkleRoot"}

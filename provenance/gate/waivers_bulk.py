@@ -13,6 +13,12 @@ rerun_detection``, as ``prov quarantine --findings`` decides what to cut), never
 ``.prov/``: nothing signs a stored run, and a ``.prov/`` writer's planted copy flagging one more record let the
 reviewer's waive key sign a waiver for a record no real run flags (attack review 33e, A33e-3). The re-run is
 O(delta), the cost of the ``prov check`` that stored the run.
+
+The base of the re-run is the reviewer's ``--base`` or the version's signed parent, never the file's word nor the
+stored run's (unsigned): a file edited to name an older base, against which more records are flagged, got the waive
+key to sign waivers for records no check against the parent flags (attack review 34f, A34f-1). Each waiver signs the
+base (tag and Merkle root) and rate it was judged at as ``judgedAgainst``, and a check honours it only against that
+base at that rate (``waiver_judging``).
 """
 
 from __future__ import annotations
@@ -84,12 +90,14 @@ def waive_reviewed(
 ) -> dict:
     """Sign one waiver (``waivers.create_waiver``, ``reviewed_file`` the file's SHA-256) per flagged finding of the
     reviewed findings file ``path`` of ``version``, for ``detector``, when the detectors re-run now on the signed
-    versions ``base`` (default: the base the file names, else that of ``version``'s newest stored run) and
-    ``version`` at ``fpr`` (default 0.01) flag every one. Returns ``{"version", "detector", "reviewedFile",
-    "detection": {"base", "fpr"}, "waivers": [create_waiver's result, ...], "written": n, "already_waived": n}``.
+    versions ``base`` (default: ``version``'s signed parent) and ``version`` at ``fpr`` (default 0.01) flag every
+    one; each waiver signs that base and rate (``judgedAgainst``). Returns ``{"version", "detector",
+    "reviewedFile", "detection": {"base", "fpr"}, "waivers": [create_waiver's result, ...], "written": n,
+    "already_waived": n}``.
 
     Raises:
-        InputError: (exit 2, nothing written) what :func:`reviewed_findings` raises; what
+        InputError: (exit 2, nothing written) what :func:`reviewed_findings` raises; no ``base`` and ``version``
+            signs no parent; the file names another base than the chosen one; what
             ``findings_recheck.rerun_detection`` raises for the base or the rate; ``detector`` is not one the re-run
             ran; the file lists records the re-run does not flag with ``detector`` (the combined verdict for
             ``combined``), named; or what ``create_waiver`` raises for any finding.
@@ -99,7 +107,8 @@ def waive_reviewed(
 
     file_digest, listed = reviewed_findings(path, version)
     _refuse_before_writing(store, version, path, listed, key_path)  # labels and key first: cheaper than the re-run
-    rerun = rerun_detection(store, version, path, base or _stored_base(store, version, path), fpr, "nothing waived")
+    chosen = _rerun_base(store, version, path, base)
+    rerun = rerun_detection(store, version, path, chosen, fpr, "nothing waived")
     flagged = flagged_by(rerun.detection, detector, path)
     unflagged = [d for d, _ in listed if d not in flagged]
     if unflagged:
@@ -109,8 +118,11 @@ def waive_reviewed(
             f"re-runs the detectors on {against} ({', '.join(unflagged[:3])}{' ...' if len(unflagged) > 3 else ''}): "
             "nothing waived; waive from the file the run wrote (prov findings V --json), reviewed"
         )
+    judged = {"base": rerun.base, "baseRoot": store.version(rerun.base)["merkle_root"], "fpr": rerun.fpr}
     results = [
-        create_waiver(store, version, digest, detector, reason, key_path, label, kept_log, reviewed_file=file_digest)
+        create_waiver(
+            store, version, digest, detector, reason, key_path, label, kept_log, file_digest, judged_against=judged
+        )
         for digest, label in listed
     ]
     done = sum(1 for r in results if r["already_waived"])
@@ -125,19 +137,34 @@ def waive_reviewed(
     }
 
 
-def _stored_base(store: Store, version: str, path: str) -> str | None:
-    """The base of ``version``'s newest stored detector run when ``path`` names none (a file cut by hand), else None.
+def _rerun_base(store: Store, version: str, path: str, base: str | None) -> str:
+    """The base the detectors re-run against: ``base`` (the reviewer's ``--base``), else ``version``'s signed parent;
+    never the base ``path`` names, which whoever edits the file chooses, nor the stored run's, which nothing signs
+    (attack review 34f, A34f-1).
 
-    Only the base is taken from ``.prov/``, and it must be a version the pins verify: every flag is the re-run's on
-    signed data, so a planted base changes which real run decides, never what it says (the output names it).
+    Raises:
+        InputError: (exit 2) no ``base`` and ``version`` signs no parent; ``path`` names another base than the one
+            chosen (its list was made against that one).
     """
-    from provenance.detectors.findings import stored_findings
     from provenance.lineage.findings_recheck import findings_base
+    from provenance.version_facts import verified_predicate
 
-    if findings_base(path) is not None:
-        return None
-    stored = stored_findings(store, version, flagged_only=False)
-    return stored["base"] if isinstance(stored.get("base"), str) and stored["base"] else None
+    if base is None:
+        parent = verified_predicate(store, version).get("parent") or {}
+        base = parent.get("version") if isinstance(parent, dict) else None
+        if not isinstance(base, str):
+            raise InputError(
+                f"{path}: {visible(version)} signs no parent to re-run the detectors against; pass --base BASE, the "
+                "version your checks of it run against; nothing waived"
+            )
+    named = findings_base(path)
+    if named is not None and named != base:
+        raise InputError(
+            f"{path}: its findings are of {visible(version)} against {visible(str(named))}, not against {visible(base)} "
+            f"(--base, else {visible(version)}'s signed parent); a waiver holds only against the base it was judged "
+            "against: pass --base for another one; nothing waived"
+        )
+    return base
 
 
 def flagged_by(detection: Any, detector: str, path: str) -> set[str]:

@@ -208,7 +208,9 @@ def source_summary(store: Store, tag: str | None = None) -> dict:
     ``keys_pinned``: whether signatures were judged under keys the verifier pins (false with nothing pinned: checked
     only against keys found in ``.prov/``, no trust decision);
     each source has ``registered_batches`` (``[{"batch": "SOURCE@ROOT12", "signed", "records", "withdrawn",
-    "keys_pinned"}]``, ``keys_pinned`` null for an unsigned batch, in
+    "keys_pinned", "signature_not_trusted"}]``, ``keys_pinned`` null for an unsigned batch; a batch whose signature
+    attests nothing under the pins has ``signed`` false and ``signature_not_trusted`` its reason, and counts in no
+    ``signed_batches``/``signed_records``/``signed_fraction``; in
     registration order: the ids ``prov withdraw`` takes), ``withdrawn_batches`` (how many of its batches a withdrawal the pins
     honour covers) and ``quarantined_in`` (the versions that are a signed ``prov quarantine
     --source`` of it), and ``withdrawals`` is ``withdraw.withdrawal_summary``: every
@@ -240,10 +242,15 @@ def source_summary(store: Store, tag: str | None = None) -> dict:
     # with nothing pinned a batch's signature was checked against keys found in .prov/ (prov add --store-keys): signed,
     # but no trust decision, and said so beside every signed count (attack review 33e)
     keys_pinned = pins_of(store).pinned
+    from provenance.lineage.standing import untrusted_batches
+
+    # a batch whose signature attests nothing under the pins (a key they never vouched for: prov add --store-keys under
+    # pins, a revoked key) is counted as no signature at all, never as "signed 100%" (attack review 34f, A34f-3)
+    untrusted = untrusted_batches(store)
     withdrawn = {(w["source"], w["batch"]) for w in withdrawals if w["status"] == "withdrawn"}
     out = []
     for name in sorted(names):
-        delivered = _deliveries(store, name)
+        delivered = [_judged_delivery(d, untrusted) for d in _deliveries(store, name)]
         records = sum(d["records"] for d in delivered)
         signed_records = sum(d["records"] for d in delivered if d["signed"])
         keys = [{"keyid": k.keyid, "status": k.status()} for k in trust_entries(store, name)]
@@ -261,7 +268,7 @@ def source_summary(store: Store, tag: str | None = None) -> dict:
                     {
                         **d,
                         "withdrawn": (name, d["batch"]) in withdrawn,
-                        "keys_pinned": keys_pinned if d["signed"] else None,
+                        "keys_pinned": keys_pinned if d["signed"] or d["signature_not_trusted"] else None,
                     }
                     for d in delivered
                 ],
@@ -278,8 +285,6 @@ def source_summary(store: Store, tag: str | None = None) -> dict:
                 ],
             }
         )
-    from provenance.lineage.standing import untrusted_batches
-
     return {
         "version": tag,
         "keys_pinned": keys_pinned,
@@ -287,8 +292,17 @@ def source_summary(store: Store, tag: str | None = None) -> dict:
         "unattributed_without_source": unsourced,
         "withdrawals": withdrawals,
         "lineage_not_trusted": not_trusted,
-        "batches_not_attesting": [u.to_dict() for u in untrusted_batches(store).values()],
+        "batches_not_attesting": [u.to_dict() for u in untrusted.values()],
     }
+
+
+def _judged_delivery(delivery: dict, untrusted: dict) -> dict:
+    """``delivery`` (:func:`_deliveries`) with ``signature_not_trusted``: why its signature attests nothing under the
+    pins (``standing.untrusted_batches``' reason), and then ``signed`` false; None for a batch signed by a key that
+    counts, or registered unsigned."""
+    item = untrusted.get(delivery["batch"]) if delivery["signed"] else None
+    reason = item.reason if item is not None else None
+    return {**delivery, "signed": delivery["signed"] and reason is None, "signature_not_trusted": reason}
 
 
 def _deliveries(store: Store, source: str) -> list[dict]:

@@ -130,3 +130,37 @@ def test_sources_says_a_store_keys_batch_is_signed_against_keys_not_pinned(workd
     validate_output("sources", doc)
     assert doc["keys_pinned"] is True and [b["batch"] for b in doc["batches_not_attesting"]] == [batch]
     assert "100%*" not in prov("sources", "--signer", "maintainer.pub").stdout
+
+
+def test_under_pins_a_store_keys_batch_counts_as_no_signature(workdir, prov):
+    """Under pins, ``prov sources`` counted the batch ``prov add --store-keys`` registered under a key no pinned key
+    vouched for as signed (``100%``, ``signed: true``; attack review 34f, A34f-3): its signature attests nothing
+    there. It is now ``0%``, named ``untrusted`` in the batch lines, ``signed`` false with the reason beside it.
+    Control: a batch of another source signed by a key the pinned maintainer vouched for stays ``100%``, signed."""
+    from support import validate_output
+
+    _store_with_planted_vendor_key(prov)
+    batch = prov("add", "batch.parquet", "--source", "vendor", "--store-keys").stdout.split()[2].rstrip(":")
+    pinned = ("--signer", "maintainer.pub")
+    assert prov("keys", "generate", "lab").exit_code == 0
+    assert prov("trust", "add", "lab", "lab.pub", "--key", "maintainer.key", *pinned).exit_code == 0
+    pq.write_table(digits_table(40, seed=7), "lab.parquet")
+    assert prov("sign", "lab.parquet", "--source", "lab", "--key", "lab.key").exit_code == 0
+    assert prov("add", "lab.parquet", "--source", "lab", *pinned).exit_code == 0
+
+    r = prov("sources", *pinned)
+    assert r.exit_code == 0, r.output
+    rows = {line.split()[0]: line.split() for line in r.stdout.splitlines() if line.startswith(("vendor ", "lab "))}
+    assert rows["vendor"][3] == "0%" and rows["lab"][3] == "100%", r.stdout
+    assert r.stdout.split(batch, 1)[1].split()[0] == "untrusted", r.stdout
+    assert f"under your pins, batch {batch} (vendor) attests nothing" in r.stdout
+    doc = json.loads(prov("sources", "--json", *pinned).stdout)
+    validate_output("sources", doc)
+    by_source = {s["source"]: s for s in doc["sources"]}
+    [vendor_batch] = by_source["vendor"]["registered_batches"]
+    assert vendor_batch["signed"] is False and vendor_batch["keys_pinned"] is True, vendor_batch
+    assert vendor_batch["signature_not_trusted"] == doc["batches_not_attesting"][0]["reason"], doc
+    assert (by_source["vendor"]["signed_batches"], by_source["vendor"]["signed_fraction"]) == (0, 0.0)
+    [lab_batch] = by_source["lab"]["registered_batches"]
+    assert lab_batch["signed"] is True and lab_batch["signature_not_trusted"] is None, lab_batch
+    assert (by_source["lab"]["signed_batches"], by_source["lab"]["signed_fraction"]) == (1, 1.0)

@@ -55,8 +55,22 @@ def test_sources_lists_each_batch_id_that_withdraw_takes(prov, workdir, keypair)
     report = json.loads(ok(prov, "sources", "--json", *pins))
     validate_output("sources", report)
     assert report["sources"][0]["registered_batches"] == [
-        {"batch": first, "signed": False, "keys_pinned": None, "records": 40, "withdrawn": False},
-        {"batch": second, "signed": False, "keys_pinned": None, "records": 30, "withdrawn": True},
+        {
+            "batch": first,
+            "signed": False,
+            "keys_pinned": None,
+            "records": 40,
+            "withdrawn": False,
+            "signature_not_trusted": None,
+        },
+        {
+            "batch": second,
+            "signed": False,
+            "keys_pinned": None,
+            "records": 30,
+            "withdrawn": True,
+            "signature_not_trusted": None,
+        },
     ]
 
 
