@@ -29,6 +29,7 @@ import numpy as np
 RATIOS = (2, 3, 4)  # whole-number downscale ratios checked
 MIN_TARGET = 8  # pixels a side: a training job's resize to fewer is implausible
 FLOOR_SHARE = 0.05  # of the image's standard deviation, added to the median phase difference
+BATCH = 256  # images of one size computed together (a 256 x 256 image: 64 MiB of float32 a batch)
 
 
 def phase_disagreement(pixels: np.ndarray) -> float:
@@ -36,24 +37,32 @@ def phase_disagreement(pixels: np.ndarray) -> float:
 
     Returns:
         A finite float >= 0: over the ratios ``s`` in ``RATIOS`` with ``min(h, w) // s >= MIN_TARGET``, the largest
-        phase's mean absolute difference from the box downscale over the median phase's (plus the floor); 0 for an
-        image too small for any ratio or flat."""
-    grey = np.asarray(pixels, dtype=np.float32)
-    floor = FLOOR_SHARE * float(grey.std()) + 0.5
-    best = 0.0
+        phase's mean absolute difference from the phases' per-pixel median over the median phase's (plus the floor);
+        0 for an image too small for any ratio or flat."""
+    return float(phase_disagreements(np.asarray(pixels)[None])[0])
+
+
+def phase_disagreements(images: np.ndarray) -> np.ndarray:
+    """:func:`phase_disagreement` of each of ``images``, a (k, h, w) stack of grey images of one size, computed for
+    all at once (per image, numpy's call overhead cost more than the arithmetic). Returns (k,) float64."""
+    grey = np.asarray(images, dtype=np.float32)
+    k, height, width = grey.shape
+    floor = FLOOR_SHARE * grey.reshape(k, -1).std(axis=1) + 0.5
+    best = np.zeros(k, dtype=np.float64)
     for s in RATIOS:
-        rows, cols = grey.shape[0] // s, grey.shape[1] // s
+        rows, cols = height // s, width // s
         if min(rows, cols) < MIN_TARGET:
             continue
-        cells = grey[: rows * s, : cols * s].reshape(rows, s, cols, s)
-        phases = cells.transpose(1, 3, 0, 2).reshape(s * s, rows * cols)
-        spread = np.abs(phases - np.median(phases, axis=0)).mean(axis=1)
-        best = max(best, float(spread.max() / (np.median(spread) + floor)))
+        cells = grey[:, : rows * s, : cols * s].reshape(k, rows, s, cols, s)
+        phases = cells.transpose(0, 2, 4, 1, 3).reshape(k, s * s, rows * cols)
+        spread = np.abs(phases - np.median(phases, axis=1, keepdims=True)).mean(axis=2)
+        best = np.maximum(best, spread.max(axis=1) / (np.median(spread, axis=1) + floor))
     return best
 
 
 def scaling_disagreements(blobs: Sequence[bytes]) -> tuple[np.ndarray, list[int]]:
-    """:func:`phase_disagreement` of each image file's bytes, decoded by Pillow and converted to grey.
+    """:func:`phase_disagreement` of each image file's bytes, decoded by Pillow and converted to grey (images of
+    one size computed together, :func:`phase_disagreements`).
 
     Returns:
         ``(statistics, undecodable)``: (n,) float64 (0 where undecodable) and the positions Pillow could not decode
@@ -64,13 +73,20 @@ def scaling_disagreements(blobs: Sequence[bytes]) -> tuple[np.ndarray, list[int]
 
     out = np.zeros(len(blobs), dtype=np.float64)
     undecodable = []
+    by_size: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
     for i, blob in enumerate(blobs):
         try:
             simple = open_simple_png(blob)
             with simple or Image.open(io.BytesIO(blob)) as image:
                 image.load()
                 grey = image if image.mode == "L" else image.convert("L")
-                out[i] = phase_disagreement(np.asarray(grey))
+                pixels = np.asarray(grey)
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
             undecodable.append(i)
+            continue
+        by_size.setdefault(pixels.shape, []).append((i, pixels))
+    for group in by_size.values():
+        for start in range(0, len(group), BATCH):
+            part = group[start : start + BATCH]
+            out[[i for i, _ in part]] = phase_disagreements(np.stack([pixels for _, pixels in part]))
     return out, undecodable

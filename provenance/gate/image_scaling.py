@@ -72,16 +72,8 @@ class ImageScaling(DetectorRule):
         n = len(added)
         threshold = self.alpha / n
         measured = base[base > 0]
-        if measured.size >= MIN_CALIBRATION:
-            from provenance.detectors.calibration import Calibration
-
-            p = Calibration(measured, CALIBRATION_FPR).p_values(stats)
-            beyond = p <= threshold
-            bar = f"p <= {threshold:.2g} = extreme_alpha / n past {measured.size} base images' tail"
-        else:
-            p = np.where(stats > FIXED_BAR, 0.0, 1.0)
-            beyond = stats > FIXED_BAR
-            bar = f"phase disagreement > {FIXED_BAR:g} ({measured.size} base images large enough to calibrate on)"
+        p, bar = scaling_p_values(base, stats, threshold)
+        beyond = p <= threshold
         waived = ctx.waivers.waived
         found = []
         for j in np.flatnonzero(beyond).tolist():
@@ -114,6 +106,21 @@ class ImageScaling(DetectorRule):
             return RuleResult(self.key, "pass", f"no added image beyond {bar}", [], 0, statistic, 0, expected)
         reason = f"{len(found)} of {n} added images: {WORDS} ({bar}); they block unless waived"
         return RuleResult(self.key, "block", reason, found, len(found), statistic, 0, expected)
+
+
+def scaling_p_values(base: np.ndarray, stats: np.ndarray, threshold: float) -> tuple[np.ndarray, str]:
+    """Each added image's p-value for its phase disagreement ``stats`` (n,) against the base images' ``base`` (m,),
+    and the bar's words. Calibrated on the base's measurable images (statistic > 0) with the exponential tail past
+    them when there are at least ``MIN_CALIBRATION``; else 0 past ``FIXED_BAR`` and 1 below it. ``threshold``
+    (``extreme_alpha / n``) only enters the words. Returns ``((n,) p-values in [0, 1], words)``."""
+    measured = base[base > 0]
+    if measured.size >= MIN_CALIBRATION:
+        from provenance.detectors.calibration import Calibration
+
+        p = Calibration(measured, CALIBRATION_FPR).p_values(stats)
+        return p, f"p <= {threshold:.2g} = extreme_alpha / n past {measured.size} base images' tail"
+    p = np.where(stats > FIXED_BAR, 0.0, 1.0)
+    return p, f"phase disagreement > {FIXED_BAR:g} ({measured.size} base images large enough to calibrate on)"
 
 
 def base_disagreements(ctx: GateContext) -> np.ndarray:
