@@ -7,9 +7,9 @@ phase disagreement and calibrates it on the base's own images: the records of th
 where the new version holds them (else where the base signed its data) and re-hashed against their signed digests,
 never a stored score. A record whose p-value past the base's tail (``detectors.calibration``'s exponential tail) is at
 most ``extreme_alpha / n`` (Bonferroni over the n added images, as ``detectors.extreme``) blocks, named, unless a
-waiver names it for ``scaling`` or ``combined``. Where fewer than ``MIN_CALIBRATION`` base images are large enough to
-measure (8 x 8 digits), the bar is ``FIXED_BAR`` instead: no natural image measured came within half of it
-(bench/results/fix35n-scaling.md).
+waiver names it for ``combined`` (``prov waive DIGEST --detector combined``: the rule is no detector). Where fewer than
+``MIN_CALIBRATION`` base images are large enough to measure (8 x 8 digits), the bar is ``FIXED_BAR`` instead: no
+natural image measured came within half of it (bench/results/fix35n-scaling.md).
 
 A rule of its own rather than evidence inside ``detectors.extreme``: it reads the images' bytes, not the features
 every detector shares, and only for file trees the image featuriser scored; its words name the attack.
@@ -79,7 +79,7 @@ class ImageScaling(DetectorRule):
         for j in np.flatnonzero(beyond).tolist():
             i = added[j]
             digest, label = bytes(rows.digests[i]).hex(), rows.labels[i]
-            if any((digest, name, label) in waived for name in ("scaling", COMBINED)):
+            if (digest, COMBINED, label) in waived:  # prov waive DIGEST --detector combined (scaling is a rule)
                 continue
             found.append(
                 {
