@@ -32,6 +32,10 @@ RULE = "detectors.scaling"
 MIN_CALIBRATION = 20  # measurable base images the tail is fitted on; fewer: FIXED_BAR
 MAX_CALIBRATION = 400  # base sample records read (the first in the signed sample's order): the cost stays small
 FIXED_BAR = 6.0  # phase disagreement; natural photographs and digits measured at most 3.5
+# the effect a block needs whatever the tail says: a base of one rendering (digits drawn at one size) has a tight tail
+# that another rendering's 2.9 passed at p 1e-5 (9 of 40 clean in-order digit deltas blocked; bench/results/
+# fix35n-scaling.md); a planted phase stands out 10-20 times (median), a natural or block-upscaled one at most 3.5
+MIN_DISAGREEMENT = 4.0
 CALIBRATION_FPR = 0.05  # the calibration's threshold only: the p-values past the tail do not depend on it
 WORDS = "the image downscales differently by nearest neighbour than by averaging (an image-scaling attack?)"
 
@@ -111,14 +115,18 @@ class ImageScaling(DetectorRule):
 def scaling_p_values(base: np.ndarray, stats: np.ndarray, threshold: float) -> tuple[np.ndarray, str]:
     """Each added image's p-value for its phase disagreement ``stats`` (n,) against the base images' ``base`` (m,),
     and the bar's words. Calibrated on the base's measurable images (statistic > 0) with the exponential tail past
-    them when there are at least ``MIN_CALIBRATION``; else 0 past ``FIXED_BAR`` and 1 below it. ``threshold``
+    them when there are at least ``MIN_CALIBRATION`` (1 at or below ``MIN_DISAGREEMENT``, the effect a block needs);
+    else 0 past ``FIXED_BAR`` and 1 below it. ``threshold``
     (``extreme_alpha / n``) only enters the words. Returns ``((n,) p-values in [0, 1], words)``."""
     measured = base[base > 0]
     if measured.size >= MIN_CALIBRATION:
         from provenance.detectors.calibration import Calibration
 
-        p = Calibration(measured, CALIBRATION_FPR).p_values(stats)
-        return p, f"p <= {threshold:.2g} = extreme_alpha / n past {measured.size} base images' tail"
+        p = np.where(stats > MIN_DISAGREEMENT, Calibration(measured, CALIBRATION_FPR).p_values(stats), 1.0)
+        return p, (
+            f"p <= {threshold:.2g} = extreme_alpha / n past {measured.size} base images' tail, and phase "
+            f"disagreement > {MIN_DISAGREEMENT:g}"
+        )
     p = np.where(stats > FIXED_BAR, 0.0, 1.0)
     return p, f"phase disagreement > {FIXED_BAR:g} ({measured.size} base images large enough to calibrate on)"
 

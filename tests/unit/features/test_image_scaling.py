@@ -8,7 +8,7 @@ from PIL import Image
 from sklearn.datasets import load_sample_images
 
 from provenance.features.image_scaling import phase_disagreement, phase_disagreements, scaling_disagreements
-from provenance.gate.image_scaling import FIXED_BAR, scaling_p_values
+from provenance.gate.image_scaling import FIXED_BAR, MIN_DISAGREEMENT, scaling_p_values
 
 
 def _patches(side: int, count: int, seed: int) -> list[np.ndarray]:
@@ -60,5 +60,7 @@ def test_the_bar_is_the_base_tail_or_the_fixed_bar_without_measurable_base_image
     base = np.array([phase_disagreement(_grey(p)) for p in _patches(32, 60, 6)])
     p, words = scaling_p_values(base, np.array([base.max() * 0.9, 20.0]), 0.01 / 2)
     assert p[0] > 0.005 and p[1] <= 0.005 and "60 base images' tail" in words
+    p, _ = scaling_p_values(base, np.array([MIN_DISAGREEMENT]), 0.005)  # past the tail, but no large effect
+    assert list(p) == [1.0]
     p, words = scaling_p_values(np.zeros(100), np.array([FIXED_BAR - 1, FIXED_BAR + 1]), 0.005)
     assert list(p) == [1.0, 0.0] and "0 base images large enough" in words
