@@ -53,6 +53,7 @@ from provenance.gate.detection_common import (  # noqa: F401 - re-exported: othe
     flagged_records,
 )
 from provenance.gate.detection_relabels import RELABEL_SCAN, RelabelScanRule
+from provenance.gate.image_scaling import ImageScaling
 from provenance.gate.results import RuleResult, Status
 from provenance.gate.rules import EXPECTED_NEW_CLASSES, setting_value
 
@@ -308,6 +309,7 @@ def rules(settings: Settings) -> RuleSet | None:
         CombinedFlagBudget(run, fpr, alpha, setting_value(settings, MAX_FLAGGED), expected),
         ExtremeRecords(run, fpr, setting_value(settings, EXTREME_ALPHA), expected),
         BatchDrift(run, fpr),
+        ImageScaling(run, fpr, setting_value(settings, EXTREME_ALPHA)),
     ]
     if setting_value(settings, RELABEL_SCAN):
         verdict_rules.append(RelabelScanRule(run, fpr, alpha, expected))

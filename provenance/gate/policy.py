@@ -78,6 +78,7 @@ RULE_TYPES: tuple[type[Rule], ...] = (
     detection.ExtremeRecords,
     detection.BatchDrift,
     detection.RelabelScanRule,
+    detection.ImageScaling,
 )
 
 

@@ -494,7 +494,7 @@ def _detector_steps(name: str, v: str, base: str, source: str | None, cut_source
     review that ranks the records the verdict did not flag."""
     detector = shlex.quote(
         "combined"
-        if name in ("detectors.combined", "detectors.extreme", "detectors.relabels")
+        if name in ("detectors.combined", "detectors.extreme", "detectors.relabels", "detectors.scaling")
         else name.split(".", 1)[1]
     )
     cut_source_step = Step(

@@ -52,7 +52,7 @@ def test_a_third_of_the_base_delivered_again_blocks_and_the_headline_says_so(pro
     text = prov("check", "cand", "--base", "base")
     head = " ".join(text.stdout.split("Policy default")[0].split())  # the lines above the policy, unwrapped
     assert text.exit_code == 1 and head.startswith(
-        "prov check cand --base base: BLOCKED by 1 of 28 rules: copies.max_copies_rate "
+        "prov check cand --base base: BLOCKED by 1 of 29 rules: copies.max_copies_rate "
         "300 exact copies of base records added, 291 more than a delivery of 300 rows repeats the base's "
         "records (copies.max_copies_rate)."
     ), text.stdout

@@ -171,7 +171,7 @@ def test_a_class_growing_on_purpose_is_named_in_the_headline_with_the_budget_of_
     assert headline == f"{said}.", headline
     r = prov("check", "held2", "--base", "held1", "--policy", "grow.toml", "--no-save", *PINNED, env={"COLUMNS": "200"})
     assert r.exit_code == 1 and r.stdout.splitlines()[0].endswith(
-        ": BLOCKED by 1 of 28 rules: class_mix.min_p_value"
+        ": BLOCKED by 1 of 29 rules: class_mix.min_p_value"
     ), r.output
     advice, listed_again = " ".join(r.stdout.split("To release:")[1].split("\nPolicy ")[0].split()), '= ["3"]'
     assert "class '3' is in [class_mix] expected_new_classes, but the base already holds" in advice, advice

@@ -41,7 +41,7 @@ def test_an_empty_data_file_is_refused_at_commit_unless_allowed_and_its_check_bl
     r = prov("check", "r2", "--base", "r1", "--signer", "alice.pub")
     assert r.exit_code == 1, r.output
     head = r.stdout.splitlines()
-    assert head[0] == "prov check r2 --base r1: BLOCKED by 1 of 28 rules: removals.max_unsigned_removed_rate"
+    assert head[0] == "prov check r2 --base r1: BLOCKED by 1 of 29 rules: removals.max_unsigned_removed_rate"
     words = " ".join(r.stdout.split())  # lines wrap at the terminal's width
     assert "restore the data" in words and "prov commit DATA --tag NEW --parent r1 --key K" in words
     assert 'unsigned_removed = "warn"' not in words  # warn would not release it: not offered

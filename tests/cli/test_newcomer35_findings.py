@@ -11,7 +11,6 @@ so what the detectors see is not what the model trains on. (OpenCV's non-antiali
 """
 
 import numpy as np
-import pytest
 from PIL import Image
 from sklearn.datasets import load_sample_images
 
@@ -39,7 +38,7 @@ def _save(array: np.ndarray, path, compress_level: int = 6) -> None:
     Image.fromarray(array).save(path, compress_level=compress_level)
 
 
-def _check_planted(prov, keypair, workdir, scaled: bool) -> tuple[dict, set[str]]:
+def _check_planted(prov, keypair, workdir, scaled: bool, honest: bool = False) -> tuple[dict, set[str]]:
     """Base ``b``: ``PER_CLASS`` 32 x 32 patches a class; ``n``: b plus ``CLEAN`` new patches a class and
     the first ``PLANTED`` base temple patches again under ``flower/`` (other bytes, the same pixels), hidden in 64 x 64
     flower patches when ``scaled`` (a nearest-neighbour resize to 32 x 32 gives each exactly), else as they are. ``prov check n --base b``'s JSON
@@ -59,6 +58,10 @@ def _check_planted(prov, keypair, workdir, scaled: bool) -> tuple[dict, set[str]
     planted = set()
     for i in range(PLANTED):
         host, hidden = _crop(photos["flower"], rng).copy(), base["temple"][i]
+        if honest:  # a vendor's new resolution: 64 x 64 flower patches as they are
+            _save(host, workdir / "photos" / "flower" / f"planted-{i:03d}.png", compress_level=1)
+            planted.add(f"flower/planted-{i:03d}.png")
+            continue
         if scaled:
             host[1::2, 1::2] = hidden
             seen = np.asarray(Image.fromarray(host).resize((32, 32), Image.NEAREST))
@@ -80,9 +83,23 @@ def test_temple_patches_filed_as_flower_block_the_check(prov, workdir, keypair):
     assert len(flagged) >= PLANTED - 2, sorted(flagged)  # 10 of 10 when written
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="F35-1: an image-scaling attack passes: the featuriser's antialiased grid is "
-                   "not the nearest-neighbour resize a training job may apply (newcomer review 35)")  # fmt: skip
 def test_temple_patches_hidden_for_a_nearest_neighbour_resize_block_the_check(prov, workdir, keypair):
+    """F35-1, fixed: ``detectors.scaling`` blocks, naming the planted files and the attack (it measures how
+    differently each added image downscales by sampling than by averaging, against the base's own images)."""
     report, planted = _check_planted(prov, keypair, workdir, scaled=True)
-    flagged = {f["locator"] for f in report["findings"]} & planted
-    assert report["exit_code"] == 1 and len(flagged) >= PLANTED // 2, (report["decision"], sorted(flagged))
+    assert report["exit_code"] == 1 and "detectors.scaling" in blocking_rules(report), report["decision"]
+    rule = next(r for r in report["rules"] if r["rule"] == "detectors.scaling")
+    named = {r["locator"] for r in rule["records"]}
+    # 9 of 10 when written: planted-001's hidden temple patch is so like its flower host that its phase stands out
+    # less than 4 times (the rule's effect floor); no clean record named, whatever the profile sample's salt
+    assert named <= planted and len(named) >= PLANTED - 2, sorted(named)
+    assert all("nearest neighbour than by averaging" in r["explanation"] for r in rule["records"])
+
+
+def test_a_vendors_honest_64_pixel_images_pass_the_scaling_check(prov, workdir, keypair):
+    """The control for the fix: the same delta with ten plain 64 x 64 flower patches (a vendor's new resolution,
+    over a base of 32 x 32 files) passes ``detectors.scaling``, none named."""
+    report, _ = _check_planted(prov, keypair, workdir, scaled=False, honest=True)
+    rule = next(r for r in report["rules"] if r["rule"] == "detectors.scaling")
+    assert rule["status"] == "pass" and not rule["records"], rule
+    assert "detectors.scaling" not in blocking_rules(report)

@@ -112,7 +112,7 @@ def test_the_readme_tour_runs_as_written(tmp_path):
     assert "suspicious source: scraper (unsigned batch)" in " ".join(diff_out.split())
     assert "names `scraper (unsigned batch)` as the suspicious source" in said
     check_out = " ".join(printed[next(i for i, (c, _) in enumerate(lines) if c == "prov check v4 --base v3")].split())
-    blocked = "BLOCKED by 3 of 28 rules: class_mix.min_p_value, detectors.combined, detectors.extreme"
+    blocked = "BLOCKED by 3 of 29 rules: class_mix.min_p_value, detectors.combined, detectors.extreme"
     assert blocked in check_out and blocked in said
     after_waiver = json.loads((tmp_path / "tour" / "v4-check.json").read_text())
     assert after_waiver["decision"] == "blocked" and len(after_waiver["findings"]) == 59
@@ -122,7 +122,7 @@ def test_the_readme_tour_runs_as_written(tmp_path):
     assert headline.startswith("60 of 60 records flagged by the combined verdict of 7 detectors (")
     assert headline.endswith("; 1 waived, 59 count") and "1 waived, 59 count" in said
     final = " ".join(r.stdout.split())
-    assert "60 records removed, 700 kept" in final and "passed all 28 rules" in final
+    assert "60 records removed, 700 kept" in final and "passed all 29 rules" in final
     assert "release attestation ok: release" in final and "against v3" in final
     assert (tmp_path / "tour" / "v5.attestation.json").exists()
 

@@ -219,7 +219,7 @@ def test_the_detector_rules_follow_enabled_and_run(enabled):
     else:
         assert built.name == (
             "all_of(detectors.not-installed, after_run(detectors.run, all_of(detectors.knn_label), "
-            "all_of(detectors.combined, detectors.extreme, detectors.drift, detectors.relabels)))"
+            "all_of(detectors.combined, detectors.extreme, detectors.drift, detectors.scaling, detectors.relabels)))"
         )
         off = detection.rules({"detectors": {"run": ["knn_label"], "relabel_scan": False}})
         assert "detectors.relabels" not in off.name  # [detectors] relabel_scan = false leaves the rule out
