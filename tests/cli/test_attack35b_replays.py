@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from test_attack33b_replays import _listed_check
-from test_attack34d_replays import _far
-from test_attack34e_replays import _malignant_shell
+from test_attack34d_replays import _far, _many_classes_check
+from test_attack34e_replays import _malignant_shell, _spacing_shell
 
 INSIDE = "('cat' among malignant)"
 
@@ -40,6 +40,23 @@ def test_control_100_records_just_beyond_the_median_spacing_block(prov, keypair,
 def test_records_just_beyond_the_median_spacing_beside_far_records_block(prov, keypair, workdir):
     code, said = _listed_check(prov, keypair, np.vstack([_malignant_shell(1.2, 100), _far(25)]))
     assert _blocked_as_malignant(code, said), said
+
+
+def test_control_240_records_just_beyond_the_spacing_over_eight_classes_block(prov, keypair, workdir):
+    """30 records in each of the many-class base's 8 classes at 1.2 times its spacing: each class's 30 are at its
+    band limit, all 240 together past theirs (judged in full)."""
+    code, said = _many_classes_check(prov, keypair, _spacing_shell(1.2, 30))
+    assert code == 1 and "('cat' among k0" in said, said
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A35b-1 (high): 240 records at 1.2x the spacing over 8 classes beside 64 at 1.8x (band 240 of 304) pass "
+    "on class-free evidence",
+)
+def test_records_just_beyond_the_spacing_over_eight_classes_beside_far_records_block(prov, keypair, workdir):
+    code, said = _many_classes_check(prov, keypair, np.vstack([_spacing_shell(1.2, 30), _spacing_shell(1.8, 8)]))
+    assert code == 1 and "('cat' among k0" in said, said
 
 
 # --- A35b-2: fewer than 31 records, all in the band ------------------------------------------------------------------
