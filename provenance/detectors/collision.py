@@ -31,7 +31,7 @@ from provenance.detectors.shared import (
     standardized_delta,
     typical_distance,
 )
-from provenance.profiles.copy_index import CopyIndex, grid_key
+from provenance.profiles.copy_index import CopyIndex, check_grid_key
 from provenance.profiles.reference import ReferenceProfile
 
 
@@ -147,9 +147,9 @@ def whole_base_nearest(profile: ReferenceProfile, delta: Delta, labels: np.ndarr
     if added.size:
         Z = standardized_delta(profile, delta)[added]  # as delivered: a copy is one whatever its batch's drift
         digests = delta.digest_array[added]
-        # on a grid drawn from the looked-up records' digests, never the commit's public one: records placed at its
+        # on a grid drawn afresh for this check (salted), never the commit's public one: records placed at its
         # cells' corners made every look-up compare with every base record (A34a-2); the distances are the same
-        searched = index.searching(radius, grid_key(digests))
+        searched = index.searching(radius, check_grid_key(digests))
         own[added], other[added] = searched.nearest(Z, labels[added], digests)
     return WholeBaseNearest(own, other, len(index.keys), radius, alpha)
 

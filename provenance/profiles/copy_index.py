@@ -19,9 +19,10 @@ within ``radius`` of (at most one neighbour a coordinate, so ``2 ** k`` cells fo
 keys is fixed (``_GRID_SEED``: the index is a function of the base alone), so anyone can place records at its cells'
 corners, near every face, and make each look-up compare with every record (attack review 34a, A34a-2: 40 times the
 CPU of a look-up at a record on 500,000 x 16). A check therefore searches a grid whose shift and key multipliers are
-drawn from the digests of the records it looks up (:func:`grid_key`, :meth:`CopyIndex.searching`): moving a record
-toward a corner changes its digest and so the grid, and a record lies near more than ``MAX_PROBE_BITS`` faces of a
-grid it cannot aim at about as rarely as a real one (3.5e-6 of records on 16 features). The grid changes which
+drawn from the digests of the records it looks up and fresh random bytes (:func:`check_grid_key`,
+:meth:`CopyIndex.searching`): no submitter can aim at its corners (grinding digests alone could: A35b-3), and a
+record lies near more than ``MAX_PROBE_BITS`` faces of a grid it cannot aim at about as rarely as a real one (3.5e-6
+of records on 16 features). The grid changes which
 cells are read, never which records lie within the radius: the distances found are the same. A base past
 ``INDEX_MAX_ROWS`` records or ``INDEX_MAX_VALUES`` features in all (rows x features) keeps no index: its copy evidence
 stays the sample's, which commit and the check say (docs/detection.md).
@@ -33,6 +34,7 @@ import hashlib
 import io
 import json
 import math
+import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -61,12 +63,21 @@ def cell_width(radius: float, dim: int) -> float:
     return max(2.0, dim / (_NEAR_FACES / 2.0)) * radius
 
 
-def grid_key(digests: np.ndarray) -> bytes:
-    """A check's grid key: SHA-256 of ``GRID_KEY_DOMAIN`` and the (n, 32) uint8 ``digests`` of the records it looks up,
-    sorted (their order does not matter). 32 bytes."""
+def grid_key(digests: np.ndarray, salt: bytes = b"") -> bytes:
+    """A grid key: SHA-256 of ``GRID_KEY_DOMAIN``, ``salt`` and the (n, 32) uint8 ``digests`` of the records looked
+    up, sorted (their order does not matter). 32 bytes."""
     rows = np.ascontiguousarray(np.asarray(digests, dtype=np.uint8).reshape(-1, 32))
     ordered = np.sort(rows.view(np.dtype((np.void, 32))).ravel())  # bytewise, as sorted() sorts bytes
-    return hashlib.sha256(GRID_KEY_DOMAIN + ordered.tobytes()).digest()
+    return hashlib.sha256(GRID_KEY_DOMAIN + salt + ordered.tobytes()).digest()
+
+
+def check_grid_key(digests: np.ndarray) -> bytes:
+    """The grid key one check searches on: :func:`grid_key` of ``digests`` salted with 32 fresh random bytes
+    (``secrets``), so no submitter can grind its records' digests until they sit at the grid's cell corners (attack
+    review 35b, A35b-3: about 270,000 tries, seconds of CPU, made every look-up of 50 piled records a full scan). The
+    grid decides which cells are read, never which records lie within the radius, so the distances found, and every
+    result, are the same whatever the salt: only the cost is drawn afresh."""
+    return grid_key(digests, secrets.token_bytes(32))
 
 
 def _grid(dim: int, width: float, key: bytes | None = None) -> tuple[np.ndarray, np.ndarray]:
