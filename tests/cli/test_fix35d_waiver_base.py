@@ -4,7 +4,7 @@
 older base, against which more records are flagged, and the waive key signed ``combined`` waivers for them that held
 in every later check. The base is now the reviewer's ``--base`` or the version's signed parent, never the file's;
 each waiver signs ``judgedAgainst`` (the base's tag and Merkle root, the fpr), and a check honours it only at both.
-Through the real CLI, keys and store (newcomer 33's storms: v0 1975-1989, v1 to 1999, v2 to 2004); what is asserted
+Through the real CLI, keys and store (newcomer 33's storms: v0 1975-1981, v1 to 1984, v2 to 1987); what is asserted
 does not depend on which records a run flags."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def _three_versions(prov, keypair) -> tuple[str, ...]:
     """v0, v1, v2 (each the parent of the next), and ``check v2 --base v0``'s JSON report in ``old.json`` (its
     findings are of v2 against v0). Returns the --signer flags that pin the committer."""
     pinned = ("--signer", keypair.public_path)
-    for tag, last in (("v0", 1989), ("v1", 1999), ("v2", 2004)):
+    for tag, last in (("v0", 1981), ("v1", 1984), ("v2", 1987)):
         pq.write_table(pa.concat_tables([storms(1975, last)]), f"{tag}.parquet")
         r = prov("commit", f"{tag}.parquet", "--tag", tag, "--key", keypair.private_path, *pinned)
         assert r.exit_code == 0, r.output
