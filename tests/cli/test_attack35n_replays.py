@@ -86,6 +86,12 @@ def _scaling_named(report: dict) -> set[str]:
     return {r["locator"] for r in rule["records"]}
 
 
+def _assert_planted_named(report: dict, planted: set[str]) -> None:
+    """detectors.scaling names at least ``PLANTED - 2`` of the planted files and nothing else."""
+    named = _scaling_named(report)
+    assert named <= planted and len(named) >= PLANTED - 2, (sorted(named), blocking_rules(report))
+
+
 def _nearest_28(host: np.ndarray, hidden: np.ndarray) -> Image.Image:
     rows = _pillow_nearest_rows(HOST, hidden.shape[0])
     host[np.ix_(rows, rows)] = hidden
@@ -119,8 +125,7 @@ def test_a35n_1_control_the_hidden_28_pixel_records_filed_plainly_block(prov, wo
 @pytest.mark.parametrize("plant", [_nearest_28, _bilinear_28], ids=["nearest", "bilinear"])
 def test_a35n_1_records_hidden_for_a_64_to_28_resize_are_named(prov, workdir, keypair, plant):
     report, planted = _check(prov, keypair, workdir, 28, plant)
-    named = _scaling_named(report)
-    assert named <= planted and len(named) >= PLANTED - 2, (sorted(named), blocking_rules(report))
+    _assert_planted_named(report, planted)
 
 
 def _grey_phase(host: np.ndarray, hidden: np.ndarray) -> np.ndarray:
@@ -149,13 +154,13 @@ def test_a35n_2_control_the_same_grey_pixels_in_8_bits_are_named(prov, workdir, 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="A35n-2 (medium): a 16-bit PNG hiding a record for a nearest resize scores 0 (Pillow's I;16 -> L "
-    "clips every value above 255: the measure reads a flat white image) and detectors.scaling names none",
+    reason="A35n-2 (low): a 16-bit PNG hiding a record for a nearest resize scores 0 (Pillow's I;16 -> L "
+    "clips every value above 255: the measure reads a flat white image) and detectors.scaling names none "
+    "(here detectors.extreme and combined block: the featuriser reads the same white)",
 )
 def test_a35n_2_records_hidden_in_16_bit_pngs_are_named(prov, workdir, keypair):
     report, planted = _check(prov, keypair, workdir, 32, _grey_16bit)
-    named = _scaling_named(report)
-    assert named <= planted and len(named) >= PLANTED - 2, (sorted(named), blocking_rules(report))
+    _assert_planted_named(report, planted)
 
 
 def _blue_only(host: np.ndarray, hidden: np.ndarray) -> Image.Image:
@@ -172,8 +177,7 @@ def _blue_only(host: np.ndarray, hidden: np.ndarray) -> Image.Image:
 )
 def test_a35n_3_records_hidden_in_the_blue_channel_are_named(prov, workdir, keypair):
     report, planted = _check(prov, keypair, workdir, 32, _blue_only)
-    named = _scaling_named(report)
-    assert named <= planted and len(named) >= PLANTED - 2, (sorted(named), blocking_rules(report))
+    _assert_planted_named(report, planted)
 
 
 def _under_the_floor(host: np.ndarray, hidden: np.ndarray) -> Image.Image:
@@ -194,10 +198,62 @@ def _under_the_floor(host: np.ndarray, hidden: np.ndarray) -> Image.Image:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="A35n-4 (medium): noising the three unsampled phases just enough keeps the phase disagreement under "
+    reason="A35n-4 (high): noising the three unsampled phases just enough keeps the phase disagreement under "
     "the effect floor of 4 while a nearest resize still hands the model the hidden record exactly",
 )
 def test_a35n_4_records_hidden_under_the_effect_floor_are_named(prov, workdir, keypair):
     report, planted = _check(prov, keypair, workdir, 32, _under_the_floor)
+    _assert_planted_named(report, planted)
+
+
+def _flat_png(side: int) -> bytes:
+    import io
+
+    out = io.BytesIO()
+    Image.new("L", (side, side), 128).save(out, format="PNG", compress_level=9)
+    return out.getvalue()
+
+
+def _peak_bytes(blobs: list[bytes]) -> int:
+    import tracemalloc
+
+    from provenance.features.image_scaling import scaling_disagreements
+
+    tracemalloc.start()
+    try:
+        scaling_disagreements(blobs)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A35n-5 (low, cost): the measure holds every added image decoded and stacks those of one size as float32 "
+    "(about 20 bytes a pixel at peak, no pixel bound): a few flat 8000 x 8000 PNGs of 60 KB each cost gigabytes",
+)
+def test_a35n_5_measuring_many_huge_images_costs_no_more_memory_than_one():
+    blob = _flat_png(2000)  # 4 megapixels in a few kilobytes
+    assert len(blob) < 64 * 1024
+    one, three = _peak_bytes([blob]), _peak_bytes([blob] * 3)
+    assert one > 4_000_000  # the control: one image is measured from its decoded pixels
+    assert three < 1.5 * one, (one, three)
+
+
+def _scanlines(host: np.ndarray, hidden: np.ndarray) -> Image.Image:
+    """No attack: the flower patch under a CRT-style scanline filter (every second row at three quarters)."""
+    lit = host.astype(np.float64)
+    lit[1::2] *= 0.75
+    return Image.fromarray(lit.astype(np.uint8))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A35n-6 (low, honest): clean images under a scanline filter (every second row darkened, as retro "
+    "screenshots and CRT photographs are) measure up to 25 and block over a base of photographs",
+)
+def test_a35n_6_clean_scanline_images_pass_the_scaling_check(prov, workdir, keypair):
+    """The honest control without scanlines: test_newcomer35_findings.py's 64 x 64 vendor patches pass."""
+    report, _ = _check(prov, keypair, workdir, 32, _scanlines)
     named = _scaling_named(report)
-    assert named <= planted and len(named) >= PLANTED - 2, (sorted(named), blocking_rules(report))
+    assert not named, (sorted(named), blocking_rules(report))
