@@ -14,7 +14,8 @@ block-upscaled images give 0). A sampled phase carrying another image stands out
 s = 2, 15 at s = 4; bilinear's 2 x 2 at s = 4, 3 times); a natural phase about once. The image's statistic is its
 largest over the ratios. Computed in grey (Pillow's ``L``) from the decoded pixels.
 
-Not covered: ratios that are not whole numbers (a nearest-neighbour resize of 64 to 28 pixels reads an irregular
+Images of more than ``MAX_PIXELS`` pixels are not measured; the work is bounded by ``STACK_PIXELS`` and
+``HELD_PIXELS`` (attack review 35n, A35n-5). Not covered: ratios that are not whole numbers (a nearest-neighbour resize of 64 to 28 pixels reads an irregular
 set of pixels), and an attacker who changes every phase (then the averaging view carries the change too, and the
 featuriser's grid sees it).
 """
@@ -29,7 +30,12 @@ import numpy as np
 RATIOS = (2, 3, 4)  # whole-number downscale ratios checked
 MIN_TARGET = 8  # pixels a side: a training job's resize to fewer is implausible
 FLOOR_SHARE = 0.05  # of the image's standard deviation, added to the median phase difference
-BATCH = 256  # images of one size computed together (a 256 x 256 image: 64 MiB of float32 a batch)
+BATCH = 256  # images of one size computed together at most
+STACK_PIXELS = 1 << 20  # pixels computed together at most (a 1024 x 1024 image alone; peak about 20 bytes a pixel)
+HELD_PIXELS = 1 << 24  # decoded pixels held before they are computed (16 MiB of grey)
+# an image of more pixels (past 4096 x 4096) is not measured (statistic 0): its peak would pass 300 MiB, and a training
+# job downscaling it by 2 to 4 keeps over 1,000 pixels a side (attack review 35n, A35n-5: no bound before)
+MAX_PIXELS = 1 << 24
 
 
 def phase_disagreement(pixels: np.ndarray) -> float:
@@ -74,10 +80,22 @@ def scaling_disagreements(blobs: Sequence[bytes]) -> tuple[np.ndarray, list[int]
     out = np.zeros(len(blobs), dtype=np.float64)
     undecodable = []
     by_size: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
+    held = 0
+
+    def compute() -> None:  # every held image, in stacks of one size within BATCH and STACK_PIXELS
+        for (h, w), group in by_size.items():
+            step = max(1, min(BATCH, STACK_PIXELS // max(1, h * w)))
+            for start in range(0, len(group), step):
+                part = group[start : start + step]
+                out[[i for i, _ in part]] = phase_disagreements(np.stack([pixels for _, pixels in part]))
+        by_size.clear()
+
     for i, blob in enumerate(blobs):
         try:
             simple = open_simple_png(blob)
             with simple or Image.open(io.BytesIO(blob)) as image:
+                if image.width * image.height > MAX_PIXELS:
+                    continue  # not measured (MAX_PIXELS), never decoded
                 image.load()
                 grey = image if image.mode == "L" else image.convert("L")
                 pixels = np.asarray(grey)
@@ -85,8 +103,9 @@ def scaling_disagreements(blobs: Sequence[bytes]) -> tuple[np.ndarray, list[int]
             undecodable.append(i)
             continue
         by_size.setdefault(pixels.shape, []).append((i, pixels))
-    for group in by_size.values():
-        for start in range(0, len(group), BATCH):
-            part = group[start : start + BATCH]
-            out[[i for i, _ in part]] = phase_disagreements(np.stack([pixels for _, pixels in part]))
+        held += pixels.size
+        if held >= HELD_PIXELS:
+            compute()
+            held = 0
+    compute()
     return out, undecodable
