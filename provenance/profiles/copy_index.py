@@ -54,6 +54,7 @@ _GRID_SEED = 0x33A  # the commit grid's shift and key multipliers: fixed, so the
 GRID_KEY_DOMAIN = b"prov copy index grid v1\x00"  # what a check's grid key hashes before the looked-up digests
 _CHUNK = 1 << 16  # (query, record) pairs measured at once
 _PROBES = 1 << 16  # probe cells keyed at once
+_FEW = 1 << 10  # pairs left few enough to measure on every feature at once
 
 
 def cell_width(radius: float, dim: int) -> float:
@@ -110,14 +111,35 @@ def _probe_keys(
 
 
 def _pairs(owners: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The rows ``starts[i] .. starts[i] + lengths[i] - 1`` of each range, each paired with ``owners[i]``: ``(owners,
-    rows)`` arrays of at most ``_CHUNK`` pairs, in order."""
+    """The rows ``starts[i] .. starts[i] + lengths[i] - 1`` of each range (``lengths`` > 0), each paired with
+    ``owners[i]``: ``(owners, rows)`` arrays of at most ``_CHUNK`` pairs, in order (a range may span two)."""
     ends = np.cumsum(lengths)
+    begins = ends - lengths
     total = int(ends[-1]) if len(ends) else 0
     for first in range(0, total, _CHUNK):
-        positions = np.arange(first, min(first + _CHUNK, total))
-        which = np.searchsorted(ends, positions, side="right")
-        yield owners[which], starts[which] + positions - (ends[which] - lengths[which])
+        last = min(first + _CHUNK, total)
+        a = int(np.searchsorted(ends, first, side="right"))
+        b = int(np.searchsorted(ends, last - 1, side="right")) + 1
+        counts = np.minimum(ends[a:b], last) - np.maximum(begins[a:b], first)
+        yield np.repeat(owners[a:b], counts), np.arange(first, last) + np.repeat(starts[a:b] - begins[a:b], counts)
+
+
+def _near_on_every_feature(
+    columns: np.ndarray, query_columns: np.ndarray, queries: np.ndarray, rows: np.ndarray, radius: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (query, row) pairs left once those one feature's difference already puts past ``radius`` are dropped,
+    feature after feature (``columns``: (d, N) float32 index features; ``query_columns``: (d, n) float64), until at
+    most ``_FEW`` remain. Only pairs whose measured distance exceeds ``radius`` go: the difference is the one the
+    distance squares (float64 of the float32 feature, less the query's), a rounded sum of non-negative squares is no
+    smaller than any of them, and the bar's margin (1e-9, millions of ulps) outweighs squaring's and the square
+    root's rounding; so the distances left are the same, bit for bit, and a pass costs one gather per pair."""
+    bar = radius * (1.0 + 1e-9)
+    for feature, query_feature in zip(columns, query_columns):
+        if len(rows) <= _FEW:
+            break
+        near = np.abs(feature[rows].astype(np.float64) - query_feature[queries]) <= bar
+        queries, rows = queries[near], rows[near]
+    return queries, rows
 
 
 @dataclass(eq=False)
@@ -243,10 +265,12 @@ class CopyIndex:
         ``radius`` (inf where none lies within it); a record with the query's digest prefix (its own twin) is left out.
 
         Every query is looked up in one vectorised pass (issue 15, perf35b): its probe cells' keys, their rows found
-        by ``np.searchsorted`` on the sorted keys, the (query, row) pairs measured ``_CHUNK`` at a time and reduced per
-        query with ``np.minimum.at``. A query near more than ``MAX_PROBE_BITS`` faces is paired with every row. Each
-        distance is computed as a one-query-at-a-time loop computes it (float64 differences, squared, summed along the
-        row), so the results are the same bit for bit (tests/unit/profiles/test_copy_index.py keeps that loop).
+        by ``np.searchsorted`` on the sorted keys, the (query, row) pairs taken ``_CHUNK`` at a time, those one
+        feature already puts past the radius dropped (:func:`_near_on_every_feature`), the rest measured and reduced
+        per query with ``np.minimum.at``. A query near more than ``MAX_PROBE_BITS`` faces is paired with every row.
+        Each distance is computed as a one-query-at-a-time loop computes it (float64 differences, squared, summed
+        along the row), so the results are the same bit for bit (tests/unit/profiles/test_copy_index.py keeps that
+        loop as the reference).
 
         Args:
             Zq: (n, d) standardised query features.
@@ -263,7 +287,9 @@ class CopyIndex:
             return own, other
         labels = np.asarray(labels, dtype=np.int64)
         mine = digest_prefixes(digests)
-        for queries, rows in self._candidate_pairs(Zq):
+        columns, query_columns = np.ascontiguousarray(self.Z.T), np.ascontiguousarray(Zq.T)
+        for pairs in self._candidate_pairs(Zq):
+            queries, rows = _near_on_every_feature(columns, query_columns, *pairs, self.radius)
             dist = np.sqrt(((self.Z[rows].astype(np.float64) - Zq[queries]) ** 2).sum(axis=1))
             keep = (self.digests[rows] != mine[queries]) & (dist <= self.radius)
             same = self.labels[rows] == labels[queries]

@@ -11,6 +11,7 @@ from provenance.profiles.copy_index import (
     _cells,
     _grid,
     _keys,
+    _pairs,
     cell_width,
     digest_prefixes,
     grid_key,
@@ -232,9 +233,20 @@ def test_a_look_up_with_no_query_or_no_record_finds_nothing():
 
 
 def test_a_record_exactly_the_radius_away_is_found_and_one_a_hair_further_is_not():
-    Z = np.array([[0.0, 0.0, 0.0], [3.0, 3.0, 3.0]], dtype=np.float32)
-    digests = np.arange(64, dtype=np.uint8).reshape(2, 32)
-    index = CopyIndex.build(Z, np.array([0, 1]), digests, 0.5, np.zeros(3), np.ones(3))
+    # 2,000 own twins beside the first query give its look-up enough pairs to be sifted feature by feature first
+    Z = np.array([[0.0, 0.0, 0.0]] + [[0.5, 0.0, 0.0]] * 2000 + [[3.0, 3.0, 3.0]], dtype=np.float32)
+    digests = np.zeros((2002, 32), np.uint8)
+    digests[0], digests[-1] = 1, 2
+    index = CopyIndex.build(Z, np.array([0] * 2001 + [1]), digests, 0.5, np.zeros(3), np.ones(3))
     queries = np.array([[0.5, 0.0, 0.0], [3.0, 3.0, 3.5 + 1e-9]])
     own, other = index.nearest(queries, np.array([0, 0]), np.zeros((2, 32), np.uint8))
     assert own.tolist() == [0.5, np.inf] and other.tolist() == [np.inf, np.inf]
+
+
+def test_the_pairs_of_ranges_longer_than_a_chunk_come_in_order_split_across_chunks():
+    starts, lengths = np.array([5, 0, 90_000, 7]), np.array([70_000, 3, 100_000, 1])
+    chunks = list(_pairs(np.array([10, 11, 12, 13]), starts, lengths))
+    assert all(len(rows) <= 1 << 16 for _, rows in chunks) and len(chunks) == 3
+    owners, rows = (np.concatenate(parts) for parts in zip(*chunks))
+    assert owners.tolist() == [10] * 70_000 + [11] * 3 + [12] * 100_000 + [13]
+    assert rows.tolist() == [*range(5, 70_005), 0, 1, 2, *range(90_000, 190_000), 7]
