@@ -297,6 +297,17 @@ class CopyIndex:
             np.minimum.at(other, queries[keep & ~same], dist[keep & ~same])
         return own, other
 
+    def records_read(self, Zq: np.ndarray) -> np.ndarray:
+        """(n,) int64: how many indexed records a look-up of each of the (n, d) standardised queries ``Zq`` pairs it
+        with before sifting them (:meth:`nearest`'s cost): those in the cells its probe reads, or every record for a
+        query near more than ``MAX_PROBE_BITS`` faces (attack review 34a, A34a-2)."""
+        Zq = np.asarray(Zq, dtype=np.float64)
+        read = np.zeros(len(Zq), dtype=np.int64)
+        if len(Zq) and len(self.keys):
+            for queries, _ in self._candidate_pairs(Zq):
+                read += np.bincount(queries, minlength=len(Zq))
+        return read
+
     def _candidate_pairs(self, Zq: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(query, row) index pairs, at most ``_CHUNK`` at a time: every row in the cells each query's probe reads
         (its own cell and, for each face it lies within ``radius`` of, the neighbour across it), or every row for a

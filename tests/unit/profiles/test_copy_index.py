@@ -129,11 +129,13 @@ def test_a_grid_drawn_from_the_looked_up_digests_finds_the_same_copies_as_the_co
 
 def one_query_at_a_time(index, Zq, labels, digests):
     """The look-up as sessions 34-35 wrote it (one query after another: its probe cells' keys, their rows, a distance
-    pass over them): the reference the vectorised ``CopyIndex.nearest`` must equal bit for bit (perf35b)."""
+    pass over them): the reference the vectorised ``CopyIndex.nearest`` must equal bit for bit (perf35b). ``(own,
+    other, records read)``."""
     Zq = np.asarray(Zq, dtype=np.float64)
     own, other = np.full(len(Zq), np.inf), np.full(len(Zq), np.inf)
+    read = np.zeros(len(Zq), dtype=np.int64)
     if not len(Zq) or not len(index.keys):
-        return own, other
+        return own, other, read
     shift, multipliers = _grid(index.dim, index.width, index.grid_key)
     cells = _cells(Zq, shift, index.width)
     offset = (Zq - shift) / index.width - cells
@@ -153,6 +155,7 @@ def one_query_at_a_time(index, Zq, labels, digests):
             starts = np.searchsorted(index.keys, keys, side="left")
             stops = np.searchsorted(index.keys, keys, side="right")
             candidates = np.concatenate([np.arange(a, b) for a, b in zip(starts, stops)])
+        read[i] = candidates.size
         if not candidates.size:
             continue
         for start in range(0, len(candidates), 1 << 16):
@@ -164,7 +167,7 @@ def one_query_at_a_time(index, Zq, labels, digests):
                 own[i] = min(own[i], float(dist[keep & same].min()))
             if (keep & ~same).any():
                 other[i] = min(other[i], float(dist[keep & ~same].min()))
-    return own, other
+    return own, other, read
 
 
 def _hard_case(dim, radius, keyed, n=800, N=4000):
@@ -210,7 +213,9 @@ def test_the_vectorised_look_up_equals_the_one_query_at_a_time_loop_bit_for_bit(
     index, queries, qlabels, qdigests = _hard_case(dim, radius, keyed)
     assert index.grid_key == (grid_key(qdigests) if keyed else None)
     got = index.nearest(queries, qlabels, qdigests)
-    want = one_query_at_a_time(index, queries, qlabels, qdigests)
+    *want, read = one_query_at_a_time(index, queries, qlabels, qdigests)
+    assert np.array_equal(index.records_read(queries), read)
+    assert (read.max() == len(index.keys)) == (dim > MAX_PROBE_BITS)  # corner queries read every record
     for g, w in zip(got, want):
         assert g.dtype == w.dtype == np.float64
         assert np.array_equal(g.view(np.uint64), w.view(np.uint64))  # bit for bit, inf where none within the radius
