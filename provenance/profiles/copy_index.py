@@ -98,7 +98,8 @@ def _probe_keys(
     """The keys of the cells g queries' probes read, each query near exactly ``k`` faces: ``(owners, keys)``, two
     (g x 2**k,) arrays (the query's position in ``cells``, the key). A key is linear in its cell (``_keys``: sum of
     cell x multiplier, mod 2**64), so a neighbour's key is the cell's plus +-multiplier for each face crossed: the
-    same uint64 as keying the neighbour's cell."""
+    same uint64 as keying the neighbour's cell. Two probe cells of one query with one key (a 64-bit collision) read
+    their rows twice, which changes no minimum."""
     g = len(cells)
     columns = np.nonzero(low | high)[1].reshape(g, k)  # each row's k face coordinates, in order
     downward = np.take_along_axis(low, columns, axis=1)
