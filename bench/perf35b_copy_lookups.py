@@ -74,13 +74,14 @@ def old_module():
     source = subprocess.run(
         ["git", "show", f"{OLD}:provenance/profiles/copy_index.py"], cwd=HERE, capture_output=True, check=True
     ).stdout
-    path = Path(tempfile.mkdtemp()) / "copy_index_old.py"
-    path.write_bytes(source)
-    spec = importlib.util.spec_from_file_location("copy_index_old", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["copy_index_old"] = module
-    spec.loader.exec_module(module)
+    with tempfile.TemporaryDirectory() as folder:  # read once: the module needs no file after it runs
+        path = Path(folder) / "copy_index_old.py"
+        path.write_bytes(source)
+        spec = importlib.util.spec_from_file_location("copy_index_old", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["copy_index_old"] = module
+        spec.loader.exec_module(module)
     return module
 
 
