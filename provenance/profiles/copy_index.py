@@ -33,8 +33,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -54,7 +54,9 @@ MAX_PROBE_BITS = 12  # a query near more cell faces than this is compared with e
 _NEAR_FACES = 4.0  # the cell side makes a query lie near this many faces on average (2 ** 4 cells read)
 _GRID_SEED = 0x33A  # the commit grid's shift and key multipliers: fixed, so the index is a function of the base alone
 GRID_KEY_DOMAIN = b"prov copy index grid v1\x00"  # what a check's grid key hashes before the looked-up digests
-_CHUNK = 1 << 16
+_CHUNK = 1 << 16  # (query, record) pairs measured at once
+_PROBES = 1 << 16  # probe cells keyed at once
+_FEW = 1 << 10  # pairs left few enough to measure on every feature at once
 
 
 def cell_width(radius: float, dim: int) -> float:
@@ -99,6 +101,57 @@ def _keys(cells: np.ndarray, multipliers: np.ndarray) -> np.ndarray:
 def digest_prefixes(digests: np.ndarray) -> np.ndarray:
     """The first 8 bytes of each (n, 32) uint8 digest as (n,) uint64: what tells a record's own twin apart."""
     return np.ascontiguousarray(np.asarray(digests, dtype=np.uint8)[:, :8]).view(">u8").ravel().astype(np.uint64)
+
+
+def _probe_keys(
+    cells: np.ndarray, low: np.ndarray, high: np.ndarray, k: int, multipliers: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The keys of the cells g queries' probes read, each query near exactly ``k`` faces: ``(owners, keys)``, two
+    (g x 2**k,) arrays (the query's position in ``cells``, the key). A key is linear in its cell (``_keys``: sum of
+    cell x multiplier, mod 2**64), so a neighbour's key is the cell's plus +-multiplier for each face crossed: the
+    same uint64 as keying the neighbour's cell. Two probe cells of one query with one key (a 64-bit collision) read
+    their rows twice, which changes no minimum."""
+    g = len(cells)
+    columns = np.nonzero(low | high)[1].reshape(g, k)  # each row's k face coordinates, in order
+    downward = np.take_along_axis(low, columns, axis=1)
+    with np.errstate(over="ignore"):
+        crossings = np.where(downward, -multipliers[columns], multipliers[columns])  # uint64: -m wraps to 2**64 - m
+        subsets = ((np.arange(1 << k)[:, None] >> np.arange(k)) & 1).astype(np.uint64)  # (2**k, k)
+        moves = (subsets[None, :, :] * crossings[:, None, :]).sum(axis=2, dtype=np.uint64)  # (g, 2**k)
+        keys = _keys(cells, multipliers)[:, None] + moves
+    return np.repeat(np.arange(g), 1 << k), keys.ravel()
+
+
+def _pairs(owners: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The rows ``starts[i] .. starts[i] + lengths[i] - 1`` of each range (``lengths`` > 0), each paired with
+    ``owners[i]``: ``(owners, rows)`` arrays of at most ``_CHUNK`` pairs, in order (a range may span two)."""
+    ends = np.cumsum(lengths)
+    begins = ends - lengths
+    total = int(ends[-1]) if len(ends) else 0
+    for first in range(0, total, _CHUNK):
+        last = min(first + _CHUNK, total)
+        a = int(np.searchsorted(ends, first, side="right"))
+        b = int(np.searchsorted(ends, last - 1, side="right")) + 1
+        counts = np.minimum(ends[a:b], last) - np.maximum(begins[a:b], first)
+        yield np.repeat(owners[a:b], counts), np.arange(first, last) + np.repeat(starts[a:b] - begins[a:b], counts)
+
+
+def _near_on_every_feature(
+    columns: np.ndarray, query_columns: np.ndarray, queries: np.ndarray, rows: np.ndarray, radius: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (query, row) pairs left once those one feature's difference already puts past ``radius`` are dropped,
+    feature after feature (``columns``: (d, N) float32 index features; ``query_columns``: (d, n) float64), until at
+    most ``_FEW`` remain. Only pairs whose measured distance exceeds ``radius`` go: the difference is the one the
+    distance squares (float64 of the float32 feature, less the query's), a rounded sum of non-negative squares is no
+    smaller than any of them, and the bar's margin (1e-9, millions of ulps) outweighs squaring's and the square
+    root's rounding; so the distances left are the same, bit for bit, and a pass costs one gather per pair."""
+    bar = radius * (1.0 + 1e-9)
+    for feature, query_feature in zip(columns, query_columns):
+        if len(rows) <= _FEW:
+            break
+        near = np.abs(feature[rows].astype(np.float64) - query_feature[queries]) <= bar
+        queries, rows = queries[near], rows[near]
+    return queries, rows
 
 
 @dataclass(eq=False)
@@ -223,6 +276,14 @@ class CopyIndex:
         """Each query's distance to its nearest indexed record of its own class and of another class, exact within
         ``radius`` (inf where none lies within it); a record with the query's digest prefix (its own twin) is left out.
 
+        Every query is looked up in one vectorised pass (issue 15, perf35b): its probe cells' keys, their rows found
+        by ``np.searchsorted`` on the sorted keys, the (query, row) pairs taken ``_CHUNK`` at a time, those one
+        feature already puts past the radius dropped (:func:`_near_on_every_feature`), the rest measured and reduced
+        per query with ``np.minimum.at``. A query near more than ``MAX_PROBE_BITS`` faces is paired with every row.
+        Each distance is computed as a one-query-at-a-time loop computes it (float64 differences, squared, summed
+        along the row), so the results are the same bit for bit (tests/unit/profiles/test_copy_index.py keeps that
+        loop as the reference).
+
         Args:
             Zq: (n, d) standardised query features.
             labels: (n,) class indices (-1 for a class the base lacks: every record is of another class).
@@ -236,48 +297,53 @@ class CopyIndex:
         other = np.full(len(Zq), np.inf)
         if not len(Zq) or not len(self.keys):
             return own, other
+        labels = np.asarray(labels, dtype=np.int64)
+        mine = digest_prefixes(digests)
+        columns, query_columns = np.ascontiguousarray(self.Z.T), np.ascontiguousarray(Zq.T)
+        for pairs in self._candidate_pairs(Zq):
+            queries, rows = _near_on_every_feature(columns, query_columns, *pairs, self.radius)
+            dist = np.sqrt(((self.Z[rows].astype(np.float64) - Zq[queries]) ** 2).sum(axis=1))
+            keep = (self.digests[rows] != mine[queries]) & (dist <= self.radius)
+            same = self.labels[rows] == labels[queries]
+            np.minimum.at(own, queries[keep & same], dist[keep & same])
+            np.minimum.at(other, queries[keep & ~same], dist[keep & ~same])
+        return own, other
+
+    def records_read(self, Zq: np.ndarray) -> np.ndarray:
+        """(n,) int64: how many indexed records a look-up of each of the (n, d) standardised queries ``Zq`` pairs it
+        with before sifting them (:meth:`nearest`'s cost): those in the cells its probe reads, or every record for a
+        query near more than ``MAX_PROBE_BITS`` faces (attack review 34a, A34a-2)."""
+        Zq = np.asarray(Zq, dtype=np.float64)
+        read = np.zeros(len(Zq), dtype=np.int64)
+        if len(Zq) and len(self.keys):
+            for queries, _ in self._candidate_pairs(Zq):
+                read += np.bincount(queries, minlength=len(Zq))
+        return read
+
+    def _candidate_pairs(self, Zq: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(query, row) index pairs, at most ``_CHUNK`` at a time: every row in the cells each query's probe reads
+        (its own cell and, for each face it lies within ``radius`` of, the neighbour across it), or every row for a
+        query near more than ``MAX_PROBE_BITS`` faces. Memory is bounded by ``_PROBES`` probe keys and ``_CHUNK``
+        pairs whatever the queries."""
         shift, multipliers = _grid(self.dim, self.width, self.grid_key)
         cells = _cells(Zq, shift, self.width)
         offset = (Zq - shift) / self.width - cells  # in [0, 1): where in its cell each query lies
         low = offset * self.width < self.radius
         high = (1.0 - offset) * self.width < self.radius
-        mine = digest_prefixes(digests)
-        for i in range(len(Zq)):
-            candidates = self._candidates(cells[i], low[i], high[i], multipliers)
-            if candidates is None:
-                candidates = np.arange(len(self.keys))
-            if not candidates.size:
-                continue
-            own[i], other[i] = self._closest(Zq[i], int(labels[i]), mine[i], candidates)
-        return own, other
-
-    def _candidates(
-        self, cell: np.ndarray, low: np.ndarray, high: np.ndarray, multipliers: np.ndarray
-    ) -> np.ndarray | None:
-        faces = np.flatnonzero(low | high)
-        if faces.size > MAX_PROBE_BITS:
-            return None
-        steps = np.where(low[faces], -1, 1).astype(np.int64)
-        subsets = (np.arange(1 << faces.size)[:, None] >> np.arange(faces.size)) & 1
-        probes = np.repeat(cell[None, :], len(subsets), axis=0)
-        probes[:, faces] += subsets * steps
-        keys = np.unique(_keys(probes, multipliers))
-        starts = np.searchsorted(self.keys, keys, side="left")
-        stops = np.searchsorted(self.keys, keys, side="right")
-        return np.concatenate([np.arange(a, b) for a, b in zip(starts, stops)]) if len(keys) else np.zeros(0, int)
-
-    def _closest(self, z: np.ndarray, label: int, digest: np.uint64, candidates: np.ndarray) -> tuple[float, float]:
-        best_own, best_other = math.inf, math.inf
-        for start in range(0, len(candidates), _CHUNK):
-            part = candidates[start : start + _CHUNK]
-            dist = np.sqrt(((self.Z[part].astype(np.float64) - z) ** 2).sum(axis=1))
-            keep = (self.digests[part] != digest) & (dist <= self.radius)
-            same = self.labels[part] == label
-            if (keep & same).any():
-                best_own = min(best_own, float(dist[keep & same].min()))
-            if (keep & ~same).any():
-                best_other = min(best_other, float(dist[keep & ~same].min()))
-        return best_own, best_other
+        faces = (low | high).sum(axis=1)
+        whole = np.flatnonzero(faces > MAX_PROBE_BITS)
+        if whole.size:
+            everything = np.full(whole.size, len(self.keys))
+            yield from _pairs(whole, np.zeros(whole.size, dtype=np.int64), everything)
+        for k in range(MAX_PROBE_BITS + 1):
+            members = np.flatnonzero(faces == k)
+            step = max(1, _PROBES >> k)
+            for part in (members[i : i + step] for i in range(0, len(members), step)):
+                owners, keys = _probe_keys(cells[part], low[part], high[part], k, multipliers)
+                starts = np.searchsorted(self.keys, keys, side="left")
+                lengths = np.searchsorted(self.keys, keys, side="right") - starts
+                found = lengths > 0
+                yield from _pairs(part[owners[found]], starts[found], lengths[found])
 
     def to_bytes(self) -> bytes:
         """Deterministic bytes: magic, a JSON header line, then the arrays as ``.npy`` (no pickles)."""

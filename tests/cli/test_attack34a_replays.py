@@ -219,14 +219,7 @@ def _records_compared(corner: bool, check_grid: bool) -> tuple[int, int]:
         queries = public + (cells + ((queries - public) / index.width - cells >= 0.5)) * index.width + 1e-6
     query_digests = np.random.default_rng(3408).integers(0, 256, (LOOKED_UP, 32), dtype=np.uint8)
     searched = index.searching(SEARCHED, grid_key(query_digests)) if check_grid else index
-    shift, multipliers = _grid(searched.dim, searched.width, searched.grid_key)
-    compared = 0
-    for z in queries:
-        cell = _cells(z[None, :], shift, searched.width)[0]
-        offset = (z - shift) / searched.width - cell
-        low, high = offset * searched.width < searched.radius, (1 - offset) * searched.width < searched.radius
-        candidates = searched._candidates(cell, low, high, multipliers)  # what nearest() compares with (None: all)
-        compared += len(searched.keys) if candidates is None else len(candidates)
+    compared = int(searched.records_read(queries).sum())  # what nearest() pairs the queries with
     return compared, len(index.keys) * LOOKED_UP
 
 
