@@ -16,11 +16,12 @@ holds. An added record under another label is the removed record relabelled (:fu
 - *a ranked edit*: equal to it in all but ``EDITED_COLUMNS`` feature columns (and in at least ``SAME_COLUMNS``, more
   than differ: ``gate.replaced_content``'s edit), each changed column moved by at most ``EDIT_SHARE`` (5%) of its
   value or ``EDIT_SCALES`` (half) of its column's scale, the larger, where the removed record is the added record's
-  nearest rival and the only rival it edits so (attack review 34b, A34b-3: a 6% swap in one column, 0.26 of its
-  scale). Edits pair on a base where at most ``EDIT_RATE`` (1%) of its sample, or ``EDIT_FLOOR`` (5) records, makes
-  such an edit of a record of another class (:func:`two_class_edit_share`): rounded readings of a few columns make
-  them honestly (Seattle's weather: 2.3-4.1% of the sample), and there only near copies pair. A share, not a pair:
-  two records a vendor plants 40 g apart under two labels no longer switch edits off (A34b-2).
+  nearest rival (attack review 34b, A34b-3: a 6% swap in one column, 0.26 of its scale), whatever other rivals it also
+  edits (a same-label decoy planted within half a column's scale no longer unpairs it: A35a-2). Edits pair on a base
+  where at most ``EDIT_RATE`` (1%) of its sample, or ``EDIT_FLOOR`` (5) records, makes such an edit of a record of
+  another class (:func:`two_class_edit_share`): rounded readings of a few columns make them honestly (Seattle's
+  weather: 2.3-4.1% of the sample), and there only near copies pair. A share, not a pair: two records a vendor plants
+  40 g apart under two labels no longer switch edits off (A34b-2).
 
 On the gate bench's clean deliveries, with every record of the base's sample taken as removed (the worst case), no
 added record pairs (bench/results/fix35a-removed-twins.md). A pair counts against the source that added the record
@@ -118,8 +119,8 @@ def near_twins(
     Pairs are ranked against every record the pairing could have chosen (:func:`_rivals`: the removed records and the
     base sample's records kept), so no fact of the base's data switches a kind of pairing off (attack review 34b,
     A34b-2, A34b-7): a *near copy* is within :func:`copy_radius` of the removed record, or the added record's nearest
-    rival and within ``NEAR_SHARE`` of the removed record's spacing; an *edit* (:func:`_pair_edits`) is the only
-    edit pair the added record makes with any rival. Only likely pairs are measured (:func:`_candidates`: a k-d tree,
+    rival and within ``NEAR_SHARE`` of the removed record's spacing; an *edit* (:func:`_pair_edits`) of the added
+    record's nearest rival (however many other rivals it edits: A35a-2). Only likely pairs are measured (:func:`_candidates`: a k-d tree,
     and exact matches on a group of columns an edit leaves alone), so the cost grows with the records, not with
     added x removed.
 
@@ -194,12 +195,10 @@ def _ranked_edits(
     A: np.ndarray, B: np.ndarray, ia: np.ndarray, jb: np.ndarray, nearest: np.ndarray, scale: np.ndarray
 ) -> np.ndarray:
     """(p,) bool: candidate pair ``(A[ia[k]], B[jb[k]])`` is a ranked edit: an edit (:func:`_pair_edits`, each
-    changed column within ``EDIT_SHARE`` of its value or ``EDIT_SCALES`` of its column's ``scale``, the larger), the
-    only edit the added record makes of any rival, and of its nearest rival (``nearest``)."""
+    changed column within ``EDIT_SHARE`` of its value or ``EDIT_SCALES`` of its column's ``scale``, the larger) of
+    the added record's nearest rival (``nearest``), whatever other rivals it edits (A35a-2)."""
     bound = np.maximum(EDIT_SHARE * np.abs(B[jb]), EDIT_SCALES * np.asarray(scale, dtype=np.float64))
-    edit = _pair_edits(A[ia], B[jb], bound)
-    sole = np.bincount(ia[edit], minlength=len(A)) == 1
-    return edit & sole[ia] & (nearest[ia] == jb)
+    return _pair_edits(A[ia], B[jb], bound) & (nearest[ia] == jb)
 
 
 def _edits_tell(profile: ReferenceProfile) -> bool:

@@ -80,15 +80,14 @@ def test_control_a_decoy_beyond_half_the_mass_scale_leaves_the_swap_blocking(pro
     assert swap["exit_code"] == 1 and blocking_rules(swap) == [OTHERS], blocking_rules(swap)
 
 
-# A35a-2 (high): a ranked edit must be the added record's only edit of any rival (_ranked_edits' `sole`), and a rival
-# is any kept base record, of any label. The vendor first delivers a signed copy of the team's Chinstrap 300 g lighter,
-# still Chinstrap (check v3 --base v2 passes: a new penguin); one release later the team's record swapped 100 g
-# heavier labelled Adelie passes (check v4 --base v3: exit 0, added 1, removed 1): the swap is also an edit of the
-# decoy (400 g, under half the mass column's scale), though the removed record is its nearest rival by four times. A
-# decoy 800 g off leaves it blocking (control). Fix: drop `sole` where the removed record is the nearest rival (or
-# require only that no rival of the added record's own label is as near); flag a same-label near copy of a base record
-# another source owns.
-@pytest.mark.xfail(strict=True, reason="A35a-2 (high): a same-label decoy within half a column's scale unpairs a swap")
+# A35a-2 (high; fixed by fix35a2: an edit of the nearest rival pairs whatever other rivals it edits): a ranked edit had
+# to be the added record's only edit of any rival (_ranked_edits' `sole`), and a rival is any kept base record. The
+# vendor first delivers a signed copy of the team's Chinstrap 300 g lighter, still Chinstrap (check v3 --base v2 passes:
+# a new penguin); one release later the team's record swapped 100 g heavier labelled Adelie passes (check v4 --base v3:
+# exit 0, added 1, removed 1): the swap is also an edit of the decoy (400 g, under half the mass column's scale), though
+# the removed record is its nearest rival by four times. A decoy 800 g off leaves it blocking (control). Fix: drop
+# `sole` where the removed record is the nearest rival (or require only that no rival of the added record's own label is
+# as near); flag a same-label near copy of a base record another source owns.
 def test_a_same_label_decoy_delivered_earlier_leaves_the_swap_blocking(prov, workdir, store):
     _, swap = _decoyed_swap(prov, -300)
     assert _relabel_blocks(swap)

@@ -67,15 +67,17 @@ def test_one_column_moved_within_half_its_scale_is_an_edit_and_beyond_it_is_not(
     assert near_twins(profile, edited, ["b"], _pool(X, labels, [7]))[0][0] == -1
 
 
-def test_an_edit_of_a_kept_record_too_pairs_with_nothing():
+def test_an_edit_nearer_a_kept_record_pairs_with_nothing_and_nearer_the_removed_one_pairs():
     X, labels = _continuous()
     X[8, [0, 1, 3]] = X[7, [0, 1, 3]]  # record 8 (class a, kept) equal to record 7 but for its mass
     X[8, 2] = X[7, 2] + 0.3 * float(_scale(X, labels)[2])
     profile = _profile(X, labels)
     edited = X[[7]].copy()
-    edited[0, 2] += 0.15 * float(profile.scale[2])  # between the two: an edit of both, so of neither
+    edited[0, 2] += 0.2 * float(profile.scale[2])  # an edit of both, nearer the kept record 8: not ranked
     assert near_twins(profile, edited, ["b"], _pool(X, labels, [7]))[0][0] == -1
-    assert near_twins(profile, edited, ["b"], _pool(X, labels, [7, 8]))[0][0] == -1
+    edited[0, 2] = X[7, 2] + 0.13 * float(profile.scale[2])  # nearer the removed record 7 (A35a-2)
+    (twin,) = near_twins(profile, edited, ["b"], _pool(X, labels, [7]))
+    assert twin[0] == 0 and twin[1] == "edit", twin
 
 
 def _scale(X: np.ndarray, labels: list[str]) -> np.ndarray:
