@@ -32,9 +32,9 @@ source``, ``RelabelsAcrossRemovals.own``: A34b-5).
 The removed records' features are read from signed profiles only (the base's and each ancestor's, ``load_profile``:
 re-hashed against the digest each version signed), their samples' records: a removed record its version's profile
 did not sample (a class past the sample's size) is not looked up. Only likely pairs are measured (a k-d tree of the
-rivals, exact matches on column groups): 100,000 added records against 4,000 removed cost 5.7 s of CPU (16 features;
-a k-d tree's nearest query of the same records, 4.2 s), and at
-most ``ANCESTORS`` profiles are read.
+rivals: each added record's nearest and those within the copy radius; no column-group matches since A35a-6):
+100,000 added records against 4,000 removed cost 5.9 s of CPU (16 features; a k-d tree's nearest query of the same records,
+4.2 s), and at most ``ANCESTORS`` profiles are read.
 """
 
 from __future__ import annotations
@@ -120,9 +120,9 @@ def near_twins(
     base sample's records kept), so no fact of the base's data switches a kind of pairing off (attack review 34b,
     A34b-2, A34b-7): a *near copy* is within :func:`copy_radius` of the removed record, or the added record's nearest
     rival and within ``NEAR_SHARE`` of the removed record's spacing; an *edit* (:func:`_pair_edits`) of the added
-    record's nearest rival (however many other rivals it edits: A35a-2). Only likely pairs are measured (:func:`_candidates`: a k-d tree,
-    and exact matches on a group of columns an edit leaves alone), so the cost grows with the records, not with
-    added x removed.
+    record's nearest rival (however many other rivals it edits: A35a-2). Only likely pairs are measured
+    (:func:`_candidates`: a k-d tree's nearest and ball queries), so the cost grows with the records, not with
+    added x removed (a binary column no longer makes it quadratic: A35a-6).
 
     Returns:
         (n,) of ``(index into pool, how, distance)``: ``how`` is ``near copy`` or ``edit`` (the module docstring),
@@ -164,19 +164,17 @@ def near_twins(
 def _candidates(
     A: np.ndarray, B: np.ndarray, ZA: np.ndarray, tree, nearest: np.ndarray, radius: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct (added, rival) index pairs that may be twins: each added record and its ``nearest`` rival, those
-    within ``radius`` in standardised space (``tree``: a k-d tree of the rivals' ``ZB``; a ball query), and those
-    equal in one of the column groups :func:`_column_groups` cuts (an edit leaves one alone)."""
-    ia, jb = [np.arange(len(A), dtype=np.int64)], [nearest]
+    """Distinct (added, rival) index pairs that may be twins: each added record and its ``nearest`` rival (the only
+    rival a ranked edit or a ranked near copy pairs with), and those within ``radius`` in standardised space
+    (``tree``: a k-d tree of the rivals' ``ZB``; a ball query). No pair is matched on a column group: a binary column
+    made that added x rivals / 2 (attack review 35a, A35a-6), and an edit of any rival but the nearest pairs with
+    nothing since fix35a2 (A35a-2). ``B`` is unused (kept for the callers' shape)."""
+    ia, jb = [np.arange(len(A), dtype=np.int64)], [np.asarray(nearest, dtype=np.int64).reshape(len(A))]
     if radius > 0:
         hits = tree.query_ball_point(ZA, r=radius)
         counts = np.array([len(h) for h in hits], dtype=np.int64)
         ia.append(np.repeat(np.arange(len(A)), counts))
         jb.append(np.concatenate([np.asarray(h, np.int64) for h in hits]) if counts.sum() else np.zeros(0, np.int64))
-    for group in _column_groups(A.shape[1]):
-        a, b = _equal_rows(A[:, group].astype(np.float32), B[:, group].astype(np.float32))
-        ia.append(a)
-        jb.append(b)
     pairs = np.unique(np.column_stack([np.concatenate(ia), np.concatenate(jb)]), axis=0)
     return pairs[:, 0], pairs[:, 1]
 
@@ -231,27 +229,6 @@ def two_class_edit_share(profile: ReferenceProfile) -> float:
     labels = np.asarray(profile.sample_labels, dtype=np.int64)
     two_class = edit & (labels[ia] != labels[jb])
     return len(np.unique(ia[two_class])) / len(S)
-
-
-def _column_groups(dim: int) -> list[np.ndarray]:
-    """Columns cut into one group more than an edit may change (pigeonhole: one group is left equal); none when no
-    edit fits ``dim`` columns."""
-    most = max((k for k in range(EDITED_COLUMNS + 1) if dim - k >= SAME_COLUMNS and dim - k > k), default=-1)
-    return list(np.array_split(np.arange(dim), most + 1)) if most >= 0 else []
-
-
-def _equal_rows(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every (i, j) with ``A[i]`` bit-equal to ``B[j]`` (float32 rows)."""
-    both = np.ascontiguousarray(np.vstack([A, B]))
-    _, ids = np.unique(both.view(np.dtype((np.void, both.dtype.itemsize * both.shape[1]))), return_inverse=True)
-    ids = ids.ravel()
-    ida, idb = ids[: len(A)], ids[len(A) :]
-    order = np.argsort(idb, kind="stable")
-    starts = np.searchsorted(idb[order], ida, side="left")
-    counts = np.searchsorted(idb[order], ida, side="right") - starts
-    total = int(counts.sum())
-    first = np.repeat(starts - (np.cumsum(counts) - counts), counts)
-    return np.repeat(np.arange(len(A)), counts), order[first + np.arange(total)]
 
 
 def _pair_edits(A: np.ndarray, B: np.ndarray, bound: np.ndarray) -> np.ndarray:

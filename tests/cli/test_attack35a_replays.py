@@ -263,13 +263,13 @@ def test_control_continuous_columns_give_about_one_candidate_per_added_record():
     assert _candidate_pairs(2000, 1000, False) <= 2 * 2000
 
 
-# A35a-6 (medium): _candidates measures every pair equal on one column group (_column_groups), and with 5 columns one
+# A35a-6 (medium; fixed by fix35a2: only the nearest rival and the copy radius's ball are candidates): _candidates
+# measured every pair equal on one column group (_column_groups), and with 5 columns one
 # group is a single column: where it is binary (a yes/no or one-hot feature, common in tabular data) that is half of
 # added x rivals. 2,000 added x 1,000 rivals: 1.0 million pairs (0.8 s CPU); 8,000 x 4,000: 16 million (15.6 s, 1.1 GB
 # peak), load 16-18 on 2 cores; 100,000 x 4,000 (the bench's case) would be 200 million (~14 GB). two_class_edit_share
 # does the same on the base sample squared. A delivery of many such records is a denial of the gate. Fix: match a
 # column group only when it holds at least two columns or its values are rare (cap the pairs per added record, say
 # the k nearest within the group), and fall back to the k-d tree's neighbours.
-@pytest.mark.xfail(strict=True, reason="A35a-6 (medium): a binary column makes the edit candidates quadratic")
 def test_a_binary_column_keeps_the_candidates_linear():
     assert _candidate_pairs(2000, 1000, True) <= 10 * (2000 + 1000)
