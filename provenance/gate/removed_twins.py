@@ -111,10 +111,16 @@ def copy_radius(profile: ReferenceProfile) -> float:
 
 
 def near_twins(
-    profile: ReferenceProfile, X: np.ndarray, labels: list[str], pool: RemovedPool, same_label: bool = False
+    profile: ReferenceProfile,
+    X: np.ndarray,
+    labels: list[str],
+    pool: RemovedPool,
+    same_label: bool = False,
+    counted: np.ndarray | None = None,
 ) -> list[tuple[int, str, float]]:
     """For each added record (raw features ``X`` (n, d), ``labels`` (n,)), its removed twin under another label
-    (``same_label``: under the same label, ``gate.twin_owners``' question).
+    (``same_label``: under the same label, ``gate.twin_owners``' question). ``counted``: (sample,) bool, the base
+    sample's records whose two-class edits may switch edits off (:func:`two_class_edit_share`; None: all).
 
     Pairs are ranked against every record the pairing could have chosen (:func:`_rivals`: the removed records and the
     base sample's records kept), so no fact of the base's data switches a kind of pairing off (attack review 34b,
@@ -151,7 +157,7 @@ def near_twins(
     dist = np.sqrt(((ZA[ia] - ZB[jb]) ** 2).sum(axis=1))
     near = (dist <= radius) | ((nearest[ia] == jb) & (dist <= NEAR_SHARE * spacing[jb]))
     edit = ~near & edit
-    if edit.any() and not _edits_tell(profile):
+    if edit.any() and not _edits_tell(profile, counted):
         edit[:] = False
     paired = np.flatnonzero(near | edit)
     for k in paired[np.lexsort((dist[paired], ia[paired]))].tolist():  # each added record's nearest twin first
@@ -199,19 +205,21 @@ def _ranked_edits(
     return _pair_edits(A[ia], B[jb], bound) & (nearest[ia] == jb)
 
 
-def _edits_tell(profile: ReferenceProfile) -> bool:
+def _edits_tell(profile: ReferenceProfile, counted: np.ndarray | None = None) -> bool:
     """Whether an edit is evidence on this base: at most ``EDIT_RATE`` of its sample's records make a ranked edit
     (:func:`_ranked_edits`) of another sample record of another class. Rounded readings of a few columns (Seattle's
     weather: rain and sun days 0.5 degrees apart, equal in the rest) make such pairs honestly, and there only near
     copies pair. A share, not one pair: a delivery that plants a two-class edit pair no longer switches edits off
     (attack review 34b, A34b-2); it takes more than ``EDIT_RATE`` of the sample's records and ``EDIT_FLOOR``."""
-    share = two_class_edit_share(profile)
+    share = two_class_edit_share(profile, counted)
     return share <= max(EDIT_RATE, EDIT_FLOOR / max(1, len(profile.sample_X)))
 
 
-def two_class_edit_share(profile: ReferenceProfile) -> float:
-    """The share (0-1) of ``profile``'s sample records that make a ranked edit (:func:`_ranked_edits`, leaving the
-    record itself out) of a sample record of another class; 0.0 for a sample of fewer than 2 records."""
+def two_class_edit_share(profile: ReferenceProfile, counted: np.ndarray | None = None) -> float:
+    """The share (0-1, of the whole sample) of ``profile``'s sample records that make a ranked edit
+    (:func:`_ranked_edits`, leaving the record itself out) of a sample record of another class, both among
+    ``counted`` ((sample,) bool; None: all): the records the adding source did not deliver, so its own planted pairs
+    never switch edits off (attack review 35a, A35a-3). 0.0 for a sample of fewer than 2 records."""
     from scipy.spatial import cKDTree
 
     S = np.asarray(profile.sample_X, dtype=np.float32).astype(np.float64) + 0.0
@@ -228,6 +236,8 @@ def two_class_edit_share(profile: ReferenceProfile) -> float:
     edit = _ranked_edits(S, S, ia, jb, nearest, profile.scale)
     labels = np.asarray(profile.sample_labels, dtype=np.int64)
     two_class = edit & (labels[ia] != labels[jb])
+    if counted is not None:
+        two_class &= np.asarray(counted, dtype=bool)[ia] & np.asarray(counted, dtype=bool)[jb]
     return len(np.unique(ia[two_class])) / len(S)
 
 
@@ -324,6 +334,36 @@ class RelabelsAcrossRemovals:
         )
 
 
+def _pairs_by_source(
+    ctx: GateContext, base: ReferenceProfile, signed, features: np.ndarray, added: list[int], pool: RemovedPool
+) -> list[tuple[int, str, float]]:
+    """:func:`near_twins` of the delta's ``added`` rows, one call per adding source (the candidate's ``signed``
+    lineage; "" for none), each counting two-class edits only among the base sample's records that source's name is
+    on no row of in the base's lineage (any status; a record of no batch is "" 's): its own planted pairs never switch
+    edits off (A35a-3). Returns ``near_twins``' tuples in ``added`` order."""
+    rows = ctx.delta_rows
+    by_digest: dict[bytes, str] = {}
+    for digest, source in zip(signed.column("digest").to_pylist(), signed.column("source").to_pylist()):
+        by_digest.setdefault(digest, source or "")
+    sampled = [bytes(d) for d in np.asarray(base.sample_digests, dtype=np.uint8)]
+    named: dict[bytes, set[str]] = {d: set() for d in sampled}
+    lineage = ctx.base_lineage
+    for digest, source in zip(lineage.column("digest").to_pylist(), lineage.column("source").to_pylist()):
+        if digest in named:
+            named[digest].add(source or "")
+    sources = [by_digest.get(rows.digests[i], "") for i in added]
+    out: list[tuple[int, str, float]] = [(-1, "", float("inf"))] * len(added)
+    for source in sorted(set(sources)):
+        mine = [k for k, s in enumerate(sources) if s == source]
+        counted = np.array([source not in (named[d] or {""}) for d in sampled], dtype=bool)
+        found = near_twins(
+            base, features[[added[k] for k in mine]], [rows.labels[added[k]] for k in mine], pool, counted=counted
+        )
+        for k, pair in zip(mine, found):
+            out[k] = pair
+    return out
+
+
 _FOUND: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # one pairing per check (two rules ask)
 
 
@@ -360,7 +400,8 @@ def find_relabels_across_removals(ctx: GateContext) -> RelabelsAcrossRemovals:
     except ProvError:  # no profile, records that cannot be featurised: the detectors' rules say so
         return empty
     pool = removed_pool(ctx)
-    pairs = near_twins(profile, features[added], [rows.labels[i] for i in added], pool)
+    signed = version_lineage(ctx.store, ctx.new)
+    pairs = _pairs_by_source(ctx, profile, signed, features, added, pool)
     twins: dict[tuple[bytes, str], RemovedTwin] = {}
     for i, (j, how, distance) in zip(added, pairs):
         if j >= 0:
@@ -373,7 +414,6 @@ def find_relabels_across_removals(ctx: GateContext) -> RelabelsAcrossRemovals:
         held = pa.array([t.digest for t in twins.values() if t.held_in == tag], pa.binary(32))
         lineage = ctx.base_lineage if tag == ctx.base else trusted_lineage(ctx.store, tag)
         owners.update(delivering_sources(lineage.filter(pc.is_in(lineage.column("digest"), value_set=held)), held))
-    signed = version_lineage(ctx.store, ctx.new)
     wanted = pa.array(sorted({d for d, _ in twins}), pa.binary(32))
     candidates = pc.is_in(signed.column("digest"), value_set=wanted)
     found = RelabelsAcrossRemovals({}, {}, owners)

@@ -122,13 +122,13 @@ def test_control_two_planted_two_class_pairs_leave_the_swap_blocking(prov, workd
     assert swap["exit_code"] == 1 and blocking_rules(swap) == [OTHERS], blocking_rules(swap)
 
 
-# A35a-3 (high): edits switch off where more than EDIT_RATE (1%) and EDIT_FLOOR (5) of the base sample's records make
+# A35a-3 (high; fixed by fix35a2: two-class edits are counted only among base records the adding source's name is on
+# no row of): edits switched off where more than EDIT_RATE (1%) and EDIT_FLOOR (5) of the base sample's records make
 # a ranked two-class edit, and the base's records are the vendor's to add. Three signed pairs of new penguins, each
 # equal but for 40 g under Adelie and Gentoo (6 records, 1.9% of 306), pass (check v3 --base v2: exit 0), and then
 # A33c-3's 100 g swap passes (check v4 --base v3: exit 0); two pairs leave it blocking (control). A34b-2 with three
 # pairs instead of one. Fix: count a base's two-class edits only among records the base's signed lineage gives to
 # sources other than the adding one (or to the team), and block a delivery that itself makes two-class edit pairs.
-@pytest.mark.xfail(strict=True, reason="A35a-3 (high): three planted two-class edit pairs switch edits off")
 def test_three_planted_two_class_pairs_leave_the_swap_blocking(prov, workdir, store):
     _, swap = _planted_pairs_then_swapped(prov, 3)
     assert _relabel_blocks(swap)

@@ -93,6 +93,24 @@ def test_two_class_edits_are_measured_as_a_share_of_the_sample():
     assert share == 2 / (2 * PER_CLASS) and share * 2 * PER_CLASS <= EDIT_FLOOR, share
 
 
+def test_two_class_edits_among_records_left_out_of_the_count_switch_nothing_off():
+    X, labels = _continuous()
+    for k in range(4):  # four planted pairs of two classes: 8 of 240 records, over EDIT_FLOOR
+        X[PER_CLASS + k, [0, 1, 3]] = X[k, [0, 1, 3]]
+        X[PER_CLASS + k, 2] = X[k, 2] + 40
+    profile = _profile(X, labels)
+    assert two_class_edit_share(profile) * 2 * PER_CLASS == 8
+    counted = np.ones(len(profile.sample_X), dtype=bool)
+    planted = {hashlib.sha256(str(i).encode()).digest() for k in range(4) for i in (k, PER_CLASS + k)}
+    counted[[bytes(d) in planted for d in np.asarray(profile.sample_digests, dtype=np.uint8)]] = False
+    assert two_class_edit_share(profile, counted) == 0.0
+    edited = X[[7]].copy()
+    edited[0, 2] += 0.4 * float(profile.scale[2])  # an edit of record 7
+    assert near_twins(profile, edited, ["b"], _pool(X, labels, [7]))[0][0] == -1  # edits off
+    (twin,) = near_twins(profile, edited, ["b"], _pool(X, labels, [7]), counted=counted)
+    assert twin[1] == "edit", twin
+
+
 def test_a_new_record_pairs_with_nothing():
     X, labels = _continuous()
     profile = _profile(X, labels)
