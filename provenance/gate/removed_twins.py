@@ -338,9 +338,9 @@ def _pairs_by_source(
     ctx: GateContext, base: ReferenceProfile, signed, features: np.ndarray, added: list[int], pool: RemovedPool
 ) -> list[tuple[int, str, float]]:
     """:func:`near_twins` of the delta's ``added`` rows, one call per adding source (the candidate's ``signed``
-    lineage; "" for none), each counting two-class edits only among the base sample's records that source's name is
-    on no row of in the base's lineage (any status; a record of no batch is "" 's): its own planted pairs never switch
-    edits off (A35a-3). Returns ``near_twins``' tuples in ``added`` order."""
+    lineage, its first row for the digest; "" for none), each counting two-class edits only among the base sample's
+    records whose base-lineage rows (any status) never name that source, a record on no row counting as source "":
+    its own planted pairs never switch edits off (A35a-3). Returns ``near_twins``' tuples in ``added`` order."""
     rows = ctx.delta_rows
     by_digest: dict[bytes, str] = {}
     for digest, source in zip(signed.column("digest").to_pylist(), signed.column("source").to_pylist()):
