@@ -16,11 +16,12 @@ holds. An added record under another label is the removed record relabelled (:fu
 - *a ranked edit*: equal to it in all but ``EDITED_COLUMNS`` feature columns (and in at least ``SAME_COLUMNS``, more
   than differ: ``gate.replaced_content``'s edit), each changed column moved by at most ``EDIT_SHARE`` (5%) of its
   value or ``EDIT_SCALES`` (half) of its column's scale, the larger, where the removed record is the added record's
-  nearest rival and the only rival it edits so (attack review 34b, A34b-3: a 6% swap in one column, 0.26 of its
-  scale). Edits pair on a base where at most ``EDIT_RATE`` (1%) of its sample, or ``EDIT_FLOOR`` (5) records, makes
-  such an edit of a record of another class (:func:`two_class_edit_share`): rounded readings of a few columns make
-  them honestly (Seattle's weather: 2.3-4.1% of the sample), and there only near copies pair. A share, not a pair:
-  two records a vendor plants 40 g apart under two labels no longer switch edits off (A34b-2).
+  nearest rival (attack review 34b, A34b-3: a 6% swap in one column, 0.26 of its scale), whatever other rivals it also
+  edits (a same-label decoy planted within half a column's scale no longer unpairs it: A35a-2). Edits pair on a base
+  where at most ``EDIT_RATE`` (1%) of its sample, or ``EDIT_FLOOR`` (5) records, makes such an edit of a record of
+  another class (:func:`two_class_edit_share`): rounded readings of a few columns make them honestly (Seattle's
+  weather: 2.3-4.1% of the sample), and there only near copies pair. A share, not a pair: two records a vendor plants
+  40 g apart under two labels no longer switch edits off (A34b-2).
 
 On the gate bench's clean deliveries, with every record of the base's sample taken as removed (the worst case), no
 added record pairs (bench/results/fix35a-removed-twins.md). A pair counts against the source that added the record
@@ -31,9 +32,9 @@ source``, ``RelabelsAcrossRemovals.own``: A34b-5).
 The removed records' features are read from signed profiles only (the base's and each ancestor's, ``load_profile``:
 re-hashed against the digest each version signed), their samples' records: a removed record its version's profile
 did not sample (a class past the sample's size) is not looked up. Only likely pairs are measured (a k-d tree of the
-rivals, exact matches on column groups): 100,000 added records against 4,000 removed cost 5.7 s of CPU (16 features;
-a k-d tree's nearest query of the same records, 4.2 s), and at
-most ``ANCESTORS`` profiles are read.
+rivals: each added record's nearest and those within the copy radius; no column-group matches since A35a-6):
+100,000 added records against 4,000 removed cost 5.9 s of CPU (16 features; a k-d tree's nearest query of the same records,
+4.2 s), and at most ``ANCESTORS`` profiles are read.
 """
 
 from __future__ import annotations
@@ -110,18 +111,24 @@ def copy_radius(profile: ReferenceProfile) -> float:
 
 
 def near_twins(
-    profile: ReferenceProfile, X: np.ndarray, labels: list[str], pool: RemovedPool, same_label: bool = False
+    profile: ReferenceProfile,
+    X: np.ndarray,
+    labels: list[str],
+    pool: RemovedPool,
+    same_label: bool = False,
+    counted: np.ndarray | None = None,
 ) -> list[tuple[int, str, float]]:
     """For each added record (raw features ``X`` (n, d), ``labels`` (n,)), its removed twin under another label
-    (``same_label``: under the same label, ``gate.twin_owners``' question).
+    (``same_label``: under the same label, ``gate.twin_owners``' question). ``counted``: (sample,) bool, the base
+    sample's records whose two-class edits may switch edits off (:func:`two_class_edit_share`; None: all).
 
     Pairs are ranked against every record the pairing could have chosen (:func:`_rivals`: the removed records and the
     base sample's records kept), so no fact of the base's data switches a kind of pairing off (attack review 34b,
     A34b-2, A34b-7): a *near copy* is within :func:`copy_radius` of the removed record, or the added record's nearest
-    rival and within ``NEAR_SHARE`` of the removed record's spacing; an *edit* (:func:`_pair_edits`) is the only
-    edit pair the added record makes with any rival. Only likely pairs are measured (:func:`_candidates`: a k-d tree,
-    and exact matches on a group of columns an edit leaves alone), so the cost grows with the records, not with
-    added x removed.
+    rival and within ``NEAR_SHARE`` of the removed record's spacing; an *edit* (:func:`_pair_edits`) of the added
+    record's nearest rival (however many other rivals it edits: A35a-2). Only likely pairs are measured
+    (:func:`_candidates`: a k-d tree's nearest and ball queries), so the cost grows with the records, not with
+    added x removed (a binary column no longer makes it quadratic: A35a-6).
 
     Returns:
         (n,) of ``(index into pool, how, distance)``: ``how`` is ``near copy`` or ``edit`` (the module docstring),
@@ -150,7 +157,7 @@ def near_twins(
     dist = np.sqrt(((ZA[ia] - ZB[jb]) ** 2).sum(axis=1))
     near = (dist <= radius) | ((nearest[ia] == jb) & (dist <= NEAR_SHARE * spacing[jb]))
     edit = ~near & edit
-    if edit.any() and not _edits_tell(profile):
+    if edit.any() and not _edits_tell(profile, counted):
         edit[:] = False
     paired = np.flatnonzero(near | edit)
     for k in paired[np.lexsort((dist[paired], ia[paired]))].tolist():  # each added record's nearest twin first
@@ -163,19 +170,17 @@ def near_twins(
 def _candidates(
     A: np.ndarray, B: np.ndarray, ZA: np.ndarray, tree, nearest: np.ndarray, radius: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct (added, rival) index pairs that may be twins: each added record and its ``nearest`` rival, those
-    within ``radius`` in standardised space (``tree``: a k-d tree of the rivals' ``ZB``; a ball query), and those
-    equal in one of the column groups :func:`_column_groups` cuts (an edit leaves one alone)."""
-    ia, jb = [np.arange(len(A), dtype=np.int64)], [nearest]
+    """Distinct (added, rival) index pairs that may be twins: each added record and its ``nearest`` rival (the only
+    rival a ranked edit or a ranked near copy pairs with), and those within ``radius`` in standardised space
+    (``tree``: a k-d tree of the rivals' ``ZB``; a ball query). No pair is matched on a column group: a binary column
+    made that added x rivals / 2 (attack review 35a, A35a-6), and an edit of any rival but the nearest pairs with
+    nothing since fix35a2 (A35a-2). ``B`` is unused (kept for the callers' shape)."""
+    ia, jb = [np.arange(len(A), dtype=np.int64)], [np.asarray(nearest, dtype=np.int64).reshape(len(A))]
     if radius > 0:
         hits = tree.query_ball_point(ZA, r=radius)
         counts = np.array([len(h) for h in hits], dtype=np.int64)
         ia.append(np.repeat(np.arange(len(A)), counts))
         jb.append(np.concatenate([np.asarray(h, np.int64) for h in hits]) if counts.sum() else np.zeros(0, np.int64))
-    for group in _column_groups(A.shape[1]):
-        a, b = _equal_rows(A[:, group].astype(np.float32), B[:, group].astype(np.float32))
-        ia.append(a)
-        jb.append(b)
     pairs = np.unique(np.column_stack([np.concatenate(ia), np.concatenate(jb)]), axis=0)
     return pairs[:, 0], pairs[:, 1]
 
@@ -194,27 +199,27 @@ def _ranked_edits(
     A: np.ndarray, B: np.ndarray, ia: np.ndarray, jb: np.ndarray, nearest: np.ndarray, scale: np.ndarray
 ) -> np.ndarray:
     """(p,) bool: candidate pair ``(A[ia[k]], B[jb[k]])`` is a ranked edit: an edit (:func:`_pair_edits`, each
-    changed column within ``EDIT_SHARE`` of its value or ``EDIT_SCALES`` of its column's ``scale``, the larger), the
-    only edit the added record makes of any rival, and of its nearest rival (``nearest``)."""
+    changed column within ``EDIT_SHARE`` of its value or ``EDIT_SCALES`` of its column's ``scale``, the larger) of
+    the added record's nearest rival (``nearest``), whatever other rivals it edits (A35a-2)."""
     bound = np.maximum(EDIT_SHARE * np.abs(B[jb]), EDIT_SCALES * np.asarray(scale, dtype=np.float64))
-    edit = _pair_edits(A[ia], B[jb], bound)
-    sole = np.bincount(ia[edit], minlength=len(A)) == 1
-    return edit & sole[ia] & (nearest[ia] == jb)
+    return _pair_edits(A[ia], B[jb], bound) & (nearest[ia] == jb)
 
 
-def _edits_tell(profile: ReferenceProfile) -> bool:
+def _edits_tell(profile: ReferenceProfile, counted: np.ndarray | None = None) -> bool:
     """Whether an edit is evidence on this base: at most ``EDIT_RATE`` of its sample's records make a ranked edit
     (:func:`_ranked_edits`) of another sample record of another class. Rounded readings of a few columns (Seattle's
     weather: rain and sun days 0.5 degrees apart, equal in the rest) make such pairs honestly, and there only near
     copies pair. A share, not one pair: a delivery that plants a two-class edit pair no longer switches edits off
     (attack review 34b, A34b-2); it takes more than ``EDIT_RATE`` of the sample's records and ``EDIT_FLOOR``."""
-    share = two_class_edit_share(profile)
+    share = two_class_edit_share(profile, counted)
     return share <= max(EDIT_RATE, EDIT_FLOOR / max(1, len(profile.sample_X)))
 
 
-def two_class_edit_share(profile: ReferenceProfile) -> float:
-    """The share (0-1) of ``profile``'s sample records that make a ranked edit (:func:`_ranked_edits`, leaving the
-    record itself out) of a sample record of another class; 0.0 for a sample of fewer than 2 records."""
+def two_class_edit_share(profile: ReferenceProfile, counted: np.ndarray | None = None) -> float:
+    """The share (0-1, of the whole sample) of ``profile``'s sample records that make a ranked edit
+    (:func:`_ranked_edits`, leaving the record itself out) of a sample record of another class, both among
+    ``counted`` ((sample,) bool; None: all): the records the adding source did not deliver, so its own planted pairs
+    never switch edits off (attack review 35a, A35a-3). 0.0 for a sample of fewer than 2 records."""
     from scipy.spatial import cKDTree
 
     S = np.asarray(profile.sample_X, dtype=np.float32).astype(np.float64) + 0.0
@@ -231,28 +236,9 @@ def two_class_edit_share(profile: ReferenceProfile) -> float:
     edit = _ranked_edits(S, S, ia, jb, nearest, profile.scale)
     labels = np.asarray(profile.sample_labels, dtype=np.int64)
     two_class = edit & (labels[ia] != labels[jb])
+    if counted is not None:
+        two_class &= np.asarray(counted, dtype=bool)[ia] & np.asarray(counted, dtype=bool)[jb]
     return len(np.unique(ia[two_class])) / len(S)
-
-
-def _column_groups(dim: int) -> list[np.ndarray]:
-    """Columns cut into one group more than an edit may change (pigeonhole: one group is left equal); none when no
-    edit fits ``dim`` columns."""
-    most = max((k for k in range(EDITED_COLUMNS + 1) if dim - k >= SAME_COLUMNS and dim - k > k), default=-1)
-    return list(np.array_split(np.arange(dim), most + 1)) if most >= 0 else []
-
-
-def _equal_rows(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every (i, j) with ``A[i]`` bit-equal to ``B[j]`` (float32 rows)."""
-    both = np.ascontiguousarray(np.vstack([A, B]))
-    _, ids = np.unique(both.view(np.dtype((np.void, both.dtype.itemsize * both.shape[1]))), return_inverse=True)
-    ids = ids.ravel()
-    ida, idb = ids[: len(A)], ids[len(A) :]
-    order = np.argsort(idb, kind="stable")
-    starts = np.searchsorted(idb[order], ida, side="left")
-    counts = np.searchsorted(idb[order], ida, side="right") - starts
-    total = int(counts.sum())
-    first = np.repeat(starts - (np.cumsum(counts) - counts), counts)
-    return np.repeat(np.arange(len(A)), counts), order[first + np.arange(total)]
 
 
 def _pair_edits(A: np.ndarray, B: np.ndarray, bound: np.ndarray) -> np.ndarray:
@@ -348,6 +334,36 @@ class RelabelsAcrossRemovals:
         )
 
 
+def _pairs_by_source(
+    ctx: GateContext, base: ReferenceProfile, signed, features: np.ndarray, added: list[int], pool: RemovedPool
+) -> list[tuple[int, str, float]]:
+    """:func:`near_twins` of the delta's ``added`` rows, one call per adding source (the candidate's ``signed``
+    lineage, its first row for the digest; "" for none), each counting two-class edits only among the base sample's
+    records whose base-lineage rows (any status) never name that source, a record on no row counting as source "":
+    its own planted pairs never switch edits off (A35a-3). Returns ``near_twins``' tuples in ``added`` order."""
+    rows = ctx.delta_rows
+    by_digest: dict[bytes, str] = {}
+    for digest, source in zip(signed.column("digest").to_pylist(), signed.column("source").to_pylist()):
+        by_digest.setdefault(digest, source or "")
+    sampled = [bytes(d) for d in np.asarray(base.sample_digests, dtype=np.uint8)]
+    named: dict[bytes, set[str]] = {d: set() for d in sampled}
+    lineage = ctx.base_lineage
+    for digest, source in zip(lineage.column("digest").to_pylist(), lineage.column("source").to_pylist()):
+        if digest in named:
+            named[digest].add(source or "")
+    sources = [by_digest.get(rows.digests[i], "") for i in added]
+    out: list[tuple[int, str, float]] = [(-1, "", float("inf"))] * len(added)
+    for source in sorted(set(sources)):
+        mine = [k for k, s in enumerate(sources) if s == source]
+        counted = np.array([source not in (named[d] or {""}) for d in sampled], dtype=bool)
+        found = near_twins(
+            base, features[[added[k] for k in mine]], [rows.labels[added[k]] for k in mine], pool, counted=counted
+        )
+        for k, pair in zip(mine, found):
+            out[k] = pair
+    return out
+
+
 _FOUND: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # one pairing per check (two rules ask)
 
 
@@ -384,7 +400,8 @@ def find_relabels_across_removals(ctx: GateContext) -> RelabelsAcrossRemovals:
     except ProvError:  # no profile, records that cannot be featurised: the detectors' rules say so
         return empty
     pool = removed_pool(ctx)
-    pairs = near_twins(profile, features[added], [rows.labels[i] for i in added], pool)
+    signed = version_lineage(ctx.store, ctx.new)
+    pairs = _pairs_by_source(ctx, profile, signed, features, added, pool)
     twins: dict[tuple[bytes, str], RemovedTwin] = {}
     for i, (j, how, distance) in zip(added, pairs):
         if j >= 0:
@@ -397,7 +414,6 @@ def find_relabels_across_removals(ctx: GateContext) -> RelabelsAcrossRemovals:
         held = pa.array([t.digest for t in twins.values() if t.held_in == tag], pa.binary(32))
         lineage = ctx.base_lineage if tag == ctx.base else trusted_lineage(ctx.store, tag)
         owners.update(delivering_sources(lineage.filter(pc.is_in(lineage.column("digest"), value_set=held)), held))
-    signed = version_lineage(ctx.store, ctx.new)
     wanted = pa.array(sorted({d for d, _ in twins}), pa.binary(32))
     candidates = pc.is_in(signed.column("digest"), value_set=wanted)
     found = RelabelsAcrossRemovals({}, {}, owners)

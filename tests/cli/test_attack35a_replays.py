@@ -80,15 +80,14 @@ def test_control_a_decoy_beyond_half_the_mass_scale_leaves_the_swap_blocking(pro
     assert swap["exit_code"] == 1 and blocking_rules(swap) == [OTHERS], blocking_rules(swap)
 
 
-# A35a-2 (high): a ranked edit must be the added record's only edit of any rival (_ranked_edits' `sole`), and a rival
-# is any kept base record, of any label. The vendor first delivers a signed copy of the team's Chinstrap 300 g lighter,
-# still Chinstrap (check v3 --base v2 passes: a new penguin); one release later the team's record swapped 100 g
-# heavier labelled Adelie passes (check v4 --base v3: exit 0, added 1, removed 1): the swap is also an edit of the
-# decoy (400 g, under half the mass column's scale), though the removed record is its nearest rival by four times. A
-# decoy 800 g off leaves it blocking (control). Fix: drop `sole` where the removed record is the nearest rival (or
-# require only that no rival of the added record's own label is as near); flag a same-label near copy of a base record
-# another source owns.
-@pytest.mark.xfail(strict=True, reason="A35a-2 (high): a same-label decoy within half a column's scale unpairs a swap")
+# A35a-2 (high; fixed by fix35a2: an edit of the nearest rival pairs whatever other rivals it edits): a ranked edit had
+# to be the added record's only edit of any rival (_ranked_edits' `sole`), and a rival is any kept base record. The
+# vendor first delivers a signed copy of the team's Chinstrap 300 g lighter, still Chinstrap (check v3 --base v2 passes:
+# a new penguin); one release later the team's record swapped 100 g heavier labelled Adelie passes (check v4 --base v3:
+# exit 0, added 1, removed 1): the swap is also an edit of the decoy (400 g, under half the mass column's scale), though
+# the removed record is its nearest rival by four times. A decoy 800 g off leaves it blocking (control). Fix: drop
+# `sole` where the removed record is the nearest rival (or require only that no rival of the added record's own label is
+# as near); flag a same-label near copy of a base record another source owns.
 def test_a_same_label_decoy_delivered_earlier_leaves_the_swap_blocking(prov, workdir, store):
     _, swap = _decoyed_swap(prov, -300)
     assert _relabel_blocks(swap)
@@ -123,13 +122,13 @@ def test_control_two_planted_two_class_pairs_leave_the_swap_blocking(prov, workd
     assert swap["exit_code"] == 1 and blocking_rules(swap) == [OTHERS], blocking_rules(swap)
 
 
-# A35a-3 (high): edits switch off where more than EDIT_RATE (1%) and EDIT_FLOOR (5) of the base sample's records make
+# A35a-3 (high; fixed by fix35a2: two-class edits are counted only among base records the adding source's name is on
+# no row of): edits switched off where more than EDIT_RATE (1%) and EDIT_FLOOR (5) of the base sample's records make
 # a ranked two-class edit, and the base's records are the vendor's to add. Three signed pairs of new penguins, each
 # equal but for 40 g under Adelie and Gentoo (6 records, 1.9% of 306), pass (check v3 --base v2: exit 0), and then
 # A33c-3's 100 g swap passes (check v4 --base v3: exit 0); two pairs leave it blocking (control). A34b-2 with three
 # pairs instead of one. Fix: count a base's two-class edits only among records the base's signed lineage gives to
 # sources other than the adding one (or to the team), and block a delivery that itself makes two-class edit pairs.
-@pytest.mark.xfail(strict=True, reason="A35a-3 (high): three planted two-class edit pairs switch edits off")
 def test_three_planted_two_class_pairs_leave_the_swap_blocking(prov, workdir, store):
     _, swap = _planted_pairs_then_swapped(prov, 3)
     assert _relabel_blocks(swap)
@@ -264,13 +263,13 @@ def test_control_continuous_columns_give_about_one_candidate_per_added_record():
     assert _candidate_pairs(2000, 1000, False) <= 2 * 2000
 
 
-# A35a-6 (medium): _candidates measures every pair equal on one column group (_column_groups), and with 5 columns one
+# A35a-6 (medium; fixed by fix35a2: only the nearest rival and the copy radius's ball are candidates): _candidates
+# measured every pair equal on one column group (_column_groups), and with 5 columns one
 # group is a single column: where it is binary (a yes/no or one-hot feature, common in tabular data) that is half of
 # added x rivals. 2,000 added x 1,000 rivals: 1.0 million pairs (0.8 s CPU); 8,000 x 4,000: 16 million (15.6 s, 1.1 GB
 # peak), load 16-18 on 2 cores; 100,000 x 4,000 (the bench's case) would be 200 million (~14 GB). two_class_edit_share
 # does the same on the base sample squared. A delivery of many such records is a denial of the gate. Fix: match a
 # column group only when it holds at least two columns or its values are rare (cap the pairs per added record, say
 # the k nearest within the group), and fall back to the k-d tree's neighbours.
-@pytest.mark.xfail(strict=True, reason="A35a-6 (medium): a binary column makes the edit candidates quadratic")
 def test_a_binary_column_keeps_the_candidates_linear():
     assert _candidate_pairs(2000, 1000, True) <= 10 * (2000 + 1000)

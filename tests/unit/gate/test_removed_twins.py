@@ -67,15 +67,17 @@ def test_one_column_moved_within_half_its_scale_is_an_edit_and_beyond_it_is_not(
     assert near_twins(profile, edited, ["b"], _pool(X, labels, [7]))[0][0] == -1
 
 
-def test_an_edit_of_a_kept_record_too_pairs_with_nothing():
+def test_an_edit_nearer_a_kept_record_pairs_with_nothing_and_nearer_the_removed_one_pairs():
     X, labels = _continuous()
     X[8, [0, 1, 3]] = X[7, [0, 1, 3]]  # record 8 (class a, kept) equal to record 7 but for its mass
     X[8, 2] = X[7, 2] + 0.3 * float(_scale(X, labels)[2])
     profile = _profile(X, labels)
     edited = X[[7]].copy()
-    edited[0, 2] += 0.15 * float(profile.scale[2])  # between the two: an edit of both, so of neither
+    edited[0, 2] += 0.2 * float(profile.scale[2])  # an edit of both, nearer the kept record 8: not ranked
     assert near_twins(profile, edited, ["b"], _pool(X, labels, [7]))[0][0] == -1
-    assert near_twins(profile, edited, ["b"], _pool(X, labels, [7, 8]))[0][0] == -1
+    edited[0, 2] = X[7, 2] + 0.13 * float(profile.scale[2])  # nearer the removed record 7 (A35a-2)
+    (twin,) = near_twins(profile, edited, ["b"], _pool(X, labels, [7]))
+    assert twin[0] == 0 and twin[1] == "edit", twin
 
 
 def _scale(X: np.ndarray, labels: list[str]) -> np.ndarray:
@@ -89,6 +91,24 @@ def test_two_class_edits_are_measured_as_a_share_of_the_sample():
     X[PER_CLASS + 1, 2] = X[1, 2] + 40
     share = two_class_edit_share(_profile(X, labels))
     assert share == 2 / (2 * PER_CLASS) and share * 2 * PER_CLASS <= EDIT_FLOOR, share
+
+
+def test_two_class_edits_among_records_left_out_of_the_count_switch_nothing_off():
+    X, labels = _continuous()
+    for k in range(4):  # four planted pairs of two classes: 8 of 240 records, over EDIT_FLOOR
+        X[PER_CLASS + k, [0, 1, 3]] = X[k, [0, 1, 3]]
+        X[PER_CLASS + k, 2] = X[k, 2] + 40
+    profile = _profile(X, labels)
+    assert two_class_edit_share(profile) * 2 * PER_CLASS == 8
+    counted = np.ones(len(profile.sample_X), dtype=bool)
+    planted = {hashlib.sha256(str(i).encode()).digest() for k in range(4) for i in (k, PER_CLASS + k)}
+    counted[[bytes(d) in planted for d in np.asarray(profile.sample_digests, dtype=np.uint8)]] = False
+    assert two_class_edit_share(profile, counted) == 0.0
+    edited = X[[7]].copy()
+    edited[0, 2] += 0.4 * float(profile.scale[2])  # an edit of record 7
+    assert near_twins(profile, edited, ["b"], _pool(X, labels, [7]))[0][0] == -1  # edits off
+    (twin,) = near_twins(profile, edited, ["b"], _pool(X, labels, [7]), counted=counted)
+    assert twin[1] == "edit", twin
 
 
 def test_a_new_record_pairs_with_nothing():
