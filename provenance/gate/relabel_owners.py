@@ -34,8 +34,9 @@ if TYPE_CHECKING:
     from provenance.gate.base import Settings
     from provenance.gate.context import GateContext
 
-WHAT = "records relabeled under a source's signature where the base's signed lineage gives the record to another "
-WHAT += "source or to none (not delivered by the relabelling source)"
+# said of every status the count takes: a signed batch's, an unsigned one's, a record in no batch (A35a-5)
+WHAT = "records relabeled by a source (signed, registered unsigned or in no batch) where the base's signed lineage "
+WHAT += "gives the record to another source or to none (not delivered by the relabelling source)"
 
 
 class MaxRelabelsOfOthersRecords(CountBound):

@@ -191,12 +191,12 @@ def test_control_an_unregistered_swap_counts_as_a_relabel_of_others_records(prov
     assert record["source"] is None and record["paired_across_removal"]["how"] == "edit", record
 
 
-# A35a-5 (low): a pair counts against the adding source whatever its status, and for a record in no batch (source
+# A35a-5 (low; fixed in session 35: the reason names every status it counts): a pair counts against the adding
+# source whatever its status, and for a record in no batch (source
 # none) relabels.max_relabels_of_others_records says "1 record relabeled under a source's signature where the base's
 # signed lineage gives the record to another source or to none (not delivered by the relabelling source)": no source
 # signed it and none relabelled it (its record row has source null). Fix: word the count by status, "1 record of no
 # source (no registered batch) paired across a removal with a record of another label".
-@pytest.mark.xfail(strict=True, reason="A35a-5 (low): an unregistered re-add is said to be under a source's signature")
 def test_an_unregistered_swap_is_not_said_to_be_signed(prov, workdir, store):
     rule = next(x for x in _unregistered_swap(prov)["rules"] if x["rule"] == OTHERS)
     assert "signature" not in rule["reason"], rule["reason"]
